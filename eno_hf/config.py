@@ -1,0 +1,388 @@
+"""Typed configuration for eno, loaded from ``configs/*.yaml`` with ``--set key=value`` overrides.
+
+One place decides each default: the pydantic models below. YAML files only override them.
+
+A config file may name other files to start from with a top-level ``defaults`` list (paths
+relative to that file), merged in order, then the file itself, then ``--set`` overrides::
+
+    # configs/small.yaml
+    defaults: [base.yaml, datasets/4q.yaml]
+    train: {epochs: 10}
+
+Example:
+    >>> cfg = load_config("configs/small.yaml", ["train.epochs=3", "dataset.segment.segment_s=5"])
+    >>> cfg.train.epochs
+    3
+
+Errors:
+    ``ConfigError`` (a ``ValueError``) naming the file or override and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
+
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names it and the reason."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ----------------------------------------------------------------------------- paths
+class PathsConfig(_Model):
+    """Where eno reads and writes. Relative paths are resolved against the current directory."""
+
+    data_root: Path = Path("eno-data")
+    """Root of datasets, caches, reports, runs (a local folder by default; an NFS mount in prod)."""
+    hub_dir: Path | None = None
+    """Local model hub; default ``{data_root}/hub``."""
+
+    def hub(self) -> Path:
+        return Path(self.hub_dir) if self.hub_dir is not None else Path(self.data_root) / "hub"
+
+
+# ----------------------------------------------------------------------------- dataset
+class MultiLabelColumn(_Model):
+    """A metadata column holding several labels in one string, e.g. ``"Gloomy; Somber"``."""
+
+    column: str
+    separator: str = ";"
+
+
+class SourceConfig(_Model):
+    """Where recordings and their metadata come from (see ``eno_hf.data.sources``)."""
+
+    kind: Literal["csv", "json_dump", "jsonl_segments", "folders"] = "csv"
+    metadata: Path | None = None
+    """Metadata file (CSV/TSV, JSON dump or JSONL). Not used by ``folders``."""
+    audio_root: Path | None = None
+    """Folder the audio paths are relative to; default: the metadata file's folder."""
+    id_column: str | None = None
+    path_column: str | None = None
+    """Column holding a path relative to ``audio_root`` (or absolute)."""
+    path_template: str | None = None
+    """Python format string over the row, e.g. ``"{Quadrant}/{Song}.mp3"``."""
+    stem_lookup: bool = True
+    """If no path column/template resolves, find a file whose stem equals the id under audio_root."""
+    delimiter: str | None = None
+    """CSV delimiter; default: sniffed (``,`` or tab)."""
+    multilabel: dict[str, MultiLabelColumn] = Field(default_factory=dict)
+    """Task name -> multi-label column, e.g. ``descriptors: {column: MoodsStrSplit, separator: ";"}``."""
+    singlelabel: dict[str, str] = Field(default_factory=dict)
+    """Task name -> column with one class per row, e.g. ``quadrant: Quadrant``."""
+    numeric: dict[str, str] = Field(default_factory=dict)
+    """Task name -> numeric column (regression targets)."""
+    group_column: str | None = None
+    """Column whose value must not cross splits (artist/album/recording)."""
+    extensions: list[str] = Field(
+        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif"]
+    )
+    folder_task: str = "label"
+    """For ``folders``: the task name the directory labels go to."""
+
+
+class LabelsConfig(_Model):
+    """Label cleaning applied to every label task (see ``eno_hf.data.labels``)."""
+
+    lowercase: bool = True
+    aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Per task: raw (already case-folded/trimmed) label -> canonical label."""
+    min_count: dict[str, int] = Field(default_factory=dict)
+    """Per task: drop tags seen fewer times than this over the whole dataset."""
+    default_min_count: int = 1
+
+
+class AudioConfig(_Model):
+    """Conditioning: decode, mono mix-down, resample (soxr), loudness-normalize (pyloudnorm)."""
+
+    sample_rate: int = 16_000
+    target_lufs: float | None = -18.0
+    """Integrated loudness target (ITU-R BS.1770-4); None disables normalization."""
+    peak_ceiling_dbfs: float = -1.0
+    """Sample-peak ceiling after gain; gain is reduced to respect it (no clipping)."""
+    min_duration_s: float = 1.0
+    silence_threshold_dbfs: float = -60.0
+    """A recording whose RMS is below this is rejected as silent."""
+    resample_quality: Literal["HQ", "VHQ", "MQ", "LQ", "QQ"] = "HQ"
+    block_s: float = 30.0
+    """Decode block length for streaming long files in bounded memory."""
+
+
+class SegmentConfig(_Model):
+    """Fixed-window segmentation; ids are ``{recording_id}_seg{n:03d}``."""
+
+    segment_s: float = 10.0
+    hop_s: float = 10.0
+    min_last_ratio: float = 0.5
+    """Keep a shorter last segment only if it is at least this fraction of ``segment_s``."""
+
+
+class FeaturesConfig(_Model):
+    """Per-segment features stored in the dataset; each can be switched off."""
+
+    waveform: bool = True
+    """Store the conditioned mono waveform (float16 at ``audio.sample_rate``) for encoders."""
+    log_mel: bool = True
+    n_mels: int = 128
+    n_fft: int = 512
+    hop_length: int = 256
+    f_min: float = 0.0
+    f_max: float | None = 8000.0
+    mfcc: bool = True
+    n_mfcc: int = 20
+    fingerprint: bool = True
+
+
+class SplitConfig(_Model):
+    """Grouped multi-label iterative stratification (Sechidis et al. 2011; iterative-stratification)."""
+
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+    seed: int = 42
+    stratify_on: list[str] | None = None
+    """Label tasks to stratify on; default: all label tasks."""
+    k_folds: int = 0
+    """If > 1, add a ``fold`` column (0..k-1) over train+validation, grouped and stratified."""
+
+
+class DatasetConfig(_Model):
+    """Everything that decides a dataset version."""
+
+    name: str = "dataset"
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    audio_column: bool = True
+    """Add a path-based ``datasets.Audio`` column (original file) so notebooks can listen."""
+    limit: int | None = None
+    """Use only the first N recordings (after sorting by id) — for quick runs and tests."""
+    num_workers: int = 2
+
+
+# ----------------------------------------------------------------------------- model
+class HeadConfig(_Model):
+    """One output head. ``column`` defaults to ``name``."""
+
+    name: str
+    kind: Literal["multilabel", "singlelabel", "regression", "projection"]
+    column: str | None = None
+    weight: float = 1.0
+    pos_weight: bool = False
+    """Multi-label: weight positives by (negatives/positives) per tag in BCE."""
+    dim: int = 128
+    """Projection heads: embedding size."""
+
+
+class ModelConfig(_Model):
+    """Encoder + heads (see ``eno_hf.models``)."""
+
+    encoder: Literal["mel_cnn", "sota_tagger", "hf_audio", "muq", "embeddings"] = "sota_tagger"
+    encoder_path: Path | None = None
+    """hf_audio/muq: local checkpoint directory. sota_tagger: the safetensors file or its folder."""
+    tagger: str = "msd-musicnn"
+    """sota_tagger: ``{msd,mtat,jamendo}-{fcn,musicnn,crnn}`` (file stem in shared/models)."""
+    pooling: Literal["mean", "attention", "weighted_layers"] = "mean"
+    layer: int | None = None
+    embedding_columns: list[str] = Field(default_factory=list)
+    """encoder=embeddings: dataset columns concatenated as input."""
+    hidden_dim: int = 256
+    dropout: float = 0.2
+    heads: list[HeadConfig] = Field(default_factory=list)
+    finetune: Literal["lora", "frozen", "full"] = "lora"
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | None = None
+    """Default per encoder family (``eno_hf.models.lora.DEFAULT_TARGETS``)."""
+    crop_s: float | None = None
+    """Training crop length; default: the encoder's native input length (e.g. 3 s Musicnn)."""
+    mel_cnn_channels: int = 64
+    mel_cnn_blocks: int = 7
+
+
+class TrainConfig(_Model):
+    """Trainer settings (``eno_hf.training``)."""
+
+    output_dir: Path | None = None
+    """Default ``{data_root}/runs/{model_name}``."""
+    epochs: float = 10
+    max_steps: int = -1
+    batch_size: int = 16
+    eval_batch_size: int = 32
+    learning_rate: float = 1e-3
+    encoder_learning_rate: float | None = None
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    seed: int = 42
+    early_stopping_patience: int = 5
+    metric_for_best_model: str = "eval_score"
+    augment: bool = True
+    num_workers: int = 0
+    resume: bool = True
+
+
+class EvaluateConfig(_Model):
+    """Evaluation settings (``eno_hf.evaluation``)."""
+
+    split: str = "test"
+    tune_thresholds_on: str = "validation"
+    plots: bool = True
+
+
+class RegistryConfig(_Model):
+    """Local hub + ClearML (``eno_hf.registry``)."""
+
+    model_name: str = "eno-tagger"
+    clearml: bool = True
+    clearml_project: str = "eno"
+    clearml_offline: bool = True
+
+
+class RunConfig(_Model):
+    """The main job (``eno run``)."""
+
+    tag_files: list[Path] = Field(default_factory=list)
+    """Files/folders tagged at the end with the registered model (never seen in training)."""
+    baselines: bool = True
+
+
+class EnoConfig(_Model):
+    """Root configuration."""
+
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+
+# ----------------------------------------------------------------------------- loading
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated recursively by ``override`` (dicts merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: circular 'defaults'")
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    merged: dict[str, Any] = {}
+    for parent in data.pop("defaults", []) or []:
+        merged = deep_merge(merged, _read_yaml(path.parent / parent, (*_seen, path)))
+    merged = deep_merge(merged, data)
+    _resolve_paths(merged, path.parent)
+    return merged
+
+
+# Keys holding paths that YAML files give relative to the file that names them.
+_FILE_RELATIVE = {("dataset", "source", "metadata"), ("dataset", "source", "audio_root"),
+                  ("model", "encoder_path")}
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    for keys in _FILE_RELATIVE:
+        node: Any = data
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
+            p = Path(node[keys[-1]])
+            node[keys[-1]] = str(p if p.is_absolute() else (base / p).resolve())
+    run = data.get("run")
+    if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
+        run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
+                            for p in run["tag_files"]]
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value`` into (["a","b","c"], value); the value is parsed as YAML.
+
+    Raises:
+        ConfigError: no ``=`` or an empty key.
+    """
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value")
+    key, raw = text.split("=", 1)
+    keys = [k for k in key.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return keys, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``--set`` overrides (``key.path=value``) to a raw config dict."""
+    out = dict(data)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        patch: dict[str, Any] = {keys[-1]: value}
+        for k in reversed(keys[:-1]):
+            patch = {k: patch}
+        out = deep_merge(out, patch)
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> EnoConfig:
+    """Load an ``EnoConfig`` from a YAML file (default ``configs/base.yaml``) plus overrides.
+
+    Args:
+        path: YAML file; relative paths are tried against the cwd, then ``configs/``.
+        overrides: ``["train.epochs=3", ...]``; values are parsed as YAML.
+
+    Raises:
+        ConfigError: missing/invalid file, bad override, or a value that fails validation
+            (the message lists each offending key).
+    """
+    if path is None:
+        path = CONFIG_DIR / "base.yaml"
+    p = Path(path)
+    if not p.is_file() and not p.is_absolute() and (CONFIG_DIR / p).is_file():
+        p = CONFIG_DIR / p
+    data = apply_overrides(_read_yaml(p), overrides)
+    try:
+        return EnoConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{p}: invalid configuration:\n  " + "\n  ".join(lines)) from exc
+
+
+def config_hash(model: BaseModel, length: int = 12) -> str:
+    """Stable short SHA-256 of a config section (JSON with sorted keys)."""
+    blob = json.dumps(model.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]

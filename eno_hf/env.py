@@ -1,0 +1,41 @@
+"""Offline-by-default environment: the one place that sets HF, Prefect and ClearML defaults.
+
+``apply_offline_defaults()`` runs when ``eno_hf`` is imported, before transformers/datasets/
+huggingface_hub/prefect/clearml read their settings. Values already set in the environment win,
+so a production deployment can point at a real Prefect/ClearML server by exporting variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+OFFLINE_DEFAULTS: dict[str, str] = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "CLEARML_OFFLINE_MODE": "1",
+    "CLEARML_SKIP_PIP_FREEZE": "1",
+    "CLEARML_LOG_ENVIRONMENT": "",
+}
+
+
+def apply_offline_defaults(home: str | Path | None = None) -> None:
+    """Set offline defaults with ``os.environ.setdefault`` (existing values win).
+
+    Args:
+        home: folder for ``PREFECT_HOME`` and the ClearML cache when not set
+            (default ``~/.eno``).
+    """
+    for key, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    base = Path(home) if home is not None else Path.home() / ".eno"
+    os.environ.setdefault("PREFECT_HOME", str(base / "prefect"))
+    os.environ.setdefault("CLEARML_CACHE_DIR", str(base / "clearml-cache"))

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Idempotent set-up: FFmpeg (for torchcodec/datasets.Audio decoding), .venv, eno + dev extras.
+# Re-running is a no-op when nothing changed (stamp = hash of pyproject.toml + constraints.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  echo "[setup] installing FFmpeg"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+fi
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+[ -x .venv/bin/python ] || { echo "[setup] creating .venv"; "$PY" -m venv .venv; }
+stamp=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.eno-stamp 2>/dev/null)" != "$stamp" ]; then
+  echo "[setup] installing eno into .venv (2-5 minutes the first time)"
+  .venv/bin/pip install --no-compile -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  .venv/bin/python -c "import eno_hf, torch, torchaudio, torchcodec" 
+  echo "$stamp" > .venv/.eno-stamp
+fi
