@@ -264,7 +264,7 @@ class RunConfig(_Model):
     baselines: bool = True
 
 
-class EnoConfig(_Model):
+class Settings(_Model):
     """Root configuration."""
 
     paths: PathsConfig = Field(default_factory=PathsConfig)
@@ -358,8 +358,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> EnoConfig:
-    """Load an ``EnoConfig`` from a YAML file (default ``configs/base.yaml``) plus overrides.
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Settings:
+    """Load ``Settings`` from a YAML file (default ``configs/base.yaml``) plus overrides.
 
     Args:
         path: YAML file; relative paths are tried against the cwd, then ``configs/``.
@@ -376,7 +376,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         p = CONFIG_DIR / p
     data = apply_overrides(_read_yaml(p), overrides)
     try:
-        return EnoConfig.model_validate(data)
+        return Settings.model_validate(data)
     except ValidationError as exc:
         lines = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{p}: invalid configuration:\n  " + "\n  ".join(lines)) from exc
