@@ -1,0 +1,27 @@
+"""Offline defaults are set in one place and never override what the user exported."""
+
+from __future__ import annotations
+
+import os
+
+from eno_hf.env import OFFLINE_DEFAULTS, apply_offline_defaults
+
+
+def test_offline_defaults_applied(monkeypatch, tmp_path) -> None:
+    for key in OFFLINE_DEFAULTS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    apply_offline_defaults(home=tmp_path)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert os.environ["HF_DATASETS_OFFLINE"] == "1"
+    assert os.environ["TRANSFORMERS_OFFLINE"] == "1"
+    assert os.environ["CLEARML_OFFLINE_MODE"] == "1"
+    assert os.environ["PREFECT_HOME"] == str(tmp_path / "prefect")
+
+
+def test_user_values_win(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CLEARML_OFFLINE_MODE", "0")
+    monkeypatch.setenv("PREFECT_HOME", "/somewhere")
+    apply_offline_defaults(home=tmp_path)
+    assert os.environ["CLEARML_OFFLINE_MODE"] == "0"
+    assert os.environ["PREFECT_HOME"] == "/somewhere"
