@@ -99,8 +99,9 @@ class LabelsConfig(_Model):
     """Label cleaning applied to every label task (see ``eno_hf.data.labels``)."""
 
     lowercase: bool = True
-    aliases: dict[str, dict[str, str]] = Field(default_factory=dict)
-    """Per task: raw (already case-folded/trimmed) label -> canonical label."""
+    aliases: dict[str, dict[str, str | list[str]]] = Field(default_factory=dict)
+    """Per task: raw label -> canonical label, or a list to split it, or "" to delete it (keys and
+    values are trimmed/case-folded like the labels)."""
     min_count: dict[str, int] = Field(default_factory=dict)
     """Per task: drop tags seen fewer times than this over the whole dataset."""
     default_min_count: int = 1

@@ -1,0 +1,168 @@
+"""CSV/TSV metadata adapter: one row per audio file.
+
+Schema (columns named in ``SourceConfig``; any other columns go to ``Recording.extra``)::
+
+    id_column        unique id (default: the stem of the resolved path; needs path_column/template)
+    path_column      path relative to audio_root (or absolute)            -- or --
+    path_template    Python format string over the row, e.g. "{Quadrant}/{Song}.mp3"   -- or --
+    stem_lookup      a file under audio_root whose stem equals the id (also the fallback when
+                     the column/template path does not exist)
+    multilabel       task -> {column, separator}: tags in one cell, e.g. "Gloomy; Somber"
+    singlelabel      task -> column (empty -> None)
+    numeric          task -> column, parsed as float (empty -> None; unparseable -> bad_metadata)
+    group_column     value that must not cross splits (artist, album)
+
+The file is read as UTF-8 (a BOM is accepted), any line ending (CRLF included), standard CSV
+quoting. The delimiter is ``cfg.delimiter`` or sniffed from the header line (``,``, tab, ``;``,
+``|``; ``.tsv`` files default to tab).
+
+Example (``configs/datasets/4q.yaml``, the 4Q emotion dataset CSV as it ships)::
+
+    "Song","Artist","Title","Quadrant",...,"MoodsStrSplit",...,"GenresStr",...
+    "MT0000011975","Curse of the Golden Vampire","Ultrasonic Meltdown","Q2",...,
+        "Fierce; Harsh; Hostile",...,"Electronic",...
+
+    source: {kind: csv, metadata: .../panda_dataset_taffc_metadata.csv, audio_root: .../4q-dev,
+             id_column: Song, path_template: "{Quadrant}/{Song}.mp3",
+             multilabel: {descriptors: {column: MoodsStrSplit, separator: ";"},
+                          genres: {column: GenresStr, separator: ";"}},
+             singlelabel: {quadrant: Quadrant}, group_column: Artist}
+
+    -> Recording(recording_id="MT0000011975", path=.../Q2/MT0000011975.mp3,
+                 multilabel={"descriptors": ["Fierce", "Harsh", "Hostile"], "genres": ["Electronic"]},
+                 singlelabel={"quadrant": "Q2"}, group="Curse of the Golden Vampire", ...)
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from eno_hf.config import SourceConfig
+from eno_hf.data.recording import Recording
+from eno_hf.data.sources import (AudioIndex, audio_root_of, locate, metadata_path, reject,
+                                 split_tags, to_float, to_label)
+from eno_hf.errors import RejectedInput
+
+_SNIFF_DELIMITERS = ",\t;|"
+
+
+def sniff_delimiter(header_line: str, path: Path) -> str:
+    """Delimiter of a CSV/TSV from its header line (``csv.Sniffer``); fallback by suffix."""
+    try:
+        return csv.Sniffer().sniff(header_line, delimiters=_SNIFF_DELIMITERS).delimiter
+    except csv.Error:
+        return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+
+
+def read_rows(path: Path, delimiter: str | None = None) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Header and ``(line_number, row_dict)`` pairs of a CSV/TSV file.
+
+    Rows with too many fields carry the extra values under the key ``None``; rows with too few
+    carry None values (``csv.DictReader`` semantics). Blank lines are skipped.
+
+    Raises:
+        RejectedInput: ``bad_metadata`` if the file is not UTF-8 text or has no header.
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+            if not first.strip():
+                raise RejectedInput(path, "bad_metadata", "empty file or empty header line")
+            delim = delimiter or sniff_delimiter(first, path)
+            fh.seek(0)
+            reader = csv.DictReader(fh, delimiter=delim)
+            header = [h for h in (reader.fieldnames or [])]
+            rows = [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError as exc:
+        raise RejectedInput(path, "bad_metadata", f"not UTF-8 text: {exc}") from exc
+    except csv.Error as exc:
+        raise RejectedInput(path, "bad_metadata", f"CSV parse error: {exc}") from exc
+    return header, rows
+
+
+def _check_columns(path: Path, header: list[str], cfg: SourceConfig) -> None:
+    wanted = [c for c in (cfg.id_column, cfg.path_column, cfg.group_column) if c]
+    wanted += [m.column for m in cfg.multilabel.values()]
+    wanted += list(cfg.singlelabel.values()) + list(cfg.numeric.values())
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise RejectedInput(path, "bad_metadata",
+                            f"configured column(s) {missing} not in header {header}")
+    if cfg.id_column is None and cfg.path_column is None and cfg.path_template is None:
+        raise RejectedInput(path, "bad_metadata",
+                            "set id_column, path_column or path_template to identify rows")
+
+
+def row_to_recording(row: dict[str, Any], cfg: SourceConfig, index: AudioIndex) -> Recording:
+    """One metadata row -> ``Recording`` (path may not exist; ``finalize`` checks that).
+
+    Raises:
+        ValueError / KeyError: the row cannot be parsed (wrong field count, bad number, template
+            field missing); the caller turns it into ``bad_metadata``.
+    """
+    if None in row:
+        raise ValueError(f"too many fields: extra values {row[None]}")
+    short = [k for k, v in row.items() if v is None]
+    if short:
+        raise ValueError(f"too few fields: no value for {short}")
+    candidate: Path | None = None
+    if cfg.path_column and (row.get(cfg.path_column) or "").strip():
+        candidate = index.resolve(row[cfg.path_column].strip())
+    elif cfg.path_template:
+        try:
+            candidate = index.resolve(cfg.path_template.format(**row))
+        except KeyError as exc:
+            raise ValueError(f"path_template field {exc} not in row") from exc
+    if cfg.id_column:
+        rid = (row.get(cfg.id_column) or "").strip()
+        if not rid:
+            raise ValueError(f"empty id column {cfg.id_column!r}")
+    elif candidate is not None:
+        rid = candidate.stem
+    else:
+        raise ValueError("no id: empty path column and no id_column")
+    path, detail = locate(index, rid, candidate, cfg.stem_lookup)
+    multilabel = {task: split_tags(row.get(m.column), m.separator)
+                  for task, m in cfg.multilabel.items()}
+    singlelabel = {task: to_label(row.get(col)) for task, col in cfg.singlelabel.items()}
+    numeric: dict[str, float | None] = {}
+    for task, col in cfg.numeric.items():
+        try:
+            numeric[task] = to_float(row.get(col))
+        except ValueError as exc:
+            raise ValueError(f"numeric column {col!r}: {row.get(col)!r} is not a number") from exc
+    used = {cfg.id_column, cfg.path_column, cfg.group_column, *cfg.singlelabel.values(),
+            *cfg.numeric.values(), *(m.column for m in cfg.multilabel.values())}
+    extra: dict[str, Any] = {k: v for k, v in row.items() if k not in used}
+    if detail:
+        extra["_missing_detail"] = detail
+    group = to_label(row.get(cfg.group_column)) if cfg.group_column else None
+    return Recording(recording_id=rid, path=path, multilabel=multilabel, singlelabel=singlelabel,
+                     numeric=numeric, group=group, extra=extra)
+
+
+def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
+    """Parse the CSV/TSV named by ``cfg.metadata``; see the module docstring.
+
+    Returns:
+        (candidate recordings in file order, rejected rows, index of audio files under audio_root).
+
+    Raises:
+        RejectedInput: metadata file missing (``missing_file``), unreadable or lacking a configured
+            column (``bad_metadata``).
+    """
+    path = metadata_path(cfg)
+    index = AudioIndex(audio_root_of(cfg), cfg.extensions)
+    header, rows = read_rows(path, cfg.delimiter)
+    _check_columns(path, header, cfg)
+    recordings: list[Recording] = []
+    rejected: list[dict] = []
+    for line, row in rows:
+        try:
+            recordings.append(row_to_recording(row, cfg, index))
+        except (ValueError, KeyError, IndexError) as exc:
+            rid = (row.get(cfg.id_column) or None) if cfg.id_column else None
+            rejected.append(reject(path, rid, "bad_metadata", f"line {line}: {exc}"))
+    return recordings, rejected, index
