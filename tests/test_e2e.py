@@ -1,0 +1,106 @@
+"""The main job end to end on real audio: `eno run` on a small subset of 4q-dev clips.
+
+Marked ``e2e``: it decodes real mp3s, trains a small model for one epoch, evaluates, registers,
+and tags files it never saw — through the real CLI and the real Prefect flow (ephemeral server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _eno(args: list[str], env_extra: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, **env_extra}
+    return subprocess.run([sys.executable, "-m", "eno_hf.cli", *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def e2e_run(tmp_path_factory) -> tuple[dict, Path, dict[str, str]]:
+    if not (DATA / "4q-dev").is_dir():
+        pytest.skip(f"real data not available: {DATA / '4q-dev'} is absent")
+    root = tmp_path_factory.mktemp("e2e")
+    env = {"PREFECT_HOME": str(root / "prefect"), "CLEARML_CACHE_DIR": str(root / "clearml")}
+    sets = [f"paths.data_root={root / 'data'}", "dataset.limit=48", "train.epochs=1",
+            "train.batch_size=8", "dataset.segment.segment_s=10", "dataset.num_workers=2"]
+    args = ["run", "--config", "configs/small.yaml", "--json"]
+    for s in sets:
+        args += ["--set", s]
+    proc = _eno(args, env)
+    assert proc.returncode == 0, f"eno run failed:\nSTDOUT:\n{proc.stdout[-4000:]}\nSTDERR:\n{proc.stderr[-6000:]}"
+    last = proc.stdout.strip().splitlines()[-1]
+    return json.loads(last), root, env
+
+
+def test_run_reports_paths_and_metrics(e2e_run) -> None:
+    result, _, _ = e2e_run
+    for key in ("dataset", "model", "metrics"):
+        assert key in result, key
+    assert Path(result["dataset"]).is_dir()
+    model_dir = Path(result["model"])
+    assert (model_dir / "config.json").is_file()
+    assert (model_dir / "preprocessor_config.json").is_file()
+    assert any(model_dir.glob("*.safetensors"))
+    for head in ("quadrant", "descriptors", "genres"):
+        assert head in result["metrics"], result["metrics"].keys()
+    assert Path(result["eval_dir"], "metrics.json").is_file()
+    assert list(Path(result["eval_dir"]).glob("*.png")), "no plots written"
+    tags = Path(result["tags"]).read_text().splitlines()
+    assert len(tags) == 2
+    rec = json.loads(tags[0])
+    assert set(rec["heads"]) >= {"quadrant", "descriptors", "genres"}
+
+
+def test_pipeline_loads_the_model(e2e_run) -> None:
+    from transformers import pipeline
+
+    result, _, _ = e2e_run
+    clf = pipeline("audio-classification", model=result["model"])
+    clip = DATA / "jamendo-lyrics-10" / "Fantasma_-_Los_Rombos.mp3"
+    out = clf(str(clip), top_k=5)
+    assert len(out) == 5
+    scores = [o["score"] for o in out]
+    assert all(0.0 < s < 1.0 for s in scores)
+    assert "/" in out[0]["label"]  # "{head}/{label}"
+
+
+def test_rerun_reuses_cached_stages(e2e_run) -> None:
+    result, root, env = e2e_run
+    sets = [f"paths.data_root={root / 'data'}", "dataset.limit=48", "train.epochs=1",
+            "train.batch_size=8", "dataset.segment.segment_s=10", "dataset.num_workers=2"]
+    args = ["run", "--config", "configs/small.yaml", "--json", "--no-prefect"]
+    for s in sets:
+        args += ["--set", s]
+    proc = _eno(args, env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    again = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert again["dataset"] == result["dataset"]
+    assert again["cached"]["dataset"] and again["cached"]["train"] and again["cached"]["evaluate"]
+
+
+def test_tag_folder_writes_jsonl(e2e_run, tmp_path) -> None:
+    result, _, env = e2e_run
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    src = DATA / "jamendo-lyrics-10" / "Mes_Larmes_-_kobzx2z.mp3"
+    (folder / "a.mp3").symlink_to(src)
+    (folder / "broken.mp3").write_bytes(b"not audio at all")
+    out = tmp_path / "tags.jsonl"
+    proc = _eno(["tag", str(folder), "--model", result["model"], "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 2
+    by_name = {Path(r["path"]).name: r for r in lines}
+    assert by_name["broken.mp3"].get("error")
+    assert set(by_name["a.mp3"]["heads"]) >= {"quadrant", "descriptors", "genres"}
