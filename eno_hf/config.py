@@ -93,6 +93,11 @@ class SourceConfig(_Model):
     )
     folder_task: str = "label"
     """For ``folders``: the task name the directory labels go to."""
+    folder_mode: Literal["singlelabel", "multilabel"] = "singlelabel"
+    """For ``folders``: the top directory is the one class (``singlelabel``), or every directory
+    level below audio_root is a tag (``multilabel``: ``rock/live/x.wav`` -> ``[rock, live]``)."""
+    folder_group: Literal["stem", "parent", "none"] = "stem"
+    """For ``folders``: split group = file stem, the file's parent folder path, or none (own group)."""
 
 
 class LabelsConfig(_Model):
@@ -198,8 +203,8 @@ class ModelConfig(_Model):
     encoder: Literal["mel_cnn", "sota_tagger", "hf_audio", "muq", "embeddings"] = "sota_tagger"
     encoder_path: Path | None = None
     """hf_audio/muq: local checkpoint directory. sota_tagger: the safetensors file or its folder."""
-    tagger: str = "msd-musicnn"
-    """sota_tagger: ``{msd,mtat,jamendo}-{fcn,musicnn,crnn}`` (file stem in shared/models)."""
+    tagger: str = "mtat-musicnn"
+    """sota_tagger: ``{msd,mtat,jamendo}-{fcn,crnn}`` or ``{mtat,jamendo}-musicnn`` (file stem in shared/models)."""
     pooling: Literal["mean", "attention", "weighted_layers"] = "mean"
     layer: int | None = None
     embedding_columns: list[str] = Field(default_factory=list)
