@@ -1,0 +1,197 @@
+"""Conditioning: loudness measurement and normalization of a decoded mono signal.
+
+Loudness follows ITU-R BS.1770-4 (K-weighting, 400 ms blocks, 75 % overlap, absolute gate -70 LUFS
+and relative gate -10 LU) as implemented by ``pyloudnorm.Meter.integrated_loudness``. Loudness range
+(LRA) follows EBU Tech 3342 (3 s short-term K-weighted loudness at 10 Hz, absolute gate -70 LUFS,
+relative gate -20 LU, 95th minus 10th percentile) as implemented by
+``pyloudnorm.Meter.loudness_range`` (pyloudnorm >= 0.2). Peaks are *sample* peaks (no oversampled
+true-peak).
+
+Normalization applies one linear gain so the integrated loudness reaches ``cfg.target_lufs``; if that
+gain would lift the sample peak above ``cfg.peak_ceiling_dbfs`` the gain is lowered to land the peak
+exactly on the ceiling and ``clipping_prevented`` is set. Because the gain is linear, the loudness
+reached is ``lufs_before + gain_db`` (BS.1770 is scale-equivariant; only the fixed -70 LUFS absolute
+gate could differ, for programmes with blocks within a few dB of it).
+
+Signals shorter than the 400 ms gating block are measured as one ungated block (mean-square of the
+K-weighted signal) instead of crashing; LRA is 0.0 when undefined (shorter than one 3 s block after
+EBU's 1.5 s silence padding, or every block gated out).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+
+from eno_hf.audio.io import audio_info, load_audio
+from eno_hf.config import AudioConfig
+from eno_hf.errors import RejectedInput
+
+__all__ = ["ConditioningStats", "condition", "load_and_condition", "integrated_loudness",
+           "loudness_range", "peak_dbfs", "rms_dbfs"]
+
+_EPS = 1e-12
+
+
+@dataclass
+class ConditioningStats:
+    """What conditioning measured and did to one recording.
+
+    Attributes:
+        lufs_before: integrated loudness of the decoded mono signal (LUFS, BS.1770-4).
+        lufs_after: integrated loudness after the gain (LUFS).
+        gain_db: gain applied (dB); 0 when normalization is disabled.
+        peak_before_dbfs / peak_after_dbfs: sample peak before/after (dBFS).
+        loudness_range_lu: EBU Tech 3342 loudness range (LU); 0.0 when undefined.
+        clipping_prevented: the peak ceiling lowered the gain below what the target asked for.
+        duration_s: duration of the conditioned signal (s).
+        source_sample_rate / source_channels: of the file before resampling/mix-down
+            (equal to the input rate and 1 when ``condition`` is called on an array).
+    """
+
+    lufs_before: float
+    lufs_after: float
+    gain_db: float
+    peak_before_dbfs: float
+    peak_after_dbfs: float
+    loudness_range_lu: float
+    clipping_prevented: bool
+    duration_s: float
+    source_sample_rate: int
+    source_channels: int
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        """Plain-JSON dict of the fields (floats rounded to 4 decimals)."""
+        return {k: (round(float(v), 4) if isinstance(v, float) else v)
+                for k, v in asdict(self).items()}
+
+
+def peak_dbfs(samples: np.ndarray) -> float:
+    """Sample peak of ``samples`` in dBFS (``-inf``-safe: floor at -240 dBFS)."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return 20.0 * np.log10(max(peak, _EPS))
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level of ``samples`` in dBFS (full-scale square wave = 0 dBFS), floor -240 dBFS."""
+    if samples.size == 0:
+        return 20.0 * np.log10(_EPS)
+    ms = float(np.mean(np.square(samples, dtype=np.float64)))
+    return 10.0 * np.log10(max(ms, _EPS**2))
+
+
+def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4 via pyloudnorm), mono ``(n,)`` float input.
+
+    Shorter than 400 ms: a single ungated block over the whole signal. Returns ``-inf`` when
+    every block is below the absolute gate.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    meter = pyloudnorm.Meter(sample_rate)
+    block = meter.block_size
+    if x.shape[0] < block * sample_rate:
+        meter.block_size = x.shape[0] / sample_rate
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lufs = float(meter.integrated_loudness(x))
+    return lufs if np.isfinite(lufs) else float("-inf")
+
+
+def loudness_range(samples: np.ndarray, sample_rate: int) -> float:
+    """EBU Tech 3342 loudness range in LU (pyloudnorm); 0.0 when undefined."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.shape[0] + 1.5 * sample_rate < 3.0 * sample_rate:
+        return 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            lra = float(pyloudnorm.Meter(sample_rate).loudness_range(x))
+        except ValueError:
+            return 0.0
+    return lra if np.isfinite(lra) else 0.0
+
+
+def condition(samples: np.ndarray, sample_rate: int, cfg: AudioConfig,
+              path: str | Path | None = None, source_sample_rate: int | None = None,
+              source_channels: int = 1) -> tuple[np.ndarray, ConditioningStats]:
+    """Validate, measure and loudness-normalize a mono signal.
+
+    Args:
+        samples: ``(n,)`` float mono signal at ``sample_rate``.
+        sample_rate: Hz.
+        cfg: ``target_lufs`` (None = measure only), ``peak_ceiling_dbfs``, ``min_duration_s``,
+            ``silence_threshold_dbfs``.
+        path: only used to name the file in errors.
+        source_sample_rate / source_channels: recorded in the stats (default: this signal's).
+
+    Returns:
+        ``(conditioned (n,) float32, ConditioningStats)``.
+
+    Raises:
+        RejectedInput: ``empty`` (no samples), ``nan_inf`` (non-finite samples), ``too_short``
+            (< ``min_duration_s``), ``silent`` (RMS < ``silence_threshold_dbfs`` or loudness
+            entirely below the -70 LUFS gate).
+    """
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"condition expects mono (n,) samples, got shape {x.shape}")
+    if x.size == 0:
+        raise RejectedInput(path, "empty", "no samples")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise RejectedInput(path, "nan_inf", f"{bad} non-finite samples")
+    duration_s = x.shape[0] / sample_rate
+    if duration_s < cfg.min_duration_s:
+        raise RejectedInput(path, "too_short",
+                            f"{duration_s:.3f} s < min_duration_s={cfg.min_duration_s}")
+    rms = rms_dbfs(x)
+    if rms < cfg.silence_threshold_dbfs:
+        raise RejectedInput(path, "silent",
+                            f"RMS {rms:.1f} dBFS < silence_threshold_dbfs={cfg.silence_threshold_dbfs}")
+    lufs_before = integrated_loudness(x, sample_rate)
+    if not np.isfinite(lufs_before):
+        raise RejectedInput(path, "silent", "all loudness blocks below the -70 LUFS gate")
+    peak_before = peak_dbfs(x)
+    lra = loudness_range(x, sample_rate)
+
+    gain_db, prevented = 0.0, False
+    if cfg.target_lufs is not None:
+        gain_db = cfg.target_lufs - lufs_before
+        if peak_before + gain_db > cfg.peak_ceiling_dbfs:
+            gain_db = cfg.peak_ceiling_dbfs - peak_before
+            prevented = True
+    out = x if gain_db == 0.0 else (x * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
+    stats = ConditioningStats(
+        lufs_before=lufs_before,
+        lufs_after=lufs_before + gain_db,
+        gain_db=float(gain_db),
+        peak_before_dbfs=peak_before,
+        peak_after_dbfs=peak_dbfs(out),
+        loudness_range_lu=lra,
+        clipping_prevented=prevented,
+        duration_s=duration_s,
+        source_sample_rate=int(source_sample_rate or sample_rate),
+        source_channels=int(source_channels),
+    )
+    return out, stats
+
+
+def load_and_condition(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, ConditioningStats]:
+    """Decode (mono, ``cfg.sample_rate``, streamed, soxr ``cfg.resample_quality``) and condition.
+
+    Returns:
+        ``(samples (n,) float32 at cfg.sample_rate, ConditioningStats)``.
+
+    Raises:
+        AudioDecodeError: undecodable/empty/missing file (see ``load_audio``).
+        RejectedInput: the reasons of ``condition``, naming ``path``.
+    """
+    info = audio_info(path)
+    samples, sr = load_audio(path, sample_rate=cfg.sample_rate, mono=True, block_s=cfg.block_s,
+                             quality=cfg.resample_quality)
+    return condition(samples, sr, cfg, path=path, source_sample_rate=info.sample_rate,
+                     source_channels=info.channels)
