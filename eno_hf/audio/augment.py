@@ -1,0 +1,125 @@
+"""Training-time waveform augmentation: random gain, coloured noise, filter/EQ, small pitch shift.
+
+Libraries: biquad filters from ``torchaudio.functional`` (``lowpass_biquad``, ``highpass_biquad``,
+``equalizer_biquad``; RBJ Audio-EQ-Cookbook designs), time-preserving pitch shift from
+``librosa.effects.pitch_shift`` (phase vocoder + resampling), coloured noise by shaping white Gaussian
+noise with a ``1/f**(decay/2)`` amplitude spectrum (power density ~ ``1/f**decay``: 0 white, 1 pink,
+2 brown/red — the same construction as audiomentations' ``AddColorNoise``).
+
+audiomentations 0.43.1 was not used because installing it downgrades the pinned ``soxr==1.1.0``
+to 0.5; pedalboard lacks noise generation. The transforms here are few and small.
+
+Each transform is applied independently with its probability; parameters are drawn from a
+``numpy.random.Generator`` seeded once, so an ``Augmenter`` built with the same seed produces the same
+sequence of outputs for the same sequence of inputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import librosa
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+__all__ = ["Augmenter"]
+
+
+class Augmenter:
+    """Random waveform augmentation, deterministic per seed.
+
+    Args:
+        sample_rate: Hz of the waveforms it will receive.
+        seed: seed of its ``numpy.random.Generator``.
+        p: probability of each of gain, noise and filter/EQ.
+        p_pitch: probability of a pitch shift (the slowest transform; 0 disables).
+        gain_db: uniform range of the gain (dB).
+        snr_db: uniform range of the signal-to-noise ratio of the added noise (dB, w.r.t. the
+            signal's RMS).
+        noise_decay: uniform range of the noise's spectral decay exponent (0 white .. 2 brown).
+        max_semitones: pitch shift drawn uniformly in ``[-max_semitones, max_semitones]``.
+
+    Call: ``augmenter(waveform)`` with ``(n_samples,)`` float → ``(n_samples,)`` float32 (no clipping).
+    """
+
+    def __init__(self, sample_rate: int, seed: int = 0, p: float = 0.5, p_pitch: float = 0.2,
+                 gain_db: tuple[float, float] = (-6.0, 6.0),
+                 snr_db: tuple[float, float] = (15.0, 40.0),
+                 noise_decay: tuple[float, float] = (0.0, 2.0),
+                 max_semitones: float = 2.0) -> None:
+        self.sample_rate = int(sample_rate)
+        self.seed = seed
+        self.p, self.p_pitch = p, p_pitch
+        self.gain_db, self.snr_db, self.noise_decay = gain_db, snr_db, noise_decay
+        self.max_semitones = max_semitones
+        self.rng = np.random.default_rng(seed)
+
+    # ------------------------------------------------------------------ transforms
+    def gain(self, x: np.ndarray) -> np.ndarray:
+        """Multiply by a random gain in ``gain_db``."""
+        return x * np.float32(10.0 ** (self.rng.uniform(*self.gain_db) / 20.0))
+
+    def colored_noise(self, x: np.ndarray) -> np.ndarray:
+        """Add Gaussian noise with power spectral density ~ 1/f**decay at a random SNR."""
+        n = x.shape[0]
+        decay = self.rng.uniform(*self.noise_decay)
+        spec = np.fft.rfft(self.rng.standard_normal(n))
+        f = np.fft.rfftfreq(n, d=1.0 / self.sample_rate)
+        f[0] = f[1] if n > 2 else 1.0
+        noise = np.fft.irfft(spec / f ** (decay / 2.0), n=n)
+        sig_rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        noise_rms = float(np.sqrt(np.mean(noise**2)))
+        snr = self.rng.uniform(*self.snr_db)
+        if sig_rms <= 1e-9 or noise_rms <= 0:
+            return x
+        noise *= sig_rms / (noise_rms * 10.0 ** (snr / 20.0))
+        return (x + noise).astype(np.float32)
+
+    def filter(self, x: np.ndarray) -> np.ndarray:
+        """One of: low-pass (2–7 kHz, below Nyquist), high-pass (40–400 Hz), peaking EQ (±6 dB)."""
+        nyquist = self.sample_rate / 2.0
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        kind = self.rng.integers(3)
+        if kind == 0:
+            cutoff = self.rng.uniform(min(2000.0, 0.4 * nyquist), min(7000.0, 0.9 * nyquist))
+            y = AF.lowpass_biquad(t, self.sample_rate, cutoff)
+        elif kind == 1:
+            y = AF.highpass_biquad(t, self.sample_rate, self.rng.uniform(40.0, 400.0))
+        else:
+            center = self.rng.uniform(100.0, min(5000.0, 0.8 * nyquist))
+            y = AF.equalizer_biquad(t, self.sample_rate, center, self.rng.uniform(-6.0, 6.0),
+                                    Q=self.rng.uniform(0.5, 2.0))
+        return y.numpy().astype(np.float32)
+
+    def pitch_shift(self, x: np.ndarray) -> np.ndarray:
+        """Time-preserving pitch shift by a random number of semitones (librosa)."""
+        steps = self.rng.uniform(-self.max_semitones, self.max_semitones)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y = librosa.effects.pitch_shift(x, sr=self.sample_rate, n_steps=steps)
+        return librosa.util.fix_length(y, size=x.shape[0]).astype(np.float32)
+
+    # ------------------------------------------------------------------ call
+    def __call__(self, waveform: np.ndarray) -> np.ndarray:
+        """Augment one ``(n_samples,)`` waveform; returns a new float32 array of the same shape.
+
+        Raises:
+            ValueError: input not 1-D.
+        """
+        x = np.asarray(waveform, dtype=np.float32)
+        if x.ndim != 1:
+            raise ValueError(f"Augmenter expects (n_samples,), got shape {x.shape}")
+        x = x.copy()
+        if x.shape[0] < 4:
+            return x
+        do = self.rng.random(4) < np.array([self.p_pitch, self.p, self.p, self.p])
+        if do[0] and self.max_semitones > 0 and x.shape[0] >= 2048:
+            x = self.pitch_shift(x)
+        if do[1]:
+            x = self.filter(x)
+        if do[2]:
+            x = self.colored_noise(x)
+        if do[3]:
+            x = self.gain(x)
+        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
