@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_GRID = np.linspace(0.05, 0.95, 19)
+DEFAULT_GRID = np.round(np.linspace(0.05, 0.95, 19), 2)
 FALLBACK = 0.5
 
 
