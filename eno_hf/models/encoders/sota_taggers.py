@@ -122,8 +122,10 @@ class SotaTaggerEncoder(Encoder):
             * musicnn: 200 = ``relu(bn(dense1(pooled)))``, post-activation, before the dropout
               that precedes ``dense2``;
             * crnn: 32 = last time step of the 2-layer GRU ``layer5`` output, before dropout.
-        default_lora_targets: module names for peft LoRA (Conv1d/Conv2d/Linear only; the CRNN's
-            GRU is not supported by peft LoRA).
+        default_lora_targets: module names for peft LoRA, all on the path of ``forward`` (the
+            original output layers ``dense``/``dense2`` are not, so they are not targets):
+            fcn ``layer3-5.conv``; musicnn the mid-end convs ``layer1-3.conv`` and ``dense1``;
+            crnn ``layer2-4.conv`` (peft LoRA cannot wrap the GRU).
 
     ``forward`` / ``tag_logits`` never apply dropout before the embedding; ``tag_logits`` applies the
     reference dropout (identity in eval mode) then the original output layer. Call ``.eval()``
@@ -155,7 +157,7 @@ class SotaTaggerEncoder(Encoder):
             self.layer5 = _Conv2dBlock(128, 64, (4, 4))
             self.dense = nn.Linear(64, n_tags)
             self.output_dim = 64
-            self.default_lora_targets = ["layer4.conv", "layer5.conv", "dense"]
+            self.default_lora_targets = ["layer3.conv", "layer4.conv", "layer5.conv"]
             # frames needed so every time pooling (4*4*4*5*4) leaves >= 1 frame
             self._min_frames = 4 * 4 * 4 * 5 * 4
         elif arch == "musicnn":
@@ -178,7 +180,7 @@ class SotaTaggerEncoder(Encoder):
             self.relu = nn.ReLU()
             self.dense2 = nn.Linear(dense_channels, n_tags)
             self.output_dim = dense_channels
-            self.default_lora_targets = ["layer1.conv", "layer2.conv", "layer3.conv", "dense1", "dense2"]
+            self.default_lora_targets = ["layer1.conv", "layer2.conv", "layer3.conv", "dense1"]
             self._min_frames = 1
         else:  # crnn
             self.layer1 = _Conv2dBlock(1, 64, (2, 2))
@@ -188,7 +190,7 @@ class SotaTaggerEncoder(Encoder):
             self.layer5 = nn.GRU(128, 32, 2, batch_first=True)
             self.dense = nn.Linear(32, n_tags)
             self.output_dim = 32
-            self.default_lora_targets = ["layer3.conv", "layer4.conv", "dense"]
+            self.default_lora_targets = ["layer2.conv", "layer3.conv", "layer4.conv"]
             self._min_frames = 2 * 3 * 4 * 4
 
     @property
@@ -292,7 +294,9 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
 
     path = _resolve_weights(path_or_name, models_dir)
     state = load_file(str(path))
-    encoder = SotaTaggerEncoder(_arch_from_name(path.stem), n_tags=state["dense2.bias" if path.stem.endswith("musicnn") else "dense.bias"].shape[0])
+    arch = _arch_from_name(path.stem)
+    n_tags = state["dense2.bias" if arch == "musicnn" else "dense.bias"].shape[0]
+    encoder = SotaTaggerEncoder(arch, n_tags=n_tags)
     encoder.load_state_dict(state, strict=True)
     return encoder.eval()
 
