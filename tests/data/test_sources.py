@@ -1,0 +1,290 @@
+"""Metadata adapters: the real 4Q CSV, and generated CSV/TSV, JSON dump, JSONL segments, folders."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from eno_hf.config import MultiLabelColumn, SourceConfig, load_config
+from eno_hf.data.recording import Recording
+from eno_hf.data.sources import load_recordings
+from eno_hf.errors import RejectedInput
+
+FOURQ_YAML = Path(__file__).resolve().parents[2] / "configs" / "datasets" / "4q.yaml"
+
+
+def touch(path: Path, data: bytes = b"RIFF0000") -> Path:
+    """A tiny fake audio file (adapters never decode audio)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def reasons(result) -> Counter:
+    return Counter(r["reason"] for r in result.rejected)
+
+
+# ----------------------------------------------------------------------------- real 4Q CSV
+@pytest.fixture(scope="module")
+def fourq(fourq_dir: Path):
+    cfg = load_config(FOURQ_YAML).dataset.source
+    assert Path(cfg.metadata).parent == fourq_dir.resolve()
+    return load_recordings(cfg)
+
+
+def test_fourq_all_rows_ingested(fourq) -> None:
+    assert len(fourq.recordings) == 360
+    assert fourq.rejected == []
+    ids = [r.recording_id for r in fourq.recordings]
+    assert len(set(ids)) == 360
+    for r in fourq.recordings:
+        assert r.path is not None and r.path.is_file()
+        assert r.path.stem == r.recording_id
+        assert r.path.parent.name == r.singlelabel["quadrant"]
+        assert r.group is None or (r.group and r.group == r.group.strip())
+        assert r.start_s is None and r.end_s is None
+    # three rows ship with an empty Artist: they become their own groups (None), not ""
+    assert sum(r.group is None for r in fourq.recordings) == 3
+    assert len({r.group for r in fourq.recordings if r.group}) == 254
+
+
+def test_fourq_labels_parsed(fourq) -> None:
+    by_id = {r.recording_id: r for r in fourq.recordings}
+    first = by_id["MT0000011975"]
+    assert first.multilabel["descriptors"] == ["Fierce", "Harsh", "Hostile", "Menacing",
+                                               "Outrageous", "Unsettling"]
+    assert first.multilabel["genres"] == ["Electronic"]
+    assert first.singlelabel == {"quadrant": "Q2"}
+    assert first.group == "Curse of the Golden Vampire"
+    assert first.extra["Title"] == "Ultrasonic Meltdown"
+    assert by_id["MT0000040632"].multilabel["genres"] == ["International", "Jazz"]
+    assert Counter(r.singlelabel["quadrant"] for r in fourq.recordings) == \
+        {"Q1": 90, "Q2": 90, "Q3": 90, "Q4": 90}
+    n_desc = [len(r.multilabel["descriptors"]) for r in fourq.recordings]
+    assert min(n_desc) >= 1 and max(n_desc) <= 40
+    assert all(t == t.strip() and t for r in fourq.recordings for t in r.multilabel["descriptors"])
+    assert len({t for r in fourq.recordings for t in r.multilabel["descriptors"]}) > 100
+    json.dumps(first.to_dict())  # serializable
+    assert first.to_dict()["path"] == str(first.path)
+
+
+# ----------------------------------------------------------------------------- generated CSV/TSV
+def test_csv_crlf_bom_quoted_sniffed_with_template(tmp_path: Path) -> None:
+    touch(tmp_path / "Q1" / "a.mp3")
+    touch(tmp_path / "Q2" / "b.mp3")
+    text = ('"Song","Artist","Quadrant","Moods","Score"\r\n'
+            '"a","Art, One","Q1","Calm; Happy;; ","0.5"\r\n'
+            '"b","Two","Q2","Sad","" \r\n')
+    meta = tmp_path / "meta.csv"
+    meta.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    cfg = SourceConfig(metadata=meta, id_column="Song", path_template="{Quadrant}/{Song}.mp3",
+                       multilabel={"moods": MultiLabelColumn(column="Moods")},
+                       singlelabel={"quadrant": "Quadrant"}, numeric={"score": "Score"},
+                       group_column="Artist")
+    res = load_recordings(cfg)
+    assert res.rejected == []
+    a, b = res.recordings
+    assert a.recording_id == "a" and a.path == tmp_path / "Q1" / "a.mp3"
+    assert a.multilabel == {"moods": ["Calm", "Happy"]}
+    assert a.group == "Art, One"
+    assert a.numeric == {"score": 0.5} and b.numeric == {"score": None}
+
+
+def test_tsv_path_column_missing_orphan_duplicate_bad_rows(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    touch(audio / "x.wav")
+    touch(audio / "sub" / "y.flac")
+    touch(audio / "orphan.ogg")
+    (audio / "notes.txt").write_text("not audio")
+    meta = tmp_path / "meta.tsv"
+    meta.write_text("id\tfile\tgenre\tbpm\n"
+                    "x\tx.wav\trock\t120\n"
+                    "y\tsub/y.flac\tjazz\t\n"
+                    "gone\tgone.wav\tpop\t99\n"
+                    "x\tx.wav\trock\t120\n"
+                    "bad\tsub/y.flac\tjazz\tfast\n"
+                    "short\tx.wav\n", encoding="utf-8")
+    cfg = SourceConfig(metadata=meta, audio_root=audio, id_column="id", path_column="file",
+                       singlelabel={"genre": "genre"}, numeric={"bpm": "bpm"})
+    res = load_recordings(cfg)
+    assert [r.recording_id for r in res.recordings] == ["x", "y"]
+    assert res.recordings[1].numeric["bpm"] is None and res.recordings[0].numeric["bpm"] == 120.0
+    by_id = {}
+    for item in res.rejected:
+        assert set(item) == {"path", "recording_id", "reason", "detail"}
+        assert item["reason"] in RejectedInput.REASONS
+        by_id[item["recording_id"] or Path(item["path"]).name] = item
+    assert by_id["gone"]["reason"] == "missing_file"
+    assert by_id["gone"]["path"] == str(audio / "gone.wav")
+    assert by_id["x"]["reason"] == "bad_metadata" and "duplicate id" in by_id["x"]["detail"]
+    assert by_id["bad"]["reason"] == "bad_metadata" and "bpm" in by_id["bad"]["detail"]
+    assert by_id["short"]["reason"] == "bad_metadata" and "too few" in by_id["short"]["detail"]
+    assert by_id["orphan.ogg"]["reason"] == "no_metadata"
+    # every metadata row (6) and every audio file (3) is accounted for; notes.txt is not audio
+    assert len(res.recordings) + len(res.rejected) == 6 + 1
+    assert reasons(res) == {"missing_file": 1, "bad_metadata": 3, "no_metadata": 1}
+
+
+def test_csv_stem_lookup_and_configured_delimiter(tmp_path: Path) -> None:
+    touch(tmp_path / "deep" / "dir" / "s1.opus")
+    touch(tmp_path / "a" / "s2.wav")
+    touch(tmp_path / "b" / "s2.mp3")  # ambiguous stem
+    meta = tmp_path / "m.txt"
+    meta.write_text("id;tags\ns1;a|b\ns2;c\n")
+    cfg = SourceConfig(metadata=meta, id_column="id", delimiter=";",
+                       multilabel={"tags": MultiLabelColumn(column="tags", separator="|")})
+    res = load_recordings(cfg)
+    assert [r.recording_id for r in res.recordings] == ["s1"]
+    assert res.recordings[0].path == tmp_path / "deep" / "dir" / "s1.opus"
+    assert res.recordings[0].multilabel == {"tags": ["a", "b"]}
+    assert reasons(res) == {"missing_file": 1, "no_metadata": 2}
+    missing = next(r for r in res.rejected if r["reason"] == "missing_file")
+    assert missing["recording_id"] == "s2" and "2 files with stem" in missing["detail"]
+
+
+def test_csv_whole_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(RejectedInput) as err:
+        load_recordings(SourceConfig(metadata=tmp_path / "nope.csv", id_column="id"))
+    assert err.value.reason == "missing_file"
+    meta = tmp_path / "m.csv"
+    meta.write_text("id,genre\na,rock\n")
+    with pytest.raises(RejectedInput) as err:
+        load_recordings(SourceConfig(metadata=meta, id_column="id", singlelabel={"g": "Genre"}))
+    assert err.value.reason == "bad_metadata" and "Genre" in err.value.detail
+    meta.write_bytes(b"id,genre\n\xff\xfe,rock\n")
+    with pytest.raises(RejectedInput) as err:
+        load_recordings(SourceConfig(metadata=meta, id_column="id"))
+    assert err.value.reason == "bad_metadata"
+
+
+# ----------------------------------------------------------------------------- JSON dump
+def _dump(tmp_path: Path) -> Path:
+    touch(tmp_path / "a1" / "01.flac")
+    touch(tmp_path / "a1" / "02.flac")
+    touch(tmp_path / "a2" / "01.mp3")
+    touch(tmp_path / "stray.wav")
+    dump = {"albums": [
+        {"album_id": "a1", "artist": "Art", "title": "First", "descriptors": ["dark", "cold"],
+         "genres": ["IDM"], "rating": 3.9,
+         "tracks": [
+             {"track_id": "t1", "path": "a1/01.flac", "title": "One", "descriptors": ["warm"],
+              "genres": "IDM; Ambient", "rating": 3.5},
+             {"track_id": "t2", "path": "a1/02.flac", "title": "Two"},
+             {"track_id": "t3", "path": "a1/03.flac"},
+         ]},
+        {"album_id": "a2", "artist": "Art", "title": "Second", "genres": ["Rock"],
+         "tracks": [{"track_id": "t4", "path": "a2/01.mp3", "rating": "n/a"},
+                    {"title": "no id"}, "junk"]},
+        {"album_id": "a3", "artist": "Other"},
+    ]}
+    meta = tmp_path / "dump.json"
+    meta.write_text(json.dumps(dump))
+    return meta
+
+
+def test_json_dump_fallback_and_rejects(tmp_path: Path) -> None:
+    res = load_recordings(SourceConfig(kind="json_dump", metadata=_dump(tmp_path)))
+    recs = {r.recording_id: r for r in res.recordings}
+    assert sorted(recs) == ["t1", "t2"]
+    t1, t2 = recs["t1"], recs["t2"]
+    assert t1.multilabel == {"descriptors": ["warm"], "genres": ["IDM", "Ambient"]}
+    assert t1.numeric == {"rating": 3.5} and t2.numeric == {"rating": 3.9}
+    assert t2.multilabel == {"descriptors": ["dark", "cold"], "genres": ["IDM"]}
+    assert t1.group == t2.group == "a1"
+    assert t1.extra["artist"] == "Art" and t1.extra["album_title"] == "First"
+    assert t1.extra["title"] == "One"
+    details = {(r["recording_id"], r["reason"]) for r in res.rejected}
+    assert ("t3", "missing_file") in details
+    assert ("t4", "bad_metadata") in details  # rating "n/a"
+    assert ("a3", "bad_metadata") in details  # album without tracks
+    assert reasons(res) == {"missing_file": 1, "bad_metadata": 4, "no_metadata": 2}
+    orphans = {Path(r["path"]).name for r in res.rejected if r["reason"] == "no_metadata"}
+    assert orphans == {"stray.wav", "01.mp3"}  # t4's file: its row was unusable
+
+
+def test_json_dump_group_by_artist_and_custom_tasks(tmp_path: Path) -> None:
+    cfg = SourceConfig(kind="json_dump", metadata=_dump(tmp_path), group_column="artist",
+                       multilabel={"genres": MultiLabelColumn(column="genres")})
+    res = load_recordings(cfg)
+    assert {r.group for r in res.recordings} == {"Art"}
+    assert all(set(r.multilabel) == {"genres"} and r.numeric == {} for r in res.recordings)
+    assert {r.recording_id for r in res.recordings} == {"t1", "t2", "t4"}  # no rating parsed now
+
+
+# ----------------------------------------------------------------------------- JSONL segments
+def test_jsonl_segments(tmp_path: Path) -> None:
+    touch(tmp_path / "songs" / "s1.flac")
+    touch(tmp_path / "s2.wav")
+    touch(tmp_path / "unused.mp3")
+    lines = [
+        {"segment_id": "s1_a", "recording_id": "s1", "segment_start": 0, "segment_end": 10.5,
+         "path": "songs/s1.flac", "moods": ["calm", "dreamy"], "genre": "ambient", "energy": 0.2},
+        {"segment_id": "s1_b", "recording_id": "s1", "segment_start": 10.5, "segment_end": 20,
+         "path": "songs/s1.flac", "moods": "calm; dark", "genre": "ambient", "energy": None},
+        {"segment_id": "s2_a", "recording_id": "s2", "segment_start": 5, "segment_end": 9},
+        {"segment_id": "bad", "recording_id": "s2", "segment_start": 9, "segment_end": 3},
+        {"segment_id": "nofile", "recording_id": "s9", "segment_start": 0, "segment_end": 1},
+        {"recording_id": "s2", "segment_start": 0, "segment_end": 1},
+    ]
+    meta = tmp_path / "segments.jsonl"
+    meta.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n{not json\n")
+    cfg = SourceConfig(kind="jsonl_segments", metadata=meta,
+                       multilabel={"moods": MultiLabelColumn(column="moods")},
+                       singlelabel={"genre": "genre"}, numeric={"energy": "energy"})
+    res = load_recordings(cfg)
+    recs = {r.recording_id: r for r in res.recordings}
+    assert sorted(recs) == ["s1_a", "s1_b", "s2_a"]
+    assert recs["s1_a"].start_s == 0.0 and recs["s1_a"].end_s == 10.5
+    assert recs["s1_b"].multilabel == {"moods": ["calm", "dark"]}
+    assert recs["s1_a"].group == recs["s1_b"].group == "s1"
+    assert recs["s1_a"].numeric == {"energy": 0.2} and recs["s1_b"].numeric == {"energy": None}
+    assert recs["s2_a"].path == tmp_path / "s2.wav"  # stem lookup by recording_id
+    assert recs["s2_a"].singlelabel == {"genre": None} and recs["s2_a"].multilabel == {"moods": []}
+    assert recs["s1_a"].extra["source_recording_id"] == "s1"
+    rej = {(r["recording_id"], r["reason"]) for r in res.rejected}
+    assert ("bad", "bad_metadata") in rej and ("nofile", "missing_file") in rej
+    assert reasons(res) == {"bad_metadata": 3, "missing_file": 1, "no_metadata": 1}
+    assert any("line 8" in r["detail"] for r in res.rejected)  # the broken JSON line
+
+
+# ----------------------------------------------------------------------------- folders
+def _tree(root: Path) -> None:
+    touch(root / "happy" / "a.wav")
+    touch(root / "sad" / "a.wav")
+    touch(root / "rock" / "live" / "c.mp3")
+    touch(root / "top.wav")
+    (root / "happy" / "cover.jpg").write_bytes(b"\xff\xd8")
+
+
+def test_folders_singlelabel(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    res = load_recordings(SourceConfig(kind="folders", audio_root=tmp_path, folder_task="mood"))
+    recs = {r.recording_id: r for r in res.recordings}
+    assert sorted(recs) == ["happy__a", "rock__live__c", "sad__a"]
+    assert recs["happy__a"].singlelabel == {"mood": "happy"}
+    assert recs["rock__live__c"].singlelabel == {"mood": "rock"}
+    assert recs["rock__live__c"].extra["subfolders"] == ["live"]
+    assert recs["happy__a"].group == recs["sad__a"].group == "a"
+    assert [(Path(r["path"]).name, r["reason"]) for r in res.rejected] == [("top.wav", "no_metadata")]
+
+
+def test_folders_multilabel_parent_group(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    cfg = SourceConfig(kind="folders", audio_root=tmp_path, folder_mode="multilabel",
+                       folder_group="parent")
+    recs = {r.recording_id: r for r in load_recordings(cfg).recordings}
+    assert recs["rock__live__c"].multilabel == {"label": ["rock", "live"]}
+    assert recs["rock__live__c"].group == "rock/live"
+    assert recs["happy__a"].group != recs["sad__a"].group
+    with pytest.raises(RejectedInput):
+        load_recordings(SourceConfig(kind="folders"))
+
+
+def test_recording_to_dict_roundtrip() -> None:
+    rec = Recording("r1", Path("/x/y.wav"), {"t": ["a"]}, {"s": None}, {"n": 1.0}, "g", 0.0, 2.0)
+    d = rec.to_dict()
+    assert d["path"] == "/x/y.wav" and d["multilabel"] == {"t": ["a"]} and d["end_s"] == 2.0
+    assert Recording(**{**d, "path": Path(d["path"])}) == rec
