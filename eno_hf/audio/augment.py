@@ -1,8 +1,9 @@
 """Training-time waveform augmentation: random gain, coloured noise, filter/EQ, small pitch shift.
 
-Libraries: biquad filters from ``torchaudio.functional`` (``lowpass_biquad``, ``highpass_biquad``,
-``equalizer_biquad``; RBJ Audio-EQ-Cookbook designs), time-preserving pitch shift from
-``librosa.effects.pitch_shift`` (phase vocoder + resampling), coloured noise by shaping white Gaussian
+Libraries: Butterworth low/high-pass from ``scipy.signal.butter`` + ``sosfilt``, a peaking EQ biquad
+(RBJ Audio-EQ-Cookbook; scipy has no peaking-EQ design), time-preserving pitch shift from
+``librosa.effects.pitch_shift`` (phase vocoder + soxr resampling; its first call in a process pays
+a few seconds of numba compilation, hence the low default ``p_pitch``), coloured noise by shaping white Gaussian
 noise with a ``1/f**(decay/2)`` amplitude spectrum (power density ~ ``1/f**decay``: 0 white, 1 pink,
 2 brown/red — the same construction as audiomentations' ``AddColorNoise``).
 
@@ -20,10 +21,19 @@ import warnings
 
 import librosa
 import numpy as np
-import torch
-import torchaudio.functional as AF
+from scipy import signal
 
 __all__ = ["Augmenter"]
+
+
+def _peaking_eq(center_hz: float, gain_db: float, q: float, sample_rate: int) -> np.ndarray:
+    """Peaking-EQ biquad as one SOS row ``(1, 6)`` (R. Bristow-Johnson, "Audio EQ Cookbook")."""
+    a_lin = 10.0 ** (gain_db / 40.0)
+    w0 = 2.0 * np.pi * center_hz / sample_rate
+    alpha = np.sin(w0) / (2.0 * q)
+    b = np.array([1 + alpha * a_lin, -2 * np.cos(w0), 1 - alpha * a_lin])
+    a = np.array([1 + alpha / a_lin, -2 * np.cos(w0), 1 - alpha / a_lin])
+    return np.concatenate([b / a[0], a / a[0]])[None, :]
 
 
 class Augmenter:
@@ -43,7 +53,7 @@ class Augmenter:
     Call: ``augmenter(waveform)`` with ``(n_samples,)`` float → ``(n_samples,)`` float32 (no clipping).
     """
 
-    def __init__(self, sample_rate: int, seed: int = 0, p: float = 0.5, p_pitch: float = 0.2,
+    def __init__(self, sample_rate: int, seed: int = 0, p: float = 0.5, p_pitch: float = 0.1,
                  gain_db: tuple[float, float] = (-6.0, 6.0),
                  snr_db: tuple[float, float] = (15.0, 40.0),
                  noise_decay: tuple[float, float] = (0.0, 2.0),
@@ -77,20 +87,21 @@ class Augmenter:
         return (x + noise).astype(np.float32)
 
     def filter(self, x: np.ndarray) -> np.ndarray:
-        """One of: low-pass (2–7 kHz, below Nyquist), high-pass (40–400 Hz), peaking EQ (±6 dB)."""
+        """One of: 2nd-order Butterworth low-pass (2–7 kHz, below Nyquist) or high-pass
+        (40–400 Hz) (``scipy.signal.butter``), or a peaking EQ of ±6 dB (RBJ cookbook biquad)."""
         nyquist = self.sample_rate / 2.0
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         kind = self.rng.integers(3)
         if kind == 0:
             cutoff = self.rng.uniform(min(2000.0, 0.4 * nyquist), min(7000.0, 0.9 * nyquist))
-            y = AF.lowpass_biquad(t, self.sample_rate, cutoff)
+            sos = signal.butter(2, cutoff, "lowpass", fs=self.sample_rate, output="sos")
         elif kind == 1:
-            y = AF.highpass_biquad(t, self.sample_rate, self.rng.uniform(40.0, 400.0))
+            cutoff = self.rng.uniform(40.0, min(400.0, 0.5 * nyquist))
+            sos = signal.butter(2, cutoff, "highpass", fs=self.sample_rate, output="sos")
         else:
             center = self.rng.uniform(100.0, min(5000.0, 0.8 * nyquist))
-            y = AF.equalizer_biquad(t, self.sample_rate, center, self.rng.uniform(-6.0, 6.0),
-                                    Q=self.rng.uniform(0.5, 2.0))
-        return y.numpy().astype(np.float32)
+            sos = _peaking_eq(center, self.rng.uniform(-6.0, 6.0), self.rng.uniform(0.5, 2.0),
+                              self.sample_rate)
+        return signal.sosfilt(sos, x).astype(np.float32)
 
     def pitch_shift(self, x: np.ndarray) -> np.ndarray:
         """Time-preserving pitch shift by a random number of semitones (librosa)."""
