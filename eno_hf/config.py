@@ -251,6 +251,12 @@ class EvaluateConfig(_Model):
     split: str = "test"
     tune_thresholds_on: str = "validation"
     plots: bool = True
+    batch_size: int | None = None
+    """Segments per forward pass when predicting; default ``train.eval_batch_size``."""
+    pr_top_k: int = 8
+    """Number of most frequent tags drawn in the precision-recall plot."""
+    save_thresholds: bool = True
+    """Write the tuned per-tag thresholds into the model's ``config.json`` (``thresholds``)."""
 
 
 class RegistryConfig(_Model):

@@ -85,19 +85,18 @@ def write_report(
             ``history``).
         arrays: head -> ``(y, probs)`` for PR curves.
         history: training log history (``TrainerState.log_history``).
-        baselines: ``{baseline_name: {head: metrics}}``, stored in ``metrics.json`` too.
+        baselines: ``{baseline_name: {head: metrics}}``, written to ``baselines.json``.
         top_k: number of tags in the PR plot.
 
     Returns:
-        ``{"metrics": path, "per_tag_{head}": path, "plot_...": path}``.
+        ``{"metrics": path, "per_tag_{head}": path, "plot_...": path}``. ``metrics.json`` holds
+        ``results`` as strict JSON (NaN -> null), i.e. ``to_jsonable(results)``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    payload: dict[str, Any] = {"model": dict(results)}
+    paths: dict[str, Path] = {"metrics": write_json(out_dir / "metrics.json", results)}
     if baselines:
-        payload["baselines"] = dict(baselines)
-    paths["metrics"] = write_json(out_dir / "metrics.json", payload)
+        paths["baselines"] = write_json(out_dir / "baselines.json", baselines)
 
     for head in heads:
         name, kind = head_field(head, "name"), head_field(head, "kind")
