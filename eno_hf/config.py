@@ -209,6 +209,11 @@ class ModelConfig(_Model):
     layer: int | None = None
     embedding_columns: list[str] = Field(default_factory=list)
     """encoder=embeddings: dataset columns concatenated as input."""
+    embedding_dim: int | None = None
+    """encoder=embeddings: size of the concatenated input vector (default: known column sizes,
+    ``fingerprint`` = 64)."""
+    chunk_s: float | None = None
+    """Inference window in seconds; default: the encoder's native input length."""
     hidden_dim: int = 256
     dropout: float = 0.2
     heads: list[HeadConfig] = Field(default_factory=list)

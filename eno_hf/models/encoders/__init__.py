@@ -28,15 +28,17 @@ class EmbeddingInput(Encoder):
 
     Args:
         input_dim: size of the feature vector.
+        columns: dataset columns concatenated into the vector (recorded for training/inference).
     """
 
     native_input_s = 0.0
 
-    def __init__(self, input_dim: int) -> None:
+    def __init__(self, input_dim: int, columns: list[str] | None = None) -> None:
         super().__init__()
         if input_dim <= 0:
             raise ValueError(f"input_dim must be > 0, got {input_dim}")
         self.output_dim = int(input_dim)
+        self.columns = list(columns or [])
         self.default_lora_targets = []
 
     def forward(self, waveform: Tensor) -> Tensor:

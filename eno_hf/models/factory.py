@@ -1,0 +1,99 @@
+"""``create_model``: an ``EnoForAudioTagging`` from ``Settings`` + label vocabularies, with the
+pretrained encoder weights loaded (sota taggers from ``../shared/models``, HF encoders from
+``model.encoder_path``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eno_hf.config import Settings
+from eno_hf.models.configuration import CLASSIFICATION_KINDS, EnoModelConfig
+from eno_hf.models.modeling import EnoForAudioTagging
+
+KNOWN_COLUMN_DIMS: dict[str, int] = {"fingerprint": 64}
+"""Sizes of dataset feature columns usable by ``encoder=embeddings`` without ``model.embedding_dim``."""
+
+
+def head_specs(settings: Settings, vocab: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Head dicts ``{name, kind, labels, weight, dim, column, pos_weight}`` for ``settings.model.heads``.
+
+    Raises:
+        ValueError: no heads, or a classification head missing from ``vocab``.
+    """
+    if not settings.model.heads:
+        raise ValueError("model.heads is empty: configure at least one head")
+    heads = []
+    for h in settings.model.heads:
+        spec: dict[str, Any] = {"name": h.name, "kind": h.kind, "weight": h.weight, "dim": h.dim,
+                                "column": h.column or h.name, "pos_weight": h.pos_weight}
+        if h.kind in CLASSIFICATION_KINDS:
+            if not vocab.get(h.name):
+                raise ValueError(f"head {h.name!r}: no label vocabulary given (vocab keys: {sorted(vocab)})")
+            spec["labels"] = list(vocab[h.name])
+        heads.append(spec)
+    return heads
+
+
+def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudioTagging:
+    """Build the model described by ``settings.model`` for the label vocabularies ``vocab``.
+
+    Args:
+        settings: ``model`` (encoder, tagger, encoder_path, pooling, layer, hidden_dim, dropout,
+            heads, chunk_s, mel_cnn_*, embedding_*) and ``dataset`` (audio sample rate / loudness
+            target, mel parameters for ``mel_cnn``).
+        vocab: head name -> label names, for every multilabel/singlelabel head.
+
+    Returns:
+        ``EnoForAudioTagging`` with pretrained encoder weights (``sota_tagger``, ``hf_audio``,
+        ``muq``) or random ones (``mel_cnn``), random trunk and heads.
+
+    Raises:
+        ValueError: missing vocabulary, ``hf_audio``/``muq`` without ``model.encoder_path``,
+            unknown embedding size, or a dataset sample rate the encoder does not take.
+        FileNotFoundError: weights not found.
+    """
+    m, audio, feats = settings.model, settings.dataset.audio, settings.dataset.features
+    pretrained = None
+    if m.encoder == "mel_cnn":
+        kwargs: dict[str, Any] = {"n_mels": feats.n_mels, "channels": m.mel_cnn_channels, "n_blocks": m.mel_cnn_blocks,
+                                  "sample_rate": audio.sample_rate, "n_fft": feats.n_fft, "hop_length": feats.hop_length}
+    elif m.encoder == "sota_tagger":
+        from eno_hf.models.encoders.sota_taggers import load_sota_tagger
+
+        pretrained = load_sota_tagger(m.encoder_path or m.tagger)
+        kwargs = {"arch": pretrained.arch, "n_tags": pretrained.n_tags}
+    elif m.encoder == "hf_audio":
+        from eno_hf.models.encoders.hf_audio import HFAudioEncoder
+
+        if m.encoder_path is None:
+            raise ValueError("model.encoder=hf_audio needs model.encoder_path (a local transformers checkpoint)")
+        pretrained = HFAudioEncoder.from_pretrained_dir(m.encoder_path, pooling=m.pooling, layer=m.layer)
+        kwargs = pretrained.init_kwargs()
+    elif m.encoder == "muq":
+        if m.encoder_path is None:
+            raise ValueError("model.encoder=muq needs model.encoder_path (a local MuQ checkpoint)")
+        kwargs = {"encoder_path": str(m.encoder_path), "pooling": m.pooling, "layer": m.layer}
+    else:  # embeddings
+        dim = m.embedding_dim
+        if dim is None:
+            unknown = [c for c in m.embedding_columns if c not in KNOWN_COLUMN_DIMS]
+            if not m.embedding_columns or unknown:
+                raise ValueError(f"encoder=embeddings: set model.embedding_dim (no known size for {unknown or 'no columns'})")
+            dim = sum(KNOWN_COLUMN_DIMS[c] for c in m.embedding_columns)
+        kwargs = {"input_dim": int(dim), "columns": list(m.embedding_columns)}
+
+    sample_rate = int(getattr(pretrained, "sample_rate", audio.sample_rate)) if m.encoder != "muq" else 24_000
+    if m.encoder != "embeddings" and sample_rate != int(audio.sample_rate):
+        raise ValueError(
+            f"encoder {m.encoder} takes {sample_rate} Hz audio but dataset.audio.sample_rate is "
+            f"{audio.sample_rate}: set dataset.audio.sample_rate={sample_rate}"
+        )
+    config = EnoModelConfig(
+        encoder_type=m.encoder, encoder_kwargs=kwargs, sample_rate=sample_rate, chunk_s=m.chunk_s,
+        pooling=m.pooling, hidden_dim=m.hidden_dim, dropout=m.dropout, heads=head_specs(settings, vocab),
+        target_lufs=audio.target_lufs,
+    )
+    model = EnoForAudioTagging(config)
+    if pretrained is not None:
+        model.encoder.load_state_dict(pretrained.state_dict())
+    return model
