@@ -1,0 +1,664 @@
+"""Recordings → versioned Arrow ``DatasetDict`` with splits, QC report and dataset card.
+
+Two levels of work:
+
+- ``process_recording(rec, cfg)``: the pure per-file unit — decode + condition
+  (``eno_hf.audio.conditioning``), crop to ``rec.start_s/end_s``, segment
+  (``eno_hf.audio.segment``), per-segment waveform/log-mel/MFCC/fingerprint
+  (``eno_hf.features``), ids and labels. Raises ``RejectedInput``.
+- ``build_dataset(settings)``: sources → label cleaning → content hashes → version → (cache hit:
+  load) → per-file processing in parallel with a per-file cache → duplicate-content rejection →
+  grouped stratified splits → ``DatasetDict`` written to a temp folder and moved into place
+  atomically → ``LATEST``, ``README.md``, ``qc_report.json``, ``settings.json``.
+
+Per-file results are cached as ``{data_root}/cache/segments/{content_hash}-{processing_hash}.npz``
+(arrays + segment bounds + conditioning stats, no labels), so relabelling, re-splitting or adding
+files reprocesses only what changed. Deterministic rejections are cached as ``.rejected.json``.
+
+Memory: workers write their results to the cache and hand back small summaries; the Arrow tables
+are written from a generator reading one cache file at a time (``Dataset.from_generator``), so the
+build holds about one recording's arrays at a time regardless of dataset size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eno_hf.config import DatasetConfig, Settings
+from eno_hf.data.recording import Recording
+from eno_hf.data.version import (
+    compute_version, processing_hash, read_latest, resolve_version, segment_cache_dir,
+    version_dir, write_latest,
+)
+from eno_hf.errors import RejectedInput
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ProcessedRecording", "BuildResult", "FileJob", "process_recording", "process_file",
+    "build_dataset", "open_dataset", "export_parquet", "dataset_features", "ARRAY_COLUMNS",
+]
+
+ARRAY_COLUMNS = ("waveform", "log_mel", "mfcc", "fingerprint")
+"""Per-segment array columns (each present only when enabled in ``FeaturesConfig``)."""
+
+CACHEABLE_REASONS = {"undecodable", "empty", "too_short", "silent", "nan_inf"}
+"""Rejections that depend only on file bytes + config, so they are cached like results."""
+
+MapFn = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
+
+
+# ----------------------------------------------------------------------------- per file
+@dataclass
+class ProcessedRecording:
+    """Output of ``process_recording``.
+
+    Attributes:
+        rows: one dict per segment: ``segment_id, recording_id, group, path`` (str),
+            ``segment_start_s, segment_end_s`` (float, seconds in the source file), one key per
+            label task (multi-label: list of tags; single-label: class or None; numeric: float or
+            None), and the enabled arrays: ``waveform`` ``(samples,)`` float16 at
+            ``audio.sample_rate``, ``log_mel`` ``(n_mels, frames)`` float16 dB, ``mfcc``
+            ``(n_mfcc, frames)`` float32, ``fingerprint`` ``(64,)`` float32.
+        stats: ``ConditioningStats.to_dict()`` plus ``n_segments``.
+    """
+
+    rows: list[dict[str, Any]]
+    stats: dict[str, Any]
+
+
+def _label_fields(rec: Recording) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    out.update({t: list(v or []) for t, v in rec.multilabel.items()})
+    out.update(dict(rec.singlelabel))
+    out.update({t: (None if v is None else float(v)) for t, v in rec.numeric.items()})
+    return out
+
+
+def _decode(rec: Recording, cfg: DatasetConfig) -> tuple[np.ndarray, Any]:
+    """Conditioned mono float32 signal of ``rec`` (cropped when it has a time range) + stats."""
+    from eno_hf.audio.conditioning import condition, load_and_condition
+
+    if rec.path is None:
+        raise RejectedInput(None, "missing_file", f"recording {rec.recording_id!r} has no path")
+    if rec.start_s is None and rec.end_s is None:
+        return load_and_condition(rec.path, cfg.audio)
+    from eno_hf.audio.io import audio_info, load_audio
+
+    info = audio_info(rec.path)
+    samples, sr = load_audio(rec.path, sample_rate=cfg.audio.sample_rate, mono=True,
+                             block_s=cfg.audio.block_s)
+    a = int(round((rec.start_s or 0.0) * sr))
+    b = samples.shape[0] if rec.end_s is None else int(round(rec.end_s * sr))
+    if a >= samples.shape[0]:
+        raise RejectedInput(rec.path, "too_short",
+                            f"start_s={rec.start_s} beyond the end ({samples.shape[0] / sr:.2f} s)")
+    cropped = np.ascontiguousarray(samples[a:b])
+    del samples
+    return condition(cropped, sr, cfg.audio, path=rec.path, source_sample_rate=info.sample_rate,
+                     source_channels=info.channels)
+
+
+def process_recording(rec: Recording, cfg: DatasetConfig) -> ProcessedRecording:
+    """Decode, condition, segment and featurize one recording.
+
+    Args:
+        rec: the recording (``path`` must exist; ``start_s``/``end_s`` crop it when given).
+        cfg: ``DatasetConfig`` (``audio``, ``segment``, ``features``).
+
+    Returns:
+        ``ProcessedRecording(rows, stats)``, see its docstring for shapes and dtypes.
+        Segment times are seconds in the source file (crop offset added).
+
+    Raises:
+        RejectedInput / AudioDecodeError: undecodable, empty, too short (also: no segment fits),
+            silent or non-finite audio, missing file.
+    """
+    from eno_hf.audio.segment import iter_segments, segment_id
+
+    samples, cstats = _decode(rec, cfg)
+    sr = cfg.audio.sample_rate
+    feats = cfg.features
+    offset = float(rec.start_s or 0.0)
+    labels = _label_fields(rec)
+    if feats.log_mel or feats.mfcc:
+        from eno_hf.features import spectral
+    if feats.fingerprint:
+        from eno_hf.features.fingerprint import fingerprint
+    rows: list[dict[str, Any]] = []
+    for n, start_s, end_s, seg in iter_segments(samples, sr, cfg.segment):
+        row: dict[str, Any] = {
+            "segment_id": segment_id(rec.recording_id, n),
+            "recording_id": rec.recording_id,
+            "group": rec.group if rec.group is not None else rec.recording_id,
+            "path": str(rec.path),
+            "segment_start_s": offset + float(start_s),
+            "segment_end_s": offset + float(end_s),
+            **labels,
+        }
+        if feats.waveform:
+            row["waveform"] = seg.astype(np.float16)
+        if feats.log_mel:
+            row["log_mel"] = spectral.log_mel(seg, sr, feats)
+        if feats.mfcc:
+            row["mfcc"] = spectral.mfcc(seg, sr, feats)
+        if feats.fingerprint:
+            row["fingerprint"] = np.asarray(fingerprint(seg, sr, cstats), dtype=np.float32)
+        rows.append(row)
+    if not rows:
+        raise RejectedInput(rec.path, "too_short",
+                            f"{cstats.duration_s:.2f} s gives no segment of {cfg.segment.segment_s} s "
+                            f"(min_last_ratio={cfg.segment.min_last_ratio})")
+    return ProcessedRecording(rows, {**cstats.to_dict(), "n_segments": len(rows)})
+
+
+# ----------------------------------------------------------------------------- per-file cache
+@dataclass
+class FileJob:
+    """One unit of per-file work for ``process_file`` (picklable; small).
+
+    Attributes:
+        recording: the recording to process.
+        cfg: the dataset config.
+        content_hash: sha256 of the file bytes.
+        cache_path: ``.npz`` path the result is written to.
+    """
+
+    recording: Recording
+    cfg: DatasetConfig
+    content_hash: str
+    cache_path: str
+
+    def cache_key(self) -> str:
+        """Content hash + processing config hash + crop: what decides the result (not arrays)."""
+        return Path(self.cache_path).stem
+
+
+def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: DatasetConfig) -> Path:
+    """``{data_root}/cache/segments/{content_hash}-{processing_hash}[-{crop}].npz``."""
+    name = f"{content}-{processing_hash(cfg)}"
+    if rec.start_s is not None or rec.end_s is not None:
+        crop = hashlib.sha256(f"{rec.start_s}:{rec.end_s}".encode()).hexdigest()[:8]
+        name += f"-{crop}"
+    return segment_cache_dir(data_root) / f"{name}.npz"
+
+
+def _rejection_path(cache_path: str | Path) -> Path:
+    return Path(str(cache_path)[: -len(".npz")] + ".rejected.json")
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_cache(path: Path, processed: ProcessedRecording) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    bounds = []
+    for i, row in enumerate(processed.rows):
+        bounds.append([row["segment_start_s"], row["segment_end_s"]])
+        for col in ARRAY_COLUMNS:
+            if col in row:
+                arrays[f"{col}_{i:04d}"] = row[col]
+    meta = {"bounds": bounds, "stats": processed.stats}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    _atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def load_cached(path: str | Path) -> tuple[list[tuple[float, float]], dict[str, Any], list[dict[str, np.ndarray]]]:
+    """Read a per-file cache: (segment bounds in s, stats, per-segment ``{column: array}``)."""
+    with np.load(path) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        arrays: list[dict[str, np.ndarray]] = [{} for _ in meta["bounds"]]
+        for key in z.files:
+            if key == "meta":
+                continue
+            col, idx = key.rsplit("_", 1)
+            arrays[int(idx)][col] = z[key]
+    return [tuple(b) for b in meta["bounds"]], meta["stats"], arrays
+
+
+def cached_outcome(job: FileJob) -> dict[str, Any] | None:
+    """The outcome recorded in the cache for ``job`` (as ``process_file`` returns it), or None."""
+    p = Path(job.cache_path)
+    rec = job.recording
+    if p.is_file():
+        try:
+            with np.load(p) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+        except Exception:  # corrupt cache file: reprocess
+            return None
+        return {"status": "ok", "recording_id": rec.recording_id, "cache_path": str(p),
+                "n_segments": len(meta["bounds"]), "stats": meta["stats"]}
+    rp = _rejection_path(p)
+    if rp.is_file():
+        try:
+            item = json.loads(rp.read_text(encoding="utf-8"))
+        except Exception:
+            return None
+        return {"status": "rejected", "recording_id": rec.recording_id,
+                "path": str(rec.path), "reason": item["reason"], "detail": item.get("detail", "")}
+    return None
+
+
+def process_file(job: FileJob) -> dict[str, Any]:
+    """Process one file and write its result to ``job.cache_path``; rejections are values.
+
+    Returns:
+        ``{"status": "ok", "recording_id", "cache_path", "n_segments", "stats"}`` or
+        ``{"status": "rejected", "recording_id", "path", "reason", "detail"}``. Small (no arrays),
+        so it is cheap to pass between processes or persist as a Prefect task result.
+    """
+    rec = job.recording
+    try:
+        processed = process_recording(rec, job.cfg)
+    except RejectedInput as exc:
+        out = {"status": "rejected", "recording_id": rec.recording_id, "path": str(rec.path),
+               "reason": exc.reason, "detail": exc.detail}
+        if exc.reason in CACHEABLE_REASONS:
+            body = json.dumps({"reason": exc.reason, "detail": exc.detail})
+            _atomic_write(_rejection_path(job.cache_path), lambda fh: fh.write(body), binary=False)
+        return out
+    _save_cache(Path(job.cache_path), processed)
+    return {"status": "ok", "recording_id": rec.recording_id, "cache_path": job.cache_path,
+            "n_segments": len(processed.rows), "stats": processed.stats}
+
+
+# ----------------------------------------------------------------------------- features
+def dataset_features(cfg: DatasetConfig, vocab: dict[str, list[str]], multilabel: Sequence[str],
+                     singlelabel: Sequence[str], numeric: Sequence[str], with_fold: bool = False):
+    """The ``datasets.Features`` of a built dataset (see docs/architecture.md, "Columns")."""
+    from datasets import Audio, ClassLabel, Features, List, Value
+
+    f: dict[str, Any] = {
+        "segment_id": Value("string"), "recording_id": Value("string"),
+        "group": Value("string"), "path": Value("string"),
+        "segment_start_s": Value("float32"), "segment_end_s": Value("float32"),
+    }
+    for t in multilabel:
+        f[t] = List(ClassLabel(names=list(vocab.get(t, []))))
+    for t in singlelabel:
+        f[t] = ClassLabel(names=list(vocab.get(t, [])))
+    for t in numeric:
+        f[t] = Value("float32")
+    feats = cfg.features
+    if feats.waveform:
+        f["waveform"] = List(Value("float16"))
+    if feats.log_mel:
+        f["log_mel"] = List(List(Value("float16")))
+    if feats.mfcc:
+        f["mfcc"] = List(List(Value("float32")))
+    if feats.fingerprint:
+        f["fingerprint"] = List(Value("float32"), length=64)
+    if cfg.audio_column:
+        f["audio"] = Audio(decode=True)
+    if with_fold:
+        f["fold"] = Value("int32")
+    return Features(f)
+
+
+# ----------------------------------------------------------------------------- build
+@dataclass
+class BuildResult:
+    """Output of ``build_dataset``.
+
+    Attributes:
+        path: the version folder ``{data_root}/datasets/{name}/{version}``.
+        version: content-addressed version string.
+        dataset: the ``DatasetDict`` (memory-mapped from ``path``).
+        report: the QC report dict (also in ``path/qc_report.json``).
+        cache_hit: True when the version already existed and nothing was processed.
+        n_processed: files processed in this run (cache misses).
+    """
+
+    path: Path
+    version: str
+    dataset: Any
+    report: dict[str, Any]
+    cache_hit: bool
+    n_processed: int = 0
+
+
+def _content_hash(path: Path) -> str:
+    from eno_hf.audio.io import content_hash
+
+    return content_hash(path)
+
+
+def _pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> Iterator[Any]:
+    if workers <= 1 or len(items) <= 1:
+        for it in items:
+            yield fn(it)
+        return
+    ctx = get_context("spawn")  # no fork of a process holding threads (torch, arrow)
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx) as ex:
+        yield from ex.map(fn, items, chunksize=1)
+
+
+def _progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str) -> Iterable[Any]:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="file")
+
+
+def _rec_rejection(rec: Recording, reason: str, detail: str) -> dict[str, Any]:
+    return {"path": str(rec.path) if rec.path is not None else None,
+            "recording_id": rec.recording_id, "reason": reason, "detail": detail}
+
+
+def _tasks_of(recs: Sequence[Recording], cfg: DatasetConfig) -> tuple[list[str], list[str], list[str]]:
+    src = cfg.source
+    ml = sorted(set(src.multilabel) | {t for r in recs for t in r.multilabel})
+    sl = sorted(set(src.singlelabel) | {t for r in recs for t in r.singlelabel})
+    if src.kind == "folders" and src.folder_task not in ml:
+        sl = sorted(set(sl) | {src.folder_task})
+    num = sorted(set(src.numeric) | {t for r in recs for t in r.numeric})
+    return ml, sl, num
+
+
+def _metadata_fingerprint(recs: Sequence[Recording]) -> list[Any]:
+    return sorted([r.recording_id, str(r.path), r.group, r.start_s, r.end_s,
+                   sorted((k, list(v)) for k, v in r.multilabel.items()),
+                   sorted(r.singlelabel.items()),
+                   sorted(r.numeric.items())] for r in recs)
+
+
+def _row_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dict[str, int] | None,
+                   nonfinite: Any) -> Iterator[dict[str, Any]]:
+    """Rows of one split, one cache file in memory at a time. ``items``: {recording, cache_path}."""
+    from eno_hf.audio.segment import segment_id
+
+    for item in items:
+        rec: Recording = item["recording"]
+        bounds, _, arrays = load_cached(item["cache_path"])
+        labels = _label_fields(rec)
+        for t, v in list(labels.items()):
+            if t in rec.singlelabel and v is None:
+                labels[t] = -1
+        for n, ((start_s, end_s), arr) in enumerate(zip(bounds, arrays)):
+            row: dict[str, Any] = {
+                "segment_id": segment_id(rec.recording_id, n),
+                "recording_id": rec.recording_id,
+                "group": rec.group if rec.group is not None else rec.recording_id,
+                "path": str(rec.path),
+                "segment_start_s": float(start_s), "segment_end_s": float(end_s),
+                **labels,
+            }
+            for col in ARRAY_COLUMNS:
+                if col in arr:
+                    nonfinite.update(col, arr[col])
+                    row[col] = arr[col]
+            if cfg.audio_column:
+                row["audio"] = str(rec.path)
+            if fold_of is not None:
+                row["fold"] = fold_of.get(rec.recording_id, -1)
+            yield row
+
+
+def _gen_split(items, cfg, fold_of, nonfinite):  # top-level so datasets can hash/pickle it
+    yield from _row_generator(items, cfg, fold_of, nonfinite)
+
+
+def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | None = None) -> BuildResult:
+    """Build (or reuse) the versioned dataset described by ``settings.dataset``.
+
+    Steps: ``load_recordings`` → ``clean_labels`` → ``limit`` → content hashes → version →
+    cache hit (load and return) or: duplicate-content rejection, per-file processing of cache
+    misses (``num_workers`` processes, or ``map_fn(fn, items)``) → grouped stratified splits
+    (``assign_splits``; group defaults to ``recording_id``), optional ``fold`` → Arrow tables
+    from a generator into a temp folder → atomic ``os.replace`` into
+    ``{data_root}/datasets/{name}/{version}`` → ``LATEST``, ``README.md``, ``qc_report.json``,
+    ``settings.json``.
+
+    Args:
+        settings: root settings (``paths.data_root``, ``dataset``).
+        progress: show a tqdm progress bar over files.
+        map_fn: ``map_fn(process_file, jobs) -> iterable of outcomes`` replacing the process pool
+            (Prefect tasks). Outcomes must be ``process_file``'s return values, in any order.
+
+    Returns:
+        ``BuildResult``.
+
+    Raises:
+        RejectedInput: the source as a whole is unusable (metadata file missing/unreadable).
+        ValueError: nothing usable to split (fewer groups than non-empty splits).
+    """
+    from datasets import Dataset, DatasetDict
+
+    from eno_hf.data.card import write_card
+    from eno_hf.data.labels import clean_labels, label_matrix
+    from eno_hf.data.qc import NonFiniteCounter, make_qc_report, write_qc_report
+    from eno_hf.data.sources import load_recordings
+    from eno_hf.data.splits import assign_folds, assign_splits
+
+    cfg = settings.dataset
+    data_root = Path(settings.paths.data_root)
+    t0 = time.perf_counter()
+
+    source = load_recordings(cfg.source)
+    rejected: list[dict[str, Any]] = [dict(r) for r in source.rejected]
+    # labels are cleaned over the whole source, then ``limit`` applies: a quick run keeps the
+    # full run's vocabularies (recordings past the limit are out of scope, not rejected)
+    labels = clean_labels(source.recordings, cfg.labels)
+    vocab = labels.vocab
+    recs = sorted(labels.recordings, key=lambda r: r.recording_id)
+    if cfg.limit is not None:
+        recs = recs[: cfg.limit]
+    n_inputs = len(recs) + len(rejected)
+
+    # content hashes
+    hashes: dict[str, str] = {}
+    usable: list[Recording] = []
+    for rec in recs:
+        try:
+            hashes[rec.recording_id] = _content_hash(Path(rec.path))
+            usable.append(rec)
+        except RejectedInput as exc:
+            rejected.append(_rec_rejection(rec, exc.reason, exc.detail))
+        except OSError as exc:
+            rejected.append(_rec_rejection(rec, "io_error", str(exc)))
+
+    version = compute_version(hashes.items(), cfg, {"recordings": _metadata_fingerprint(recs),
+                                                     "vocab": vocab,
+                                                     "source_rejected": sorted(
+                                                         json.dumps(r, sort_keys=True, default=str)
+                                                         for r in rejected)})
+    final = version_dir(data_root, cfg.name, version)
+    if final.is_dir():
+        return _cache_hit(data_root, cfg.name, version)
+
+    # duplicate content: same bytes (and same crop) under a different id -> later ids rejected
+    first_of: dict[tuple[str, Any, Any], str] = {}
+    jobs: list[FileJob] = []
+    for rec in usable:
+        key = (hashes[rec.recording_id], rec.start_s, rec.end_s)
+        if key in first_of:
+            rejected.append(_rec_rejection(rec, "duplicate_content",
+                                           f"same audio content as {first_of[key]!r} "
+                                           f"(sha256 {key[0][:12]}…)"))
+            continue
+        first_of[key] = rec.recording_id
+        jobs.append(FileJob(rec, cfg, hashes[rec.recording_id],
+                            str(cache_path_for(data_root, rec, hashes[rec.recording_id], cfg))))
+
+    outcomes: dict[str, dict[str, Any]] = {}
+    todo: list[FileJob] = []
+    for job in jobs:
+        hit = cached_outcome(job)
+        if hit is not None:
+            outcomes[job.recording.recording_id] = hit
+        else:
+            todo.append(job)
+    if todo:
+        results = (map_fn(process_file, todo) if map_fn is not None
+                   else _pool_map(process_file, todo, cfg.num_workers))
+        for out in _progress(results, len(todo), progress, f"{cfg.name}: processing"):
+            outcomes[out["recording_id"]] = out
+    log.info("%s: %d files processed, %d from cache", cfg.name, len(todo), len(jobs) - len(todo))
+
+    ok_jobs: list[FileJob] = []
+    for job in jobs:
+        out = outcomes.get(job.recording.recording_id)
+        if out is None:
+            rejected.append(_rec_rejection(job.recording, "io_error", "no result from worker"))
+        elif out["status"] == "rejected":
+            rejected.append({k: out[k] for k in ("path", "recording_id", "reason", "detail")})
+        else:
+            ok_jobs.append(job)
+    if not ok_jobs:
+        raise ValueError(f"dataset {cfg.name!r}: no usable recordings "
+                         f"({len(rejected)} rejected; first: {rejected[:3]})")
+
+    # splits over groups (group fallback: recording_id)
+    ok_recs = [j.recording for j in ok_jobs]
+    groups = [r.group if r.group is not None else r.recording_id for r in ok_recs]
+    strat_tasks = cfg.split.stratify_on or sorted(vocab)
+    y = label_matrix(ok_recs, vocab, [t for t in strat_tasks if t in vocab])
+    split_of = assign_splits(groups, y, cfg.split)
+    fold_of: dict[str, int] | None = None
+    if cfg.split.k_folds > 1:
+        tv = [i for i, s in enumerate(split_of) if s != "test"]
+        folds = assign_folds([groups[i] for i in tv], y[tv], cfg.split.k_folds, cfg.split.seed)
+        fold_of = {ok_recs[i].recording_id: f for i, f in zip(tv, folds)}
+
+    ml, sl, num = _tasks_of(recs, cfg)
+    features = dataset_features(cfg, vocab, ml, sl, num, with_fold=fold_of is not None)
+    split_items: dict[str, list[dict[str, Any]]] = {}
+    for job, split in zip(ok_jobs, split_of):
+        split_items.setdefault(split, []).append(
+            {"recording": job.recording, "cache_path": outcomes[job.recording.recording_id]["cache_path"]})
+
+    parent = final.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=parent))
+    nonfinite = NonFiniteCounter()
+    import datasets as hfds
+
+    bars_were_on = hfds.is_progress_bar_enabled()
+    if not progress:
+        hfds.disable_progress_bars()
+    try:
+        hf_cache = tmp / "_generator_cache"
+        dd = {}
+        for split in ("train", "validation", "test"):
+            items = split_items.get(split, [])
+            if items:
+                dd[split] = Dataset.from_generator(
+                    _gen_split, features=features, cache_dir=str(hf_cache), split=split,
+                    gen_kwargs={"items": items, "cfg": cfg, "fold_of": fold_of,
+                                "nonfinite": nonfinite})
+            else:
+                dd[split] = Dataset.from_dict({k: [] for k in features}, features=features)
+        dsd = DatasetDict(dd)
+        out_dir = tmp / "dataset"
+        # an empty split must still get one (empty) shard, or load_from_disk fails on it
+        dsd.save_to_disk(str(out_dir), num_shards={k: 1 for k, v in dd.items() if len(v) == 0})
+        del dsd, dd
+        shutil.rmtree(hf_cache, ignore_errors=True)
+
+        written = []
+        split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
+        cond = []
+        for job, split in zip(ok_jobs, split_of):
+            rec = job.recording
+            out = outcomes[rec.recording_id]
+            written.append({"recording_id": rec.recording_id, "n_segments": out["n_segments"],
+                            "split": split})
+            split_records[split].append({
+                "recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
+                "n_segments": out["n_segments"],
+                "labels": {**{t: rec.multilabel.get(t, []) for t in ml},
+                           **{t: rec.singlelabel.get(t) for t in sl}}})
+            cond.append(out["stats"])
+        tasks = {**{t: ("multilabel", vocab.get(t, [])) for t in ml},
+                 **{t: ("singlelabel", vocab.get(t, [])) for t in sl}}
+        report = make_qc_report(dataset=cfg.name, version=version, n_inputs=n_inputs,
+                                written=written, rejected=rejected,
+                                split_recordings=split_records, tasks=tasks,
+                                non_finite=nonfinite.to_dict(), conditioning=cond)
+        report["labels_dropped"] = labels.dropped
+        report["build"] = {"n_processed": len(todo), "n_from_cache": len(jobs) - len(todo),
+                           "wall_s": round(time.perf_counter() - t0, 2),
+                           "audio_s": round(sum(float(c.get("duration_s", 0.0)) for c in cond), 2)}
+        write_qc_report(report, out_dir / "qc_report.json")
+        (out_dir / "settings.json").write_text(
+            json.dumps(settings.model_dump(mode="json"), indent=2), encoding="utf-8")
+        write_card(out_dir / "README.md", settings=settings, version=version, report=report,
+                   features=features)
+        try:
+            os.replace(out_dir, final)
+        except OSError:
+            if not final.is_dir():  # lost a race only if someone else finished the same version
+                raise
+    finally:
+        if bars_were_on:
+            hfds.enable_progress_bars()
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_latest(data_root, cfg.name, version)
+    return BuildResult(final, version, open_dataset(data_root, cfg.name, version), report,
+                       cache_hit=False, n_processed=len(todo))
+
+
+def _cache_hit(data_root: Path, name: str, version: str) -> BuildResult:
+    from eno_hf.data.version import datasets_dir
+
+    final = version_dir(data_root, name, version)
+    report = json.loads((final / "qc_report.json").read_text(encoding="utf-8"))
+    if read_latest(data_root, name) != version:
+        write_latest(data_root, name, version)
+    log.info("dataset %s version %s exists under %s: cache hit", name, version, datasets_dir(data_root, name))
+    return BuildResult(final, version, open_dataset(data_root, name, version), report,
+                       cache_hit=True, n_processed=0)
+
+
+def open_dataset(data_root: str | Path, name: str, version: str = "latest"):
+    """Open a built dataset version (memory-mapped ``DatasetDict``).
+
+    Raises:
+        FileNotFoundError: no such version (or no ``LATEST``).
+    """
+    from datasets import load_from_disk
+
+    v = resolve_version(data_root, name, version)
+    return load_from_disk(str(version_dir(data_root, name, v)))
+
+
+def export_parquet(path: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write each split of the dataset saved at ``path`` to ``{out_dir}/{split}.parquet``.
+
+    The ``audio`` column stays path-based (no audio bytes are embedded). Returns the files.
+    """
+    from datasets import load_from_disk
+
+    dsd = load_from_disk(str(path))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for split, ds in dsd.items():
+        f = out / f"{split}.parquet"
+        ds.to_parquet(str(f))
+        files.append(f)
+    return files
