@@ -1,0 +1,412 @@
+"""``train_model``: settings + ``DatasetDict`` -> trained, saved eno model; ``predict_dataset``.
+
+Steps of ``train_model``:
+
+1. heads and label vocabularies from the dataset features (``dataset_heads``);
+2. ``eno_hf.models.factory.create_model(settings, vocab)`` and ``lora.apply_finetune`` (LoRA /
+   frozen encoder / full fine-tuning, ``model.finetune``);
+3. ``EnoTrainer`` with ``TrainingArguments``: evaluation and checkpoint each epoch, best checkpoint
+   by ``train.metric_for_best_model`` (``eval_score`` = mean over heads of macro ROC-AUC
+   (multi-label) and macro-F1 (single-label), on recording-level predictions = mean of segment
+   probabilities), ``load_best_model_at_end``, ``EarlyStoppingCallback(patience)``; resumes from
+   the last checkpoint in ``output_dir`` when ``train.resume`` and one exists;
+4. LoRA merged into the weights, ``save_pretrained`` of model + ``EnoFeatureExtractor`` to
+   ``{output_dir}/model``;
+5. recording-level predictions on validation and test (``predict_dataset``).
+
+Runs on CPU (no fp16); ``report_to=[]`` (ClearML is attached through a callback, see
+``eno_hf.registry.clearml.ClearMLCallback``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
+
+from eno_hf.config import Settings
+from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics
+from eno_hf.training.collate import EnoCollator, default_augmenter, head_column, label_key
+from eno_hf.training.losses import LOSS_KINDS
+from eno_hf.training.trainer import EnoTrainer, head_probabilities
+
+log = logging.getLogger(__name__)
+
+MODEL_SUBDIR = "model"
+"""``train_model`` saves the final (merged) model in ``{output_dir}/model``."""
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass
+class RecordingPredictions:
+    """Recording-level predictions of one split (segment probabilities averaged per recording).
+
+    Attributes:
+        recording_ids: ``n_rec`` ids, sorted (``numpy.unique`` order).
+        probs: head -> ``(n_rec, n_labels)`` float64 probabilities (regression ``(n_rec,)``).
+        labels: head -> multi-label ``(n_rec, n_labels)`` float (row of -1 = missing),
+            single-label ``(n_rec,)`` int (-1 = missing), regression ``(n_rec,)`` float (NaN =
+            missing). Heads whose column is absent from the split have no entry.
+    """
+
+    recording_ids: list[str]
+    probs: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+
+
+@dataclass
+class TrainResult:
+    """What ``train_model`` produced.
+
+    Attributes:
+        model_dir: ``{output_dir}/model`` (``from_pretrained``-loadable, LoRA merged).
+        best_metric: best ``metric_for_best_model`` value seen (None if never evaluated).
+        history: ``trainer.state.log_history`` (train logs incl. ``loss_{head}``, eval logs).
+        val_predictions / test_predictions: ``predict_dataset`` on those splits (None if absent).
+        metrics: recording-level ``evaluate_heads`` results on validation (``{}`` if absent).
+        best_checkpoint: path of the best checkpoint, if any.
+    """
+
+    model_dir: Path
+    best_metric: float | None
+    history: list[dict[str, Any]]
+    val_predictions: RecordingPredictions | None = None
+    test_predictions: RecordingPredictions | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    best_checkpoint: str | None = None
+
+
+# ----------------------------------------------------------------------------- heads
+def dataset_heads(settings: Settings, split: Dataset) -> list[dict[str, Any]]:
+    """Head specs ``{name, kind, column, weight, labels, pos_weight, dim}`` for ``settings.model.heads``,
+    with label vocabularies read from ``split.features`` (multi-label ``Sequence(ClassLabel)``
+    ``.feature.names``, single-label ``ClassLabel.names``).
+
+    Raises:
+        ValueError: no heads configured, or a classification head's column is missing / not a
+            ClassLabel column.
+    """
+    if not settings.model.heads:
+        raise ValueError("model.heads is empty: configure at least one head")
+    heads = []
+    for h in settings.model.heads:
+        col = h.column or h.name
+        spec: dict[str, Any] = {"name": h.name, "kind": h.kind, "column": col, "weight": h.weight,
+                                "pos_weight": h.pos_weight, "dim": h.dim}
+        if h.kind in ("multilabel", "singlelabel"):
+            feat = split.features.get(col)
+            names = getattr(getattr(feat, "feature", None), "names", None) if h.kind == "multilabel" \
+                else getattr(feat, "names", None)
+            if not names:
+                raise ValueError(f"head {h.name!r}: dataset column {col!r} is missing or has no ClassLabel names")
+            spec["labels"] = list(names)
+        heads.append(spec)
+    return heads
+
+
+def compute_pos_weight(split: Dataset, heads: Sequence[Mapping[str, Any]], max_weight: float = 100.0
+                       ) -> dict[str, torch.Tensor]:
+    """Per multi-label head with ``pos_weight``: ``negatives / positives`` per tag on ``split``.
+
+    The BCE positive weighting of ``torch.nn.BCEWithLogitsLoss(pos_weight=...)``; tags without a
+    positive get ``max_weight`` (also the upper clip). Rows whose labels are None are ignored.
+
+    Returns:
+        head name -> ``(n_tags,)`` float32 tensor.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for h in heads:
+        if h["kind"] != "multilabel" or not h.get("pos_weight"):
+            continue
+        n = len(h["labels"])
+        pos = np.zeros(n, dtype=np.float64)
+        rows = 0
+        for ids in split[h["column"]]:
+            if ids is None:
+                continue
+            rows += 1
+            pos[np.asarray(ids, dtype=np.int64)] += 1
+        weight = np.where(pos > 0, (rows - pos) / np.maximum(pos, 1), max_weight)
+        out[h["name"]] = torch.tensor(np.clip(weight, 1e-3, max_weight), dtype=torch.float32)
+    return out
+
+
+# ----------------------------------------------------------------------------- metrics
+def recording_metrics(
+    heads: Sequence[Mapping[str, Any]],
+    recording_ids: Sequence[str],
+    probs: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+) -> tuple[dict[str, Any], RecordingPredictions]:
+    """Average segment probabilities per recording, then ``evaluation.metrics.evaluate_heads``.
+
+    Args:
+        heads: head specs (``name, kind, labels``).
+        recording_ids: ``(n_segments,)``.
+        probs, labels: head -> segment-level arrays aligned with ``recording_ids``.
+
+    Returns:
+        ``(evaluate_heads results, RecordingPredictions)``.
+    """
+    ids = None
+    rec_probs: dict[str, np.ndarray] = {}
+    rec_labels: dict[str, np.ndarray] = {}
+    for h in heads:
+        name = h["name"]
+        if name in probs:
+            ids, rec_probs[name] = aggregate_by_recording(recording_ids, probs[name])
+        if name in labels:
+            ids, rec_labels[name] = first_by_recording(recording_ids, labels[name])
+    if ids is None:
+        ids = np.unique(np.asarray(recording_ids))
+    results = evaluate_heads(heads, rec_probs, rec_labels)
+    return results, RecordingPredictions([str(x) for x in ids], rec_probs, rec_labels)
+
+
+def make_compute_metrics(heads: Sequence[Mapping[str, Any]], recording_ids: Sequence[str]):
+    """``compute_metrics`` for ``EnoTrainer``: recording-level metrics on the eval split.
+
+    ``EvalPrediction.predictions`` / ``label_ids`` are tuples in ``heads`` order (see
+    ``EnoTrainer.prediction_step``); rows follow the eval dataset order (sequential sampler), so
+    ``recording_ids`` (the eval split's column) maps them to recordings.
+
+    Returns a function giving ``{"score": ..., "{head}/{metric}": ...}`` (the Trainer prefixes
+    ``eval_``). A NaN ``score`` (no head with a defined metric) is reported as 0.0 so that
+    best-model selection and early stopping keep working.
+    """
+    heads = list(heads)
+    ids = [str(x) for x in recording_ids]
+
+    def compute_metrics(pred: EvalPrediction) -> dict[str, float]:
+        preds = pred.predictions if isinstance(pred.predictions, tuple) else (pred.predictions,)
+        labs = pred.label_ids if isinstance(pred.label_ids, tuple) else (pred.label_ids,)
+        if len(preds[0]) != len(ids):
+            raise ValueError(f"compute_metrics: {len(preds[0])} predictions for {len(ids)} eval rows")
+        probs = {h["name"]: np.asarray(p) for h, p in zip(heads, preds)}
+        labels = {h["name"]: np.asarray(y) for h, y in zip(heads, labs)}
+        results, _ = recording_metrics(heads, ids, probs, labels)
+        flat = flatten_metrics(results)
+        if math.isnan(flat["score"]):
+            flat["score"] = 0.0
+        return flat
+
+    return compute_metrics
+
+
+# ----------------------------------------------------------------------------- prediction
+def _input_columns(settings_or_config: Any) -> list[str]:
+    cols = getattr(settings_or_config, "embedding_columns", None)
+    return list(cols) if cols else ["waveform"]
+
+
+def predict_dataset(
+    model: torch.nn.Module,
+    dataset_split: Dataset,
+    batch_size: int = 32,
+    input_columns: Sequence[str] | None = None,
+) -> RecordingPredictions:
+    """Recording-level predictions of ``model`` on a dataset split.
+
+    Each segment is run whole (the model chunks it into ``chunk_s`` windows and averages), then
+    segment probabilities are averaged per ``recording_id`` (Won et al. 2020 chunk averaging).
+
+    Args:
+        model: ``EnoForAudioTagging`` (its ``config.heads`` give names, kinds, labels and, when
+            present, ``column``).
+        dataset_split: rows with ``recording_id``, the input column(s) and optionally label columns.
+        batch_size: segments per forward pass.
+        input_columns: default ``config.encoder_kwargs["columns"]`` for ``embeddings`` models,
+            else ``["waveform"]``.
+
+    Returns:
+        ``RecordingPredictions`` (labels only for heads whose column exists in the split).
+    """
+    cfg = model.config
+    heads = [h for h in cfg.heads if h["kind"] in LOSS_KINDS]
+    if input_columns is None:
+        input_columns = (list(cfg.encoder_kwargs.get("columns") or []) if cfg.encoder_type == "embeddings"
+                         else None) or ["waveform"]
+    cols = [c for c in dict.fromkeys([*input_columns, "recording_id", *(head_column(h) for h in heads)])
+            if c in dataset_split.column_names]
+    split = dataset_split.select_columns(cols).with_format("numpy")
+    vocab = {h["name"]: h["labels"] for h in heads if h["kind"] != "regression"}
+    collate = EnoCollator(heads, vocab, crop_samples=None, sample_rate=int(cfg.sample_rate), train=False,
+                          input_columns=input_columns)
+    loader = torch.utils.data.DataLoader(split, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    probs: dict[str, list[np.ndarray]] = {h["name"]: [] for h in heads}
+    labels: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad():
+        for batch in loader:
+            inputs = {k: batch[k].to(device) for k in ("input_values", "attention_mask") if k in batch}
+            out = model(**inputs)
+            for h, p in zip(heads, head_probabilities(out.head_logits, heads)):
+                probs[h["name"]].append(p.cpu().numpy())
+                if label_key(h["name"]) in batch:
+                    labels.setdefault(h["name"], []).append(batch[label_key(h["name"])].numpy())
+    model.train(was_training)
+    seg_probs = {k: np.concatenate(v) for k, v in probs.items() if v}
+    seg_labels = {k: np.concatenate(v) for k, v in labels.items()}
+    for h in heads:  # single-label "missing" is -100 in batches; -1 at recording level
+        if h["kind"] == "singlelabel" and h["name"] in seg_labels:
+            seg_labels[h["name"]] = np.where(seg_labels[h["name"]] < 0, -1, seg_labels[h["name"]])
+    _, preds = recording_metrics(heads, list(split["recording_id"]), seg_probs, seg_labels)
+    return preds
+
+
+# ----------------------------------------------------------------------------- training
+def _finetune(model: torch.nn.Module, settings: Settings) -> torch.nn.Module:
+    from eno_hf.models.lora import apply_finetune
+
+    return apply_finetune(model, settings.model)
+
+
+def _merge(model: torch.nn.Module) -> torch.nn.Module:
+    from eno_hf.models.lora import merge_lora
+
+    return merge_lora(model)
+
+
+def _training_split(ds: Dataset, columns: Sequence[str]) -> Dataset:
+    keep = [c for c in dict.fromkeys(columns) if c in ds.column_names]
+    return ds.select_columns(keep).with_format("numpy")
+
+
+def _greater_is_better(metric: str) -> bool:
+    return "loss" not in metric
+
+
+def training_arguments(settings: Settings, output_dir: Path, label_names: list[str]) -> TrainingArguments:
+    """``TrainingArguments`` from ``settings.train`` (epoch-wise eval/save, best model, CPU, no fp16)."""
+    t = settings.train
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=float(t.epochs),
+        max_steps=int(t.max_steps),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=float(t.warmup_ratio),
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=t.metric_for_best_model,
+        greater_is_better=_greater_is_better(t.metric_for_best_model),
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to=[],
+        dataloader_num_workers=t.num_workers,
+        remove_unused_columns=False,
+        label_names=label_names,
+        disable_tqdm=True,
+        save_only_model=False,
+    )
+
+
+def train_model(
+    settings: Settings,
+    dataset: DatasetDict,
+    output_dir: str | Path | None = None,
+    callbacks: Sequence[TrainerCallback] | None = None,
+) -> TrainResult:
+    """Train an eno model on ``dataset`` (splits ``train`` and ``validation``; ``test`` optional).
+
+    Args:
+        settings: ``model`` (encoder, heads, finetune, crop_s), ``train`` (epochs, batch sizes,
+            learning rates, patience, seed, resume, num_workers).
+        dataset: one row per segment: ``waveform`` (or ``model.embedding_columns`` for
+            ``encoder=embeddings``), ``recording_id``, label columns.
+        output_dir: checkpoints and ``model/``; default ``train.output_dir`` or
+            ``{data_root}/runs/{registry.model_name}``.
+        callbacks: extra ``TrainerCallback`` s (e.g. ``ClearMLCallback``).
+
+    Returns:
+        ``TrainResult``.
+
+    Raises:
+        ValueError: missing ``train``/``validation`` split or heads (see ``dataset_heads``).
+    """
+    from eno_hf.models.factory import create_model
+    from eno_hf.models.feature_extraction import EnoFeatureExtractor
+
+    for split in ("train", "validation"):
+        if split not in dataset:
+            raise ValueError(f"train_model: dataset has no {split!r} split (splits: {list(dataset)})")
+    t = settings.train
+    out = Path(output_dir or t.output_dir or Path(settings.paths.data_root) / "runs" / settings.registry.model_name)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(t.seed)
+
+    heads = dataset_heads(settings, dataset["train"])
+    vocab = {h["name"]: h["labels"] for h in heads if "labels" in h}
+    model = create_model(settings, vocab)
+    model = _finetune(model, settings)
+    cfg = model.config
+    sample_rate = int(cfg.sample_rate)
+    crop_s = settings.model.crop_s or getattr(cfg, "chunk_s", None)
+    crop_samples = int(round(crop_s * sample_rate)) if crop_s else None
+    input_columns = _input_columns(settings.model)
+
+    train_heads = [h for h in heads if h["kind"] in LOSS_KINDS and h["column"] in dataset["train"].column_names]
+    label_names = [label_key(h["name"]) for h in train_heads]
+    columns = [*input_columns, "recording_id", *(h["column"] for h in train_heads)]
+    train_ds = _training_split(dataset["train"], columns)
+    val_ds = _training_split(dataset["validation"], columns)
+
+    augmenter = default_augmenter(sample_rate, t.seed) if t.augment and input_columns == ["waveform"] else None
+    train_collate = EnoCollator(train_heads, vocab, crop_samples, sample_rate, train=True,
+                                augmenter=augmenter, seed=t.seed, input_columns=input_columns)
+    eval_collate = EnoCollator(train_heads, vocab, None, sample_rate, train=False, input_columns=input_columns)
+
+    args = training_arguments(settings, out, label_names)
+    trainer = EnoTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        data_collator=train_collate,
+        eval_data_collator=eval_collate,
+        compute_metrics=make_compute_metrics(train_heads, list(val_ds["recording_id"])),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience), *(callbacks or [])],
+        heads=train_heads,
+        pos_weight=compute_pos_weight(dataset["train"], train_heads),
+        encoder_learning_rate=t.encoder_learning_rate,
+    )
+    last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    trainer.train(resume_from_checkpoint=last)
+
+    model = _merge(trainer.model)
+    model_dir = out / MODEL_SUBDIR
+    model.save_pretrained(model_dir)
+    EnoFeatureExtractor(sampling_rate=sample_rate, target_lufs=getattr(cfg, "target_lufs", None)
+                        ).save_pretrained(model_dir)
+
+    val_pred = predict_dataset(model, dataset["validation"], t.eval_batch_size, input_columns)
+    test_pred = (predict_dataset(model, dataset["test"], t.eval_batch_size, input_columns)
+                 if "test" in dataset else None)
+    metrics = evaluate_heads(train_heads, val_pred.probs, val_pred.labels)
+    return TrainResult(
+        model_dir=model_dir,
+        best_metric=trainer.state.best_metric,
+        history=list(trainer.state.log_history),
+        val_predictions=val_pred,
+        test_predictions=test_pred,
+        metrics=metrics,
+        best_checkpoint=trainer.state.best_model_checkpoint,
+    )

@@ -1,0 +1,57 @@
+"""Local hub: register (v1, v2, latest), resolve specs, list_models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eno_hf.registry.hub import content_hash, list_models, register, resolve
+
+
+def _model_dir(tmp_path: Path, name: str, weights: bytes) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"model_type": "eno"}))
+    (d / "model.safetensors").write_bytes(weights)
+    return d
+
+
+def test_register_versions_latest_and_resolve(tmp_path):
+    hub = tmp_path / "hub"
+    m1 = _model_dir(tmp_path, "m1", b"one")
+    m2 = _model_dir(tmp_path, "m2", b"two")
+    v1 = register(m1, hub, "tagger", {"metrics": {"score": 0.7}, "dataset": "4q@abc"})
+    v2 = register(m2, hub, "tagger", {"metrics": {"score": float("nan")}})
+    assert v1 == hub / "tagger" / "v1" and v2 == hub / "tagger" / "v2"
+    assert (v2 / "model.safetensors").read_bytes() == b"two"
+    assert (hub / "tagger" / "latest").read_text().strip() == "v2"
+    info = json.loads((v1 / "registry.json").read_text())
+    assert info["version"] == "v1" and info["metadata"]["metrics"]["score"] == 0.7
+    assert info["metadata"]["dataset"] == "4q@abc" and info["source"] == str(m1.resolve())
+    assert info["content_sha256"] == content_hash(m1) != content_hash(m2)
+    assert json.loads((v2 / "registry.json").read_text())["metadata"]["metrics"]["score"] is None
+
+    assert resolve("tagger", hub) == v2
+    assert resolve("tagger@latest", hub) == v2
+    assert resolve("tagger@v1", hub) == v1
+    assert resolve(str(m1), hub) == m1
+    with pytest.raises(FileNotFoundError, match="registered"):
+        resolve("tagger@v9", hub)
+    with pytest.raises(FileNotFoundError):
+        resolve("other", hub)
+
+    rows = list_models(hub)
+    assert [(r["name"], r["version"], r["latest"]) for r in rows] == [("tagger", "v1", False), ("tagger", "v2", True)]
+    assert list_models(tmp_path / "absent") == []
+
+
+def test_register_rejects_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        register(tmp_path, tmp_path / "hub", "x")
+    m = _model_dir(tmp_path, "m", b"w")
+    with pytest.raises(ValueError, match="invalid model name"):
+        register(m, tmp_path / "hub", "../evil")
+    # Nothing half-written.
+    assert not any((tmp_path / "hub").rglob("config.json")) if (tmp_path / "hub").exists() else True

@@ -1,0 +1,125 @@
+"""multitask_loss masking/weights/pos_weight, InfoNCE, pairwise ranking."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from eno_hf.training.losses import info_nce, multitask_loss, pairwise_ranking_loss
+
+HEADS = [
+    {"name": "tags", "kind": "multilabel", "weight": 1.0},
+    {"name": "quad", "kind": "singlelabel", "weight": 1.0},
+    {"name": "val", "kind": "regression", "weight": 1.0},
+]
+
+
+def _batch(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    logits = {"tags": torch.randn(4, 3, generator=g, requires_grad=True),
+              "quad": torch.randn(4, 4, generator=g, requires_grad=True),
+              "val": torch.randn(4, generator=g, requires_grad=True)}
+    labels = {"tags": torch.tensor([[1, 0, 1], [-1, -1, -1], [0, 0, 1], [0, 1, 0]], dtype=torch.float32),
+              "quad": torch.tensor([2, -100, 0, 3]),
+              "val": torch.tensor([0.5, float("nan"), -1.0, 0.2])}
+    return logits, labels
+
+
+def test_missing_samples_do_not_contribute():
+    logits, labels = _batch()
+    total, per_head = multitask_loss(logits, labels, HEADS)
+    keep = [0, 2, 3]
+    exp_tags = F.binary_cross_entropy_with_logits(logits["tags"][keep], labels["tags"][keep])
+    exp_quad = F.cross_entropy(logits["quad"][keep], labels["quad"][keep])
+    exp_val = F.mse_loss(logits["val"][keep], labels["val"][keep])
+    assert torch.allclose(per_head["tags"], exp_tags)
+    assert torch.allclose(per_head["quad"], exp_quad)
+    assert torch.allclose(per_head["val"], exp_val)
+    assert torch.allclose(total, exp_tags + exp_quad + exp_val)
+    # Changing a missing sample's logits changes nothing.
+    logits2 = {k: v.detach().clone() for k, v in logits.items()}
+    for v in logits2.values():
+        v[1] += 100.0
+    total2, _ = multitask_loss(logits2, labels, HEADS)
+    assert torch.allclose(total.detach(), total2)
+
+
+def test_head_weights():
+    logits, labels = _batch()
+    _, per_head = multitask_loss(logits, labels, HEADS)
+    heads = [dict(h, weight=w) for h, w in zip(HEADS, (2.0, 0.0, 0.5))]
+    total, _ = multitask_loss(logits, labels, heads)
+    assert torch.allclose(total, 2.0 * per_head["tags"] + 0.5 * per_head["val"])
+
+
+def test_pos_weight_increases_positive_term():
+    logits, labels = _batch()
+    _, plain = multitask_loss(logits, labels, HEADS)
+    _, weighted = multitask_loss(logits, labels, HEADS, pos_weight={"tags": torch.tensor([5.0, 5.0, 5.0])})
+    keep = [0, 2, 3]
+    exp = F.binary_cross_entropy_with_logits(logits["tags"][keep], labels["tags"][keep],
+                                             pos_weight=torch.tensor([5.0, 5.0, 5.0]))
+    assert torch.allclose(weighted["tags"], exp)
+    assert weighted["tags"] > plain["tags"]
+
+
+def test_all_missing_gives_zero_and_backward_works():
+    logits, _ = _batch()
+    labels = {"tags": torch.full((4, 3), -1.0), "quad": torch.full((4,), -100),
+              "val": torch.full((4,), float("nan"))}
+    total, per_head = multitask_loss(logits, labels, HEADS)
+    assert total.item() == 0.0 and not math.isnan(total.item())
+    assert all(v.item() == 0.0 for v in per_head.values())
+    total.backward()
+    assert all(torch.isfinite(v.grad).all() for v in logits.values())
+
+
+def test_singlelabel_minus_one_is_missing_and_projection_skipped():
+    logits, labels = _batch()
+    labels["quad"] = torch.tensor([2, -1, 0, 3])
+    heads = [*HEADS, {"name": "proj", "kind": "projection"}]
+    logits["proj"] = torch.randn(4, 8)
+    _, per_head = multitask_loss(logits, labels, heads)
+    assert "proj" not in per_head
+    keep = [0, 2, 3]
+    assert torch.allclose(per_head["quad"], F.cross_entropy(logits["quad"][keep], labels["quad"][keep]))
+
+
+def test_no_usable_head_raises():
+    with pytest.raises(ValueError, match="no head"):
+        multitask_loss({"a": torch.zeros(2, 2)}, {}, [{"name": "a", "kind": "multilabel"}])
+
+
+def test_info_nce_lower_for_aligned_pairs():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(16, 32, generator=g)
+    aligned = info_nce(a, a + 0.01 * torch.randn(16, 32, generator=g), temperature=0.1)
+    shuffled = info_nce(a, a[torch.randperm(16, generator=g)], temperature=0.1)
+    random = info_nce(a, torch.randn(16, 32, generator=g), temperature=0.1)
+    assert aligned < 0.1
+    assert shuffled > 1.0 and random > 1.0
+    # Symmetric.
+    b = torch.randn(16, 32, generator=g)
+    assert torch.allclose(info_nce(a, b), info_nce(b, a))
+    with pytest.raises(ValueError):
+        info_nce(a, b[:, :5])
+
+
+def test_pairwise_ranking_loss():
+    targets = torch.tensor([3.0, 2.0, 1.0, float("nan")])
+    good = torch.tensor([3.0, 2.0, 1.0, 100.0], requires_grad=True)
+    bad = torch.tensor([1.0, 2.0, 3.0, -100.0])
+    assert pairwise_ranking_loss(good, targets) < pairwise_ranking_loss(bad, targets)
+    # Hinge: correctly ordered with margin 1 -> exactly 0; reversed -> positive.
+    assert pairwise_ranking_loss(good, targets, margin=1.0).item() == 0.0
+    assert pairwise_ranking_loss(bad, targets, margin=1.0).item() > 0.0
+    # RankNet value for one pair.
+    one = pairwise_ranking_loss(torch.tensor([0.5, 0.0]), torch.tensor([1.0, 0.0]))
+    assert one.item() == pytest.approx(math.log1p(math.exp(-0.5)))
+    # No ordered pair (ties / NaN): zero with a graph.
+    z = pairwise_ranking_loss(good, torch.tensor([1.0, 1.0, float("nan"), 1.0]))
+    assert z.item() == 0.0
+    z.backward()
