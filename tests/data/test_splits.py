@@ -85,6 +85,8 @@ def test_single_column_and_zero_fractions() -> None:
     splits = assign_splits(groups, y, SplitConfig(train=0.5, validation=0.0, test=0.5))
     assert Counter(splits) == {"train": 20, "test": 20}
     assert set(assign_splits(groups, y, SplitConfig(train=1.0, validation=0, test=0))) == {"train"}
+    unlabelled = assign_splits(groups, np.zeros((40, 0)), SplitConfig())  # no label columns
+    assert Counter(unlabelled) == {"train": 32, "validation": 4, "test": 4}
 
 
 def test_tiny_input_fallback_and_errors() -> None:
