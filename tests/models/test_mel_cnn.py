@@ -69,3 +69,14 @@ def test_rejects_bad_rank_and_args() -> None:
         _tiny()(torch.zeros(16_000))
     with pytest.raises(ValueError):
         MelCNNEncoder(n_blocks=0)
+
+
+def test_default_lora_targets_wrap_with_peft() -> None:
+    from peft import LoraConfig, inject_adapter_in_model
+
+    encoder = _tiny()
+    model = inject_adapter_in_model(LoraConfig(r=2, target_modules=encoder.default_lora_targets), encoder)
+    lora = {n: p for n, p in model.named_parameters() if "lora_" in n}
+    assert {n.split(".lora_")[0] for n in lora} == set(encoder.default_lora_targets)
+    model(torch.randn(2, 16_000)).sum().backward()
+    assert all(p.grad is not None for p in lora.values())

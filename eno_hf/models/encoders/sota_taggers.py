@@ -129,7 +129,9 @@ class SotaTaggerEncoder(Encoder):
 
     ``forward`` / ``tag_logits`` never apply dropout before the embedding; ``tag_logits`` applies the
     reference dropout (identity in eval mode) then the original output layer. Call ``.eval()``
-    for inference: the model contains BatchNorm and dropout.
+    for inference: the model contains BatchNorm and dropout. In train mode Musicnn's
+    ``BatchNorm1d`` after ``dense1`` needs a batch of at least 2 (PyTorch raises otherwise); FCN
+    needs at least ``min_input_samples`` (about 20.5 s), so zero-pad short clips to the native length.
     """
 
     def __init__(self, arch: Arch, n_tags: int = 50) -> None:
