@@ -310,6 +310,7 @@ def training_arguments(settings: Settings, output_dir: Path, label_names: list[s
         data_seed=t.seed,
         report_to=[],
         dataloader_num_workers=t.num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,
         label_names=label_names,
         disable_tqdm=True,
