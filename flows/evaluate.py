@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults before Prefect reads its settings)
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from eno_hf.config import load_config
 
@@ -32,7 +32,7 @@ def evaluate(model_dir: str, dataset_path: str, out_dir: str, config: str | None
 
     settings = load_config(config, overrides)
     metrics = evaluate_model(Path(model_dir), load_from_disk(dataset_path), Path(out_dir), settings)
-    get_run_logger().info("evaluation written to %s (score %s)", out_dir, metrics.get("score"))
+    print(f"evaluation written to {out_dir} (score {metrics.get('score')})")
     return metrics
 
 

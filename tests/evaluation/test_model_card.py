@@ -1,0 +1,58 @@
+"""Model card: front matter, metrics vs baselines, usage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import yaml
+
+from eno_hf.config import Settings
+from eno_hf.evaluation.metrics import evaluate_heads
+from eno_hf.evaluation.model_card import write_model_card
+
+HEADS = [{"name": "descriptors", "kind": "multilabel", "labels": ["gloomy", "happy", "somber"]},
+         {"name": "quadrant", "kind": "singlelabel", "labels": ["Q1", "Q2", "Q3", "Q4"]}]
+
+
+def _results(seed: int, quality: float):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((40, 3)) < 0.4).astype(int)
+    p = np.clip(quality * y + (1 - quality) * rng.random(y.shape), 0, 1)
+    yq = rng.integers(0, 4, 40)
+    pq = np.eye(4)[np.where(rng.random(40) < quality, yq, 0)]
+    return evaluate_heads(HEADS, {"descriptors": p, "quadrant": pq}, {"descriptors": y, "quadrant": yq})
+
+
+def test_model_card(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"heads": HEADS, "thresholds": {"descriptors": [0.3] * 3}}))
+    settings = Settings()
+    settings.registry.model_name = "mood-tagger"
+    metrics, prior = _results(0, 0.6), _results(1, 0.0)
+    path = write_model_card(tmp_path, settings.model_dump(mode="json"), metrics,
+                            {"label_prior": prior}, {"name": "4q", "version": "v3"})
+    text = path.read_text()
+    assert path.name == "README.md" and text.startswith("---\n")
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert front["library_name"] == "transformers"
+    assert front["pipeline_tag"] == "audio-classification"
+    assert "music" in front["tags"] and "multi-label-classification" in front["tags"]
+    assert front["datasets"] == ["4q"]
+    assert "# mood-tagger" in text and "v3" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| descriptors | roc_auc_macro |"))
+    assert f"{metrics['descriptors']['roc_auc_macro']:.3f}" in row
+    assert f"{prior['descriptors']['roc_auc_macro']:.3f}" in row
+    assert "| head | metric | model | label_prior |" in text
+    assert "gloomy, happy, somber" in text
+    for needle in ("## Intended use", "## Limitations", "AllMusic", "30-s previews", "Small data",
+                   'pipeline("audio-classification"', "eno tag", "--model mood-tagger",
+                   "tuned per tag"):
+        assert needle in text, needle
+
+
+def test_model_card_without_baselines_or_config(tmp_path):
+    path = write_model_card(tmp_path / "m", Settings().model_dump(mode="json"), _results(0, 0.5),
+                            None, {"name": "ds"}, heads=HEADS)
+    text = path.read_text()
+    assert "| head | metric | model |\n|---|---|---:|" in text
+    assert "thresholds: 0.5" in text

@@ -1,0 +1,119 @@
+"""evaluate_model orchestration with a stand-in model and predictor; the Prefect flow's body."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from eno_hf.config import Settings
+from eno_hf.evaluation import run as R
+
+HEADS = [{"name": "moods", "kind": "multilabel", "labels": ["a", "b", "c"]},
+         {"name": "quadrant", "kind": "singlelabel", "labels": ["Q1", "Q2"]},
+         {"name": "emb", "kind": "projection", "labels": []}]
+
+
+def _fake_predictions(split_name: str):
+    """Positives score ~0.3 (0.5 misses them all); validation and test alike."""
+    rng = np.random.default_rng(0 if split_name == "validation" else 1)
+    y = (rng.random((50, 3)) < 0.4).astype(int)
+    p = np.clip(np.where(y == 1, 0.3, 0.1) + rng.normal(0, 0.03, y.shape), 0, 1)
+    yq = rng.integers(0, 2, 50)
+    return {"moods": p, "quadrant": np.eye(2)[yq] * 0.8 + 0.1}, {"moods": y, "quadrant": yq}
+
+
+@pytest.fixture()
+def fake(tmp_path, monkeypatch):
+    """A model dir (config.json + checkpoints with trainer_state.json) and recorded predict calls."""
+    d = tmp_path / "run" / "model"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"model_type": "eno", "heads": HEADS, "thresholds": {}}))
+    ckpt = tmp_path / "run" / "checkpoints" / "checkpoint-20"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text(json.dumps({"log_history": [
+        {"loss": 1.0, "epoch": 1, "step": 10}, {"eval_score": 0.6, "epoch": 1, "step": 10},
+        {"loss": 0.7, "epoch": 2, "step": 20}, {"eval_score": 0.7, "epoch": 2, "step": 20}]}))
+    (tmp_path / "run" / "checkpoints" / "checkpoint-10").mkdir()
+    calls = []
+    monkeypatch.setattr(R, "load_model", lambda p: SimpleNamespace(config=SimpleNamespace(heads=HEADS)))
+
+    def fake_predict(model, split, batch_size):
+        calls.append((split[0], batch_size))
+        return _fake_predictions(split[0])
+
+    monkeypatch.setattr(R, "predict_split", fake_predict)
+    return SimpleNamespace(path=d, calls=calls)
+
+
+DATASET = {"validation": ["validation"] * 5, "test": ["test"] * 5}
+
+
+def test_evaluate_model(tmp_path, fake):
+    model_dir = fake.path
+    out = tmp_path / "eval"
+    metrics = R.evaluate_model(model_dir, DATASET, out, Settings())
+    assert [c[0] for c in fake.calls] == ["validation", "test"]
+    assert fake.calls[0][1] == Settings().train.eval_batch_size
+    assert set(metrics) == {"moods", "quadrant", "score"}
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    # thresholds tuned on validation fix the badly calibrated tags
+    thr = json.loads((out / "thresholds.json").read_text())["moods"]
+    assert all(0.1 < t < 0.3 for t in thr)
+    assert metrics["moods"]["thresholds"] == thr and metrics["moods"]["f1_macro"] > 0.9
+    assert json.loads((model_dir / "config.json").read_text())["thresholds"]["moods"] == thr
+    assert (out / "validation_metrics.json").is_file()
+    for name in ("per_tag_moods.csv", "per_tag_quadrant.csv", "roc_auc_moods.png", "pr_moods.png",
+                 "confusion_quadrant.png", "training_curves.png"):
+        assert (out / name).is_file(), name
+
+
+def test_evaluate_model_without_validation(tmp_path, fake):
+    model_dir = fake.path
+    s = Settings()
+    s.evaluate.save_thresholds = False
+    s.evaluate.plots = False
+    s.evaluate.batch_size = 3
+    metrics = R.evaluate_model(model_dir, {"test": ["test"]}, tmp_path / "e", s)
+    assert fake.calls == [("test", 3)]
+    assert metrics["moods"]["thresholds"] == [0.5, 0.5, 0.5]
+    assert metrics["moods"]["f1_macro"] == 0.0
+    assert json.loads((model_dir / "config.json").read_text())["thresholds"] == {}
+    assert not list((tmp_path / "e").glob("*.png"))
+    with pytest.raises(KeyError, match="test"):
+        R.evaluate_model(model_dir, {"validation": ["validation"]}, tmp_path / "e2", s)
+
+
+def test_save_thresholds_merges(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"thresholds": {"genres": [0.2]}, "x": 1}))
+    R.save_thresholds(tmp_path, {"moods": np.array([0.3, 0.4])})
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg == {"thresholds": {"genres": [0.2], "moods": [0.3, 0.4]}, "x": 1}
+
+
+def test_find_history_prefers_latest_checkpoint(fake):
+    model_dir = fake.path
+    hist = R.find_history(model_dir)
+    assert hist is not None and hist[-1]["eval_score"] == 0.7
+    assert R.find_history(model_dir.parent / "nowhere" / "model") is None
+
+
+def test_flow_body_calls_library(tmp_path, monkeypatch, synthetic_dd):
+    """The flow function's body (``.fn``, no Prefect server): loads the saved dataset, calls
+    ``evaluate_model`` with the loaded settings."""
+    from flows.evaluate import evaluate
+
+    seen = {}
+
+    def fake_evaluate_model(model_dir, dataset, out_dir, settings):
+        seen.update(model_dir=model_dir, splits=sorted(dataset), out=out_dir, s=settings)
+        return {"score": 0.5}
+
+    monkeypatch.setattr(R, "evaluate_model", fake_evaluate_model)
+    synthetic_dd.save_to_disk(str(tmp_path / "ds"))
+    res = evaluate.fn(str(tmp_path / "m"), str(tmp_path / "ds"), str(tmp_path / "out"),
+                      overrides=["evaluate.pr_top_k=3"])
+    assert res == {"score": 0.5}
+    assert seen["splits"] == ["test", "train", "validation"] and seen["s"].evaluate.pr_top_k == 3
