@@ -10,8 +10,9 @@ Families (chosen by the HF config's ``model_type``):
   25 ms / 10 ms, ``num_mel_bins``), padded/truncated to ``max_length`` frames, normalized with the
   AudioSet mean/std as ``(x - mean) / (2 * std)``.
 * CLAP audio tower (``clap`` / ``clap_audio_model``, Wu et al. 2023): log-mel in dB computed with
-  torchaudio exactly as ``ClapFeatureExtractor`` does for ``truncation="fusion"`` (48 kHz, n_fft 1024,
-  hop 480, 64 HTK mels 0-14 kHz, power -> dB); non-fused model only.
+  torchaudio exactly as ``ClapFeatureExtractor`` does for the single-channel (non-fused,
+  ``truncation="rand_trunc"``) input: 48 kHz, n_fft 1024, hop 480, 64 Slaney mels 0-14 kHz,
+  power -> dB. Non-fused models only; eno's fixed windows replace CLAP's random crops.
 
 Pooling (``pooling``): ``mean`` over time of the last (or ``layer``-th) hidden state,
 ``attention`` (learned softmax attention over time), or ``weighted_layers``: mean-pool every hidden
@@ -142,7 +143,7 @@ class HFAudioEncoder(Encoder):
             self.mel = torchaudio.transforms.MelSpectrogram(
                 sample_rate=self.sample_rate, n_fft=self.frontend["n_fft"], hop_length=self.frontend["hop_length"],
                 f_min=self.frontend["f_min"], f_max=self.frontend["f_max"], n_mels=self.frontend["n_mels"],
-                power=2.0, norm=None, mel_scale="htk",
+                power=2.0, norm="slaney", mel_scale="slaney",
             )
         else:
             self.output_dim = int(config.hidden_size)
