@@ -1,0 +1,8 @@
+"""Model registry: the local hub folder (``hub``) and ClearML experiment tracking (``clearml``).
+
+- ``hub.register(model_dir, hub_dir, name, metadata) -> version_dir``, ``hub.resolve(spec, hub_dir)``,
+  ``hub.list_models(hub_dir)``;
+- ``clearml.Tracker`` / ``NullTracker`` / ``make_tracker``, ``clearml.ClearMLCallback``.
+
+Submodules are imported explicitly so that importing this package does not load ClearML.
+"""

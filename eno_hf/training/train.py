@@ -11,7 +11,7 @@ Steps of ``train_model``:
    probabilities), ``load_best_model_at_end``, ``EarlyStoppingCallback(patience)``; resumes from
    the last checkpoint in ``output_dir`` when ``train.resume`` and one exists;
 4. LoRA merged into the weights, ``save_pretrained`` of model + ``EnoFeatureExtractor`` to
-   ``{output_dir}/model``;
+   ``{output_dir}/model`` (plus ``trainer_state.json`` with the log history);
 5. recording-level predictions on validation and test (``predict_dataset``).
 
 Runs on CPU (no fp16); ``report_to=[]`` (ClearML is attached through a callback, see
@@ -86,10 +86,10 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------- heads
-def dataset_heads(settings: Settings, split: Dataset) -> list[dict[str, Any]]:
-    """Head specs ``{name, kind, column, weight, labels, pos_weight, dim}`` for ``settings.model.heads``,
-    with label vocabularies read from ``split.features`` (multi-label ``Sequence(ClassLabel)``
-    ``.feature.names``, single-label ``ClassLabel.names``).
+def dataset_vocab(settings: Settings, split: Dataset) -> dict[str, list[str]]:
+    """Label vocabulary per classification head of ``settings.model.heads``, read from
+    ``split.features`` (multi-label ``Sequence(ClassLabel)`` ``.feature.names``, single-label
+    ``ClassLabel.names``).
 
     Raises:
         ValueError: no heads configured, or a classification head's column is missing / not a
@@ -97,20 +97,27 @@ def dataset_heads(settings: Settings, split: Dataset) -> list[dict[str, Any]]:
     """
     if not settings.model.heads:
         raise ValueError("model.heads is empty: configure at least one head")
-    heads = []
+    vocab: dict[str, list[str]] = {}
     for h in settings.model.heads:
+        if h.kind not in ("multilabel", "singlelabel"):
+            continue
         col = h.column or h.name
-        spec: dict[str, Any] = {"name": h.name, "kind": h.kind, "column": col, "weight": h.weight,
-                                "pos_weight": h.pos_weight, "dim": h.dim}
-        if h.kind in ("multilabel", "singlelabel"):
-            feat = split.features.get(col)
-            names = getattr(getattr(feat, "feature", None), "names", None) if h.kind == "multilabel" \
-                else getattr(feat, "names", None)
-            if not names:
-                raise ValueError(f"head {h.name!r}: dataset column {col!r} is missing or has no ClassLabel names")
-            spec["labels"] = list(names)
-        heads.append(spec)
-    return heads
+        feat = split.features.get(col)
+        if h.kind == "multilabel":
+            feat = getattr(feat, "feature", None)
+        names = getattr(feat, "names", None)
+        if not names:
+            raise ValueError(f"head {h.name!r}: dataset column {col!r} is missing or has no ClassLabel names")
+        vocab[h.name] = list(names)
+    return vocab
+
+
+def dataset_heads(settings: Settings, split: Dataset) -> list[dict[str, Any]]:
+    """Head specs ``{name, kind, column, weight, labels, pos_weight, dim}`` (``models.factory.head_specs``)
+    with vocabularies from ``dataset_vocab``."""
+    from eno_hf.models.factory import head_specs
+
+    return head_specs(settings, dataset_vocab(settings, split))
 
 
 def compute_pos_weight(split: Dataset, heads: Sequence[Mapping[str, Any]], max_weight: float = 100.0
@@ -203,9 +210,10 @@ def make_compute_metrics(heads: Sequence[Mapping[str, Any]], recording_ids: Sequ
 
 
 # ----------------------------------------------------------------------------- prediction
-def _input_columns(settings_or_config: Any) -> list[str]:
-    cols = getattr(settings_or_config, "embedding_columns", None)
-    return list(cols) if cols else ["waveform"]
+def _input_columns(settings: Settings) -> list[str]:
+    if settings.model.encoder == "embeddings" and settings.model.embedding_columns:
+        return list(settings.model.embedding_columns)
+    return ["waveform"]
 
 
 def predict_dataset(
@@ -360,7 +368,7 @@ def train_model(
     sample_rate = int(cfg.sample_rate)
     crop_s = settings.model.crop_s or getattr(cfg, "chunk_s", None)
     crop_samples = int(round(crop_s * sample_rate)) if crop_s else None
-    input_columns = _input_columns(settings.model)
+    input_columns = _input_columns(settings)
 
     train_heads = [h for h in heads if h["kind"] in LOSS_KINDS and h["column"] in dataset["train"].column_names]
     label_names = [label_key(h["name"]) for h in train_heads]
@@ -397,6 +405,7 @@ def train_model(
     model.save_pretrained(model_dir)
     EnoFeatureExtractor(sampling_rate=sample_rate, target_lufs=getattr(cfg, "target_lufs", None)
                         ).save_pretrained(model_dir)
+    trainer.state.save_to_json(str(model_dir / "trainer_state.json"))  # log history for reports
 
     val_pred = predict_dataset(model, dataset["validation"], t.eval_batch_size, input_columns)
     test_pred = (predict_dataset(model, dataset["test"], t.eval_batch_size, input_columns)

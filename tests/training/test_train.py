@@ -94,6 +94,8 @@ def test_train_saves_loadable_model_and_resumes(tiny_dataset, tmp_path):
     fe = AutoFeatureExtractor.from_pretrained(res.model_dir)
     assert fe.sampling_rate == SR
     assert json.loads((res.model_dir / "config.json").read_text())["model_type"] == "eno"
+    saved_history = json.loads((res.model_dir / "trainer_state.json").read_text())["log_history"]
+    assert [h.get("eval_score") for h in saved_history] == [h.get("eval_score") for h in res.history]
 
     # Recording-level predictions for validation and test.
     val = res.val_predictions
@@ -128,3 +130,20 @@ def test_train_saves_loadable_model_and_resumes(tiny_dataset, tmp_path):
 def test_missing_split_raises(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="validation"):
         train_model(_settings(), datasets.DatasetDict({"train": tiny_dataset["train"]}), output_dir=tmp_path)
+
+
+def test_embeddings_encoder_trains_on_feature_columns(tiny_dataset, tmp_path):
+    rng = np.random.default_rng(0)
+
+    def with_fp(ds):
+        return ds.add_column("fingerprint", [(rng.standard_normal(64) + q).astype(np.float32)
+                                             for q in ds["quadrant"]])
+
+    dd = datasets.DatasetDict({k: with_fp(tiny_dataset[k]) for k in ("train", "validation")})
+    settings = _settings()
+    settings.model.encoder = "embeddings"
+    settings.model.embedding_columns = ["fingerprint"]
+    res = train_model(settings, dd, output_dir=tmp_path)
+    assert res.val_predictions.probs["moods"].shape == (4, 3)
+    assert res.test_predictions is None
+    assert not np.isnan(res.metrics["score"])
