@@ -16,6 +16,9 @@ gate could differ, for programmes with blocks within a few dB of it).
 Signals shorter than the 400 ms gating block are measured as one ungated block (mean-square of the
 K-weighted signal) instead of crashing; LRA is 0.0 when undefined (shorter than one 3 s block after
 EBU's 1.5 s silence padding, or every block gated out).
+
+Memory: pyloudnorm filters whole arrays (and its LRA pads and upcasts to float64), so conditioning
+holds a few copies of the 16 kHz mono signal: about 270 MB peak for a 10-minute recording.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
     Shorter than 400 ms: a single ungated block over the whole signal. Returns ``-inf`` when
     every block is below the absolute gate.
     """
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(samples, dtype=np.float32)  # float32 halves memory on long files
     meter = pyloudnorm.Meter(sample_rate)
     block = meter.block_size
     if x.shape[0] < block * sample_rate:
@@ -103,7 +106,7 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
 
 def loudness_range(samples: np.ndarray, sample_rate: int) -> float:
     """EBU Tech 3342 loudness range in LU (pyloudnorm); 0.0 when undefined."""
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(samples, dtype=np.float32)  # float32 halves memory on long files
     if x.shape[0] + 1.5 * sample_rate < 3.0 * sample_rate:
         return 0.0
     with warnings.catch_warnings():
