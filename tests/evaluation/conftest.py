@@ -10,7 +10,7 @@ QUADRANTS = ["Q1", "Q2", "Q3", "Q4"]
 
 
 def make_split(n_rec: int, seed: int, segs: int = 2, n_mfcc: int = 4, signal: float = 2.0,
-               absent_tag: bool = True):
+               absent_tag: bool = True, missing_first: bool = True):
     """``n_rec`` recordings × ``segs`` segments. Tag j is on when latent z_j > 0; fingerprint dims
     0..2 and the MFCC mean carry z (times ``signal``) plus noise. The quadrant is argmax of z[:4]."""
     from datasets import ClassLabel, Dataset, Features, List, Value
@@ -31,7 +31,7 @@ def make_split(n_rec: int, seed: int, segs: int = 2, n_mfcc: int = 4, signal: fl
             mf = rng.normal(size=(n_mfcc, frames)).astype(np.float32) + signal * z[:n_mfcc, None]
             rows["segment_id"].append(f"r{seed}_{r:03d}_seg{s:03d}")
             rows["recording_id"].append(f"r{seed}_{r:03d}")
-            rows["moods"].append(None if r == 0 else tags)   # first recording: missing moods
+            rows["moods"].append(None if r == 0 and missing_first else tags)  # missing moods
             rows["quadrant"].append(quadrant)
             rows["valence"].append(float(z[0]))
             rows["fingerprint"].append(fp.tolist())
@@ -45,13 +45,13 @@ def make_split(n_rec: int, seed: int, segs: int = 2, n_mfcc: int = 4, signal: fl
     return Dataset.from_dict(rows, features=features)
 
 
-def make_dataset_dict(n_train: int = 60, n_val: int = 30, n_test: int = 40):
+def make_dataset_dict(n_train: int = 60, n_val: int = 30, n_test: int = 40, missing_first: bool = True):
     from datasets import DatasetDict
 
     return DatasetDict({
-        "train": make_split(n_train, 1),
-        "validation": make_split(n_val, 2, absent_tag=False),
-        "test": make_split(n_test, 3, absent_tag=False),
+        "train": make_split(n_train, 1, missing_first=missing_first),
+        "validation": make_split(n_val, 2, absent_tag=False, missing_first=missing_first),
+        "test": make_split(n_test, 3, absent_tag=False, missing_first=missing_first),
     })
 
 
@@ -79,3 +79,9 @@ def heads():
 def vocab():
     """``{"moods": MOODS, "quadrant": QUADRANTS}`` of the synthetic dataset."""
     return {"moods": list(MOODS), "quadrant": list(QUADRANTS)}
+
+
+@pytest.fixture()
+def make_dd():
+    """The ``make_dataset_dict`` factory (for tests that need other sizes)."""
+    return make_dataset_dict

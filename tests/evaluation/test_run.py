@@ -117,3 +117,32 @@ def test_flow_body_calls_library(tmp_path, monkeypatch, synthetic_dd):
                       overrides=["evaluate.pr_top_k=3"])
     assert res == {"score": 0.5}
     assert seen["splits"] == ["test", "train", "validation"] and seen["s"].evaluate.pr_top_k == 3
+
+
+def test_evaluate_model_with_a_real_tiny_model(tmp_path, make_dd):
+    """End to end with the real model/predict code: an untrained ``embeddings`` model on the
+    synthetic fingerprints (uses eno_hf.models.factory and eno_hf.training.train.predict_dataset).
+
+    No recording has ``moods=None`` here: ``predict_dataset`` reads the split with
+    ``with_format("numpy")``, which fails on a list column holding None (datasets' numpy formatter).
+    """
+    from eno_hf.config import HeadConfig
+    from eno_hf.models import EnoModelConfig
+    from eno_hf.models.factory import create_model
+
+    dd = make_dd(12, 8, 8, missing_first=False)  # no None labels: see below
+    s = Settings()
+    s.model.encoder, s.model.embedding_columns, s.model.hidden_dim = "embeddings", ["fingerprint"], 8
+    s.model.heads = [HeadConfig(name="moods", kind="multilabel"),
+                     HeadConfig(name="quadrant", kind="singlelabel"),
+                     HeadConfig(name="valence", kind="regression")]
+    vocab = {"moods": dd["train"].features["moods"].feature.names,
+             "quadrant": dd["train"].features["quadrant"].names}
+    create_model(s, vocab).save_pretrained(tmp_path / "model")
+    metrics = R.evaluate_model(tmp_path / "model", dd, tmp_path / "eval", s)
+    assert metrics["moods"]["n_samples"] == 8 and metrics["quadrant"]["n_samples"] == 8
+    assert metrics["valence"]["n_samples"] == 8
+    assert len(metrics["quadrant"]["confusion_matrix"]) == 4
+    cfg = EnoModelConfig.from_pretrained(tmp_path / "model")
+    assert list(cfg.thresholds["moods"]) == metrics["moods"]["thresholds"]
+    assert (tmp_path / "eval" / "roc_auc_moods.png").is_file()
