@@ -10,10 +10,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from eno_hf.config import SourceConfig
 from eno_hf.errors import RejectedInput
 from eno_hf.inference.pipeline import load_model, predict_file, tags_above_threshold
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif")
+AUDIO_EXTENSIONS = tuple(SourceConfig().extensions)
+"""Extensions picked up when a folder is given (the same list as dataset sources)."""
 
 
 def expand_paths(paths: Iterable[str | Path], extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> Iterator[Path]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pyloudnorm
 import soxr
 from transformers import BatchFeature, SequenceFeatureExtractor
+
+from eno_hf.audio.conditioning import integrated_loudness
 
 MIN_LOUDNESS_S = 0.4
 """BS.1770 gating blocks are 400 ms: shorter inputs are left at their level."""
@@ -23,7 +24,8 @@ MIN_LOUDNESS_S = 0.4
 def normalize_loudness(
     samples: np.ndarray, sample_rate: int, target_lufs: float, peak_ceiling_dbfs: float | None = -1.0
 ) -> np.ndarray:
-    """Scale mono audio to ``target_lufs`` integrated loudness (ITU-R BS.1770-4 via pyloudnorm).
+    """Scale mono audio to ``target_lufs`` integrated loudness (ITU-R BS.1770-4, measured with
+    ``eno_hf.audio.conditioning.integrated_loudness``, i.e. pyloudnorm) with one linear gain.
 
     Args:
         samples: ``(samples,)`` float32 mono.
@@ -36,7 +38,7 @@ def normalize_loudness(
     """
     if samples.shape[0] < int(MIN_LOUDNESS_S * sample_rate):
         return samples
-    loudness = pyloudnorm.Meter(sample_rate).integrated_loudness(samples.astype(np.float64))
+    loudness = integrated_loudness(samples, sample_rate)
     if not np.isfinite(loudness):
         return samples
     gain = 10.0 ** ((target_lufs - loudness) / 20.0)
