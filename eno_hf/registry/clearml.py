@@ -88,7 +88,9 @@ class Tracker(NullTracker):
         project: ClearML project name.
         task_name: task (experiment) name.
         offline: record into a local offline session (default). ``False`` talks to the server
-            configured in ``clearml.conf`` / ``CLEARML_API_HOST`` etc.
+            configured in ``clearml.conf`` / ``CLEARML_API_HOST`` etc., provided
+            ``CLEARML_OFFLINE_MODE`` is not set (``eno_hf.env`` sets it by default; a deployment
+            exports ``CLEARML_OFFLINE_MODE=0``); otherwise the session is recorded offline.
         tags: optional task tags.
         task_type: ClearML task type (``"training"``, ``"testing"``, ...).
 
@@ -108,7 +110,10 @@ class Tracker(NullTracker):
         if offline:
             os.environ["CLEARML_OFFLINE_MODE"] = "1"
             Task.set_offline(True)
-        self.offline = offline
+        elif Task.is_offline():
+            log.warning("ClearML online tracking asked for, but CLEARML_OFFLINE_MODE is set: "
+                        "recording an offline session (unset it and configure a server to go online)")
+        self.offline = bool(offline or Task.is_offline())
         self._closed = False
         self.task = Task.init(
             project_name=project,
@@ -121,7 +126,7 @@ class Tracker(NullTracker):
             auto_resource_monitoring=False,
             auto_connect_streams=False,
         )
-        self.offline_session_path = Path(self.task.get_offline_mode_folder()) if offline else None
+        self.offline_session_path = Path(self.task.get_offline_mode_folder()) if self.offline else None
 
     def log_params(self, params: Mapping[str, Any], name: str = "settings") -> None:
         """Record a (nested) parameter dict under section ``name`` (flattened as ``a/b/c``)."""
