@@ -65,6 +65,13 @@ class Augmenter:
         self.max_semitones = max_semitones
         self.rng = np.random.default_rng(seed)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream from ``seed`` (e.g. per DataLoader worker:
+        ``worker_init_fn`` calling ``augmenter.reseed(base_seed + worker_id)``, since forked
+        workers otherwise share one copied stream and draw identical augmentations)."""
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
     # ------------------------------------------------------------------ transforms
     def gain(self, x: np.ndarray) -> np.ndarray:
         """Multiply by a random gain in ``gain_db``."""

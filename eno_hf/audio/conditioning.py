@@ -9,7 +9,9 @@ true-peak).
 
 Normalization applies one linear gain so the integrated loudness reaches ``cfg.target_lufs``; if that
 gain would lift the sample peak above ``cfg.peak_ceiling_dbfs`` the gain is lowered to land the peak
-exactly on the ceiling and ``clipping_prevented`` is set. Because the gain is linear, the loudness
+exactly on the ceiling and ``clipping_prevented`` is set. The output sample peak therefore never
+exceeds the ceiling, even when that means attenuating a recording that is already quieter than, or
+only slightly louder than, the target (e.g. a -17 LUFS master peaking at +0.3 dBFS ends at -18.3). Because the gain is linear, the loudness
 reached is ``lufs_before + gain_db`` (BS.1770 is scale-equivariant; only the fixed -70 LUFS absolute
 gate could differ, for programmes with blocks within a few dB of it).
 

@@ -27,6 +27,8 @@ def test_deterministic_per_seed() -> None:
     assert not np.array_equal(ya, yc)
     assert not np.array_equal(ya, x)
     np.testing.assert_array_equal(a(x), b(x))  # the streams stay in step
+    c.reseed(3)
+    np.testing.assert_array_equal(c(x), Augmenter(SR, seed=3, p=1.0, p_pitch=0.0)(x))
 
 
 def test_p_zero_is_identity() -> None:
