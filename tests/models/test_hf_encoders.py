@@ -149,3 +149,16 @@ def test_clap_frontend_matches_clap_feature_extractor():
     got = enc._inputs(torch.from_numpy(wav)[None])["input_features"]
     assert got.shape == ref.shape == (1, 1, 101, 16)
     torch.testing.assert_close(got, ref.float(), atol=1e-3, rtol=1e-4)
+
+
+def test_muq_without_package_says_how_to_get_it():
+    try:
+        import muq  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the optional muq package is installed here")
+    cfg = EnoModelConfig(encoder_type="muq", encoder_kwargs={"encoder_path": "/nonexistent"}, sample_rate=24_000,
+                         heads=[{"name": "moods", "kind": "multilabel", "labels": ["a"]}])
+    with pytest.raises(ImportError, match="pip install muq"):
+        EnoForAudioTagging(cfg)

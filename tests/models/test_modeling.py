@@ -209,3 +209,17 @@ def test_import_tagger_reproduces_clip_scores(sota_models_dir, fourq_clips, tmp_
     scores = {r["label"]: r["score"] for r in pipe({"raw": wav, "sampling_rate": 16_000}, top_k=None)}
     got = np.array([scores[f"tags/{t}"] for t in tag_names("mtat-musicnn")])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_auto_classes_load_eno_models(tiny_model, tmp_path):
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+
+    from eno_hf.models import register_auto_classes
+
+    register_auto_classes()  # idempotent: import eno_hf already registered
+    tiny_model.save_pretrained(tmp_path)
+    EnoFeatureExtractor(target_lufs=-14.0).save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), EnoModelConfig)
+    assert isinstance(AutoModelForAudioClassification.from_pretrained(tmp_path), EnoForAudioTagging)
+    fe = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert isinstance(fe, EnoFeatureExtractor) and fe.target_lufs == -14.0
