@@ -295,9 +295,20 @@ def _greater_is_better(metric: str) -> bool:
     return "loss" not in metric
 
 
-def training_arguments(settings: Settings, output_dir: Path, label_names: list[str]) -> TrainingArguments:
-    """``TrainingArguments`` from ``settings.train`` (epoch-wise eval/save, best model, CPU, no fp16)."""
+def training_arguments(settings: Settings, output_dir: Path, label_names: list[str], n_train: int | None = None
+                       ) -> TrainingArguments:
+    """``TrainingArguments`` from ``settings.train``: eval/save/log each epoch (or, when
+    ``max_steps`` ends training before the first epoch ends, once at ``max_steps``), best model at
+    the end, CPU-friendly (no fp16, no pinned memory without CUDA), ``report_to=[]``.
+
+    Args:
+        n_train: training rows, to tell whether ``max_steps`` ends inside the first epoch.
+    """
     t = settings.train
+    steps_per_epoch = math.ceil(n_train / t.batch_size) if n_train else None
+    by_steps = bool(t.max_steps > 0 and steps_per_epoch and t.max_steps < steps_per_epoch)
+    strategy = "steps" if by_steps else "epoch"
+    every = t.max_steps if by_steps else 500
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=float(t.epochs),
@@ -307,9 +318,12 @@ def training_arguments(settings: Settings, output_dir: Path, label_names: list[s
         learning_rate=t.learning_rate,
         weight_decay=t.weight_decay,
         warmup_steps=float(t.warmup_ratio),
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        logging_strategy="epoch",
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        logging_strategy=strategy,
+        eval_steps=every,
+        save_steps=every,
+        logging_steps=every,
         save_total_limit=2,
         load_best_model_at_end=True,
         metric_for_best_model=t.metric_for_best_model,
@@ -381,7 +395,7 @@ def train_model(
                                 augmenter=augmenter, seed=t.seed, input_columns=input_columns)
     eval_collate = EnoCollator(train_heads, vocab, None, sample_rate, train=False, input_columns=input_columns)
 
-    args = training_arguments(settings, out, label_names)
+    args = training_arguments(settings, out, label_names, len(train_ds))
     trainer = EnoTrainer(
         model=model,
         args=args,

@@ -147,3 +147,15 @@ def test_embeddings_encoder_trains_on_feature_columns(tiny_dataset, tmp_path):
     assert res.val_predictions.probs["moods"].shape == (4, 3)
     assert res.test_predictions is None
     assert not np.isnan(res.metrics["score"])
+
+
+def test_training_arguments_evaluate_even_if_max_steps_ends_first_epoch(tmp_path):
+    from eno_hf.training.train import training_arguments
+
+    short = training_arguments(_settings(max_steps=2), tmp_path, ["labels_moods"], n_train=100)
+    assert short.eval_strategy == "steps" and short.eval_steps == 2 and short.save_steps == 2
+    epochs = training_arguments(_settings(max_steps=2), tmp_path, ["labels_moods"], n_train=8)
+    assert epochs.eval_strategy == "epoch" and epochs.save_strategy == "epoch"
+    assert epochs.remove_unused_columns is False and epochs.label_names == ["labels_moods"]
+    assert epochs.load_best_model_at_end and epochs.metric_for_best_model == "eval_score"
+    assert epochs.greater_is_better and not epochs.fp16 and epochs.report_to == []
