@@ -201,38 +201,61 @@ def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
         ``(samples, sr)``: ``samples`` is ``(n,)`` float32 when ``mono`` else ``(channels, n)``.
 
     Raises:
-        AudioDecodeError: reason ``missing_file``, ``empty`` (zero bytes) or ``undecodable``
-            (truncated/garbage/not audio/unsupported). Partially decodable files return what
+        AudioDecodeError: reason ``missing_file``, ``empty`` (zero bytes, or a valid header
+            with no audio frame) or ``undecodable`` (truncated/garbage/not audio/unsupported). Partially decodable files return what
             decodes (see module docstring).
     """
     path = Path(path)
     _check_file(path)
     try:
-        src_sr, ch, frames, blocks = _sf_blocks(path, block_s)
-        backend = "soundfile"
+        opened = _sf_blocks(path, block_s)
     except (sf.LibsndfileError, RuntimeError, TypeError) as sf_exc:
-        try:
-            src_sr, ch, frames, blocks = _ffmpeg_blocks(path, block_s, mono)
-            backend = "ffmpeg"
-        except Exception as exc:  # noqa: BLE001
-            raise AudioDecodeError(path, f"soundfile: {sf_exc}; ffmpeg: {_first_line(exc)}"
-                                   ) from exc
-    if src_sr <= 0 or ch <= 0:
-        raise AudioDecodeError(path, f"invalid header: sample_rate={src_sr}, channels={ch}")
+        return _decode_ffmpeg(path, sample_rate, mono, block_s, quality, f"soundfile: {sf_exc}")
+    try:
+        return _decode(path, opened, sample_rate, mono, quality, "soundfile")
+    except _NothingDecoded as exc:  # opened but nothing decodes: let FFmpeg try
+        return _decode_ffmpeg(path, sample_rate, mono, block_s, quality, str(exc))
 
+
+class _NothingDecoded(Exception):
+    """A backend opened the file but produced no audio frame."""
+
+
+_MAX_PREALLOC_S = 3600.0
+
+
+def _decode_ffmpeg(path: Path, sample_rate: int | None, mono: bool, block_s: float,
+                   quality: str, sf_detail: str) -> tuple[np.ndarray, int]:
+    try:
+        opened = _ffmpeg_blocks(path, block_s, mono)
+    except Exception as exc:  # noqa: BLE001 - any FFmpeg failure is a decode error
+        raise AudioDecodeError(path, f"{sf_detail}; ffmpeg: {_first_line(exc)}") from exc
+    try:
+        return _decode(path, opened, sample_rate, mono, quality, "ffmpeg")
+    except _NothingDecoded as exc:
+        reason = "empty" if "0 frames" in str(exc) and "0 frames" in sf_detail else "undecodable"
+        raise AudioDecodeError(path, f"{sf_detail}; {exc}", reason=reason) from exc
+
+
+def _decode(path: Path, opened: tuple[int, int, int, Iterator[np.ndarray]],
+            sample_rate: int | None, mono: bool, quality: str, backend: str
+            ) -> tuple[np.ndarray, int]:
+    """Mix down, resample and accumulate the blocks of one opened backend."""
+    src_sr, ch, frames, blocks = opened
+    if src_sr <= 0 or ch <= 0:
+        raise _NothingDecoded(f"{backend}: invalid header (sample_rate={src_sr}, channels={ch})")
     out_sr = int(sample_rate) if sample_rate else src_sr
     out_ch = 1 if mono else ch
     resampler = (soxr.ResampleStream(src_sr, out_sr, out_ch, dtype="float32", quality=quality)
                  if out_sr != src_sr else None)
+    # preallocate from the header, but never trust a (possibly corrupt) header for > 1 h
     expected = int(np.ceil(frames * out_sr / src_sr)) + 16 if frames > 0 else out_sr * 60
-    out = _Output(expected, out_ch)
+    out = _Output(min(expected, int(_MAX_PREALLOC_S * out_sr)), out_ch)
     decoded_any = False
     try:
         for data in blocks:
             if mono and data.shape[1] > 1:
                 data = data.mean(axis=1, keepdims=True, dtype=np.float32)
-            elif mono and data.shape[1] == 1:
-                pass
             data = np.ascontiguousarray(data, dtype=np.float32)
             decoded_any = True
             if resampler is not None:
@@ -241,15 +264,15 @@ def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
                 out.add(data.reshape(-1, out_ch))
     except Exception as exc:  # noqa: BLE001 - decoder errors mid-stream
         if not decoded_any:
-            raise AudioDecodeError(path, f"{backend}: {exc}") from exc
+            raise _NothingDecoded(f"{backend}: {_first_line(exc)}") from exc
         log.warning("%s: decoding stopped early (%s); keeping %d decoded samples",
-                    path, exc, out.n)
+                    path, _first_line(exc), out.n)
     if resampler is not None:
         tail = resampler.resample_chunk(np.zeros((0, out_ch), dtype=np.float32), last=True)
         if tail.shape[0]:
             out.add(tail.reshape(-1, out_ch))
-    if not decoded_any or out.n == 0:
-        raise AudioDecodeError(path, f"{backend}: no audio frames decoded")
+    if out.n == 0:
+        raise _NothingDecoded(f"{backend}: 0 frames decoded")
     samples = out.result()
     samples = samples[:, 0].copy() if mono else np.ascontiguousarray(samples.T)
     return samples, out_sr

@@ -210,3 +210,12 @@ def test_long_opus_streams_in_bounded_memory(longform_dir: Path) -> None:
     # result (plus one block) is held
     assert rss.growth >= held * 0.5, "sampler saw less than the result itself: not measuring"
     assert rss.growth < 400 * 2**20, rss.growth
+
+
+def test_header_only_wav_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "header_only.wav"
+    sf.write(path, np.zeros(0, np.float32), 16_000)
+    assert path.stat().st_size > 0
+    with pytest.raises(AudioDecodeError) as exc:
+        load_audio(path)
+    assert exc.value.reason == "empty"
