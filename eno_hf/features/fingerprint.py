@@ -26,8 +26,10 @@ Index  Name(s)                               Definition (library function)
 40-51  chroma_c_mean .. chroma_b_mean        ``librosa.feature.chroma_stft`` (12 pitch classes, C..B)
 52-63  mfcc_01_std .. mfcc_12_std            std over frames of MFCC 1-12
 
-``stats`` (a ``ConditioningStats``) gives ``lufs_after`` and ``loudness_range_lu`` when the samples
-are the conditioned signal (avoids re-measuring); otherwise both are measured on ``samples``.
+``stats`` (a ``ConditioningStats``) supplies ``lufs_after`` and ``loudness_range_lu`` instead of
+measuring them on ``samples``: they then describe the whole conditioned *recording* (the same two
+values for all its segments), which is what ``eno_hf.data.build`` does. Without ``stats`` both are
+measured on the segment itself (LRA is 0.0 for segments under ~1.5 s).
 Loudness of a signal entirely below the -70 LUFS gate is reported as -70. Every value is finite: any
 non-finite result (e.g. of a digital-silence frame) is replaced by 0 (ratios, rates, statistics) or
 by the floor level (-120 dB for levels), after which the vector is checked.
