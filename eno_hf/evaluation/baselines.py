@@ -286,9 +286,17 @@ def feature_probe_baseline(
     rheads = resolve_heads(features or _features(train, validation, test), heads)
     tr, te = _table(train, heads), _table(test, heads)
     va = _table(validation, heads) if validation is not None else None
+    if not len(tr.ids):
+        raise ValueError("feature_probe_baseline: the train split has no recordings")
     scaler = StandardScaler().fit(tr.X)
-    Xtr, Xte = scaler.transform(tr.X), scaler.transform(te.X)
-    Xva = scaler.transform(va.X) if va is not None else None
+
+    def scale(X: np.ndarray) -> np.ndarray:  # empty splits have no feature columns to scale
+        return scaler.transform(X) if len(X) else np.zeros((0, tr.X.shape[1]))
+
+    Xtr, Xte = scale(tr.X), scale(te.X)
+    Xva = scale(va.X) if va is not None and len(va.ids) else None
+    if Xva is None:
+        va = None
     preds, thresholds, chosen = {}, {}, {}
     for h in rheads:
         name, kind, n = h["name"], h["kind"], len(h["labels"])

@@ -75,3 +75,16 @@ def test_run_baselines(synthetic_dd, heads):
     assert out["feature_probe"]["score"] > out["label_prior"]["score"]
     with pytest.raises(KeyError, match="test"):
         run_baselines({"train": synthetic_dd["train"]}, heads)
+
+
+def test_empty_splits_give_undefined_metrics_not_errors(synthetic_dd, heads):
+    from datasets import DatasetDict
+
+    dd = DatasetDict({"train": synthetic_dd["train"], "validation": synthetic_dd["validation"].select([]),
+                      "test": synthetic_dd["test"].select([])})
+    out = run_baselines(dd, heads)
+    for res in out.values():
+        assert res["moods"]["n_samples"] == 0 and math.isnan(res["moods"]["roc_auc_macro"])
+        assert math.isnan(res["score"])
+    with pytest.raises(ValueError, match="train split has no recordings"):
+        feature_probe_baseline(synthetic_dd["train"].select([]), None, synthetic_dd["test"], heads)
