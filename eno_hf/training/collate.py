@@ -72,8 +72,8 @@ class EnoCollator:
         train: random crops (+ augmentation) when True; whole segments when False.
         augmenter: callable ``(samples,) float32 -> (samples,) float32`` applied to each training
             crop (e.g. ``default_augmenter(...)``), or None.
-        seed: seed of the crop-position generator (each DataLoader worker re-seeds from its own
-            torch seed so workers differ).
+        seed: seed of the crop-position generator (each DataLoader worker re-seeds it, and the
+            augmenter if it has ``reseed(seed)``, from its own torch worker seed so workers differ).
         input_columns: dataset columns forming ``input_values``. ``("waveform",)`` for audio
             encoders; several feature columns (e.g. ``fingerprint``) for ``encoder=embeddings``,
             which are flattened and concatenated, never cropped.
@@ -115,6 +115,8 @@ class EnoCollator:
         if info is not None and self._worker_id != info.id:
             self._worker_id = info.id
             self._rng = np.random.default_rng([self.seed, info.seed % 2**32])
+            if hasattr(self.augmenter, "reseed"):  # eno_hf.audio.augment.Augmenter
+                self.augmenter.reseed(int(info.seed % 2**32))
         return self._rng
 
     def _crop(self, wave: np.ndarray) -> np.ndarray:
@@ -132,6 +134,7 @@ class EnoCollator:
             return torch.from_numpy(np.stack(feats)), None
         waves = [np.asarray(r["waveform"], dtype=np.float32).reshape(-1) for r in rows]
         if self.train and self.crop_samples:
+            self._generator()  # per-worker re-seeding happens here
             waves = [self._crop(w) for w in waves]
             if self.augmenter is not None:
                 waves = [np.asarray(self.augmenter(w), dtype=np.float32) for w in waves]
