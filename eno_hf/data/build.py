@@ -57,6 +57,9 @@ __all__ = [
 ARRAY_COLUMNS = ("waveform", "log_mel", "mfcc", "fingerprint")
 """Per-segment array columns (each present only when enabled in ``FeaturesConfig``)."""
 
+WRITER_BATCH_SIZE = 32
+"""Rows buffered before an Arrow record batch is written (~0.5 MB per 10-s row at 16 kHz)."""
+
 CACHEABLE_REASONS = {"undecodable", "empty", "too_short", "silent", "nan_inf"}
 """Rejections that depend only on file bytes + config, so they are cached like results."""
 
@@ -367,6 +370,10 @@ def _pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> I
         for it in items:
             yield fn(it)
         return
+    # the first item runs here: lazy imports and numba JIT compilation (librosa) happen once in
+    # the parent and are inherited by the forked workers instead of being repeated in each
+    yield fn(items[0])
+    items = items[1:]
     methods = multiprocessing.get_all_start_methods()
     ctx = get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
@@ -586,6 +593,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
             if items:
                 dd[split] = Dataset.from_generator(
                     _gen_split, features=features, cache_dir=str(hf_cache), split=split,
+                    writer_batch_size=WRITER_BATCH_SIZE,
                     gen_kwargs={"items": items, "cfg": cfg, "fold_of": fold_of,
                                 "nonfinite": nonfinite})
             else:
