@@ -6,7 +6,7 @@ Every command takes ``--config FILE`` (default ``configs/small.yaml``) and repea
     eno run --config configs/small.yaml --set train.epochs=3 --json
     eno build --set dataset.limit=20
     eno tag ../shared/data/jamendo-lyrics-10 --model eno-tagger --json
-    eno import-weights msd-musicnn --out models/msd-musicnn
+    eno import-weights mtat-musicnn --out models/mtat-musicnn
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def _print_tags(rec: dict) -> None:
 
 
 @app.command("import-weights")
-def import_weights(name: Annotated[str, typer.Argument(help="e.g. msd-musicnn, mtat-fcn, jamendo-crnn")],
+def import_weights(name: Annotated[str, typer.Argument(help="e.g. mtat-musicnn, msd-fcn, jamendo-crnn")],
                    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")]) -> None:
     """Turn a pretrained tagger from ../shared/models into a model directory pipeline() loads."""
     from eno_hf.models.import_weights import import_tagger

@@ -199,23 +199,14 @@ def _json_default(o: Any) -> Any:
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: v for k, v in _flat_scalars(metrics).items()}
+    return _flat_scalars(metrics)
 
 
-_HEADLINE = ("accuracy", "macro_f1", "macro_roc_auc", "micro_roc_auc", "macro_pr_auc", "pearson",
-             "spearman", "score")
+def _flat_scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    """Headline scalar metrics flattened to ``head/metric`` keys (``evaluation.metrics``)."""
+    from eno_hf.evaluation.metrics import flatten_metrics
 
-
-def _flat_scalars(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Headline scalar metrics flattened to ``head/metric`` keys."""
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flat_scalars(value, name + "/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and key in _HEADLINE:
-            out[name] = float(value)
-    return out
+    return flatten_metrics(metrics)
 
 
 def run_pipeline(settings: Settings, progress: bool = True) -> RunResult:
