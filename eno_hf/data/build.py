@@ -16,7 +16,7 @@ Per-file results are cached as ``{data_root}/cache/segments/{content_hash}-{proc
 files reprocesses only what changed. Deterministic rejections are cached as ``.rejected.json``.
 
 Memory: workers write their results to the cache and hand back small summaries; the Arrow tables
-are written from a generator reading one cache file at a time (``Dataset.from_generator``), so the
+are written by ``write_split`` from a generator reading one cache file at a time, so the
 build holds about one recording's arrays at a time regardless of dataset size.
 """
 
@@ -443,8 +443,62 @@ def _row_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dic
             yield row
 
 
-def _gen_split(items, cfg, fold_of, nonfinite):  # top-level so datasets can hash/pickle it
-    yield from _row_generator(items, cfg, fold_of, nonfinite)
+SHARD_ROWS = 1000
+"""Rows per Arrow shard (~0.5 GB with 10-s waveforms + features at 16 kHz)."""
+
+
+def write_split(out_dir: Path, split: str, rows: Iterable[dict[str, Any]], features: Any,
+                fingerprint: str, shard_rows: int = SHARD_ROWS) -> int:
+    """Write rows as a ``Dataset.save_to_disk``-compatible folder, streaming (bounded memory).
+
+    Rows are encoded with ``features`` and written by ``datasets.arrow_writer.ArrowWriter`` in
+    batches of ``WRITER_BATCH_SIZE`` into ``data-XXXXX-of-NNNNN.arrow`` shards, followed by
+    ``state.json`` and ``dataset_info.json`` as ``save_to_disk`` writes them.
+    ``save_to_disk`` itself is not used: it embeds the bytes of every file an ``Audio`` column
+    points to (here: the whole source file once per segment), whereas this dataset's ``audio``
+    column is path-based by design. Returns the number of rows.
+    """
+    from datasets import Dataset, concatenate_datasets
+    from datasets.arrow_writer import ArrowWriter
+    from datasets.utils.py_utils import asdict  # the serializer save_to_disk uses
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    writer = None
+    in_shard = n = 0
+
+    def open_writer() -> ArrowWriter:
+        files.append(out_dir / f".shard-{len(files):05d}.arrow")
+        return ArrowWriter(features=features, path=str(files[-1]),
+                           writer_batch_size=WRITER_BATCH_SIZE, embed_local_files=False)
+
+    for row in rows:
+        if writer is None or in_shard >= shard_rows:
+            if writer is not None:
+                writer.finalize()
+                writer.close()
+            writer, in_shard = open_writer(), 0
+        writer.write(features.encode_example(row))
+        in_shard += 1
+        n += 1
+    if writer is None:  # empty split: one empty shard, as load_from_disk expects
+        writer = open_writer()
+    writer.finalize()
+    writer.close()
+    names = [f"data-{i:05d}-of-{len(files):05d}.arrow" for i in range(len(files))]
+    for f, name in zip(files, names):
+        os.replace(f, out_dir / name)
+    parts = [Dataset.from_file(str(out_dir / name), split=split) for name in names]
+    ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    state = {"_data_files": [{"filename": name} for name in names], "_fingerprint": fingerprint,
+             "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
+             "_output_all_columns": False, "_split": split}
+    info = asdict(ds.info)
+    del ds, parts
+    (out_dir / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    (out_dir / "dataset_info.json").write_text(
+        json.dumps({k: info[k] for k in sorted(info)}, indent=2), encoding="utf-8")
+    return n
 
 
 def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | None = None) -> BuildResult:
@@ -471,8 +525,6 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         RejectedInput: the source as a whole is unusable (metadata file missing/unreadable).
         ValueError: nothing usable to split (fewer groups than non-empty splits).
     """
-    from datasets import Dataset, DatasetDict
-
     from eno_hf.data.card import write_card
     from eno_hf.data.labels import clean_labels, label_matrix
     from eno_hf.data.qc import NonFiniteCounter, make_qc_report, write_qc_report
@@ -496,10 +548,14 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
 
     # content hashes
     hashes: dict[str, str] = {}
+    by_path: dict[str, str] = {}  # pre-cut segment sources name one file many times
     usable: list[Recording] = []
     for rec in recs:
         try:
-            hashes[rec.recording_id] = _content_hash(Path(rec.path))
+            key = str(rec.path)
+            if key not in by_path:
+                by_path[key] = _content_hash(Path(rec.path))
+            hashes[rec.recording_id] = by_path[key]
             usable.append(rec)
         except RejectedInput as exc:
             rejected.append(_rec_rejection(rec, exc.reason, exc.detail))
@@ -580,30 +636,14 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=parent))
     nonfinite = NonFiniteCounter()
-    import datasets as hfds
-
-    bars_were_on = hfds.is_progress_bar_enabled()
-    if not progress:
-        hfds.disable_progress_bars()
     try:
-        hf_cache = tmp / "_generator_cache"
-        dd = {}
-        for split in ("train", "validation", "test"):
-            items = split_items.get(split, [])
-            if items:
-                dd[split] = Dataset.from_generator(
-                    _gen_split, features=features, cache_dir=str(hf_cache), split=split,
-                    writer_batch_size=WRITER_BATCH_SIZE,
-                    gen_kwargs={"items": items, "cfg": cfg, "fold_of": fold_of,
-                                "nonfinite": nonfinite})
-            else:
-                dd[split] = Dataset.from_dict({k: [] for k in features}, features=features)
-        dsd = DatasetDict(dd)
         out_dir = tmp / "dataset"
-        # an empty split must still get one (empty) shard, or load_from_disk fails on it
-        dsd.save_to_disk(str(out_dir), num_shards={k: 1 for k, v in dd.items() if len(v) == 0})
-        del dsd, dd
-        shutil.rmtree(hf_cache, ignore_errors=True)
+        splits_iter = _progress(("train", "validation", "test"), 3, progress, f"{cfg.name}: writing")
+        for split in splits_iter:
+            rows = _row_generator(split_items.get(split, []), cfg, fold_of, nonfinite)
+            write_split(out_dir / split, split, rows, features, fingerprint=f"{version}-{split}")
+        (out_dir / "dataset_dict.json").write_text(
+            json.dumps({"splits": ["train", "validation", "test"]}), encoding="utf-8")
 
         written = []
         split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
@@ -626,6 +666,14 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                                 split_recordings=split_records, tasks=tasks,
                                 non_finite=nonfinite.to_dict(), conditioning=cond)
         report["labels_dropped"] = labels.dropped
+        fractions = {"train": cfg.split.train, "validation": cfg.split.validation,
+                     "test": cfg.split.test}
+        report["warnings"] = [
+            f"split {s!r} is empty although its fraction is {f} (too few groups: "
+            f"{len(set(groups))})" for s, f in fractions.items() if f > 0 and not split_items.get(s)]
+        if cfg.limit is not None:
+            report["warnings"].append(f"dataset.limit={cfg.limit}: only the first {cfg.limit} "
+                                      "recordings (by id) were used")
         report["build"] = {"n_processed": len(todo), "n_from_cache": len(jobs) - len(todo),
                            "wall_s": round(time.perf_counter() - t0, 2),
                            "audio_s": round(sum(float(c.get("duration_s", 0.0)) for c in cond), 2)}
@@ -640,8 +688,6 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
             if not final.is_dir():  # lost a race only if someone else finished the same version
                 raise
     finally:
-        if bars_were_on:
-            hfds.enable_progress_bars()
         shutil.rmtree(tmp, ignore_errors=True)
     write_latest(data_root, cfg.name, version)
     return BuildResult(final, version, open_dataset(data_root, cfg.name, version), report,

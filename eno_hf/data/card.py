@@ -109,6 +109,8 @@ def render_card(*, settings: Settings, version: str, report: Mapping[str, Any],
     if report.get("rejected_by_reason"):
         out += ["Rejected by reason: " + ", ".join(f"{k}: {v}" for k, v in
                                                    sorted(report["rejected_by_reason"].items())), ""]
+    for w in report.get("warnings") or []:
+        out += [f"**Note**: {w}", ""]
     if report.get("group_overlap"):
         out += [f"**Warning**: groups in more than one split: {report['group_overlap']}", ""]
 

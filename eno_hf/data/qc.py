@@ -16,6 +16,9 @@ The report is a plain JSON-able dict (``qc_report.json`` next to the dataset)::
                    "clipping_prevented": count, "n_recordings"},
     }
 
+``build_dataset`` adds ``labels_dropped`` (tags removed by ``min_count``), ``warnings`` (e.g. an
+empty split) and ``build`` (``n_processed``, ``n_from_cache``, ``wall_s``, ``audio_s``).
+
 ``n_inputs`` counts every metadata row / audio file the source saw (accepted recordings plus
 the source's own rejections); the invariant ``n_inputs == n_written + n_rejected`` is checked
 and stated in ``accounting``.
@@ -219,6 +222,9 @@ def print_qc_table(report: Mapping[str, Any], console: Any = None) -> None:
     style = "green" if acc["invariant_holds"] else "bold red"
     console.print(f"[bold]{report['dataset']}[/] version [bold]{report['version']}[/]: "
                   f"[{style}]{acc['statement']}[/]")
+
+    for w in report.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {w}")
 
     t = Table(title="Splits")
     for col in ("split", "recordings", "segments", "groups"):

@@ -89,6 +89,9 @@ def test_fourq_columns_and_features(fourq_build, fourq_settings) -> None:
     assert feats["log_mel"].feature.feature.dtype == "float16"
     assert feats["segment_start_s"].dtype == "float32"
     assert isinstance(feats["audio"], Audio)
+    # path-based: no audio bytes stored (the source files are not copied into the dataset)
+    audio = dsd["train"].data.column("audio").to_pylist()
+    assert all(a["bytes"] is None and Path(a["path"]).is_file() for a in audio)
 
     schema = dsd["train"].data.schema
     assert str(schema.field("waveform").type) == "list<item: halffloat>"
@@ -145,6 +148,7 @@ def test_fourq_qc_report_and_card(fourq_build) -> None:
     assert rep["loudness"]["lufs_after"]["n"] == LIMIT
     assert rep["loudness"]["lufs_after"]["max"] <= -18.0 + 1e-3
     assert set(rep["labels"]["train"]) == {"descriptors", "genres", "quadrant"}
+    assert any("dataset.limit" in w for w in rep["warnings"])
 
     path = fourq_build.path
     on_disk = json.loads((path / "qc_report.json").read_text())
@@ -176,6 +180,10 @@ def test_fourq_loaders(fourq_build, fourq_settings, tmp_path) -> None:
     assert arrow["train"].features["quadrant"].names == ["q1", "q2", "q3", "q4"]
     files = export_parquet(fourq_build.path, tmp_path / "pq")
     assert {f.name for f in files} == {"train.parquet", "validation.parquet", "test.parquet"}
+    import pyarrow.parquet as papq
+
+    audio = papq.read_table(tmp_path / "pq" / "train.parquet", columns=["audio"]).column(0).to_pylist()
+    assert all(a["bytes"] is None and a["path"] for a in audio)  # no source audio embedded
     pq = load_dataset("parquet", data_files={"train": str(tmp_path / "pq" / "train.parquet")},
                       cache_dir=str(tmp_path / "hf"))
     assert pq["train"]["segment_id"] == fourq_build.dataset["train"]["segment_id"]
