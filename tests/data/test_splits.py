@@ -105,3 +105,19 @@ def test_tiny_input_fallback_and_errors() -> None:
     with pytest.raises(ValueError, match="k must be"):
         assign_folds(["a", "b", "c"], y[:3], k=1)
     assert assign_splits([], np.zeros((0, 2)), SplitConfig()) == []
+
+
+def test_small_split_with_many_rare_labels_fills_every_split() -> None:
+    """Regression: 21 groups x 126 rare labels left validation/test empty before rebalancing."""
+    from eno_hf.config import SplitConfig
+    from eno_hf.data.splits import assign_splits
+
+    rng = np.random.RandomState(0)
+    n = 24
+    y = (rng.rand(n, 126) < 0.05).astype(int)
+    groups = [f"artist{i % 21}" for i in range(n)]
+    names = assign_splits(groups, y, SplitConfig())
+    counts = {s: len({g for g, nm in zip(groups, names) if nm == s}) for s in ("train", "validation", "test")}
+    assert counts["validation"] >= 2 and counts["test"] >= 2, counts
+    for g in set(groups):  # still grouped
+        assert len({nm for gg, nm in zip(groups, names) if gg == g}) == 1
