@@ -462,7 +462,10 @@ def write_split(out_dir: Path, split: str, rows: Iterable[dict[str, Any]], featu
     from datasets.arrow_writer import ArrowWriter
     from datasets.utils.py_utils import asdict  # the serializer save_to_disk uses
 
+    from datasets import Features
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    scalar_features = Features({k: v for k, v in features.items() if k not in ARRAY_COLUMNS})
     files: list[Path] = []
     writer = None
     in_shard = n = 0
@@ -478,7 +481,12 @@ def write_split(out_dir: Path, split: str, rows: Iterable[dict[str, Any]], featu
                 writer.finalize()
                 writer.close()
             writer, in_shard = open_writer(), 0
-        writer.write(features.encode_example(row))
+        # labels/strings/audio go through the features' encoders (ClassLabel names -> ids);
+        # arrays are handed to Arrow as numpy (encode_example would turn them into lists)
+        arrays = {k: row.pop(k) for k in ARRAY_COLUMNS if k in row}
+        encoded = scalar_features.encode_example(row)
+        encoded.update(arrays)
+        writer.write(encoded)
         in_shard += 1
         n += 1
     if writer is None:  # empty split: one empty shard, as load_from_disk expects
