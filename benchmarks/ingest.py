@@ -11,6 +11,8 @@ Prints (never asserts):
    spectrogram with the same n_fft/hop/n_mels/f_max, ``pyloudnorm`` measure + normalize), and
    the ratio build / naive (the build does strictly more work per file: MFCC, fingerprint,
    Arrow + caches);
+   and the build restricted to the naive loop's work (1 worker, log-mel only) for a like-for-like
+   ratio;
 3. 1 vs 2 worker processes on the same files (speed-up);
 4. peak RSS above the post-import baseline while building the 594-s Opus
    (``long-form/warzone2100-aftermath-track25.opus``), measured in a fresh subprocess.
@@ -47,12 +49,12 @@ def _settings(data_root: Path, n: int, workers: int, extra: list[str] | None = N
                         f"dataset.num_workers={workers}", *(extra or [])])
 
 
-def run_build(n: int, workers: int) -> dict:
+def run_build(n: int, workers: int, extra: list[str] | None = None) -> dict:
     """Full build on a fresh data root; returns wall seconds, audio seconds, counts."""
     from eno_hf.data.build import build_dataset
 
     with tempfile.TemporaryDirectory(prefix="eno-bench-") as tmp:
-        settings = _settings(Path(tmp), n, workers)
+        settings = _settings(Path(tmp), n, workers, extra)
         t0 = time.perf_counter()
         res = build_dataset(settings, progress=False)
         wall = time.perf_counter() - t0
@@ -161,6 +163,11 @@ def main() -> None:
     print(f"naive librosa loop    : {naive['audio_s']:.0f} audio-s in {naive['wall_s']:.1f} s "
           f"= {x_naive:.1f}x real time (1 process; load + mel + loudness only)")
     print(f"ratio build / naive   : {x_build / x_naive:.2f}")
+    same = run_build(args.n, 1, ["dataset.features.mfcc=false", "dataset.features.fingerprint=false",
+                                 "dataset.features.waveform=false"])
+    x_same = same["audio_s"] / same["wall_s"]
+    print(f"build, naive's work   : {x_same:.1f}x real time (1 worker, log-mel only, plus hashing, "
+          f"caches, splits, Arrow, QC); ratio to naive {x_same / x_naive:.2f}")
 
     if n_scaling == args.n:
         two_s = two
