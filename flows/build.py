@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from eno_hf.config import load_config
-from eno_hf.data.build import BuildResult, FileJob, build_dataset, process_file
+from eno_hf.data.build import BuildResult, FileJob, _torch_threads, build_dataset, process_file
 
 
 def file_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -50,7 +50,7 @@ def prefect_map_fn(num_workers: int) -> Callable[[Callable[[Any], Any], Sequence
     """
 
     def map_fn(fn: Callable[[Any], Any], jobs: Sequence[FileJob]) -> list[dict[str, Any]]:
-        with ThreadPoolTaskRunner(max_workers=max(1, num_workers)) as runner:
+        with _torch_threads(1), ThreadPoolTaskRunner(max_workers=max(1, num_workers)) as runner:
             futures = runner.map(process_file_task, {"job": list(jobs)})
             outcomes = futures.result()
         out = []
