@@ -47,9 +47,22 @@ def _settings(config: Path, sets: list[str] | None) -> Settings:
         raise typer.Exit(2) from exc
 
 
+_BULKY = {"per_tag", "per_class", "single_class_tags", "thresholds"}
+
+
+def _compact(obj):
+    """Drop per-tag tables from nested metrics (they are in the evaluation directory)."""
+    if isinstance(obj, dict):
+        return {k: _compact(v) for k, v in obj.items() if k not in _BULKY}
+    return obj
+
+
 def _print_json_last(obj) -> None:
+    """Print one strict-JSON line (NaN → null) as the last stdout line."""
+    from eno_hf.evaluation.report import to_jsonable
+
     sys.stdout.flush()
-    print(json.dumps(obj, default=str), flush=True)
+    print(json.dumps(to_jsonable(_compact(obj)), default=str, allow_nan=False), flush=True)
 
 
 # ----------------------------------------------------------------------------- stages
