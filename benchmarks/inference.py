@@ -1,0 +1,111 @@
+"""Inference and training speed of eno models on the CPU, side by side in one run.
+
+Prints, per model: milliseconds per 30-s clip at batch 1 and batched, × real time (audio seconds
+per wall second), and training examples/s (forward + backward + optimizer step on training crops).
+Real audio (a 4q-dev clip) is used when ../shared/data is present, noise otherwise; timings are
+the median of ``--repeats`` runs after one warm-up. Target (issue #3): ≥ 200× real time on one
+core for ``mel_cnn``.
+
+    .venv/bin/python benchmarks/inference.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import eno_hf  # noqa: F401
+from eno_hf.config import PROJECT_ROOT, load_config
+from eno_hf.models.factory import create_model
+from eno_hf.models.lora import apply_finetune
+
+CLIP_S = 30.0
+SR = 16_000
+VOCAB = {"quadrant": ["q1", "q2", "q3", "q4"], "descriptors": [f"d{i}" for i in range(100)],
+         "genres": [f"g{i}" for i in range(19)]}
+
+
+def _clip() -> np.ndarray:
+    clips = sorted((PROJECT_ROOT.parent / "shared/data/4q-dev/Q1").glob("*.mp3"))
+    if clips:
+        from eno_hf.audio.io import load_audio
+
+        y, _ = load_audio(clips[0], sample_rate=SR)
+    else:
+        y = np.random.default_rng(0).standard_normal(int(CLIP_S * SR)).astype(np.float32) * 0.1
+    n = int(CLIP_S * SR)
+    return np.pad(y, (0, max(0, n - len(y))))[:n].astype(np.float32)
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench(name: str, overrides: list[str], clip: np.ndarray, batch: int, repeats: int) -> dict:
+    settings = load_config("configs/datasets/4q.yaml", overrides)
+    model = create_model(settings, VOCAB).eval()
+    x1 = torch.from_numpy(clip)[None]
+    xb = x1.repeat(batch, 1)
+    with torch.no_grad():
+        t1 = _time(lambda: model(x1), repeats)
+        tb = _time(lambda: model(xb), repeats) / batch
+    # training: crops of the encoder's native length (or chunk_s), LoRA/full per config
+    model = apply_finetune(create_model(settings, VOCAB), settings.model).train()
+    crop = int(min(model.window_samples, len(clip)))
+    xt = torch.from_numpy(np.stack([clip[:crop]] * 8))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+
+    def step() -> None:
+        out = model(xt)
+        loss = sum(v.float().pow(2).mean() for v in out.head_logits.values())
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    ts = _time(step, max(2, repeats // 2))
+    return {"model": name, "ms_clip_b1": t1 * 1e3, "ms_clip_batched": tb * 1e3,
+            "xrt_b1": CLIP_S / t1, "xrt_batched": CLIP_S / tb, "train_ex_s": 8 / ts,
+            "train_crop_s": crop / SR}
+
+
+MODELS = {
+    "mel_cnn (scratch)": ["model.encoder=mel_cnn", "model.finetune=full"],
+    "mtat-musicnn (LoRA)": ["model.encoder=sota_tagger", "model.tagger=mtat-musicnn", "model.finetune=lora"],
+    "msd-fcn (LoRA)": ["model.encoder=sota_tagger", "model.tagger=msd-fcn", "model.finetune=lora"],
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--models", nargs="*", default=list(MODELS))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    clip = _clip()
+    print(f"torch threads: {args.threads}; clip: {CLIP_S:.0f} s at {SR} Hz; batch {args.batch}")
+    header = f"{'model':<22} {'ms/clip b1':>11} {'ms/clip b' + str(args.batch):>11} {'×RT b1':>8} {'×RT batched':>12} {'train ex/s':>11}"
+    print(header)
+    print("-" * len(header))
+    for name in args.models:
+        r = bench(name, MODELS[name], clip, args.batch, args.repeats)
+        print(f"{r['model']:<22} {r['ms_clip_b1']:>11.1f} {r['ms_clip_batched']:>11.1f} "
+              f"{r['xrt_b1']:>8.0f} {r['xrt_batched']:>12.0f} {r['train_ex_s']:>11.1f}"
+              f"   (train crops {r['train_crop_s']:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
