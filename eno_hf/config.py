@@ -200,11 +200,14 @@ class HeadConfig(_Model):
 class ModelConfig(_Model):
     """Encoder + heads (see ``eno_hf.models``)."""
 
-    encoder: Literal["mel_cnn", "sota_tagger", "hf_audio", "muq", "embeddings"] = "sota_tagger"
+    encoder: Literal["mel_cnn", "sota_tagger", "tagger_ensemble", "hf_audio", "muq", "embeddings"] = "sota_tagger"
     encoder_path: Path | None = None
     """hf_audio/muq: local checkpoint directory. sota_tagger: the safetensors file or its folder."""
     tagger: str = "mtat-musicnn"
     """sota_tagger: ``{msd,mtat,jamendo}-{fcn,crnn}`` or ``{mtat,jamendo}-musicnn`` (file stem in shared/models)."""
+    taggers: list[str] = Field(default_factory=lambda: ["jamendo-fcn", "msd-fcn", "jamendo-musicnn"])
+    """tagger_ensemble: sota tagger names (file stems in shared/models) whose mean+max-pooled window
+    embeddings are concatenated (``eno_hf.models.encoders.tagger_ensemble``); use with ``finetune: frozen``."""
     pooling: Literal["mean", "attention", "weighted_layers"] = "mean"
     layer: int | None = None
     embedding_columns: list[str] = Field(default_factory=list)

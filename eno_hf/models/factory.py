@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from eno_hf.config import Settings
-from eno_hf.models.configuration import CLASSIFICATION_KINDS, EnoModelConfig
+from eno_hf.models.configuration import CLASSIFICATION_KINDS, ENCODER_TYPES, EnoModelConfig
 from eno_hf.models.modeling import EnoForAudioTagging
 
 KNOWN_COLUMN_DIMS: dict[str, int] = {"fingerprint": 64}
@@ -44,7 +44,8 @@ def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudio
         vocab: head name -> label names, for every multilabel/singlelabel head.
 
     Returns:
-        ``EnoForAudioTagging`` with pretrained encoder weights (``sota_tagger``, ``hf_audio``,
+        ``EnoForAudioTagging`` with pretrained encoder weights (``sota_tagger``, ``tagger_ensemble``
+        (``model.taggers``; ``model.encoder_path`` = their folder), ``hf_audio``,
         ``muq``) or random ones (``mel_cnn``), random trunk and heads.
 
     Raises:
@@ -62,6 +63,11 @@ def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudio
 
         pretrained = load_sota_tagger(m.encoder_path or m.tagger)
         kwargs = {"arch": pretrained.arch, "n_tags": pretrained.n_tags}
+    elif m.encoder == "tagger_ensemble":
+        from eno_hf.models.encoders.tagger_ensemble import load_tagger_ensemble
+
+        pretrained = load_tagger_ensemble(m.taggers, m.encoder_path)
+        kwargs = pretrained.init_kwargs()
     elif m.encoder == "hf_audio":
         from eno_hf.models.encoders.hf_audio import HFAudioEncoder
 
@@ -88,8 +94,11 @@ def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudio
             f"encoder {m.encoder} takes {sample_rate} Hz audio but dataset.audio.sample_rate is "
             f"{audio.sample_rate}: set dataset.audio.sample_rate={sample_rate}"
         )
+    encoder_type = m.encoder
+    if encoder_type == "tagger_ensemble" and encoder_type not in ENCODER_TYPES:
+        encoder_type = "sota_tagger"  # build_encoder dispatches on encoder_kwargs["taggers"]
     config = EnoModelConfig(
-        encoder_type=m.encoder, encoder_kwargs=kwargs, sample_rate=sample_rate, chunk_s=m.chunk_s,
+        encoder_type=encoder_type, encoder_kwargs=kwargs, sample_rate=sample_rate, chunk_s=m.chunk_s,
         pooling=m.pooling, hidden_dim=m.hidden_dim, dropout=m.dropout, heads=head_specs(settings, vocab),
         target_lufs=audio.target_lufs,
     )

@@ -14,6 +14,17 @@ Steps of ``train_model``:
    ``{output_dir}/model`` (plus ``trainer_state.json`` with the log history);
 5. recording-level predictions on validation and test (``predict_dataset``).
 
+Frozen-feature cache (``model.finetune=frozen`` with an audio encoder): the encoder's output is
+computed ONCE for every window of every row of every split (``encode_split``, no grad, progress
+bar) and saved under ``{output_dir}/embedding_cache/`` (re-runs reuse it); for an encoder with
+``set_standardization`` (``TaggerEnsembleEncoder``) the training-split mean/std are written into
+its buffers. Trunk and heads are then trained by the same ``EnoTrainer`` on the cached vectors
+(the encoder is temporarily swapped for an ``EmbeddingInput``), the real encoder is put back and
+the full model is saved, so it still takes raw audio. Random crops and ``train.augment`` do not
+apply on this path (one fixed view per window; a warning is logged if augmentation was asked).
+Validation/test predictions of ``TrainResult`` come from the cached vectors (same numbers as the
+saved model on raw audio, up to float rounding).
+
 Runs on CPU (no fp16); ``report_to=[]`` (ClearML is attached through a callback, see
 ``eno_hf.registry.clearml.ClearMLCallback``).
 """
@@ -34,6 +45,7 @@ from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArgumen
 from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
+from eno_hf.models.encoders import EmbeddingInput
 from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics
 from eno_hf.training.collate import EnoCollator, default_augmenter, head_column, label_key
 from eno_hf.training.losses import LOSS_KINDS
@@ -273,6 +285,102 @@ def predict_dataset(
     return preds
 
 
+# ----------------------------------------------------------------------------- frozen-feature cache
+EMBEDDING_COLUMN = "embedding"
+"""Column of cached encoder outputs in the datasets built by ``cached_split``."""
+CACHE_SUBDIR = "embedding_cache"
+"""``{output_dir}/embedding_cache/{split}-{key}.npz``: raw encoder outputs per window."""
+
+
+def uses_frozen_cache(settings: Settings, model: torch.nn.Module) -> bool:
+    """True when ``train_model`` trains on cached encoder outputs: ``model.finetune == "frozen"``
+    and an audio encoder (not ``encoder=embeddings``)."""
+    return settings.model.finetune == "frozen" and model.config.encoder_type != "embeddings"
+
+
+@torch.no_grad()
+def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 8, desc: str = "embedding",
+                 progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder outputs of every inference window of every row (``model.split_windows`` on each
+    row's ``waveform``: the windows the model itself would see on that segment).
+
+    Uses ``encoder.raw_features`` when the encoder has it (unstandardized ``TaggerEnsembleEncoder``
+    features), else ``encoder(...)``; the encoder runs in eval mode.
+
+    Args:
+        model: ``EnoForAudioTagging`` with an audio encoder.
+        split: rows with ``waveform`` ``(samples,)`` at ``model.config.sample_rate``.
+        batch_rows: rows per encoder call.
+
+    Returns:
+        ``(features (n_windows, output_dim) float32, rows (n_windows,) int64)``: the row index of
+        each window (rows with several windows repeat).
+    """
+    from tqdm.auto import tqdm
+
+    encoder = model.encoder
+    was_training = encoder.training
+    encoder.eval()
+    embed = getattr(encoder, "raw_features", encoder)
+    waves = split.select_columns(["waveform"]).with_format("numpy")
+    feats: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    bar = tqdm(total=len(split), desc=desc, unit="row", disable=not progress)
+    for start in range(0, len(split), batch_rows):
+        chunk, owner = [], []
+        for i in range(start, min(start + batch_rows, len(split))):
+            wave = torch.from_numpy(np.asarray(waves[i]["waveform"], dtype=np.float32).reshape(1, -1))
+            windows, weights = model.split_windows(wave)
+            keep = windows[0][weights[0] > 0]
+            chunk.append(keep)
+            owner.append(np.full(keep.shape[0], i, dtype=np.int64))
+        feats.append(embed(torch.cat(chunk)).float().cpu().numpy())
+        rows.append(np.concatenate(owner))
+        bar.update(len(chunk))
+    bar.close()
+    encoder.train(was_training)
+    dim = int(encoder.output_dim)
+    if not feats:
+        return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    return np.concatenate(feats).astype(np.float32), np.concatenate(rows)
+
+
+def _cache_key(model: torch.nn.Module, split: Dataset) -> str:
+    import hashlib
+    import json
+
+    cfg = model.config
+    key = {"fingerprint": getattr(split, "_fingerprint", None), "rows": len(split), "type": cfg.encoder_type,
+           "kwargs": cfg.encoder_kwargs, "chunk_s": cfg.chunk_s, "tail": cfg.chunk_tail_min_ratio}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached_encode_split(model: torch.nn.Module, split: Dataset, cache_dir: Path, name: str,
+                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``encode_split`` through an on-disk cache ``{cache_dir}/{name}-{key}.npz`` (key: the split's
+    datasets fingerprint and row count, encoder type/kwargs, chunking)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{name}-{_cache_key(model, split)}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            log.info("frozen features of %s from %s", name, path)
+            return data["features"], data["rows"]
+    feats, rows = encode_split(model, split, desc=f"embedding {name}", progress=progress)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, features=feats, rows=rows)
+    tmp.replace(path)
+    return feats, rows
+
+
+def cached_split(split: Dataset, features: np.ndarray, rows: np.ndarray, columns: Sequence[str]) -> Dataset:
+    """One row per window: ``columns`` of ``split`` (``waveform`` excluded) repeated per window,
+    plus ``embedding`` = ``features`` (``(n_windows, dim)`` float32)."""
+    keep = [c for c in dict.fromkeys(columns) if c in split.column_names and c != "waveform"]
+    base = split.select_columns(keep).select(rows.tolist()).flatten_indices()
+    return base.add_column(EMBEDDING_COLUMN, [np.asarray(f, dtype=np.float32) for f in features]
+                           ).with_format("numpy")
+
+
 # ----------------------------------------------------------------------------- training
 def _finetune(model: torch.nn.Module, settings: Settings) -> torch.nn.Module:
     from eno_hf.models.lora import apply_finetune
@@ -387,8 +495,31 @@ def train_model(
     train_heads = [h for h in heads if h["kind"] in LOSS_KINDS and h["column"] in dataset["train"].column_names]
     label_names = [label_key(h["name"]) for h in train_heads]
     columns = [*input_columns, "recording_id", *(h["column"] for h in train_heads)]
-    train_ds = _training_split(dataset["train"], columns)
-    val_ds = _training_split(dataset["validation"], columns)
+    frozen_cache = uses_frozen_cache(settings, model)
+    real_encoder = None
+    if frozen_cache:
+        if t.augment:
+            log.warning("train.augment ignored: model.finetune=frozen trains on cached encoder outputs")
+        cache_dir = out / CACHE_SUBDIR
+        encoded = {name: cached_encode_split(model, dataset[name], cache_dir, name)
+                   for name in ("train", "validation", "test") if name in dataset}
+        encoder = model.encoder
+        if hasattr(encoder, "set_standardization"):
+            train_feats = torch.from_numpy(encoded["train"][0])
+            encoder.set_standardization(train_feats.mean(dim=0), train_feats.std(dim=0))
+            with torch.no_grad():
+                encoded = {name: (encoder.standardize(torch.from_numpy(f)).numpy(), r)
+                           for name, (f, r) in encoded.items()}
+        cached = {name: cached_split(dataset[name], f, r, columns) for name, (f, r) in encoded.items()}
+        real_encoder, real_type, real_kwargs = encoder, cfg.encoder_type, cfg.encoder_kwargs
+        model.encoder = EmbeddingInput(int(encoder.output_dim), columns=[EMBEDDING_COLUMN])
+        cfg.encoder_type, cfg.encoder_kwargs = "embeddings", {"input_dim": int(encoder.output_dim),
+                                                              "columns": [EMBEDDING_COLUMN]}
+        input_columns = [EMBEDDING_COLUMN]
+        train_ds, val_ds = cached["train"], cached["validation"]
+    else:
+        train_ds = _training_split(dataset["train"], columns)
+        val_ds = _training_split(dataset["validation"], columns)
 
     augmenter = default_augmenter(sample_rate, t.seed) if t.augment and input_columns == ["waveform"] else None
     train_collate = EnoCollator(train_heads, vocab, crop_samples, sample_rate, train=True,
@@ -412,7 +543,16 @@ def train_model(
     last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
     if last:
         log.info("resuming from %s", last)
-    trainer.train(resume_from_checkpoint=last)
+    try:
+        trainer.train(resume_from_checkpoint=last)
+        if frozen_cache:  # still on cached vectors: trunk + heads only
+            val_pred = predict_dataset(trainer.model, cached["validation"], t.eval_batch_size, input_columns)
+            test_pred = (predict_dataset(trainer.model, cached["test"], t.eval_batch_size, input_columns)
+                         if "test" in cached else None)
+    finally:
+        if real_encoder is not None:  # put the real encoder back even if training failed
+            trainer.model.encoder = real_encoder
+            cfg.encoder_type, cfg.encoder_kwargs = real_type, real_kwargs
 
     model = _merge(trainer.model)
     model_dir = out / MODEL_SUBDIR
@@ -421,9 +561,10 @@ def train_model(
                         ).save_pretrained(model_dir)
     trainer.state.save_to_json(str(model_dir / "trainer_state.json"))  # log history for reports
 
-    val_pred = predict_dataset(model, dataset["validation"], t.eval_batch_size, input_columns)
-    test_pred = (predict_dataset(model, dataset["test"], t.eval_batch_size, input_columns)
-                 if "test" in dataset else None)
+    if not frozen_cache:
+        val_pred = predict_dataset(model, dataset["validation"], t.eval_batch_size, input_columns)
+        test_pred = (predict_dataset(model, dataset["test"], t.eval_batch_size, input_columns)
+                     if "test" in dataset else None)
     metrics = evaluate_heads(train_heads, val_pred.probs, val_pred.labels)
     return TrainResult(
         model_dir=model_dir,

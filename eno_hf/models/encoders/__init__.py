@@ -63,6 +63,11 @@ def build_encoder(config: EnoModelConfig) -> Encoder:
         from eno_hf.models.encoders.mel_cnn import MelCNNEncoder
 
         return MelCNNEncoder(**kwargs)
+    if kind == "tagger_ensemble" or (kind == "sota_tagger" and "taggers" in kwargs):
+        # ``sota_tagger`` + ``taggers`` while ``configuration.ENCODER_TYPES`` lacks "tagger_ensemble"
+        from eno_hf.models.encoders.tagger_ensemble import TaggerEnsembleEncoder
+
+        return TaggerEnsembleEncoder(**kwargs)
     if kind == "sota_tagger":
         from eno_hf.models.encoders.sota_taggers import SotaTaggerEncoder
 
