@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
@@ -283,6 +284,14 @@ def predict_dataset(
             seg_labels[h["name"]] = np.where(seg_labels[h["name"]] < 0, -1, seg_labels[h["name"]])
     _, preds = recording_metrics(heads, list(split["recording_id"]), seg_probs, seg_labels)
     return preds
+
+
+class LogCallback(TrainerCallback):
+    """Trainer logs (losses, eval metrics) to this module's ``logging`` logger instead of stdout."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if state.is_local_process_zero and logs:
+            log.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items()})
 
 
 # ----------------------------------------------------------------------------- frozen-feature cache
@@ -540,6 +549,9 @@ def train_model(
         pos_weight=compute_pos_weight(dataset["train"], train_heads),
         encoder_learning_rate=t.encoder_learning_rate,
     )
+    # transformers' PrinterCallback print()s every log dict to stdout (breaks ``eno ... --json``)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(LogCallback())
     last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
     if last:
         log.info("resuming from %s", last)
