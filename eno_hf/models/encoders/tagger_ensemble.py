@@ -110,7 +110,14 @@ class TaggerEnsembleEncoder(Encoder):
         for tagger in self.taggers:
             windows, valid = self._windows(tagger, waveform)
             k = windows.shape[1]
-            emb = tagger(windows.reshape(batch * k, -1)).reshape(batch, k, -1)
+            flat_valid = valid.reshape(-1)
+            if bool(flat_valid.all()):
+                emb = tagger(windows.reshape(batch * k, -1)).reshape(batch, k, -1)
+            else:  # skip pure-padding windows (eval-mode BatchNorm: per-window results unchanged)
+                rows = tagger(windows.reshape(batch * k, -1)[flat_valid])
+                emb = rows.new_zeros(batch * k, rows.shape[1])
+                emb[flat_valid] = rows
+                emb = emb.reshape(batch, k, -1)
             w = valid.to(emb.dtype)[..., None]
             mean = (emb * w).sum(dim=1) / w.sum(dim=1)
             peak = emb.masked_fill(~valid[..., None], float("-inf")).amax(dim=1)
