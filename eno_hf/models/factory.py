@@ -101,6 +101,8 @@ def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudio
         encoder_type=encoder_type, encoder_kwargs=kwargs, sample_rate=sample_rate, chunk_s=m.chunk_s,
         pooling=m.pooling, hidden_dim=m.hidden_dim, dropout=m.dropout, heads=head_specs(settings, vocab),
         target_lufs=audio.target_lufs,
+        # 30-s windows through two FCNs take ~150 MB of activations each: bound memory on long files
+        **({"chunk_batch_size": 4} if m.encoder == "tagger_ensemble" else {}),
     )
     model = EnoForAudioTagging(config)
     if pretrained is not None:

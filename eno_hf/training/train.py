@@ -308,7 +308,7 @@ def uses_frozen_cache(settings: Settings, model: torch.nn.Module) -> bool:
 
 
 @torch.no_grad()
-def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 8, desc: str = "embedding",
+def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 4, desc: str = "embedding",
                  progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Encoder outputs of every inference window of every row (``model.split_windows`` on each
     row's ``waveform``: the windows the model itself would see on that segment).
