@@ -32,8 +32,8 @@ def e2e_run(tmp_path_factory) -> tuple[dict, Path, dict[str, str]]:
         pytest.skip(f"real data not available: {DATA / '4q-dev'} is absent")
     root = tmp_path_factory.mktemp("e2e")
     env = {"PREFECT_HOME": str(root / "prefect"), "CLEARML_CACHE_DIR": str(root / "clearml")}
-    sets = [f"paths.data_root={root / 'data'}", "dataset.limit=48", "train.epochs=1",
-            "train.batch_size=8", "dataset.segment.segment_s=10", "dataset.num_workers=2"]
+    sets = [f"paths.data_root={root / 'data'}", "dataset.limit=48", "train.epochs=5",
+            "train.batch_size=8", "dataset.num_workers=2"]
     args = ["run", "--config", "configs/small.yaml", "--json"]
     for s in sets:
         args += ["--set", s]
@@ -77,8 +77,8 @@ def test_pipeline_loads_the_model(e2e_run) -> None:
 
 def test_rerun_reuses_cached_stages(e2e_run) -> None:
     result, root, env = e2e_run
-    sets = [f"paths.data_root={root / 'data'}", "dataset.limit=48", "train.epochs=1",
-            "train.batch_size=8", "dataset.segment.segment_s=10", "dataset.num_workers=2"]
+    sets = [f"paths.data_root={root / 'data'}", "dataset.limit=48", "train.epochs=5",
+            "train.batch_size=8", "dataset.num_workers=2"]
     args = ["run", "--config", "configs/small.yaml", "--json", "--no-prefect"]
     for s in sets:
         args += ["--set", s]
