@@ -515,7 +515,7 @@ def train_model(
         encoder = model.encoder
         if hasattr(encoder, "set_standardization"):
             train_feats = torch.from_numpy(encoded["train"][0])
-            encoder.set_standardization(train_feats.mean(dim=0), train_feats.std(dim=0))
+            encoder.set_standardization(train_feats.mean(dim=0), train_feats.std(dim=0, unbiased=False))
             with torch.no_grad():
                 encoded = {name: (encoder.standardize(torch.from_numpy(f)).numpy(), r)
                            for name, (f, r) in encoded.items()}

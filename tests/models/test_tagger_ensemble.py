@@ -92,3 +92,12 @@ def test_build_encoder_from_config_alone():
 def test_no_tagger_rejected():
     with pytest.raises(ValueError):
         TaggerEnsembleEncoder([])
+
+
+def test_constant_dimensions_are_only_centered():
+    enc = TaggerEnsembleEncoder(SPECS[:1])
+    std = torch.ones(enc.output_dim)
+    std[:3] = torch.tensor([0.0, float("nan"), 1e-9])
+    enc.set_standardization(torch.zeros(enc.output_dim), std)
+    assert torch.equal(enc.feature_std[:3], torch.ones(3))
+    assert torch.isfinite(enc.standardize(torch.zeros(1, enc.output_dim))).all()

@@ -29,7 +29,7 @@ DEFAULT_NATIVE_INPUT_S = 30.0
 """Window the model (``EnoForAudioTagging``) feeds the ensemble: one ~30-s clip per window."""
 
 STD_FLOOR = 1e-6
-"""Standard deviations below this are clamped (constant dimensions) before dividing."""
+"""Standard deviations at or below this (constant dimensions) are replaced by 1."""
 
 
 class TaggerEnsembleEncoder(Encoder):
@@ -131,12 +131,14 @@ class TaggerEnsembleEncoder(Encoder):
     @torch.no_grad()
     def set_standardization(self, mean: Tensor, std: Tensor) -> None:
         """Set the ``(output_dim,)`` standardization buffers (e.g. training-split statistics of
-        ``raw_features``). Raises ``ValueError`` on a shape mismatch."""
+        ``raw_features``). Constant or undefined (NaN) dimensions get std 1 (centered only).
+        Raises ``ValueError`` on a shape mismatch."""
         mean, std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
         if mean.shape != (self.output_dim,) or std.shape != (self.output_dim,):
             raise ValueError(f"expected mean/std of shape ({self.output_dim},), got {tuple(mean.shape)}, {tuple(std.shape)}")
-        self.feature_mean.copy_(mean)
-        self.feature_std.copy_(std.clamp_min(STD_FLOOR))
+        std = torch.where(torch.isfinite(std) & (std > STD_FLOOR), std, torch.ones_like(std))
+        self.feature_mean.copy_(torch.nan_to_num(mean))
+        self.feature_std.copy_(std)
 
     def forward(self, waveform: Tensor) -> Tensor:
         """``(batch, samples)`` float32 mono 16 kHz -> ``(batch, output_dim)`` float32 standardized
