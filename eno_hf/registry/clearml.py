@@ -81,6 +81,26 @@ class NullTracker:
         """Do nothing."""
 
 
+def _forget_foreign_master() -> None:
+    """Drop an inherited ``CLEARML_PROC_MASTER_ID`` unless our direct parent set it.
+
+    ClearML marks every process it starts a Task in with ``CLEARML_PROC_MASTER_ID=pid:task``;
+    a *forked* child then reports into the parent's task and ``Task.init`` returns a stub. A
+    separate ``eno`` process launched from such a process (a test runner, a notebook) inherits
+    the variable through the environment and would silently record nothing.
+    """
+    value = os.environ.get("CLEARML_PROC_MASTER_ID") or os.environ.get("TRAINS_PROC_MASTER_ID")
+    if not value:
+        return
+    try:
+        pid = int(value.split(":", 1)[0])
+    except ValueError:
+        pid = -1
+    if pid not in (os.getpid(), os.getppid()):
+        os.environ.pop("CLEARML_PROC_MASTER_ID", None)
+        os.environ.pop("TRAINS_PROC_MASTER_ID", None)
+
+
 class Tracker(NullTracker):
     """One ClearML task. Use as a context manager (``close`` on exit).
 
@@ -115,6 +135,7 @@ class Tracker(NullTracker):
                         "recording an offline session (unset it and configure a server to go online)")
         self.offline = bool(offline or Task.is_offline())
         self._closed = False
+        _forget_foreign_master()
         self.task = Task.init(
             project_name=project,
             task_name=task_name,
@@ -126,7 +147,8 @@ class Tracker(NullTracker):
             auto_resource_monitoring=False,
             auto_connect_streams=False,
         )
-        self.offline_session_path = Path(self.task.get_offline_mode_folder()) if self.offline else None
+        folder = self.task.get_offline_mode_folder() if self.offline else None
+        self.offline_session_path = Path(folder) if isinstance(folder, (str, os.PathLike)) else None
 
     def log_params(self, params: Mapping[str, Any], name: str = "settings") -> None:
         """Record a (nested) parameter dict under section ``name`` (flattened as ``a/b/c``)."""

@@ -23,6 +23,7 @@ from eno_hf.data.recording import Recording
 from eno_hf.errors import RejectedInput
 
 LIMIT = 8
+SEGMENTS_10S = ["dataset.segment.segment_s=10", "dataset.segment.hop_s=10", "dataset.segment.min_last_ratio=0.5"]
 SPLIT = ["dataset.split.train=0.5", "dataset.split.validation=0.25", "dataset.split.test=0.25"]
 
 
@@ -61,7 +62,7 @@ def folder_settings(root: Path, data_root: Path, *extra: str):
 def fourq_settings(fourq_dir: Path, tmp_path_factory):
     root = tmp_path_factory.mktemp("eno-4q")
     return load_config("configs/small.yaml", [f"paths.data_root={root}", f"dataset.limit={LIMIT}",
-                                              "dataset.num_workers=2", *SPLIT])
+                                              "dataset.num_workers=2", *SEGMENTS_10S, *SPLIT])
 
 
 @pytest.fixture(scope="module")

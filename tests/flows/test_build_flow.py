@@ -70,7 +70,7 @@ import json, sys
 from flows.ingest import ingest
 from flows.build import build_dataset_flow
 cfg, data_root = sys.argv[1], sys.argv[2]
-ov = [f"paths.data_root={data_root}", "dataset.limit=6", "dataset.num_workers=2",
+ov = [f"paths.data_root={data_root}", "dataset.limit=6", "dataset.num_workers=2", "dataset.segment.segment_s=10", "dataset.segment.hop_s=10",
       "dataset.split.train=0.5", "dataset.split.validation=0.25", "dataset.split.test=0.25"]
 manifest = ingest(cfg, ov)
 first = build_dataset_flow(cfg, ov)

@@ -50,3 +50,18 @@ def test_offline_tracker_writes_session(tmp_path, monkeypatch):
     with zipfile.ZipFile(session.with_suffix(".zip")) as z:
         assert any(n.endswith("task.json") for n in z.namelist())
     assert os.environ["CLEARML_OFFLINE_MODE"] == "1"
+
+
+def test_inherited_master_id_is_forgotten(monkeypatch) -> None:
+    """Regression: an eno process started from a process with a ClearML task (pytest, a notebook)
+    inherited CLEARML_PROC_MASTER_ID and Task.init returned a stub that recorded nothing."""
+    import os
+
+    from eno_hf.registry.clearml import _forget_foreign_master
+
+    monkeypatch.setenv("CLEARML_PROC_MASTER_ID", "999999999:abc")
+    _forget_foreign_master()
+    assert "CLEARML_PROC_MASTER_ID" not in os.environ
+    monkeypatch.setenv("CLEARML_PROC_MASTER_ID", f"{os.getppid()}:abc")  # a real fork parent: keep
+    _forget_foreign_master()
+    assert os.environ["CLEARML_PROC_MASTER_ID"].startswith(str(os.getppid()))
