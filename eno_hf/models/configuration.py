@@ -15,7 +15,7 @@ from transformers import PreTrainedConfig
 
 HEAD_KINDS = ("multilabel", "singlelabel", "regression", "projection")
 CLASSIFICATION_KINDS = ("multilabel", "singlelabel")
-ENCODER_TYPES = ("mel_cnn", "sota_tagger", "hf_audio", "muq", "embeddings")
+ENCODER_TYPES = ("mel_cnn", "sota_tagger", "tagger_ensemble", "hf_audio", "muq", "embeddings")
 
 
 def normalize_head(head: dict[str, Any]) -> dict[str, Any]:

@@ -95,8 +95,6 @@ def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudio
             f"{audio.sample_rate}: set dataset.audio.sample_rate={sample_rate}"
         )
     encoder_type = m.encoder
-    if encoder_type == "tagger_ensemble" and encoder_type not in ENCODER_TYPES:
-        encoder_type = "sota_tagger"  # build_encoder dispatches on encoder_kwargs["taggers"]
     config = EnoModelConfig(
         encoder_type=encoder_type, encoder_kwargs=kwargs, sample_rate=sample_rate, chunk_s=m.chunk_s,
         pooling=m.pooling, hidden_dim=m.hidden_dim, dropout=m.dropout, heads=head_specs(settings, vocab),

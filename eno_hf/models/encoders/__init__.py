@@ -64,7 +64,7 @@ def build_encoder(config: EnoModelConfig) -> Encoder:
 
         return MelCNNEncoder(**kwargs)
     if kind == "tagger_ensemble" or (kind == "sota_tagger" and "taggers" in kwargs):
-        # ``sota_tagger`` + ``taggers`` while ``configuration.ENCODER_TYPES`` lacks "tagger_ensemble"
+        # (``sota_tagger`` + ``taggers``: configs saved before "tagger_ensemble" was an encoder type)
         from eno_hf.models.encoders.tagger_ensemble import TaggerEnsembleEncoder
 
         return TaggerEnsembleEncoder(**kwargs)
