@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from eno_hf.config import Settings
-from eno_hf.models.configuration import CLASSIFICATION_KINDS, ENCODER_TYPES, EnoModelConfig
+from eno_hf.models.configuration import CLASSIFICATION_KINDS, EnoModelConfig
 from eno_hf.models.modeling import EnoForAudioTagging
 
 KNOWN_COLUMN_DIMS: dict[str, int] = {"fingerprint": 64}
