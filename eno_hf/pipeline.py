@@ -109,9 +109,16 @@ def stage_train(settings: Settings, dataset, run_dir: Path) -> tuple[Path, bool]
     model_dir = run_dir / "model"
     if _done(model_dir):
         return model_dir, True
+    from eno_hf.registry.clearml import ClearMLCallback, make_tracker
     from eno_hf.training.train import train_model
 
-    result = train_model(settings, dataset, output_dir=run_dir / "checkpoints")
+    # One ClearML task per training run: settings + per-epoch train/eval scalars (offline by default).
+    with make_tracker(settings.registry.clearml, settings.registry.clearml_project,
+                      f"{settings.registry.model_name}-train",
+                      offline=settings.registry.clearml_offline) as tracker:
+        tracker.log_params(settings.model_dump(mode="json"))
+        result = train_model(settings, dataset, output_dir=run_dir / "checkpoints",
+                             callbacks=[ClearMLCallback(tracker)])
     src = Path(result.model_dir)
     if src.resolve() != model_dir.resolve():
         import shutil

@@ -62,6 +62,16 @@ def test_run_reports_paths_and_metrics(e2e_run) -> None:
     assert set(rec["heads"]) >= {"quadrant", "descriptors", "genres"}
 
 
+def test_clearml_offline_sessions_recorded(e2e_run) -> None:
+    """Training (per-epoch scalars) and registration each leave a ClearML offline session."""
+    _, root, _ = e2e_run
+    sessions = sorted(p for p in (root / "clearml" / "offline").glob("offline-*") if p.is_dir())
+    assert len(sessions) >= 2, sessions
+    metrics = [(s / "metrics.jsonl").read_text() for s in sessions if (s / "metrics.jsonl").is_file()]
+    assert any('"metric": "eval"' in m and '"metric": "train"' in m for m in metrics), "no per-epoch scalars"
+    assert any('"metric": "score"' in m for m in metrics), "no final metrics from registration"
+
+
 def test_pipeline_loads_the_model(e2e_run) -> None:
     from transformers import pipeline
 
