@@ -82,21 +82,19 @@ class NullTracker:
 
 
 def _forget_foreign_master() -> None:
-    """Drop an inherited ``CLEARML_PROC_MASTER_ID`` unless our direct parent set it.
+    """Drop an inherited ``CLEARML_PROC_MASTER_ID`` unless this process is a fork of the task's process.
 
     ClearML marks every process it starts a Task in with ``CLEARML_PROC_MASTER_ID=pid:task``;
     a *forked* child then reports into the parent's task and ``Task.init`` returns a stub. A
-    separate ``eno`` process launched from such a process (a test runner, a notebook) inherits
-    the variable through the environment and would silently record nothing.
+    separate ``eno`` process *launched* from such a process (a test runner, a notebook) inherits
+    the variable through the environment and would silently record nothing. A fork carries the
+    parent's in-memory main task (``Task._Task__main_task``); a freshly started interpreter does not.
     """
-    value = os.environ.get("CLEARML_PROC_MASTER_ID") or os.environ.get("TRAINS_PROC_MASTER_ID")
-    if not value:
+    if not (os.environ.get("CLEARML_PROC_MASTER_ID") or os.environ.get("TRAINS_PROC_MASTER_ID")):
         return
-    try:
-        pid = int(value.split(":", 1)[0])
-    except ValueError:
-        pid = -1
-    if pid not in (os.getpid(), os.getppid()):
+    from clearml import Task
+
+    if getattr(Task, "_Task__main_task", None) is None:
         os.environ.pop("CLEARML_PROC_MASTER_ID", None)
         os.environ.pop("TRAINS_PROC_MASTER_ID", None)
 
