@@ -94,6 +94,24 @@ class AudioIndex:
         return (self.root / p) if self.root is not None else p.absolute()
 
 
+def candidate_path(row: dict[str, Any], cfg: SourceConfig, index: AudioIndex) -> Path | None:
+    """The audio path a metadata row names: its path field (``cfg.path_column``, default ``path``)
+    or ``cfg.path_template`` formatted over the row; None if neither is given.
+
+    Raises:
+        ValueError: ``path_template`` names a field the row lacks.
+    """
+    path_field = cfg.path_column or "path"
+    if to_label(row.get(path_field)):
+        return index.resolve(str(row[path_field]).strip())
+    if cfg.path_template:
+        try:
+            return index.resolve(cfg.path_template.format(**row))
+        except KeyError as exc:
+            raise ValueError(f"path_template field {exc} missing") from exc
+    return None
+
+
 def locate(index: AudioIndex, recording_id: str, candidate: Path | None,
            stem_lookup: bool) -> tuple[Path | None, str]:
     """Pick the audio file of a row: ``candidate`` if it exists, else a unique stem match.

@@ -42,7 +42,7 @@ from typing import Any
 
 from eno_hf.config import MultiLabelColumn, SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import (AudioIndex, audio_root_of, locate, metadata_path, reject,
+from eno_hf.data.sources import (AudioIndex, audio_root_of, candidate_path, locate, metadata_path, reject,
                                  split_tags, to_float, to_label)
 from eno_hf.errors import RejectedInput
 
@@ -69,16 +69,8 @@ def track_to_recording(track: dict[str, Any], album: dict[str, Any], cfg: Source
     rid = to_label(track.get(id_field))
     if rid is None:
         raise ValueError(f"no {id_field!r}")
-    path_field = cfg.path_column or "path"
     merged = {**{k: v for k, v in album.items() if k != "tracks"}, **track}
-    candidate: Path | None = None
-    if to_label(track.get(path_field)):
-        candidate = index.resolve(str(track[path_field]).strip())
-    elif cfg.path_template:
-        try:
-            candidate = index.resolve(cfg.path_template.format(**merged))
-        except KeyError as exc:
-            raise ValueError(f"path_template field {exc} missing") from exc
+    candidate = candidate_path(merged, cfg, index)  # track fields win over album fields
     path, detail = locate(index, rid, candidate, cfg.stem_lookup)
     numeric: dict[str, float | None] = {}
     for task, name in numeric_map.items():
@@ -89,7 +81,7 @@ def track_to_recording(track: dict[str, Any], album: dict[str, Any], cfg: Source
     extra: dict[str, Any] = {"album_id": album.get("album_id"), "artist": album.get("artist"),
                              "album_title": album.get("title")}
     label_fields = {m.column for m in multilabel_map.values()} | set(cfg.singlelabel.values()) \
-        | set(numeric_map.values()) | {id_field, path_field}
+        | set(numeric_map.values()) | {id_field, cfg.path_column or "path"}
     extra.update({k: v for k, v in track.items() if k not in label_fields
                   and isinstance(v, (str, int, float, bool))})
     if detail:

@@ -32,7 +32,7 @@ from typing import Any
 
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import (AudioIndex, audio_root_of, locate, metadata_path, reject,
+from eno_hf.data.sources import (AudioIndex, audio_root_of, candidate_path, locate, metadata_path, reject,
                                  split_tags, to_float, to_label)
 from eno_hf.errors import RejectedInput
 
@@ -53,15 +53,7 @@ def object_to_recording(obj: Any, cfg: SourceConfig, index: AudioIndex) -> Recor
         raise ValueError(f"segment_start/segment_end not numbers: {exc}") from exc
     if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
         raise ValueError(f"bad time range [{start}, {end}] s")
-    path_field = cfg.path_column or "path"
-    candidate: Path | None = None
-    if to_label(obj.get(path_field)):
-        candidate = index.resolve(str(obj[path_field]).strip())
-    elif cfg.path_template:
-        try:
-            candidate = index.resolve(cfg.path_template.format(**obj))
-        except KeyError as exc:
-            raise ValueError(f"path_template field {exc} missing") from exc
+    candidate = candidate_path(obj, cfg, index)
     path, detail = locate(index, rid, candidate, cfg.stem_lookup)
     numeric: dict[str, float | None] = {}
     for task, name in cfg.numeric.items():
@@ -69,7 +61,7 @@ def object_to_recording(obj: Any, cfg: SourceConfig, index: AudioIndex) -> Recor
             numeric[task] = to_float(obj.get(name))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name!r} is not a number: {obj.get(name)!r}") from exc
-    used = {*REQUIRED, path_field, *cfg.singlelabel.values(), *cfg.numeric.values(),
+    used = {*REQUIRED, cfg.path_column or "path", *cfg.singlelabel.values(), *cfg.numeric.values(),
             *(m.column for m in cfg.multilabel.values())}
     extra: dict[str, Any] = {k: v for k, v in obj.items() if k not in used}
     extra["source_recording_id"] = rid
