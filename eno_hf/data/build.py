@@ -157,9 +157,11 @@ def process_recording(rec: Recording, cfg: DatasetConfig) -> ProcessedRecording:
         }
         if feats.waveform:
             row["waveform"] = seg.astype(np.float16)
-        if feats.log_mel:
+        if feats.log_mel and feats.mfcc:  # one mel spectrogram for both
+            row["log_mel"], row["mfcc"] = spectral.log_mel_and_mfcc(seg, sr, feats)
+        elif feats.log_mel:
             row["log_mel"] = spectral.log_mel(seg, sr, feats)
-        if feats.mfcc:
+        elif feats.mfcc:
             row["mfcc"] = spectral.mfcc(seg, sr, feats)
         if feats.fingerprint:
             row["fingerprint"] = np.asarray(fingerprint(seg, sr, cstats), dtype=np.float32)
@@ -194,8 +196,14 @@ class FileJob:
 
 
 def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: DatasetConfig) -> Path:
-    """``{data_root}/cache/segments/{content_hash}-{processing_hash}[-{crop}].npz``."""
-    name = f"{content}-{processing_hash(cfg)}"
+    """``{data_root}/cache/segments/{content_hash}-{processing_hash}-f{N}[-{crop}].npz``.
+
+    ``N`` is ``eno_hf.features.FEATURE_DEFINITIONS_VERSION`` (results of older feature code are
+    not reused).
+    """
+    from eno_hf.features import FEATURE_DEFINITIONS_VERSION
+
+    name = f"{content}-{processing_hash(cfg)}-f{FEATURE_DEFINITIONS_VERSION}"
     if rec.start_s is not None or rec.end_s is not None:
         crop = hashlib.sha256(f"{rec.start_s}:{rec.end_s}".encode()).hexdigest()[:8]
         name += f"-{crop}"
@@ -219,20 +227,25 @@ def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True)
 
 
 def _save_cache(path: Path, processed: ProcessedRecording) -> None:
+    """Arrays + bounds + stats + NaN/Inf counts per column (counted here, in the worker, so the
+    parent's serial Arrow writing does not rescan every array)."""
+    from eno_hf.data.qc import NonFiniteCounter
+
     arrays: dict[str, np.ndarray] = {}
     bounds = []
+    nonfinite = NonFiniteCounter()
     for i, row in enumerate(processed.rows):
         bounds.append([row["segment_start_s"], row["segment_end_s"]])
         for col in ARRAY_COLUMNS:
             if col in row:
                 arrays[f"{col}_{i:04d}"] = row[col]
-    meta = {"bounds": bounds, "stats": processed.stats}
+                nonfinite.update(col, row[col])
+    meta = {"bounds": bounds, "stats": processed.stats, "nonfinite": nonfinite.to_dict()}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     _atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
-def load_cached(path: str | Path) -> tuple[list[tuple[float, float]], dict[str, Any], list[dict[str, np.ndarray]]]:
-    """Read a per-file cache: (segment bounds in s, stats, per-segment ``{column: array}``)."""
+def _read_cache(path: str | Path) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
     with np.load(path) as z:
         meta = json.loads(bytes(z["meta"]).decode())
         arrays: list[dict[str, np.ndarray]] = [{} for _ in meta["bounds"]]
@@ -241,6 +254,12 @@ def load_cached(path: str | Path) -> tuple[list[tuple[float, float]], dict[str, 
                 continue
             col, idx = key.rsplit("_", 1)
             arrays[int(idx)][col] = z[key]
+    return meta, arrays
+
+
+def load_cached(path: str | Path) -> tuple[list[tuple[float, float]], dict[str, Any], list[dict[str, np.ndarray]]]:
+    """Read a per-file cache: (segment bounds in s, stats, per-segment ``{column: array}``)."""
+    meta, arrays = _read_cache(path)
     return [tuple(b) for b in meta["bounds"]], meta["stats"], arrays
 
 
@@ -351,28 +370,53 @@ def _content_hash(path: Path) -> str:
     return content_hash(path)
 
 
+def _hash_files(paths: Sequence[str], threads: int) -> dict[str, str | RejectedInput | OSError]:
+    """``{path: sha256 hex}`` (or the ``RejectedInput``/``OSError`` raised for it), threaded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(p: str) -> str | RejectedInput | OSError:
+        try:
+            return _content_hash(Path(p))
+        except (RejectedInput, OSError) as exc:
+            return exc
+
+    if threads <= 1 or len(paths) <= 1:
+        return {p: one(p) for p in paths}
+    with ThreadPoolExecutor(max_workers=threads) as ex:
+        return dict(zip(paths, ex.map(one, paths)))
+
+
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
-    """Temporarily limit torch intra-op threads (restored afterwards).
+    """Temporarily limit torch intra-op threads and BLAS/OpenMP pools (restored afterwards).
 
-    Per-segment STFTs are small: on the 2-core dev machine one thread processed a 4Q clip in
-    0.38 s vs 1.06 s with torch's default two (thread start-up/spinning dominates).
+    Per-segment STFTs and matrix products are small: on the 2-core dev machine one thread
+    processed a 4Q clip in 0.38 s vs 1.06 s with torch's default two, and the fingerprint took
+    28 ms with one OpenBLAS thread vs ~80 ms with two (thread start-up/spinning dominates).
+    BLAS pools are limited with ``threadpoolctl``.
     """
+    from threadpoolctl import threadpool_limits
+
     try:
         import torch
     except ImportError:  # pragma: no cover
-        yield
+        with threadpool_limits(limits=n):
+            yield
         return
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        yield
+        with threadpool_limits(limits=n):
+            yield
     finally:
         torch.set_num_threads(before)
 
 
 def _worker_init() -> None:
-    """One intra-op thread per worker process: the pool already uses the cores."""
+    """One thread per worker process (torch intra-op, BLAS, OpenMP): the pool uses the cores."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     try:
         import torch
 
@@ -441,7 +485,14 @@ def _row_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dic
 
     for item in items:
         rec: Recording = item["recording"]
-        bounds, _, arrays = load_cached(item["cache_path"])
+        meta, arrays = _read_cache(item["cache_path"])
+        bounds = meta["bounds"]
+        counted = meta.get("nonfinite")  # counted by the worker
+        if counted is not None:
+            for col, c in counted.items():
+                total = nonfinite.counts.setdefault(col, {"nan": 0, "inf": 0, "n_values": 0})
+                for k in total:
+                    total[k] += int(c.get(k, 0))
         labels = _label_fields(rec)
         for t, v in list(labels.items()):
             if t in rec.singlelabel and v is None:
@@ -457,7 +508,8 @@ def _row_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dic
             }
             for col in ARRAY_COLUMNS:
                 if col in arr:
-                    nonfinite.update(col, arr[col])
+                    if counted is None:
+                        nonfinite.update(col, arr[col])
                     row[col] = arr[col]
             if cfg.audio_column:
                 row["audio"] = str(rec.path)
@@ -577,23 +629,24 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         recs = recs[: cfg.limit]
     n_inputs = len(recs) + len(rejected)
 
-    # content hashes
+    # content hashes (hashlib releases the GIL: threads overlap reading and hashing)
     hashes: dict[str, str] = {}
-    by_path: dict[str, str] = {}  # pre-cut segment sources name one file many times
     usable: list[Recording] = []
-    for rec in recs:
-        try:
-            key = str(rec.path)
-            if key not in by_path:
-                by_path[key] = _content_hash(Path(rec.path))
-            hashes[rec.recording_id] = by_path[key]
+    by_path = _hash_files(sorted({str(r.path) for r in recs}), max(1, cfg.num_workers))
+    for rec in recs:  # pre-cut segment sources name one file many times: hashed once
+        res = by_path[str(rec.path)]
+        if isinstance(res, RejectedInput):
+            rejected.append(_rec_rejection(rec, res.reason, res.detail))
+        elif isinstance(res, OSError):
+            rejected.append(_rec_rejection(rec, "io_error", str(res)))
+        else:
+            hashes[rec.recording_id] = res
             usable.append(rec)
-        except RejectedInput as exc:
-            rejected.append(_rec_rejection(rec, exc.reason, exc.detail))
-        except OSError as exc:
-            rejected.append(_rec_rejection(rec, "io_error", str(exc)))
+
+    from eno_hf.features import FEATURE_DEFINITIONS_VERSION
 
     version = compute_version(hashes.items(), cfg, {"recordings": _metadata_fingerprint(recs),
+                                                     "feature_definitions": FEATURE_DEFINITIONS_VERSION,
                                                      "vocab": vocab,
                                                      "source_rejected": sorted(
                                                          json.dumps(r, sort_keys=True, default=str)

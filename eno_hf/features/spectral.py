@@ -6,6 +6,9 @@ n_mels)`` (power 2, HTK mel scale, Hann window, centred frames) followed by
 pretrained taggers of Won et al., "Evaluation of CNN-based automatic music tagging models" (SMC 2020,
 github.com/minzwon/sota-music-tagging-models). ``mfcc`` is ``torchaudio.transforms.MFCC`` over the same
 mel filterbank (dB with top_db=80, orthonormal DCT-II), numerically the recipe of ``librosa.feature.mfcc``.
+``log_mel_and_mfcc`` returns both from ONE mel spectrogram (the MFCC module's own submodules applied
+to it: identical values to calling ``log_mel`` and ``mfcc``, half the STFT/filterbank work); the
+dataset build uses it.
 
 Inputs are numpy ``(n_samples,)`` float arrays (any float dtype); outputs are numpy. ``f_max`` is
 clamped to the Nyquist frequency; signals shorter than ``n_fft`` are zero-padded to ``n_fft``.
@@ -22,7 +25,7 @@ import torchaudio
 
 from eno_hf.config import FeaturesConfig
 
-__all__ = ["log_mel", "mfcc", "mfcc_stats"]
+__all__ = ["log_mel", "log_mel_and_mfcc", "mfcc", "mfcc_stats"]
 
 
 def _f_max(sr: int, f_max: float | None) -> float:
@@ -96,6 +99,29 @@ def mfcc(samples: np.ndarray, sr: int, cfg: FeaturesConfig) -> np.ndarray:
     with torch.inference_mode():
         out = t(_tensor(samples, cfg.n_fft))
     return out.numpy().astype(np.float32)
+
+
+def log_mel_and_mfcc(samples: np.ndarray, sr: int, cfg: FeaturesConfig
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(log_mel(samples, sr, cfg), mfcc(samples, sr, cfg))`` from one mel spectrogram.
+
+    Args:
+        samples: ``(n_samples,)`` mono float signal.
+        sr: sample rate (Hz).
+        cfg: mel settings of ``log_mel`` plus ``n_mfcc``.
+
+    Returns:
+        ``(log_mel (n_mels, frames) float16 dB, mfcc (n_mfcc, frames) float32)``, equal to the
+        outputs of ``log_mel`` and ``mfcc`` (``frames = 1 + n_samples // hop_length``).
+    """
+    t = _mfcc_transform(int(sr), cfg.n_mfcc, cfg.n_fft, cfg.hop_length, float(cfg.f_min),
+                        _f_max(sr, cfg.f_max), cfg.n_mels)
+    with torch.inference_mode():
+        mel_power = t.MelSpectrogram(_tensor(samples, cfg.n_fft))  # (n_mels, frames)
+        mel_db = torchaudio.functional.amplitude_to_DB(mel_power, 10.0, 1e-10, 0.0, None)
+        mel_db_80 = t.amplitude_to_DB(mel_power)  # top_db=80, as torchaudio's MFCC
+        coeffs = torch.matmul(mel_db_80.transpose(-1, -2), t.dct_mat).transpose(-1, -2)
+    return mel_db.numpy().astype(np.float16), coeffs.numpy().astype(np.float32)
 
 
 def mfcc_stats(mfcc_frames: np.ndarray) -> np.ndarray:
