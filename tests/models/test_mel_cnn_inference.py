@@ -12,7 +12,7 @@ from torch import nn
 
 from eno_hf.audio.io import load_audio
 from eno_hf.models import EnoForAudioTagging, EnoModelConfig
-from eno_hf.models.encoders.mel_cnn import MelCNNEncoder
+from eno_hf.models.encoders.mel_cnn import MelCNNEncoder, ResBlock2d
 
 SR = 16_000
 HEADS = [
@@ -44,9 +44,17 @@ def _with_batchnorm_statistics(encoder: MelCNNEncoder, audio: torch.Tensor) -> M
 
 
 def _plain(module: nn.Module, x: torch.Tensor):
-    """The plain eval graph: autograd on selects ``ResBlock2d``'s unfolded branch."""
-    with torch.enable_grad():
-        out = module(x)
+    """The plain eval graph (``ResBlock2d.fold_batchnorm`` off), without autograd."""
+    blocks = [m for m in module.modules() if isinstance(m, ResBlock2d)]
+    assert blocks
+    for block in blocks:
+        block.fold_batchnorm = False
+    try:
+        with torch.no_grad():
+            out = module(x)
+    finally:
+        for block in blocks:
+            block.fold_batchnorm = True
     return out
 
 
@@ -59,10 +67,13 @@ def test_folded_path_matches_plain_on_real_audio(real_audio: torch.Tensor) -> No
         fast = encoder(x)
     with torch.no_grad():
         fast_no_grad = encoder(x)
+    with torch.enable_grad():  # autograd on: the plain graph, whatever fold_batchnorm says
+        with_grad = encoder(x).detach()
     assert plain.shape == fast.shape == (2, encoder.output_dim)
     assert plain.abs().max() > 0.1  # a non-degenerate embedding
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fast_no_grad, plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(with_grad, plain, rtol=1e-6, atol=1e-6)
 
 
 def test_folded_path_is_taken_and_leaves_parameters_alone(real_audio: torch.Tensor) -> None:

@@ -36,10 +36,15 @@ class ResBlock2d(nn.Module):
     ``conv_1`` (3x3, stride ``stride``) downsamples frequency and time by ``stride``; the shortcut
     is the identity, or ``bn_3(conv_3(x))`` (3x3, same stride) when stride or channels change.
     ``(B, in_channels, F, T) -> (B, out_channels, ceil(F/stride), ceil(T/stride))``.
+
+    Attributes:
+        fold_batchnorm: use ``forward_folded`` in eval mode without autograd (default True; set
+            False to time or check the plain graph). Not saved in the state dict.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 2) -> None:
         super().__init__()
+        self.fold_batchnorm = True
         self.conv_1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
         self.bn_1 = nn.BatchNorm2d(out_channels)
         self.conv_2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
@@ -54,9 +59,10 @@ class ResBlock2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, in_channels, F, T)`` float -> ``(B, out_channels, ceil(F/stride), ceil(T/stride))``.
 
-        In eval mode with autograd off, runs ``forward_folded`` (same values to float rounding).
+        In eval mode with autograd off (and ``fold_batchnorm``), runs ``forward_folded`` (same
+        values to float32 rounding).
         """
-        if self.training or torch.is_grad_enabled():
+        if self.training or torch.is_grad_enabled() or not self.fold_batchnorm:
             out = self.bn_2(self.conv_2(self.relu(self.bn_1(self.conv_1(x)))))
             return self.relu(out + self.shortcut(x))
         return self.forward_folded(x)
