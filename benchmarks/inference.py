@@ -4,9 +4,14 @@ Prints, per model: milliseconds per 30-s clip at batch 1 and batched, × real ti
 per wall second), and training examples/s (forward + backward + optimizer step on training crops).
 Real audio (a 4q-dev clip) is used when ../shared/data is present, noise otherwise; timings are
 the median of ``--repeats`` runs after one warm-up. Target (issue #3): ≥ 200× real time on one
-core for ``mel_cnn``.
+core for ``mel_cnn`` (configured as ``configs/mel-cnn.yaml``: 3-s chunks).
 
-    .venv/bin/python benchmarks/inference.py --threads 1
+Inference runs under ``torch.no_grad()`` in eval mode, as ``pipeline()`` does, so ``mel_cnn`` takes
+its folded-BatchNorm path; ``--no-fold`` times the plain eval graph instead (same outputs).
+``mel_cnn c48`` / ``c32`` / ``96 mels`` are cheaper architecture candidates (not the default).
+Other helpers share the machine: pin a core and repeat, e.g.
+
+    taskset -c 1 .venv/bin/python benchmarks/inference.py --threads 1 --models "mel_cnn (scratch)"
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch
 
 import eno_hf  # noqa: F401
 from eno_hf.config import PROJECT_ROOT, load_config
+from eno_hf.models.encoders.mel_cnn import ResBlock2d
 from eno_hf.models.factory import create_model
 from eno_hf.models.lora import apply_finetune
 
@@ -52,9 +58,13 @@ def _time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench(name: str, overrides: list[str], clip: np.ndarray, batch: int, repeats: int) -> dict:
-    settings = load_config("configs/datasets/4q.yaml", overrides)
+def bench(name: str, clip: np.ndarray, batch: int, repeats: int, fold: bool = True) -> dict:
+    config, overrides = MODELS[name]
+    settings = load_config(config, overrides)
     model = create_model(settings, VOCAB).eval()
+    for module in model.modules():
+        if isinstance(module, ResBlock2d):
+            module.fold_batchnorm = fold
     x1 = torch.from_numpy(clip)[None]
     xb = x1.repeat(batch, 1)
     with torch.no_grad():
@@ -80,11 +90,18 @@ def bench(name: str, overrides: list[str], clip: np.ndarray, batch: int, repeats
             "train_crop_s": crop / SR}
 
 
-MODELS = {
-    "mel_cnn (scratch)": ["model.encoder=mel_cnn", "model.finetune=full"],
-    "mtat-musicnn (LoRA)": ["model.encoder=sota_tagger", "model.tagger=mtat-musicnn", "model.finetune=lora"],
-    "msd-fcn (LoRA)": ["model.encoder=sota_tagger", "model.tagger=msd-fcn", "model.finetune=lora"],
+MEL_CNN = "configs/mel-cnn.yaml"
+DATASET = "configs/datasets/4q.yaml"
+MODELS: dict[str, tuple[str, list[str]]] = {
+    "mel_cnn (scratch)": (MEL_CNN, []),
+    "mtat-musicnn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=mtat-musicnn", "model.finetune=lora"]),
+    "msd-fcn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=msd-fcn", "model.finetune=lora"]),
+    # cheaper mel_cnn candidates (issue #3), not run by default
+    "mel_cnn c48": (MEL_CNN, ["model.mel_cnn_channels=48"]),
+    "mel_cnn c32": (MEL_CNN, ["model.mel_cnn_channels=32"]),
+    "mel_cnn 96 mels": (MEL_CNN, ["dataset.features.n_mels=96"]),
 }
+DEFAULT_MODELS = ["mel_cnn (scratch)", "mtat-musicnn (LoRA)", "msd-fcn (LoRA)"]
 
 
 def main() -> None:
@@ -92,16 +109,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--models", nargs="*", default=list(MODELS))
+    ap.add_argument("--models", nargs="*", default=DEFAULT_MODELS, choices=list(MODELS))
+    ap.add_argument("--no-fold", action="store_true", help="mel_cnn: time the plain eval graph (BatchNorm not folded)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     clip = _clip()
-    print(f"torch threads: {args.threads}; clip: {CLIP_S:.0f} s at {SR} Hz; batch {args.batch}")
+    print(f"torch threads: {args.threads}; clip: {CLIP_S:.0f} s at {SR} Hz; batch {args.batch}"
+          f"{'; mel_cnn BatchNorm NOT folded' if args.no_fold else ''}")
     header = f"{'model':<22} {'ms/clip b1':>11} {'ms/clip b' + str(args.batch):>11} {'×RT b1':>8} {'×RT batched':>12} {'train ex/s':>11}"
     print(header)
     print("-" * len(header))
     for name in args.models:
-        r = bench(name, MODELS[name], clip, args.batch, args.repeats)
+        r = bench(name, clip, args.batch, args.repeats, fold=not args.no_fold)
         print(f"{r['model']:<22} {r['ms_clip_b1']:>11.1f} {r['ms_clip_batched']:>11.1f} "
               f"{r['xrt_b1']:>8.0f} {r['xrt_batched']:>12.0f} {r['train_ex_s']:>11.1f}"
               f"   (train crops {r['train_crop_s']:.1f} s)", flush=True)

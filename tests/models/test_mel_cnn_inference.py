@@ -1,4 +1,4 @@
-"""MelCNNEncoder inference path (BatchNorm folded, 1-channel conv as unfold+addmm, NHWC) gives the
+"""MelCNNEncoder inference path (BatchNorm folded, 1-channel conv as unfold+mm, NHWC) gives the
 same outputs as the plain eval graph on real audio, keeps state dicts / save-reload / LoRA intact."""
 
 from __future__ import annotations

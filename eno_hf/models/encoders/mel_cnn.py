@@ -12,7 +12,7 @@ function computed faster on the CPU (issue #3) by three exact rewrites: every Ba
 into the preceding conv (``torch.nn.utils.fusion.fuse_conv_bn_weights``; Jacob et al., CVPR 2018,
 sec. 3.2), recomputed from the live parameters at every call so state dicts, ``save_pretrained``
 and LoRA are untouched; the single-input-channel convs of the first block run as one patch
-matrix product (``F.unfold`` + ``addmm``: oneDNN's direct conv is slow for 1 input channel);
+matrix product (``F.unfold`` + ``mm``: oneDNN's direct conv is slow for 1 input channel);
 and activations stay channels-last (NHWC), the layout oneDNN convolves without reordering.
 Outputs match the training-mode graph run in eval to float32 rounding (~1e-6).
 """
@@ -95,7 +95,7 @@ def _conv_bn(x: Tensor, conv: nn.Module, bn: nn.Module) -> Tensor:
     """``bn(conv(x))`` (eval BatchNorm) as one conv with folded weights when both are plain layers.
 
     ``x (B, C_in, H, W)`` -> ``(B, C_out, H', W')``; channels-last whenever ``x`` is, or when
-    ``C_in == 1`` (patch matrix product ``F.unfold`` + ``addmm``, written directly in NHWC).
+    ``C_in == 1`` (patch matrix product ``F.unfold`` + ``mm``, written directly in NHWC).
     """
     if not _foldable(conv, bn):
         return bn(conv(x))
@@ -110,7 +110,8 @@ def _conv_bn(x: Tensor, conv: nn.Module, bn: nn.Module) -> Tensor:
         out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
         cols = F.unfold(x, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)
         cols = cols.transpose(1, 2).reshape(batch * out_h * out_w, kh * kw)  # (B*H'*W', kh*kw)
-        out = torch.addmm(bias, cols, weight.reshape(weight.shape[0], kh * kw).t())
+        # mm + in-place bias: ~2.5x faster than addmm with a broadcast bias here (measured, 1 core)
+        out = torch.mm(cols, weight.reshape(weight.shape[0], kh * kw).t()).add_(bias)
         return out.view(batch, out_h, out_w, weight.shape[0]).permute(0, 3, 1, 2)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
