@@ -1,7 +1,9 @@
 """Inference and training speed of eno models on the CPU, side by side in one run.
 
 Prints, per model: milliseconds per 30-s clip at batch 1 and batched, × real time (audio seconds
-per wall second), and training examples/s (forward + backward + optimizer step on training crops).
+per wall second; "×RT b1 CPU": per second of process CPU time, i.e. what a core of one's own would
+give on a machine shared with other jobs), and training examples/s (forward + backward + optimizer
+step on training crops).
 Real audio (a 4q-dev clip) is used when ../shared/data is present, noise otherwise; timings are
 the median of ``--repeats`` runs after one warm-up. Target (issue #3): ≥ 200× real time on one
 core for ``mel_cnn`` (configured as ``configs/mel-cnn.yaml``: 3-s chunks).
@@ -49,13 +51,20 @@ def _clip() -> np.ndarray:
 
 
 def _time(fn, repeats: int) -> float:
+    return _times(fn, repeats)[0]
+
+
+def _times(fn, repeats: int) -> tuple[float, float]:
+    """Median wall-clock and median process CPU seconds of ``fn()`` over ``repeats`` runs after a
+    warm-up. CPU time leaves out the time the process waits for a busy core (shared machine)."""
     fn()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def bench(name: str, clip: np.ndarray, batch: int, repeats: int, fold: bool = True) -> dict:
@@ -68,7 +77,7 @@ def bench(name: str, clip: np.ndarray, batch: int, repeats: int, fold: bool = Tr
     x1 = torch.from_numpy(clip)[None]
     xb = x1.repeat(batch, 1)
     with torch.no_grad():
-        t1 = _time(lambda: model(x1), repeats)
+        t1, c1 = _times(lambda: model(x1), repeats)
         tb = _time(lambda: model(xb), repeats) / batch
     # training: crops of the encoder's native length (or chunk_s), LoRA/full per config
     model = apply_finetune(create_model(settings, VOCAB), settings.model).train()
@@ -86,7 +95,7 @@ def bench(name: str, clip: np.ndarray, batch: int, repeats: int, fold: bool = Tr
 
     ts = _time(step, max(2, repeats // 2))
     return {"model": name, "ms_clip_b1": t1 * 1e3, "ms_clip_batched": tb * 1e3,
-            "xrt_b1": CLIP_S / t1, "xrt_batched": CLIP_S / tb, "train_ex_s": 8 / ts,
+            "xrt_b1": CLIP_S / t1, "xrt_b1_cpu": CLIP_S / c1, "xrt_batched": CLIP_S / tb, "train_ex_s": 8 / ts,
             "train_crop_s": crop / SR}
 
 
@@ -116,13 +125,13 @@ def main() -> None:
     clip = _clip()
     print(f"torch threads: {args.threads}; clip: {CLIP_S:.0f} s at {SR} Hz; batch {args.batch}"
           f"{'; mel_cnn BatchNorm NOT folded' if args.no_fold else ''}")
-    header = f"{'model':<22} {'ms/clip b1':>11} {'ms/clip b' + str(args.batch):>11} {'×RT b1':>8} {'×RT batched':>12} {'train ex/s':>11}"
+    header = f"{'model':<22} {'ms/clip b1':>11} {'ms/clip b' + str(args.batch):>11} {'×RT b1':>8} {'×RT batched':>12} {'×RT b1 CPU':>11} {'train ex/s':>11}"
     print(header)
     print("-" * len(header))
     for name in args.models:
         r = bench(name, clip, args.batch, args.repeats, fold=not args.no_fold)
         print(f"{r['model']:<22} {r['ms_clip_b1']:>11.1f} {r['ms_clip_batched']:>11.1f} "
-              f"{r['xrt_b1']:>8.0f} {r['xrt_batched']:>12.0f} {r['train_ex_s']:>11.1f}"
+              f"{r['xrt_b1']:>8.0f} {r['xrt_batched']:>12.0f} {r['xrt_b1_cpu']:>11.0f} {r['train_ex_s']:>11.1f}"
               f"   (train crops {r['train_crop_s']:.1f} s)", flush=True)
 
 
