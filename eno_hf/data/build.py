@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ProcessedRecording", "BuildResult", "FileJob", "process_recording", "process_file",
     "build_dataset", "open_dataset", "export_parquet", "dataset_features", "ARRAY_COLUMNS",
+    "count_nonfinite",
 ]
 
 ARRAY_COLUMNS = ("waveform", "log_mel", "mfcc", "fingerprint")
@@ -226,21 +227,45 @@ def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True)
         raise
 
 
+_IEEE_BITS = {np.dtype(np.float16): (np.uint16, 0x7FFF, 0x7C00),
+              np.dtype(np.float32): (np.uint32, 0x7FFFFFFF, 0x7F800000),
+              np.dtype(np.float64): (np.uint64, 0x7FFFFFFFFFFFFFFF, 0x7FF0000000000000)}
+
+
+def count_nonfinite(array: np.ndarray) -> dict[str, int]:
+    """``{"nan", "inf", "n_values"}`` of a float array (any shape), as ``NonFiniteCounter.update``.
+
+    IEEE-754 float16/32/64 are classified from their bits (exponent all ones: infinity if the
+    mantissa is zero, else NaN): integer compares, ~10x faster than ``np.isnan`` on float16.
+    """
+    a = np.ascontiguousarray(array)
+    bits = _IEEE_BITS.get(a.dtype)
+    if bits is None:
+        if a.size and np.issubdtype(a.dtype, np.floating):
+            return {"nan": int(np.isnan(a).sum()), "inf": int(np.isinf(a).sum()),
+                    "n_values": int(a.size)}
+        return {"nan": 0, "inf": 0, "n_values": int(a.size)}
+    utype, magnitude_mask, inf_bits = bits
+    magnitude = a.view(utype) & utype(magnitude_mask)
+    return {"nan": int(np.count_nonzero(magnitude > utype(inf_bits))),
+            "inf": int(np.count_nonzero(magnitude == utype(inf_bits))), "n_values": int(a.size)}
+
+
 def _save_cache(path: Path, processed: ProcessedRecording) -> None:
     """Arrays + bounds + stats + NaN/Inf counts per column (counted here, in the worker, so the
     parent's serial Arrow writing does not rescan every array)."""
-    from eno_hf.data.qc import NonFiniteCounter
-
     arrays: dict[str, np.ndarray] = {}
     bounds = []
-    nonfinite = NonFiniteCounter()
+    nonfinite: dict[str, dict[str, int]] = {}
     for i, row in enumerate(processed.rows):
         bounds.append([row["segment_start_s"], row["segment_end_s"]])
         for col in ARRAY_COLUMNS:
             if col in row:
                 arrays[f"{col}_{i:04d}"] = row[col]
-                nonfinite.update(col, row[col])
-    meta = {"bounds": bounds, "stats": processed.stats, "nonfinite": nonfinite.to_dict()}
+                total = nonfinite.setdefault(col, {"nan": 0, "inf": 0, "n_values": 0})
+                for k, v in count_nonfinite(row[col]).items():
+                    total[k] += v
+    meta = {"bounds": bounds, "stats": processed.stats, "nonfinite": nonfinite}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     _atomic_write(path, lambda fh: np.savez(fh, **arrays))
 

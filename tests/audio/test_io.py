@@ -78,6 +78,16 @@ def test_eight_channel_wav_mixdown(tmp_path: Path) -> None:
     assert audio_info(path).channels == 8
 
 
+@pytest.mark.parametrize("channels", [2, 3, 6])
+def test_mixdown_is_channel_mean(channels: int) -> None:
+    from eno_hf.audio.io import _mixdown
+
+    data = np.random.default_rng(channels).standard_normal((4001, channels)).astype(np.float32)
+    out = _mixdown(data)
+    assert out.shape == (4001, 1) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, 0], data.mean(axis=1, dtype=np.float32))
+
+
 @pytest.mark.parametrize("src_sr", [8_000, 192_000])
 def test_resampling_preserves_duration_and_pitch(tmp_path: Path, src_sr: int) -> None:
     path = tmp_path / f"sine_{src_sr}.wav"

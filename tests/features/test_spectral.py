@@ -10,7 +10,7 @@ import pytest
 
 from eno_hf.audio.io import load_audio
 from eno_hf.config import FeaturesConfig
-from eno_hf.features.spectral import log_mel, mfcc, mfcc_stats
+from eno_hf.features.spectral import log_mel, log_mel_and_mfcc, mfcc, mfcc_stats
 
 SR = 16_000
 CFG = FeaturesConfig()
@@ -60,3 +60,15 @@ def test_real_clip(fourq_clips: list[Path]) -> None:
     m = log_mel(seg, sr, CFG)
     assert m.shape == (128, 626) and np.all(np.isfinite(m.astype(np.float32)))
     assert m.astype(np.float32).std() > 5.0  # music has dynamics across bands/time
+
+
+def test_shared_mel_equals_separate_calls(fourq_clips: list[Path]) -> None:
+    x, sr = load_audio(fourq_clips[3], sample_rate=SR)
+    seg = x[: 10 * SR + 123]
+    lm, mf = log_mel_and_mfcc(seg, sr, CFG)
+    np.testing.assert_array_equal(lm, log_mel(seg, sr, CFG))
+    np.testing.assert_allclose(mf, mfcc(seg, sr, CFG), rtol=0, atol=1e-4)
+    assert lm.dtype == np.float16 and mf.dtype == np.float32
+    assert mf.shape == (CFG.n_mfcc, 1 + len(seg) // CFG.hop_length)
+    short_lm, short_mf = log_mel_and_mfcc(np.full(100, 0.1, np.float32), SR, CFG)
+    assert short_lm.shape == (CFG.n_mels, 3) and short_mf.shape == (CFG.n_mfcc, 3)
