@@ -14,11 +14,17 @@ its folded-BatchNorm path; ``--no-fold`` times the plain eval graph instead (sam
 Other helpers share the machine: pin a core and repeat, e.g.
 
     taskset -c 1 .venv/bin/python benchmarks/inference.py --threads 1 --models "mel_cnn (scratch)"
+
+glibc hands large activations back to the kernel after every forward, so each forward page-faults
+~40 MB of fresh memory (mel_cnn, 30-s clip: ~11k minor faults, ~10 % of its time). Serving
+processes can keep that memory with ``MALLOC_MMAP_THRESHOLD_=4294967296
+MALLOC_TRIM_THRESHOLD_=4294967296`` in the environment; the header line says whether it is set.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -124,7 +130,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     clip = _clip()
     print(f"torch threads: {args.threads}; clip: {CLIP_S:.0f} s at {SR} Hz; batch {args.batch}"
-          f"{'; mel_cnn BatchNorm NOT folded' if args.no_fold else ''}")
+          f"{'; mel_cnn BatchNorm NOT folded' if args.no_fold else ''}"
+          f"; MALLOC_MMAP_THRESHOLD_={os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset')}")
     header = f"{'model':<22} {'ms/clip b1':>11} {'ms/clip b' + str(args.batch):>11} {'×RT b1':>8} {'×RT batched':>12} {'×RT b1 CPU':>11} {'train ex/s':>11}"
     print(header)
     print("-" * len(header))
