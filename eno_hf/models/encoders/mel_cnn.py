@@ -11,10 +11,11 @@ Inference path (eval mode with autograd off, e.g. under ``torch.inference_mode()
 function computed faster on the CPU (issue #3) by three exact rewrites: every BatchNorm is folded
 into the preceding conv (``torch.nn.utils.fusion.fuse_conv_bn_weights``; Jacob et al., CVPR 2018,
 sec. 3.2), recomputed from the live parameters at every call so state dicts, ``save_pretrained``
-and LoRA are untouched; the single-input-channel convs of the first block run as one patch
-matrix product (``F.unfold`` + ``mm``: oneDNN's direct conv is slow for 1 input channel);
+and LoRA are untouched; the single-input-channel convs of the first block run as patch
+matrix products (``F.unfold`` + ``mm``: oneDNN's direct conv is slow for 1 input channel);
 and activations stay channels-last (NHWC), the layout oneDNN convolves without reordering.
-Outputs match the training-mode graph run in eval to float32 rounding (~1e-6).
+Outputs match the plain eval graph (``ResBlock2d.fold_batchnorm = False``) to float32 rounding
+(~1e-6).
 """
 
 from __future__ import annotations
