@@ -11,12 +11,18 @@ Two levels of work:
   grouped stratified splits → ``DatasetDict`` written to a temp folder and moved into place
   atomically → ``LATEST``, ``README.md``, ``qc_report.json``, ``settings.json``.
 
-Per-file results are cached as ``{data_root}/cache/segments/{content_hash}-{processing_hash}.npz``
-(arrays + segment bounds + conditioning stats, no labels), so relabelling, re-splitting or adding
-files reprocesses only what changed. Deterministic rejections are cached as ``.rejected.json``.
+Per-file results are cached as
+``{data_root}/cache/segments/{content_hash}-{processing_hash}-f{FEATURE_DEFINITIONS_VERSION}.arrow``
+(an Arrow IPC file: arrays in the dataset's Arrow types + segment bounds + conditioning stats +
+NaN/Inf counts, no labels), so relabelling, re-splitting or adding files reprocesses only what
+changed. Deterministic rejections are cached as ``.rejected.json``.
+
+Speed: all per-file work, including the numpy -> Arrow conversion and NaN/Inf counting, runs in
+the worker processes (one torch/BLAS thread each); the parent's serial part per file is encoding
+the label columns and copying the memory-mapped cache buffers into the split's Arrow shard.
 
 Memory: workers write their results to the cache and hand back small summaries; the Arrow tables
-are written by ``write_split`` from a generator reading one cache file at a time, so the
+are written by ``write_split`` from a generator mapping one cache file at a time, so the
 build holds about one recording's arrays at a time regardless of dataset size.
 """
 
@@ -183,7 +189,7 @@ class FileJob:
         recording: the recording to process.
         cfg: the dataset config.
         content_hash: sha256 of the file bytes.
-        cache_path: ``.npz`` path the result is written to.
+        cache_path: ``.arrow`` path the result is written to (``cache_path_for``).
     """
 
     recording: Recording
@@ -197,7 +203,7 @@ class FileJob:
 
 
 def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: DatasetConfig) -> Path:
-    """``{data_root}/cache/segments/{content_hash}-{processing_hash}-f{N}[-{crop}].npz``.
+    """``{data_root}/cache/segments/{content_hash}-{processing_hash}-f{N}[-{crop}].arrow``.
 
     ``N`` is ``eno_hf.features.FEATURE_DEFINITIONS_VERSION`` (results of older feature code are
     not reused).
@@ -208,11 +214,12 @@ def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: Dat
     if rec.start_s is not None or rec.end_s is not None:
         crop = hashlib.sha256(f"{rec.start_s}:{rec.end_s}".encode()).hexdigest()[:8]
         name += f"-{crop}"
-    return segment_cache_dir(data_root) / f"{name}.npz"
+    return segment_cache_dir(data_root) / f"{name}.arrow"
 
 
 def _rejection_path(cache_path: str | Path) -> Path:
-    return Path(str(cache_path)[: -len(".npz")] + ".rejected.json")
+    p = Path(cache_path)
+    return p.with_name(p.name.split(".", 1)[0] + ".rejected.json")
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
@@ -251,40 +258,113 @@ def count_nonfinite(array: np.ndarray) -> dict[str, int]:
             "inf": int(np.count_nonzero(magnitude == utype(inf_bits))), "n_values": int(a.size)}
 
 
-def _save_cache(path: Path, processed: ProcessedRecording) -> None:
-    """Arrays + bounds + stats + NaN/Inf counts per column (counted here, in the worker, so the
-    parent's serial Arrow writing does not rescan every array)."""
-    arrays: dict[str, np.ndarray] = {}
-    bounds = []
+def _array_column(arrays: list[np.ndarray], arrow_type: Any) -> Any:
+    """Per-row numpy arrays -> one Arrow array of ``arrow_type`` (list, list of lists, or
+    fixed-size list of a float), built from one concatenated buffer and offsets (no per-row
+    Python objects; ``datasets`` would flatten and convert every row separately)."""
+    import pyarrow as pa
+
+    def build(parts: list[np.ndarray], typ: Any) -> Any:
+        if pa.types.is_fixed_size_list(typ):
+            flat = np.concatenate([np.ravel(p) for p in parts]) if parts else np.zeros(0)
+            return pa.FixedSizeListArray.from_arrays(build_values(flat, typ.value_type),
+                                                     typ.list_size)
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        inner = [row for p in parts for row in p] if pa.types.is_list(typ.value_type) else None
+        if inner is not None:
+            values = build(inner, typ.value_type)
+        else:
+            flat = np.concatenate([np.ravel(p) for p in parts]) if parts else np.zeros(0)
+            values = build_values(flat, typ.value_type)
+        return pa.ListArray.from_arrays(offsets, values, type=typ)
+
+    def build_values(flat: np.ndarray, typ: Any) -> Any:
+        return pa.array(np.ascontiguousarray(flat, dtype=typ.to_pandas_dtype()), type=typ)
+
+    return build(arrays, arrow_type)
+
+
+def _array_types(cfg: DatasetConfig) -> dict[str, Any]:
+    """Arrow types of the enabled array columns, as ``dataset_features`` declares them."""
+    schema = dataset_features(cfg, {}, [], [], []).arrow_schema
+    return {c: schema.field(c).type for c in ARRAY_COLUMNS if c in schema.names}
+
+
+def _save_cache(path: Path, processed: ProcessedRecording, cfg: DatasetConfig) -> None:
+    """Write the per-file cache: an Arrow IPC file, one row per segment.
+
+    Columns: ``segment_start_s``, ``segment_end_s`` and the enabled array columns, already in
+    the dataset's Arrow types (converted here, in the worker, so the parent's serial Arrow
+    writing only copies buffers); schema metadata ``eno``: JSON with ``bounds``, ``stats`` and
+    per-column NaN/Inf counts (also counted here, so the parent never rescans arrays).
+    """
+    import pyarrow as pa
+
+    rows = processed.rows
     nonfinite: dict[str, dict[str, int]] = {}
-    for i, row in enumerate(processed.rows):
-        bounds.append([row["segment_start_s"], row["segment_end_s"]])
-        for col in ARRAY_COLUMNS:
-            if col in row:
-                arrays[f"{col}_{i:04d}"] = row[col]
-                total = nonfinite.setdefault(col, {"nan": 0, "inf": 0, "n_values": 0})
-                for k, v in count_nonfinite(row[col]).items():
-                    total[k] += v
-    meta = {"bounds": bounds, "stats": processed.stats, "nonfinite": nonfinite}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    _atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    columns: dict[str, Any] = {
+        "segment_start_s": pa.array([float(r["segment_start_s"]) for r in rows], pa.float64()),
+        "segment_end_s": pa.array([float(r["segment_end_s"]) for r in rows], pa.float64()),
+    }
+    for col, typ in _array_types(cfg).items():
+        if not rows or col not in rows[0]:
+            continue
+        arrays = [r[col] for r in rows]
+        total = nonfinite.setdefault(col, {"nan": 0, "inf": 0, "n_values": 0})
+        for arr in arrays:
+            for k, v in count_nonfinite(arr).items():
+                total[k] += v
+        columns[col] = _array_column(arrays, typ)
+    meta = {"bounds": [[r["segment_start_s"], r["segment_end_s"]] for r in rows],
+            "stats": processed.stats, "nonfinite": nonfinite}
+    table = pa.table(columns).replace_schema_metadata({"eno": json.dumps(meta)})
+
+    def write(fh: Any) -> None:
+        with pa.ipc.new_file(fh, table.schema) as writer:
+            writer.write_table(table)
+
+    _atomic_write(path, write)
 
 
-def _read_cache(path: str | Path) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
-    with np.load(path) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        arrays: list[dict[str, np.ndarray]] = [{} for _ in meta["bounds"]]
-        for key in z.files:
-            if key == "meta":
-                continue
-            col, idx = key.rsplit("_", 1)
-            arrays[int(idx)][col] = z[key]
-    return meta, arrays
+def _read_cache(path: str | Path) -> tuple[dict[str, Any], Any]:
+    """(meta, memory-mapped ``pyarrow.Table``) of a per-file cache."""
+    import pyarrow as pa
+
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()  # buffers keep the map alive
+    return json.loads(table.schema.metadata[b"eno"]), table
+
+
+def _read_cache_meta(path: str | Path) -> dict[str, Any]:
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        return json.loads(pa.ipc.open_file(source).schema.metadata[b"eno"])
+
+
+def _row_to_numpy(value: Any) -> np.ndarray:
+    """One Arrow list value (``list``/``list<list>``/fixed-size list of floats) as numpy."""
+    import pyarrow as pa
+
+    arr = value.values
+    if pa.types.is_list(arr.type):
+        flat = arr.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(arr), -1) if len(arr) else flat.reshape(0, 0)
+    return arr.to_numpy(zero_copy_only=False)
 
 
 def load_cached(path: str | Path) -> tuple[list[tuple[float, float]], dict[str, Any], list[dict[str, np.ndarray]]]:
-    """Read a per-file cache: (segment bounds in s, stats, per-segment ``{column: array}``)."""
-    meta, arrays = _read_cache(path)
+    """Read a per-file cache: (segment bounds in s, stats, per-segment ``{column: array}``).
+
+    Arrays come back with the shapes/dtypes ``process_recording`` produced (2-D columns as
+    ``(rows, frames)`` arrays).
+    """
+    meta, table = _read_cache(path)
+    arrays: list[dict[str, np.ndarray]] = [{} for _ in meta["bounds"]]
+    for col in ARRAY_COLUMNS:
+        if col in table.column_names:
+            for i, value in enumerate(table[col]):
+                arrays[i][col] = _row_to_numpy(value)
     return [tuple(b) for b in meta["bounds"]], meta["stats"], arrays
 
 
@@ -294,8 +374,7 @@ def cached_outcome(job: FileJob) -> dict[str, Any] | None:
     rec = job.recording
     if p.is_file():
         try:
-            with np.load(p) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
+            meta = _read_cache_meta(p)
         except Exception:  # corrupt cache file: reprocess
             return None
         return {"status": "ok", "recording_id": rec.recording_id, "cache_path": str(p),
@@ -329,7 +408,7 @@ def process_file(job: FileJob) -> dict[str, Any]:
             body = json.dumps({"reason": exc.reason, "detail": exc.detail})
             _atomic_write(_rejection_path(job.cache_path), lambda fh: fh.write(body), binary=False)
         return out
-    _save_cache(Path(job.cache_path), processed)
+    _save_cache(Path(job.cache_path), processed, job.cfg)
     return {"status": "ok", "recording_id": rec.recording_id, "cache_path": job.cache_path,
             "n_segments": len(processed.rows), "stats": processed.stats}
 
@@ -503,26 +582,28 @@ def _metadata_fingerprint(recs: Sequence[Recording]) -> list[Any]:
                    sorted(r.numeric.items())] for r in recs)
 
 
-def _row_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dict[str, int] | None,
-                   nonfinite: Any) -> Iterator[dict[str, Any]]:
-    """Rows of one split, one cache file in memory at a time. ``items``: {recording, cache_path}."""
+def _chunk_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dict[str, int] | None,
+                     nonfinite: Any) -> Iterator[tuple[list[dict[str, Any]], Any]]:
+    """Per recording of one split: (scalar rows, memory-mapped cache table with the arrays).
+
+    ``items``: ``{recording, cache_path}``. One cache file is mapped at a time; NaN/Inf counts
+    come from the cache metadata (counted by the worker).
+    """
     from eno_hf.audio.segment import segment_id
 
     for item in items:
         rec: Recording = item["recording"]
-        meta, arrays = _read_cache(item["cache_path"])
-        bounds = meta["bounds"]
-        counted = meta.get("nonfinite")  # counted by the worker
-        if counted is not None:
-            for col, c in counted.items():
-                total = nonfinite.counts.setdefault(col, {"nan": 0, "inf": 0, "n_values": 0})
-                for k in total:
-                    total[k] += int(c.get(k, 0))
+        meta, table = _read_cache(item["cache_path"])
+        for col, c in meta.get("nonfinite", {}).items():
+            total = nonfinite.counts.setdefault(col, {"nan": 0, "inf": 0, "n_values": 0})
+            for k in total:
+                total[k] += int(c.get(k, 0))
         labels = _label_fields(rec)
         for t, v in list(labels.items()):
             if t in rec.singlelabel and v is None:
                 labels[t] = -1
-        for n, ((start_s, end_s), arr) in enumerate(zip(bounds, arrays)):
+        rows = []
+        for n, (start_s, end_s) in enumerate(meta["bounds"]):
             row: dict[str, Any] = {
                 "segment_id": segment_id(rec.recording_id, n),
                 "recording_id": rec.recording_id,
@@ -531,43 +612,46 @@ def _row_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dic
                 "segment_start_s": float(start_s), "segment_end_s": float(end_s),
                 **labels,
             }
-            for col in ARRAY_COLUMNS:
-                if col in arr:
-                    if counted is None:
-                        nonfinite.update(col, arr[col])
-                    row[col] = arr[col]
             if cfg.audio_column:
                 row["audio"] = str(rec.path)
             if fold_of is not None:
                 row["fold"] = fold_of.get(rec.recording_id, -1)
-            yield row
+            rows.append(row)
+        yield rows, table
 
 
 SHARD_ROWS = 1000
 """Rows per Arrow shard (~0.5 GB with 10-s waveforms + features at 16 kHz)."""
 
 
-def write_split(out_dir: Path, split: str, rows: Iterable[dict[str, Any]], features: Any,
-                fingerprint: str, shard_rows: int = SHARD_ROWS) -> int:
+def write_split(out_dir: Path, split: str, chunks: Iterable[tuple[list[dict[str, Any]], Any]],
+                features: Any, fingerprint: str, shard_rows: int = SHARD_ROWS) -> int:
     """Write rows as a ``Dataset.save_to_disk``-compatible folder, streaming (bounded memory).
 
-    Rows are encoded with ``features`` and written by ``datasets.arrow_writer.ArrowWriter`` in
-    batches of ``WRITER_BATCH_SIZE`` into ``data-XXXXX-of-NNNNN.arrow`` shards, followed by
-    ``state.json`` and ``dataset_info.json`` as ``save_to_disk`` writes them.
-    ``save_to_disk`` itself is not used: it embeds the bytes of every file an ``Audio`` column
-    points to (here: the whole source file once per segment), whereas this dataset's ``audio``
-    column is path-based by design. Returns the number of rows.
+    ``chunks`` yields, per recording, its scalar rows (ids, times, labels, audio path, fold:
+    encoded here with ``features``, e.g. ClassLabel names -> ids) and a ``pyarrow.Table`` with
+    its array columns already in the dataset's Arrow types (the per-file cache, memory-mapped).
+    Tables of up to ``WRITER_BATCH_SIZE`` rows are written by
+    ``datasets.arrow_writer.ArrowWriter.write_table`` into ``data-XXXXX-of-NNNNN.arrow`` shards
+    of at most ``shard_rows`` rows (a recording is never split across shards unless it alone
+    exceeds them), followed by ``state.json`` and ``dataset_info.json`` as ``save_to_disk``
+    writes them. ``save_to_disk`` itself is not used: it embeds the bytes of every file an
+    ``Audio`` column points to (here: the whole source file once per segment), whereas this
+    dataset's ``audio`` column is path-based by design. Returns the number of rows.
     """
-    from datasets import Dataset, concatenate_datasets
+    import pyarrow as pa
+    from datasets import Dataset, Features, concatenate_datasets
     from datasets.arrow_writer import ArrowWriter
     from datasets.utils.py_utils import asdict  # the serializer save_to_disk uses
 
-    from datasets import Features
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    scalar_features = Features({k: v for k, v in features.items() if k not in ARRAY_COLUMNS})
+    schema = features.arrow_schema
+    scalar_names = [k for k in features if k not in ARRAY_COLUMNS]
+    scalar_features = Features({k: features[k] for k in scalar_names})
+    scalar_schema = pa.schema([schema.field(k) for k in scalar_names])
     files: list[Path] = []
-    writer = None
+    writer: ArrowWriter | None = None
+    buffer: list[Any] = []
     in_shard = n = 0
 
     def open_writer() -> ArrowWriter:
@@ -575,22 +659,33 @@ def write_split(out_dir: Path, split: str, rows: Iterable[dict[str, Any]], featu
         return ArrowWriter(features=features, path=str(files[-1]),
                            writer_batch_size=WRITER_BATCH_SIZE, embed_local_files=False)
 
-    for row in rows:
-        if writer is None or in_shard >= shard_rows:
+    def flush() -> None:
+        if buffer and writer is not None:
+            writer.write_table(pa.concat_tables(buffer))
+            buffer.clear()
+
+    for rows, arrays in chunks:
+        if not rows:
+            continue
+        if writer is None or (in_shard and in_shard + len(rows) > shard_rows):
+            flush()
             if writer is not None:
                 writer.finalize()
                 writer.close()
             writer, in_shard = open_writer(), 0
-        # labels/strings/audio go through the features' encoders (ClassLabel names -> ids);
-        # arrays are handed to Arrow as numpy (encode_example would turn them into lists)
-        arrays = {k: row.pop(k) for k in ARRAY_COLUMNS if k in row}
-        encoded = scalar_features.encode_example(row)
-        encoded.update(arrays)
-        writer.write(encoded)
-        in_shard += 1
-        n += 1
+        table = pa.Table.from_pylist([scalar_features.encode_example(r) for r in rows],
+                                     schema=scalar_schema)
+        for col in features:
+            if col in ARRAY_COLUMNS:
+                table = table.append_column(schema.field(col), arrays[col])
+        buffer.append(table.select(list(features)))
+        in_shard += len(rows)
+        n += len(rows)
+        if sum(t.num_rows for t in buffer) >= WRITER_BATCH_SIZE:
+            flush()
     if writer is None:  # empty split: one empty shard, as load_from_disk expects
         writer = open_writer()
+    flush()
     writer.finalize()
     writer.close()
     names = [f"data-{i:05d}-of-{len(files):05d}.arrow" for i in range(len(files))]
@@ -749,8 +844,8 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         out_dir = tmp / "dataset"
         splits_iter = _progress(("train", "validation", "test"), 3, progress, f"{cfg.name}: writing")
         for split in splits_iter:
-            rows = _row_generator(split_items.get(split, []), cfg, fold_of, nonfinite)
-            write_split(out_dir / split, split, rows, features, fingerprint=f"{version}-{split}")
+            chunks = _chunk_generator(split_items.get(split, []), cfg, fold_of, nonfinite)
+            write_split(out_dir / split, split, chunks, features, fingerprint=f"{version}-{split}")
         (out_dir / "dataset_dict.json").write_text(
             json.dumps({"splits": ["train", "validation", "test"]}), encoding="utf-8")
 

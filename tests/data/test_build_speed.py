@@ -10,7 +10,8 @@ import pytest
 
 from eno_hf.config import DatasetConfig
 from eno_hf.data.build import (
-    FileJob, _hash_files, _pool_map, _torch_threads, cache_path_for, count_nonfinite, process_file,
+    FileJob, _hash_files, _pool_map, _read_cache, _torch_threads, cache_path_for, count_nonfinite,
+    dataset_features, load_cached, process_file, process_recording,
 )
 from eno_hf.data.qc import NonFiniteCounter
 from eno_hf.data.recording import Recording
@@ -41,21 +42,38 @@ def test_count_nonfinite_other_dtypes() -> None:
     assert count_nonfinite(ld) == {"nan": 1, "inf": 1, "n_values": 3}
 
 
-def test_worker_cache_carries_counts_and_feature_version(tmp_path: Path,
-                                                          fourq_clips: list[Path]) -> None:
+def test_worker_cache_is_arrow_with_counts_and_feature_version(tmp_path: Path,
+                                                                fourq_clips: list[Path]) -> None:
     cfg = DatasetConfig()
     rec = Recording("clip", fourq_clips[0])
     path = cache_path_for(tmp_path, rec, "0" * 64, cfg)
-    assert path.name.endswith(f"-f{FEATURE_DEFINITIONS_VERSION}.npz")
+    assert path.name.endswith(f"-f{FEATURE_DEFINITIONS_VERSION}.arrow")
     out = process_file(FileJob(rec, cfg, "0" * 64, str(path)))
     assert out["status"] == "ok" and out["n_segments"] >= 2
-    with np.load(path) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        waveforms = [z[k] for k in z.files if k.startswith("waveform_")]
+    # the cached arrays are what process_recording computes, in the dataset's Arrow types
+    direct = process_recording(rec, cfg).rows
+    bounds, stats, arrays = load_cached(path)
+    assert len(bounds) == len(arrays) == len(direct) and stats == out["stats"]
+    for i, (row, cached) in enumerate(zip(direct, arrays)):
+        assert bounds[i] == (row["segment_start_s"], row["segment_end_s"])
+        for col in ("waveform", "log_mel", "mfcc", "fingerprint"):
+            assert cached[col].dtype == row[col].dtype and cached[col].shape == row[col].shape
+            np.testing.assert_array_equal(cached[col], row[col])
+    meta, table = _read_cache(path)
+    types = dataset_features(cfg, {}, [], [], []).arrow_schema
+    for col in ("waveform", "log_mel", "mfcc", "fingerprint"):
+        assert table.schema.field(col).type == types.field(col).type
     counts = meta["nonfinite"]
     assert set(counts) == {"waveform", "log_mel", "mfcc", "fingerprint"}
-    assert counts["waveform"]["n_values"] == sum(w.size for w in waveforms)
+    assert counts["waveform"]["n_values"] == sum(a["waveform"].size for a in arrays)
     assert counts["fingerprint"] == {"nan": 0, "inf": 0, "n_values": 64 * out["n_segments"]}
+
+
+def test_rejection_cache_name(tmp_path: Path) -> None:
+    from eno_hf.data.build import _rejection_path
+
+    assert _rejection_path(tmp_path / "abc-def-f2.arrow").name == "abc-def-f2.rejected.json"
+    assert _rejection_path(tmp_path / "x.npz").name == "x.rejected.json"
 
 
 def test_hash_files_threads_and_errors(tmp_path: Path) -> None:
