@@ -202,7 +202,8 @@ def main() -> None:
     print(_line("full build, 2 workers", two) + f"; {two['n_written']} clips, "
           f"{two['n_segments']} segments")
     naive = timed_naive(paths, settings)
-    print(_line("naive librosa loop", naive) + " (1 process; load + mel + loudness only)")
+    print(_line("naive librosa loop", naive) + " (1 process; load + mel + loudness only; "
+          f"its BLAS/FFT calls used {naive['cpu_s'] / naive['wall_s']:.1f} cores on average)")
     x_build = two["audio_s"] / two["wall_s"]
     x_naive = naive["audio_s"] / naive["wall_s"]
     print(f"ratio build / naive   : {x_build / x_naive:.2f} wall-clock (target >= 3); "
