@@ -25,6 +25,15 @@ apply on this path (one fixed view per window; a warning is logged if augmentati
 Validation/test predictions of ``TrainResult`` come from the cached vectors (same numbers as the
 saved model on raw audio, up to float rounding).
 
+Prefix cache (``model.finetune=lora`` with an encoder that has ``frozen_prefix``/``from_prefix``,
+i.e. ``TaggerEnsembleEncoder``, when every LoRA adapter lies in the encoder's ``suffix_modules``):
+the same, but what is cached is the encoder's frozen bottom (``frozen_prefix``, per window) and the
+encoder is swapped for a ``PrefixInput`` that runs the trainable top (``from_prefix``: the LoRA-adapted
+suffixes, pooling, standardization) on it; so the LoRA adapters, trunk and heads are trained
+end to end at the cost of the top layers only. BatchNorm statistics stay fixed (eval mode). The
+standardization buffers are set from the un-adapted suffixes' training-split outputs. After training
+the adapters are merged and the full model (raw audio in) is saved, as on the other paths.
+
 Runs on CPU (no fp16); ``report_to=[]`` (ClearML is attached through a callback, see
 ``eno_hf.registry.clearml.ClearMLCallback``).
 """
@@ -301,20 +310,71 @@ CACHE_SUBDIR = "embedding_cache"
 """``{output_dir}/embedding_cache/{split}-{key}.npz``: raw encoder outputs per window."""
 
 
+def cache_mode(settings: Settings, model: torch.nn.Module) -> str | None:
+    """How ``train_model`` feeds the encoder: ``"frozen"`` (cached encoder outputs:
+    ``model.finetune == "frozen"`` with an audio encoder), ``"prefix"`` (cached ``frozen_prefix``:
+    ``finetune == "lora"``, the encoder has ``frozen_prefix`` and every LoRA layer of ``model``
+    lies inside ``encoder.suffix_modules``) or ``None`` (raw audio every step).
+
+    Call after ``lora.apply_finetune`` (the adapters must be in place)."""
+    if model.config.encoder_type == "embeddings":
+        return None
+    if settings.model.finetune == "frozen":
+        return "frozen"
+    encoder = model.encoder
+    if settings.model.finetune == "lora" and hasattr(encoder, "frozen_prefix"):
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        adapted = [n for n, m in encoder.named_modules() if isinstance(m, BaseTunerLayer)]
+        suffixes = list(getattr(encoder, "suffix_modules", []))
+        outside = [n for n in adapted if not any(n == s or n.startswith(s + ".") for s in suffixes)]
+        if adapted and not outside:
+            return "prefix"
+        log.warning("LoRA layers outside the encoder's trainable top %s: %s; training on raw audio "
+                    "(slow: the whole encoder runs every step)", suffixes, outside)
+    return None
+
+
 def uses_frozen_cache(settings: Settings, model: torch.nn.Module) -> bool:
-    """True when ``train_model`` trains on cached encoder outputs: ``model.finetune == "frozen"``
-    and an audio encoder (not ``encoder=embeddings``)."""
-    return settings.model.finetune == "frozen" and model.config.encoder_type != "embeddings"
+    """True when ``train_model`` trains on cached encoder outputs (``cache_mode == "frozen"``)."""
+    return cache_mode(settings, model) == "frozen"
+
+
+class PrefixInput(torch.nn.Module):
+    """Training-time stand-in for an encoder with ``from_prefix``: ``(batch, prefix_dim)`` cached
+    ``frozen_prefix`` rows -> ``(batch, output_dim)`` = ``encoder.from_prefix(rows, n_samples)``.
+
+    Holds the real encoder (same parameters: LoRA adapters trained here are the encoder's).
+    ``train(mode)`` keeps every BatchNorm of the encoder in eval mode (fixed statistics); dropout
+    (e.g. LoRA dropout) follows ``mode``.
+    """
+
+    def __init__(self, encoder: torch.nn.Module, n_samples: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.n_samples = int(n_samples)
+        self.output_dim = int(encoder.output_dim)
+
+    def train(self, mode: bool = True) -> PrefixInput:
+        super().train(mode)
+        for module in self.encoder.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self
+
+    def forward(self, prefix: torch.Tensor) -> torch.Tensor:
+        return self.encoder.from_prefix(prefix.to(torch.float32), self.n_samples)
 
 
 @torch.no_grad()
 def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 4, desc: str = "embedding",
-                 progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                 progress: bool = True, prefix: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Encoder outputs of every inference window of every row (``model.split_windows`` on each
     row's ``waveform``: the windows the model itself would see on that segment).
 
     Uses ``encoder.raw_features`` when the encoder has it (unstandardized ``TaggerEnsembleEncoder``
-    features), else ``encoder(...)``; the encoder runs in eval mode.
+    features), else ``encoder(...)``; with ``prefix=True`` ``encoder.frozen_prefix`` (the
+    ``"prefix"`` cache mode). The encoder runs in eval mode.
 
     Args:
         model: ``EnoForAudioTagging`` with an audio encoder.
@@ -330,7 +390,7 @@ def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 4, de
     encoder = model.encoder
     was_training = encoder.training
     encoder.eval()
-    embed = getattr(encoder, "raw_features", encoder)
+    embed = encoder.frozen_prefix if prefix else getattr(encoder, "raw_features", encoder)
     waves = split.select_columns(["waveform"]).with_format("numpy")
     feats: list[np.ndarray] = []
     rows: list[np.ndarray] = []
@@ -348,33 +408,34 @@ def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 4, de
         bar.update(len(chunk))
     bar.close()
     encoder.train(was_training)
-    dim = int(encoder.output_dim)
+    dim = int(encoder.prefix_dim(model.window_samples) if prefix else encoder.output_dim)
     if not feats:
         return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
     return np.concatenate(feats).astype(np.float32), np.concatenate(rows)
 
 
-def _cache_key(model: torch.nn.Module, split: Dataset) -> str:
+def _cache_key(model: torch.nn.Module, split: Dataset, prefix: bool = False) -> str:
     import hashlib
     import json
 
     cfg = model.config
-    key = {"fingerprint": getattr(split, "_fingerprint", None), "rows": len(split), "type": cfg.encoder_type,
+    key = {"prefix": prefix, "fingerprint": getattr(split, "_fingerprint", None), "rows": len(split), "type": cfg.encoder_type,
            "kwargs": cfg.encoder_kwargs, "chunk_s": cfg.chunk_s, "tail": cfg.chunk_tail_min_ratio}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def cached_encode_split(model: torch.nn.Module, split: Dataset, cache_dir: Path, name: str,
-                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                        progress: bool = True, prefix: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``encode_split`` through an on-disk cache ``{cache_dir}/{name}-{key}.npz`` (key: the split's
-    datasets fingerprint and row count, encoder type/kwargs, chunking)."""
+    datasets fingerprint and row count, encoder type/kwargs, chunking, ``prefix``)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{name}-{_cache_key(model, split)}.npz"
+    path = cache_dir / f"{name}-{_cache_key(model, split, prefix)}.npz"
     if path.is_file():
         with np.load(path) as data:
             log.info("frozen features of %s from %s", name, path)
             return data["features"], data["rows"]
-    feats, rows = encode_split(model, split, desc=f"embedding {name}", progress=progress)
+    feats, rows = encode_split(model, split, desc=f"{'prefix' if prefix else 'embedding'} {name}",
+                               progress=progress, prefix=prefix)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, features=feats, rows=rows)
     tmp.replace(path)
@@ -504,25 +565,35 @@ def train_model(
     train_heads = [h for h in heads if h["kind"] in LOSS_KINDS and h["column"] in dataset["train"].column_names]
     label_names = [label_key(h["name"]) for h in train_heads]
     columns = [*input_columns, "recording_id", *(h["column"] for h in train_heads)]
-    frozen_cache = uses_frozen_cache(settings, model)
+    mode = cache_mode(settings, model)
+    frozen_cache = mode is not None  # trained on cached vectors (frozen outputs or prefixes)
     real_encoder = None
     if frozen_cache:
         if t.augment:
-            log.warning("train.augment ignored: model.finetune=frozen trains on cached encoder outputs")
+            log.warning("train.augment ignored: model.finetune=%s trains on cached encoder %s",
+                        settings.model.finetune, "prefixes" if mode == "prefix" else "outputs")
         cache_dir = out / CACHE_SUBDIR
-        encoded = {name: cached_encode_split(model, dataset[name], cache_dir, name)
+        encoded = {name: cached_encode_split(model, dataset[name], cache_dir, name, prefix=mode == "prefix")
                    for name in ("train", "validation", "test") if name in dataset}
         encoder = model.encoder
         if hasattr(encoder, "set_standardization"):
             train_feats = torch.from_numpy(encoded["train"][0])
+            if mode == "prefix":  # raw features of the not-yet-adapted suffixes
+                with torch.no_grad():
+                    encoder.eval()
+                    train_feats = torch.cat([encoder.raw_from_prefix(part, model.window_samples)
+                                             for part in train_feats.split(64)])
             encoder.set_standardization(train_feats.mean(dim=0), train_feats.std(dim=0, unbiased=False))
-            with torch.no_grad():
-                encoded = {name: (encoder.standardize(torch.from_numpy(f)).numpy(), r)
-                           for name, (f, r) in encoded.items()}
+            if mode == "frozen":
+                with torch.no_grad():
+                    encoded = {name: (encoder.standardize(torch.from_numpy(f)).numpy(), r)
+                               for name, (f, r) in encoded.items()}
         cached = {name: cached_split(dataset[name], f, r, columns) for name, (f, r) in encoded.items()}
         real_encoder, real_type, real_kwargs = encoder, cfg.encoder_type, cfg.encoder_kwargs
-        model.encoder = EmbeddingInput(int(encoder.output_dim), columns=[EMBEDDING_COLUMN])
-        cfg.encoder_type, cfg.encoder_kwargs = "embeddings", {"input_dim": int(encoder.output_dim),
+        input_dim = int(encoded["train"][0].shape[1])
+        model.encoder = (PrefixInput(encoder, model.window_samples) if mode == "prefix"
+                         else EmbeddingInput(input_dim, columns=[EMBEDDING_COLUMN]))
+        cfg.encoder_type, cfg.encoder_kwargs = "embeddings", {"input_dim": input_dim,
                                                               "columns": [EMBEDDING_COLUMN]}
         input_columns = [EMBEDDING_COLUMN]
         train_ds, val_ds = cached["train"], cached["validation"]
@@ -557,7 +628,7 @@ def train_model(
         log.info("resuming from %s", last)
     try:
         trainer.train(resume_from_checkpoint=last)
-        if frozen_cache:  # still on cached vectors: trunk + heads only
+        if frozen_cache:  # still on cached vectors (frozen outputs or prefixes)
             val_pred = predict_dataset(trainer.model, cached["validation"], t.eval_batch_size, input_columns)
             test_pred = (predict_dataset(trainer.model, cached["test"], t.eval_batch_size, input_columns)
                          if "test" in cached else None)

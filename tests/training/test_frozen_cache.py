@@ -60,9 +60,9 @@ def random_ensemble(monkeypatch):
     return fake_load
 
 
-def _settings() -> Settings:
+def _settings(finetune: str = "frozen") -> Settings:
     return Settings.model_validate({
-        "model": {"encoder": "tagger_ensemble", "taggers": ["rand-musicnn"], "finetune": "frozen",
+        "model": {"encoder": "tagger_ensemble", "taggers": ["rand-musicnn"], "finetune": finetune,
                   "hidden_dim": 8, "dropout": 0.1,
                   "heads": [{"name": "moods", "kind": "multilabel"},
                             {"name": "quad", "kind": "singlelabel", "column": "quadrant"}]},
@@ -123,3 +123,38 @@ def test_heads_learn_on_cached_features(tiny_dataset, tmp_path, random_ensemble)
     assert losses[-1] < losses[0]
     # two tones per class: the heads separate the quadrants of the validation recordings
     assert res.best_metric is not None and res.best_metric > 0.9
+
+
+def test_lora_on_cached_prefixes_adapts_the_top_layers_only(tiny_dataset, tmp_path, random_ensemble):
+    """finetune=lora on a tagger ensemble: frozen prefixes cached once, LoRA on the suffix (Musicnn
+    dense1) trained with trunk + heads, merged; the saved raw-audio model reproduces the
+    predictions made on the cache."""
+    from transformers import AutoModelForAudioClassification
+
+    import eno_hf  # noqa: F401  (Auto-class registration)
+
+    init = random_ensemble(["rand-musicnn"]).state_dict()
+    settings = _settings("lora")
+    settings.train.epochs = 4
+    out = tmp_path / "run"
+    assert train_mod.cache_mode(settings, _lora_model(settings)) == "prefix"
+    res = train_model(settings, tiny_dataset, output_dir=out)
+    assert len(list((out / CACHE_SUBDIR).glob("*.npz"))) == 3
+
+    model = AutoModelForAudioClassification.from_pretrained(res.model_dir).eval()
+    state = model.state_dict()
+    assert not any("lora_" in k or "base_layer" in k for k in state)  # merged
+    changed = {k for k, v in init.items() if not k.startswith("feature_") and not torch.equal(state[f"encoder.{k}"], v)}
+    assert changed == {"taggers.0.dense1.weight"}  # LoRA delta merged into the suffix only
+
+    raw = predict_dataset(model, tiny_dataset["validation"], batch_size=3)
+    for head in ("moods", "quad"):
+        np.testing.assert_allclose(raw.probs[head], res.val_predictions.probs[head], atol=1e-4)
+
+
+def _lora_model(settings):
+    from eno_hf.models.factory import create_model
+    from eno_hf.models.lora import apply_finetune
+
+    model = create_model(settings, {"moods": MOODS, "quad": QUADS})
+    return apply_finetune(model, settings.model)

@@ -212,8 +212,58 @@ class SotaTaggerEncoder(Encoder):
         x = self.to_db(self.spec(waveform))
         return self.spec_bn(x.unsqueeze(1))
 
+    SUFFIX_MODULES: dict[str, tuple[str, ...]] = {"fcn": ("layer5",), "musicnn": ("dense1", "bn"), "crnn": ("layer5",)}
+    """Modules of the trainable top ("suffix") per arch; everything before them is the prefix."""
+    SUFFIX_LORA_TARGETS: dict[str, tuple[str, ...]] = {"fcn": ("layer5.conv",), "musicnn": ("dense1",), "crnn": ()}
+    """peft LoRA targets inside the suffix (``suffix_lora_targets``); peft cannot wrap crnn's GRU."""
+
+    @property
+    def suffix_lora_targets(self) -> list[str]:
+        """LoRA targets inside the suffix: fcn ``layer5.conv``, musicnn ``dense1``, crnn none."""
+        return list(self.SUFFIX_LORA_TARGETS[self.arch])
+
+    def prefix(self, waveform: Tensor) -> Tensor:
+        """The bottom of the network, up to (not including) the suffix (``SUFFIX_MODULES``).
+
+        Args:
+            waveform: ``(batch, samples)`` float32 mono at 16 kHz (see ``forward``).
+
+        Returns:
+            fcn: ``layer4`` output ``(batch, 128, 4, 5)`` for a 29-s input; crnn: ``layer4`` output
+            ``(batch, 128, 1, frames')``; musicnn: the max+mean pooled front/mid-end features
+            ``(batch, 1506)`` (the input of ``dense1``).
+
+        Raises:
+            ValueError: as ``log_mel``.
+        """
+        x = self.log_mel(waveform)
+        if self.arch == "musicnn":
+            out = torch.cat([layer(x) for layer in self.layers], dim=1)
+            res1 = self.layer1(out)
+            res2 = self.layer2(res1) + res1
+            res3 = self.layer3(res2) + res2
+            out = torch.cat([out, res1, res2, res3], dim=1)
+            return torch.cat([out.amax(dim=2), out.mean(dim=2)], dim=1)
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = layer(x)
+        return x
+
+    def suffix(self, hidden: Tensor) -> Tensor:
+        """The top of the network: ``prefix`` output -> ``(batch, output_dim)`` embedding.
+
+        ``forward(w) == suffix(prefix(w))``. Training only the suffix (e.g. LoRA on
+        ``suffix_lora_targets``) on cached prefixes is how ``TaggerEnsembleEncoder`` fine-tunes.
+        """
+        if self.arch == "fcn":
+            return self.layer5(hidden).amax(dim=(2, 3))  # (B, 64, 1, 1) at native length: same as the flatten
+        if self.arch == "musicnn":
+            return self.relu(self.bn(self.dense1(hidden)))
+        x = hidden.squeeze(2).permute(0, 2, 1)  # (B, time, 128)
+        x, _ = self.layer5(x)
+        return x[:, -1, :]
+
     def forward(self, waveform: Tensor) -> Tensor:
-        """Penultimate embedding (see ``output_dim`` for the exact layer).
+        """Penultimate embedding (see ``output_dim`` for the exact layer): ``suffix(prefix(waveform))``.
 
         Args:
             waveform: ``(batch, samples)`` float32 mono at 16 kHz, ideally ``native_input_samples``
@@ -226,24 +276,7 @@ class SotaTaggerEncoder(Encoder):
         Raises:
             ValueError: wrong rank or input shorter than ``min_input_samples``.
         """
-        x = self.log_mel(waveform)
-        if self.arch == "fcn":
-            for layer in (self.layer1, self.layer2, self.layer3, self.layer4, self.layer5):
-                x = layer(x)
-            return x.amax(dim=(2, 3))  # (B, 64, 1, 1) at native length: same as the flatten
-        if self.arch == "musicnn":
-            out = torch.cat([layer(x) for layer in self.layers], dim=1)
-            res1 = self.layer1(out)
-            res2 = self.layer2(res1) + res1
-            res3 = self.layer3(res2) + res2
-            out = torch.cat([out, res1, res2, res3], dim=1)
-            pooled = torch.cat([out.amax(dim=2), out.mean(dim=2)], dim=1)
-            return self.relu(self.bn(self.dense1(pooled)))
-        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
-            x = layer(x)
-        x = x.squeeze(2).permute(0, 2, 1)  # (B, time, 128)
-        x, _ = self.layer5(x)
-        return x[:, -1, :]
+        return self.suffix(self.prefix(waveform))
 
     def tag_logits(self, waveform: Tensor) -> Tensor:
         """``(batch, samples)`` 16 kHz -> ``(batch, n_tags)`` raw logits of the original output

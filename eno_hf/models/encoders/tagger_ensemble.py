@@ -10,11 +10,19 @@ time). A fixed per-dimension standardization (``feature_mean`` / ``feature_std``
 from the training split by ``eno_hf.training.train``; identity until then) is applied last so the
 trainable trunk sees unit-scale inputs; the buffers are saved in the model's state dict.
 
-The ensemble is meant to be frozen (``model.finetune=frozen``): it has no LoRA targets.
+Fine-tuning (``model.finetune=lora``): each sub-tagger splits into a frozen *prefix* and a
+trainable *suffix* (``SotaTaggerEncoder.prefix`` / ``suffix``: FCN's last conv block ``layer5``,
+Musicnn's ``dense1``); ``default_lora_targets`` are the LoRA targets inside the suffixes. Because
+only the suffixes change, ``eno_hf.training.train`` computes ``frozen_prefix`` once per window and
+trains LoRA + trunk + heads on the cached prefixes through ``from_prefix`` (``forward(w) ==
+from_prefix(frozen_prefix(w))``). Fine-tuning the top layers of a pretrained CNN on a small
+target set is the classic transfer recipe (Yosinski et al. 2014, "How transferable are features in
+deep neural networks?"); here it is done with LoRA (Hu et al. 2021) on those layers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,7 +54,8 @@ class TaggerEnsembleEncoder(Encoder):
     Attributes:
         sample_rate: 16000 Hz. output_dim: ``sum(2 * tagger.output_dim)`` (fcn 64, musicnn 200,
         crnn 32 per tagger, times 2 for mean and max). tagger_names: the names, in order.
-        default_lora_targets: ``[]`` (frozen use only).
+        default_lora_targets: the sub-taggers' suffix LoRA targets, e.g.
+        ``["taggers.0.layer5.conv", "taggers.2.dense1"]`` (see the module docstring).
 
     ``forward`` works in any mode but is meant for ``eval()`` (BatchNorm with running statistics).
 
@@ -69,7 +78,11 @@ class TaggerEnsembleEncoder(Encoder):
         self.sample_rate = SAMPLE_RATE
         self.native_input_s = float(native_input_s)
         self.output_dim = sum(2 * int(t.output_dim) for t in self.taggers)
-        self.default_lora_targets = []
+        self.default_lora_targets = [f"taggers.{i}.{t}" for i, tagger in enumerate(self.taggers)
+                                     for t in tagger.suffix_lora_targets]
+        self.suffix_modules = [f"taggers.{i}.{m}" for i, tagger in enumerate(self.taggers)
+                               for m in tagger.SUFFIX_MODULES[tagger.arch]]
+        self._layouts: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
         self.register_buffer("feature_mean", torch.zeros(self.output_dim))
         self.register_buffer("feature_std", torch.ones(self.output_dim))
 
@@ -93,11 +106,40 @@ class TaggerEnsembleEncoder(Encoder):
         valid[:, 0] = True
         return windows, valid
 
-    def raw_features(self, waveform: Tensor) -> Tensor:
-        """Unstandardized features: ``(B, samples)`` float32 at 16 kHz -> ``(B, output_dim)``.
+    def prefix_layout(self, n_samples: int) -> list[tuple[int, tuple[int, ...]]]:
+        """Per sub-tagger ``(n_windows, prefix shape of one window)`` for inputs of ``n_samples``
+        (computed once per length with a zero window; no grad)."""
+        if n_samples not in self._layouts:
+            layout = []
+            for tagger in self.taggers:
+                win = tagger.native_input_samples
+                k = max(1, n_samples // win)
+                with torch.no_grad():
+                    was = tagger.training
+                    shape = tuple(tagger.eval().prefix(torch.zeros(1, win)).shape[1:])
+                    tagger.train(was)
+                layout.append((k, shape))
+            self._layouts[n_samples] = layout
+        return self._layouts[n_samples]
 
-        Per tagger: window embeddings, then mean and max over the windows that are not pure zero
-        padding (so a clip padded by the model's chunking is pooled over its real audio only).
+    def prefix_dim(self, n_samples: int) -> int:
+        """Length of one ``frozen_prefix`` row for inputs of ``n_samples``: per sub-tagger
+        ``n_windows * (prod(prefix shape) + 1)`` (the ``+ 1`` is the window's validity flag)."""
+        return sum(k * (math.prod(shape) + 1) for k, shape in self.prefix_layout(n_samples))
+
+    @torch.no_grad()
+    def frozen_prefix(self, waveform: Tensor) -> Tensor:
+        """The frozen bottoms of all sub-taggers, flattened (no grad); see ``_prefix``."""
+        return self._prefix(waveform)
+
+    def _prefix(self, waveform: Tensor) -> Tensor:
+        """The bottoms of all sub-taggers, flattened: ``(B, samples)`` float32 16 kHz ->
+        ``(B, prefix_dim(samples))`` float32 (``frozen_prefix``: the same without grad).
+
+        Per sub-tagger, in order: the ``(B, K, *shape)`` window prefixes (``SotaTaggerEncoder.prefix``;
+        zeros for windows that are pure zero padding, which are not computed), flattened, then the
+        ``(B, K)`` validity flags (1.0 / 0.0). ``from_prefix`` undoes the layout for the same
+        ``samples``.
 
         Raises:
             ValueError: input not 2-D.
@@ -107,22 +149,72 @@ class TaggerEnsembleEncoder(Encoder):
         waveform = waveform.to(torch.float32)
         batch = waveform.shape[0]
         parts: list[Tensor] = []
-        for tagger in self.taggers:
+        for tagger, (k, shape) in zip(self.taggers, self.prefix_layout(waveform.shape[1])):
             windows, valid = self._windows(tagger, waveform)
-            k = windows.shape[1]
             flat_valid = valid.reshape(-1)
+            flat = windows.reshape(batch * k, -1)
             if bool(flat_valid.all()):
-                emb = tagger(windows.reshape(batch * k, -1)).reshape(batch, k, -1)
-            else:  # skip pure-padding windows (eval-mode BatchNorm: per-window results unchanged)
-                rows = tagger(windows.reshape(batch * k, -1)[flat_valid])
-                emb = rows.new_zeros(batch * k, rows.shape[1])
-                emb[flat_valid] = rows
-                emb = emb.reshape(batch, k, -1)
+                pre = tagger.prefix(flat)
+            else:  # skip pure-padding windows
+                rows = tagger.prefix(flat[flat_valid])
+                pre = rows.new_zeros(batch * k, *shape)
+                pre[flat_valid] = rows
+            parts.extend([pre.reshape(batch, -1), valid.to(torch.float32)])
+        return torch.cat(parts, dim=1)
+
+    def raw_from_prefix(self, prefix: Tensor, n_samples: int | None = None) -> Tensor:
+        """Unstandardized features from ``frozen_prefix`` rows: ``(B, prefix_dim)`` ->
+        ``(B, output_dim)``; gradients flow into the suffixes (and their LoRA adapters).
+
+        Per sub-tagger: ``suffix`` of every window, then mean and max over the valid windows.
+
+        Args:
+            n_samples: input length the prefix was computed for; default: the only length
+                ``frozen_prefix`` has seen, or ``native_input_s``.
+
+        Raises:
+            ValueError: ``prefix`` has the wrong width.
+        """
+        if n_samples is None:
+            n_samples = (next(iter(self._layouts)) if len(self._layouts) == 1
+                         else int(round(self.native_input_s * self.sample_rate)))
+        layout = self.prefix_layout(n_samples)
+        expected = self.prefix_dim(n_samples)
+        if prefix.ndim != 2 or prefix.shape[1] != expected:
+            raise ValueError(f"expected prefix of shape (batch, {expected}) for {n_samples} samples, "
+                             f"got {tuple(prefix.shape)}")
+        batch = prefix.shape[0]
+        parts: list[Tensor] = []
+        offset = 0
+        for tagger, (k, shape) in zip(self.taggers, layout):
+            size = k * math.prod(shape)
+            pre = prefix[:, offset: offset + size].reshape(batch * k, *shape)
+            valid = prefix[:, offset + size: offset + size + k] > 0.5
+            offset += size + k
+            emb = tagger.suffix(pre).reshape(batch, k, -1)
             w = valid.to(emb.dtype)[..., None]
-            mean = (emb * w).sum(dim=1) / w.sum(dim=1)
+            mean = (emb * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
             peak = emb.masked_fill(~valid[..., None], float("-inf")).amax(dim=1)
             parts.extend([mean, peak])
         return torch.cat(parts, dim=1)
+
+    def from_prefix(self, prefix: Tensor, n_samples: int | None = None) -> Tensor:
+        """Standardized features from ``frozen_prefix`` rows (``standardize(raw_from_prefix(...))``)."""
+        return self.standardize(self.raw_from_prefix(prefix, n_samples))
+
+    def raw_features(self, waveform: Tensor) -> Tensor:
+        """Unstandardized features: ``(B, samples)`` float32 at 16 kHz -> ``(B, output_dim)``.
+
+        ``raw_from_prefix(frozen_prefix(waveform))`` without detaching: per tagger, window
+        embeddings, then mean and max over the windows that are not pure zero padding (so a clip
+        padded by the model's chunking is pooled over its real audio only).
+
+        Raises:
+            ValueError: input not 2-D.
+        """
+        if waveform.ndim != 2:
+            raise ValueError(f"expected waveform of shape (batch, samples), got {tuple(waveform.shape)}")
+        return self.raw_from_prefix(self._prefix(waveform), waveform.shape[1])
 
     def standardize(self, features: Tensor) -> Tensor:
         """``(features - feature_mean) / feature_std`` (the buffers; identity until set)."""
