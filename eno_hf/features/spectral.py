@@ -119,7 +119,8 @@ def log_mel_and_mfcc(samples: np.ndarray, sr: int, cfg: FeaturesConfig
     with torch.inference_mode():
         mel_power = t.MelSpectrogram(_tensor(samples, cfg.n_fft))  # (n_mels, frames)
         mel_db = torchaudio.functional.amplitude_to_DB(mel_power, 10.0, 1e-10, 0.0, None)
-        mel_db_80 = t.amplitude_to_DB(mel_power)  # top_db=80, as torchaudio's MFCC
+        # torchaudio's MFCC takes AmplitudeToDB(top_db=80): the same dB values clamped at max - 80
+        mel_db_80 = torch.maximum(mel_db, mel_db.max() - t.amplitude_to_DB.top_db)
         coeffs = torch.matmul(mel_db_80.transpose(-1, -2), t.dct_mat).transpose(-1, -2)
     return mel_db.numpy().astype(np.float16), coeffs.numpy().astype(np.float32)
 
