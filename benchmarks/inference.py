@@ -37,6 +37,7 @@ from eno_hf.config import PROJECT_ROOT, load_config
 from eno_hf.models.encoders.mel_cnn import ResBlock2d
 from eno_hf.models.factory import create_model
 from eno_hf.models.lora import apply_finetune
+from eno_hf.training.train import PrefixInput, cache_mode
 
 CLIP_S = 30.0
 SR = 16_000
@@ -89,6 +90,11 @@ def bench(name: str, clip: np.ndarray, batch: int, repeats: int, fold: bool = Tr
     model = apply_finetune(create_model(settings, VOCAB), settings.model).train()
     crop = int(min(model.window_samples, len(clip)))
     xt = torch.from_numpy(np.stack([clip[:crop]] * 8))
+    if cache_mode(settings, model) == "prefix":  # as train_model: LoRA top layers on cached prefixes
+        xt = model.encoder.frozen_prefix(xt)
+        model.encoder = PrefixInput(model.encoder, crop)
+        model.config.encoder_type = "embeddings"
+        model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
 
@@ -109,14 +115,15 @@ MEL_CNN = "configs/mel-cnn.yaml"
 DATASET = "configs/datasets/4q.yaml"
 MODELS: dict[str, tuple[str, list[str]]] = {
     "mel_cnn (scratch)": (MEL_CNN, []),
+    "default: 3-tagger ensemble (LoRA top)": ("configs/small.yaml", []),
     "mtat-musicnn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=mtat-musicnn", "model.finetune=lora"]),
     "msd-fcn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=msd-fcn", "model.finetune=lora"]),
     # cheaper mel_cnn candidates (issue #3), not run by default
+    "mel_cnn c64": (MEL_CNN, ["model.mel_cnn_channels=64"]),
     "mel_cnn c48": (MEL_CNN, ["model.mel_cnn_channels=48"]),
-    "mel_cnn c32": (MEL_CNN, ["model.mel_cnn_channels=32"]),
     "mel_cnn 96 mels": (MEL_CNN, ["dataset.features.n_mels=96"]),
 }
-DEFAULT_MODELS = ["mel_cnn (scratch)", "mtat-musicnn (LoRA)", "msd-fcn (LoRA)"]
+DEFAULT_MODELS = ["mel_cnn (scratch)", "default: 3-tagger ensemble (LoRA top)", "mtat-musicnn (LoRA)", "msd-fcn (LoRA)"]
 
 
 def main() -> None:
