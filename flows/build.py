@@ -7,7 +7,7 @@ flow only replaces its process pool with Prefect tasks (``process_file_task``) r
 ``ThreadPoolTaskRunner`` with ``dataset.num_workers`` threads. Each task:
 
 - calls ``eno_hf.data.build.process_file`` (which calls ``process_recording`` and writes the
-  per-file ``.npz`` cache) and returns a small outcome dict — rejected inputs come back as
+  per-file ``.arrow`` cache) and returns a small outcome dict — rejected inputs come back as
   ``{"status": "rejected", reason, ...}`` values, not task failures;
 - retries twice (1 s apart) on unexpected errors (I/O on a network share);
 - is cached by Prefect under a key made of the file's content hash and the processing config
@@ -45,7 +45,7 @@ def process_file_task(job: FileJob) -> dict[str, Any]:
 def prefect_map_fn(num_workers: int) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
     """A ``map_fn`` for ``build_dataset`` running ``process_file_task`` on a thread pool.
 
-    An outcome restored from Prefect's cache whose ``.npz`` has since been deleted is recomputed
+    An outcome restored from Prefect's cache whose ``.arrow`` file has since been deleted is recomputed
     directly, so the two caches can never disagree.
     """
 

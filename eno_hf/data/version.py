@@ -11,7 +11,7 @@ Layout (see docs/architecture.md)::
     {data_root}/datasets/{name}/LATEST            latest version string
     {data_root}/datasets/{name}/{version}/        DatasetDict.save_to_disk + README.md,
                                                   qc_report.json, settings.json
-    {data_root}/cache/segments/{content_hash}-{processing_hash}.npz   per-file results
+    {data_root}/cache/segments/{content_hash}-{processing_hash}.arrow per-file results
 """
 
 from __future__ import annotations
