@@ -10,7 +10,7 @@ core for ``mel_cnn`` (configured as ``configs/mel-cnn.yaml``: 3-s chunks).
 
 Inference runs under ``torch.no_grad()`` in eval mode, as ``pipeline()`` does, so ``mel_cnn`` takes
 its folded-BatchNorm path; ``--no-fold`` times the plain eval graph instead (same outputs).
-``mel_cnn c48`` / ``c32`` / ``96 mels`` are cheaper architecture candidates (not the default).
+``mel_cnn c64`` / ``c48`` / ``96 mels`` are other widths (the default is 32 channels, 128 mels).
 Other helpers share the machine: pin a core and repeat, e.g.
 
     taskset -c 1 .venv/bin/python benchmarks/inference.py --threads 1 --models "mel_cnn (scratch)"
@@ -115,7 +115,7 @@ MEL_CNN = "configs/mel-cnn.yaml"
 DATASET = "configs/datasets/4q.yaml"
 MODELS: dict[str, tuple[str, list[str]]] = {
     "mel_cnn (scratch)": (MEL_CNN, []),
-    "default: 3-tagger ensemble (LoRA top)": ("configs/small.yaml", []),
+    "ensemble (default)": ("configs/small.yaml", []),
     "mtat-musicnn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=mtat-musicnn", "model.finetune=lora"]),
     "msd-fcn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=msd-fcn", "model.finetune=lora"]),
     # cheaper mel_cnn candidates (issue #3), not run by default
@@ -123,7 +123,7 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     "mel_cnn c48": (MEL_CNN, ["model.mel_cnn_channels=48"]),
     "mel_cnn 96 mels": (MEL_CNN, ["dataset.features.n_mels=96"]),
 }
-DEFAULT_MODELS = ["mel_cnn (scratch)", "default: 3-tagger ensemble (LoRA top)", "mtat-musicnn (LoRA)", "msd-fcn (LoRA)"]
+DEFAULT_MODELS = ["mel_cnn (scratch)", "ensemble (default)", "mtat-musicnn (LoRA)", "msd-fcn (LoRA)"]
 
 
 def main() -> None:
