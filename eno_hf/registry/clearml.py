@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -175,7 +176,7 @@ class Tracker(NullTracker):
 
     def register_model(self, model_dir: str | Path, name: str | None = None) -> None:
         """Store a saved model directory: always as an artifact ``model``; online also as a ClearML
-        ``OutputModel`` (``model.safetensors`` when present, labels from ``config.json``).
+        ``OutputModel`` (``model.safetensors`` when present, labels from ``config.json`` ``label2id``).
 
         Raises:
             FileNotFoundError: ``model_dir`` does not exist.
@@ -188,6 +189,11 @@ class Tracker(NullTracker):
 
         weights = d / "model.safetensors"
         output = OutputModel(task=self.task, name=name or d.name, framework="PyTorch")
+        config = d / "config.json"
+        if config.is_file():
+            label2id = json.loads(config.read_text(encoding="utf-8")).get("label2id") or {}
+            if label2id:
+                output.update_labels({str(k): int(v) for k, v in label2id.items()})
         output.update_weights(weights_filename=str(weights if weights.is_file() else d))
 
     def close(self) -> None:

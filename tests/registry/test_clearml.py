@@ -64,3 +64,45 @@ def test_inherited_master_id_is_forgotten(monkeypatch) -> None:
     env = {**os.environ, "CLEARML_PROC_MASTER_ID": f"{os.getpid()}:abc"}  # we are its direct parent
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "None"
+
+
+def test_online_register_model_publishes_output_model(tmp_path, monkeypatch):
+    """With a server (offline=False) the model directory becomes an artifact AND a ClearML
+    OutputModel with the weights file and the labels of config.json (no server needed: fakes)."""
+    import clearml
+
+    from eno_hf.registry.clearml import Tracker
+
+    calls = {}
+
+    class FakeOutputModel:
+        def __init__(self, task, name, framework):
+            calls["init"] = (task, name, framework)
+
+        def update_labels(self, labels):
+            calls["labels"] = labels
+
+        def update_weights(self, weights_filename):
+            calls["weights"] = weights_filename
+
+    class FakeTask:
+        def upload_artifact(self, name, artifact_object, wait_on_upload):
+            calls["artifact"] = (name, artifact_object)
+
+    monkeypatch.setattr(clearml, "OutputModel", FakeOutputModel)
+    model_dir = tmp_path / "eno-tagger"
+    model_dir.mkdir()
+    (model_dir / "model.safetensors").write_bytes(b"weights")
+    (model_dir / "config.json").write_text(json.dumps({"label2id": {"quadrant/q1": 0, "genres/jazz": 1}}))
+    tracker = Tracker.__new__(Tracker)  # skip Task.init: no server here
+    tracker.task, tracker.offline, tracker._closed = FakeTask(), False, True
+    tracker.register_model(model_dir)
+    assert calls["artifact"] == ("model", str(model_dir))
+    assert calls["init"][1:] == ("eno-tagger", "PyTorch")
+    assert calls["labels"] == {"quadrant/q1": 0, "genres/jazz": 1}
+    assert calls["weights"] == str(model_dir / "model.safetensors")
+
+    calls.clear()
+    tracker.offline = True  # offline: artifact only (OutputModel fails offline)
+    tracker.register_model(model_dir)
+    assert "artifact" in calls and "init" not in calls
