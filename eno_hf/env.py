@@ -39,3 +39,17 @@ def apply_offline_defaults(home: str | Path | None = None) -> None:
     base = Path(home) if home is not None else Path.home() / ".eno"
     os.environ.setdefault("PREFECT_HOME", str(base / "prefect"))
     os.environ.setdefault("CLEARML_CACHE_DIR", str(base / "clearml-cache"))
+    # Prefect creates PREFECT_HOME with a parent-less mkdir: on a fresh machine (no ~/.eno) it only
+    # warns, then its ephemeral server fails with "unable to open database file". Create both
+    # state folders here, parents included, whether they are eno's defaults or the user's values.
+    for key in ("PREFECT_HOME", "CLEARML_CACHE_DIR"):
+        _ensure_dir(os.environ[key])
+
+
+def _ensure_dir(path: str) -> None:
+    """Create ``path`` (with parents, ``~`` expanded); an unwritable location is left for the tool
+    that uses it to report."""
+    try:
+        Path(path).expanduser().mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass

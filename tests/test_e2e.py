@@ -20,8 +20,15 @@ DATA = PROJECT_ROOT.parent / "shared" / "data"
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+# State that eno (or this pytest process, through ``import eno_hf``) derives from HOME: dropped from
+# the child's environment so the run sees a machine that never ran eno.
+_HOME_DERIVED = ("PREFECT_HOME", "CLEARML_CACHE_DIR", "CLEARML_CONFIG_FILE", "HF_HOME",
+                 "HF_DATASETS_CACHE", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "MPLCONFIGDIR")
+
+
 def _eno(args: list[str], env_extra: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, **env_extra}
+    env = {k: v for k, v in os.environ.items() if k not in _HOME_DERIVED}
+    env.update(env_extra)
     return subprocess.run([sys.executable, "-m", "eno_hf.cli", *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -31,7 +38,11 @@ def e2e_run(tmp_path_factory) -> tuple[dict, Path, dict[str, str]]:
     if not (DATA / "4q-dev").is_dir():
         pytest.skip(f"real data not available: {DATA / '4q-dev'} is absent")
     root = tmp_path_factory.mktemp("e2e")
-    env = {"PREFECT_HOME": str(root / "prefect"), "CLEARML_CACHE_DIR": str(root / "clearml")}
+    # A fresh machine: HOME is a new empty folder (no ~/.eno, no ClearML config, no caches), as on a
+    # new user's first `make demo`. Prefect's home and ClearML's cache are eno's defaults under it.
+    home = root / "home"
+    home.mkdir()
+    env = {"HOME": str(home)}
     sets = [f"paths.data_root={root / 'data'}", "dataset.limit=48", "train.epochs=5",
             "train.batch_size=8", "dataset.num_workers=2"]
     args = ["run", "--config", "configs/small.yaml", "--json"]
@@ -65,7 +76,9 @@ def test_run_reports_paths_and_metrics(e2e_run) -> None:
 def test_clearml_offline_sessions_recorded(e2e_run) -> None:
     """Training (per-epoch scalars) and registration each leave a ClearML offline session."""
     _, root, _ = e2e_run
-    sessions = sorted(p for p in (root / "clearml" / "offline").glob("offline-*") if p.is_dir())
+    assert (root / "home" / ".eno" / "prefect").is_dir(), "Prefect home not created under the fresh HOME"
+    sessions = sorted(p for p in (root / "home" / ".eno" / "clearml-cache" / "offline").glob("offline-*")
+                      if p.is_dir())
     assert len(sessions) >= 2, sessions
     metrics = [(s / "metrics.jsonl").read_text() for s in sessions if (s / "metrics.jsonl").is_file()]
     assert any('"metric": "eval"' in m and '"metric": "train"' in m for m in metrics), "no per-epoch scalars"

@@ -19,9 +19,23 @@ def test_offline_defaults_applied(monkeypatch, tmp_path) -> None:
     assert os.environ["PREFECT_HOME"] == str(tmp_path / "prefect")
 
 
+def test_state_folders_created_with_parents(monkeypatch, tmp_path) -> None:
+    """A fresh machine has no ~/.eno: Prefect's own parent-less mkdir would fail, so eno creates
+    PREFECT_HOME and the ClearML cache (parents included) when it sets the defaults."""
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    monkeypatch.delenv("CLEARML_CACHE_DIR", raising=False)
+    home = tmp_path / "fresh-home" / ".eno"
+    assert not home.parent.exists()
+    apply_offline_defaults(home=home)
+    assert (home / "prefect").is_dir()
+    assert (home / "clearml-cache").is_dir()
+
+
 def test_user_values_win(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("CLEARML_OFFLINE_MODE", "0")
-    monkeypatch.setenv("PREFECT_HOME", "/somewhere")
+    mine = tmp_path / "somewhere" / "deeper"
+    monkeypatch.setenv("PREFECT_HOME", str(mine))
     apply_offline_defaults(home=tmp_path)
     assert os.environ["CLEARML_OFFLINE_MODE"] == "0"
-    assert os.environ["PREFECT_HOME"] == "/somewhere"
+    assert os.environ["PREFECT_HOME"] == str(mine)
+    assert mine.is_dir()  # the user's folder is created too (Prefect would not create its parents)
