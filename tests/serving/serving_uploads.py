@@ -45,7 +45,7 @@ def bad_uploads(real_mp3: bytes | None = None) -> dict[str, tuple[str, bytes, st
         "silence": ("silence.wav", wav_bytes(np.zeros(3 * SR, np.float32)), "audio/wav", "silent"),
         "nan": ("nan.wav", wav_bytes(nan, subtype="FLOAT"), "audio/wav", "nan_inf"),
         "too_short": ("blip.wav", wav_bytes(noise(0.1, 3)), "audio/wav", "too_short"),
-        "over_duration": ("long.wav", wav_bytes(noise(25.0, 4)), "audio/wav", "too_long"),
+        "over_duration": ("long.wav", wav_bytes(noise(45.0, 4, 8_000), 8_000), "audio/wav", "too_long"),
         "over_size": ("big.wav", wav_bytes(np.zeros(700_000, np.float32) + 0.1), "audio/wav", "too_large"),
         "wrong_content_type": ("song.wav", wav_bytes(noise(2.0, 5)), "text/plain", "unsupported_media_type"),
     }
@@ -54,5 +54,5 @@ def bad_uploads(real_mp3: bytes | None = None) -> dict[str, tuple[str, bytes, st
     return cases
 
 
-LIMITS = {"max_upload_mb": 1.0, "max_duration_s": 20.0, "max_files": 3, "min_duration_s": 0.5}
+LIMITS = {"max_upload_mb": 1.0, "max_duration_s": 40.0, "max_files": 3, "min_duration_s": 0.5}
 """Service limits used by the tests (small, so the over-limit cases stay small)."""
