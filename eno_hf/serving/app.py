@@ -138,28 +138,38 @@ class BodyGuard:
             await _error("too_large", f"request body of {length} bytes > {limit} bytes")(scope, receive, send)
             return
         seen = 0
-        started = False
+        exceeded = False
+        replaced = False
 
         async def counting_receive() -> dict:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise _TooLarge(f"request body over {limit} bytes")
             return message
 
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def guarded_send(message: dict) -> None:
+            # the framework may turn our exception into its own 400: answer 413 instead
+            nonlocal replaced
+            if exceeded:
+                if message["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await _error("too_large", f"request body over {limit} bytes")(scope, _no_body, send)
+                return
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge as exc:
-            if not started:
-                await _error("too_large", str(exc))(scope, receive, send)
+            await self.app(scope, counting_receive, guarded_send)
+        except _TooLarge:
+            if not replaced:
+                await _error("too_large", f"request body over {limit} bytes")(scope, _no_body, send)
+
+
+async def _no_body() -> dict:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 # ----------------------------------------------------------------------------- app
@@ -272,6 +282,7 @@ def create_app(predictor: Predictor, cfg: ServeConfig | None = None) -> FastAPI:
     @app.get("/health", response_model=Health, responses={503: {"model": Health}},
              summary="Liveness (answers at all) and readiness (model loaded, inference thread running)")
     async def health() -> JSONResponse:
+        await batcher.start()  # no-op when running; restarts the worker if it died
         body = Health(live=True, ready=batcher.running, pid=os.getpid(), uptime_s=time.time() - started_at,
                       model=ref, batching={**batcher.stats.as_dict(), "max_batch_size": cfg.max_batch_size,
                                            "max_wait_ms": cfg.max_wait_ms})

@@ -114,11 +114,10 @@ class DynamicBatcher(Generic[T, R]):
 
         Raises:
             Overloaded: ``queue_size`` items already waiting.
-            RuntimeError: the batcher is not running.
             Exception: whatever ``fn`` raised for this item (run alone).
         """
-        if not self.running or self._queue is None:
-            raise RuntimeError("batcher not running")
+        if not self.running:
+            await self.start()  # started lazily too (ASGI harnesses that skip the lifespan)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait((item, fut, time.perf_counter()))
