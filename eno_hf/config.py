@@ -89,8 +89,10 @@ class SourceConfig(_Model):
     group_column: str | None = None
     """Column whose value must not cross splits (artist/album/recording)."""
     extensions: list[str] = Field(
-        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif"]
+        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif",
+                                 ".mid", ".midi"]
     )
+    """Accepted suffixes; MIDI files are rendered with FluidSynth (``audio.midi``)."""
     folder_task: str = "label"
     """For ``folders``: the task name the directory labels go to."""
     folder_mode: Literal["singlelabel", "multilabel"] = "singlelabel"
@@ -112,6 +114,24 @@ class LabelsConfig(_Model):
     default_min_count: int = 1
 
 
+class MidiRenderConfig(_Model):
+    """How MIDI inputs become audio (FluidSynth + a General MIDI soundfont, ``eno_hf.audio.midi``)."""
+
+    soundfont: str = "fluidr3"
+    """Alias (``fluidr3``, ``musescore-lite``, ``timgm6mb``) or a path to an .sf2/.sf3 file."""
+    gain: float = 0.5
+    """FluidSynth master gain (loudness is normalized afterwards; this only avoids synth clipping)."""
+    reverb: bool = False
+    chorus: bool = False
+
+    def render_settings(self, sample_rate: int):
+        """The ``eno_hf.audio.midi.RenderSettings`` for synthesis at ``sample_rate`` Hz."""
+        from eno_hf.audio.midi import RenderSettings
+
+        return RenderSettings(sample_rate=int(sample_rate), soundfont=self.soundfont,
+                              gain=self.gain, reverb=self.reverb, chorus=self.chorus)
+
+
 class AudioConfig(_Model):
     """Conditioning: decode, mono mix-down, resample (soxr), loudness-normalize (pyloudnorm)."""
 
@@ -126,6 +146,8 @@ class AudioConfig(_Model):
     resample_quality: Literal["HQ", "VHQ", "MQ", "LQ", "QQ"] = "HQ"
     block_s: float = 30.0
     """Decode block length for streaming long files in bounded memory."""
+    midi: MidiRenderConfig = Field(default_factory=MidiRenderConfig)
+    """Rendering of MIDI inputs (accepted wherever audio is)."""
 
 
 class SegmentConfig(_Model):
