@@ -188,6 +188,24 @@ class SplitConfig(_Model):
     """If > 1, add a ``fold`` column (0..k-1) over train+validation, grouped and stratified."""
 
 
+class DownloadConfig(_Model):
+    """``eno download``: fetch audio listed by URL in the metadata (``eno_hf.data.download``).
+
+    Never used by the main job; files land in ``dest`` (default
+    ``{paths.data_root}/downloads/{dataset.name}``), named by the id column.
+    """
+
+    url_column: str | None = None
+    """Metadata column with the URL (e.g. the 4Q CSV's ``SampleURL``)."""
+    dest: Path | None = None
+    concurrency: int = Field(4, ge=1, le=64)
+    retries: int = Field(3, ge=0, le=20)
+    backoff_s: float = Field(0.5, ge=0.0)
+    timeout_s: float = Field(30.0, gt=0.0)
+    max_bytes: int = Field(200 * 2**20, gt=0)
+    content_types: list[str] = Field(default_factory=lambda: ["audio/", "application/octet-stream"])
+
+
 class DatasetConfig(_Model):
     """Everything that decides a dataset version."""
 
@@ -203,6 +221,8 @@ class DatasetConfig(_Model):
     limit: int | None = None
     """Use only the first N recordings (after sorting by id) — for quick runs and tests."""
     num_workers: int = 2
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
+    """Only for ``eno download`` (does not change the dataset version)."""
 
 
 # ----------------------------------------------------------------------------- model
