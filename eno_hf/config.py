@@ -326,6 +326,12 @@ class RunConfig(_Model):
     tag_files: list[Path] = Field(default_factory=list)
     """Files/folders tagged at the end with the registered model (never seen in training)."""
     baselines: bool = True
+    task_runner: Literal["threads", "dask"] = "threads"
+    """Prefect task runner for per-file/per-shard work: a thread pool, or Dask (prefect-dask)."""
+    dask_address: str | None = None
+    """Dask scheduler address (``tcp://host:8786``); None = a LocalCluster of ``dask_workers``."""
+    dask_workers: int = Field(2, ge=1)
+    """Worker processes of the LocalCluster (one thread each) when no address is given."""
 
 
 class Settings(_Model):

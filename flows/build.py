@@ -23,10 +23,9 @@ from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
 from prefect import flow, get_run_logger, task
-from prefect.task_runners import ThreadPoolTaskRunner
-
-from eno_hf.config import load_config
+from eno_hf.config import Settings, load_config
 from eno_hf.data.build import BuildResult, FileJob, _torch_threads, build_dataset, process_file
+from flows.runners import task_runner
 
 
 def file_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -42,15 +41,16 @@ def process_file_task(job: FileJob) -> dict[str, Any]:
     return process_file(job)
 
 
-def prefect_map_fn(num_workers: int) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
-    """A ``map_fn`` for ``build_dataset`` running ``process_file_task`` on a thread pool.
+def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
+    """A ``map_fn`` for ``build_dataset`` running ``process_file_task`` on the configured task runner
+    (``flows.runners.task_runner``: threads by default, Dask with ``run.task_runner=dask``).
 
     An outcome restored from Prefect's cache whose ``.arrow`` file has since been deleted is recomputed
     directly, so the two caches can never disagree.
     """
 
     def map_fn(fn: Callable[[Any], Any], jobs: Sequence[FileJob]) -> list[dict[str, Any]]:
-        with _torch_threads(1), ThreadPoolTaskRunner(max_workers=max(1, num_workers)) as runner:
+        with _torch_threads(1), task_runner(settings) as runner:
             futures = runner.map(process_file_task, {"job": list(jobs)})
             outcomes = futures.result()
         out = []
@@ -73,7 +73,7 @@ def build_dataset_flow(config: str = "configs/small.yaml", overrides: list[str] 
     """
     settings = load_config(config, list(overrides or []))
     result = build_dataset(settings, progress=progress,
-                           map_fn=prefect_map_fn(settings.dataset.num_workers))
+                           map_fn=prefect_map_fn(settings))
     acc = result.report["accounting"]
     get_run_logger().info("%s %s (%s): %s", settings.dataset.name, result.version,
                           "cache hit" if result.cache_hit else f"{result.n_processed} files processed",
