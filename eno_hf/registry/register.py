@@ -18,6 +18,15 @@ from typing import Any
 
 from eno_hf.config import Settings
 from eno_hf.utils import faults
+from eno_hf.utils.io import to_jsonable
+
+
+def _nan_for_none(obj: Any) -> Any:
+    """Metrics read back from strict JSON hold ``None`` where a metric was undefined (NaN), e.g. a
+    ROC-AUC on a test split without positives; ``flatten_metrics`` wants floats."""
+    if isinstance(obj, Mapping):
+        return {k: _nan_for_none(v) for k, v in obj.items()}
+    return float("nan") if obj is None else obj
 
 
 @dataclass
@@ -69,7 +78,7 @@ def register_model(settings: Settings, model_dir: str | Path, *, name: str | Non
     if metrics is None and (model_dir / "metrics.json").is_file():
         metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     faults.inject("register")
-    flat = flatten_metrics(metrics) if metrics else {}
+    flat = to_jsonable(flatten_metrics(_nan_for_none(metrics))) if metrics else {}
     if metrics and dataset_info:
         from eno_hf.evaluation.model_card import write_model_card
 

@@ -51,3 +51,28 @@ def test_injected_fault_fails_first_calls_only(tmp_path: Path, monkeypatch) -> N
             register_model(s, model)
     assert not (tmp_path / "hub").exists()  # failed before anything was copied
     assert register_model(s, model).version_dir.name == "v1"
+
+
+def test_eno_register_cli_uses_clearml(tmp_path: Path, monkeypatch) -> None:
+    """`eno register` goes through register_model: hub copy AND the ClearML session its help promises."""
+    pytest.importorskip("clearml")
+    from typer.testing import CliRunner
+
+    from eno_hf.cli import app
+
+    monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "clearml"))
+    res = CliRunner().invoke(app, ["register", "--model", str(_model(tmp_path)), "--name", "cli-model",
+                                   "--set", f"paths.hub_dir={tmp_path / 'hub'}", "--set", "registry.clearml=true"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "hub" / "cli-model" / "v1" / "registry.json").is_file()
+    assert "ClearML session" in res.output and list((tmp_path / "clearml").rglob("metrics.jsonl"))
+
+
+def test_undefined_metrics_are_stored_as_null(tmp_path: Path) -> None:
+    """Regression: an undefined metric (None in metrics.json, e.g. ROC-AUC without positives on a
+    tiny test split) made the register stage fail in float(None)."""
+    s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", "registry.clearml=false"])
+    metrics = {"genres": {"kind": "multilabel", "roc_auc_macro": None, "pr_auc_macro": 0.5}, "score": 0.4}
+    reg = register_model(s, _model(tmp_path), metrics=metrics)
+    stored = json.loads((reg.version_dir / "registry.json").read_text())["metadata"]["metrics"]
+    assert stored["genres/roc_auc_macro"] is None and stored["genres/pr_auc_macro"] == 0.5 and stored["score"] == 0.4
