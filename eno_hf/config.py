@@ -20,8 +20,6 @@ Errors:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -454,5 +452,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_hash(model: BaseModel, length: int = 12) -> str:
     """Stable short SHA-256 of a config section (JSON with sorted keys)."""
-    blob = json.dumps(model.model_dump(mode="json"), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:length]
+    from eno_hf.utils.io import json_hash
+
+    return json_hash(model.model_dump(mode="json"), length)
