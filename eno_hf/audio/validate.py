@@ -271,7 +271,8 @@ def _validate_file(path: Path, cfg: AudioConfig, rate: int, extensions: Iterable
         info = audio_info(path)
         with decoder_notes() as notes:
             samples, sr = load_audio(path, sample_rate=rate, mono=True, block_s=cfg.block_s,
-                                     quality=cfg.resample_quality)
+                                     quality=cfg.resample_quality,
+                                     midi=cfg.midi.render_settings(rate))
         check_signal(samples, sr, cfg, path=shown)
         lufs = integrated_loudness(samples, sr)
         check_loudness(lufs, path=shown)
