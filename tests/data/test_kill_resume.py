@@ -76,10 +76,23 @@ def _kill_when(audio: Path, data_root: Path, ready, timeout_s: float = 900.0) ->
         except ProcessLookupError:
             pass
         proc.wait()
-    # every process of the group is gone (workers included)
-    time.sleep(0.2)
-    with pytest.raises(ProcessLookupError):
-        os.killpg(proc.pid, 0)
+    # every process of the group is dead (workers included; zombies wait for their reaper)
+    deadline = time.monotonic() + 10
+    while _group_running(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _group_running(proc.pid)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a non-zombie process of process group ``pgid`` exists (``/proc/*/stat``)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _run(audio: Path, data_root: Path) -> dict:
