@@ -109,34 +109,36 @@ class AudioIndex:
         for p in self.files:
             self._by_stem.setdefault(p.stem, []).append(p)
 
-    def _walk(self, exclude: set[Path]) -> None:
+    def _escapes(self, p: Path) -> bool:
+        """Record ``p`` in ``outside`` if it is a symlink resolving outside the roots."""
         from eno_hf.audio.validate import confine
 
+        if not p.is_symlink():
+            return False
+        try:
+            confine(p, self.roots)
+        except RejectedInput as exc:
+            self.outside.append(exc)
+            return True
+        return False
+
+    def _walk(self, exclude: set[Path]) -> None:
         assert self.root is not None
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
             here = Path(dirpath)
             for d in sorted(dirnames):
                 p = here / d
-                if p.is_symlink():
-                    try:
-                        confine(p, self.roots)
-                    except RejectedInput as exc:
-                        self.outside.append(exc)
-                elif Path(d).suffix.lower() in self.exts:
+                if not self._escapes(p) and not p.is_symlink() and Path(d).suffix.lower() in self.exts:
                     self.unsupported_dirs.append(p)
             for name in filenames:
                 p = here / name
-                if p.is_symlink():
-                    try:
-                        confine(p, self.roots)
-                    except RejectedInput as exc:
-                        self.outside.append(exc)
-                        continue
+                if self._escapes(p):
+                    continue
                 if p.suffix.lower() in self.exts:
-                    if p.is_file():
-                        self.files.append(p)
-                    elif p.is_dir():  # a symlink to a folder named like audio
+                    if p.is_dir():  # a symlink to a folder named like audio
                         self.unsupported_dirs.append(p)
+                    else:  # a dangling symlink too: rejected later as missing_file
+                        self.files.append(p)
                 elif not name.startswith(".") and p.absolute().resolve() not in exclude:
                     self.unsupported.append(p)
         self.files.sort()
