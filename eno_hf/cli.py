@@ -319,6 +319,11 @@ def hub_list(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
         out.print(row)
 
 
+from eno_hf.serving.cli import register as _register_serving  # noqa: E402  (serve, export-onnx)
+
+_register_serving(app)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -26,6 +26,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from eno_hf.serving.config import ServeConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
 
@@ -361,6 +363,7 @@ class Settings(_Model):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
 
 # ----------------------------------------------------------------------------- loading
