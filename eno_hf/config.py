@@ -286,6 +286,9 @@ class RunConfig(_Model):
     baselines: bool = True
 
 
+from eno_hf.clarity.config import ClarityConfig  # noqa: E402  (own module; imports pydantic only)
+
+
 class Settings(_Model):
     """Root configuration."""
 
@@ -296,6 +299,7 @@ class Settings(_Model):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    clarity: ClarityConfig = Field(default_factory=ClarityConfig)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -36,8 +36,8 @@ from eno_hf.audio.io import audio_info, load_audio
 from eno_hf.config import AudioConfig
 from eno_hf.errors import RejectedInput
 
-__all__ = ["ConditioningStats", "condition", "load_and_condition", "integrated_loudness",
-           "loudness_range", "peak_dbfs", "rms_dbfs"]
+__all__ = ["ConditioningStats", "condition", "normalization_gain", "load_and_condition",
+           "integrated_loudness", "loudness_range", "peak_dbfs", "rms_dbfs"]
 
 _EPS = 1e-12
 
@@ -120,6 +120,20 @@ def loudness_range(samples: np.ndarray, sample_rate: int) -> float:
     return lra if np.isfinite(lra) else 0.0
 
 
+def normalization_gain(lufs_before: float, peak_before_dbfs: float, target_lufs: float,
+                       peak_ceiling_dbfs: float) -> tuple[float, bool]:
+    """Gain (dB) that brings ``lufs_before`` to ``target_lufs``, lowered by the clip guard.
+
+    Returns:
+        ``(gain_db, clipping_prevented)``: when ``peak_before_dbfs + gain`` would exceed
+        ``peak_ceiling_dbfs`` the gain is ``peak_ceiling_dbfs - peak_before_dbfs`` and the flag is set.
+    """
+    gain_db = target_lufs - lufs_before
+    if peak_before_dbfs + gain_db > peak_ceiling_dbfs:
+        return peak_ceiling_dbfs - peak_before_dbfs, True
+    return gain_db, False
+
+
 def condition(samples: np.ndarray, sample_rate: int, cfg: AudioConfig,
               path: str | Path | None = None, source_sample_rate: int | None = None,
               source_channels: int = 1) -> tuple[np.ndarray, ConditioningStats]:
@@ -165,10 +179,8 @@ def condition(samples: np.ndarray, sample_rate: int, cfg: AudioConfig,
 
     gain_db, prevented = 0.0, False
     if cfg.target_lufs is not None:
-        gain_db = cfg.target_lufs - lufs_before
-        if peak_before + gain_db > cfg.peak_ceiling_dbfs:
-            gain_db = cfg.peak_ceiling_dbfs - peak_before
-            prevented = True
+        gain_db, prevented = normalization_gain(lufs_before, peak_before, cfg.target_lufs,
+                                                cfg.peak_ceiling_dbfs)
     out = x if gain_db == 0.0 else (x * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
     stats = ConditioningStats(
         lufs_before=lufs_before,
