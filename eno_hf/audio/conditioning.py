@@ -100,6 +100,9 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
     block = meter.block_size
     if x.shape[0] < block * sample_rate:
         meter.block_size = x.shape[0] / sample_rate
+        # n / sr * sr can round above n (e.g. 8000 / 22050), which pyloudnorm rejects
+        while meter.block_size * sample_rate > x.shape[0]:
+            meter.block_size = float(np.nextafter(meter.block_size, 0.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lufs = float(meter.integrated_loudness(x))

@@ -301,7 +301,8 @@ def _summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_clarity(s: Settings, skip_init: bool = False, skip_generate: bool = False,
-                progress: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[str, dict[str, Any]], None] | None = None,
+                call: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
     """Every step in order; returns the summary (``eno clarity run --json``'s last line).
 
     Keys: ``workdir``, ``manifest``, ``validation``, ``normalization_log``, ``verify``,
@@ -309,7 +310,11 @@ def run_clarity(s: Settings, skip_init: bool = False, skip_generate: bool = Fals
     ``plots``, ``model``, ``onnx``, ``parity``, ``metrics`` (per family: hold-out + CV mean + 95 % CI),
     ``metrics_file``, ``rejected`` (every input left out, with its reason), ``steps`` (elapsed,
     cache hits).
+
+    ``call(name, step_fn, *args)`` runs each step (default: ``step_fn(*args)``); the Prefect flow
+    passes one that runs it as a task.
     """
+    call = call or (lambda name, fn, *args: fn(*args))
     say = progress or (lambda name, res: None)
     steps: dict[str, Any] = {}
 
@@ -319,17 +324,17 @@ def run_clarity(s: Settings, skip_init: bool = False, skip_generate: bool = Fals
         return res
 
     if not skip_init:
-        note("init", step_init(s))
+        note("init", call("init", step_init, s))
     if not skip_generate:
-        note("generate", step_generate(s))
-    sc = note("scan", step_scan(s))
+        note("generate", call("generate", step_generate, s))
+    sc = note("scan", call("scan", step_scan, s))
     entries = sc.pop("_entries")
-    norm = note("normalize", step_normalize(s, entries))
-    ver = note("verify", step_verify(s, norm))
-    ext = note("extract", step_extract(s, entries, norm))
-    ana = note("analyze", step_analyze(s, ext))
-    tr = note("train", step_train(s, ext))
-    exp = note("export", step_export(s, tr))
+    norm = note("normalize", call("normalize", step_normalize, s, entries))
+    ver = note("verify", call("verify", step_verify, s, norm))
+    ext = note("extract", call("extract", step_extract, s, entries, norm))
+    ana = note("analyze", call("analyze", step_analyze, s, ext))
+    tr = note("train", call("train", step_train, s, ext))
+    exp = note("export", call("export", step_export, s, tr))
     metrics = _read(tr["metrics"])
     rejected = [{"stage": "scan", **r} for r in sc["rejected"]] + \
                [{"stage": "extract", **r} for r in ext["rejected"]]
