@@ -49,79 +49,34 @@ def _emit(res: dict[str, Any], json_out: bool, title: str) -> None:
         _print_json_last(res)
 
 
-@app.command()
-def init(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Write real gold audio: Hydrogen drum samples + MIDI rendered with FluidSynth."""
-    from eno_hf.clarity.pipeline import step_init
-
-    _emit(step_init(_s(config, set_)), json_out, "init")
-
-
-@app.command()
-def generate(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Generate flawed variants with pedalboard (seeded recipe); labels.json with corrections."""
-    from eno_hf.clarity.pipeline import step_generate
-
-    _emit(step_generate(_s(config, set_)), json_out, "generate")
+_STEPS = {
+    "init": "Write real gold audio: Hydrogen drum samples + MIDI rendered with FluidSynth.",
+    "generate": "Generate flawed variants with pedalboard (seeded recipe); labels.json with corrections.",
+    "scan": "Scan the gold/flawed tree: manifest.json (counts) + validation.json.",
+    "normalize": "Normalize every file to the target LUFS (clip guard); normalization_log.json, processed/.",
+    "verify": "Re-measure the processed/ files (+-0.5 LU); exit 1 when any fails.",
+    "extract": "64-d fingerprints: features.csv/.parquet + feature_metadata.json.",
+    "analyze": "NaN/Inf counts, effect sizes, PNG plots.",
+    "train": "Random forest (+ gradient boosting, linear) with grouped hold-out and grouped CV.",
+    "export": "ONNX export + onnxruntime parity, model card, hub + ClearML registration.",
+}
 
 
-@app.command()
-def scan(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Scan the gold/flawed tree: manifest.json (counts) + validation.json."""
-    from eno_hf.clarity.pipeline import step_scan
+def _step_command(name: str, help_text: str) -> None:
+    def command(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+        from eno_hf.clarity import pipeline
 
-    _emit(step_scan(_s(config, set_)), json_out, "scan")
+        res = getattr(pipeline, f"step_{name}")(_s(config, set_))
+        _emit(res, json_out, name)
+        if name == "verify" and res["failures"]:
+            raise typer.Exit(1)
 
-
-@app.command()
-def normalize(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Normalize every file to the target LUFS (clip guard); normalization_log.json, processed/."""
-    from eno_hf.clarity.pipeline import step_normalize
-
-    _emit(step_normalize(_s(config, set_)), json_out, "normalize")
+    command.__doc__ = help_text
+    app.command(name)(command)
 
 
-@app.command()
-def verify(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Re-measure the processed/ files (+-0.5 LU); exit 1 when any fails."""
-    from eno_hf.clarity.pipeline import step_verify
-
-    res = step_verify(_s(config, set_))
-    _emit(res, json_out, "verify")
-    if res["failures"]:
-        raise typer.Exit(1)
-
-
-@app.command()
-def extract(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """64-d fingerprints: features.csv/.parquet + feature_metadata.json."""
-    from eno_hf.clarity.pipeline import step_extract
-
-    _emit(step_extract(_s(config, set_)), json_out, "extract")
-
-
-@app.command()
-def analyze(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """NaN/Inf counts, effect sizes, PNG plots."""
-    from eno_hf.clarity.pipeline import step_analyze
-
-    _emit(step_analyze(_s(config, set_)), json_out, "analyze")
-
-
-@app.command()
-def train(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """Random forest (+ gradient boosting, linear) with grouped hold-out and grouped CV."""
-    from eno_hf.clarity.pipeline import step_train
-
-    _emit(step_train(_s(config, set_)), json_out, "train")
-
-
-@app.command()
-def export(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-    """ONNX export + onnxruntime parity, model card, hub + ClearML registration."""
-    from eno_hf.clarity.pipeline import step_export
-
-    _emit(step_export(_s(config, set_)), json_out, "export")
+for _name, _help in _STEPS.items():
+    _step_command(_name, _help)
 
 
 @app.command()
