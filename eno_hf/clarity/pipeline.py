@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from eno_hf.audio import conditioning as _conditioning
 from eno_hf.audio.io import content_hash
 from eno_hf.clarity import analyze as _analyze
 from eno_hf.clarity import export as _export
@@ -151,7 +152,7 @@ def step_normalize(s: Settings, entries=None) -> dict[str, Any]:
     entries = entries if entries is not None else step_scan(s)["_entries"]
     files = [e.file for e in entries]
     key = _key("normalize", c.normalize.model_dump(mode="json", exclude={"verify_tolerance_lu"}),
-               c.sample_rate, _files_hash(p.raw, files), _code(_normalize))
+               c.sample_rate, _files_hash(p.raw, files), _code(_normalize, _conditioning))
 
     def compute():
         log_ = _normalize.normalize_tree(c, p.raw, p.workdir, files)
@@ -171,7 +172,7 @@ def step_verify(s: Settings, norm: dict[str, Any] | None = None) -> dict[str, An
     log_path = Path(norm["normalization_log"])
     written = [r["processed"] for r in _read(log_path)["files"] if r.get("processed")]
     key = _key("verify", c.normalize.verify_tolerance_lu, content_hash(log_path),
-               _files_hash(p.workdir, written), _code(_normalize))
+               _files_hash(p.workdir, written), _code(_normalize, _conditioning))
 
     def compute():
         rep = _normalize.verify_tree(_read(log_path), p.workdir, c.normalize.verify_tolerance_lu)
@@ -191,7 +192,7 @@ def step_extract(s: Settings, entries=None, norm: dict[str, Any] | None = None) 
     labels = p.raw / "labels.json"
     key = _key("extract", c.features.model_dump(mode="json"), c.sample_rate, content_hash(log_path),
                content_hash(labels) if labels.is_file() else None, _files_hash(p.workdir, written),
-               [e.file for e in entries], _code(_features, _fingerprint))
+               [e.file for e in entries], _code(_features, _fingerprint, _conditioning))
     names = _generate.correction_names(c)
 
     def compute():

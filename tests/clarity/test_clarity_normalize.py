@@ -60,11 +60,13 @@ def test_log_records_every_file_and_verify_passes(tree):
         {"gold/drums/short_gold_001.wav", *(set(files[:4]) - set(long_enough))}
     for r in ok:
         assert r["peak_after_dbfs"] <= -1.0 + 1e-3
-        expected = -18.0 if not r["clip_guard"] else r["lufs_before"] + r["gain_db"]
-        assert r["lufs_after"] == pytest.approx(expected, abs=1e-3)
-        assert r["clip_guard"] == (r["lufs_after"] < -18.0 - 1e-3)
+        predicted = -18.0 if not r["clip_guard"] else r["lufs_before"] + r["gain_db"]
+        assert r["lufs_after_predicted"] == pytest.approx(predicted, abs=1e-3)
+        assert r["clip_guard"] == (r["lufs_after_predicted"] < -18.0 - 1e-3)
+        if not r["clip_guard"]:
+            assert r["lufs_after"] == pytest.approx(-18.0, abs=0.5)
         y, sr = sf.read(str(root / r["processed"]), dtype="float32")
-        assert integrated_loudness(y, sr) == pytest.approx(r["lufs_after"], abs=0.5)
+        assert integrated_loudness(y, sr) == pytest.approx(r["lufs_after"], abs=0.05)  # 24-bit file
     json.dumps(log, allow_nan=False)  # strict JSON
     ver = verify_tree(log, root, 0.5)
     assert ver["checked"] == len(ok) and ver["passed"] == len(ok) and not ver["failures"]
