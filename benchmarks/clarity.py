@@ -3,9 +3,10 @@
 Prints, in one run, side by side:
 
 - onnxruntime (CPU, 1 intra/inter-op thread, batch 1) latency per fingerprint of the flaw classifier,
-  the correction regressor and both in sequence: p50 / p99 / mean in ms over ``--runs`` calls after
-  ``--warmup`` calls, plus the process-CPU-time mean (what one core of one's own would give on this
-  shared machine);
+  the correction regressor and both in sequence: wall p50 / p99 / mean in ms over ``--runs`` calls
+  after ``--warmup`` calls, and p50 / p99 of the calling thread's CPU time per call
+  (``time.thread_time``: what a core of one's own would give; on a machine shared with other jobs
+  the wall p99 is mostly time spent preempted);
 - scikit-learn (``n_jobs=1``, batch 1) ``predict_proba`` + ``predict`` of the same pair;
 - fingerprint extraction (``eno_hf.features.fingerprint``) per second of audio on the normalized
   ``processed/`` files of the run (wall and CPU ms per audio second, median over files).
@@ -32,16 +33,17 @@ import eno_hf  # noqa: F401
 def _lat(fn, X: np.ndarray, runs: int, warmup: int) -> dict[str, float]:
     for i in range(warmup):
         fn(X[i % len(X): i % len(X) + 1])
-    wall, t_cpu0 = [], time.process_time()
+    wall, cpu = [], []
     for i in range(runs):
         x = X[i % len(X): i % len(X) + 1]
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         fn(x)
         wall.append(time.perf_counter() - t0)
-    cpu = (time.process_time() - t_cpu0) / runs
-    w = np.asarray(wall) * 1e3
+        cpu.append(time.thread_time() - c0)
+    w, c = np.asarray(wall) * 1e3, np.asarray(cpu) * 1e3
     return {"p50_ms": float(np.percentile(w, 50)), "p99_ms": float(np.percentile(w, 99)),
-            "mean_ms": float(w.mean()), "cpu_mean_ms": cpu * 1e3, "runs": runs}
+            "mean_ms": float(w.mean()), "cpu_p50_ms": float(np.percentile(c, 50)),
+            "cpu_p99_ms": float(np.percentile(c, 99)), "runs": runs}
 
 
 def main() -> None:
@@ -49,9 +51,9 @@ def main() -> None:
     ap.add_argument("--config", default="configs/clarity.yaml")
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--runs", type=int, default=2000)
-    ap.add_argument("--sklearn-runs", type=int, default=200)
+    ap.add_argument("--sklearn-runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--files", type=int, default=40, help="processed files timed for extraction")
+    ap.add_argument("--files", type=int, default=20, help="processed files timed for extraction")
     args = ap.parse_args()
 
     import joblib
@@ -100,13 +102,16 @@ def main() -> None:
 
     print(f"eno clarity benchmark  ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; model "
           f"{p.model_dir}; {len(X)} real fingerprints; RF {clf.n_estimators} trees, depth {clf.max_depth})")
-    print(f"{'batch 1, 1 thread':<22}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'CPU ms':>9}{'runs':>7}")
+    print(f"{'batch 1, 1 thread':<18}{'wall p50':>10}{'wall p99':>10}{'wall mean':>10}{'CPU p50':>10}"
+          f"{'CPU p99':>10}{'runs':>7}   (ms)")
     for name, r in rows.items():
-        print(f"{name:<22}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['mean_ms']:>9.3f}{r['cpu_mean_ms']:>9.3f}"
-              f"{r['runs']:>7}")
-    ok = rows["onnx both"]["p99_ms"] < 5.0
-    print(f"ONNX p99 (classifier + regressor) {rows['onnx both']['p99_ms']:.3f} ms: "
-          f"{'meets' if ok else 'MISSES'} the 5 ms plug-in budget")
+        print(f"{name:<18}{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['mean_ms']:>10.3f}{r['cpu_p50_ms']:>10.3f}"
+              f"{r['cpu_p99_ms']:>10.3f}{r['runs']:>7}")
+    both = rows["onnx both"]
+    print(f"ONNX classifier + regressor: wall p99 {both['p99_ms']:.3f} ms "
+          f"({'meets' if both['p99_ms'] < 5.0 else 'MISSES'} the 5 ms budget on this machine now), "
+          f"thread-CPU p99 {both['cpu_p99_ms']:.3f} ms "
+          f"({'meets' if both['cpu_p99_ms'] < 5.0 else 'MISSES'} it on a core of its own)")
     print(f"fingerprint extraction: median {np.median(per_s_wall):.1f} ms wall / "
           f"{np.median(per_s_cpu):.1f} ms CPU per second of audio ({len(per_s_wall)} files, "
           f"{audio:.1f} s of audio at {cfg['sample_rate']} Hz) -- on top of the ONNX call")
