@@ -73,8 +73,8 @@ def main() -> None:
     X = np.ascontiguousarray(frame[cfg["feature_columns"]].to_numpy(np.float32))
     sc = onnx_session(p.model_dir / cfg["onnx"]["flaw_classifier"], threads=1)
     sr_ = onnx_session(p.model_dir / cfg["onnx"]["correction_regressor"], threads=1)
-    clf = joblib.load(p.model_dir / "classifier.joblib")  # this run's own files
-    reg = joblib.load(p.model_dir / "regressor.joblib")
+    clf = joblib.load(p.sklearn_dir / "classifier.joblib")  # this run's own files
+    reg = joblib.load(p.sklearn_dir / "regressor.joblib")
     clf.set_params(n_jobs=1)
     reg.set_params(n_jobs=1)
 

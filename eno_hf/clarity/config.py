@@ -51,6 +51,9 @@ class FlawRecipe(_Model):
     release_ms: float = 80.0
     drive_db: tuple[float, float] = (12.0, 30.0)
     """Distortion drive range (dB)."""
+    exclude_sounds: list[str] = Field(default_factory=list)
+    """Sounds this flaw is never applied to (e.g. a 150 Hz shelf on a hi-hat changes nothing
+    audible, so its label would be noise)."""
 
     def output_name(self) -> str:
         """Name of the correction-vector output this flaw sets."""
@@ -59,14 +62,19 @@ class FlawRecipe(_Model):
         return "compression_ratio_excess" if self.effect == "compressor" else "distortion_drive_db"
 
 
+_HIGH = ["hihat", "cymbal"]  # little energy below ~400 Hz
+
+
 def _default_flaws() -> dict[str, FlawRecipe]:
     return {
-        "muddy": FlawRecipe(effect="peak", cutoff_hz=300, q=1.0, gain_db=(5.0, 12.0)),
+        "muddy": FlawRecipe(effect="peak", cutoff_hz=300, q=1.0, gain_db=(5.0, 12.0), exclude_sounds=_HIGH),
         "boxy": FlawRecipe(effect="peak", cutoff_hz=600, q=1.4, gain_db=(5.0, 12.0)),
         "nasal": FlawRecipe(effect="peak", cutoff_hz=1200, q=1.4, gain_db=(5.0, 12.0)),
         "harsh": FlawRecipe(effect="peak", cutoff_hz=3000, q=1.2, gain_db=(5.0, 12.0)),
-        "boomy": FlawRecipe(effect="low_shelf", cutoff_hz=150, q=0.7071, gain_db=(6.0, 14.0)),
-        "thin": FlawRecipe(effect="low_shelf", cutoff_hz=150, q=0.7071, gain_db=(-18.0, -8.0)),
+        "boomy": FlawRecipe(effect="low_shelf", cutoff_hz=150, q=0.7071, gain_db=(6.0, 14.0),
+                            exclude_sounds=_HIGH),
+        "thin": FlawRecipe(effect="low_shelf", cutoff_hz=150, q=0.7071, gain_db=(-18.0, -8.0),
+                           exclude_sounds=_HIGH),
         "dull": FlawRecipe(effect="high_shelf", cutoff_hz=5000, q=0.7071, gain_db=(-18.0, -8.0)),
         "over-compressed": FlawRecipe(effect="compressor", threshold_db=(-40.0, -28.0),
                                       ratio=(6.0, 20.0)),

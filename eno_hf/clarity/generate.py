@@ -1,7 +1,8 @@
 """Flawed variants generated from gold audio with pedalboard, each with its exact correction vector.
 
 For every gold file ``gold/{instrument}/{sound}_gold_{NNN}.wav`` the seeded generator draws
-``flaws_per_file`` distinct flaws of the recipe (``ClarityConfig.generate.flaws``), draws each flaw's
+``flaws_per_file`` distinct flaws of the recipe (among those whose ``exclude_sounds`` does not name
+the file's sound) (``ClarityConfig.generate.flaws``), draws each flaw's
 parameters uniformly from its ranges (``numpy.random.default_rng([seed, crc32(file)])``: the same
 file always gets the same flaws, whatever else is in the tree), applies the pedalboard effect
 (Spotify ``pedalboard``: ``PeakFilter``, ``LowShelfFilter``, ``HighShelfFilter``, ``Compressor``,
@@ -93,8 +94,9 @@ def apply_flaw(samples: np.ndarray, sample_rate: int, recipe: FlawRecipe,
 def generate_flawed(cfg: ClarityConfig, raw_dir: str | Path, gold_files: list[str]) -> dict[str, Any]:
     """Write the flawed variants of ``gold_files`` (paths relative to ``raw_dir``) and ``labels.json``.
 
-    Existing variants whose label record matches are kept (idempotent). A gold file that cannot be
-    decoded is listed in ``failed`` and the run goes on.
+    Existing variants whose label record matches are kept (idempotent); variants of these gold
+    files that the current recipe no longer plans are deleted (``removed``). A gold file that cannot
+    be decoded is listed in ``failed`` and the run goes on.
 
     Returns:
         ``{"written", "kept", "failed": [{"file", "reason"}], "labels": path, "correction_names"}``.
@@ -109,8 +111,9 @@ def generate_flawed(cfg: ClarityConfig, raw_dir: str | Path, gold_files: list[st
     for rel in sorted(gold_files):
         parsed = parse_name(rel)
         rng = np.random.default_rng([g.seed, zlib.crc32(rel.encode())])
-        k = min(g.flaws_per_file, len(flaw_names))
-        chosen = [flaw_names[i] for i in sorted(rng.choice(len(flaw_names), size=k, replace=False))]
+        allowed = [f for f in flaw_names if parsed.sound not in g.flaws[f].exclude_sounds]
+        k = min(g.flaws_per_file, len(allowed))
+        chosen = [allowed[i] for i in sorted(rng.choice(len(allowed), size=k, replace=False))]
         plans = [(f, draw_params(g.flaws[f], rng)) for f in chosen]
         samples = None
         for flaw, params in plans:
@@ -135,8 +138,14 @@ def generate_flawed(cfg: ClarityConfig, raw_dir: str | Path, gold_files: list[st
             tmp.replace(target)
             records.append(rec)
             written += 1
-    hand_made = [r for f, r in old.items() if f not in {x["file"] for x in records}
+    planned = {x["file"] for x in records}
+    removed = 0
+    for f, r in old.items():  # variants of these gold files that the current recipe no longer makes
+        if f not in planned and r.get("source") in gold_files and (root / f).is_file():
+            (root / f).unlink()
+            removed += 1
+    hand_made = [r for f, r in old.items() if f not in planned
                  and r.get("source") not in gold_files and (root / f).is_file()]
     labels_path.write_text(json.dumps(sorted(records + hand_made, key=lambda r: r["file"]), indent=1))
-    return {"written": written, "kept": kept, "failed": failed, "labels": str(labels_path),
+    return {"written": written, "kept": kept, "removed": removed, "failed": failed, "labels": str(labels_path),
             "correction_names": names}

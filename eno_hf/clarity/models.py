@@ -187,19 +187,22 @@ def _train_and_compare(frame, target_cols, cfg, families):
     return result
 
 
-def save_model(model_dir: Path, clf, reg, classes: list[str], outputs: list[str], metrics: dict[str, Any],
-               extra: dict[str, Any]) -> Path:
-    """Write ``config.json`` + ``classifier.joblib`` / ``regressor.joblib`` into ``model_dir``.
+def save_model(model_dir: Path, sklearn_dir: Path, clf, reg, classes: list[str], outputs: list[str],
+               metrics: dict[str, Any], extra: dict[str, Any]) -> Path:
+    """Write ``config.json`` into ``model_dir`` and ``classifier.joblib`` / ``regressor.joblib`` into
+    ``sklearn_dir``.
 
-    The joblib files are pickles written by this run, loaded only by this run's ``export`` step;
-    the portable, safe artifacts are the ONNX files that ``export`` adds.
+    The joblib files are pickles written by this run and loaded only by this run's ``export`` step
+    and ``benchmarks/clarity.py``; they stay out of ``model_dir`` (which the hub copies and others may
+    pull): the portable, safe artifacts are the ONNX files that ``export`` adds there.
     """
     import joblib
     import sklearn
 
     model_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(clf, model_dir / "classifier.joblib")
-    joblib.dump(reg, model_dir / "regressor.joblib")
+    sklearn_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(clf, sklearn_dir / "classifier.joblib")
+    joblib.dump(reg, sklearn_dir / "regressor.joblib")
     config = {"model_type": "eno-clarity", "library": f"scikit-learn {sklearn.__version__}",
               "feature_columns": list(FINGERPRINT_NAMES), "input_dim": len(FINGERPRINT_NAMES),
               "classes": classes, "correction_outputs": outputs, "metrics": metrics, **extra}
@@ -222,7 +225,9 @@ def write_card(model_dir: Path, metrics: dict[str, Any], info: dict[str, Any]) -
              f"Outputs: flaw class ({', '.join(info.get('classes', []))}) and the correction vector "
              f"({', '.join(info.get('outputs', []))}).", "",
              f"Data: {info.get('data')}", "",
-             f"Split: {metrics['split']}", "",
+             "Split (grouped by source recording: a gold file and all its variants on one side): "
+             + ", ".join(f"{k} {v}" for k, v in metrics["split"].items() if isinstance(v, int)), "",
+             "Intervals: 95 % group-bootstrap percentile intervals over pooled out-of-fold predictions.", "",
              "| family | test acc | test macro-F1 | test MAE | test R² | CV acc [95 % CI] | CV macro-F1 [95 % CI] "
              "| CV MAE [95 % CI] | CV R² [95 % CI] |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -12,7 +12,8 @@ Work dir (``ClarityConfig.workdir``, default ``{data_root}/clarity``)::
     reports/verify.json              re-measured processed files (+-0.5 LU), failures
     features/features.csv|.parquet   + feature_metadata.json (+ features.pkl if asked)
     analysis/analysis.json + *.png   NaN/Inf counts, effect sizes, distributions
-    models/eno-clarity/              config.json, joblib pair, ONNX pair, README.md (card)
+    models/eno-clarity/              config.json, ONNX pair, README.md (card): what the hub gets
+    models/eno-clarity-sklearn/      this run's scikit-learn pair (joblib pickles, never registered)
     reports/metrics.json             all families: hold-out + grouped CV with intervals
     .cache/{step}.json               {key, result} of the last run of each step
 
@@ -61,6 +62,8 @@ class ClarityPaths:
         self.features = self.workdir / "features"
         self.analysis = self.workdir / "analysis"
         self.model_dir = self.workdir / "models" / c.models.model_name
+        self.sklearn_dir = self.workdir / "models" / f"{c.models.model_name}-sklearn"
+        """scikit-learn pickles of this run (never registered; see ``models.save_model``)."""
         self.cache = self.workdir / ".cache"
         self.hub = Path(settings.paths.hub()).resolve()
 
@@ -234,14 +237,14 @@ def step_train(s: Settings, ext: dict[str, Any] | None = None) -> dict[str, Any]
         metrics = {"families": res["families"], "split": res["split"]}
         clf, reg = res["model"]
         test_index = [int(i) for i in res["test_index"]]
-        _models.save_model(p.model_dir, clf, reg, res["classes"], res["outputs"],
+        _models.save_model(p.model_dir, p.sklearn_dir, clf, reg, res["classes"], res["outputs"],
                            {k: v["test"] for k, v in res["families"].items()},
                            {"sample_rate": c.sample_rate, "target_lufs": c.normalize.target_lufs,
                             "features_parquet": ext["features_parquet"], "test_index": test_index})
         return {"metrics": _write_json(p.reports / "metrics.json", metrics), "model_dir": str(p.model_dir),
                 "classes": res["classes"], "outputs": res["outputs"], "split": res["split"]}
     return _cached(p, "train", key, compute,
-                   lambda r: [r["metrics"], str(Path(r["model_dir"]) / "classifier.joblib")])
+                   lambda r: [r["metrics"], str(p.sklearn_dir / "classifier.joblib")])
 
 
 def step_export(s: Settings, tr: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -253,13 +256,14 @@ def step_export(s: Settings, tr: dict[str, Any] | None = None) -> dict[str, Any]
     p, c = paths(s), s.clarity
     tr = tr or step_train(s)
     model_dir = Path(tr["model_dir"])
-    key = _key("export", content_hash(model_dir / "classifier.joblib"), content_hash(model_dir / "regressor.joblib"),
+    key = _key("export", content_hash(p.sklearn_dir / "classifier.joblib"),
+               content_hash(p.sklearn_dir / "regressor.joblib"),
                content_hash(tr["metrics"]), c.models.clearml, c.models.model_name, _code(_export))
 
     def compute():
         # our own files, written by this run's train step (see models.save_model)
-        clf = joblib.load(model_dir / "classifier.joblib")
-        reg = joblib.load(model_dir / "regressor.joblib")
+        clf = joblib.load(p.sklearn_dir / "classifier.joblib")
+        reg = joblib.load(p.sklearn_dir / "regressor.joblib")
         cfg_json = _read(model_dir / "config.json")
         frame = pd.read_parquet(cfg_json["features_parquet"])
         X = frame[cfg_json["feature_columns"]].to_numpy(dtype=np.float32)[cfg_json["test_index"]]
@@ -272,7 +276,9 @@ def step_export(s: Settings, tr: dict[str, Any] | None = None) -> dict[str, Any]
         _models.write_card(model_dir, metrics, {
             "target_lufs": c.normalize.target_lufs, "sample_rate": c.sample_rate, "classes": tr["classes"],
             "outputs": tr["outputs"], "onnx": f"{cfg_json['onnx']} parity {parity}",
-            "data": f"{p.raw} ({tr['split']})"})
+            "data": f"{metrics['split']['train_files'] + metrics['split']['test_files']} files under "
+                    f"{p.raw} (Hydrogen drum samples + GM-rendered PercePiano MIDI and their "
+                    "pedalboard variants, see reports/manifest.json)"})
         from eno_hf.registry.hub import register
 
         summary = {f"{fam}/{k}": v for fam, m in metrics["families"].items() for k, v in m["test"].items()

@@ -53,6 +53,11 @@ def gold_tree(tmp_path_factory):
     return raw, files
 
 
+def test_low_frequency_flaws_exclude_hihat_and_cymbal_by_default():
+    flaws = ClarityConfig().generate.flaws
+    assert all({"hihat", "cymbal"} <= set(flaws[f].exclude_sounds) for f in ("muddy", "boomy", "thin"))
+
+
 def test_generation_is_seeded_labelled_and_idempotent(gold_tree):
     raw, files = gold_tree
     cfg = ClarityConfig()
@@ -72,13 +77,16 @@ def test_generation_is_seeded_labelled_and_idempotent(gold_tree):
             assert nonzero[recipe.output_name()] == -rec["params"]["gain_db"]
         assert (raw / rec["file"]).is_file() and rec["source"] in files
     again = generate_flawed(cfg, raw, files)
-    assert again["written"] == 0 and again["kept"] == 6
+    assert again["written"] == 0 and again["kept"] == 6 and again["removed"] == 0
     assert json.loads((raw / "labels.json").read_text()) == labels
     res = scan(raw, names)
     flawed = [e for e in res.entries if e.subset == "flawed"]
     assert len(flawed) == 6 and all(e.correction is not None for e in flawed)
     gold = [e for e in res.entries if e.subset == "gold"]
     assert all(set(e.correction.values()) == {0.0} for e in gold)
+    cfg.generate.flaws_per_file = 1  # a changed recipe deletes the variants it no longer makes
+    fewer = generate_flawed(cfg, raw, files)
+    assert fewer["removed"] == 4 and len(list((raw / "flawed").rglob("*.wav"))) == 2
     val = validate(res, list(cfg.generate.flaws), 3)
     assert "gold/bass" in val["missing"] and val["ok"] is False
     assert all(u["count"] < 3 for u in val["unbalanced"])

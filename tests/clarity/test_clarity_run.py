@@ -82,6 +82,10 @@ def test_grouped_split_and_metrics_with_intervals(clarity_run):
         assert set(m["test"]["per_output"]) == {c.removeprefix("target_") for c in res["target_columns"]}
     hub = json.loads((Path(res["model"]) / "registry.json").read_text())
     assert hub["name"] == "eno-clarity" and (Path(res["model"]) / "README.md").is_file()
+    assert not [f for f in Path(res["model"]).iterdir() if f.suffix in (".joblib", ".pkl")]  # no pickles
+    frame = pd.read_csv(res["features_csv"])
+    hats = frame[frame.file.str.contains("/hihat_|/cymbal_")]
+    assert not set(hats.flaw) & {"muddy", "boomy", "thin"}
 
 
 def test_cli_run_json_reuses_every_step(clarity_run):
