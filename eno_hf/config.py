@@ -353,6 +353,9 @@ class RunConfig(_Model):
     """Worker processes of the LocalCluster (one thread each) when no address is given."""
 
 
+from eno_hf.clarity.config import ClarityConfig  # noqa: E402  (own module; imports pydantic only)
+
+
 class Settings(_Model):
     """Root configuration."""
 
@@ -364,6 +367,7 @@ class Settings(_Model):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    clarity: ClarityConfig = Field(default_factory=ClarityConfig)
 
 
 # ----------------------------------------------------------------------------- loading
