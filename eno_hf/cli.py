@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 hub_app = typer.Typer(help="The local model hub.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
+from eno_hf.workspace.cli import app as _dataset_app  # noqa: E402
+app.add_typer(_dataset_app, name="dataset")
 
 console = Console(stderr=True)
 out = Console()

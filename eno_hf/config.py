@@ -28,6 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eno_hf.workspace.config import WorkspaceConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
 
@@ -338,6 +340,7 @@ class Settings(_Model):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -385,6 +388,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
             p = Path(node[keys[-1]])
             node[keys[-1]] = str(p if p.is_absolute() else (base / p).resolve())
+    ws = data.get("workspace")
+    for src in ((ws.get("sources") or {}).values() if isinstance(ws, dict) and isinstance(ws.get("sources"), dict) else ()):
+        for node in (src, src.get("csv")) if isinstance(src, dict) else ():
+            if isinstance(node, dict) and isinstance(node.get("path"), str) and not Path(node["path"]).is_absolute():
+                node["path"] = str((base / node["path"]).resolve())
     run = data.get("run")
     if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
         run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())

@@ -422,8 +422,9 @@ def midi_features(path: str | Path, chords: bool = True) -> MidiFeatures:
     s: dict[str, Any] = _statistics(pm, notes)
     onsets = _onsets(notes[:, 0])
     tempo, beats, source = _tempo_and_beats(pm, notes, onsets)
-    swing = swing_ratio(onsets, beats)
     offset = _beat_offset_ms(onsets, beats)
+    # swing is measured against beats moved onto the player's own (early/late) beat placement
+    swing = swing_ratio(onsets, beats + (offset / 1000.0 if np.isfinite(offset) else 0.0))
     art = _articulation_ratio(notes, onsets)
     melody = _skyline(notes)
     curve, vstats = _velocity_curve(notes)
