@@ -18,34 +18,12 @@ from eno_hf.config import Settings
 from eno_hf.workspace import steps
 
 
-@task(name="workspace-create")
-def create_task(settings: Settings) -> dict[str, Any]:
-    return steps.step_create(settings)
-
-
-@task(name="workspace-import")
-def import_task(settings: Settings) -> dict[str, Any]:
-    return steps.step_import(settings)
-
-
-@task(name="workspace-annotate")
-def annotate_task(settings: Settings) -> dict[str, Any]:
-    return steps.step_annotate(settings)
-
-
-@task(name="workspace-extract", retries=1, retry_delay_seconds=5)
-def extract_task(settings: Settings) -> dict[str, Any]:
-    return steps.step_extract(settings)
-
-
-@task(name="workspace-augment", retries=1, retry_delay_seconds=5)
-def augment_task(settings: Settings) -> dict[str, Any]:
-    return steps.step_augment(settings)
-
-
-@task(name="workspace-synthesize")
-def synthesize_task(settings: Settings) -> dict[str, Any]:
-    return steps.step_synthesize(settings)
+create_task = task(name="workspace-create")(steps.step_create)
+import_task = task(name="workspace-import")(steps.step_import)
+annotate_task = task(name="workspace-annotate")(steps.step_annotate)
+extract_task = task(name="workspace-extract", retries=1, retry_delay_seconds=5)(steps.step_extract)
+augment_task = task(name="workspace-augment", retries=1, retry_delay_seconds=5)(steps.step_augment)
+synthesize_task = task(name="workspace-synthesize")(steps.step_synthesize)
 
 
 @task(name="workspace-split")
