@@ -33,6 +33,7 @@ app = typer.Typer(
 hub_app = typer.Typer(help="The local model hub.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
 app.add_typer(__import__("eno_hf.clarity.cli", fromlist=["app"]).app, name="clarity")
+app.add_typer(__import__("eno_hf.workspace.cli", fromlist=["app"]).app, name="dataset")
 
 console = Console(stderr=True)
 out = Console()

@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from eno_hf.serving.config import ServeConfig
 
+from eno_hf.workspace.config import WorkspaceConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
 
@@ -368,6 +370,7 @@ class Settings(_Model):
     run: RunConfig = Field(default_factory=RunConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     clarity: ClarityConfig = Field(default_factory=ClarityConfig)
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -419,6 +422,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     if isinstance(source, dict) and isinstance(source.get("allowed_roots"), list):
         source["allowed_roots"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
                                    for p in source["allowed_roots"]]
+    ws = data.get("workspace")
+    for src in ((ws.get("sources") or {}).values() if isinstance(ws, dict) and isinstance(ws.get("sources"), dict) else ()):
+        for node in (src, src.get("csv")) if isinstance(src, dict) else ():
+            if isinstance(node, dict) and isinstance(node.get("path"), str) and not Path(node["path"]).is_absolute():
+                node["path"] = str((base / node["path"]).resolve())
     run = data.get("run")
     if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
         run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
