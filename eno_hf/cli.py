@@ -155,11 +155,24 @@ def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 
 @app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
-          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+          json_out: Annotated[bool, typer.Option("--json")] = False,
+          remote: Annotated[Optional[str], typer.Option(
+              "--remote", help="Enqueue this training on a ClearML agent queue (needs a ClearML server).")] = None
+          ) -> None:
     """Build the dataset if needed, then train the configured model (resumable)."""
     from eno_hf.pipeline import run_stages
 
-    st = run_stages(_settings(config, set_), ["dataset", "train"])
+    s = _settings(config, set_)
+    if remote:
+        from eno_hf.registry.clearml import enqueue_training
+
+        try:  # exits this process once the task is enqueued; on the agent it returns and trains
+            enqueue_training(s.model_dump(mode="json"), remote, project=s.registry.clearml_project,
+                             task_name=f"train-{s.registry.model_name}")
+        except RuntimeError as exc:
+            console.print(f"[red]remote training:[/red] {exc}")
+            raise typer.Exit(2) from exc
+    st = run_stages(s, ["dataset", "train"])
     console.print(f"model: [bold]{st.model_dir}[/bold]{' (cached)' if st.cached['train'] else ''}")
     if json_out:
         _print_json_last({"dataset": str(st.dataset_path), "model": str(st.model_dir)})
