@@ -35,6 +35,10 @@ class Predictor(Protocol):
         """Per-head scores for each ``(samples,)`` float32 mono waveform at ``sample_rate``."""
         ...
 
+    def tags(self, scores: Scores) -> dict[str, list[str]]:
+        """Labels at or above the tuned thresholds (``tags_above_threshold``)."""
+        ...
+
     def info(self) -> dict[str, Any]:
         """Name, version, labels, thresholds, lineage (``GET /model``)."""
         ...

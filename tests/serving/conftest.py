@@ -1,23 +1,21 @@
-"""A tiny saved eno model (random mel_cnn, three heads) for the serving tests."""
+"""The serving tests use the tiny saved model of ``tests/inference/conftest.py`` (random mel_cnn,
+2-s windows, heads quadrant / moods / valence, moods thresholds [0, 1, 0]) under the name
+``serve_model_dir``; loaded by path because test folders are not packages."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
-from serving_uploads import HEADS, SR
 
-from eno_hf.models import EnoFeatureExtractor, EnoForAudioTagging, EnoModelConfig
+_spec = importlib.util.spec_from_file_location(
+    "eno_tests_inference_conftest", Path(__file__).resolve().parents[1] / "inference" / "conftest.py")
+_inference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_inference)
+tiny_model_dir = _inference.tiny_model_dir
 
 
 @pytest.fixture(scope="session")
-def serve_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random mel_cnn, 2-s windows, tuned thresholds on ``moods`` (calm/happy always, dark never)."""
-    out = tmp_path_factory.mktemp("eno-serve-model")
-    torch.manual_seed(0)
-    cfg = EnoModelConfig(encoder_type="mel_cnn", encoder_kwargs={"n_mels": 32, "channels": 4, "n_blocks": 2},
-                         chunk_s=2.0, hidden_dim=8, heads=HEADS, thresholds={"moods": [0.0, 1.0, 0.0]})
-    EnoForAudioTagging(cfg).eval().save_pretrained(out)
-    EnoFeatureExtractor(sampling_rate=SR, target_lufs=-18.0).save_pretrained(out)
-    return out
+def serve_model_dir(tiny_model_dir: Path) -> Path:
+    return tiny_model_dir

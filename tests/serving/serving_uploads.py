@@ -8,11 +8,6 @@ import numpy as np
 import soundfile as sf
 
 SR = 16_000
-HEADS = [
-    {"name": "quadrant", "kind": "singlelabel", "labels": ["Q1", "Q2", "Q3", "Q4"]},
-    {"name": "moods", "kind": "multilabel", "labels": ["calm", "dark", "happy"]},
-    {"name": "valence", "kind": "regression"},
-]
 
 
 def wav_bytes(samples: np.ndarray, rate: int = SR, subtype: str | None = None) -> bytes:

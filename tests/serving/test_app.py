@@ -124,3 +124,23 @@ def test_openapi_schema_with_schemathesis(predictor):
         except Exception as exc:  # noqa: BLE001 - collect all operations' failures
             failures.append(f"{operation.label} ({mode.value}): {exc}")
     assert not failures, "\n".join(failures)
+
+
+def test_midi_upload_is_rendered_and_tagged_like_eno_tag(client, serve_model_dir, tmp_path, monkeypatch):
+    """A real PercePiano MIDI performance: rendered with FluidSynth (``eno_hf.audio.midi``) by the
+    same ``load_audio`` as ``eno tag``, so the scores are ``eno tag``'s."""
+    import shutil
+    from pathlib import Path
+
+    from eno_hf.inference.tag import tag_paths
+
+    midi_dir = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "percepiano" / "midi"
+    if shutil.which("fluidsynth") is None or not midi_dir.is_dir():
+        pytest.skip("fluidsynth or ../shared/data/percepiano absent")
+    monkeypatch.setenv("ENO_RENDER_CACHE", str(tmp_path / "render-cache"))
+    path = sorted(midi_dir.glob("*.mid"))[0]
+    r = client.post("/predict", files={"file": (path.name, path.read_bytes(), "audio/midi")})
+    assert r.status_code == 200, r.text
+    tagged = next(tag_paths([path], serve_model_dir))
+    for head, scores in tagged["heads"].items():
+        assert r.json()["heads"][head] == pytest.approx(scores, abs=1e-5)
