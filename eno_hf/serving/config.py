@@ -34,8 +34,7 @@ class ServeConfig(BaseModel):
     """Highest accepted native sample rate (a 192 kHz upload is refused: 12x the decode work of 16 kHz)."""
     max_channels: int = Field(8, ge=1)
     """Most channels accepted (mixed down to mono)."""
-    silence_peak_dbfs: float = -80.0
-    """A clip whose sample peak is below this level is refused as ``silent`` (scores would be noise)."""
+
     max_files: int = Field(16, ge=1)
     """Most files in one ``/predict/batch`` request; more: 422 ``too_many_files``."""
     queue_size: int = Field(256, ge=1)

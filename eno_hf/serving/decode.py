@@ -2,8 +2,8 @@
 
 ``decode_upload`` is the ONE place ``eno serve`` (and the ClearML Serving preprocess) turns an
 upload into audio; ``REASON_STATUS`` is the ONE table from a rejection reason to an HTTP status.
-When the shared input validator (``eno_hf.audio.validate``) lands, it replaces the body of
-``decode_upload`` and nothing else changes.
+The signal checks are the shared ones of build and tag (``eno_hf.audio.validate``); the service
+adds its own limits on the upload (content type, size, channels, rate, duration).
 
 Uploads are written to a private temporary file (only the client's *extension*, from an allow-list,
 is kept, so soundfile/FFmpeg/the MIDI renderer pick the right decoder) and decoded with
@@ -44,6 +44,8 @@ REASON_STATUS: dict[str, int] = {
     "silent": 422,
     "nan_inf": 422,
     "unsupported_format": 422,
+    "unsupported": 415,
+    "outside_root": 400,
     "too_many_files": 422,
     "overloaded": 503,
     "io_error": 500,
@@ -95,8 +97,8 @@ def decode_upload(data: bytes, filename: str | None, sample_rate: int, limits: S
         RejectedInput: ``unsupported_media_type``, ``empty`` (no bytes, or no audio frame),
             ``too_large`` (over ``max_upload_mb``), ``undecodable`` (garbage, text, truncated header),
             ``unsupported_format`` (over ``max_channels`` / ``max_sample_rate_hz``), ``too_long`` /
-            ``too_short`` (duration limits), ``nan_inf`` (non-finite samples), ``silent`` (peak
-            below ``silence_peak_dbfs``), ``io_error`` (the temporary file could not be written).
+            ``too_short`` (duration limits), ``nan_inf`` (non-finite samples), ``silent`` (the
+            shared silence check), ``io_error`` (the temporary file could not be written).
     """
     from eno_hf.audio.io import audio_info, load_audio
 
@@ -140,27 +142,26 @@ def decode_upload(data: bytes, filename: str | None, sample_rate: int, limits: S
 
 
 def check_waveform(samples: np.ndarray, sample_rate: int, name: str, limits: ServeConfig) -> np.ndarray:
-    """Check decoded mono audio ``(samples,)`` at ``sample_rate`` Hz against the limits.
+    """Check decoded mono audio ``(samples,)`` at ``sample_rate`` Hz: the shared signal checks of
+    build and tag (``eno_hf.audio.validate.check_signal`` / ``check_loudness``: same reasons, same
+    messages; minimum duration ``serve.min_duration_s``, silence below
+    ``AudioConfig.silence_threshold_dbfs`` RMS or every BS.1770 block gated), then the service's own
+    ``max_duration_s``.
 
     Returns:
         ``samples`` (float32) unchanged.
 
     Raises:
-        RejectedInput: ``empty``, ``nan_inf``, ``too_short``, ``too_long`` or ``silent``.
+        RejectedInput: ``empty``, ``nan_inf``, ``too_short``, ``silent`` or ``too_long``.
     """
+    from eno_hf.audio.conditioning import integrated_loudness
+    from eno_hf.audio.validate import check_loudness, check_signal
+    from eno_hf.config import AudioConfig
+
     samples = np.asarray(samples, dtype=np.float32)
-    n = int(samples.shape[0])
-    if n == 0:
-        raise RejectedInput(name, "empty", "no audio samples")
-    if not np.isfinite(samples).all():
-        raise RejectedInput(name, "nan_inf", f"{int((~np.isfinite(samples)).sum())} non-finite samples")
-    duration = n / float(sample_rate)
-    if duration < limits.min_duration_s:
-        raise RejectedInput(name, "too_short", f"{duration:.3f} s < min_duration_s={limits.min_duration_s}")
+    check_signal(samples, sample_rate, AudioConfig(min_duration_s=limits.min_duration_s), path=name)
+    check_loudness(integrated_loudness(samples, sample_rate), path=name)
+    duration = samples.shape[0] / float(sample_rate)
     if duration > limits.max_duration_s:
         raise RejectedInput(name, "too_long", f"{duration:.1f} s > max_duration_s={limits.max_duration_s}")
-    peak = float(np.max(np.abs(samples)))
-    if peak < 10.0 ** (limits.silence_peak_dbfs / 20.0):
-        level = 20 * np.log10(peak) if peak > 0 else float("-inf")
-        raise RejectedInput(name, "silent", f"sample peak {level:.1f} dBFS < {limits.silence_peak_dbfs} dBFS")
     return samples
