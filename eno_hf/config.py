@@ -20,13 +20,15 @@ Errors:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from eno_hf.serving.config import ServeConfig
+
+from eno_hf.workspace.config import WorkspaceConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
@@ -345,6 +347,15 @@ class RunConfig(_Model):
     tag_files: list[Path] = Field(default_factory=list)
     """Files/folders tagged at the end with the registered model (never seen in training)."""
     baselines: bool = True
+    task_runner: Literal["threads", "dask"] = "threads"
+    """Prefect task runner for per-file/per-shard work: a thread pool, or Dask (prefect-dask)."""
+    dask_address: str | None = None
+    """Dask scheduler address (``tcp://host:8786``); None = a LocalCluster of ``dask_workers``."""
+    dask_workers: int = Field(2, ge=1)
+    """Worker processes of the LocalCluster (one thread each) when no address is given."""
+
+
+from eno_hf.clarity.config import ClarityConfig  # noqa: E402  (own module; imports pydantic only)
 
 
 class Settings(_Model):
@@ -357,6 +368,9 @@ class Settings(_Model):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    clarity: ClarityConfig = Field(default_factory=ClarityConfig)
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -408,6 +422,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     if isinstance(source, dict) and isinstance(source.get("allowed_roots"), list):
         source["allowed_roots"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
                                    for p in source["allowed_roots"]]
+    ws = data.get("workspace")
+    for src in ((ws.get("sources") or {}).values() if isinstance(ws, dict) and isinstance(ws.get("sources"), dict) else ()):
+        for node in (src, src.get("csv")) if isinstance(src, dict) else ():
+            if isinstance(node, dict) and isinstance(node.get("path"), str) and not Path(node["path"]).is_absolute():
+                node["path"] = str((base / node["path"]).resolve())
     run = data.get("run")
     if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
         run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
@@ -471,5 +490,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_hash(model: BaseModel, length: int = 12) -> str:
     """Stable short SHA-256 of a config section (JSON with sorted keys)."""
-    blob = json.dumps(model.model_dump(mode="json"), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:length]
+    from eno_hf.utils.io import json_hash
+
+    return json_hash(model.model_dump(mode="json"), length)

@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -53,6 +52,7 @@ from eno_hf.data.version import (
     version_dir, write_latest,
 )
 from eno_hf.errors import NoUsableInput, RejectedInput
+from eno_hf.utils.io import atomic_write as _atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -221,18 +221,6 @@ def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: Dat
 def _rejection_path(cache_path: str | Path) -> Path:
     p = Path(cache_path)
     return p.with_name(p.name.split(".", 1)[0] + ".rejected.json")
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=cache_temp_prefix(path), dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def count_nonfinite(array: np.ndarray) -> dict[str, int]:

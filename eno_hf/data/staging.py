@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eno_hf.utils.io import owned_temp_prefix
+
 log = logging.getLogger(__name__)
 
 __all__ = ["LOCK_NAME", "UNLOCKED_GRACE_S", "make_staging_dir", "release_staging_dir",
@@ -75,9 +77,8 @@ def release_staging_dir(tmp: str | Path) -> None:
         os.close(fd)
 
 
-def cache_temp_prefix(final: str | Path) -> str:
-    """Prefix of a temporary for ``final`` in its folder: ``.{name}.{host}-{pid}.``."""
-    return f".{Path(final).name}.{_host()}-{os.getpid()}."
+cache_temp_prefix = owned_temp_prefix
+"""Prefix of a temporary for ``final`` in its folder: ``.{name}.{host}-{pid}.`` (``eno_hf.utils.io``)."""
 
 
 def _pid_alive(pid: int) -> bool:
