@@ -29,6 +29,15 @@ REASON_DESCRIPTIONS: dict[str, str] = {
     "bad_metadata": "a metadata row that cannot be parsed (bad field count, number, encoding, "
                     "duplicate id) or a metadata file unusable as a whole",
     "internal_error": "an unexpected error while processing this input (a bug: please report it)",
+    # service limits (``validate.Limits``, the HTTP service)
+    "too_long": "longer than the service's max_duration_s",
+    "unsupported_format": "more channels or a higher sample rate than the service accepts",
+    # HTTP requests only (``eno serve``; see docs/serving.md)
+    "too_large": "the upload is larger than the service's max_upload_mb",
+    "unsupported_media_type": "the multipart part's content type is not audio/MIDI",
+    "bad_request": "the request is malformed (missing field, invalid base64, ...)",
+    "too_many_files": "more files in one request than the service's max_files",
+    "overloaded": "the service's queue is full; retry later",
 }
 """Reason code -> meaning (the table of ``docs/errors.md``)."""
 

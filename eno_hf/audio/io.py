@@ -193,11 +193,16 @@ def content_hash(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     """SHA-256 hex digest of the file bytes, read in ``chunk_bytes`` chunks.
 
     Raises:
-        AudioDecodeError: the file is missing (``missing_file``).
+        AudioDecodeError: the file is missing (``missing_file``), a directory (``unsupported``)
+            or not readable (``io_error``), with the messages of ``validate.check_file`` (a
+            zero-byte file is hashed; decoding rejects it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(path, "file not found", reason="missing_file")
+    try:
+        _check_file(path)
+    except AudioDecodeError as exc:
+        if exc.reason != "empty":
+            raise
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(chunk_bytes):

@@ -44,7 +44,7 @@ import numpy as np
 from eno_hf.config import AudioConfig, SourceConfig
 from eno_hf.errors import RejectedInput
 
-__all__ = ["ValidatedAudio", "SourceInfo", "supported_extensions", "is_supported", "confine",
+__all__ = ["ValidatedAudio", "SourceInfo", "Limits", "supported_extensions", "is_supported", "confine",
            "check_file", "check_signal", "check_loudness", "validate_audio"]
 
 _MIDI_SUFFIXES = (".mid", ".midi")
@@ -218,10 +218,40 @@ def _upload_suffix(filename: str | None, extensions: Iterable[str] | None) -> st
     return name.suffix.lower()
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Optional service limits (the HTTP service; ``None`` = no limit).
+
+    Attributes:
+        max_duration_s: longer inputs are ``too_long`` (header duration, then decoded duration).
+        max_channels / max_sample_rate_hz: larger sources are ``unsupported_format`` (checked on
+            the header before decoding; not applied to MIDI, which is rendered).
+    """
+
+    max_duration_s: float | None = None
+    max_channels: int | None = None
+    max_sample_rate_hz: int | None = None
+
+
+def _check_limits(info: object, duration_s: float, limits: Limits, shown: str) -> None:
+    if limits.max_duration_s is not None and duration_s > limits.max_duration_s:
+        raise RejectedInput(shown, "too_long",
+                            f"{duration_s:.1f} s > max_duration_s={limits.max_duration_s}")
+    if getattr(info, "format", "") == "midi":
+        return
+    ch, sr = int(getattr(info, "channels", 0)), int(getattr(info, "sample_rate", 0))
+    if (limits.max_channels is not None and ch > limits.max_channels) or \
+            (limits.max_sample_rate_hz is not None and sr > limits.max_sample_rate_hz):
+        raise RejectedInput(shown, "unsupported_format",
+                            f"{ch} channels at {sr} Hz; limits: {limits.max_channels} channels, "
+                            f"{limits.max_sample_rate_hz} Hz")
+
+
 def validate_audio(source: str | Path | bytes | bytearray | memoryview, *,
                    filename: str | None = None, cfg: AudioConfig | None = None,
                    sample_rate: int | None = None, roots: Sequence[str | Path] | None = None,
-                   extensions: Iterable[str] | None = None) -> ValidatedAudio:
+                   extensions: Iterable[str] | None = None,
+                   limits: Limits | None = None) -> ValidatedAudio:
     """Check, decode and check again one input; the shared entry point of tag and serve.
 
     Args:
@@ -233,16 +263,19 @@ def validate_audio(source: str | Path | bytes | bytearray | memoryview, *,
         sample_rate: output rate in Hz (default ``cfg.sample_rate``).
         roots: when given, a path ``source`` must resolve inside one of them (``confine``).
         extensions: supported suffixes (default ``supported_extensions()``).
+        limits: service limits (``Limits``: ``too_long``, ``unsupported_format``).
 
     Returns:
         ``ValidatedAudio`` (mono float32 samples at ``sample_rate``).
 
     Raises:
         RejectedInput: ``outside_root``, ``missing_file``, ``unsupported``, ``io_error``,
-            ``empty``, ``undecodable``, ``nan_inf``, ``too_short``, ``silent`` (see
+            ``empty``, ``undecodable``, ``nan_inf``, ``too_short``, ``silent``, and with
+            ``limits`` ``too_long`` / ``unsupported_format`` (see
             ``eno_hf.errors.REASON_DESCRIPTIONS``).
     """
     cfg = cfg or AudioConfig()
+    limits = limits or Limits()
     rate = int(sample_rate or cfg.sample_rate)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -253,27 +286,29 @@ def validate_audio(source: str | Path | bytes | bytearray | memoryview, *,
         with tempfile.TemporaryDirectory(prefix="eno-upload-") as tmp:
             tmp_path = Path(tmp) / f"upload{suffix}"
             tmp_path.write_bytes(data)
-            out = _validate_file(tmp_path, cfg, rate, extensions, shown=name)
+            out = _validate_file(tmp_path, cfg, rate, extensions, shown=name, limits=limits)
         return out
     path = Path(source)
     if roots is not None:
         path = confine(path, roots, base=Path.cwd())
-    return _validate_file(path, cfg, rate, extensions, shown=str(source))
+    return _validate_file(path, cfg, rate, extensions, shown=str(source), limits=limits)
 
 
 def _validate_file(path: Path, cfg: AudioConfig, rate: int, extensions: Iterable[str] | None,
-                   shown: str) -> ValidatedAudio:
+                   shown: str, limits: Limits) -> ValidatedAudio:
     from eno_hf.audio.conditioning import integrated_loudness
     from eno_hf.audio.io import audio_info, decoder_notes, load_audio
 
     try:
         check_file(path, extensions, check_suffix=True)
         info = audio_info(path)
+        _check_limits(info, info.duration_s, limits, shown)
         with decoder_notes() as notes:
             samples, sr = load_audio(path, sample_rate=rate, mono=True, block_s=cfg.block_s,
                                      quality=cfg.resample_quality,
                                      midi=cfg.midi.render_settings(rate))
         check_signal(samples, sr, cfg, path=shown)
+        _check_limits(info, samples.shape[0] / sr, limits, shown)
         lufs = integrated_loudness(samples, sr)
         check_loudness(lufs, path=shown)
     except RejectedInput as exc:

@@ -224,7 +224,10 @@ def print_qc_table(report: Mapping[str, Any], console: Any = None) -> None:
     console.print(lt)
 
     if report["rejected"]:
-        rt = Table(title=f"Rejected inputs ({len(report['rejected'])})")
+        by_reason = report.get("rejected_by_reason") or {}
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(by_reason.items()))
+        rt = Table(title=f"Rejected inputs ({len(report['rejected'])}; {counts}; reason codes: "
+                         "docs/errors.md)")
         for col in ("recording_id", "reason", "path", "detail"):
             rt.add_column(col, overflow="fold")
         for r in report["rejected"][:50]:

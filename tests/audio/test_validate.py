@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from eno_hf.audio.io import decoder_notes, load_audio
-from eno_hf.audio.validate import check_file, confine, validate_audio
+from eno_hf.audio.validate import Limits, check_file, confine, validate_audio
 from eno_hf.config import AudioConfig
 from eno_hf.errors import RejectedInput
 
@@ -130,3 +130,16 @@ def test_mpg123_notes_go_to_detail_not_stderr(tmp_path: Path, fourq_clips, capfd
         validate_audio(garbled, sample_rate=SR)
     assert err.value.reason == "undecodable" and "Illegal Audio-MPEG-Header" in err.value.detail
     assert "MPEG" not in capfd.readouterr().err  # nothing leaked to the terminal
+
+
+def test_service_limits() -> None:
+    stereo = np.stack([tone(3.0), tone(3.0)], axis=1)
+    data = wav_bytes(stereo)
+    ok = validate_audio(data, filename="s.wav", limits=Limits(max_duration_s=5, max_channels=2))
+    assert ok.info.channels == 2
+    for limits, reason in ((Limits(max_duration_s=2.0), "too_long"),
+                           (Limits(max_channels=1), "unsupported_format"),
+                           (Limits(max_sample_rate_hz=8000), "unsupported_format")):
+        with pytest.raises(RejectedInput) as err:
+            validate_audio(data, filename="s.wav", limits=limits)
+        assert err.value.reason == reason and err.value.path == "s.wav"

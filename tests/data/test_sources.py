@@ -262,6 +262,51 @@ def test_jsonl_segments(tmp_path: Path) -> None:
     assert any("line 8" in r["detail"] for r in res.rejected)  # the broken JSON line
 
 
+def test_json_metadata_errors_name_line_and_column(tmp_path: Path) -> None:
+    dump = tmp_path / "dump.json"
+    dump.write_text('{"albums": [\n  {"album_id": "a1",, "tracks": []}\n]}\n')
+    with pytest.raises(MetadataError) as err:
+        load_recordings(SourceConfig(kind="json_dump", metadata=dump))
+    assert (err.value.line, err.value.column) == (2, 21), str(err.value)
+    dump.write_bytes(b'{"albums": [\n {"album_id": "caf\xe9", "tracks": []}]}')
+    with pytest.raises(MetadataError) as err:
+        load_recordings(SourceConfig(kind="json_dump", metadata=dump))
+    assert err.value.line == 2 and "not UTF-8" in str(err.value) and "0xe9" in str(err.value)
+    # JSONL: a non-UTF-8 line costs that line only
+    touch(tmp_path / "j" / "s1.wav")
+    seg = tmp_path / "j" / "seg.jsonl"
+    good = json.dumps({"segment_id": "a", "recording_id": "s1", "segment_start": 0,
+                       "segment_end": 1})
+    seg.write_bytes(good.encode() + b'\n{"segment_id": "b\xff", "recording_id": "s1"}\n')
+    res = load_recordings(SourceConfig(kind="jsonl_segments", metadata=seg))
+    assert [r.recording_id for r in res.recordings] == ["a"]
+    assert [(r["reason"], r["detail"][:28]) for r in res.rejected] == [
+        ("bad_metadata", "line 2: line: not UTF-8 text")]
+
+
+def test_paths_outside_the_root_are_rejected_unopened(tmp_path: Path) -> None:
+    root, out = tmp_path / "audio", tmp_path / "outside"
+    touch(root / "ok.wav")
+    touch(out / "secret.wav")
+    (root / "link.wav").symlink_to(out / "secret.wav")
+    (root / "x.mp3").mkdir()
+    meta = tmp_path / "m.csv"
+    meta.write_text(f"id,path\nok,ok.wav\nclimb,../outside/secret.wav\nabs,{out / 'secret.wav'}\n"
+                    "tmpl,\n")
+    cfg = SourceConfig(metadata=meta, audio_root=root, id_column="id", path_column="path",
+                       path_template="../outside/secret.wav", stem_lookup=False)
+    res = load_recordings(cfg)
+    assert [r.recording_id for r in res.recordings] == ["ok"]
+    got = {(r["recording_id"], r["reason"], r["path"]) for r in res.rejected}
+    secret = str((out / "secret.wav").resolve())
+    assert got == {("climb", "outside_root", secret), ("abs", "outside_root", secret),
+                   ("tmpl", "outside_root", secret), (None, "outside_root", secret),
+                   (None, "unsupported", str(root / "x.mp3"))}
+    # an explicit allow-list admits absolute paths and symlink targets
+    allowed = load_recordings(cfg.model_copy(update={"allowed_roots": [out]}))
+    assert sorted(r.recording_id for r in allowed.recordings) == ["abs", "climb", "ok", "tmpl"]
+
+
 # ----------------------------------------------------------------------------- folders
 def _tree(root: Path) -> None:
     touch(root / "happy" / "a.wav")
