@@ -95,31 +95,54 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Build (or reuse) the versioned dataset: condition, segment, featurize, split, QC report."""
-    from eno_hf.data.build import build_dataset
     from eno_hf.data.qc import print_qc_table
+    from eno_hf.pipeline import run_stages
+
+    st = run_stages(_settings(config, set_), ["dataset"])
+    print_qc_table(st.qc_report)
+    hit = st.cached["dataset"]
+    console.print(f"dataset: [bold]{st.dataset_path}[/bold] (version {st.dataset_version}"
+                  f"{', cache hit' if hit else ''})")
+    if json_out:
+        _print_json_last({"dataset": str(st.dataset_path), "version": st.dataset_version, "cache_hit": hit})
+
+
+@app.command()
+def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Fetch audio listed by URL in the metadata (dataset.download.url_column) into the data root.
+
+    Retries with backoff, resumable partial downloads, checksums in manifest.json, failures with a
+    reason in download_report.json. Exits 1 when any URL failed.
+    """
+    from eno_hf.data.download import download_dataset_audio
 
     s = _settings(config, set_)
-    res = build_dataset(s, progress=True)
-    print_qc_table(res.report)
-    console.print(f"dataset: [bold]{res.path}[/bold] (version {res.version}"
-                  f"{', cache hit' if res.cache_hit else ''})")
+    try:
+        res = download_dataset_audio(s, progress=True)
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]download error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    reused = sum(bool(e["reused"]) for e in res.downloaded)
+    console.print(f"downloaded {len(res.downloaded) - reused}, reused {reused}, failed {len(res.failed)}"
+                  f"  manifest: {res.manifest_path}  report: {res.report_path}")
     if json_out:
-        _print_json_last({"dataset": str(res.path), "version": res.version, "cache_hit": res.cache_hit})
+        _print_json_last({"manifest": str(res.manifest_path), "report": str(res.report_path),
+                          "downloaded": len(res.downloaded), "failed": len(res.failed)})
+    if res.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Build the dataset if needed, then train the configured model (resumable)."""
-    from eno_hf.pipeline import run_id, stage_dataset, stage_train
+    from eno_hf.pipeline import run_stages
 
-    s = _settings(config, set_)
-    built = stage_dataset(s)
-    run_dir = Path(s.paths.data_root).resolve() / "runs" / run_id(s, built.version)
-    model_dir, cached = stage_train(s, built.dataset, run_dir)
-    console.print(f"model: [bold]{model_dir}[/bold]{' (cached)' if cached else ''}")
+    st = run_stages(_settings(config, set_), ["dataset", "train"])
+    console.print(f"model: [bold]{st.model_dir}[/bold]{' (cached)' if st.cached['train'] else ''}")
     if json_out:
-        _print_json_last({"dataset": str(built.path), "model": str(model_dir)})
+        _print_json_last({"dataset": str(st.dataset_path), "model": str(st.model_dir)})
 
 
 @app.command()
@@ -128,32 +151,29 @@ def evaluate(model: Annotated[str, typer.Option("--model", "-m", help="Model dir
              out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
              json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Evaluate a model on the dataset's test split: metrics.json, per-tag CSV, PNG plots."""
-    from eno_hf.evaluation.run import evaluate_model
-    from eno_hf.pipeline import stage_dataset
+    from eno_hf.pipeline import run_stages
     from eno_hf.registry.hub import resolve
 
     s = _settings(config, set_)
-    model_dir = resolve(model, s.paths.hub())
-    built = stage_dataset(s)
-    target = out_dir or (model_dir.parent / f"eval-{built.version}")
-    metrics = evaluate_model(model_dir, built.dataset, target, s)
-    console.print(f"evaluation written to [bold]{target}[/bold]")
+    st = run_stages(s, ["dataset"])
+    st.model_dir = resolve(model, s.paths.hub()).resolve()
+    st.eval_dir = out_dir or (st.model_dir.parent / f"eval-{st.dataset_version}")
+    st = run_stages(s, ["evaluate"], state=st)
+    console.print(f"evaluation written to [bold]{st.eval_dir}[/bold]{' (cached)' if st.cached['evaluate'] else ''}")
     if json_out:
-        _print_json_last({"metrics": metrics, "eval_dir": str(target)})
+        _print_json_last({"metrics": st.metrics, "eval_dir": str(st.eval_dir)})
 
 
 @app.command()
 def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained model directory.")],
              config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
              name: Annotated[Optional[str], typer.Option("--name")] = None) -> None:
-    """Copy a model directory into the local hub (and ClearML)."""
-    from eno_hf.registry.hub import register as hub_register
+    """Copy a model directory into the local hub (and ClearML, when ``registry.clearml`` is on)."""
+    from eno_hf.registry.register import register_model
 
-    s = _settings(config, set_)
-    metrics_file = model / "metrics.json"
-    meta = {"metrics": json.loads(metrics_file.read_text())} if metrics_file.is_file() else {}
-    dest = hub_register(model, s.paths.hub(), name or s.registry.model_name, meta)
-    console.print(f"registered: [bold]{dest}[/bold]")
+    reg = register_model(_settings(config, set_), model, name=name)
+    console.print(f"registered: [bold]{reg.version_dir}[/bold]"
+                  + (f" (ClearML session {reg.clearml_session})" if reg.clearml_session else ""))
 
 
 @app.command()
@@ -218,10 +238,10 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
                                               help="Run as the Prefect flow eno-pipeline (ephemeral server).")] = True) -> None:
     """The main job: ingest → condition → dataset → baselines → train → evaluate → register → tag."""
     s = _settings(config, set_)
-    if prefect:
+    if prefect:  # the only place the CLI touches Prefect, and only when asked to
         from flows.pipeline import eno_pipeline
 
-        result = eno_pipeline(config=str(config), overrides=list(set_ or []))
+        result = eno_pipeline(settings=s)
     else:
         from eno_hf.pipeline import run_pipeline
 

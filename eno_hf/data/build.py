@@ -53,6 +53,7 @@ from eno_hf.data.version import (
     version_dir, write_latest,
 )
 from eno_hf.errors import RejectedInput
+from eno_hf.utils.io import atomic_write as _atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ def _decode(rec: Recording, cfg: DatasetConfig) -> tuple[np.ndarray, Any]:
 
     info = audio_info(rec.path)
     samples, sr = load_audio(rec.path, sample_rate=cfg.audio.sample_rate, mono=True,
-                             block_s=cfg.audio.block_s)
+                             block_s=cfg.audio.block_s,
+                             midi=cfg.audio.midi.render_settings(cfg.audio.sample_rate))
     a = int(round((rec.start_s or 0.0) * sr))
     b = samples.shape[0] if rec.end_s is None else int(round(rec.end_s * sr))
     if a >= samples.shape[0]:
@@ -220,18 +222,6 @@ def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: Dat
 def _rejection_path(cache_path: str | Path) -> Path:
     p = Path(cache_path)
     return p.with_name(p.name.split(".", 1)[0] + ".rejected.json")
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def count_nonfinite(array: np.ndarray) -> dict[str, int]:
