@@ -279,7 +279,7 @@ def step_export(s: Settings, tr: dict[str, Any] | None = None) -> dict[str, Any]
             "clearml_project": c.models.clearml_project})})
         registration = register_model(reg_settings, model_dir, name=c.models.model_name, metrics={
             **{fam: m["test"] for fam, m in metrics["families"].items()}, "onnx_parity": parity})
-        hub_dir, clearml_path = registration.version_dir, registration.clearml_session
+        hub_dir, clearml_path = Path(registration.version_dir).resolve(), registration.clearml_session
         return {"onnx": {k: str(hub_dir / Path(v).name) for k, v in onnx_paths.items()},
                 "parity": parity, "hub_dir": str(hub_dir), "clearml": clearml_path,
                 "model_card": str(hub_dir / "README.md")}
