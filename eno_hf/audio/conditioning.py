@@ -33,8 +33,8 @@ import numpy as np
 import pyloudnorm
 
 from eno_hf.audio.io import audio_info, load_audio
+from eno_hf.audio.validate import check_loudness, check_signal
 from eno_hf.config import AudioConfig
-from eno_hf.errors import RejectedInput
 
 __all__ = ["ConditioningStats", "condition", "normalization_gain", "load_and_condition",
            "integrated_loudness", "loudness_range", "peak_dbfs", "rms_dbfs"]
@@ -161,22 +161,10 @@ def condition(samples: np.ndarray, sample_rate: int, cfg: AudioConfig,
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim != 1:
         raise ValueError(f"condition expects mono (n,) samples, got shape {x.shape}")
-    if x.size == 0:
-        raise RejectedInput(path, "empty", "no samples")
-    if not np.all(np.isfinite(x)):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise RejectedInput(path, "nan_inf", f"{bad} non-finite samples")
+    check_signal(x, sample_rate, cfg, path)  # empty / nan_inf / too_short / silent (shared)
     duration_s = x.shape[0] / sample_rate
-    if duration_s < cfg.min_duration_s:
-        raise RejectedInput(path, "too_short",
-                            f"{duration_s:.3f} s < min_duration_s={cfg.min_duration_s}")
-    rms = rms_dbfs(x)
-    if rms < cfg.silence_threshold_dbfs:
-        raise RejectedInput(path, "silent",
-                            f"RMS {rms:.1f} dBFS < silence_threshold_dbfs={cfg.silence_threshold_dbfs}")
     lufs_before = integrated_loudness(x, sample_rate)
-    if not np.isfinite(lufs_before):
-        raise RejectedInput(path, "silent", "all loudness blocks below the -70 LUFS gate")
+    check_loudness(lufs_before, path)
     peak_before = peak_dbfs(x)
     lra = loudness_range(x, sample_rate)
 

@@ -19,17 +19,27 @@ import hashlib
 import json
 import math
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "write_pointer", "read_pointer",
+__all__ = ["owned_temp_prefix", "atomic_write", "atomic_write_text", "atomic_write_json", "write_pointer", "read_pointer",
            "json_hash", "to_jsonable"]
 
 
+def owned_temp_prefix(final: str | Path) -> str:
+    """Prefix of a temporary for ``final`` in its folder: ``.{name}.{host}-{pid}.``, so a later
+    process can tell an orphan of a killed process from a live writer's file
+    (``eno_hf.data.staging.remove_stale``)."""
+    host = socket.gethostname().replace("-", "_").replace(".", "_") or "host"
+    return f".{Path(final).name}.{host}-{os.getpid()}."
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[Any]], Any], binary: bool = True) -> Path:
-    """Write ``path`` atomically: ``write(fh)`` into a temp file beside it, then ``os.replace``.
+    """Write ``path`` atomically: ``write(fh)`` into a temp file beside it (named by
+    ``owned_temp_prefix``), then ``os.replace``.
 
     Args:
         path: destination; its parent folders are created.
@@ -44,7 +54,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], Any], binary: bool
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=owned_temp_prefix(path), dir=path.parent)
     try:
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
             write(fh)

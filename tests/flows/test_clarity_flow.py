@@ -29,6 +29,7 @@ print(json.dumps(res, default=str))
 @pytest.mark.slow
 @pytest.mark.flow
 def test_real_clarity_flow_run(tmp_path: Path) -> None:
+    sys.path.insert(0, str(PROJECT_ROOT / "tests" / "clarity"))  # the clarity tests' data helpers
     from clarity_data import need_real_sources
 
     need_real_sources()
