@@ -8,7 +8,6 @@ instrument), ``effect_sizes.png`` (heat map flaw x top features).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from eno_hf.features.fingerprint import FINGERPRINT_NAMES
+from eno_hf.utils.io import atomic_write_json
 
 __all__ = ["cohens_d", "nonfinite_counts", "analyze_features"]
 
@@ -107,5 +107,5 @@ def analyze_features(frame: pd.DataFrame, out_dir: Path, top_k: int = 12) -> dic
         "effect_sizes_by_flaw": {f: [{"feature": c, "cohens_d": d} for c, d in v] for f, v in best_by_flaw.items()},
         "plots": plots,
     }
-    (out_dir / "analysis.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    atomic_write_json(out_dir / "analysis.json", report, indent=1)
     return report

@@ -15,7 +15,6 @@ pickle you did not write.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from eno_hf.utils.io import atomic_write_json
 from eno_hf.clarity.config import ClarityConfig
 from eno_hf.clarity.normalize import normalize_file
 from eno_hf.clarity.source import Entry
@@ -149,7 +149,7 @@ def write_features(frame: pd.DataFrame, out_dir: Path, cfg: ClarityConfig) -> di
              "feature_metadata": out_dir / "feature_metadata.json"}
     frame.to_csv(paths["features_csv"], index=False, float_format="%.7g")
     frame.to_parquet(paths["features_parquet"], index=False)
-    paths["feature_metadata"].write_text(json.dumps(feature_metadata(cfg), indent=1), encoding="utf-8")
+    atomic_write_json(paths["feature_metadata"], feature_metadata(cfg), indent=1)
     if cfg.features.pickle:
         paths["features_pkl"] = out_dir / "features.pkl"
         frame.to_pickle(paths["features_pkl"])

@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from eno_hf.audio.io import load_audio
+from eno_hf.utils.io import atomic_write_json
 from eno_hf.clarity.config import ClarityConfig, FlawRecipe
 from eno_hf.clarity.names import flawed_name, parse_name
 from eno_hf.clarity.source import LABELS_FILE
@@ -146,6 +147,6 @@ def generate_flawed(cfg: ClarityConfig, raw_dir: str | Path, gold_files: list[st
             removed += 1
     hand_made = [r for f, r in old.items() if f not in planned
                  and r.get("source") not in gold_files and (root / f).is_file()]
-    labels_path.write_text(json.dumps(sorted(records + hand_made, key=lambda r: r["file"]), indent=1))
+    atomic_write_json(labels_path, sorted(records + hand_made, key=lambda r: r["file"]), indent=1)
     return {"written": written, "kept": kept, "removed": removed, "failed": failed, "labels": str(labels_path),
             "correction_names": names}

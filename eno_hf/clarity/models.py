@@ -23,13 +23,11 @@ metrics are the ``test`` metrics of the card.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -41,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 
 from eno_hf.clarity.config import ModelsConfig
 from eno_hf.features.fingerprint import FINGERPRINT_NAMES
+from eno_hf.utils.io import atomic_write_json
 
 __all__ = ["FAMILIES", "make_models", "split_holdout", "score", "train_and_compare"]
 
@@ -206,7 +205,7 @@ def save_model(model_dir: Path, sklearn_dir: Path, clf, reg, classes: list[str],
     config = {"model_type": "eno-clarity", "library": f"scikit-learn {sklearn.__version__}",
               "feature_columns": list(FINGERPRINT_NAMES), "input_dim": len(FINGERPRINT_NAMES),
               "classes": classes, "correction_outputs": outputs, "metrics": metrics, **extra}
-    (model_dir / "config.json").write_text(json.dumps(config, indent=1, default=str), encoding="utf-8")
+    atomic_write_json(model_dir / "config.json", config, indent=1)
     return model_dir
 
 

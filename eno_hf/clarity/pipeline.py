@@ -24,7 +24,6 @@ exist, returns the cached result without recomputing.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import logging
@@ -44,6 +43,7 @@ from eno_hf.clarity import normalize as _normalize
 from eno_hf.clarity.source import scan, manifest, validate
 from eno_hf.config import Settings
 from eno_hf.features import fingerprint as _fingerprint
+from eno_hf.utils.io import atomic_write_json, json_hash
 
 __all__ = ["ClarityPaths", "paths", "step_init", "step_generate", "step_scan", "step_normalize",
            "step_verify", "step_extract", "step_analyze", "step_train", "step_export", "run_clarity"]
@@ -73,7 +73,7 @@ def paths(settings: Settings) -> ClarityPaths:
 
 
 def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return json_hash(list(parts))
 
 
 def _code(*modules) -> str:
@@ -95,19 +95,12 @@ def _cached(p: ClarityPaths, step: str, key: str, compute: Callable[[], dict[str
     t0 = time.perf_counter()
     result = compute()
     result["elapsed_s"] = round(time.perf_counter() - t0, 2)
-    p.cache.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "result": result}, indent=1, default=str), encoding="utf-8")
-    tmp.replace(marker)
+    atomic_write_json(marker, {"key": key, "result": result}, indent=1)
     return {**result, "cache_hit": False}
 
 
 def _write_json(path: Path, obj: Any) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str, allow_nan=True), encoding="utf-8")
-    tmp.replace(path)
-    return str(path)
+    return str(atomic_write_json(path, obj, indent=1))
 
 
 # ----------------------------------------------------------------------------- steps
@@ -272,27 +265,21 @@ def step_export(s: Settings, tr: dict[str, Any] | None = None) -> dict[str, Any]
         metrics = _read(tr["metrics"])
         cfg_json["onnx"] = {k: Path(v).name for k, v in onnx_paths.items()}
         cfg_json["onnx_parity"] = parity
-        (model_dir / "config.json").write_text(json.dumps(cfg_json, indent=1), encoding="utf-8")
+        atomic_write_json(model_dir / "config.json", cfg_json, indent=1)
         _models.write_card(model_dir, metrics, {
             "target_lufs": c.normalize.target_lufs, "sample_rate": c.sample_rate, "classes": tr["classes"],
             "outputs": tr["outputs"], "onnx": f"{cfg_json['onnx']} parity {parity}",
             "data": f"{metrics['split']['train_files'] + metrics['split']['test_files']} files under "
                     f"{p.raw} (Hydrogen drum samples + GM-rendered PercePiano MIDI and their "
                     "pedalboard variants, see reports/manifest.json)"})
-        from eno_hf.registry.hub import register
+        from eno_hf.registry.register import register_model
 
-        summary = {f"{fam}/{k}": v for fam, m in metrics["families"].items() for k, v in m["test"].items()
-                   if isinstance(v, float)}
-        hub_dir = register(model_dir, p.hub, c.models.model_name, {"metrics": summary, "onnx_parity": parity})
-        clearml_path = None
-        if c.models.clearml:
-            from eno_hf.registry.clearml import Tracker
-
-            with Tracker(c.models.clearml_project, c.models.model_name, offline=True) as tracker:
-                tracker.log_params(s.clarity.model_dump(mode="json"), name="clarity")
-                tracker.log_scalars(0, {**summary, **{f"onnx/{k}": v for k, v in parity.items()}})
-                tracker.register_model(hub_dir)
-                clearml_path = str(getattr(tracker, "offline_session_path", None) or "") or None
+        reg_settings = s.model_copy(update={"registry": s.registry.model_copy(update={
+            "model_name": c.models.model_name, "clearml": c.models.clearml,
+            "clearml_project": c.models.clearml_project})})
+        registration = register_model(reg_settings, model_dir, name=c.models.model_name, metrics={
+            **{fam: m["test"] for fam, m in metrics["families"].items()}, "onnx_parity": parity})
+        hub_dir, clearml_path = Path(registration.version_dir).resolve(), registration.clearml_session
         return {"onnx": {k: str(hub_dir / Path(v).name) for k, v in onnx_paths.items()},
                 "parity": parity, "hub_dir": str(hub_dir), "clearml": clearml_path,
                 "model_card": str(hub_dir / "README.md")}

@@ -34,11 +34,13 @@ def test_real_clarity_flow_run(tmp_path: Path) -> None:
 
     need_real_sources()
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PYTHONPATH": str(PROJECT_ROOT)}
+           "PYTHONPATH": str(PROJECT_ROOT),
+           # the ephemeral server took > 120 s to start on the shared 2-core box (load 20)
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
     env.pop("PREFECT_API_URL", None)
     (tmp_path / "prefect-home").mkdir()
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "data")], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("features_csv", "feature_columns", "feature_metadata", "normalization_log", "model", "onnx",
