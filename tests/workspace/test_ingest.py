@@ -135,6 +135,13 @@ def test_interactive_annotation_reads_answers_from_stdin(make_settings, folder, 
     m = json.loads((ws_dir / "manifest.json").read_text())
     a = m["samples"][0]["annotations"]
     assert (a["emotion"], a["valence"], a["arousal"], a["notes"], a["is_verified"]) == ("angry", -0.5, 0.9, "loud", True)
-    # a verified label survives a later folder annotation
-    res = r.invoke(app, ["annotate", "--config", str(cfg)])
+    # a verified label survives a later folder annotation (the folder Q1 says happy)
+    res = r.invoke(app, ["annotate", "--config", str(cfg), "--overwrite"])
     assert res.exit_code == 0
+    assert json.loads((ws_dir / "manifest.json").read_text())["samples"][0]["annotations"]["emotion"] == "angry"
+    # an unverified sample imported ad hoc is labelled from its folder's name
+    res = r.invoke(app, ["import", str(folder / "Q4"), "--config", str(cfg)])
+    res = r.invoke(app, ["annotate", "--config", str(cfg)])
+    assert res.exit_code == 0 and "labelled from folders: 1" in res.output
+    m = json.loads((ws_dir / "manifest.json").read_text())
+    assert sorted(e["annotations"]["emotion"] for e in m["samples"]) == ["angry", "calm"]
