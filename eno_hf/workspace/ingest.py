@@ -229,6 +229,9 @@ def annotate_from_sources(manifest: Manifest, cfg: WorkspaceConfig, overwrite: b
                                 if v is not None and k in ("emotion", "valence", "arousal")})
                 if performer:
                     e.performer = performer
+                group = (table[path.stem].get(src.csv.group_column) or "").strip() if src.csv.group_column else ""
+                if group:
+                    e.group = f"{src.name or root.name}:{group}"
                 counts["table"] += 1
             changes = {k: v for k, v in changes.items() if overwrite or getattr(e.annotations, k) is None}
             if changes:
@@ -236,6 +239,10 @@ def annotate_from_sources(manifest: Manifest, cfg: WorkspaceConfig, overwrite: b
             break
         if not e.annotations.emotion:
             counts["unlabelled"] += 1
+    group_of = {e.sample_id: e.group for e in manifest.samples}
+    for e in manifest.samples:  # augmented copies follow their source's (possibly new) group
+        if e.provenance is not None and e.provenance.source_sample_id in group_of:
+            e.group = group_of[e.provenance.source_sample_id]
     return counts
 
 

@@ -84,11 +84,11 @@ def test_annotate_from_a_table(make_settings, tmp_path):
     root = tmp_path / "perf"
     c_major_piece(root / "p1.mid")
     c_major_piece(root / "p2.mid", offset=1)
-    (tmp_path / "labels.csv").write_text("id,dark,energy,who\np1,0.2,0.9,alice\np2,0.9,0.2,bob\n")
+    (tmp_path / "labels.csv").write_text("id,dark,energy,who,album\np1,0.2,0.9,alice,x\np2,0.9,0.2,bob,x\n")
     s = make_settings()
     s.workspace.sources = {"perf": ImportSource(path=root, folder_labels=False, csv=CsvAnnotations(
         path=tmp_path / "labels.csv", id_column="id", valence_column="dark", valence_invert=True,
-        arousal_column="energy", performer_column="who"))}
+        arousal_column="energy", performer_column="who", group_column="album"))}
     ws = Workspace.create(s.workspace, s.paths.data_root)
     m = ws.load()
     import_folder(ws, m, s.workspace.sources["perf"], s.workspace)
@@ -97,6 +97,7 @@ def test_annotate_from_a_table(make_settings, tmp_path):
     assert got["p1.mid"].annotations.emotion == "happy" and got["p1.mid"].performer == "alice"
     assert got["p1.mid"].annotations.valence == pytest.approx(0.6) and got["p1.mid"].annotations.arousal == pytest.approx(0.8)
     assert got["p2.mid"].annotations.emotion == "sad"
+    assert got["p1.mid"].group == got["p2.mid"].group == "perf:x"   # one album = one split group
 
 
 @pytest.mark.skipif(not (PERCEPIANO / "labels.csv").is_file(), reason="../shared/data/percepiano absent")
