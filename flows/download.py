@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
+from flows.runner import settings_of
 from prefect import flow, get_run_logger, task
 
 from eno_hf.config import Settings
@@ -25,9 +26,10 @@ def download_task(settings: Settings) -> dict[str, Any]:
 
 
 @flow(name="eno-download", log_prints=False)
-def download_flow(settings: Settings) -> dict[str, Any]:
+def eno_download(config: str = "configs/small.yaml", overrides: list[str] | None = None,
+                 settings: Settings | None = None) -> dict[str, Any]:
     """Download the dataset's audio by URL; returns ``{manifest, report, downloaded, failed}``."""
-    out = download_task(settings)
+    out = download_task(settings_of(config, overrides, settings))
     get_run_logger().info("downloaded %d, failed %d (report: %s)", out["downloaded"], out["failed"],
                           out["report"])
     return out

@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from eno_hf.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,6 @@ def _suffix(url: str, content_type: str | None) -> str:
         return _CT_SUFFIX[ct]
     suffix = Path(urlparse(url).path).suffix.lower()
     return suffix if suffix in AUDIO_SUFFIXES else ".bin"
-
-
-def _atomic_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
 
 
 def _sha256(path: Path) -> str:
@@ -317,8 +310,8 @@ def download_all(items: Iterable[DownloadItem], dest: str | Path, *, concurrency
                     result.downloaded.append(entry)
                 else:
                     result.failed.append(failure)
-    _atomic_json(manifest_path, manifest)
-    _atomic_json(result.report_path, {
+    atomic_write_json(manifest_path, manifest)
+    atomic_write_json(result.report_path, {
         "downloaded": sum(not e["reused"] for e in result.downloaded),
         "reused": sum(bool(e["reused"]) for e in result.downloaded),
         "failed": result.failed})
@@ -350,5 +343,5 @@ def download_dataset_audio(settings, progress: bool = True) -> DownloadResult:
     if rejected:
         report = json.loads(res.report_path.read_text())
         report["failed"] = res.failed
-        _atomic_json(res.report_path, report)
+        atomic_write_json(res.report_path, report)
     return res
