@@ -49,6 +49,9 @@ class CsvAnnotations(_Model):
     scale_high: float = 1.0
     emotion_column: str | None = None
     performer_column: str | None = None
+    group_column: str | None = None
+    """Split group from the table (e.g. 4Q ``Artist``: one artist never spans two splits);
+    replaces the import's group for the sample and its augmented copies."""
 
 
 class ImportSource(_Model):

@@ -196,7 +196,8 @@ def annotate_from_sources(manifest: Manifest, cfg: WorkspaceConfig, overwrite: b
 
     For each sample whose ``original_path`` lies under a configured source folder: the emotion
     from the folder names (``folder_labels``), then valence/arousal/emotion/performer from the
-    source's table (``csv``, keyed by file stem) where it has them. Labels a person set
+    source's table (``csv``, keyed by file stem) where it has them; a sample imported from a
+    folder that is not a configured source gets the emotion of its parent folder's name. Labels a person set
     (``is_verified``) are never changed; others only when missing unless ``overwrite``.
 
     Returns:
@@ -208,6 +209,11 @@ def annotate_from_sources(manifest: Manifest, cfg: WorkspaceConfig, overwrite: b
         if e.origin != "imported" or not e.original_path or e.annotations.is_verified:
             continue
         path = Path(e.original_path)
+        if not any(root in path.parents for root, _, _ in roots):  # imported ad hoc: its own folder's name
+            ann = emotion_from_folders(path, path.parent.parent, cfg)
+            if ann is not None and e.annotations.emotion is None:
+                e.annotations = updated(e.annotations, emotion=ann.emotion, valence=ann.valence, arousal=ann.arousal)
+                counts["folders"] += 1
         for root, src, table in roots:
             if root not in path.parents:
                 continue
@@ -223,6 +229,9 @@ def annotate_from_sources(manifest: Manifest, cfg: WorkspaceConfig, overwrite: b
                                 if v is not None and k in ("emotion", "valence", "arousal")})
                 if performer:
                     e.performer = performer
+                group = (table[path.stem].get(src.csv.group_column) or "").strip() if src.csv.group_column else ""
+                if group:
+                    e.group = f"{src.name or root.name}:{group}"
                 counts["table"] += 1
             changes = {k: v for k, v in changes.items() if overwrite or getattr(e.annotations, k) is None}
             if changes:
@@ -230,6 +239,10 @@ def annotate_from_sources(manifest: Manifest, cfg: WorkspaceConfig, overwrite: b
             break
         if not e.annotations.emotion:
             counts["unlabelled"] += 1
+    group_of = {e.sample_id: e.group for e in manifest.samples}
+    for e in manifest.samples:  # augmented copies follow their source's (possibly new) group
+        if e.provenance is not None and e.provenance.source_sample_id in group_of:
+            e.group = group_of[e.provenance.source_sample_id]
     return counts
 
 

@@ -7,7 +7,7 @@ raw/midi/  raw/audio/          imported files (links or copies), named {sample_i
 raw/synthetic/                 rule-based MIDI (and nothing else)
 processed/features/            {sample_id}.json (scalars) + {sample_id}.npz (curves)
 processed/augmented/           augmented MIDI / WAV, named {sample_id}{ext}
-processed/rendered/            FluidSynth renderings of MIDI samples (WAV)
+processed/dataset.csv          the table the dataset build reads (``split``)
 annotations/{sample_id}.json   the sample's Annotations (a copy of the manifest's, for editing tools)
 splits/{train,val,test}.txt    sample ids per split
 reports/validation.json        the last validation report
@@ -26,7 +26,7 @@ from eno_hf.workspace.config import WorkspaceConfig
 from eno_hf.workspace.schema import Manifest, ManifestEntry, WorkspaceInfo, atomic_write_json
 
 SUBDIRS = ("raw/midi", "raw/audio", "raw/synthetic", "processed/features", "processed/augmented",
-           "processed/rendered", "annotations", "splits", "reports")
+           "annotations", "splits", "reports")
 
 
 class WorkspaceError(ValueError):

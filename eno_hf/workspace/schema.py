@@ -68,10 +68,8 @@ class ManifestEntry(_Model):
     provenance: Provenance | None = None
     features_path: str | None = None
     """``processed/features/{sample_id}.json`` once extracted (with ``.npz`` curves beside it)."""
-    rendered_path: str | None = None
-    """MIDI samples: the FluidSynth rendering used for audio features and the dataset."""
 
-    @field_validator("file_path", "features_path", "rendered_path")
+    @field_validator("file_path", "features_path")
     @classmethod
     def _relative(cls, v: str | None) -> str | None:
         if v is not None and (Path(v).is_absolute() or ".." in Path(v).parts):

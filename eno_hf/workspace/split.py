@@ -70,16 +70,22 @@ def write_table(ws, manifest) -> Path:
     return path
 
 
-def dataset_settings(ws, settings):
+def dataset_settings(ws, settings, manifest=None):
     """Root ``Settings`` whose ``dataset`` reads the workspace table (other dataset settings —
-    audio, segments, features, split fractions and seed — are the caller's)."""
+    audio, segments, features, split fractions and seed — are the caller's). Imported files are
+    symbolic links to their original folders: those folders (and the configured sources) are the
+    source's ``allowed_roots``, so eno's path confinement lets exactly them through."""
     from eno_hf.config import Settings, deep_merge
 
     table = ws.abs("processed/dataset.csv")
+    roots = {str(Path(src.path).resolve()) for src in settings.workspace.sources.values()}
+    if manifest is not None:
+        roots |= {str(Path(e.original_path).resolve().parent) for e in manifest.samples if e.original_path}
     patch = {"dataset": {
         "name": settings.workspace.dataset_id,
         "source": {"kind": "csv", "metadata": str(table), "audio_root": str(ws.path.resolve()),
                    "id_column": "sample_id", "path_column": "file_path", "stem_lookup": False,
+                   "allowed_roots": sorted(roots),
                    "multilabel": {}, "singlelabel": {c: c for c in LABEL_COLUMNS},
                    "numeric": {c: c for c in (*NUMERIC_COLUMNS, *MIDI_COLUMNS)}, "group_column": "group"},
         "labels": {"lowercase": False, "aliases": {}, "min_count": {}, "default_min_count": 1},
@@ -99,7 +105,7 @@ def split_workspace(ws, manifest, settings, progress: bool = True) -> SplitResul
     from eno_hf.data.build import build_dataset
 
     write_table(ws, manifest)
-    s = dataset_settings(ws, settings)
+    s = dataset_settings(ws, settings, manifest)
     res = build_dataset(s, progress=progress)
     counts = {}
     for split, fname in SPLIT_FILES.items():

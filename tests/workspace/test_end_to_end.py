@@ -86,6 +86,13 @@ def test_dataset_splits_and_manifest_agree(run):
     for e in m["samples"]:
         if e["provenance"]:
             assert split_of[e["sample_id"]] == split_of[e["provenance"]["source_sample_id"]]
+    # 4Q clips are grouped by artist (metadata table), so an artist never spans two splits
+    import csv
+    artist = {r["Song"]: r["Artist"] for r in csv.DictReader(open(FOURQ / "panda_dataset_taffc_metadata.csv",
+                                                                   encoding="utf-8-sig"))}
+    for e in m["samples"]:
+        if e["source"] == "4q-dev" and e["original_path"]:
+            assert e["group"] == f"4q-dev:{artist[Path(e['original_path']).stem]}"
     last = json.loads(res.output.strip().splitlines()[-1])
     ds = load_from_disk(last["steps"]["split"]["dataset"])
     assert set(ds) == {"train", "validation", "test"}

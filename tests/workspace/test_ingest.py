@@ -84,11 +84,11 @@ def test_annotate_from_a_table(make_settings, tmp_path):
     root = tmp_path / "perf"
     c_major_piece(root / "p1.mid")
     c_major_piece(root / "p2.mid", offset=1)
-    (tmp_path / "labels.csv").write_text("id,dark,energy,who\np1,0.2,0.9,alice\np2,0.9,0.2,bob\n")
+    (tmp_path / "labels.csv").write_text("id,dark,energy,who,album\np1,0.2,0.9,alice,x\np2,0.9,0.2,bob,x\n")
     s = make_settings()
     s.workspace.sources = {"perf": ImportSource(path=root, folder_labels=False, csv=CsvAnnotations(
         path=tmp_path / "labels.csv", id_column="id", valence_column="dark", valence_invert=True,
-        arousal_column="energy", performer_column="who"))}
+        arousal_column="energy", performer_column="who", group_column="album"))}
     ws = Workspace.create(s.workspace, s.paths.data_root)
     m = ws.load()
     import_folder(ws, m, s.workspace.sources["perf"], s.workspace)
@@ -97,6 +97,7 @@ def test_annotate_from_a_table(make_settings, tmp_path):
     assert got["p1.mid"].annotations.emotion == "happy" and got["p1.mid"].performer == "alice"
     assert got["p1.mid"].annotations.valence == pytest.approx(0.6) and got["p1.mid"].annotations.arousal == pytest.approx(0.8)
     assert got["p2.mid"].annotations.emotion == "sad"
+    assert got["p1.mid"].group == got["p2.mid"].group == "perf:x"   # one album = one split group
 
 
 @pytest.mark.skipif(not (PERCEPIANO / "labels.csv").is_file(), reason="../shared/data/percepiano absent")
@@ -135,6 +136,13 @@ def test_interactive_annotation_reads_answers_from_stdin(make_settings, folder, 
     m = json.loads((ws_dir / "manifest.json").read_text())
     a = m["samples"][0]["annotations"]
     assert (a["emotion"], a["valence"], a["arousal"], a["notes"], a["is_verified"]) == ("angry", -0.5, 0.9, "loud", True)
-    # a verified label survives a later folder annotation
-    res = r.invoke(app, ["annotate", "--config", str(cfg)])
+    # a verified label survives a later folder annotation (the folder Q1 says happy)
+    res = r.invoke(app, ["annotate", "--config", str(cfg), "--overwrite"])
     assert res.exit_code == 0
+    assert json.loads((ws_dir / "manifest.json").read_text())["samples"][0]["annotations"]["emotion"] == "angry"
+    # an unverified sample imported ad hoc is labelled from its folder's name
+    res = r.invoke(app, ["import", str(folder / "Q4"), "--config", str(cfg)])
+    res = r.invoke(app, ["annotate", "--config", str(cfg)])
+    assert res.exit_code == 0 and "labelled from folders: 1" in res.output
+    m = json.loads((ws_dir / "manifest.json").read_text())
+    assert sorted(e["annotations"]["emotion"] for e in m["samples"]) == ["angry", "calm"]
