@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 
 from eno_hf.config import Settings
 from eno_hf.workspace import steps
+from flows.runner import settings_of
 
 
 create_task = task(name="workspace-create")(steps.step_create)
@@ -37,13 +38,15 @@ def validate_task(settings: Settings) -> dict[str, Any]:
 
 
 @flow(name="eno-dataset-workspace", log_prints=False)
-def workspace_flow(settings: Settings) -> dict[str, Any]:
+def workspace_flow(config: str = "configs/workspace.yaml", overrides: list[str] | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]:
     """create → import → annotate → extract → augment → synthesize → extract → split → validate.
 
     Returns ``{step: summary}``; ``summary["validate"]["passed"]`` tells whether every score
     reached its threshold (the flow itself does not fail on low scores: the CLI exits non-zero).
     """
     log = get_run_logger()
+    settings = settings_of(config, overrides, settings)
     out: dict[str, Any] = {"create": create_task(settings), "import": import_task(settings)}
     out["annotate"] = annotate_task(settings)
     out["extract"] = extract_task(settings)
