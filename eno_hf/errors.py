@@ -16,7 +16,7 @@ class RejectedInput(ValueError):
 
     REASONS = (
         "undecodable", "empty", "too_short", "silent", "nan_inf", "duplicate_content",
-        "missing_file", "no_metadata", "bad_metadata", "io_error",
+        "missing_file", "no_metadata", "bad_metadata", "io_error", "bad_shape", "bad_dtype",
     )
 
     def __init__(self, path: str | Path | None, reason: str, detail: str = "") -> None:
