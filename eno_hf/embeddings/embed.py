@@ -126,7 +126,7 @@ def _atomic_json(path: Path, obj: Any) -> None:
 def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: str | Path, *,
                 shard_size: int = 64, batch_size: int = 8, render_cache: str | Path | None = None,
                 soundfont: str | None = None, transform: Callable[[np.ndarray, EmbedItem], np.ndarray] | None = None,
-                progress: Callable[[int, int], None] | None = None) -> EmbedResult:
+                progress: Callable[[int, int], None] | None = None, reverse_shards: bool = False) -> EmbedResult:
     """Embed ``items`` with ``embedder`` into ``out_dir`` (layout in the module docstring).
 
     Args:
@@ -135,6 +135,9 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
         transform: optional ``(waveform, item) -> waveform`` applied after loading (e.g. a seeded
             augmentation chain for robustness tiers).
         progress: called with ``(done_shards, total_shards)``.
+        reverse_shards: work through the shards last to first (a second worker on the same
+            ``out_dir`` started this way meets the first one in the middle; shards finished by
+            the other worker are skipped, a shard both happen to compute is written identically).
 
     Returns:
         ``EmbedResult``. Every item is either in ``metadata.jsonl`` or in ``rejections.jsonl``.
@@ -153,7 +156,8 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
     order = sorted(items, key=lambda it: (-it.size_hint, it.segment_id))
     shards = [order[i: i + shard_size] for i in range(0, len(order), shard_size)]
     result = EmbedResult(out)
-    for k, shard in enumerate(shards):
+    for k in (reversed(range(len(shards))) if reverse_shards else range(len(shards))):
+        shard = shards[k]
         marker = out / "shards" / f"{k:05d}.json"
         if marker.is_file():
             done = json.loads(marker.read_text(encoding="utf-8"))
@@ -191,8 +195,13 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
     # consolidate all shards (this run's and earlier runs') in input order
     by_id: dict[str, dict[str, Any]] = {}
     rejected: list[dict[str, str]] = []
+    missing = 0
     for k in range(len(shards)):
-        done = json.loads((out / "shards" / f"{k:05d}.json").read_text(encoding="utf-8"))
+        marker = out / "shards" / f"{k:05d}.json"
+        if not marker.is_file():  # still being computed by another worker
+            missing += 1
+            continue
+        done = json.loads(marker.read_text(encoding="utf-8"))
         by_id.update({m["segment_id"]: m for m in done["meta"]})
         rejected.extend(done["rejected"])
     with open(out / "metadata.jsonl", "w", encoding="utf-8") as fh:
@@ -206,6 +215,7 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
     _atomic_json(out / "manifest.json", {"embedder": embedder.spec.to_dict(), "key": embedder.spec.key,
                                          "dim": embedder.dim, "sample_rate": embedder.sample_rate,
                                          "window": embedder.window, "hop": embedder.hop,
-                                         "n_segments": len(by_id), "n_rejected": len(rejected)})
+                                         "n_segments": len(by_id), "n_rejected": len(rejected),
+                                         "complete": missing == 0})
     log.info("embedded %d, reused %d, rejected %d -> %s", result.embedded, result.reused, len(rejected), out)
     return result

@@ -10,8 +10,9 @@ Layout (the GPU-box workflow; ``eno embed`` writes it, ``export_embeddings`` too
 ``{data_root}/datasets/{name}/{version}/`` (``Dataset.save_to_disk`` + ``qc_report.json``;
 ``LATEST`` updated). Columns: the metadata fields, ``frames`` (int) and ``embedding``
 (``list<list<float32>>``, ``(frames, dim)``). The version is a SHA-256 over the sorted
-``(segment_id, sha256 of tensor bytes)`` pairs and the metadata, so the same inputs give the same
-version. Every tensor and metadata row ends up in the dataset or in the QC report with a reason:
+``(segment_id, sha256 of the float32 values and shape)`` pairs and the metadata rows (without the
+derived ``frames``), so the same embeddings give the same version whether stored as ``.pt`` or
+``.npy``. Every tensor and metadata row ends up in the dataset or in the QC report with a reason:
 
 * ``missing_file``: a metadata row whose tensor is absent;
 * ``no_metadata``: a tensor file with no metadata row;
@@ -193,7 +194,7 @@ def import_embeddings(src: str | Path, data_root: str | Path, name: str, expecte
         p = files[str(row["segment_id"])]
         try:
             arr = load_tensor(p)
-            loaded.append((row, arr, hashlib.sha256(p.read_bytes()).hexdigest()))
+            loaded.append((row, arr, ""))
         except RejectedInput as exc:
             _reject(rejected, row["segment_id"], p, exc.reason, exc.detail)
     dims = Counter(a.shape[-1] for _, a, _ in loaded if a.ndim in (1, 2) and np.issubdtype(a.dtype, np.floating))
@@ -201,7 +202,9 @@ def import_embeddings(src: str | Path, data_root: str | Path, name: str, expecte
     good: list[tuple[dict[str, Any], np.ndarray, str]] = []
     for row, arr, digest in loaded:
         try:
-            good.append((row, check_tensor(arr, files[str(row["segment_id"])], dim), digest))
+            arr = check_tensor(arr, files[str(row["segment_id"])], dim)
+            digest = hashlib.sha256(repr(arr.shape).encode() + np.ascontiguousarray(arr).tobytes()).hexdigest()
+            good.append((row, arr, digest))
         except RejectedInput as exc:
             _reject(rejected, row["segment_id"], exc.path, exc.reason, exc.detail)
     if not good:
@@ -210,7 +213,8 @@ def import_embeddings(src: str | Path, data_root: str | Path, name: str, expecte
     fields = sorted({k for row, _, _ in good for k in row} - {"embedding", "frames"})
     payload = {"format": "eno-embeddings-1", "dim": dim,
                "inputs": sorted([str(r["segment_id"]), d] for r, _, d in good),
-               "metadata": sorted(json.dumps(r, sort_keys=True, default=str) for r, _, _ in good)}
+               "metadata": sorted(json.dumps({k: v for k, v in r.items() if k != "frames"}, sort_keys=True, default=str)
+                                  for r, _, _ in good)}
     version = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     out = version_dir(data_root, name, version)
     columns: dict[str, list[Any]] = {k: [r.get(k) for r, _, _ in good] for k in fields}
