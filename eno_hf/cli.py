@@ -30,6 +30,9 @@ app = typer.Typer(
 )
 hub_app = typer.Typer(help="The local model hub.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
+from eno_hf.embeddings.cli import embed_command  # noqa: E402
+
+app.command("embed")(embed_command)
 
 console = Console(stderr=True)
 out = Console()
@@ -170,8 +173,11 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
     model_dir = resolve(model, s.paths.hub())
     sink = out_file.open("w", encoding="utf-8") if out_file else None
     n = n_err = 0
+    from eno_hf.inference.performance import is_performance_model, tag_performance_paths
+    records = (tag_performance_paths(paths, model_dir) if is_performance_model(model_dir)
+               else tag_paths(paths, model_dir, top_k=top_k))
     try:
-        for rec in tag_paths(paths, model_dir, top_k=top_k):
+        for rec in records:
             n += 1
             n_err += bool(rec.get("error"))
             line = json.dumps(rec, ensure_ascii=False, default=str)
@@ -195,6 +201,9 @@ def _print_tags(rec: dict) -> None:
     table.add_column("head")
     table.add_column("top labels (score)")
     for head, scores in rec.get("heads", {}).items():
+        if not isinstance(scores, dict):  # ranking score / projection of a performance model
+            table.add_row(head, str(scores)[:80])
+            continue
         top = sorted(scores.items(), key=lambda kv: -kv[1])[:5]
         table.add_row(head, ", ".join(f"{k} ({v:.2f})" for k, v in top))
     out.print(table)
@@ -217,6 +226,10 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
                                               help="Run as the Prefect flow eno-pipeline (ephemeral server).")] = True) -> None:
     """The main job: ingest → condition → dataset → baselines → train → evaluate → register → tag."""
     s = _settings(config, set_)
+    if s.performance is not None:  # performance evaluation job (eno_hf.performance.pipeline)
+        from eno_hf.performance.cli import run_performance_command
+
+        return run_performance_command(s, json_out)
     if prefect:
         from flows.pipeline import eno_pipeline
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
@@ -318,6 +318,15 @@ class Settings(_Model):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    performance: Any = None
+    """``eno_hf.performance.config.PerformanceConfig`` when set: ``eno run`` runs the performance job."""
+
+    @field_validator("performance", mode="before")
+    @classmethod
+    def _performance(cls, v: Any) -> Any:
+        from eno_hf.performance.config import PerformanceConfig
+
+        return None if v is None else PerformanceConfig.model_validate(v)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -354,7 +363,7 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 # Keys holding paths that YAML files give relative to the file that names them.
 _FILE_RELATIVE = {("dataset", "source", "metadata"), ("dataset", "source", "audio_root"),
-                  ("model", "encoder_path")}
+                  ("model", "encoder_path"), ("performance", "source")}
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
@@ -365,10 +374,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
             p = Path(node[keys[-1]])
             node[keys[-1]] = str(p if p.is_absolute() else (base / p).resolve())
-    run = data.get("run")
-    if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
-        run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
-                            for p in run["tag_files"]]
+    for section in ("run", "performance"):
+        run = data.get(section)
+        if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
+            run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
+                                for p in run["tag_files"]]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -7,16 +7,20 @@ Output (``out_dir``), exactly the layout ``eno_hf.embeddings.store.import_embedd
                                          # segment_start, segment_end (s), frames, + item fields
     out_dir/rejections.jsonl             # inputs that could not be embedded, with reason and detail
     out_dir/manifest.json                # embedder spec, dim, sample rate, counts
-    out_dir/shards/{k:05d}.json          # resumability: a finished shard is never recomputed
+    out_dir/shards/{sha1 of ids}.json    # resumability: a finished segment is never recomputed
 
 Items are sorted by duration (longest first) before batching, so a batch holds clips of similar
-length; batches run under ``torch.inference_mode``. A run interrupted at shard k restarts at shard k
-(delete ``shards/`` to recompute). MIDI inputs are rendered with FluidSynth (``performance.render``,
+length; batches run under ``torch.inference_mode``. Resumable per segment: the shard markers of
+earlier runs (any item list) are read first and their segments reused, so an interrupted run, or a
+run on a subset or superset of the items, only computes what is missing (delete ``shards/`` to
+recompute). Note the cache is keyed by ``segment_id`` within ``out_dir``: use one ``out_dir`` per
+embedder. MIDI inputs are rendered with FluidSynth (``performance.render``,
 cached under ``render_cache``); audio inputs are decoded with ``eno_hf.audio.io.load_audio``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -153,17 +157,34 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
         raise ValueError(f"duplicate segment_id(s): {dup}")
     (out / "embeddings").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(exist_ok=True)
-    order = sorted(items, key=lambda it: (-it.size_hint, it.segment_id))
+
+    def finished() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+        metas: dict[str, dict[str, Any]] = {}
+        rejects: dict[str, dict[str, str]] = {}
+        for marker in sorted((out / "shards").glob("*.json")):
+            try:
+                done = json.loads(marker.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # a marker being replaced by another worker
+                continue
+            metas.update({m["segment_id"]: m for m in done.get("meta", [])
+                          if (out / "embeddings" / f"{m['segment_id']}.pt").is_file()})
+            rejects.update({r["segment_id"]: r for r in done.get("rejected", [])})
+        return metas, rejects
+
+    known, known_rejects = finished()
+    todo = [it for it in items if it.segment_id not in known and it.segment_id not in known_rejects]
+    result = EmbedResult(out, reused=sum(it.segment_id in known for it in items))
+    order = sorted(todo, key=lambda it: (-it.size_hint, it.segment_id))
     shards = [order[i: i + shard_size] for i in range(0, len(order), shard_size)]
-    result = EmbedResult(out)
     for k in (reversed(range(len(shards))) if reverse_shards else range(len(shards))):
         shard = shards[k]
-        marker = out / "shards" / f"{k:05d}.json"
+        shard_ids = [it.segment_id for it in shard]
+        marker = out / "shards" / f"{hashlib.sha1('|'.join(sorted(shard_ids)).encode()).hexdigest()[:16]}.json"
         if marker.is_file():
-            done = json.loads(marker.read_text(encoding="utf-8"))
-            if sorted(done["ids"]) == sorted(it.segment_id for it in shard):
-                result.reused += len(done["meta"])
-                continue
+            continue
+        if reverse_shards or len(shards) > 1:  # another worker may have done some of these meanwhile
+            known, known_rejects = finished()
+            shard = [it for it in shard if it.segment_id not in known and it.segment_id not in known_rejects]
         metas: list[dict[str, Any]] = []
         rejects: list[dict[str, str]] = []
         for b in range(0, len(shard), batch_size):
@@ -189,21 +210,13 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
                               "segment_start": round(start, 4), "segment_end": round(end, 4),
                               "frames": int(emb.shape[0]), **it.fields})
         result.embedded += len(metas)
-        _atomic_json(marker, {"ids": [it.segment_id for it in shard], "meta": metas, "rejected": rejects})
+        _atomic_json(marker, {"ids": shard_ids, "meta": metas, "rejected": rejects})
         if progress is not None:
             progress(k + 1, len(shards))
-    # consolidate all shards (this run's and earlier runs') in input order
-    by_id: dict[str, dict[str, Any]] = {}
-    rejected: list[dict[str, str]] = []
-    missing = 0
-    for k in range(len(shards)):
-        marker = out / "shards" / f"{k:05d}.json"
-        if not marker.is_file():  # still being computed by another worker
-            missing += 1
-            continue
-        done = json.loads(marker.read_text(encoding="utf-8"))
-        by_id.update({m["segment_id"]: m for m in done["meta"]})
-        rejected.extend(done["rejected"])
+    known, known_rejects = finished()
+    by_id = {i: known[i] for i in ids if i in known}
+    rejected = [known_rejects[i] for i in ids if i in known_rejects and i not in known]
+    missing = len(ids) - len(by_id) - len(rejected)
     with open(out / "metadata.jsonl", "w", encoding="utf-8") as fh:
         for sid in ids:
             if sid in by_id:
