@@ -52,6 +52,10 @@ class PerformanceConfig(_M):
     selection_limit: int = 120
     limit: int | None = None
     """Use at most this many performances (the shortest first: cheapest to render and embed)."""
+    only_cached: bool = False
+    """Use only the performances whose embeddings are already cached (no new rendering/embedding
+    of the main set): for quick re-runs on a partly embedded data root. Biased subset; the report
+    says how many and which pieces/performers."""
     soundfont: str = "fluidr3"
     pooling: str = "meanstd"
     hidden_dim: int = 256

@@ -290,13 +290,21 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     work = Path(settings.paths.data_root) / "performance" / cfg.name
     rows = select_rows(cfg)
     spec, selection = select_embedder(cfg, rows, work)
+    if cfg.only_cached:
+        cached = {p.stem for p in (work / "embeddings" / spec.key / "embeddings").glob("*.pt")}
+        rows = [r for r in rows if r.segment_id in cached]
     table = embed_rows(rows, spec, work, cfg.soundfont)
     rows = [r for r in rows if r.segment_id in table.index]
     table = table.subset([table.index[r.segment_id] for r in rows])
     stats = midi_stats(rows, work)
     t2 = _t2_data(cfg, rows, spec, work) if cfg.tiers.t2 and cfg.degrade_segments else None
     t4 = _t4_data(cfg, rows, spec, work, table) if cfg.tiers.t4 and cfg.augment_segments else None
+    from collections import Counter
+
     report: dict[str, Any] = {"dataset": cfg.name, "n": len(rows), "embedder": spec.key, "dim": table.dim,
+                              "pieces": dict(Counter(r.piece for r in rows)),
+                              "performers": dict(Counter(r.performer for r in rows)),
+                              "only_cached": cfg.only_cached, "limit": cfg.limit,
                               "selection": selection, "tiers": cfg.tiers.model_dump(), "protocols": {},
                               "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537}}
     for protocol in cfg.protocols:
