@@ -10,7 +10,7 @@ statistics (``midi_statistics.json``). Reports go to ``{data_root}/performance/{
 Protocols: ``performer``-grouped folds (unseen players) and ``piece``-grouped folds (unseen music);
 per fold the model (all enabled tiers) and two baselines are fit on the training side only: the
 per-dimension training mean, and a ridge regression (``RidgeCV``, standardised inputs) on the MIDI
-statistics of ``eno_hf.features.midi``. Out-of-fold predictions are pooled; mean R² over the 19
+statistics of ``eno_hf.performance.midi_stats``. Out-of-fold predictions are pooled; mean R² over the 19
 dimensions comes with a 95 % bootstrap interval over the protocol's groups.
 """
 
@@ -80,7 +80,7 @@ def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundf
 
 def midi_stats(rows: list[PercePianoRow], work: Path) -> np.ndarray:
     """``(n, n_stats)`` MIDI statistics of ``rows`` (cached in ``midi_statistics.json``)."""
-    from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
+    from eno_hf.performance.midi_stats import MIDI_STATISTICS, midi_statistics
 
     cache_path = work / "midi_statistics.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}

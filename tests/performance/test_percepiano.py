@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eno_hf.errors import RejectedInput
-from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
+from eno_hf.performance.midi_stats import MIDI_STATISTICS, midi_statistics
 from eno_hf.performance.augment import AugmentConfig, augment_waveform
 from eno_hf.performance.degrade import degrade_midi
 from eno_hf.performance.samplers import group_batches, grouped_folds, ordered_group_batches

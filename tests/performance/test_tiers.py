@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from eno_hf.features.midi import midi_statistics
+from eno_hf.performance.midi_stats import midi_statistics
 from eno_hf.inference.performance import predict_heads
 from eno_hf.models.heads import HeadSpec
 from eno_hf.performance.data import EmbeddingTable
