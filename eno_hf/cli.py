@@ -34,6 +34,7 @@ hub_app = typer.Typer(help="The local model hub.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
 app.add_typer(__import__("eno_hf.clarity.cli", fromlist=["app"]).app, name="clarity")
 app.add_typer(__import__("eno_hf.workspace.cli", fromlist=["app"]).app, name="dataset")
+app.command("embed")(__import__("eno_hf.embeddings.cli", fromlist=["embed_command"]).embed_command)
 
 console = Console(stderr=True)
 out = Console()
@@ -227,8 +228,11 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
     s = _settings(config, set_)
     try:
         model_dir = resolve(model, s.paths.hub())
-        records = tag_paths(paths, model_dir, top_k=top_k, audio_cfg=s.dataset.audio,
-                            allowed_roots=s.dataset.source.allowed_roots)
+        from eno_hf.inference.performance import is_performance_model, tag_performance_paths
+
+        records = (tag_performance_paths(paths, model_dir) if is_performance_model(model_dir)
+                   else tag_paths(paths, model_dir, top_k=top_k, audio_cfg=s.dataset.audio,
+                                  allowed_roots=s.dataset.source.allowed_roots))
         first = next(records, None)  # loads the model: fail here, before any output
     except OSError as exc:
         console.print(f"model error: {type(exc).__name__}: {exc}", markup=False)
@@ -266,6 +270,9 @@ def _print_tags(rec: dict) -> None:
     table.add_column("head")
     table.add_column("top labels (score)")
     for head, scores in rec.get("heads", {}).items():
+        if not isinstance(scores, dict):  # ranking score / projection of a performance model
+            table.add_row(head, str(scores)[:80])
+            continue
         top = sorted(scores.items(), key=lambda kv: -kv[1])[:5]
         table.add_row(head, ", ".join(f"{k} ({v:.2f})" for k, v in top))
     out.print(table)
@@ -288,6 +295,10 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
                                               help="Run as the Prefect flow eno-pipeline (ephemeral server).")] = True) -> None:
     """The main job: ingest → condition → dataset → baselines → train → evaluate → register → tag."""
     s = _settings(config, set_)
+    if s.performance is not None:  # performance evaluation job (eno_hf.performance.pipeline)
+        from eno_hf.performance.cli import run_performance_command
+
+        return run_performance_command(s, json_out)
     if prefect:  # the only place the CLI touches Prefect, and only when asked to
         from flows.pipeline import eno_pipeline
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from eno_hf.serving.config import ServeConfig
 
@@ -371,6 +371,15 @@ class Settings(_Model):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     clarity: ClarityConfig = Field(default_factory=ClarityConfig)
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    performance: Any = None
+    """``eno_hf.performance.config.PerformanceConfig`` when set: ``eno run`` runs the performance job."""
+
+    @field_validator("performance", mode="before")
+    @classmethod
+    def _performance(cls, v: Any) -> Any:
+        from eno_hf.performance.config import PerformanceConfig
+
+        return None if v is None else PerformanceConfig.model_validate(v)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -407,7 +416,7 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 # Keys holding paths that YAML files give relative to the file that names them.
 _FILE_RELATIVE = {("dataset", "source", "metadata"), ("dataset", "source", "audio_root"),
-                  ("model", "encoder_path")}
+                  ("model", "encoder_path"), ("performance", "source")}
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
@@ -427,10 +436,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         for node in (src, src.get("csv")) if isinstance(src, dict) else ():
             if isinstance(node, dict) and isinstance(node.get("path"), str) and not Path(node["path"]).is_absolute():
                 node["path"] = str((base / node["path"]).resolve())
-    run = data.get("run")
-    if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
-        run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
-                            for p in run["tag_files"]]
+    for section in ("run", "performance"):
+        run = data.get(section)
+        if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
+            run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
+                                for p in run["tag_files"]]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

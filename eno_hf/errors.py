@@ -29,6 +29,9 @@ REASON_DESCRIPTIONS: dict[str, str] = {
     "bad_metadata": "a metadata row that cannot be parsed (bad field count, number, encoding, "
                     "duplicate id) or a metadata file unusable as a whole",
     "internal_error": "an unexpected error while processing this input (a bug: please report it)",
+    # embeddings-only inputs (``eno_hf.embeddings``: .pt/.npy tensors + metadata.jsonl)
+    "bad_shape": "an embedding tensor whose shape is not (frames, dim) / (dim,) with the dataset's dim",
+    "bad_dtype": "an embedding tensor that is not floating point (or cannot be read without unpickling)",
     # service limits (``validate.Limits``, the HTTP service)
     "too_long": "longer than the service's max_duration_s",
     "unsupported_format": "more channels or a higher sample rate than the service accepts",

@@ -1,0 +1,69 @@
+"""``eno embed``: frame embeddings of a folder of audio/MIDI files or of a dataset version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+__all__ = ["embed_command", "items_from_dataset"]
+
+
+def items_from_dataset(data_root: str | Path, name: str, version: str = "latest") -> list[Any]:
+    """One ``EmbedItem`` per segment of a built dataset version (original file + segment times)."""
+    from datasets import load_from_disk
+
+    from eno_hf.data.version import resolve_version, version_dir
+    from eno_hf.embeddings.embed import EmbedItem
+
+    v = resolve_version(data_root, name, version)
+    d = load_from_disk(str(version_dir(data_root, name, v)))
+    items = []
+    for split in (d.keys() if hasattr(d, "keys") else [None]):
+        ds = d[split] if split is not None else d
+        cols = [c for c in ("segment_id", "recording_id", "group", "path", "segment_start_s", "segment_end_s") if c in ds.column_names]
+        for row in ds.select_columns(cols):
+            items.append(EmbedItem(segment_id=str(row["segment_id"]), path=row["path"], recording_id=row.get("recording_id"),
+                                   segment_start=float(row.get("segment_start_s") or 0.0), segment_end=row.get("segment_end_s"),
+                                   size_hint=float((row.get("segment_end_s") or 0) - (row.get("segment_start_s") or 0)),
+                                   fields={"group": row.get("group"), **({"split": split} if split else {})}))
+    return items
+
+
+def embed_command(
+    source: Annotated[Optional[Path], typer.Argument(help="Folder (or file) of audio/MIDI to embed.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder: embeddings/{segment_id}.pt + metadata.jsonl.")] = Path("embeddings-out"),
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Embed a dataset version instead: NAME[@VERSION].")] = None,
+    encoder: Annotated[str, typer.Option("--encoder", help="sota_tagger name (mtat-musicnn, msd-fcn, ...) or a label for hf_audio.")] = "mtat-musicnn",
+    kind: Annotated[str, typer.Option("--kind", help="sota_tagger | hf_audio")] = "sota_tagger",
+    features: Annotated[str, typer.Option("--features", help="embedding | prefix+embedding (sota_tagger)")] = "prefix+embedding",
+    encoder_path: Annotated[Optional[Path], typer.Option("--encoder-path", help="hf_audio: local checkpoint dir.")] = None,
+    hop_s: Annotated[Optional[float], typer.Option("--hop-s", help="Window hop in seconds (default: window).")] = None,
+    data_root: Annotated[Path, typer.Option("--data-root")] = Path("eno-data"),
+    shard_size: Annotated[int, typer.Option("--shard-size")] = 64,
+) -> None:
+    """Embed every segment (one (frames, dim) tensor each), resumable by shard; every input ends in
+    metadata.jsonl or rejections.jsonl."""
+    from eno_hf.embeddings.embed import EmbedItem, embed_items, items_from_folder
+    from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+
+    if (source is None) == (dataset is None):
+        console.print("[red]give either SOURCE (a folder/file) or --dataset NAME[@VERSION][/red]")
+        raise typer.Exit(2)
+    if dataset is not None:
+        name, _, version = dataset.partition("@")
+        items = items_from_dataset(data_root, name, version or "latest")
+    elif source.is_dir():
+        items = items_from_folder(source)
+    else:
+        items = [EmbedItem(segment_id=source.stem, path=str(source))]
+    spec = EmbedderSpec(kind=kind, name=encoder, features=features, path=str(encoder_path) if encoder_path else None, hop_s=hop_s)
+    embedder = build_frame_embedder(spec)
+    res = embed_items(items, embedder, out_dir, shard_size=shard_size, render_cache=data_root / "cache" / "midi-render",
+                      progress=lambda a, b: console.print(f"shard {a}/{b}"))
+    console.print(f"embedded {res.embedded} (reused {res.reused}), rejected {len(res.rejected)} -> {out_dir} "
+                  f"(dim {embedder.dim}, {spec.key})")

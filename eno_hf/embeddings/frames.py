@@ -1,0 +1,163 @@
+"""Frame-level embedders: a mono waveform -> ``(frames, dim)`` float32, one row per window.
+
+An embedder wraps a pretrained encoder from ``eno_hf.models.encoders`` and cuts the clip into
+consecutive windows of the encoder's native length (``hop_s`` apart; a clip shorter than one
+window is zero-padded to one window; an incomplete tail window is zero-padded when it holds at
+least half a window of audio, dropped otherwise). Each window becomes one row, so the output is
+the ``{segment_id}.pt`` layout of the embeddings-only workflow (``(frames, dim)``; pooling over
+frames is part of the downstream model).
+
+Specs (``EmbedderSpec``):
+
+* ``kind="sota_tagger"``, ``name`` = a published Won et al. (2020) tagger (``mtat-musicnn``,
+  ``msd-fcn``, ...), ``features``: ``"embedding"`` (the penultimate layer, ``output_dim``) or
+  ``"prefix+embedding"`` (for Musicnn the max+mean pooled front/mid-end features, 1,506 dims, then
+  the 200-d embedding: the multi-layer transfer features of Choi et al. 2017, arXiv:1703.09179;
+  for FCN/CRNN the ``layer4`` map mean- and max-pooled over frequency and time, 256 dims, then the
+  embedding).
+* ``kind="hf_audio"``, ``path`` = a local transformers checkpoint directory (no network), pooled
+  per window by the encoder (``pooling``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["EmbedderSpec", "FrameEmbedder", "build_frame_embedder", "cut_windows"]
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """Which encoder makes the frame embeddings (see the module docstring).
+
+    Attributes:
+        kind: ``"sota_tagger"`` or ``"hf_audio"``.
+        name: tagger name (``sota_tagger``) or a label (``hf_audio``).
+        features: ``"embedding"`` or ``"prefix+embedding"`` (``sota_tagger`` only).
+        path: checkpoint directory for ``hf_audio``; models directory for ``sota_tagger``
+            (default ``../shared/models/sota-music-tagging`` resolution of ``load_sota_tagger``).
+        hop_s: window hop in seconds (``None``: the window length, i.e. no overlap).
+        pooling: ``hf_audio`` pooling inside a window.
+    """
+
+    kind: str = "sota_tagger"
+    name: str = "mtat-musicnn"
+    features: str = "prefix+embedding"
+    path: str | None = None
+    hop_s: float | None = None
+    pooling: str = "mean"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def key(self) -> str:
+        """Short stable identifier, e.g. ``sota_tagger-mtat-musicnn-prefix+embedding``."""
+        hop = f"-hop{self.hop_s:g}" if self.hop_s else ""
+        return f"{self.kind}-{self.name}-{self.features}{hop}"
+
+
+def cut_windows(waveform: np.ndarray | Tensor, window: int, hop: int) -> Tensor:
+    """``(samples,)`` -> ``(frames, window)`` float32 windows (see the module docstring).
+
+    Raises:
+        ValueError: not 1-D, empty, or ``window``/``hop`` not positive.
+    """
+    x = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+    if x.ndim != 1 or x.numel() == 0:
+        raise ValueError(f"expected a non-empty 1-D waveform, got shape {tuple(x.shape)}")
+    if window <= 0 or hop <= 0:
+        raise ValueError(f"window and hop must be > 0, got {window}, {hop}")
+    n = x.numel()
+    if n < window:
+        return torch.nn.functional.pad(x, (0, window - n))[None]
+    starts = list(range(0, n - window + 1, hop))
+    tail = starts[-1] + hop
+    if tail < n and n - tail >= window // 2:
+        starts.append(tail)
+    padded = torch.nn.functional.pad(x, (0, max(0, starts[-1] + window - n)))
+    return torch.stack([padded[s: s + window] for s in starts])
+
+
+class FrameEmbedder:
+    """A frozen encoder that turns a waveform into ``(frames, dim)`` float32 embeddings.
+
+    Attributes:
+        spec: the ``EmbedderSpec``. sample_rate: input rate in Hz. window / hop: in samples.
+        dim: embedding size per frame.
+    """
+
+    def __init__(self, spec: EmbedderSpec, module: torch.nn.Module, sample_rate: int, window: int, hop: int,
+                 dim: int) -> None:
+        self.spec, self.module = spec, module.eval()
+        self.sample_rate, self.window, self.hop, self.dim = int(sample_rate), int(window), int(hop), int(dim)
+
+    def _rows(self, windows: Tensor) -> Tensor:
+        m = self.module
+        if self.spec.kind == "sota_tagger":
+            pre = m.prefix(windows)
+            emb = m.suffix(pre)
+            if self.spec.features == "embedding":
+                return emb
+            if m.arch != "musicnn":
+                pre = torch.cat([pre.mean(dim=(2, 3)), pre.amax(dim=(2, 3))], dim=1)
+            return torch.cat([pre, emb], dim=1)
+        return m(windows)
+
+    @torch.inference_mode()
+    def embed_batch(self, waveforms: list[np.ndarray], max_windows: int = 64) -> list[Tensor]:
+        """Embed several clips at once: their windows are run together (``max_windows`` per pass).
+
+        Args:
+            waveforms: ``(samples,)`` float32 mono clips at ``sample_rate``.
+
+        Returns:
+            one ``(frames_i, dim)`` float32 tensor per clip.
+        """
+        cut = [cut_windows(w, self.window, self.hop) for w in waveforms]
+        allw = torch.cat(cut)
+        rows = torch.cat([self._rows(chunk) for chunk in allw.split(max_windows)]).to(torch.float32)
+        return [r.clone() for r in rows.split([c.shape[0] for c in cut])]
+
+    def embed(self, waveform: np.ndarray) -> Tensor:
+        """One clip -> ``(frames, dim)`` float32."""
+        return self.embed_batch([waveform])[0]
+
+
+def build_frame_embedder(spec: EmbedderSpec | dict[str, Any], models_dir: str | Path | None = None) -> FrameEmbedder:
+    """Load the pretrained encoder of ``spec`` (local files only) as a ``FrameEmbedder``.
+
+    Raises:
+        ValueError: unknown ``kind``/``features``. FileNotFoundError: weights not found.
+    """
+    if isinstance(spec, dict):
+        spec = EmbedderSpec(**spec)
+    if spec.kind == "sota_tagger":
+        from eno_hf.models.encoders.sota_taggers import load_sota_tagger
+
+        if spec.features not in ("embedding", "prefix+embedding"):
+            raise ValueError(f"unknown features {spec.features!r}")
+        enc = load_sota_tagger(spec.name, spec.path or models_dir)
+        window = enc.native_input_samples
+        hop = int(round((spec.hop_s or enc.native_input_s) * enc.sample_rate))
+        probe = FrameEmbedder(spec, enc, enc.sample_rate, window, hop, 0)
+        with torch.inference_mode():
+            dim = int(probe._rows(torch.zeros(1, window)).shape[1])
+        return FrameEmbedder(spec, enc, enc.sample_rate, window, hop, dim)
+    if spec.kind == "hf_audio":
+        from eno_hf.models.encoders.hf_audio import HFAudioEncoder
+
+        if not spec.path:
+            raise ValueError("hf_audio embedder needs spec.path (a local checkpoint directory)")
+        enc = HFAudioEncoder.from_pretrained_dir(spec.path, pooling=spec.pooling)
+        window = int(round(enc.native_input_s * enc.sample_rate))
+        hop = int(round((spec.hop_s or enc.native_input_s) * enc.sample_rate))
+        return FrameEmbedder(spec, enc, enc.sample_rate, window, hop, enc.output_dim)
+    raise ValueError(f"unknown embedder kind {spec.kind!r}")

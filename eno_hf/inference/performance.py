@@ -1,0 +1,96 @@
+"""Predictions of an ``EnoForPerformanceEvaluation`` on frame embeddings (no training imports)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["is_performance_model", "load_performance_model", "predict_heads", "tag_performance_paths"]
+
+
+@torch.inference_mode()
+def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size: int = 64,
+                  max_frames: int | None = 32) -> dict[str, np.ndarray]:
+    """Every head's outputs for ``(frames_i, dim)`` embeddings, in input order.
+
+    Returns:
+        head name -> ``(n, dim)`` (regression, projection) or ``(n,)`` (ranking) float32, and
+        ``"embedding"`` -> the trunk output ``(n, hidden)``.
+    """
+    from eno_hf.performance.data import collate_frames
+
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {}
+    for k in range(0, len(tensors), batch_size):
+        x, m = collate_frames(list(tensors[k: k + batch_size]), max_frames)
+        out = model(embeddings=x, frame_mask=m)
+        for name, v in {**out.heads, "embedding": out.embedding}.items():
+            parts.setdefault(name, []).append(v.float().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def load_performance_model(model_dir: str | Path):
+    """``EnoForPerformanceEvaluation.from_pretrained(model_dir)`` in eval mode (safetensors, local)."""
+    from eno_hf.performance.model import EnoForPerformanceEvaluation
+
+    return EnoForPerformanceEvaluation.from_pretrained(str(model_dir), local_files_only=True).eval()
+
+
+def is_performance_model(model_dir: str | Path) -> bool:
+    """True when ``model_dir/config.json`` is an ``eno-performance`` model."""
+    cfg = Path(model_dir) / "config.json"
+    try:
+        return json.loads(cfg.read_text(encoding="utf-8")).get("model_type") == "eno-performance"
+    except (OSError, ValueError):
+        return False
+
+
+def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, render_cache: str | Path | None = None,
+                          soundfont: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every head of a performance model for audio or MIDI files (folders expanded recursively).
+
+    Record per file: ``{"path", "heads": {"ratings": {dimension: value}, "quality": float,
+    "passage": [projection]}, "frames": int}``; a file that cannot be used yields
+    ``{"path", "error": {"reason", "detail"}}`` and the batch goes on.
+    """
+    from eno_hf.embeddings.embed import AUDIO_SUFFIXES, MIDI_SUFFIXES, EmbedItem, load_waveform
+    from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+    from eno_hf.errors import RejectedInput
+
+    model = load_performance_model(model_dir)
+    spec = EmbedderSpec(**model.config.embedder)
+    embedder = build_frame_embedder(spec)
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES + AUDIO_SUFFIXES)
+        else:
+            files.append(p)
+    specs = {s.name: s for s in model.config.head_specs}
+    for f in files:
+        try:
+            w = load_waveform(EmbedItem(segment_id=f.stem, path=str(f)), embedder.sample_rate, render_cache, soundfont)
+            emb = embedder.embed(w)
+        except RejectedInput as exc:
+            yield {"path": str(f), "error": {"reason": exc.reason, "detail": exc.detail}}
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bad file must not stop the batch
+            yield {"path": str(f), "error": {"reason": "error", "detail": f"{type(exc).__name__}: {exc}"}}
+            continue
+        out = predict_heads(model, [emb])
+        heads: dict[str, Any] = {}
+        for name, spec_h in specs.items():
+            v = out[name][0]
+            if spec_h.kind == "regression":
+                heads[name] = {lab: round(float(x), 5) for lab, x in zip(spec_h.labels, v)}
+            elif spec_h.kind == "ranking":
+                heads[name] = round(float(v), 5)
+            else:
+                heads[name] = [round(float(x), 5) for x in v]
+        yield {"path": str(f), "heads": heads, "frames": int(emb.shape[0])}

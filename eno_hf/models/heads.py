@@ -1,0 +1,139 @@
+"""Typed head specifications (``HeadSpec``), derived from dataset features in one place.
+
+A head is what a model predicts for one task: ``multilabel`` / ``singlelabel`` (``labels`` = class
+names), ``regression`` (``labels`` = the names of its ``dim`` output dimensions, e.g. the 19
+PercePiano ratings), ``ranking`` (one scalar score per input, trained on ordered pairs), or
+``projection`` (an L2-normalised embedding of size ``dim``, trained contrastively).
+``head_specs_from_features`` builds them from a ``datasets.Features`` mapping (a ``Sequence`` of
+``ClassLabel``: multi-label; a ``ClassLabel``: single-label; floats or a float sequence:
+regression) so the label space is stated once, where the data is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+HeadKind = Literal["multilabel", "singlelabel", "regression", "ranking", "projection"]
+HEAD_KINDS: tuple[str, ...] = ("multilabel", "singlelabel", "regression", "ranking", "projection")
+
+__all__ = ["HEAD_KINDS", "HeadSpec", "head_specs_from_features"]
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One output head.
+
+    Attributes:
+        name: head name (no ``/``). kind: one of ``HEAD_KINDS``.
+        labels: class names (classification) or output-dimension names (regression).
+        dim: number of outputs (classification: ``len(labels)``; regression: ``len(labels)`` or 1;
+            ranking: 1; projection: the embedding size).
+        column: dataset column holding the targets (default ``name``).
+        weight: loss weight (the tier's confidence weight for tiered training).
+        pos_weight: multi-label BCE positive weighting.
+
+    Raises:
+        ValueError: bad name/kind, classification head without labels, or ``dim`` inconsistent
+            with ``labels``.
+    """
+
+    name: str
+    kind: HeadKind
+    labels: tuple[str, ...] = ()
+    dim: int = 0
+    column: str | None = None
+    weight: float = 1.0
+    pos_weight: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ValueError(f"head {self.name!r}: name must be non-empty without '/'")
+        if self.kind not in HEAD_KINDS:
+            raise ValueError(f"head {self.name!r}: kind must be one of {HEAD_KINDS}, got {self.kind!r}")
+        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        if self.kind in ("multilabel", "singlelabel"):
+            if not self.labels:
+                raise ValueError(f"head {self.name!r}: a {self.kind} head needs labels")
+            expected = len(self.labels)
+        elif self.kind == "regression":
+            expected = len(self.labels) or 1
+        elif self.kind == "ranking":
+            expected = 1
+        else:
+            expected = int(self.dim or 128)
+        if self.dim and self.dim != expected:
+            raise ValueError(f"head {self.name!r}: dim {self.dim} but {expected} outputs expected")
+        object.__setattr__(self, "dim", expected)
+        if self.column is None:
+            object.__setattr__(self, "column", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HeadSpec:
+        keys = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: (tuple(v) if k == "labels" else v) for k, v in d.items() if k in keys})
+
+
+@dataclass
+class _Request:
+    name: str
+    kind: str | None = None
+    column: str | None = None
+    weight: float = 1.0
+    dim: int = 0
+    pos_weight: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def head_specs_from_features(features: Mapping[str, Any], requests: Iterable[Mapping[str, Any] | Any]) -> list[HeadSpec]:
+    """Heads for ``requests`` (``{name, kind?, column?, weight?, dim?, labels?}`` dicts or objects
+    with those attributes, e.g. ``config.HeadConfig``) with their label spaces read from ``features``.
+
+    Args:
+        features: column name -> ``datasets`` feature (``ClassLabel``, ``Sequence(ClassLabel)``,
+            ``Value("float32")``, ``Sequence(Value("float32"))``, ``List``...), or a plain mapping
+            column -> list of label names (for label spaces kept outside the dataset).
+        requests: the heads wanted; ``kind`` defaults to what the column's feature implies.
+
+    Returns:
+        ``HeadSpec`` list in request order.
+
+    Raises:
+        ValueError: column missing from ``features`` (for heads that need one), or a kind that
+            contradicts the feature.
+    """
+    out: list[HeadSpec] = []
+    for r in requests:
+        get = (lambda k, d=None: r.get(k, d)) if isinstance(r, Mapping) else (lambda k, d=None: getattr(r, k, d))
+        name, kind = str(get("name")), get("kind")
+        column = get("column") or name
+        labels = tuple(get("labels") or ())
+        if kind in ("projection", "ranking"):
+            out.append(HeadSpec(name, kind, dim=int(get("dim") or 0), column=column,
+                                weight=float(get("weight", 1.0) or 1.0)))
+            continue
+        if column not in features:
+            raise ValueError(f"head {name!r}: column {column!r} not in the dataset features {sorted(features)}")
+        feat = features[column]
+        inner = getattr(feat, "feature", None)
+        names = getattr(feat, "names", None) or getattr(inner, "names", None)
+        if isinstance(feat, (list, tuple)):
+            names = list(feat)
+        implied = ("multilabel" if inner is not None and getattr(inner, "names", None) else
+                   "singlelabel" if getattr(feat, "names", None) else "regression")
+        if isinstance(feat, (list, tuple)):
+            implied = kind or "multilabel"
+        kind = kind or implied
+        if kind in ("multilabel", "singlelabel") and not names:
+            raise ValueError(f"head {name!r}: column {column!r} has no class names for a {kind} head")
+        if kind == "regression":
+            names = labels or names or ()
+        out.append(HeadSpec(name, kind, labels=tuple(names or ()), column=column,
+                            weight=float(get("weight", 1.0) or 1.0), pos_weight=bool(get("pos_weight", False))))
+    return out

@@ -1,0 +1,54 @@
+"""CLI glue of the performance job: ``eno run`` dispatches here when the config has ``performance``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """Mean R² (95 % interval), Pearson r, MAE, pairwise accuracy per protocol, model vs baselines."""
+    for protocol, res in report.get("protocols", {}).items():
+        t = Table(title=f"{report.get('dataset')} — {protocol}-grouped CV ({res['folds']} folds, n={res['n']})")
+        for col in ("system", "mean R² [95% CI]", "mean r", "MAE", "pairwise acc"):
+            t.add_column(col)
+        for label, key in (("model (tiers)", "model"), ("ridge on MIDI statistics", "baseline_ridge_midi"),
+                           ("ridge probe on embeddings", "probe_ridge_embeddings"), ("training mean", "baseline_mean")):
+            m = res.get(key)
+            if not m:
+                continue
+            ci = m.get("interval")
+            r2 = f"{m['mean_r2']:.3f}" + (f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
+            t.add_row(label, r2, f"{m['mean_pearson']:.3f}", f"{m['mean_mae']:.4f}", f"{m['mean_pairwise_accuracy']:.3f}")
+        console.print(t)
+        for tier in ("t2", "t3", "t4"):
+            if tier in res:
+                console.print(f"  {tier}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                                       for k, v in res[tier].items()))
+    console.print(f"published mean R²: {report.get('published_mean_r2')}")
+
+
+def run_performance_command(settings: Any, json_out: bool = False) -> None:
+    """Run ``eno_hf.performance.pipeline.run_performance``, print the report, optionally a JSON line."""
+    import json
+    import sys
+
+    from eno_hf.evaluation.report import to_jsonable
+    from eno_hf.performance.pipeline import run_performance
+
+    res = run_performance(settings)
+    print_report(res.report)
+    console.print(f"model {res.model_dir}\nregistered {res.registered}")
+    for rec in res.tags or []:
+        console.print(json.dumps(rec)[:300])
+    if json_out:
+        d = res.to_dict()
+        for p in d["metrics"].get("protocols", {}).values():
+            p.get("model", {}).pop("per_dimension", None)
+            p.get("baseline_ridge_midi", {}).pop("per_dimension", None)
+        sys.stdout.flush()
+        print(json.dumps(to_jsonable(d), default=str, allow_nan=False), flush=True)

@@ -1,0 +1,84 @@
+"""``PerformanceConfig``: the ``performance`` section of ``Settings`` (``configs/percepiano.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eno_hf.performance.augment import AugmentConfig
+
+__all__ = ["PerformanceConfig"]
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbedderConfig(_M):
+    """A frame embedder candidate (``eno_hf.embeddings.frames.EmbedderSpec``)."""
+
+    kind: str = "sota_tagger"
+    name: str = "mtat-musicnn"
+    features: str = "prefix+embedding"
+    path: str | None = None
+    hop_s: float | None = None
+
+
+class TiersConfig(_M):
+    """Which tiers train, and their confidence weights in the loss."""
+
+    t2: bool = True
+    t3: bool = True
+    t4: bool = True
+    weights: dict[str, float] = Field(default_factory=lambda: {"t1": 1.0, "t2": 0.6, "t3": 0.4, "t4": 0.3})
+    rank_weight: float = 0.2
+    """Weight of T1's within-group ranking term relative to its MSE."""
+
+
+class PerformanceConfig(_M):
+    """PercePiano-style performance evaluation from frame embeddings (``eno_hf.performance``).
+
+    Paths (``source``) are resolved against the config file. ``limit``/``subset`` bound the number
+    of performances (quick runs, tests).
+    """
+
+    source: Path = Path("../../shared/data/percepiano")
+    name: str = "percepiano"
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    candidates: list[EmbedderConfig] = Field(default_factory=list)
+    """Other embedders compared with a ridge probe by performer-grouped CV on ``selection_limit``
+    performances (the best one embeds everything); empty = use ``embedder``."""
+    selection_limit: int = 120
+    limit: int | None = None
+    """Use at most this many performances (the shortest first: cheapest to render and embed)."""
+    only_cached: bool = False
+    """Use only the performances whose embeddings are already cached (no new rendering/embedding
+    of the main set): for quick re-runs on a partly embedded data root. Biased subset; the report
+    says how many and which pieces/performers."""
+    soundfont: str = "fluidr3"
+    pooling: str = "meanstd"
+    hidden_dim: int = 256
+    dropout: float = 0.3
+    input_dropout: float = 0.2
+    projection_dim: int = 64
+    epochs: int = 40
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    groups_per_batch: int = 8
+    per_group: int = 4
+    seed: int = 0
+    n_folds: int = 5
+    protocols: list[str] = Field(default_factory=lambda: ["performer", "piece"])
+    n_boot: int = 300
+    tiers: TiersConfig = Field(default_factory=TiersConfig)
+    degrade_segments: int = 16
+    """T2: performances degraded (3 kinds x ``degrade_severities``) before rendering."""
+    degrade_severities: int = 3
+    augment_segments: int = 48
+    """T4: performances rendered clean + augmented."""
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    model_name: str = "eno-piano"
+    tag_files: list[Path] = Field(default_factory=list)
+    workers: int = 1
+    """Embedding processes (each one torch thread)."""

@@ -1,0 +1,161 @@
+"""``EnoForPerformanceEvaluation``: frame embeddings -> pooled -> trunk -> typed heads, loss in ``forward``.
+
+Input: ``embeddings`` ``(batch, frames, dim)`` float32 with ``frame_mask`` ``(batch, frames)`` bool
+(padding False), e.g. the ``(frames, dim)`` tensors of the embeddings-only layout. The model
+standardises each feature with training-set statistics (buffers), pools over frames (``mean``,
+``meanstd`` = mean ++ std, or ``attention`` = learned softmax attention, Ilse et al. 2018), and a
+shared trunk ``Linear -> GELU -> Dropout -> Linear -> GELU`` feeds the heads (``HeadSpec``):
+
+* ``regression``: ``Linear(hidden, dim)`` + a bias initialised at the training means;
+* ``ranking``: one scalar score (T2 ordinal placements / severities);
+* ``projection``: ``Linear(hidden, dim)``, L2-normalised (T3 contrastive).
+
+``forward(..., labels=..., tier=...)`` returns ``PerformanceOutput`` with ``loss`` when labels are
+given, as transformers models do; the losses per tier are in ``eno_hf.performance.losses``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from eno_hf.models.heads import HeadSpec
+from eno_hf.performance import losses as L
+
+__all__ = ["EnoPerformanceConfig", "EnoForPerformanceEvaluation", "PerformanceOutput"]
+
+POOLINGS = ("mean", "meanstd", "attention")
+
+
+class EnoPerformanceConfig(PretrainedConfig):
+    """Config of ``EnoForPerformanceEvaluation``.
+
+    Attributes:
+        input_dim: frame embedding size. pooling: one of ``POOLINGS``. hidden_dim, dropout: trunk.
+        heads: ``HeadSpec.to_dict()`` list. embedder: the spec of the frame embedder that made the
+            inputs (so ``eno tag`` can embed raw audio/MIDI the same way). tier_weights: confidence
+            weight per tier (``t1``..``t4``). ranking_margin: minimum rating difference for a
+            within-group ranking pair (T1). nce_temperature: InfoNCE temperature (T3).
+    """
+
+    model_type = "eno-performance"
+
+    def __init__(self, input_dim: int = 1, pooling: str = "meanstd", hidden_dim: int = 256, dropout: float = 0.2,
+                 heads: list[dict[str, Any]] | None = None, embedder: dict[str, Any] | None = None,
+                 tier_weights: dict[str, float] | None = None, ranking_margin: float = 0.05,
+                 nce_temperature: float = 0.1, input_dropout: float = 0.1, **kwargs: Any) -> None:
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.input_dim, self.pooling, self.hidden_dim, self.dropout = int(input_dim), pooling, int(hidden_dim), float(dropout)
+        self.heads = [HeadSpec.from_dict(h).to_dict() if isinstance(h, dict) else h.to_dict() for h in (heads or [])]
+        self.embedder = dict(embedder or {})
+        self.tier_weights = dict(tier_weights or {"t1": 1.0, "t2": 0.6, "t3": 0.4, "t4": 0.3})
+        self.ranking_margin, self.nce_temperature, self.input_dropout = float(ranking_margin), float(nce_temperature), float(input_dropout)
+        super().__init__(**kwargs)
+
+    @property
+    def head_specs(self) -> list[HeadSpec]:
+        return [HeadSpec.from_dict(h) for h in self.heads]
+
+
+@dataclass
+class PerformanceOutput(ModelOutput):
+    """``loss`` (scalar, when labels given), ``losses`` (per term), ``heads`` (head name -> output:
+    regression ``(B, dim)``, ranking ``(B,)``, projection ``(B, dim)`` unit-norm), ``embedding``
+    (trunk output ``(B, hidden)``)."""
+
+    loss: Tensor | None = None
+    losses: dict[str, Tensor] | None = None
+    heads: dict[str, Tensor] | None = None
+    embedding: Tensor | None = None
+
+
+class EnoForPerformanceEvaluation(PreTrainedModel):
+    """See the module docstring. ``config_class = EnoPerformanceConfig``."""
+
+    config_class = EnoPerformanceConfig
+    base_model_prefix = "eno_performance"
+    main_input_name = "embeddings"
+
+    def __init__(self, config: EnoPerformanceConfig) -> None:
+        super().__init__(config)
+        d, h = config.input_dim, config.hidden_dim
+        self.register_buffer("feature_mean", torch.zeros(d))
+        self.register_buffer("feature_std", torch.ones(d))
+        pooled = 2 * d if config.pooling == "meanstd" else d
+        self.attention = nn.Linear(d, 1) if config.pooling == "attention" else None
+        self.in_drop = nn.Dropout(config.input_dropout)
+        self.trunk = nn.Sequential(nn.Linear(pooled, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, h), nn.GELU())
+        self.heads = nn.ModuleDict({s.name: nn.Linear(h, s.dim) for s in config.head_specs})
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:  # transformers hook
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    @torch.no_grad()
+    def set_standardization(self, mean: Tensor, std: Tensor) -> None:
+        """Per-feature ``(input_dim,)`` mean/std (training frames); std <= 1e-6 -> 1."""
+        self.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        std = torch.as_tensor(std, dtype=torch.float32)
+        self.feature_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    @torch.no_grad()
+    def set_head_bias(self, name: str, bias: Tensor) -> None:
+        """Initialise a regression head's bias (e.g. the training means)."""
+        self.heads[name].bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+
+    def pool(self, embeddings: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """``(B, T, D)`` + ``(B, T)`` mask -> ``(B, D)`` or ``(B, 2D)`` (``meanstd``)."""
+        if embeddings.ndim == 2:
+            embeddings = embeddings[:, None, :]
+        x = (embeddings - self.feature_mean) / self.feature_std
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if frame_mask is None else frame_mask.bool()
+        w = mask.to(x.dtype)[..., None]
+        if self.attention is not None:
+            score = self.attention(x).masked_fill(~mask[..., None], float("-inf"))
+            return (torch.softmax(score, dim=1) * x).sum(dim=1)
+        n = w.sum(dim=1).clamp_min(1.0)
+        mean = (x * w).sum(dim=1) / n
+        if self.config.pooling == "mean":
+            return mean
+        var = (((x - mean[:, None]) ** 2) * w).sum(dim=1) / n
+        return torch.cat([mean, var.clamp_min(0).sqrt()], dim=1)
+
+    def forward(self, embeddings: Tensor, frame_mask: Tensor | None = None, labels: dict[str, Tensor] | None = None,
+                tier: str = "t1", **batch: Tensor) -> PerformanceOutput:
+        """Predict every head; with ``labels``, compute the loss of ``tier``.
+
+        Args:
+            embeddings: ``(B, T, D)`` (or ``(B, D)``) float32. frame_mask: ``(B, T)`` bool.
+            labels: tier targets, see ``eno_hf.performance.losses.tier_loss`` (e.g. ``t1``:
+                ``{"ratings": (B, 19), "group": (B,) long}``).
+            tier: ``t1`` regression + within-group ranking + InfoNCE on the passage groups
+                (``t3`` terms are added when the batch holds ``group`` and a projection head
+                exists), ``t2`` ordinal pairs, ``t4`` invariance (``embeddings`` = clean and
+                augmented halves).
+
+        Returns:
+            ``PerformanceOutput``.
+        """
+        pooled = self.in_drop(self.pool(embeddings, frame_mask))
+        z = self.trunk(pooled)
+        outs: dict[str, Tensor] = {}
+        for spec in self.config.head_specs:
+            y = self.heads[spec.name](z)
+            if spec.kind == "projection":
+                y = F.normalize(y, dim=-1)
+            elif spec.kind == "ranking":
+                y = y[:, 0]
+            outs[spec.name] = y
+        loss, terms = None, None
+        if labels is not None:
+            loss, terms = L.tier_loss(tier, outs, z, labels, self.config)
+        return PerformanceOutput(loss=loss, losses=terms, heads=outs, embedding=z)

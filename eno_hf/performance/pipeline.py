@@ -1,0 +1,337 @@
+"""The performance-evaluation job (``eno run`` with a ``performance`` section, e.g.
+``configs/percepiano.yaml``): render -> embed -> (select encoder) -> T2/T4 data -> grouped CV with
+baselines -> final model -> register -> tag.
+
+Everything slow is cached under ``{data_root}/performance/{name}/``: FluidSynth renderings
+(``render/``), frame embeddings per embedder (``embeddings/{key}/``, the ``.pt`` + metadata.jsonl
+layout, resumable by shard), degraded/augmented embeddings (``embeddings/{key}-t2``/``-t4``), MIDI
+statistics (``midi_statistics.json``). Reports go to ``{data_root}/performance/{name}/report.json``.
+
+Protocols: ``performer``-grouped folds (unseen players) and ``piece``-grouped folds (unseen music);
+per fold the model (all enabled tiers) and two baselines are fit on the training side only: the
+per-dimension training mean, and a ridge regression (``RidgeCV``, standardised inputs) on the MIDI
+statistics of ``eno_hf.performance.midi_stats``. Out-of-fold predictions are pooled; mean R² over the 19
+dimensions comes with a 95 % bootstrap interval over the protocol's groups.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eno_hf.embeddings.embed import EmbedItem, embed_items
+from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+from eno_hf.models.heads import HeadSpec
+from eno_hf.performance.config import EmbedderConfig, PerformanceConfig
+from eno_hf.performance.data import EmbeddingTable
+from eno_hf.performance.percepiano import DIMENSIONS, PercePianoRow, load_percepiano
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "run_performance"]
+
+@dataclass
+class PerformanceRun:
+    """Result of ``run_performance``: ``report`` (all metrics), ``model_dir``, ``registered``, ``tags``."""
+
+    report: dict[str, Any]
+    model_dir: Path | None = None
+    registered: Path | None = None
+    tags: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": self.report, "model": str(self.model_dir) if self.model_dir else None,
+                "registered": str(self.registered) if self.registered else None, "tags": self.tags}
+
+
+def _spec(e: EmbedderConfig) -> EmbedderSpec:
+    return EmbedderSpec(kind=e.kind, name=e.name, features=e.features, path=e.path, hop_s=e.hop_s)
+
+
+def _items(rows: list[PercePianoRow]) -> list[EmbedItem]:
+    return [EmbedItem(segment_id=r.segment_id, path=str(r.midi), size_hint=float(r.midi.stat().st_size),
+                      fields={"piece": r.piece, "performer": r.performer, "passage": r.passage}) for r in rows]
+
+
+def select_rows(cfg: PerformanceConfig) -> list[PercePianoRow]:
+    """Rated performances, the ``limit`` shortest (by MIDI size) when ``limit`` is set, in id order."""
+    rows = [r for r in load_percepiano(cfg.source) if r.rated]
+    if cfg.limit:
+        rows = sorted(rows, key=lambda r: (r.midi.stat().st_size, r.segment_id))[: cfg.limit]
+    return sorted(rows, key=lambda r: r.segment_id)
+
+
+def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundfont: str | None = None,
+               suffix: str = "", items: list[EmbedItem] | None = None, transform: Any = None) -> EmbeddingTable:
+    """Embed (cached, resumable) and load the table of ``rows`` (or ``items``)."""
+    out = work / "embeddings" / (spec.key + suffix)
+    embedder = build_frame_embedder(spec)
+    items = items if items is not None else _items(rows)
+    embed_items(items, embedder, out, shard_size=32, render_cache=work / "render", soundfont=soundfont,
+                transform=transform)
+    return EmbeddingTable.from_folder(out, [it.segment_id for it in items])
+
+
+def midi_stats(rows: list[PercePianoRow], work: Path) -> np.ndarray:
+    """``(n, n_stats)`` MIDI statistics of ``rows`` (cached in ``midi_statistics.json``)."""
+    from eno_hf.performance.midi_stats import MIDI_STATISTICS, midi_statistics
+
+    cache_path = work / "midi_statistics.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    for r in rows:
+        if r.segment_id not in cache:
+            cache[r.segment_id] = list(midi_statistics(r.midi).values())
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    cache_path.write_text(json.dumps(cache))
+    return np.array([cache[r.segment_id] for r in rows], dtype=np.float64).reshape(len(rows), len(MIDI_STATISTICS))
+
+
+def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpec, t2: bool, t3: bool):
+    """The ``EnoPerformanceConfig`` of the run: heads derived from the rating dimensions."""
+    from eno_hf.performance.model import EnoPerformanceConfig
+
+    heads = [HeadSpec("ratings", "regression", labels=DIMENSIONS)]
+    if t3:
+        heads.append(HeadSpec("passage", "projection", dim=cfg.projection_dim, weight=cfg.tiers.weights.get("t3", 0.4)))
+    if t2:
+        heads.append(HeadSpec("quality", "ranking", weight=cfg.tiers.weights.get("t2", 0.6)))
+    return EnoPerformanceConfig(input_dim=input_dim, pooling=cfg.pooling, hidden_dim=cfg.hidden_dim, dropout=cfg.dropout,
+                                input_dropout=cfg.input_dropout, heads=heads, embedder=spec.to_dict(),
+                                tier_weights=dict(cfg.tiers.weights))
+
+
+def ridge_oof(x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Out-of-fold predictions of a standardised ``RidgeCV`` (alphas 1e-2..1e4) fit per fold."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pred = np.zeros_like(y)
+    for tr, te in folds:
+        m = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13))).fit(x[tr], y[tr])
+        pred[te] = m.predict(x[te])
+    return pred
+
+
+def pooled(table: EmbeddingTable) -> np.ndarray:
+    """Mean ++ std over frames of every embedding: ``(n, 2 * dim)`` (the ridge-probe input)."""
+    return np.stack([np.concatenate([t.mean(0).numpy(), t.std(0, unbiased=False).numpy()]) for t in table.tensors])
+
+
+def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[PercePianoRow], stats: np.ndarray,
+                   protocol: str, spec: EmbedderSpec, t2_data: Any = None, t4_data: Any = None) -> dict[str, Any]:
+    """Grouped CV of the tiered model and the baselines (see the module docstring).
+
+    Returns:
+        ``{"model": regression report + interval, "baseline_mean": ..., "baseline_ridge_midi": ...,
+        "t3": retrieval metrics on held-out folds, "t2": ordinal metrics on held-out degraded
+        groups, "t4": robustness, "folds": n, "loss_curves": per-fold first/last logged losses}``.
+    """
+    from eno_hf.inference.performance import predict_heads
+    from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
+    from eno_hf.performance.samplers import grouped_folds
+    from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
+
+    y = np.stack([r.labels for r in rows]).astype(np.float64)
+    passages = [r.passage for r in rows]
+    key = [getattr(r, protocol) for r in rows]
+    folds = grouped_folds(key, cfg.n_folds, cfg.seed)
+    pred = np.zeros_like(y)
+    proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    t2_scores, t2_rows, t4_pairs = [], [], []
+    curves = []
+    mcfg = build_model_config(cfg, table.dim, spec, t2=t2_data is not None, t3=cfg.tiers.t3)
+    by_id = {r.segment_id: r for r in rows}
+    for f, (tr, te) in enumerate(folds):
+        train_ids = {rows[i].segment_id for i in tr}
+        t2_fold = t4_fold = None
+        if t2_data is not None:
+            src = t2_data["source"]
+            tr2 = [i for i, s in enumerate(src) if s in train_ids]
+            te2 = [i for i, s in enumerate(src) if s in by_id and s not in train_ids]
+            t2_fold = OrdinalData(t2_data["table"].subset(tr2), t2_data["order"][tr2], [t2_data["groups"][i] for i in tr2])
+        if t4_data is not None:
+            tr4 = [i for i, s in enumerate(t4_data["source"]) if s in train_ids]
+            if tr4:
+                t4_fold = InvarianceData(t4_data["clean"].subset(tr4), t4_data["augmented"].subset(tr4))
+        hist: list = []
+        model = fit_tiers(mcfg, table.subset(tr), y[tr], [passages[i] for i in tr], t2=t2_fold, t4=t4_fold,
+                          epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                          seed=cfg.seed + f, groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,
+                          log_history=hist)
+        logs = [h for h in hist if "loss" in h]
+        curves.append({"first": {k: v for k, v in logs[0].items() if k.startswith("loss")},
+                       "last": {k: v for k, v in logs[-1].items() if k.startswith("loss")}} if logs else {})
+        out = predict_heads(model, [table.tensors[i] for i in te])
+        pred[te] = out["ratings"]
+        if "passage" in out:
+            proj_parts.append((te, out["passage"]))
+        if t2_data is not None and te2:
+            sc = predict_heads(model, [t2_data["table"].tensors[i] for i in te2])["quality"]
+            t2_scores.append(sc)
+            t2_rows.extend(te2)
+        if t4_data is not None:
+            te4 = [i for i, s in enumerate(t4_data["source"]) if s in by_id and s not in train_ids]
+            if te4:
+                a = predict_heads(model, [t4_data["clean"].tensors[i] for i in te4])["ratings"]
+                b = predict_heads(model, [t4_data["augmented"].tensors[i] for i in te4])["ratings"]
+                t4_pairs.append((te4, a, b))
+    res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "loss_curves": curves}
+    res["model"] = {**regression_report(y, pred, passages, DIMENSIONS),
+                    "interval": bootstrap_interval(y, pred, key, cfg.n_boot, cfg.seed)}
+    mean_pred = np.zeros_like(y)
+    for tr, te in folds:
+        mean_pred[te] = np.nanmean(y[tr], axis=0)
+    res["baseline_mean"] = {k: v for k, v in regression_report(y, mean_pred, passages, DIMENSIONS).items() if k != "per_dimension"}
+    ridge = ridge_oof(stats, y, folds)
+    res["baseline_ridge_midi"] = {**regression_report(y, ridge, passages, DIMENSIONS),
+                                  "interval": bootstrap_interval(y, ridge, key, cfg.n_boot, cfg.seed)}
+    probe = ridge_oof(pooled(table), y, folds)
+    res["probe_ridge_embeddings"] = {**{k: v for k, v in regression_report(y, probe, passages, DIMENSIONS).items()
+                                        if k != "per_dimension"}, "interval": bootstrap_interval(y, probe, key, cfg.n_boot, cfg.seed)}
+    if proj_parts:  # retrieval within each held-out fold (queries only see unseen performers/pieces)
+        per = [retrieval_metrics(z, [passages[i] for i in te]) for te, z in proj_parts]
+        res["t3"] = {k: float(np.nanmean([p[k] for p in per])) for k in per[0]}
+    if t2_rows:
+        sc = np.concatenate(t2_scores)
+        res["t2"] = ordinal_metrics(sc, t2_data["order"][t2_rows], [t2_data["groups"][i] for i in t2_rows])
+    if t4_pairs:
+        from eno_hf.performance.metrics import pairwise_accuracy
+
+        a = np.concatenate([p[1] for p in t4_pairs])
+        b = np.concatenate([p[2] for p in t4_pairs])
+        idx = [i for p in t4_pairs for i in p[0]]
+        rs = [float(np.corrcoef(a[:, k], b[:, k])[0, 1]) for k in range(a.shape[1])]
+        src = [t4_data["source"][i] for i in idx]
+        yy = np.stack([by_id[s].labels for s in src]).astype(float)
+        grp = [by_id[s].passage for s in src]
+        acc_clean = np.nanmean([pairwise_accuracy(yy[:, k], a[:, k], grp) for k in range(a.shape[1])])
+        acc_aug = np.nanmean([pairwise_accuracy(yy[:, k], b[:, k], grp) for k in range(a.shape[1])])
+        res["t4"] = {"n": len(idx), "pearson_clean_vs_augmented": float(np.nanmean(rs)),
+                     "pairwise_accuracy_clean": float(acc_clean), "pairwise_accuracy_augmented": float(acc_aug),
+                     "pairwise_accuracy_drop": float(acc_clean - acc_aug),
+                     "mae_clean_vs_augmented": float(np.abs(a - b).mean())}
+    return res
+
+
+def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path) -> dict[str, Any]:
+    from eno_hf.performance.degrade import DEGRADATIONS, degrade_midi
+
+    chosen = sorted(rows, key=lambda r: (r.midi.stat().st_size, r.segment_id))[: cfg.degrade_segments]
+    items, order, groups, source = [], [], [], []
+    for r in chosen:
+        for kind in DEGRADATIONS:
+            for sev in range(cfg.degrade_severities + 1):
+                data = degrade_midi(r.midi, kind, sev, cfg.degrade_severities, cfg.seed)
+                items.append(EmbedItem(segment_id=f"{r.segment_id}__{kind}{sev}", midi_bytes=data,
+                                       size_hint=float(len(data)), fields={"severity": sev, "kind": kind, "source": r.segment_id}))
+                order.append(-sev)
+                groups.append(f"{r.segment_id}/{kind}")
+                source.append(r.segment_id)
+    table = embed_rows([], spec, work, cfg.soundfont, "-t2", items)
+    keep = [table.index[it.segment_id] for it in items if it.segment_id in table.index]
+    ok = [i for i, it in enumerate(items) if it.segment_id in table.index]
+    return {"table": table.subset(keep), "order": np.array([order[i] for i in ok], float),
+            "groups": [groups[i] for i in ok], "source": [source[i] for i in ok]}
+
+
+def _t4_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path,
+             table: EmbeddingTable) -> dict[str, Any]:
+    from eno_hf.performance.augment import augment_waveform
+
+    chosen = sorted(rows, key=lambda r: (r.midi.stat().st_size, r.segment_id))[: cfg.augment_segments]
+    sr = build_frame_embedder(spec).sample_rate
+    aug = embed_rows(chosen, spec, work, cfg.soundfont, "-t4",
+                     transform=lambda w, it: augment_waveform(w, sr, cfg.augment, it.segment_id)[0])
+    ids = [r.segment_id for r in chosen if r.segment_id in aug.index and r.segment_id in table.index]
+    return {"clean": table.subset([table.index[s] for s in ids]), "augmented": aug.subset([aug.index[s] for s in ids]),
+            "source": ids}
+
+
+def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Path) -> tuple[EmbedderSpec, dict[str, Any]]:
+    """Pick the embedder by a ridge probe (pooled mean ++ std) under performer-grouped CV on the
+    ``selection_limit`` shortest performances: mean R² of out-of-fold predictions. Never uses a test
+    split (there is none: all reported figures are cross-validated)."""
+    from eno_hf.performance.metrics import regression_report
+    from eno_hf.performance.samplers import grouped_folds
+
+    specs = [_spec(cfg.embedder)] + [_spec(c) for c in cfg.candidates]
+    if len(specs) == 1:
+        return specs[0], {}
+    sub = sorted(rows, key=lambda r: (r.midi.stat().st_size, r.segment_id))[: cfg.selection_limit]
+    y = np.stack([r.labels for r in sub]).astype(float)
+    folds = grouped_folds([r.performer for r in sub], cfg.n_folds, cfg.seed)
+    scores = {}
+    for spec in specs:
+        tab = embed_rows(sub, spec, work, cfg.soundfont)
+        ids = [r.segment_id for r in sub]
+        x = pooled(tab.subset([tab.index[s] for s in ids]))
+        scores[spec.key] = regression_report(y, ridge_oof(x, y, folds), [r.passage for r in sub], DIMENSIONS)["mean_r2"]
+    best = max(specs, key=lambda s: scores[s.key])
+    return best, {"probe_mean_r2": scores, "chosen": best.key, "n": len(sub)}
+
+
+def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
+    """Run the whole job for ``settings.performance`` (see the module docstring).
+
+    Raises:
+        ValueError: ``settings.performance`` missing. FileNotFoundError: PercePiano not found.
+    """
+    cfg: PerformanceConfig = settings.performance
+    if cfg is None:
+        raise ValueError("settings.performance is not set")
+    t0 = time.time()
+    work = Path(settings.paths.data_root) / "performance" / cfg.name
+    rows = select_rows(cfg)
+    spec, selection = select_embedder(cfg, rows, work)
+    if cfg.only_cached:
+        cached = {p.stem for p in (work / "embeddings" / spec.key / "embeddings").glob("*.pt")}
+        rows = [r for r in rows if r.segment_id in cached]
+    table = embed_rows(rows, spec, work, cfg.soundfont)
+    rows = [r for r in rows if r.segment_id in table.index]
+    table = table.subset([table.index[r.segment_id] for r in rows])
+    stats = midi_stats(rows, work)
+    t2 = _t2_data(cfg, rows, spec, work) if cfg.tiers.t2 and cfg.degrade_segments else None
+    t4 = _t4_data(cfg, rows, spec, work, table) if cfg.tiers.t4 and cfg.augment_segments else None
+    from collections import Counter
+
+    report: dict[str, Any] = {"dataset": cfg.name, "n": len(rows), "embedder": spec.key, "dim": table.dim,
+                              "pieces": dict(Counter(r.piece for r in rows)),
+                              "performers": dict(Counter(r.performer for r in rows)),
+                              "only_cached": cfg.only_cached, "limit": cfg.limit,
+                              "selection": selection, "tiers": cfg.tiers.model_dump(), "protocols": {},
+                              "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537}}
+    for protocol in cfg.protocols:
+        report["protocols"][protocol] = cross_validate(cfg, table, rows, stats, protocol, spec, t2, t4)
+    # final model on everything
+    from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
+
+    mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None, t3=cfg.tiers.t3)
+    y = np.stack([r.labels for r in rows]).astype(np.float64)
+    model = fit_tiers(mcfg, table, y, [r.passage for r in rows],
+                      t2=OrdinalData(t2["table"], t2["order"], t2["groups"]) if t2 else None,
+                      t4=InvarianceData(t4["clean"], t4["augmented"]) if t4 else None,
+                      epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, seed=cfg.seed,
+                      groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group)
+    model_dir = work / "model"
+    model.save_pretrained(model_dir)
+    report["runtime_s"] = round(time.time() - t0, 1)
+    (work / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    (model_dir / "eval_report.json").write_text(json.dumps(report, indent=2, default=float))
+    from eno_hf.registry.hub import register
+
+    summary = {p: {"mean_r2": v["model"]["mean_r2"], "ridge_midi_mean_r2": v["baseline_ridge_midi"]["mean_r2"]}
+               for p, v in report["protocols"].items()}
+    registered = register(model_dir, settings.paths.hub(), cfg.model_name, {"metrics": summary, "embedder": spec.key})
+    tags = None
+    if cfg.tag_files:
+        from eno_hf.inference.performance import tag_performance_paths
+
+        tags = list(tag_performance_paths(cfg.tag_files, registered, render_cache=work / "render"))
+    return PerformanceRun(report, model_dir, registered, tags)
