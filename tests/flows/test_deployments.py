@@ -203,7 +203,7 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
         overrides = [f"paths.data_root={tmp_path / 'data'}", "dataset.limit=12", "dataset.num_workers=2",
                      "train.epochs=1", "train.batch_size=8", "registry.clearml=false", "run.baselines=false"]
         run = prefect("deployment", "run", "eno-pipeline/local", "--params", json.dumps({"overrides": overrides}),
-                      "--watch", "--watch-timeout", "420", timeout=480)
+                      "--watch", "--watch-timeout", "900", timeout=960)
         worker_log = (tmp_path / "worker.log").read_text()
         assert run.returncode == 0 and "Completed" in run.stdout, (
             run.stdout[-3000:] + run.stderr[-2000:] + "\nWORKER:\n" + worker_log[-6000:])
