@@ -107,6 +107,32 @@ def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 
 
 @app.command()
+def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Fetch audio listed by URL in the metadata (dataset.download.url_column) into the data root.
+
+    Retries with backoff, resumable partial downloads, checksums in manifest.json, failures with a
+    reason in download_report.json. Exits 1 when any URL failed.
+    """
+    from eno_hf.data.download import download_dataset_audio
+
+    s = _settings(config, set_)
+    try:
+        res = download_dataset_audio(s, progress=True)
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]download error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    reused = sum(bool(e["reused"]) for e in res.downloaded)
+    console.print(f"downloaded {len(res.downloaded) - reused}, reused {reused}, failed {len(res.failed)}"
+                  f"  manifest: {res.manifest_path}  report: {res.report_path}")
+    if json_out:
+        _print_json_last({"manifest": str(res.manifest_path), "report": str(res.report_path),
+                          "downloaded": len(res.downloaded), "failed": len(res.failed)})
+    if res.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Build the dataset if needed, then train the configured model (resumable)."""

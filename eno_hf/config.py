@@ -87,8 +87,10 @@ class SourceConfig(_Model):
     group_column: str | None = None
     """Column whose value must not cross splits (artist/album/recording)."""
     extensions: list[str] = Field(
-        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif"]
+        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif",
+                                 ".mid", ".midi"]
     )
+    """Accepted suffixes; MIDI files are rendered with FluidSynth (``audio.midi``)."""
     folder_task: str = "label"
     """For ``folders``: the task name the directory labels go to."""
     folder_mode: Literal["singlelabel", "multilabel"] = "singlelabel"
@@ -110,6 +112,24 @@ class LabelsConfig(_Model):
     default_min_count: int = 1
 
 
+class MidiRenderConfig(_Model):
+    """How MIDI inputs become audio (FluidSynth + a General MIDI soundfont, ``eno_hf.audio.midi``)."""
+
+    soundfont: str = "fluidr3"
+    """Alias (``fluidr3``, ``musescore-lite``, ``timgm6mb``) or a path to an .sf2/.sf3 file."""
+    gain: float = 0.5
+    """FluidSynth master gain (loudness is normalized afterwards; this only avoids synth clipping)."""
+    reverb: bool = False
+    chorus: bool = False
+
+    def render_settings(self, sample_rate: int):
+        """The ``eno_hf.audio.midi.RenderSettings`` for synthesis at ``sample_rate`` Hz."""
+        from eno_hf.audio.midi import RenderSettings
+
+        return RenderSettings(sample_rate=int(sample_rate), soundfont=self.soundfont,
+                              gain=self.gain, reverb=self.reverb, chorus=self.chorus)
+
+
 class AudioConfig(_Model):
     """Conditioning: decode, mono mix-down, resample (soxr), loudness-normalize (pyloudnorm)."""
 
@@ -124,6 +144,8 @@ class AudioConfig(_Model):
     resample_quality: Literal["HQ", "VHQ", "MQ", "LQ", "QQ"] = "HQ"
     block_s: float = 30.0
     """Decode block length for streaming long files in bounded memory."""
+    midi: MidiRenderConfig = Field(default_factory=MidiRenderConfig)
+    """Rendering of MIDI inputs (accepted wherever audio is)."""
 
 
 class SegmentConfig(_Model):
@@ -164,6 +186,24 @@ class SplitConfig(_Model):
     """If > 1, add a ``fold`` column (0..k-1) over train+validation, grouped and stratified."""
 
 
+class DownloadConfig(_Model):
+    """``eno download``: fetch audio listed by URL in the metadata (``eno_hf.data.download``).
+
+    Never used by the main job; files land in ``dest`` (default
+    ``{paths.data_root}/downloads/{dataset.name}``), named by the id column.
+    """
+
+    url_column: str | None = None
+    """Metadata column with the URL (e.g. the 4Q CSV's ``SampleURL``)."""
+    dest: Path | None = None
+    concurrency: int = Field(4, ge=1, le=64)
+    retries: int = Field(3, ge=0, le=20)
+    backoff_s: float = Field(0.5, ge=0.0)
+    timeout_s: float = Field(30.0, gt=0.0)
+    max_bytes: int = Field(200 * 2**20, gt=0)
+    content_types: list[str] = Field(default_factory=lambda: ["audio/", "application/octet-stream"])
+
+
 class DatasetConfig(_Model):
     """Everything that decides a dataset version."""
 
@@ -179,6 +219,8 @@ class DatasetConfig(_Model):
     limit: int | None = None
     """Use only the first N recordings (after sorting by id) — for quick runs and tests."""
     num_workers: int = 2
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
+    """Only for ``eno download`` (does not change the dataset version)."""
 
 
 # ----------------------------------------------------------------------------- model
@@ -282,6 +324,12 @@ class RunConfig(_Model):
     tag_files: list[Path] = Field(default_factory=list)
     """Files/folders tagged at the end with the registered model (never seen in training)."""
     baselines: bool = True
+    task_runner: Literal["threads", "dask"] = "threads"
+    """Prefect task runner for per-file/per-shard work: a thread pool, or Dask (prefect-dask)."""
+    dask_address: str | None = None
+    """Dask scheduler address (``tcp://host:8786``); None = a LocalCluster of ``dask_workers``."""
+    dask_workers: int = Field(2, ge=1)
+    """Worker processes of the LocalCluster (one thread each) when no address is given."""
 
 
 class Settings(_Model):

@@ -13,9 +13,14 @@
   ``cpu``  run once.
   ======== =========================================================================
 
-- ``prefect_map_fn(num_workers)``: the ``build_dataset(map_fn=...)`` seam. Per-file work runs as
-  Prefect tasks ``eno-process-file`` on a ``ThreadPoolTaskRunner`` (``io`` retries; no timeout:
+- ``prefect_map_fn(settings)``: the ``build_dataset(map_fn=...)`` seam. Per-file work runs as
+  Prefect tasks ``eno-process-file`` on ``task_runner(settings)`` (``io`` retries; no timeout:
   Prefect cannot interrupt a synchronous task in a worker thread, so one would only warn).
+- ``task_runner(settings)``: ``run.task_runner: threads`` (default) is a ``ThreadPoolTaskRunner`` in
+  the flow's process; ``dask`` is prefect-dask's ``DaskTaskRunner`` on the scheduler at
+  ``run.dask_address`` (a cluster other machines joined with ``dask worker tcp://...``) or on a
+  ``distributed.LocalCluster`` of ``run.dask_workers`` single-threaded worker processes. eno never
+  schedules work itself: scale-out is Dask's.
   Nothing is cached by Prefect: the per-file Arrow cache is the cache.
 - ``settings_of(config, overrides, settings)``: the flows' parameters → ``Settings`` (validated by
   pydantic; a bad value fails the flow run at once with the offending key).
@@ -34,7 +39,7 @@ import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from eno_hf.config import Settings, apply_overrides, load_config
@@ -107,12 +112,26 @@ def process_file_task(job: FileJob) -> dict[str, Any]:
     return process_file(job)
 
 
-def prefect_map_fn(num_workers: int) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
-    """A ``map_fn`` for ``build_dataset``: ``process_file_task`` over the jobs on ``num_workers``
-    threads (torch limited to one thread each)."""
+def task_runner(settings: Settings) -> TaskRunner:
+    """A fresh task runner for ``settings.run.task_runner`` (see the module docstring)."""
+    run = settings.run
+    if run.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if run.dask_address:
+            return DaskTaskRunner(address=run.dask_address)
+        return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                              cluster_kwargs={"n_workers": run.dask_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=max(1, settings.dataset.num_workers))
+
+
+def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
+    """A ``map_fn`` for ``build_dataset``: ``process_file_task`` over the jobs on
+    ``task_runner(settings)`` (torch limited to one thread per worker thread)."""
 
     def map_fn(fn: Callable[[Any], Any], jobs: Sequence[FileJob]) -> list[dict[str, Any]]:
-        with _torch_threads(1), ThreadPoolTaskRunner(max_workers=max(1, num_workers)) as runner:
+        with _torch_threads(1), task_runner(settings) as runner:
             return list(runner.map(process_file_task, {"job": list(jobs)}).result())
 
     return map_fn
@@ -120,4 +139,4 @@ def prefect_map_fn(num_workers: int) -> Callable[[Callable[[Any], Any], Sequence
 
 def prefect_state(settings: Settings, **preset: Any) -> PipelineState:
     """A ``PipelineState`` whose dataset build maps per-file work onto Prefect tasks."""
-    return PipelineState(progress=False, map_fn=prefect_map_fn(settings.dataset.num_workers), **preset)
+    return PipelineState(progress=False, map_fn=prefect_map_fn(settings), **preset)

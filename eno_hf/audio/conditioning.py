@@ -197,6 +197,7 @@ def load_and_condition(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, 
     """
     info = audio_info(path)
     samples, sr = load_audio(path, sample_rate=cfg.sample_rate, mono=True, block_s=cfg.block_s,
-                             quality=cfg.resample_quality)
+                             quality=cfg.resample_quality,
+                             midi=cfg.midi.render_settings(cfg.sample_rate))
     return condition(samples, sr, cfg, path=path, source_sample_rate=info.sample_rate,
                      source_channels=info.channels)

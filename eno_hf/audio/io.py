@@ -14,6 +14,7 @@ truncation point, so a cut MP3 usually just yields a shorter signal.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -75,11 +76,18 @@ def _sf_format(info: sf._SoundFileInfo) -> str:  # type: ignore[name-defined]
 def audio_info(path: str | Path) -> AudioInfo:
     """Read header information without decoding the whole file.
 
+    A MIDI file (``eno_hf.audio.midi.is_midi``) reports its playing time, 2 channels (FluidSynth
+    renders stereo) at 44.1 kHz and format ``"midi"``; nothing is rendered.
+
     Raises:
         AudioDecodeError: missing (``missing_file``), zero-byte (``empty``) or unreadable file.
     """
     path = Path(path)
     _check_file(path)
+    from eno_hf.audio import midi
+
+    if midi.is_midi(path):
+        return AudioInfo(midi.RenderSettings().sample_rate, 2, midi.midi_duration_s(path), "midi")
     try:
         info = sf.info(str(path))
         return AudioInfo(int(info.samplerate), int(info.channels), float(info.duration),
@@ -198,17 +206,20 @@ class _Output:
 
 
 def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = True,
-               block_s: float = 30.0, quality: str = "HQ") -> tuple[np.ndarray, int]:
+               block_s: float = 30.0, quality: str = "HQ", midi=None) -> tuple[np.ndarray, int]:
     """Decode an audio file to float32 in [-1, 1], streamed in blocks.
 
     Args:
         path: wav/flac/aiff/mp3/ogg(vorbis)/opus via soundfile; m4a and other FFmpeg formats via
-            torchcodec.
+            torchcodec; ``.mid``/``.midi`` rendered by FluidSynth (``eno_hf.audio.midi``, cached),
+            then decoded like a WAV.
         sample_rate: output rate in Hz; ``None`` keeps the native rate. Resampling uses
             ``soxr.ResampleStream`` (SoX resampler, ``quality`` = "HQ" by default).
         mono: mix channels down to their mean.
         block_s: decode block length in seconds (memory bound = one block of the source).
         quality: soxr quality ("VHQ", "HQ", "MQ", "LQ", "QQ").
+        midi: ``eno_hf.audio.midi.RenderSettings`` for MIDI inputs (soundfont, gain, reverb);
+            its ``sample_rate`` is replaced by ``sample_rate`` when given. Default settings if None.
 
     Returns:
         ``(samples, sr)``: ``samples`` is ``(n,)`` float32 when ``mono`` else ``(channels, n)``.
@@ -220,6 +231,14 @@ def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
     """
     path = Path(path)
     _check_file(path)
+    from eno_hf.audio import midi as _midi
+
+    if _midi.is_midi(path):
+        settings = midi or _midi.RenderSettings()
+        if sample_rate:
+            settings = dataclasses.replace(settings, sample_rate=int(sample_rate))
+        wav = _midi.render_midi_to_wav(path, settings)
+        return load_audio(wav, sample_rate=sample_rate, mono=mono, block_s=block_s, quality=quality)
     try:
         opened = _sf_blocks(path, block_s)
     except (sf.LibsndfileError, RuntimeError, TypeError) as sf_exc:

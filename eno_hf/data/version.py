@@ -35,11 +35,11 @@ BUILD_FORMAT = "eno-build-1"
 VERSION_LENGTH = 16
 """Hex digits kept from the SHA-256 version hash (64 bits)."""
 
-_EXCLUDE_FROM_VERSION = {"num_workers"}
+_EXCLUDE_FROM_VERSION = {"num_workers", "download"}
 
 
 def dataset_config_hash(cfg: DatasetConfig, length: int = 16) -> str:
-    """Short SHA-256 of the dataset config (sorted-key JSON) without ``num_workers``."""
+    """Short SHA-256 of the dataset config (sorted-key JSON) without ``num_workers``, ``download``."""
     data = cfg.model_dump(mode="json", exclude=_EXCLUDE_FROM_VERSION)
     return json_hash(data)[:length]
 
