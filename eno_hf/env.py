@@ -19,7 +19,9 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "TOKENIZERS_PARALLELISM": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    # A first run creates and migrates the SQLite database: on a loaded 2-core machine (load ~19,
+    # python imports alone ~95 s) that took longer than 120 s and `eno run` failed.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "CLEARML_OFFLINE_MODE": "1",
     "CLEARML_SKIP_PIP_FREEZE": "1",

@@ -2,8 +2,8 @@
 
 Thin wrapper over ``eno_hf.data.download.download_dataset_audio`` (concurrency, retries with
 backoff, resumable partial downloads, checksums, per-URL failures are the library's). The flow
-adds Prefect's view: one task, retried once on unexpected errors (e.g. the data root's share
-went away), and the counts as the flow's return value. Never part of the default main job.
+adds Prefect's view: one ``io`` task (``flows.runner.IO_POLICY``: retried with backoff on
+``OSError``, e.g. the data root's share went away), and the counts as the flow's return value. Never part of the default main job.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
-from flows.runner import settings_of
+from flows.runner import IO_POLICY, settings_of
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from eno_hf.config import Settings
 from eno_hf.data.download import download_dataset_audio
 
 
-@task(name="eno-download-urls", retries=1, retry_delay_seconds=10, timeout_seconds=6 * 3600)
+@task(name="eno-download-urls", cache_policy=NO_CACHE, persist_result=False, timeout_seconds=6 * 3600, **IO_POLICY)
 def download_task(settings: Settings) -> dict[str, Any]:
     res = download_dataset_audio(settings, progress=False)
     return {"manifest": str(res.manifest_path), "report": str(res.report_path),

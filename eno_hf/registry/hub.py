@@ -10,7 +10,10 @@ Layout::
 Versions are ``v{N}``, N = 1 + the highest existing N (never reused). Each ``registry.json`` also
 records ``content_sha256``: a hash over the copied files (relative path + bytes), so identical models
 registered twice can be recognised. Registering is atomic per version: files are copied into a
-temporary folder that is renamed into place, and ``latest`` is replaced atomically.
+temporary folder that is renamed into place, and ``latest`` is replaced atomically; claiming
+the version number and moving ``latest`` happen under a ``filelock`` lock (``{name}/.lock``), so
+concurrent writers (other processes, other machines on a shared hub) get distinct versions and
+``latest`` names the newest.
 
 ``resolve`` turns a spec into a model directory: an existing directory path, ``name`` (latest) or
 ``name@version`` (``name@latest`` also works).
@@ -28,10 +31,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from eno_hf.utils.io import read_pointer, to_jsonable, write_pointer
 
 REGISTRY_FILE = "registry.json"
 LATEST_FILE = "latest"
+LOCK_FILE = ".lock"
+LOCK_TIMEOUT_S = 600
 _VERSION_RE = re.compile(r"^v(\d+)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -99,21 +106,19 @@ def register(model_dir: str | Path, hub_dir: str | Path, name: str, metadata: di
             "content_sha256": content_hash(staged),
             "metadata": to_jsonable(metadata or {}),
         }
-        while True:  # claim the next version; rename fails if another writer took it
+        # Claim the next version and move the pointer under one lock (filelock; a lock file beside
+        # the versions, so writers on other machines sharing the hub over NFS take it too): the
+        # slow copy above runs unlocked, ``latest`` never goes back to an older version.
+        with FileLock(str(root / LOCK_FILE), timeout=LOCK_TIMEOUT_S):
             existing = _versions(root)
             version = f"v{int(existing[-1][1:]) + 1 if existing else 1}"
             info["version"] = version
             (staged / REGISTRY_FILE).write_text(json.dumps(info, indent=2, allow_nan=False), encoding="utf-8")
             target = root / version
-            try:
-                os.rename(staged, target)
-                break
-            except OSError:
-                if not target.exists():
-                    raise
+            os.rename(staged, target)
+            write_pointer(root / LATEST_FILE, version)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    write_pointer(root / LATEST_FILE, version)
     return target
 
 

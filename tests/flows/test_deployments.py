@@ -162,7 +162,7 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
     env.pop("ENO_FAULTS", None)
     logs = {n: (tmp_path / f"{n}.log").open("w") for n in ("server", "worker")}
 
-    def prefect(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    def prefect(*args: str, timeout: float = 900, **kw) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", *args], cwd=PROJECT_ROOT,
                               env={**env, **kw}, capture_output=True, text=True, timeout=timeout)
 
@@ -183,7 +183,7 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
             time.sleep(1)
 
         setup = subprocess.run(["bash", str(DEPLOYMENTS / "setup-work-pools.sh")], env=env,
-                               capture_output=True, text=True, timeout=300)
+                               capture_output=True, text=True, timeout=900)  # 5 prefect CLI calls; ~90 s each at load 19
         assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
         pools = {p["name"]: p for p in httpx.post(f"{api}/work_pools/filter", json={}).json()}
         assert pools["eno-local"]["type"] == "process" and pools["eno-gpu"]["concurrency_limit"] == 1
@@ -203,7 +203,7 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
         overrides = [f"paths.data_root={tmp_path / 'data'}", "dataset.limit=12", "dataset.num_workers=2",
                      "train.epochs=1", "train.batch_size=8", "registry.clearml=false", "run.baselines=false"]
         run = prefect("deployment", "run", "eno-pipeline/local", "--params", json.dumps({"overrides": overrides}),
-                      "--watch", "--watch-timeout", "420", timeout=480)
+                      "--watch", "--watch-timeout", "900", timeout=960)
         worker_log = (tmp_path / "worker.log").read_text()
         assert run.returncode == 0 and "Completed" in run.stdout, (
             run.stdout[-3000:] + run.stderr[-2000:] + "\nWORKER:\n" + worker_log[-6000:])

@@ -124,7 +124,7 @@ def test_real_flow_runs(tmp_path: Path, fourq_dir: Path) -> None:
     env.pop("PREFECT_API_URL", None)
     env.pop("ENO_FAULTS", None)
     proc = subprocess.run([sys.executable, "-c", SCRIPT, "configs/small.yaml", str(tmp_path / "data")],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     manifest = json.loads(Path(out["manifest"]).read_text())

@@ -55,3 +55,36 @@ def test_register_rejects_bad_input(tmp_path):
         register(m, tmp_path / "hub", "../evil")
     # Nothing half-written.
     assert not any((tmp_path / "hub").rglob("config.json")) if (tmp_path / "hub").exists() else True
+
+
+_WRITER = r"""
+import sys
+from eno_hf.registry.hub import register
+model, hub, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for _ in range(n):
+    register(model, hub, "shared", {"writer": sys.argv[4]})
+"""
+
+
+def test_two_processes_registering_the_same_name(tmp_path) -> None:
+    """Two writers on one hub (as two workers on an NFS share): distinct versions, every copy
+    complete, ``latest`` = the newest, no temporary folder left."""
+    import subprocess
+    import sys
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"x" * 200_000)
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(model), str(tmp_path / "hub"), "4", w])
+             for w in ("a", "b")]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]  # imports alone took ~95 s under load
+    root = tmp_path / "hub" / "shared"
+    versions = sorted(int(p.name[1:]) for p in root.iterdir() if p.is_dir() and p.name.startswith("v"))
+    assert versions == list(range(1, 9))
+    infos = [json.loads((root / f"v{v}" / "registry.json").read_text()) for v in versions]
+    assert [i["version"] for i in infos] == [f"v{v}" for v in versions]
+    assert sorted(i["metadata"]["writer"] for i in infos) == ["a"] * 4 + ["b"] * 4
+    assert all((root / f"v{v}" / "model.safetensors").stat().st_size == 200_000 for v in versions)
+    assert (root / "latest").read_text().strip() == "v8"
+    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
