@@ -104,6 +104,13 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
               description="ensemble + MSD Musicnn, MLP, 5-seed average"),
     Candidate("msd-musicnn+hc-probe", "linear", ["msd-musicnn", "handcrafted"],
               description="MSD Musicnn + handcrafted, logistic probe"),
+    Candidate("msd-musicnn+tags-probe", "linear", ["msd-musicnn", "msd-musicnn:tags"],
+              description="MSD Musicnn penultimate + its 50-tag outputs, logistic probe"),
+    Candidate("msd-musicnn-probe-balanced", "linear", ["msd-musicnn"], balanced=True,
+              description="MSD Musicnn, logistic probe, class-balanced losses"),
+    Candidate("msd-musicnn-mlp", "mlp", ["msd-musicnn"], description="MSD Musicnn, MLP trunk/heads"),
+    Candidate("msd-musicnn+hc-mlp", "mlp", ["msd-musicnn", "handcrafted"],
+              description="MSD Musicnn + handcrafted, MLP trunk/heads"),
     Candidate("msd-vgg-probe", "linear", ["msd-vgg"], description="logistic probe on MSD-VGG penultimate mean+max"),
 ]}
 BASELINES = ("label-prior", "fingerprint-mfcc-probe", "msd-musicnn-probe")
@@ -528,7 +535,6 @@ def run_cv(data: CVData, candidates: Sequence[Candidate], folds: np.ndarray, n_i
     n_repeats = folds.shape[0]
     n_folds = int(folds.max()) + 1
     results: dict[str, Any] = {}
-    per_fold: dict[str, list[dict[str, float]]] = {}
     for cand in candidates:
         rows, infos = [], []
         for r in range(n_repeats):
@@ -539,7 +545,6 @@ def run_cv(data: CVData, candidates: Sequence[Candidate], folds: np.ndarray, n_i
                                           l2_grid=l2_grid, epoch_grid=epoch_grid)
                 rows.append(fold_metrics(data, test, probs))
                 infos.append(info)
-        per_fold[cand.name] = rows
         keys = list(rows[0])
         results[cand.name] = {
             "description": cand.description, "spec": asdict(cand),
@@ -548,13 +553,38 @@ def run_cv(data: CVData, candidates: Sequence[Candidate], folds: np.ndarray, n_i
             "info": infos,
         }
         log.info("cv %s: %s", cand.name, {k: round(v["mean"], 3) for k, v in results[cand.name]["metrics"].items()})
-    if reference in per_fold:
-        for name, rows in per_fold.items():
-            results[name]["vs_reference"] = {
-                k: corrected_interval([a[k] - b[k] for a, b in zip(rows, per_fold[reference])], n_folds)
-                for k in rows[0]}
-    return {"n_recordings": int(folds.shape[1]), "n_folds": n_folds, "n_repeats": n_repeats,
-            "reference": reference, "candidates": results}
+    report = {"n_recordings": int(folds.shape[1]), "n_folds": n_folds, "n_repeats": n_repeats,
+              "reference": reference, "candidates": results}
+    return add_reference_differences(report, reference)
+
+
+def add_reference_differences(report: dict[str, Any], reference: str | None) -> dict[str, Any]:
+    """(Re)compute every candidate's ``vs_reference`` from the stored per-fold values (same folds)."""
+    cands = report["candidates"]
+    report["reference"] = reference
+    if reference not in cands:
+        return report
+    ref = cands[reference]["metrics"]
+    for c in cands.values():
+        c["vs_reference"] = {k: corrected_interval([a - b for a, b in zip(v["folds"], ref[k]["folds"])], report["n_folds"])
+                             for k, v in c["metrics"].items() if k in ref}
+    return report
+
+
+def combine_reports(paths: Sequence[str | Path], reference: str | None = "msd-musicnn-probe") -> dict[str, Any]:
+    """Merge ``cv_report.json`` files of runs on the **same folds** (e.g. candidates run in parallel
+    processes) into one report with differences to ``reference``.
+
+    Raises:
+        ValueError: the runs used different folds (recordings, folds or repeats differ).
+    """
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    keys = {(r["n_recordings"], r["n_folds"], r["n_repeats"], r.get("folds_file")) for r in reports}
+    if len(keys) != 1:
+        raise ValueError(f"cannot combine CV reports made on different folds: {sorted(map(str, keys))}")
+    merged = {k: v for k, v in reports[0].items() if k != "candidates"}
+    merged["candidates"] = {n: c for r in reports for n, c in r["candidates"].items()}
+    return add_reference_differences(merged, reference)
 
 
 def markdown_table(report: Mapping[str, Any]) -> str:
@@ -597,14 +627,19 @@ def write_cv_report(report: Mapping[str, Any], out_dir: str | Path) -> tuple[Pat
 
 def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_folds: int = 5, n_repeats: int = 3,
                    seed: int = 0, n_inner: int = 3, out_dir: str | Path | None = None,
-                   reference: str = "msd-musicnn-probe") -> dict[str, Any]:
+                   reference: str = "msd-musicnn-probe", folds_dir: str | Path | None = None,
+                   dataset_path: str | Path | None = None) -> dict[str, Any]:
     """Build (or reuse) the dataset of ``settings``, cache the features the candidates need, run
     ``run_cv`` on fixed saved folds and write the report.
 
     Args:
         settings: ``eno_hf.config.Settings``.
         candidates: names in ``CANDIDATES`` (default: all).
-        out_dir: default ``{data_root}/cv/{dataset}-{version}``; ``folds.json`` is kept there.
+        out_dir: default ``{data_root}/cv/{dataset}-{version}``.
+        folds_dir: where ``folds-k{k}-r{r}-s{seed}.json`` is kept (default ``{data_root}/cv/{dataset}-{version}``),
+            so runs with other ``out_dir`` s share the folds.
+        dataset_path: a saved dataset to use as is (default: ``build_dataset(settings)``, which
+            hashes every source file to find the cached version).
 
     Returns:
         the report dict, with ``"json"`` / ``"markdown"`` paths added.
@@ -621,17 +656,19 @@ def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_fol
     if unknown:
         raise KeyError(f"unknown CV candidates {unknown}; known: {sorted(CANDIDATES)}")
     cands = [CANDIDATES[n] for n in names]
-    built = build_dataset(settings, progress=False)
-    dataset = load_from_disk(str(built.path))
+    ds_path = Path(dataset_path) if dataset_path else Path(build_dataset(settings, progress=False).path)
+    dataset = load_from_disk(str(ds_path))
     blocks = sorted({b for c in cands for b in c.features})
-    data = load_cv_data(dataset, built.path, settings.paths.data_root, settings.model.heads, blocks)
-    out = Path(out_dir) if out_dir else Path(settings.paths.data_root) / "cv" / f"{Path(built.path).parent.name}-{Path(built.path).name}"
+    data = load_cv_data(dataset, ds_path, settings.paths.data_root, settings.model.heads, blocks)
+    default_dir = Path(settings.paths.data_root) / "cv" / f"{ds_path.parent.name}-{ds_path.name}"
+    out = Path(out_dir) if out_dir else default_dir
     single = next((h["name"] for h in data.heads if h["kind"] == SINGLELABEL), None)
     strata = data.labels[single] if single else np.zeros(len(data.ids), dtype=np.int64)
-    folds = load_or_make_folds(out / f"folds-k{n_folds}-r{n_repeats}-s{seed}.json", list(data.ids), list(data.groups),
+    folds = load_or_make_folds(Path(folds_dir or default_dir) / f"folds-k{n_folds}-r{n_repeats}-s{seed}.json", list(data.ids), list(data.groups),
                                strata, n_folds, n_repeats, seed)
     report = run_cv(data, cands, folds, n_inner=n_inner, reference=reference)
-    report["dataset"] = str(built.path)
+    report["dataset"] = str(ds_path)
+    report["folds_file"] = f"folds-k{n_folds}-r{n_repeats}-s{seed}.json"
     js, md = write_cv_report(report, out)
     report["json"], report["markdown"] = str(js), str(md)
     return report

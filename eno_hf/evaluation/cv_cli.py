@@ -17,6 +17,8 @@ def cv_command(
     repeats: Annotated[int, typer.Option("--repeats", help="Repeats with different fold seeds.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first repeat's folds.")] = 0,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default {data_root}/cv/...).")] = None,
+    dataset: Annotated[Optional[Path], typer.Option("--dataset", help="A saved dataset to use as is "
+                                                    "(default: build or reuse the config's).")] = None,
 ) -> None:
     """Cross-validate the model candidates and baselines on fixed saved folds; write cv_report.json/.md."""
     from eno_hf.cli import _settings, console
@@ -25,7 +27,8 @@ def cv_command(
     settings = _settings(config, set_)
     names = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
     try:
-        report = cross_validate(settings, names, n_folds=folds, n_repeats=repeats, seed=seed, out_dir=out_dir)
+        report = cross_validate(settings, names, n_folds=folds, n_repeats=repeats, seed=seed, out_dir=out_dir,
+                                dataset_path=dataset)
     except KeyError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

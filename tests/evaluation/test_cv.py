@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eno_hf.evaluation.cv import (
-    CANDIDATES, Candidate, CVData, corrected_interval, expected_calibration_error, fit_linear, fit_temperature,
+    CANDIDATES, Candidate, CVData, combine_reports, corrected_interval, expected_calibration_error, fit_linear, fit_temperature,
     load_or_make_folds, make_folds, markdown_table, run_cv, write_cv_report,
 )
 
@@ -99,6 +99,13 @@ def test_run_cv_ranks_informative_features_above_noise_and_prior(tmp_path: Path)
     assert "| good |" in text and "[" in text and "Difference to `noise`" in text
     assert json.loads(js.read_text())["n_folds"] == 3
     assert markdown_table(rep) == text
+    # candidates run in separate processes on the same folds combine into the same report
+    parts = []
+    for i, names in enumerate([["noise"], ["prior", "good", "good-mlp"]]):
+        part = {**rep, "candidates": {n: rep["candidates"][n] for n in names}}
+        parts.append(write_cv_report(part, tmp_path / f"p{i}")[0])
+    both = combine_reports(parts, reference="noise")
+    assert both["candidates"]["good"]["vs_reference"] == pytest.approx(rep["candidates"]["good"]["vs_reference"])
 
 
 def test_registry_has_the_three_baselines() -> None:
