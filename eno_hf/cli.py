@@ -11,8 +11,10 @@ Every command takes ``--config FILE`` (default ``configs/small.yaml``) and repea
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,6 +32,8 @@ app = typer.Typer(
 )
 hub_app = typer.Typer(help="The local model hub.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
+app.add_typer(__import__("eno_hf.clarity.cli", fromlist=["app"]).app, name="clarity")
+app.add_typer(__import__("eno_hf.workspace.cli", fromlist=["app"]).app, name="dataset")
 
 console = Console(stderr=True)
 out = Console()
@@ -37,6 +41,20 @@ out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
 DEFAULT_CONFIG = Path("configs/small.yaml")
+
+
+@contextmanager
+def _input_errors():
+    """A metadata file unusable as a whole, or no usable input: one line, exit 2."""
+    from rich.markup import escape
+
+    from eno_hf.errors import MetadataError, NoUsableInput
+
+    try:
+        yield
+    except (MetadataError, NoUsableInput) as exc:
+        console.print(f"[red]input error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
 
 
 def _settings(config: Path, sets: list[str] | None) -> Settings:
@@ -74,7 +92,8 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     from eno_hf.data.sources import load_recordings
 
     s = _settings(config, set_)
-    src = load_recordings(s.dataset.source)
+    with _input_errors():
+        src = load_recordings(s.dataset.source)
     labels = clean_labels(src.recordings, s.dataset.labels)
     table = Table(title=f"ingest: {s.dataset.name}")
     table.add_column("task")
@@ -94,31 +113,56 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Build (or reuse) the versioned dataset: condition, segment, featurize, split, QC report."""
-    from eno_hf.data.build import build_dataset
     from eno_hf.data.qc import print_qc_table
+    from eno_hf.pipeline import run_stages
 
     s = _settings(config, set_)
-    res = build_dataset(s, progress=True)
-    print_qc_table(res.report)
-    console.print(f"dataset: [bold]{res.path}[/bold] (version {res.version}"
-                  f"{', cache hit' if res.cache_hit else ''})")
+    with _input_errors():
+        st = run_stages(s, ["dataset"])
+    print_qc_table(st.qc_report)
+    hit = st.cached["dataset"]
+    console.print(f"dataset: [bold]{st.dataset_path}[/bold] (version {st.dataset_version}"
+                  f"{', cache hit' if hit else ''})")
     if json_out:
-        _print_json_last({"dataset": str(res.path), "version": res.version, "cache_hit": res.cache_hit})
+        _print_json_last({"dataset": str(st.dataset_path), "version": st.dataset_version, "cache_hit": hit})
+
+
+@app.command()
+def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Fetch audio listed by URL in the metadata (dataset.download.url_column) into the data root.
+
+    Retries with backoff, resumable partial downloads, checksums in manifest.json, failures with a
+    reason in download_report.json. Exits 1 when any URL failed.
+    """
+    from eno_hf.data.download import download_dataset_audio
+
+    s = _settings(config, set_)
+    try:
+        res = download_dataset_audio(s, progress=True)
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]download error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    reused = sum(bool(e["reused"]) for e in res.downloaded)
+    console.print(f"downloaded {len(res.downloaded) - reused}, reused {reused}, failed {len(res.failed)}"
+                  f"  manifest: {res.manifest_path}  report: {res.report_path}")
+    if json_out:
+        _print_json_last({"manifest": str(res.manifest_path), "report": str(res.report_path),
+                          "downloaded": len(res.downloaded), "failed": len(res.failed)})
+    if res.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Build the dataset if needed, then train the configured model (resumable)."""
-    from eno_hf.pipeline import run_id, stage_dataset, stage_train
+    from eno_hf.pipeline import run_stages
 
-    s = _settings(config, set_)
-    built = stage_dataset(s)
-    run_dir = Path(s.paths.data_root).resolve() / "runs" / run_id(s, built.version)
-    model_dir, cached = stage_train(s, built.dataset, run_dir)
-    console.print(f"model: [bold]{model_dir}[/bold]{' (cached)' if cached else ''}")
+    st = run_stages(_settings(config, set_), ["dataset", "train"])
+    console.print(f"model: [bold]{st.model_dir}[/bold]{' (cached)' if st.cached['train'] else ''}")
     if json_out:
-        _print_json_last({"dataset": str(built.path), "model": str(model_dir)})
+        _print_json_last({"dataset": str(st.dataset_path), "model": str(st.model_dir)})
 
 
 @app.command()
@@ -127,32 +171,29 @@ def evaluate(model: Annotated[str, typer.Option("--model", "-m", help="Model dir
              out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
              json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Evaluate a model on the dataset's test split: metrics.json, per-tag CSV, PNG plots."""
-    from eno_hf.evaluation.run import evaluate_model
-    from eno_hf.pipeline import stage_dataset
+    from eno_hf.pipeline import run_stages
     from eno_hf.registry.hub import resolve
 
     s = _settings(config, set_)
-    model_dir = resolve(model, s.paths.hub())
-    built = stage_dataset(s)
-    target = out_dir or (model_dir.parent / f"eval-{built.version}")
-    metrics = evaluate_model(model_dir, built.dataset, target, s)
-    console.print(f"evaluation written to [bold]{target}[/bold]")
+    st = run_stages(s, ["dataset"])
+    st.model_dir = resolve(model, s.paths.hub()).resolve()
+    st.eval_dir = out_dir or (st.model_dir.parent / f"eval-{st.dataset_version}")
+    st = run_stages(s, ["evaluate"], state=st)
+    console.print(f"evaluation written to [bold]{st.eval_dir}[/bold]{' (cached)' if st.cached['evaluate'] else ''}")
     if json_out:
-        _print_json_last({"metrics": metrics, "eval_dir": str(target)})
+        _print_json_last({"metrics": st.metrics, "eval_dir": str(st.eval_dir)})
 
 
 @app.command()
 def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained model directory.")],
              config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
              name: Annotated[Optional[str], typer.Option("--name")] = None) -> None:
-    """Copy a model directory into the local hub (and ClearML)."""
-    from eno_hf.registry.hub import register as hub_register
+    """Copy a model directory into the local hub (and ClearML, when ``registry.clearml`` is on)."""
+    from eno_hf.registry.register import register_model
 
-    s = _settings(config, set_)
-    metrics_file = model / "metrics.json"
-    meta = {"metrics": json.loads(metrics_file.read_text())} if metrics_file.is_file() else {}
-    dest = hub_register(model, s.paths.hub(), name or s.registry.model_name, meta)
-    console.print(f"registered: [bold]{dest}[/bold]")
+    reg = register_model(_settings(config, set_), model, name=name)
+    console.print(f"registered: [bold]{reg.version_dir}[/bold]"
+                  + (f" (ClearML session {reg.clearml_session})" if reg.clearml_session else ""))
 
 
 @app.command()
@@ -162,18 +203,30 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
         top_k: Annotated[int, typer.Option("--top-k")] = 5,
         json_out: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
         out_file: Annotated[Optional[Path], typer.Option("--out", help="Write JSONL here.")] = None) -> None:
-    """Tag audio files with every head of a model. A folder is tagged recursively (JSONL)."""
+    """Tag audio files with every head of a model. A folder is tagged recursively (JSONL).
+
+    Every input gets a record (errors: ``{"path", "error": {"reason", "detail"}}``, the reason
+    codes of docs/errors.md); exits 1 when any input failed, 2 when the model cannot be read.
+    """
     from eno_hf.inference.tag import tag_paths
     from eno_hf.registry.hub import resolve
 
     s = _settings(config, set_)
-    model_dir = resolve(model, s.paths.hub())
-    sink = out_file.open("w", encoding="utf-8") if out_file else None
-    n = n_err = 0
     try:
-        for rec in tag_paths(paths, model_dir, top_k=top_k):
+        model_dir = resolve(model, s.paths.hub())
+        records = tag_paths(paths, model_dir, top_k=top_k, audio_cfg=s.dataset.audio,
+                            allowed_roots=s.dataset.source.allowed_roots)
+        first = next(records, None)  # loads the model: fail here, before any output
+    except OSError as exc:
+        console.print(f"model error: {type(exc).__name__}: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    sink = out_file.open("w", encoding="utf-8") if out_file else None
+    n, reasons = 0, {}
+    try:
+        for rec in itertools.chain([first] if first is not None else [], records):
             n += 1
-            n_err += bool(rec.get("error"))
+            if rec.get("error"):
+                reasons[rec["error"]["reason"]] = reasons.get(rec["error"]["reason"], 0) + 1
             line = json.dumps(rec, ensure_ascii=False, default=str)
             if sink:
                 sink.write(line + "\n")
@@ -184,7 +237,12 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
     finally:
         if sink:
             sink.close()
-    console.print(f"tagged {n - n_err} file(s), {n_err} error(s)" + (f" → {out_file}" if out_file else ""))
+    n_err = sum(reasons.values())
+    why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})" if reasons else ""
+    console.print(f"tag: {n} input(s), {n - n_err} tagged, {n_err} failed{why}"
+                  + (f" → {out_file}" if out_file else ""))
+    if n_err:
+        raise typer.Exit(1)
 
 
 def _print_tags(rec: dict) -> None:
@@ -222,10 +280,10 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
                                               help="Run as the Prefect flow eno-pipeline (ephemeral server).")] = True) -> None:
     """The main job: ingest → condition → dataset → baselines → train → evaluate → register → tag."""
     s = _settings(config, set_)
-    if prefect:
+    if prefect:  # the only place the CLI touches Prefect, and only when asked to
         from flows.pipeline import eno_pipeline
 
-        result = eno_pipeline(config=str(config), overrides=list(set_ or []))
+        result = eno_pipeline(settings=s)
     else:
         from eno_hf.pipeline import run_pipeline
 
@@ -266,6 +324,11 @@ def hub_list(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
     s = _settings(config, set_)
     for row in list_models(s.paths.hub()):
         out.print(row)
+
+
+from eno_hf.serving.cli import register as _register_serving  # noqa: E402  (serve, export-onnx)
+
+_register_serving(app)
 
 
 def main() -> None:  # pragma: no cover

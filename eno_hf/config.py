@@ -20,13 +20,15 @@ Errors:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from eno_hf.serving.config import ServeConfig
+
+from eno_hf.workspace.config import WorkspaceConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
@@ -70,7 +72,12 @@ class SourceConfig(_Model):
     metadata: Path | None = None
     """Metadata file (CSV/TSV, JSON dump or JSONL). Not used by ``folders``."""
     audio_root: Path | None = None
-    """Folder the audio paths are relative to; default: the metadata file's folder."""
+    """Folder the audio paths are relative to; default: the metadata file's folder. Every path
+    from metadata, a template or the folder walk must resolve (after symlinks) inside it or inside
+    one of ``allowed_roots``, else the row is rejected as ``outside_root``."""
+    allowed_roots: list[Path] = Field(default_factory=list)
+    """Further folders audio paths (absolute paths, symlink targets) may resolve into; nothing
+    outside ``audio_root`` + these is ever opened."""
     id_column: str | None = None
     path_column: str | None = None
     """Column holding a path relative to ``audio_root`` (or absolute)."""
@@ -89,8 +96,10 @@ class SourceConfig(_Model):
     group_column: str | None = None
     """Column whose value must not cross splits (artist/album/recording)."""
     extensions: list[str] = Field(
-        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif"]
+        default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif",
+                                 ".mid", ".midi"]
     )
+    """Accepted suffixes; MIDI files are rendered with FluidSynth (``audio.midi``)."""
     folder_task: str = "label"
     """For ``folders``: the task name the directory labels go to."""
     folder_mode: Literal["singlelabel", "multilabel"] = "singlelabel"
@@ -112,28 +121,48 @@ class LabelsConfig(_Model):
     default_min_count: int = 1
 
 
+class MidiRenderConfig(_Model):
+    """How MIDI inputs become audio (FluidSynth + a General MIDI soundfont, ``eno_hf.audio.midi``)."""
+
+    soundfont: str = "fluidr3"
+    """Alias (``fluidr3``, ``musescore-lite``, ``timgm6mb``) or a path to an .sf2/.sf3 file."""
+    gain: float = 0.5
+    """FluidSynth master gain (loudness is normalized afterwards; this only avoids synth clipping)."""
+    reverb: bool = False
+    chorus: bool = False
+
+    def render_settings(self, sample_rate: int):
+        """The ``eno_hf.audio.midi.RenderSettings`` for synthesis at ``sample_rate`` Hz."""
+        from eno_hf.audio.midi import RenderSettings
+
+        return RenderSettings(sample_rate=int(sample_rate), soundfont=self.soundfont,
+                              gain=self.gain, reverb=self.reverb, chorus=self.chorus)
+
+
 class AudioConfig(_Model):
     """Conditioning: decode, mono mix-down, resample (soxr), loudness-normalize (pyloudnorm)."""
 
-    sample_rate: int = 16_000
-    target_lufs: float | None = -18.0
+    sample_rate: int = Field(16_000, ge=1000, le=768_000)
+    target_lufs: float | None = Field(-18.0, le=0.0)
     """Integrated loudness target (ITU-R BS.1770-4); None disables normalization."""
-    peak_ceiling_dbfs: float = -1.0
+    peak_ceiling_dbfs: float = Field(-1.0, le=0.0)
     """Sample-peak ceiling after gain; gain is reduced to respect it (no clipping)."""
-    min_duration_s: float = 1.0
-    silence_threshold_dbfs: float = -60.0
+    min_duration_s: float = Field(1.0, ge=0.0)
+    silence_threshold_dbfs: float = Field(-60.0, le=0.0)
     """A recording whose RMS is below this is rejected as silent."""
     resample_quality: Literal["HQ", "VHQ", "MQ", "LQ", "QQ"] = "HQ"
-    block_s: float = 30.0
+    block_s: float = Field(30.0, gt=0.0)
     """Decode block length for streaming long files in bounded memory."""
+    midi: MidiRenderConfig = Field(default_factory=MidiRenderConfig)
+    """Rendering of MIDI inputs (accepted wherever audio is)."""
 
 
 class SegmentConfig(_Model):
     """Fixed-window segmentation; ids are ``{recording_id}_seg{n:03d}``."""
 
-    segment_s: float = 10.0
-    hop_s: float = 10.0
-    min_last_ratio: float = 0.5
+    segment_s: float = Field(10.0, gt=0.0)
+    hop_s: float = Field(10.0, gt=0.0)
+    min_last_ratio: float = Field(0.5, ge=0.0, le=1.0)
     """Keep a shorter last segment only if it is at least this fraction of ``segment_s``."""
 
 
@@ -143,27 +172,58 @@ class FeaturesConfig(_Model):
     waveform: bool = True
     """Store the conditioned mono waveform (float16 at ``audio.sample_rate``) for encoders."""
     log_mel: bool = True
-    n_mels: int = 128
-    n_fft: int = 512
-    hop_length: int = 256
-    f_min: float = 0.0
-    f_max: float | None = 8000.0
+    n_mels: int = Field(128, ge=1)
+    n_fft: int = Field(512, ge=16)
+    hop_length: int = Field(256, ge=1)
+    f_min: float = Field(0.0, ge=0.0)
+    f_max: float | None = Field(8000.0, gt=0.0)
     mfcc: bool = True
-    n_mfcc: int = 20
+    n_mfcc: int = Field(20, ge=1)
     fingerprint: bool = True
+
+    @model_validator(mode="after")
+    def _mel_band(self) -> "FeaturesConfig":
+        if self.f_max is not None and self.f_max <= self.f_min:
+            raise ValueError(f"f_max ({self.f_max}) must be above f_min ({self.f_min})")
+        return self
 
 
 class SplitConfig(_Model):
     """Grouped multi-label iterative stratification (Sechidis et al. 2011; iterative-stratification)."""
 
-    train: float = 0.8
-    validation: float = 0.1
-    test: float = 0.1
+    train: float = Field(0.8, ge=0.0, le=1.0)
+    validation: float = Field(0.1, ge=0.0, le=1.0)
+    test: float = Field(0.1, ge=0.0, le=1.0)
     seed: int = 42
     stratify_on: list[str] | None = None
     """Label tasks to stratify on; default: all label tasks."""
-    k_folds: int = 0
+    k_folds: int = Field(0, ge=0)
     """If > 1, add a ``fold`` column (0..k-1) over train+validation, grouped and stratified."""
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> "SplitConfig":
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must sum to 1, got {total:g}")
+        return self
+
+
+class DownloadConfig(_Model):
+    """``eno download``: fetch audio listed by URL in the metadata (``eno_hf.data.download``).
+
+    Never used by the main job; files land in ``dest`` (default
+    ``{paths.data_root}/downloads/{dataset.name}``), named by the id column.
+    """
+
+    url_column: str | None = None
+    """Metadata column with the URL (e.g. the 4Q CSV's ``SampleURL``)."""
+    dest: Path | None = None
+    concurrency: int = Field(4, ge=1, le=64)
+    retries: int = Field(3, ge=0, le=20)
+    backoff_s: float = Field(0.5, ge=0.0)
+    timeout_s: float = Field(30.0, gt=0.0)
+    max_bytes: int = Field(200 * 2**20, gt=0)
+    content_types: list[str] = Field(default_factory=lambda: ["audio/", "application/octet-stream"])
 
 
 class DatasetConfig(_Model):
@@ -178,9 +238,11 @@ class DatasetConfig(_Model):
     split: SplitConfig = Field(default_factory=SplitConfig)
     audio_column: bool = True
     """Add a path-based ``datasets.Audio`` column (original file) so notebooks can listen."""
-    limit: int | None = None
+    limit: int | None = Field(None, ge=1)
     """Use only the first N recordings (after sorting by id) — for quick runs and tests."""
-    num_workers: int = 2
+    num_workers: int = Field(2, ge=0)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
+    """Only for ``eno download`` (does not change the dataset version)."""
 
 
 # ----------------------------------------------------------------------------- model
@@ -190,10 +252,10 @@ class HeadConfig(_Model):
     name: str
     kind: Literal["multilabel", "singlelabel", "regression", "projection"]
     column: str | None = None
-    weight: float = 1.0
+    weight: float = Field(1.0, ge=0.0)
     pos_weight: bool = False
     """Multi-label: weight positives by (negatives/positives) per tag in BCE."""
-    dim: int = 128
+    dim: int = Field(128, ge=1)
     """Projection heads: embedding size."""
 
 
@@ -215,23 +277,23 @@ class ModelConfig(_Model):
     embedding_dim: int | None = None
     """encoder=embeddings: size of the concatenated input vector (default: known column sizes,
     ``fingerprint`` = 64)."""
-    chunk_s: float | None = None
+    chunk_s: float | None = Field(None, gt=0.0)
     """Inference window in seconds; default: the encoder's native input length."""
-    hidden_dim: int = 256
-    dropout: float = 0.2
+    hidden_dim: int = Field(256, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
     heads: list[HeadConfig] = Field(default_factory=list)
     finetune: Literal["lora", "frozen", "full"] = "lora"
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
+    lora_rank: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     lora_target_modules: list[str] | None = None
     """Default per encoder family (``eno_hf.models.lora.DEFAULT_TARGETS``)."""
-    crop_s: float | None = None
+    crop_s: float | None = Field(None, gt=0.0)
     """Training crop length; default: the encoder's native input length (e.g. 3 s Musicnn)."""
-    mel_cnn_channels: int = 32
+    mel_cnn_channels: int = Field(32, ge=1)
     """mel_cnn width: 32 (the reference uses 128; 32 reaches >= 200x real time on one CPU core, see
     benchmarks/inference.py)."""
-    mel_cnn_blocks: int = 7
+    mel_cnn_blocks: int = Field(7, ge=1)
 
 
 class TrainConfig(_Model):
@@ -239,19 +301,20 @@ class TrainConfig(_Model):
 
     output_dir: Path | None = None
     """Default ``{data_root}/runs/{model_name}``."""
-    epochs: float = 10
-    max_steps: int = -1
-    batch_size: int = 16
-    eval_batch_size: int = 32
-    learning_rate: float = 1e-3
-    encoder_learning_rate: float | None = None
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
+    epochs: float = Field(10, gt=0.0)
+    max_steps: int = Field(-1, ge=-1)
+    """-1: train for ``epochs``; else the number of optimizer steps."""
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    encoder_learning_rate: float | None = Field(None, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_ratio: float = Field(0.05, ge=0.0, le=1.0)
     seed: int = 42
-    early_stopping_patience: int = 5
+    early_stopping_patience: int = Field(5, ge=0)
     metric_for_best_model: str = "eval_score"
     augment: bool = True
-    num_workers: int = 0
+    num_workers: int = Field(0, ge=0)
     resume: bool = True
 
 
@@ -261,9 +324,9 @@ class EvaluateConfig(_Model):
     split: str = "test"
     tune_thresholds_on: str = "validation"
     plots: bool = True
-    batch_size: int | None = None
+    batch_size: int | None = Field(None, ge=1)
     """Segments per forward pass when predicting; default ``train.eval_batch_size``."""
-    pr_top_k: int = 8
+    pr_top_k: int = Field(8, ge=1)
     """Number of most frequent tags drawn in the precision-recall plot."""
     save_thresholds: bool = True
     """Write the tuned per-tag thresholds into the model's ``config.json`` (``thresholds``)."""
@@ -284,6 +347,15 @@ class RunConfig(_Model):
     tag_files: list[Path] = Field(default_factory=list)
     """Files/folders tagged at the end with the registered model (never seen in training)."""
     baselines: bool = True
+    task_runner: Literal["threads", "dask"] = "threads"
+    """Prefect task runner for per-file/per-shard work: a thread pool, or Dask (prefect-dask)."""
+    dask_address: str | None = None
+    """Dask scheduler address (``tcp://host:8786``); None = a LocalCluster of ``dask_workers``."""
+    dask_workers: int = Field(2, ge=1)
+    """Worker processes of the LocalCluster (one thread each) when no address is given."""
+
+
+from eno_hf.clarity.config import ClarityConfig  # noqa: E402  (own module; imports pydantic only)
 
 
 class Settings(_Model):
@@ -296,6 +368,9 @@ class Settings(_Model):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    clarity: ClarityConfig = Field(default_factory=ClarityConfig)
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -343,6 +418,15 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
             p = Path(node[keys[-1]])
             node[keys[-1]] = str(p if p.is_absolute() else (base / p).resolve())
+    source = (data.get("dataset") or {}).get("source") if isinstance(data.get("dataset"), dict) else None
+    if isinstance(source, dict) and isinstance(source.get("allowed_roots"), list):
+        source["allowed_roots"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
+                                   for p in source["allowed_roots"]]
+    ws = data.get("workspace")
+    for src in ((ws.get("sources") or {}).values() if isinstance(ws, dict) and isinstance(ws.get("sources"), dict) else ()):
+        for node in (src, src.get("csv")) if isinstance(src, dict) else ():
+            if isinstance(node, dict) and isinstance(node.get("path"), str) and not Path(node["path"]).is_absolute():
+                node["path"] = str((base / node["path"]).resolve())
     run = data.get("run")
     if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
         run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
@@ -406,5 +490,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_hash(model: BaseModel, length: int = 12) -> str:
     """Stable short SHA-256 of a config section (JSON with sorted keys)."""
-    blob = json.dumps(model.model_dump(mode="json"), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:length]
+    from eno_hf.utils.io import json_hash
+
+    return json_hash(model.model_dump(mode="json"), length)

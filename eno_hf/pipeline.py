@@ -1,31 +1,121 @@
-"""The main job as plain functions: dataset → baselines → train → evaluate → register → tag.
+"""The main job, defined once: an ordered list of stages run directly or through an orchestrator.
 
-Each stage is a function of ``Settings`` (plus the previous stage's output) that writes under
-``{data_root}`` and can be skipped when its inputs are unchanged: a stage's cache key is a hash
-of the settings it depends on and the upstream version, and a finished stage leaves a
-``stage.json`` beside its outputs. ``flows/pipeline.py`` runs the same functions as Prefect
-subflows; ``eno run`` runs that flow (or these functions directly with ``--no-prefect``).
+``STAGES`` is the single definition of the main job::
+
+    dataset → baselines → train → evaluate → register → tag
+
+Each ``Stage`` is a plain function ``fn(settings, state) -> dict`` of ``Settings`` and the
+``PipelineState`` the earlier stages produced; it returns the state fields it sets. ``run_pipeline``
+walks the list and hands every stage to a *runner* — the one seam between the job and whoever runs
+it (the same idea as ``build_dataset(map_fn=...)``):
+
+- ``run_directly`` (default, ``eno run --no-prefect``, ``eno build/train/evaluate/register``) calls
+  the function;
+- ``flows.runner.prefect_runner`` (``eno run``, every Prefect flow and deployment) wraps it in a
+  Prefect task with retries/timeouts and, for GPU stages, a slot of the global concurrency limit
+  ``gpu``. This module never imports Prefect.
+
+A stage's ``resource`` (``"cpu"``, ``"gpu"`` or ``"io"``) tells the runner how to schedule it.
+
+Caching, one mechanism per level:
+
+- per file: ``{data_root}/cache/segments/*.arrow`` (``eno_hf.data.build``);
+- per dataset: the content-addressed version folder ``datasets/{name}/{version}/`` (+ ``LATEST``);
+- per later stage: a ``stage.json`` marker beside the stage's outputs holding the hash of its
+  inputs (``json_hash``); a marker whose key differs (other model, other dataset version) is
+  ignored and the stage runs again.
 
 Layout under ``data_root``::
 
     datasets/{name}/{version}/        DatasetDict + README.md + qc_report.json   (eno_hf.data.build)
+    runs/{run_id}/baselines.json      label prior + feature probe on the same split
     runs/{run_id}/model/              trained model (save_pretrained, LoRA merged)
     runs/{run_id}/eval/               metrics.json, per-tag CSV, PNG plots
-    runs/{run_id}/baselines.json      label prior + feature probe on the same split
+    runs/{run_id}/register/stage.json which hub version this run's model became
     runs/{run_id}/tags.jsonl          tags of files never seen in training
-    hub/{model_name}/{version}/       registered model (+ model card)
+    hub/{model_name}/v{N}/            registered model (+ model card)
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from eno_hf.config import Settings
+from eno_hf.utils.io import atomic_write_json, json_hash
+
+Resource = Literal["cpu", "gpu", "io"]
+
+
+@dataclass
+class PipelineState:
+    """What the stages produced so far (in memory; paths absolute).
+
+    Run options (set by the caller, read by stages): ``progress`` (progress bars) and ``map_fn``
+    (how the dataset build maps per-file work, see ``eno_hf.data.build.build_dataset``).
+    A caller may preset outputs to start mid-way, e.g. ``model_dir`` to evaluate or register a
+    model trained elsewhere.
+    """
+
+    progress: bool = True
+    map_fn: Callable[..., Any] | None = None
+    dataset_path: Path | None = None
+    dataset_version: str | None = None
+    dataset: Any = None
+    qc_report: dict[str, Any] | None = None
+    run_dir: Path | None = None
+    baselines: dict[str, Any] = field(default_factory=dict)
+    model_dir: Path | None = None
+    metrics: dict[str, Any] | None = None
+    eval_dir: Path | None = None
+    registered: Path | None = None
+    clearml: str | None = None
+    tags: Path | None = None
+    cached: dict[str, bool] = field(default_factory=dict)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a stage's returned fields (``cached`` dicts are merged).
+
+        Raises:
+            KeyError: a key that is not a field of ``PipelineState``.
+        """
+        names = {f.name for f in fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise KeyError(f"stage returned unknown state field {key!r}")
+            if key == "cached":
+                self.cached.update(value)
+            else:
+                setattr(self, key, value)
+
+    def require(self, *names: str) -> None:
+        """Raise ``RuntimeError`` naming the first of ``names`` an earlier stage has not set."""
+        for name in names:
+            if getattr(self, name) is None:
+                raise RuntimeError(f"pipeline state has no {name!r}: run the stage that produces it first")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the main job.
+
+    Attributes:
+        name: ``dataset``, ``baselines``, ``train``, ``evaluate``, ``register`` or ``tag``.
+        fn: ``fn(settings, state) -> dict`` of the ``PipelineState`` fields it sets.
+        resource: ``"gpu"`` (model forward/backward), ``"io"`` (copies, network shares, trackers:
+            worth retrying) or ``"cpu"``.
+        enabled: ``enabled(settings)``; a disabled stage is skipped.
+    """
+
+    name: str
+    fn: Callable[[Settings, PipelineState], dict[str, Any]]
+    resource: Resource = "cpu"
+    enabled: Callable[[Settings], bool] = lambda settings: True
 
 
 @dataclass
@@ -47,9 +137,20 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_state(cls, state: PipelineState) -> RunResult:
+        """The result of a full run.
 
-def _hash(obj: Any, length: int = 12) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
+        Raises:
+            RuntimeError: a stage output is missing (the run did not reach evaluate).
+        """
+        state.require("dataset_path", "dataset_version", "run_dir", "model_dir", "metrics", "eval_dir")
+        return cls(dataset=str(state.dataset_path), dataset_version=str(state.dataset_version),
+                   run_dir=str(state.run_dir), model=str(state.model_dir),
+                   registered=str(state.registered) if state.registered else None,
+                   eval_dir=str(state.eval_dir), metrics=state.metrics, baselines=state.baselines,
+                   tags=str(state.tags) if state.tags else None, clearml=state.clearml,
+                   cached=dict(state.cached))
 
 
 def run_id(settings: Settings, dataset_version: str) -> str:
@@ -59,39 +160,55 @@ def run_id(settings: Settings, dataset_version: str) -> str:
         "model": settings.model.model_dump(mode="json"),
         "train": settings.train.model_dump(mode="json", exclude={"output_dir", "resume", "num_workers"}),
     }
-    return f"{settings.registry.model_name}-{_hash(key, 10)}"
+    return f"{settings.registry.model_name}-{json_hash(key, 10)}"
 
 
-def _done(path: Path) -> dict[str, Any] | None:
+# ----------------------------------------------------------------------------- stage markers
+def _done(path: Path, key: str) -> dict[str, Any] | None:
+    """The ``stage.json`` marker in ``path`` when it was written for inputs ``key``, else None."""
     marker = path / "stage.json"
-    if marker.is_file():
-        return json.loads(marker.read_text())
-    return None
+    if not marker.is_file():
+        return None
+    info = json.loads(marker.read_text(encoding="utf-8"))
+    return info if info.get("key") == key else None
 
 
-def _mark_done(path: Path, info: dict[str, Any]) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "stage.json.tmp"
-    tmp.write_text(json.dumps({**info, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2,
-                              default=str))
-    tmp.replace(path / "stage.json")
+def _mark_done(path: Path, key: str, info: dict[str, Any] | None = None) -> None:
+    atomic_write_json(path / "stage.json", {**(info or {}), "key": key,
+                                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def _model_key(model_dir: Path) -> list[Any]:
+    """Identity of a model directory: its path + (name, size, mtime) of its weight files (cheap, no
+    hashing). ``config.json`` and ``README.md`` are left out: evaluate writes thresholds into the
+    former and register the model card into the latter."""
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".bin", ".pt"})
+    return [str(model_dir.resolve())] + [(p.relative_to(model_dir).as_posix(), p.stat().st_size,
+                                          p.stat().st_mtime_ns) for p in files]
 
 
 # ----------------------------------------------------------------------------- stages
-def stage_dataset(settings: Settings, progress: bool = True, map_fn=None):
-    """Build (or reuse) the dataset. Returns ``eno_hf.data.build.BuildResult``."""
+def stage_dataset(settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """Build (or reuse) the versioned dataset (``eno_hf.data.build.build_dataset``)."""
     from eno_hf.data.build import build_dataset
 
-    return build_dataset(settings, progress=progress, map_fn=map_fn)
+    built = build_dataset(settings, progress=state.progress, map_fn=state.map_fn)
+    root = Path(settings.paths.data_root).resolve()
+    return {"dataset_path": Path(built.path).resolve(), "dataset_version": built.version,
+            "dataset": built.dataset, "qc_report": built.report,
+            "run_dir": root / "runs" / run_id(settings, built.version),
+            "cached": {"dataset": bool(built.cache_hit)}}
 
 
-def stage_baselines(settings: Settings, dataset, run_dir: Path) -> dict[str, Any]:
+def stage_baselines(settings: Settings, state: PipelineState) -> dict[str, Any]:
     """Label-prior and feature-probe baselines on the same splits; cached in ``baselines.json``."""
-    out = run_dir / "baselines.json"
+    state.require("dataset", "run_dir")
+    out = state.run_dir / "baselines.json"
     if out.is_file():
-        return json.loads(out.read_text())
+        return {"baselines": json.loads(out.read_text(encoding="utf-8")), "cached": {"baselines": True}}
     from eno_hf.evaluation.baselines import feature_probe_baseline, label_prior_baseline
 
+    dataset = state.dataset
     heads = head_specs(settings, dataset)
     results = {
         "label_prior": label_prior_baseline(dataset["train"], dataset[settings.evaluate.split], heads),
@@ -99,81 +216,147 @@ def stage_baselines(settings: Settings, dataset, run_dir: Path) -> dict[str, Any
             dataset["train"], dataset["validation"], dataset[settings.evaluate.split], heads
         ),
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=_json_default))
-    return results
+    atomic_write_json(out, results)
+    return {"baselines": json.loads(out.read_text(encoding="utf-8")), "cached": {"baselines": False}}
 
 
-def stage_train(settings: Settings, dataset, run_dir: Path) -> tuple[Path, bool]:
-    """Train (or reuse) the model. Returns (model_dir, cached)."""
-    model_dir = run_dir / "model"
-    if _done(model_dir):
-        return model_dir, True
+def stage_train(settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """Train (or reuse) the model into ``{run_dir}/model`` (resumable from ``checkpoints/``)."""
+    state.require("dataset", "run_dir", "dataset_version")
+    model_dir = state.run_dir / "model"
+    key = json_hash({"run": state.run_dir.name, "dataset": state.dataset_version})
+    if _done(model_dir, key):
+        return {"model_dir": model_dir, "cached": {"train": True}}
     from eno_hf.registry.clearml import ClearMLCallback, make_tracker
     from eno_hf.training.train import train_model
 
+    reg = settings.registry
     # One ClearML task per training run: settings + per-epoch train/eval scalars (offline by default).
-    with make_tracker(settings.registry.clearml, settings.registry.clearml_project,
-                      f"{settings.registry.model_name}-train",
-                      offline=settings.registry.clearml_offline) as tracker:
+    with make_tracker(reg.clearml, reg.clearml_project, f"{reg.model_name}-train",
+                      offline=reg.clearml_offline) as tracker:
         tracker.log_params(settings.model_dump(mode="json"))
-        result = train_model(settings, dataset, output_dir=run_dir / "checkpoints",
+        result = train_model(settings, state.dataset, output_dir=state.run_dir / "checkpoints",
                              callbacks=[ClearMLCallback(tracker)])
     src = Path(result.model_dir)
     if src.resolve() != model_dir.resolve():
-        import shutil
-
         if model_dir.exists():
             shutil.rmtree(model_dir)
         shutil.copytree(src, model_dir)
-    _mark_done(model_dir, {"best_metric": getattr(result, "best_metric", None)})
-    return model_dir, False
+    _mark_done(model_dir, key, {"best_metric": getattr(result, "best_metric", None)})
+    return {"model_dir": model_dir, "cached": {"train": False}}
 
 
-def stage_evaluate(settings: Settings, model_dir: Path, dataset, run_dir: Path) -> tuple[dict, bool]:
-    """Evaluate on the test split (thresholds tuned on validation). Returns (metrics, cached)."""
-    eval_dir = run_dir / "eval"
-    if _done(eval_dir) and (eval_dir / "metrics.json").is_file():
-        return json.loads((eval_dir / "metrics.json").read_text()), True
+def stage_evaluate(settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """Evaluate on the test split (thresholds tuned on validation), into ``state.eval_dir`` (default
+    ``{run_dir}/eval``); cached while the model files and the dataset version are unchanged."""
+    state.require("dataset", "model_dir", "dataset_version")
+    eval_dir = state.eval_dir or state.run_dir / "eval"
+    key = json_hash({"model": _model_key(state.model_dir), "dataset": state.dataset_version,
+                     "evaluate": settings.evaluate.model_dump(mode="json")})
+    if _done(eval_dir, key) and (eval_dir / "metrics.json").is_file():
+        metrics = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+        return {"metrics": metrics, "eval_dir": eval_dir, "cached": {"evaluate": True}}
     from eno_hf.evaluation.run import evaluate_model
 
-    metrics = evaluate_model(model_dir, dataset, eval_dir, settings)
-    _mark_done(eval_dir, {})
-    return metrics, False
+    metrics = evaluate_model(state.model_dir, state.dataset, eval_dir, settings)
+    _mark_done(eval_dir, key)
+    return {"metrics": metrics, "eval_dir": eval_dir, "cached": {"evaluate": False}}
 
 
-def stage_register(settings: Settings, model_dir: Path, metrics: dict, baselines: dict,
-                   dataset_info: dict[str, Any]) -> tuple[Path, str | None]:
-    """Write the model card, copy into the local hub, log to ClearML. Returns (hub dir, clearml path)."""
-    from eno_hf.evaluation.model_card import write_model_card
-    from eno_hf.registry.hub import register
+def stage_register(settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """Model card + local hub + ClearML (``eno_hf.registry.register.register_model``).
 
-    write_model_card(model_dir, settings.model_dump(mode="json"), metrics, baselines, dataset_info)
-    hub_dir = register(model_dir, settings.paths.hub(), settings.registry.model_name,
-                       {"metrics": _summary(metrics), "dataset": dataset_info})
-    clearml_path = None
-    if settings.registry.clearml:
-        from eno_hf.registry.clearml import Tracker
+    Inside a run (``state.run_dir`` set) the registration is remembered in
+    ``{run_dir}/register/stage.json``: an unchanged model is not registered twice.
+    """
+    state.require("model_dir")
+    from eno_hf.registry.register import register_model
 
-        with Tracker(settings.registry.clearml_project, f"{settings.registry.model_name}",
-                     offline=settings.registry.clearml_offline) as tracker:
-            tracker.log_params(settings.model_dump(mode="json"))
-            tracker.log_scalars(0, _flat_scalars(metrics))
-            tracker.register_model(hub_dir)
-            clearml_path = str(getattr(tracker, "offline_session_path", None) or "")
-    return Path(hub_dir), clearml_path or None
+    marker_dir = state.run_dir / "register" if state.run_dir else None
+    key = json_hash({"model": _model_key(state.model_dir), "metrics": state.metrics})
+    if marker_dir is not None:
+        done = _done(marker_dir, key)
+        if done and Path(done["version_dir"]).is_dir():
+            return {"registered": Path(done["version_dir"]), "clearml": done.get("clearml_session"),
+                    "cached": {"register": True}}
+    dataset_info = ({"name": settings.dataset.name, "version": state.dataset_version,
+                     "path": str(state.dataset_path)} if state.dataset_version else None)
+    reg = register_model(settings, state.model_dir, metrics=state.metrics, baselines=state.baselines,
+                         dataset_info=dataset_info)
+    if marker_dir is not None:
+        _mark_done(marker_dir, key, reg.to_dict())
+    return {"registered": reg.version_dir, "clearml": reg.clearml_session, "cached": {"register": False}}
 
 
-def stage_tag(settings: Settings, model_dir: Path, run_dir: Path) -> Path | None:
-    """Tag ``run.tag_files`` (never seen in training) into ``tags.jsonl``."""
-    if not settings.run.tag_files:
-        return None
+def stage_tag(settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """Tag ``run.tag_files`` (never seen in training) into ``{run_dir}/tags.jsonl``."""
+    state.require("model_dir", "run_dir")
     from eno_hf.inference.tag import tag_paths, write_jsonl
 
-    out = run_dir / "tags.jsonl"
-    records = list(tag_paths([Path(p) for p in settings.run.tag_files], model_dir))
-    write_jsonl(records, out)
-    return out
+    out = state.run_dir / "tags.jsonl"
+    write_jsonl(tag_paths([Path(p) for p in settings.run.tag_files], state.model_dir), out)
+    return {"tags": out}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("dataset", stage_dataset, "cpu"),
+    Stage("baselines", stage_baselines, "cpu", enabled=lambda s: s.run.baselines),
+    Stage("train", stage_train, "gpu"),
+    Stage("evaluate", stage_evaluate, "gpu"),
+    Stage("register", stage_register, "io"),
+    Stage("tag", stage_tag, "gpu", enabled=lambda s: bool(s.run.tag_files)),
+)
+"""The main job. Every entry point (CLI, Prefect flows, deployments) runs (a slice of) this list."""
+
+StageRunner = Callable[[Stage, Settings, PipelineState], dict[str, Any]]
+
+
+def run_directly(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """The default runner: call the stage function in this process."""
+    return stage.fn(settings, state)
+
+
+def select_stages(names: Sequence[str] | None = None) -> tuple[Stage, ...]:
+    """``STAGES`` restricted to ``names`` (kept in pipeline order); all of them for ``None``.
+
+    Raises:
+        ValueError: an unknown stage name.
+    """
+    if names is None:
+        return STAGES
+    known = {s.name for s in STAGES}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages are {[s.name for s in STAGES]}")
+    return tuple(s for s in STAGES if s.name in set(names))
+
+
+def run_stages(settings: Settings, names: Sequence[str] | None = None, state: PipelineState | None = None,
+               runner: StageRunner = run_directly) -> PipelineState:
+    """Run the enabled stages of ``select_stages(names)`` in order through ``runner``.
+
+    Args:
+        settings: the configuration (passed to every stage; never re-read from YAML).
+        names: stage names to run (default: all).
+        state: a (possibly preset) state to continue from; a new one by default.
+        runner: ``runner(stage, settings, state) -> dict`` (``run_directly``, or
+            ``flows.runner.prefect_runner``).
+
+    Returns:
+        The final ``PipelineState``.
+    """
+    state = state if state is not None else PipelineState()
+    for stage in select_stages(names):
+        if stage.enabled(settings):
+            state.update(runner(stage, settings, state))
+    return state
+
+
+def run_pipeline(settings: Settings, progress: bool = True, runner: StageRunner = run_directly,
+                 map_fn: Callable[..., Any] | None = None) -> RunResult:
+    """The whole main job (``STAGES``) through ``runner``. Returns its ``RunResult``."""
+    state = run_stages(settings, state=PipelineState(progress=progress, map_fn=map_fn), runner=runner)
+    return RunResult.from_state(state)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -192,52 +375,22 @@ def head_specs(settings: Settings, dataset) -> list[dict[str, Any]]:
     return heads
 
 
-def _json_default(o: Any) -> Any:
-    try:
-        import numpy as np
+def write_manifest(settings: Settings) -> Path:
+    """Ingest: read + clean the metadata of ``settings.dataset`` (no audio decoding) into
+    ``{data_root}/manifests/{name}.json``: ``{dataset, n_recordings, recordings, rejected, vocab,
+    dropped}``. Returns its path."""
+    from eno_hf.data.labels import clean_labels
+    from eno_hf.data.sources import load_recordings
 
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, np.generic):
-            return o.item()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(o)
-
-
-def _summary(metrics: dict[str, Any]) -> dict[str, float]:
-    return _flat_scalars(metrics)
-
-
-def _flat_scalars(metrics: dict[str, Any]) -> dict[str, float]:
-    """Headline scalar metrics flattened to ``head/metric`` keys (``evaluation.metrics``)."""
-    from eno_hf.evaluation.metrics import flatten_metrics
-
-    return flatten_metrics(metrics)
-
-
-def run_pipeline(settings: Settings, progress: bool = True) -> RunResult:
-    """Run the main job end to end without Prefect (``flows/pipeline.py`` wraps the same stages)."""
-    built = stage_dataset(settings, progress=progress)
-    return finish_pipeline(settings, built)
-
-
-def finish_pipeline(settings: Settings, built) -> RunResult:
-    """All stages after the dataset build (shared by the plain and the Prefect path)."""
-    data_root = Path(settings.paths.data_root).resolve()
-    dataset = built.dataset
-    rid = run_id(settings, built.version)
-    run_dir = data_root / "runs" / rid
-    baselines = stage_baselines(settings, dataset, run_dir) if settings.run.baselines else {}
-    model_dir, train_cached = stage_train(settings, dataset, run_dir)
-    metrics, eval_cached = stage_evaluate(settings, model_dir, dataset, run_dir)
-    dataset_info = {"name": settings.dataset.name, "version": built.version, "path": str(built.path)}
-    hub_dir, clearml_path = stage_register(settings, model_dir, metrics, baselines, dataset_info)
-    tags = stage_tag(settings, model_dir, run_dir)
-    return RunResult(
-        dataset=str(Path(built.path).resolve()), dataset_version=built.version,
-        run_dir=str(run_dir), model=str(model_dir.resolve()), registered=str(hub_dir),
-        eval_dir=str((run_dir / "eval").resolve()), metrics=metrics, baselines=baselines,
-        tags=str(tags) if tags else None, clearml=clearml_path,
-        cached={"dataset": bool(built.cache_hit), "train": train_cached, "evaluate": eval_cached},
-    )
+    cfg = settings.dataset
+    src = load_recordings(cfg.source)
+    labels = clean_labels(src.recordings, cfg.labels)
+    manifest = {
+        "dataset": cfg.name,
+        "n_recordings": len(labels.recordings),
+        "recordings": [r.to_dict() for r in labels.recordings],
+        "rejected": src.rejected,
+        "vocab": labels.vocab,
+        "dropped": labels.dropped,
+    }
+    return atomic_write_json(Path(settings.paths.data_root) / "manifests" / f"{cfg.name}.json", manifest)

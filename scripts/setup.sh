@@ -3,10 +3,15 @@
 # Re-running is a no-op when nothing changed (stamp = hash of pyproject.toml + constraints.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v ffmpeg >/dev/null 2>&1; then
-  echo "[setup] installing FFmpeg"
+# Debian packages: FFmpeg (decoding), FluidSynth + General MIDI soundfonts (MIDI rendering),
+# hydrogen-drumkits (recorded drum samples for the mix-clarity workflow).
+APT_PKGS="ffmpeg fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont hydrogen-drumkits"
+missing=""
+for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "[setup] installing Debian packages:$missing"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3

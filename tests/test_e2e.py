@@ -119,11 +119,20 @@ def test_tag_folder_writes_jsonl(e2e_run, tmp_path) -> None:
     src = DATA / "jamendo-lyrics-10" / "Mes_Larmes_-_kobzx2z.mp3"
     (folder / "a.mp3").symlink_to(src)
     (folder / "broken.mp3").write_bytes(b"not audio at all")
+    (folder / "notes.txt").write_text("not audio")
     out = tmp_path / "tags.jsonl"
-    proc = _eno(["tag", str(folder), "--model", result["model"], "--out", str(out)], env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ["tag", str(folder), "--model", result["model"], "--out", str(out)]
+    proc = _eno(args, env)
+    # a.mp3 links outside the folder: rejected as outside_root unless its target folder is allowed
+    assert proc.returncode == 1, proc.stderr[-3000:]
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(lines) == 2
+    assert {r["error"]["reason"] for r in lines} == {"outside_root", "undecodable", "unsupported"}
+    proc = _eno(args + ["--set", f"dataset.source.allowed_roots=[{src.parent}]"], env)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # one input (broken.mp3) failed
+    assert "3 input(s), 1 tagged, 2 failed" in " ".join(proc.stderr.split())
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 3
     by_name = {Path(r["path"]).name: r for r in lines}
-    assert by_name["broken.mp3"].get("error")
+    assert by_name["broken.mp3"]["error"]["reason"] == "undecodable"
+    assert by_name["notes.txt"]["error"]["reason"] == "unsupported"
     assert set(by_name["a.mp3"]["heads"]) >= {"quadrant", "descriptors", "genres"}

@@ -33,11 +33,11 @@ import numpy as np
 import pyloudnorm
 
 from eno_hf.audio.io import audio_info, load_audio
+from eno_hf.audio.validate import check_loudness, check_signal
 from eno_hf.config import AudioConfig
-from eno_hf.errors import RejectedInput
 
-__all__ = ["ConditioningStats", "condition", "load_and_condition", "integrated_loudness",
-           "loudness_range", "peak_dbfs", "rms_dbfs"]
+__all__ = ["ConditioningStats", "condition", "normalization_gain", "load_and_condition",
+           "integrated_loudness", "loudness_range", "peak_dbfs", "rms_dbfs"]
 
 _EPS = 1e-12
 
@@ -100,6 +100,9 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
     block = meter.block_size
     if x.shape[0] < block * sample_rate:
         meter.block_size = x.shape[0] / sample_rate
+        # n / sr * sr can round above n (e.g. 8000 / 22050), which pyloudnorm rejects
+        while meter.block_size * sample_rate > x.shape[0]:
+            meter.block_size = float(np.nextafter(meter.block_size, 0.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lufs = float(meter.integrated_loudness(x))
@@ -118,6 +121,20 @@ def loudness_range(samples: np.ndarray, sample_rate: int) -> float:
         except ValueError:
             return 0.0
     return lra if np.isfinite(lra) else 0.0
+
+
+def normalization_gain(lufs_before: float, peak_before_dbfs: float, target_lufs: float,
+                       peak_ceiling_dbfs: float) -> tuple[float, bool]:
+    """Gain (dB) that brings ``lufs_before`` to ``target_lufs``, lowered by the clip guard.
+
+    Returns:
+        ``(gain_db, clipping_prevented)``: when ``peak_before_dbfs + gain`` would exceed
+        ``peak_ceiling_dbfs`` the gain is ``peak_ceiling_dbfs - peak_before_dbfs`` and the flag is set.
+    """
+    gain_db = target_lufs - lufs_before
+    if peak_before_dbfs + gain_db > peak_ceiling_dbfs:
+        return peak_ceiling_dbfs - peak_before_dbfs, True
+    return gain_db, False
 
 
 def condition(samples: np.ndarray, sample_rate: int, cfg: AudioConfig,
@@ -144,31 +161,17 @@ def condition(samples: np.ndarray, sample_rate: int, cfg: AudioConfig,
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim != 1:
         raise ValueError(f"condition expects mono (n,) samples, got shape {x.shape}")
-    if x.size == 0:
-        raise RejectedInput(path, "empty", "no samples")
-    if not np.all(np.isfinite(x)):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise RejectedInput(path, "nan_inf", f"{bad} non-finite samples")
+    check_signal(x, sample_rate, cfg, path)  # empty / nan_inf / too_short / silent (shared)
     duration_s = x.shape[0] / sample_rate
-    if duration_s < cfg.min_duration_s:
-        raise RejectedInput(path, "too_short",
-                            f"{duration_s:.3f} s < min_duration_s={cfg.min_duration_s}")
-    rms = rms_dbfs(x)
-    if rms < cfg.silence_threshold_dbfs:
-        raise RejectedInput(path, "silent",
-                            f"RMS {rms:.1f} dBFS < silence_threshold_dbfs={cfg.silence_threshold_dbfs}")
     lufs_before = integrated_loudness(x, sample_rate)
-    if not np.isfinite(lufs_before):
-        raise RejectedInput(path, "silent", "all loudness blocks below the -70 LUFS gate")
+    check_loudness(lufs_before, path)
     peak_before = peak_dbfs(x)
     lra = loudness_range(x, sample_rate)
 
     gain_db, prevented = 0.0, False
     if cfg.target_lufs is not None:
-        gain_db = cfg.target_lufs - lufs_before
-        if peak_before + gain_db > cfg.peak_ceiling_dbfs:
-            gain_db = cfg.peak_ceiling_dbfs - peak_before
-            prevented = True
+        gain_db, prevented = normalization_gain(lufs_before, peak_before, cfg.target_lufs,
+                                                cfg.peak_ceiling_dbfs)
     out = x if gain_db == 0.0 else (x * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
     stats = ConditioningStats(
         lufs_before=lufs_before,
@@ -197,6 +200,7 @@ def load_and_condition(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, 
     """
     info = audio_info(path)
     samples, sr = load_audio(path, sample_rate=cfg.sample_rate, mono=True, block_s=cfg.block_s,
-                             quality=cfg.resample_quality)
+                             quality=cfg.resample_quality,
+                             midi=cfg.midi.render_settings(cfg.sample_rate))
     return condition(samples, sr, cfg, path=path, source_sample_rate=info.sample_rate,
                      source_channels=info.channels)

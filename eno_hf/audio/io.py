@@ -10,26 +10,38 @@ Partial decodes: if a decoder fails *after* some audio was decoded (e.g. a trunc
 is garbage), the audio decoded so far is returned and a warning is logged; a file from which nothing
 decodes raises ``AudioDecodeError``. libsndfile's MP3 decoder (mpg123) itself stops quietly at a
 truncation point, so a cut MP3 usually just yields a shorter signal.
+
+Decoder chatter (mpg123's "Note: Illegal Audio-MPEG-Header ...", FFmpeg warnings) is captured
+from file descriptor 2 while decoding: it is appended to the ``AudioDecodeError`` detail of a
+failed file and, for a file that decodes, logged at INFO naming the file and handed to
+``decoder_notes()`` collectors (``eno_hf.audio.validate`` returns them as ``warnings``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from eno_hf.errors import AudioDecodeError
+from eno_hf.errors import AudioDecodeError, RejectedInput
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AudioInfo", "audio_info", "content_hash", "load_audio"]
+__all__ = ["AudioInfo", "audio_info", "content_hash", "load_audio", "decoder_notes"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +69,81 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise AudioDecodeError(path, "file not found", reason="missing_file")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(path, "zero-byte file", reason="empty")
+    """``eno_hf.audio.validate.check_file`` (missing_file / unsupported / io_error / empty)."""
+    from eno_hf.audio.validate import check_file
+
+    try:
+        check_file(path)
+    except RejectedInput as exc:
+        raise AudioDecodeError(path, exc.detail, reason=exc.reason) from None
+
+
+_STDERR_LOCK = threading.RLock()
+_NOTES = threading.local()
+
+
+@contextmanager
+def _captured_stderr(notes: list[str]) -> Iterator[None]:
+    """Redirect file descriptor 2 to a temporary file (C libraries such as mpg123 inside
+    libsndfile, FFmpeg and FluidSynth print there) and append its non-empty lines to ``notes``.
+    Process-wide, so serialized by a lock."""
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+        saved = os.dup(2)
+        try:
+            with tempfile.TemporaryFile() as tmp:
+                os.dup2(tmp.fileno(), 2)
+                try:
+                    yield
+                finally:
+                    os.dup2(saved, 2)
+                    tmp.seek(0)
+                    text = tmp.read(1 << 16).decode("utf-8", "replace")
+                    notes.extend(line.strip() for line in text.splitlines() if line.strip())
+        finally:
+            os.close(saved)
+
+
+@contextmanager
+def decoder_notes() -> Iterator[list[str]]:
+    """Collect the decoder notes (captured stderr lines, e.g. mpg123's "Illegal Audio-MPEG-Header
+    0x... at offset ...") of every ``load_audio``/``audio_info`` call in this thread inside the
+    block. Yields the list (filled as calls return)."""
+    stack = _NOTES.__dict__.setdefault("stack", [])
+    notes: list[str] = []
+    stack.append(notes)
+    try:
+        yield notes
+    finally:
+        stack.remove(notes)
+
+
+def _quiet_decoder(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: the decoder's stderr goes into the error detail (failures) or into
+    ``decoder_notes`` + an INFO log line naming the file (successes), never to the terminal."""
+
+    @functools.wraps(fn)
+    def wrapper(path: str | Path, *args: Any, **kwargs: Any) -> Any:
+        notes: list[str] = []
+        try:
+            with _captured_stderr(notes):
+                result = fn(path, *args, **kwargs)
+        except AudioDecodeError as exc:
+            if notes:
+                joined = " | ".join(dict.fromkeys(notes[:5]))
+                raise AudioDecodeError(exc.path, f"{exc.detail}; decoder: {joined}",
+                                       reason=exc.reason) from exc
+            raise
+        if notes:
+            log.info("%s: decoder notes: %s", path, " | ".join(dict.fromkeys(notes[:5])))
+            for sink in getattr(_NOTES, "stack", []):
+                sink.extend(notes)
+        return result
+
+    return wrapper
 
 
 def _sf_format(info: sf._SoundFileInfo) -> str:  # type: ignore[name-defined]
@@ -72,14 +155,23 @@ def _sf_format(info: sf._SoundFileInfo) -> str:  # type: ignore[name-defined]
     return str(info.format).lower()
 
 
+@_quiet_decoder
 def audio_info(path: str | Path) -> AudioInfo:
     """Read header information without decoding the whole file.
 
+    A MIDI file (``eno_hf.audio.midi.is_midi``) reports its playing time, 2 channels (FluidSynth
+    renders stereo) at 44.1 kHz and format ``"midi"``; nothing is rendered.
+
     Raises:
-        AudioDecodeError: missing (``missing_file``), zero-byte (``empty``) or unreadable file.
+        AudioDecodeError: missing (``missing_file``), a directory (``unsupported``), not
+            readable (``io_error``), zero-byte (``empty``) or undecodable file.
     """
     path = Path(path)
     _check_file(path)
+    from eno_hf.audio import midi
+
+    if midi.is_midi(path):
+        return AudioInfo(midi.RenderSettings().sample_rate, 2, midi.midi_duration_s(path), "midi")
     try:
         info = sf.info(str(path))
         return AudioInfo(int(info.samplerate), int(info.channels), float(info.duration),
@@ -197,29 +289,42 @@ class _Output:
         return self.buf[: self.n]
 
 
+@_quiet_decoder
 def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = True,
-               block_s: float = 30.0, quality: str = "HQ") -> tuple[np.ndarray, int]:
+               block_s: float = 30.0, quality: str = "HQ", midi=None) -> tuple[np.ndarray, int]:
     """Decode an audio file to float32 in [-1, 1], streamed in blocks.
 
     Args:
         path: wav/flac/aiff/mp3/ogg(vorbis)/opus via soundfile; m4a and other FFmpeg formats via
-            torchcodec.
+            torchcodec; ``.mid``/``.midi`` rendered by FluidSynth (``eno_hf.audio.midi``, cached),
+            then decoded like a WAV.
         sample_rate: output rate in Hz; ``None`` keeps the native rate. Resampling uses
             ``soxr.ResampleStream`` (SoX resampler, ``quality`` = "HQ" by default).
         mono: mix channels down to their mean.
         block_s: decode block length in seconds (memory bound = one block of the source).
         quality: soxr quality ("VHQ", "HQ", "MQ", "LQ", "QQ").
+        midi: ``eno_hf.audio.midi.RenderSettings`` for MIDI inputs (soundfont, gain, reverb);
+            its ``sample_rate`` is replaced by ``sample_rate`` when given. Default settings if None.
 
     Returns:
         ``(samples, sr)``: ``samples`` is ``(n,)`` float32 when ``mono`` else ``(channels, n)``.
 
     Raises:
-        AudioDecodeError: reason ``missing_file``, ``empty`` (zero bytes, or a valid header
+        AudioDecodeError: reason ``missing_file``, ``unsupported`` (a directory), ``io_error``
+            (not readable), ``empty`` (zero bytes, or a valid header
             with no audio frame) or ``undecodable`` (truncated/garbage/not audio/unsupported). Partially decodable files return what
             decodes (see module docstring).
     """
     path = Path(path)
     _check_file(path)
+    from eno_hf.audio import midi as _midi
+
+    if _midi.is_midi(path):
+        settings = midi or _midi.RenderSettings()
+        if sample_rate:
+            settings = dataclasses.replace(settings, sample_rate=int(sample_rate))
+        wav = _midi.render_midi_to_wav(path, settings)
+        return load_audio(wav, sample_rate=sample_rate, mono=mono, block_s=block_s, quality=quality)
     try:
         opened = _sf_blocks(path, block_s)
     except (sf.LibsndfileError, RuntimeError, TypeError) as sf_exc:

@@ -32,8 +32,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,11 +46,13 @@ import numpy as np
 
 from eno_hf.config import DatasetConfig, Settings
 from eno_hf.data.recording import Recording
+from eno_hf.data.staging import cache_temp_prefix, make_staging_dir, release_staging_dir, remove_stale
 from eno_hf.data.version import (
     compute_version, processing_hash, read_latest, resolve_version, segment_cache_dir,
     version_dir, write_latest,
 )
-from eno_hf.errors import RejectedInput
+from eno_hf.errors import NoUsableInput, RejectedInput
+from eno_hf.utils.io import atomic_write as _atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def _decode(rec: Recording, cfg: DatasetConfig) -> tuple[np.ndarray, Any]:
 
     info = audio_info(rec.path)
     samples, sr = load_audio(rec.path, sample_rate=cfg.audio.sample_rate, mono=True,
-                             block_s=cfg.audio.block_s)
+                             block_s=cfg.audio.block_s,
+                             midi=cfg.audio.midi.render_settings(cfg.audio.sample_rate))
     a = int(round((rec.start_s or 0.0) * sr))
     b = samples.shape[0] if rec.end_s is None else int(round(rec.end_s * sr))
     if a >= samples.shape[0]:
@@ -220,18 +221,6 @@ def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: Dat
 def _rejection_path(cache_path: str | Path) -> Path:
     p = Path(cache_path)
     return p.with_name(p.name.split(".", 1)[0] + ".rejected.json")
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def count_nonfinite(array: np.ndarray) -> dict[str, int]:
@@ -757,6 +746,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                                                          json.dumps(r, sort_keys=True, default=str)
                                                          for r in rejected)})
     final = version_dir(data_root, cfg.name, version)
+    remove_stale(final.parent, segment_cache_dir(data_root))  # temporaries of killed builds
     if final.is_dir():
         return _cache_hit(data_root, cfg.name, version)
 
@@ -799,8 +789,8 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         else:
             ok_jobs.append(job)
     if not ok_jobs:
-        raise ValueError(f"dataset {cfg.name!r}: no usable recordings "
-                         f"({len(rejected)} rejected; first: {rejected[:3]})")
+        raise NoUsableInput(f"dataset {cfg.name!r}: no usable recordings "
+                            f"({len(rejected)} rejected; first: {rejected[:3]})")
 
     # splits over groups (group fallback: recording_id)
     ok_recs = [j.recording for j in ok_jobs]
@@ -821,9 +811,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         split_items.setdefault(split, []).append(
             {"recording": job.recording, "cache_path": outcomes[job.recording.recording_id]["cache_path"]})
 
-    parent = final.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=parent))
+    tmp = make_staging_dir(final.parent, version)
     nonfinite = NonFiniteCounter()
     try:
         out_dir = tmp / "dataset"
@@ -877,7 +865,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
             if not final.is_dir():  # lost a race only if someone else finished the same version
                 raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        release_staging_dir(tmp)
     write_latest(data_root, cfg.name, version)
     return BuildResult(final, version, open_dataset(data_root, cfg.name, version), report,
                        cache_hit=False, n_processed=len(todo))

@@ -26,10 +26,6 @@ and stated in ``accounting``.
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -37,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from eno_hf.utils.io import atomic_write_json
 
 __all__ = [
     "summarize", "label_summary", "NonFiniteCounter", "make_qc_report", "write_qc_report",
@@ -187,29 +185,9 @@ def make_qc_report(
     }
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, (Path, os.PathLike)):
-        return str(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    return str(obj)
-
-
 def write_qc_report(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``report`` as indented JSON (atomically: temp file + ``os.replace``). Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".qc.", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(report, fh, indent=2, ensure_ascii=False, default=_json_default)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``report`` as indented strict JSON (NaN -> null), atomically. Returns the path."""
+    return atomic_write_json(path, report)
 
 
 def print_qc_table(report: Mapping[str, Any], console: Any = None) -> None:

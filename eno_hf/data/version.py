@@ -16,15 +16,12 @@ Layout (see docs/architecture.md)::
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from eno_hf.config import DatasetConfig
+from eno_hf.utils.io import json_hash, read_pointer, write_pointer
 
 __all__ = [
     "BUILD_FORMAT", "VERSION_LENGTH", "dataset_config_hash", "processing_hash", "compute_version",
@@ -38,18 +35,13 @@ BUILD_FORMAT = "eno-build-1"
 VERSION_LENGTH = 16
 """Hex digits kept from the SHA-256 version hash (64 bits)."""
 
-_EXCLUDE_FROM_VERSION = {"num_workers"}
-
-
-def _sha256_json(obj: Any) -> str:
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+_EXCLUDE_FROM_VERSION = {"num_workers", "download"}
 
 
 def dataset_config_hash(cfg: DatasetConfig, length: int = 16) -> str:
-    """Short SHA-256 of the dataset config (sorted-key JSON) without ``num_workers``."""
+    """Short SHA-256 of the dataset config (sorted-key JSON) without ``num_workers``, ``download``."""
     data = cfg.model_dump(mode="json", exclude=_EXCLUDE_FROM_VERSION)
-    return _sha256_json(data)[:length]
+    return json_hash(data)[:length]
 
 
 def processing_hash(cfg: DatasetConfig, length: int = 12) -> str:
@@ -60,7 +52,7 @@ def processing_hash(cfg: DatasetConfig, length: int = 12) -> str:
     data = {"format": BUILD_FORMAT, "audio": cfg.audio.model_dump(mode="json"),
             "segment": cfg.segment.model_dump(mode="json"),
             "features": cfg.features.model_dump(mode="json")}
-    return _sha256_json(data)[:length]
+    return json_hash(data)[:length]
 
 
 def compute_version(content_hashes: Iterable[tuple[str, str]], cfg: DatasetConfig,
@@ -80,9 +72,9 @@ def compute_version(content_hashes: Iterable[tuple[str, str]], cfg: DatasetConfi
         "format": BUILD_FORMAT,
         "inputs": sorted([list(pair) for pair in content_hashes]),
         "config": dataset_config_hash(cfg, length=64),
-        "metadata": _sha256_json(metadata),
+        "metadata": json_hash(metadata),
     }
-    return _sha256_json(payload)[:VERSION_LENGTH]
+    return json_hash(payload)[:VERSION_LENGTH]
 
 
 def datasets_dir(data_root: str | Path, name: str) -> Path:
@@ -102,22 +94,12 @@ def segment_cache_dir(data_root: str | Path) -> Path:
 
 def read_latest(data_root: str | Path, name: str) -> str | None:
     """The version in ``{data_root}/datasets/{name}/LATEST``, or None if there is none."""
-    p = datasets_dir(data_root, name) / "LATEST"
-    if not p.is_file():
-        return None
-    text = p.read_text(encoding="utf-8").strip()
-    return text or None
+    return read_pointer(datasets_dir(data_root, name) / "LATEST")
 
 
 def write_latest(data_root: str | Path, name: str, version: str) -> Path:
     """Atomically write ``LATEST`` (temp file + ``os.replace``). Returns its path."""
-    d = datasets_dir(data_root, name)
-    d.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".LATEST.", dir=d)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(version + "\n")
-    os.replace(tmp, d / "LATEST")
-    return d / "LATEST"
+    return write_pointer(datasets_dir(data_root, name) / "LATEST", version)
 
 
 def resolve_version(data_root: str | Path, name: str, version: str = "latest") -> str:

@@ -4,7 +4,6 @@ summary table on the terminal."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from eno_hf.utils.io import atomic_write_json, to_jsonable  # noqa: F401  (to_jsonable: re-exported)
 from eno_hf.evaluation.metrics import (
     MULTILABEL, SINGLELABEL, SUMMARY_KEYS, Head, head_field,
 )
@@ -22,30 +22,9 @@ PER_TAG_COLUMNS = ("tag", "support", "n_labelled", "roc_auc", "ap", "f1", "thres
 PER_CLASS_COLUMNS = ("label", "support", "precision", "recall", "f1")
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Recursively convert numpy types to Python, NaN/inf to ``None``, paths to strings."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented, strict JSON (NaN -> null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n",
-                    encoding="utf-8")
-    return path
+    """Write ``data`` as indented, strict JSON (NaN -> null), atomically (``eno_hf.utils.io``)."""
+    return atomic_write_json(path, data)
 
 
 def write_per_tag_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],

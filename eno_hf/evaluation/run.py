@@ -28,6 +28,7 @@ import numpy as np
 from eno_hf.evaluation.metrics import MULTILABEL, REGRESSION, SINGLELABEL, evaluate_heads
 from eno_hf.evaluation.report import to_jsonable, write_json, write_report
 from eno_hf.evaluation.thresholds import tune_thresholds
+from eno_hf.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 EVAL_KINDS = (MULTILABEL, SINGLELABEL, REGRESSION)
@@ -86,10 +87,7 @@ def save_thresholds(model_dir: str | Path, thresholds: Mapping[str, Sequence[flo
     merged = dict(config.get("thresholds") or {})
     merged.update({k: [float(x) for x in v] for k, v in thresholds.items()})
     config["thresholds"] = merged
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_json(path, config, sort_keys=True)
 
 
 def model_heads(model: Any) -> list[dict[str, Any]]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -28,6 +27,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from eno_hf.utils.io import read_pointer, to_jsonable, write_pointer
 
 REGISTRY_FILE = "registry.json"
 LATEST_FILE = "latest"
@@ -63,21 +64,6 @@ def content_hash(directory: str | Path) -> str:
     return h.hexdigest()
 
 
-def _json_safe(obj: Any) -> Any:
-    """Strict-JSON version of ``obj``: numpy -> python, NaN/inf -> None, unknown -> str."""
-    if hasattr(obj, "tolist") and type(obj).__module__ == "numpy":
-        obj = obj.tolist()
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
-
-
 def register(model_dir: str | Path, hub_dir: str | Path, name: str, metadata: dict[str, Any] | None = None
              ) -> Path:
     """Copy ``model_dir`` into ``{hub_dir}/{name}/v{N}/`` and point ``latest`` at it.
@@ -111,7 +97,7 @@ def register(model_dir: str | Path, hub_dir: str | Path, name: str, metadata: di
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "source": str(src.resolve()),
             "content_sha256": content_hash(staged),
-            "metadata": _json_safe(metadata or {}),
+            "metadata": to_jsonable(metadata or {}),
         }
         while True:  # claim the next version; rename fails if another writer took it
             existing = _versions(root)
@@ -127,9 +113,7 @@ def register(model_dir: str | Path, hub_dir: str | Path, name: str, metadata: di
                     raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    latest_tmp = root / f".{LATEST_FILE}.tmp"
-    latest_tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(latest_tmp, root / LATEST_FILE)
+    write_pointer(root / LATEST_FILE, version)
     return target
 
 
@@ -140,11 +124,9 @@ def latest_version(hub_dir: str | Path, name: str) -> str:
         FileNotFoundError: no version of ``name`` is registered.
     """
     root = Path(hub_dir) / name
-    pointer = root / LATEST_FILE
-    if pointer.is_file():
-        version = pointer.read_text(encoding="utf-8").strip()
-        if (root / version).is_dir():
-            return version
+    version = read_pointer(root / LATEST_FILE)
+    if version and (root / version).is_dir():
+        return version
     versions = _versions(root)
     if not versions:
         raise FileNotFoundError(f"no model {name!r} registered in {hub_dir}")

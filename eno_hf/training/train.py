@@ -60,6 +60,7 @@ from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, fi
 from eno_hf.training.collate import EnoCollator, default_augmenter, head_column, label_key
 from eno_hf.training.losses import LOSS_KINDS
 from eno_hf.training.trainer import EnoTrainer, head_probabilities
+from eno_hf.utils.io import atomic_write, json_hash
 
 log = logging.getLogger(__name__)
 
@@ -415,13 +416,10 @@ def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 4, de
 
 
 def _cache_key(model: torch.nn.Module, split: Dataset, prefix: bool = False) -> str:
-    import hashlib
-    import json
-
     cfg = model.config
     key = {"prefix": prefix, "fingerprint": getattr(split, "_fingerprint", None), "rows": len(split), "type": cfg.encoder_type,
            "kwargs": cfg.encoder_kwargs, "chunk_s": cfg.chunk_s, "tail": cfg.chunk_tail_min_ratio}
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_hash(key, 16)
 
 
 def cached_encode_split(model: torch.nn.Module, split: Dataset, cache_dir: Path, name: str,
@@ -436,9 +434,7 @@ def cached_encode_split(model: torch.nn.Module, split: Dataset, cache_dir: Path,
             return data["features"], data["rows"]
     feats, rows = encode_split(model, split, desc=f"{'prefix' if prefix else 'embedding'} {name}",
                                progress=progress, prefix=prefix)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, features=feats, rows=rows)
-    tmp.replace(path)
+    atomic_write(path, lambda fh: np.savez(fh, features=feats, rows=rows))
     return feats, rows
 
 

@@ -90,6 +90,12 @@ def test_shorter_than_gating_block_does_not_crash() -> None:
     assert integrated_loudness(out, SR) == pytest.approx(-18.0, abs=0.7)
 
 
+def test_short_signal_lengths_that_round_above_the_block() -> None:
+    # n / sr * sr > n in floating point for some n (e.g. 8000 at 22050 Hz); pyloudnorm then raised
+    for n in (8000, 2205 * 3 + 1, *range(4000, 8800, 37)):
+        assert np.isfinite(integrated_loudness(np.full(n, 0.1, np.float32), 22050))
+
+
 def test_nan_float_wav_file(tmp_path: Path) -> None:
     path = tmp_path / "nan.wav"
     x = _sine(0.3, 2.0)

@@ -292,6 +292,8 @@ def test_full_song_and_long_form(tmp_path, jamendo_dir: Path, longform_dir: Path
     os.symlink(song, root / song.name)
     os.symlink(ogg, root / ogg.name)
     settings = folder_settings(tmp_path / "music", tmp_path / "data",
+                               # the symlinks point into ../shared: allow it explicitly
+                               f"dataset.source.allowed_roots=[{jamendo_dir}, {longform_dir}]",
                                "dataset.split.train=1.0", "dataset.split.validation=0.0",
                                "dataset.split.test=0.0", "dataset.features.fingerprint=false",
                                "dataset.features.mfcc=false")

@@ -11,7 +11,7 @@ import pytest
 from eno_hf.config import MultiLabelColumn, SourceConfig, load_config
 from eno_hf.data.recording import Recording
 from eno_hf.data.sources import load_recordings
-from eno_hf.errors import RejectedInput
+from eno_hf.errors import MetadataError, RejectedInput
 
 FOURQ_YAML = Path(__file__).resolve().parents[2] / "configs" / "datasets" / "4q.yaml"
 
@@ -123,9 +123,11 @@ def test_tsv_path_column_missing_orphan_duplicate_bad_rows(tmp_path: Path) -> No
     assert by_id["bad"]["reason"] == "bad_metadata" and "bpm" in by_id["bad"]["detail"]
     assert by_id["short"]["reason"] == "bad_metadata" and "too few" in by_id["short"]["detail"]
     assert by_id["orphan.ogg"]["reason"] == "no_metadata"
-    # every metadata row (6) and every audio file (3) is accounted for; notes.txt is not audio
-    assert len(res.recordings) + len(res.rejected) == 6 + 1
-    assert reasons(res) == {"missing_file": 1, "bad_metadata": 3, "no_metadata": 1}
+    assert by_id["notes.txt"]["reason"] == "unsupported"
+    # every metadata row (6), the orphan audio file and the non-audio notes.txt are accounted for
+    assert len(res.recordings) + len(res.rejected) == 6 + 1 + 1
+    assert reasons(res) == {"missing_file": 1, "bad_metadata": 3, "no_metadata": 1,
+                            "unsupported": 1}
 
 
 def test_csv_stem_lookup_and_configured_delimiter(tmp_path: Path) -> None:
@@ -151,13 +153,23 @@ def test_csv_whole_file_errors(tmp_path: Path) -> None:
     assert err.value.reason == "missing_file"
     meta = tmp_path / "m.csv"
     meta.write_text("id,genre\na,rock\n")
-    with pytest.raises(RejectedInput) as err:
+    with pytest.raises(MetadataError) as err:
         load_recordings(SourceConfig(metadata=meta, id_column="id", singlelabel={"g": "Genre"}))
-    assert err.value.reason == "bad_metadata" and "Genre" in err.value.detail
-    meta.write_bytes(b"id,genre\n\xff\xfe,rock\n")
-    with pytest.raises(RejectedInput) as err:
-        load_recordings(SourceConfig(metadata=meta, id_column="id"))
-    assert err.value.reason == "bad_metadata"
+    assert err.value.reason == "bad_metadata" and err.value.column == "Genre"
+    assert str(err.value).startswith(f"{meta}:1: column 'Genre':")
+    # one non-UTF-8 byte costs its row only, named by line and column
+    touch(tmp_path / "b.wav")
+    meta.write_bytes(b"id,genre\n\xff\xfe,rock\nb,jazz\n")
+    res = load_recordings(SourceConfig(metadata=meta, id_column="id", stem_lookup=True))
+    assert [r.recording_id for r in res.recordings] == ["b"]
+    bad = [r for r in res.rejected if r["reason"] == "bad_metadata"]
+    assert len(bad) == 1 and bad[0]["detail"].startswith("line 2: column 'id': not UTF-8")
+    for content, line, words in ((b"", 1, "empty"), (b"id,genre\n", 2, "header only"),
+                                 (b"\xffid,genre\na,b\n", 1, "not UTF-8")):
+        meta.write_bytes(content)
+        with pytest.raises(MetadataError) as err:
+            load_recordings(SourceConfig(metadata=meta, id_column="id"))
+        assert err.value.line == line and words in str(err.value), str(err.value)
 
 
 # ----------------------------------------------------------------------------- JSON dump
@@ -268,7 +280,8 @@ def test_folders_singlelabel(tmp_path: Path) -> None:
     assert recs["rock__live__c"].singlelabel == {"mood": "rock"}
     assert recs["rock__live__c"].extra["subfolders"] == ["live"]
     assert recs["happy__a"].group == recs["sad__a"].group == "a"
-    assert [(Path(r["path"]).name, r["reason"]) for r in res.rejected] == [("top.wav", "no_metadata")]
+    assert sorted((Path(r["path"]).name, r["reason"]) for r in res.rejected) == [
+        ("cover.jpg", "unsupported"), ("top.wav", "no_metadata")]
 
 
 def test_folders_multilabel_parent_group(tmp_path: Path) -> None:

@@ -100,23 +100,33 @@ def test_find_history_prefers_latest_checkpoint(fake):
     assert R.find_history(model_dir.parent / "nowhere" / "model") is None
 
 
-def test_flow_body_calls_library(tmp_path, monkeypatch, synthetic_dd):
-    """The flow function's body (``.fn``, no Prefect server): loads the saved dataset, calls
-    ``evaluate_model`` with the loaded settings."""
-    from flows.evaluate import evaluate
+def test_evaluate_stage_calls_library(tmp_path, monkeypatch, synthetic_dd):
+    """The pipeline's evaluate stage (what ``eno evaluate`` and the ``eno-evaluate`` flow run) calls
+    ``evaluate_model`` with the settings it was given, then reuses the result while the model's
+    weights and the dataset version are unchanged."""
+    from eno_hf.config import load_config
+    from eno_hf.pipeline import PipelineState, stage_evaluate
 
-    seen = {}
+    seen = []
 
     def fake_evaluate_model(model_dir, dataset, out_dir, settings):
-        seen.update(model_dir=model_dir, splits=sorted(dataset), out=out_dir, s=settings)
+        seen.append(dict(model_dir=model_dir, splits=sorted(dataset), out=out_dir, s=settings))
+        (out_dir).mkdir(parents=True, exist_ok=True)
+        (out_dir / "metrics.json").write_text(json.dumps({"score": 0.5}))
         return {"score": 0.5}
 
     monkeypatch.setattr(R, "evaluate_model", fake_evaluate_model)
-    synthetic_dd.save_to_disk(str(tmp_path / "ds"))
-    res = evaluate.fn(str(tmp_path / "m"), str(tmp_path / "ds"), str(tmp_path / "out"),
-                      overrides=["evaluate.pr_top_k=3"])
-    assert res == {"score": 0.5}
-    assert seen["splits"] == ["test", "train", "validation"] and seen["s"].evaluate.pr_top_k == 3
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w")
+    settings = load_config(None, ["evaluate.pr_top_k=3"])
+    state = PipelineState(dataset=synthetic_dd, dataset_version="v1", model_dir=model, eval_dir=tmp_path / "out")
+    res = stage_evaluate(settings, state)
+    assert res["metrics"] == {"score": 0.5} and res["cached"] == {"evaluate": False}
+    assert seen[0]["splits"] == ["test", "train", "validation"] and seen[0]["s"].evaluate.pr_top_k == 3
+    assert stage_evaluate(settings, state)["cached"] == {"evaluate": True} and len(seen) == 1
+    state.dataset_version = "v2"  # another dataset version: evaluated again
+    assert stage_evaluate(settings, state)["cached"] == {"evaluate": False} and len(seen) == 2
 
 
 def test_evaluate_model_with_a_real_tiny_model(tmp_path, make_dd):

@@ -35,6 +35,7 @@ def test_folders_are_expanded_and_jsonl_written(tiny_model_dir, fourq_clips, tmp
     out = tmp_path / "out" / "tags.jsonl"
     n = write_jsonl(tag_paths([folder, fourq_clips[1]], tiny_model_dir), out)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert n == len(lines) == 2
-    assert lines[0]["path"].endswith("bad.wav") and "error" in lines[0]
-    assert lines[1]["path"] == str(fourq_clips[1]) and "heads" in lines[1]
+    assert n == len(lines) == 3  # every entry of the folder gets a record, sorted by path
+    assert lines[0]["path"].endswith("bad.wav") and lines[0]["error"]["reason"] == "undecodable"
+    assert lines[1]["path"].endswith("notes.txt") and lines[1]["error"]["reason"] == "unsupported"
+    assert lines[2]["path"] == str(fourq_clips[1]) and "heads" in lines[2]

@@ -7,14 +7,23 @@
 - ``jsonl_segments`` one JSON object per pre-cut segment (``...sources.jsonl_segments``)
 - ``folders``        labels from the directory structure (``...sources.folders``)
 
-Nothing is silently dropped: every metadata row and every audio file under ``audio_root`` (files
-whose suffix is in ``cfg.extensions``) ends up either in ``recordings`` or in ``rejected``. Each
-rejected item is ``{"path", "recording_id", "reason", "detail"}`` with ``reason`` one of
-``eno_hf.errors.RejectedInput.REASONS``:
+Nothing is silently dropped: every metadata row and every entry of the walk of ``audio_root``
+ends up either in ``recordings`` or in ``rejected``. Each rejected item is ``{"path",
+"recording_id", "reason", "detail"}`` with ``reason`` one of ``eno_hf.errors.RejectedInput.REASONS``:
 
 - ``missing_file``: a metadata row whose audio file does not exist;
 - ``no_metadata``: an audio file under ``audio_root`` that no metadata row names;
-- ``bad_metadata``: an unparseable row, or a duplicate id (later rows; detail ``"duplicate id"``).
+- ``bad_metadata``: an unparseable row (detail ``"line N: ..."``, a non-UTF-8 cell included), or a
+  duplicate id (later rows; detail ``"duplicate id"``);
+- ``outside_root``: a path from a metadata row, a ``path_template`` or a symlink met by the walk
+  that resolves (``..`` and symlinks followed) outside ``audio_root`` and ``allowed_roots``; the
+  item names the resolved path and the file is never opened (``eno_hf.audio.validate.confine``);
+- ``unsupported``: a file under ``audio_root`` (or named by a row) whose suffix is not an
+  audio/MIDI one, or a directory named like an audio file (``x.mp3/``); dot-files and the
+  metadata file itself are not reported.
+
+A metadata file unusable as a whole (missing, empty, header only, a configured column missing,
+not parseable) raises ``eno_hf.errors.MetadataError``: one line naming the file, line and column.
 
 Adapters never decode audio; they only check that files exist.
 
@@ -28,15 +37,17 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.errors import RejectedInput
+from eno_hf.errors import MetadataError, RejectedInput
 
-__all__ = ["SourceResult", "load_recordings", "reject", "AudioIndex"]
+__all__ = ["SourceResult", "load_recordings", "reject", "row_rejection", "AudioIndex", "make_index"]
 
 ADAPTERS = {"csv": "csv", "json_dump": "json_dump", "jsonl_segments": "jsonl_segments",
             "folders": "folders"}
@@ -59,39 +70,96 @@ def reject(path: str | Path | None, recording_id: str | None, reason: str,
     """
     if reason not in RejectedInput.REASONS:
         raise ValueError(f"unknown reject reason {reason!r}; expected one of {RejectedInput.REASONS}")
-    return {"path": str(path) if path is not None else None, "recording_id": recording_id,
-            "reason": reason, "detail": detail}
+    return {"path": printable(str(path)) if path is not None else None,
+            "recording_id": printable(recording_id), "reason": reason, "detail": printable(detail)}
 
 
 class AudioIndex:
-    """The audio files under a root folder (recursive, by suffix), with a stem lookup.
+    """The files under a root folder (recursive walk, symlinked folders not followed), sorted.
+
+    Every entry of the walk is accounted for: audio files (suffix in ``extensions``) go to
+    ``files``; symlinks that resolve outside the allowed roots go to ``outside`` (never opened);
+    other files go to ``unsupported`` (dot-files and the ``exclude`` files, e.g. the metadata
+    file itself, are ignored); folders named like audio files (``x.mp3/``) go to
+    ``unsupported_dirs`` (their content is still walked).
 
     Args:
         root: folder to scan; None gives an empty index.
         extensions: accepted suffixes (case-insensitive), e.g. ``[".wav", ".mp3"]``.
+        allowed_roots: further folders paths may resolve into (``SourceConfig.allowed_roots``).
+        exclude: files not to report as unsupported (the metadata file).
     """
 
-    def __init__(self, root: Path | None, extensions: list[str]) -> None:
+    def __init__(self, root: Path | None, extensions: list[str],
+                 allowed_roots: list[Path] | tuple[Path, ...] = (),
+                 exclude: tuple[Path, ...] = ()) -> None:
+        from eno_hf.audio.validate import supported_extensions
+
         self.root = Path(root).absolute() if root is not None else None
-        exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+        self.exts = supported_extensions(extensions)
+        self.roots: list[Path] = ([self.root] if self.root is not None else []) + \
+            [Path(r).expanduser().absolute() for r in allowed_roots]
         self.files: list[Path] = []
+        self.outside: list[RejectedInput] = []
+        self.unsupported: list[Path] = []
+        self.unsupported_dirs: list[Path] = []
         if self.root is not None and self.root.is_dir():
-            self.files = sorted(p for p in self.root.rglob("*")
-                                if p.suffix.lower() in exts and p.is_file())
+            self._walk({Path(p).absolute().resolve() for p in exclude})
         self._by_stem: dict[str, list[Path]] = {}
         for p in self.files:
             self._by_stem.setdefault(p.stem, []).append(p)
+
+    def _escapes(self, p: Path) -> bool:
+        """Record ``p`` in ``outside`` if it is a symlink resolving outside the roots."""
+        from eno_hf.audio.validate import confine
+
+        if not p.is_symlink():
+            return False
+        try:
+            confine(p, self.roots)
+        except RejectedInput as exc:
+            self.outside.append(exc)
+            return True
+        return False
+
+    def _walk(self, exclude: set[Path]) -> None:
+        assert self.root is not None
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            here = Path(dirpath)
+            for d in sorted(dirnames):
+                p = here / d
+                if not self._escapes(p) and not p.is_symlink() and Path(d).suffix.lower() in self.exts:
+                    self.unsupported_dirs.append(p)
+            for name in filenames:
+                p = here / name
+                if self._escapes(p):
+                    continue
+                if p.suffix.lower() in self.exts:
+                    if p.is_dir():  # a symlink to a folder named like audio
+                        self.unsupported_dirs.append(p)
+                    else:  # a dangling symlink too: rejected later as missing_file
+                        self.files.append(p)
+                elif not name.startswith(".") and p.absolute().resolve() not in exclude:
+                    self.unsupported.append(p)
+        self.files.sort()
+        self.unsupported.sort()
+        self.unsupported_dirs.sort()
+        self.outside.sort(key=lambda e: str(e.path))
 
     def by_stem(self, stem: str) -> list[Path]:
         """Files whose stem (name without suffix) equals ``stem``."""
         return list(self._by_stem.get(stem, []))
 
     def resolve(self, raw: str | Path) -> Path:
-        """``raw`` as an absolute path: kept if absolute, else joined to the root (or cwd)."""
-        p = Path(raw).expanduser()
-        if p.is_absolute():
-            return p
-        return (self.root / p) if self.root is not None else p.absolute()
+        """``raw`` as an absolute path: joined to the root when relative (or cwd without a root),
+        and confined to the audio root + allowed roots (``eno_hf.audio.validate.confine``).
+
+        Raises:
+            RejectedInput: ``outside_root`` (naming the resolved path; nothing is opened).
+        """
+        from eno_hf.audio.validate import confine
+
+        return confine(raw, self.roots, base=self.root if self.root is not None else Path.cwd())
 
 
 def candidate_path(row: dict[str, Any], cfg: SourceConfig, index: AudioIndex) -> Path | None:
@@ -156,19 +224,50 @@ def finalize(recordings: list[Recording], rejected: list[dict[str, Any]],
             rejected.append(reject(rec.path, rec.recording_id, "bad_metadata",
                                    f"duplicate id (first: {first.path})"))
             continue
+        seen[rec.recording_id] = rec
+        if rec.path is not None and Path(rec.path).is_dir():
+            rejected.append(reject(rec.path, rec.recording_id, "unsupported",
+                                   "a directory, not an audio file"))
+            continue
         if rec.path is None or not Path(rec.path).is_file():
             detail = rec.extra.pop("_missing_detail", "") or f"file not found: {rec.path}"
             rejected.append(reject(rec.path, rec.recording_id, "missing_file", detail))
-            seen[rec.recording_id] = rec
             continue
         rec.extra.pop("_missing_detail", None)
-        seen[rec.recording_id] = rec
+        if Path(rec.path).suffix.lower() not in index.exts:
+            rejected.append(reject(rec.path, rec.recording_id, "unsupported",
+                                   f"suffix {Path(rec.path).suffix or '(none)'!r} is not a "
+                                   "supported audio/MIDI format"))
+            continue
         out.append(rec)
     for p in index.files:
         if p.resolve() not in claimed:
             rejected.append(reject(p, None, "no_metadata",
                                    f"audio file under {index.root} named by no metadata row"))
+    for exc in index.outside:
+        rejected.append(reject(exc.path, None, exc.reason, exc.detail))
+    for p in index.unsupported:
+        if p.resolve() not in claimed:
+            rejected.append(reject(p, None, "unsupported",
+                                   f"suffix {p.suffix or '(none)'!r} is not a supported "
+                                   "audio/MIDI format"))
+    for p in index.unsupported_dirs:
+        if p.resolve() not in claimed:
+            rejected.append(reject(p, None, "unsupported",
+                                   "a directory named like an audio file (its files are "
+                                   "listed separately)"))
     return SourceResult(out, rejected)
+
+
+def row_rejection(path: str | Path | None, recording_id: str | None, where: str,
+                  exc: Exception) -> dict[str, Any]:
+    """The rejected item of one unparseable metadata row: ``RejectedInput`` keeps its reason and
+    names its path (e.g. ``outside_root`` + the resolved path); other errors are ``bad_metadata``
+    naming the metadata file. ``where`` locates the row (``"line 7"``, ``"albums[0].tracks[2]"``).
+    """
+    if isinstance(exc, RejectedInput):
+        return reject(exc.path, recording_id, exc.reason, f"{where}: {exc.detail}")
+    return reject(path, recording_id, "bad_metadata", f"{where}: {exc}")
 
 
 def load_recordings(cfg: SourceConfig) -> SourceResult:
@@ -181,8 +280,9 @@ def load_recordings(cfg: SourceConfig) -> SourceResult:
         ``SourceResult(recordings, rejected)``; see the module docstring for the guarantees.
 
     Raises:
-        RejectedInput: the metadata file as a whole is missing (``missing_file``) or unreadable /
-            lacks a configured column (``bad_metadata``); audio_root missing (``missing_file``).
+        MetadataError: the metadata file as a whole is missing (``missing_file``), empty,
+            header-only, unparseable or lacks a configured column (``bad_metadata``), naming
+            file, line and column; audio_root missing (``missing_file``).
         ValueError: unknown ``cfg.kind``.
     """
     if cfg.kind not in ADAPTERS:
@@ -192,12 +292,20 @@ def load_recordings(cfg: SourceConfig) -> SourceResult:
     return finalize(recordings, rejected, index)
 
 
+def make_index(cfg: SourceConfig, root: Path | None = None) -> AudioIndex:
+    """The ``AudioIndex`` of ``cfg`` (``root`` or ``audio_root_of(cfg)``), confined to the root
+    plus ``cfg.allowed_roots``, not reporting the metadata file itself as unsupported."""
+    exclude = (Path(cfg.metadata).expanduser(),) if cfg.metadata is not None else ()
+    return AudioIndex(root if root is not None else audio_root_of(cfg), cfg.extensions,
+                      allowed_roots=list(cfg.allowed_roots), exclude=exclude)
+
+
 def audio_root_of(cfg: SourceConfig) -> Path | None:
     """``cfg.audio_root``, else the metadata file's folder, else None (absolute)."""
     if cfg.audio_root is not None:
         root = Path(cfg.audio_root).expanduser().absolute()
         if not root.is_dir():
-            raise RejectedInput(root, "missing_file", "audio_root is not a directory")
+            raise MetadataError(root, "audio_root is not a directory", reason="missing_file")
         return root
     if cfg.metadata is not None:
         return Path(cfg.metadata).expanduser().absolute().parent
@@ -207,11 +315,38 @@ def audio_root_of(cfg: SourceConfig) -> Path | None:
 def metadata_path(cfg: SourceConfig) -> Path:
     """The metadata file (absolute). Raises ``RejectedInput(missing_file)`` if absent/unset."""
     if cfg.metadata is None:
-        raise RejectedInput(None, "missing_file", f"source kind {cfg.kind!r} needs 'metadata'")
+        raise MetadataError(None, f"source kind {cfg.kind!r} needs dataset.source.metadata",
+                            reason="missing_file")
     p = Path(cfg.metadata).expanduser().absolute()
     if not p.is_file():
-        raise RejectedInput(p, "missing_file", "metadata file not found")
+        raise MetadataError(p, "metadata file not found", reason="missing_file")
     return p
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 text of a metadata file (BOM dropped); invalid bytes are kept as surrogate escapes
+    (``errors="surrogateescape"``) so one bad byte costs one row (see ``check_utf8``)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+def check_utf8(value: Any, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` and the first bad byte if ``value`` (text from
+    ``decode_text``) held bytes that are not UTF-8."""
+    if isinstance(value, str) and (m := _SURROGATE.search(value)):
+        raise ValueError(f"{what}: not UTF-8 text (byte 0x{ord(m.group()) - 0xDC00:02x} at "
+                         f"character {m.start() + 1})")
+
+
+def printable(value: Any) -> Any:
+    """``value`` with surrogate escapes replaced by U+FFFD (safe to write as UTF-8 JSON)."""
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
 
 
 def split_tags(value: Any, separator: str) -> list[str]:

@@ -12,7 +12,8 @@ Schema (columns named in ``SourceConfig``; any other columns go to ``Recording.e
     numeric          task -> column, parsed as float (empty -> None; unparseable -> bad_metadata)
     group_column     value that must not cross splits (artist, album)
 
-The file is read as UTF-8 (a BOM is accepted), any line ending (CRLF included), standard CSV
+The file is read as UTF-8 (a BOM is accepted; a row holding bytes that are not UTF-8 is rejected
+alone as ``bad_metadata`` naming its line and column), any line ending (CRLF included), standard CSV
 quoting. The delimiter is ``cfg.delimiter`` or sniffed from the header line (``,``, tab, ``;``,
 ``|``; ``.tsv`` files default to tab).
 
@@ -36,14 +37,15 @@ Example (``configs/datasets/4q.yaml``, the 4Q emotion dataset CSV as it ships)::
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import (AudioIndex, audio_root_of, locate, metadata_path, reject,
-                                 split_tags, to_float, to_label)
-from eno_hf.errors import RejectedInput
+from eno_hf.data.sources import (AudioIndex, check_utf8, decode_text, locate, make_index,
+                                 metadata_path, row_rejection, split_tags, to_float, to_label)
+from eno_hf.errors import MetadataError
 
 _SNIFF_DELIMITERS = ",\t;|"
 
@@ -60,39 +62,52 @@ def read_rows(path: Path, delimiter: str | None = None) -> tuple[list[str], list
     """Header and ``(line_number, row_dict)`` pairs of a CSV/TSV file.
 
     Rows with too many fields carry the extra values under the key ``None``; rows with too few
-    carry None values (``csv.DictReader`` semantics). Blank lines are skipped.
+    carry None values (``csv.DictReader`` semantics). Blank lines are skipped. Bytes that are not
+    UTF-8 are kept as surrogate escapes (``decode_text``): ``read`` rejects only the rows holding
+    them. ``line_number`` is the line the row ends on (1-based; the header is line 1).
 
     Raises:
-        RejectedInput: ``bad_metadata`` if the file is not UTF-8 text or has no header.
+        MetadataError: empty file, a header that is blank or not UTF-8, a CSV syntax error, or
+            a header without data rows (naming the file and line).
     """
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
-            if not first.strip():
-                raise RejectedInput(path, "bad_metadata", "empty file or empty header line")
-            delim = delimiter or sniff_delimiter(first, path)
-            fh.seek(0)
-            reader = csv.DictReader(fh, delimiter=delim)
-            header = [h for h in (reader.fieldnames or [])]
-            rows = [(reader.line_num, row) for row in reader]
-    except UnicodeDecodeError as exc:
-        raise RejectedInput(path, "bad_metadata", f"not UTF-8 text: {exc}") from exc
+        text = decode_text(path.read_bytes())
+    except OSError as exc:
+        raise MetadataError(path, f"cannot read: {exc.strerror or exc}", reason="io_error") from exc
+    first = text.splitlines()[0] if text.strip() else ""
+    if not first.strip():
+        raise MetadataError(path, "empty file or empty header line", line=1)
+    try:
+        check_utf8(first, "header")
+    except ValueError as exc:
+        raise MetadataError(path, str(exc), line=1) from exc
+    delim = delimiter or sniff_delimiter(first, path)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim)
+    try:
+        header = [h for h in (reader.fieldnames or [])]
+        rows = [(reader.line_num, row) for row in reader]
     except csv.Error as exc:
-        raise RejectedInput(path, "bad_metadata", f"CSV parse error: {exc}") from exc
+        raise MetadataError(path, f"CSV parse error: {exc}", line=reader.line_num) from exc
+    if not rows:
+        raise MetadataError(path, "header only: no data rows", line=2)
     return header, rows
 
 
 def _check_columns(path: Path, header: list[str], cfg: SourceConfig) -> None:
-    wanted = [c for c in (cfg.id_column, cfg.path_column, cfg.group_column) if c]
-    wanted += [m.column for m in cfg.multilabel.values()]
-    wanted += list(cfg.singlelabel.values()) + list(cfg.numeric.values())
-    missing = [c for c in wanted if c not in header]
+    wanted = [("id_column", cfg.id_column), ("path_column", cfg.path_column),
+              ("group_column", cfg.group_column)]
+    wanted += [(f"multilabel.{t}", m.column) for t, m in cfg.multilabel.items()]
+    wanted += [(f"singlelabel.{t}", c) for t, c in cfg.singlelabel.items()]
+    wanted += [(f"numeric.{t}", c) for t, c in cfg.numeric.items()]
+    missing = [(key, c) for key, c in wanted if c and c not in header]
     if missing:
-        raise RejectedInput(path, "bad_metadata",
-                            f"configured column(s) {missing} not in header {header}")
+        key, col = missing[0]
+        more = f" (also missing: {[c for _, c in missing[1:]]})" if len(missing) > 1 else ""
+        raise MetadataError(path, f"dataset.source.{key} names a column that is not in the "
+                                  f"header {header}{more}", line=1, column=col)
     if cfg.id_column is None and cfg.path_column is None and cfg.path_template is None:
-        raise RejectedInput(path, "bad_metadata",
-                            "set id_column, path_column or path_template to identify rows")
+        raise MetadataError(path, "set id_column, path_column or path_template to identify rows",
+                            line=1)
 
 
 def row_to_recording(row: dict[str, Any], cfg: SourceConfig, index: AudioIndex) -> Recording:
@@ -104,6 +119,8 @@ def row_to_recording(row: dict[str, Any], cfg: SourceConfig, index: AudioIndex) 
     """
     if None in row:
         raise ValueError(f"too many fields: extra values {row[None]}")
+    for k, v in row.items():
+        check_utf8(v, f"column {k!r}")
     short = [k for k, v in row.items() if v is None]
     if short:
         raise ValueError(f"too few fields: no value for {short}")
@@ -150,11 +167,11 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
         (candidate recordings in file order, rejected rows, index of audio files under audio_root).
 
     Raises:
-        RejectedInput: metadata file missing (``missing_file``), unreadable or lacking a configured
-            column (``bad_metadata``).
+        MetadataError: metadata file missing (``missing_file``), empty, header-only, unparseable
+            or lacking a configured column (``bad_metadata``).
     """
     path = metadata_path(cfg)
-    index = AudioIndex(audio_root_of(cfg), cfg.extensions)
+    index = make_index(cfg)
     header, rows = read_rows(path, cfg.delimiter)
     _check_columns(path, header, cfg)
     recordings: list[Recording] = []
@@ -164,5 +181,5 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
             recordings.append(row_to_recording(row, cfg, index))
         except (ValueError, KeyError, IndexError) as exc:
             rid = (row.get(cfg.id_column) or None) if cfg.id_column else None
-            rejected.append(reject(path, rid, "bad_metadata", f"line {line}: {exc}"))
+            rejected.append(row_rejection(path, rid, f"line {line}", exc))
     return recordings, rejected, index

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import AudioIndex, reject
-from eno_hf.errors import RejectedInput
+from eno_hf.data.sources import AudioIndex, make_index, reject
+from eno_hf.errors import MetadataError
 
 
 def file_to_recording(path: Path, root: Path, cfg: SourceConfig) -> Recording | None:
@@ -51,14 +51,15 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
     """List audio files under ``cfg.audio_root`` and label them by folder (sorted by path).
 
     Raises:
-        RejectedInput: ``audio_root`` unset or not a directory (``missing_file``).
+        MetadataError: ``audio_root`` unset or not a directory (``missing_file``).
     """
     if cfg.audio_root is None:
-        raise RejectedInput(None, "missing_file", "source kind 'folders' needs 'audio_root'")
+        raise MetadataError(None, "source kind 'folders' needs dataset.source.audio_root",
+                            reason="missing_file")
     root = Path(cfg.audio_root).expanduser().absolute()
     if not root.is_dir():
-        raise RejectedInput(root, "missing_file", "audio_root is not a directory")
-    index = AudioIndex(root, cfg.extensions)
+        raise MetadataError(root, "audio_root is not a directory", reason="missing_file")
+    index = make_index(cfg, root)
     recordings: list[Recording] = []
     rejected: list[dict] = []
     for path in index.files:

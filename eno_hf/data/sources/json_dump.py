@@ -42,9 +42,9 @@ from typing import Any
 
 from eno_hf.config import MultiLabelColumn, SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import (AudioIndex, audio_root_of, candidate_path, locate, metadata_path, reject,
-                                 split_tags, to_float, to_label)
-from eno_hf.errors import RejectedInput
+from eno_hf.data.sources import (AudioIndex, candidate_path, locate, make_index, metadata_path,
+                                 reject, row_rejection, split_tags, to_float, to_label)
+from eno_hf.errors import MetadataError
 
 DEFAULT_MULTILABEL = {"descriptors": MultiLabelColumn(column="descriptors"),
                       "genres": MultiLabelColumn(column="genres")}
@@ -100,18 +100,29 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
     """Parse the JSON dump named by ``cfg.metadata``; see the module docstring.
 
     Raises:
-        RejectedInput: file missing (``missing_file``), not JSON or not an album list
-            (``bad_metadata``).
+        MetadataError: file missing (``missing_file``), empty, not UTF-8, not JSON or not an
+            album list (``bad_metadata``), naming line and column.
     """
     path = metadata_path(cfg)
-    index = AudioIndex(audio_root_of(cfg), cfg.extensions)
+    index = make_index(cfg)
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RejectedInput(path, "bad_metadata", f"not a JSON document: {exc}") from exc
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise MetadataError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", line=line,
+                            column=col) from exc
+    if not text.strip():
+        raise MetadataError(path, "empty file", line=1)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(path, f"not a JSON document: {exc.msg}", line=exc.lineno,
+                            column=exc.colno) from exc
     albums = data.get("albums") if isinstance(data, dict) else data
     if not isinstance(albums, list):
-        raise RejectedInput(path, "bad_metadata", 'expected {"albums": [...]} or a list of albums')
+        raise MetadataError(path, 'expected {"albums": [...]} or a list of albums', line=1)
     recordings: list[Recording] = []
     rejected: list[dict] = []
     for i, album in enumerate(albums):
@@ -126,6 +137,5 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
             except ValueError as exc:
                 tid = to_label(track.get(cfg.id_column or "track_id")) \
                     if isinstance(track, dict) else None
-                rejected.append(reject(path, tid, "bad_metadata",
-                                       f"albums[{i}].tracks[{j}]: {exc}"))
+                rejected.append(row_rejection(path, tid, f"albums[{i}].tracks[{j}]", exc))
     return recordings, rejected, index

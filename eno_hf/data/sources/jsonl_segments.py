@@ -32,9 +32,10 @@ from typing import Any
 
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import (AudioIndex, audio_root_of, candidate_path, locate, metadata_path, reject,
-                                 split_tags, to_float, to_label)
-from eno_hf.errors import RejectedInput
+from eno_hf.data.sources import (AudioIndex, candidate_path, check_utf8, decode_text, locate,
+                                 make_index, metadata_path, row_rejection, split_tags, to_float,
+                                 to_label)
+from eno_hf.errors import MetadataError
 
 REQUIRED = ("segment_id", "recording_id", "segment_start", "segment_end")
 
@@ -79,14 +80,14 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
     """Parse the JSONL file named by ``cfg.metadata``; see the module docstring.
 
     Raises:
-        RejectedInput: file missing (``missing_file``) or not UTF-8 (``bad_metadata``).
+        MetadataError: file missing (``missing_file``) or empty (``bad_metadata``); a line
+            that is not UTF-8 or not a valid object is rejected alone (``bad_metadata``).
     """
     path = metadata_path(cfg)
-    index = AudioIndex(audio_root_of(cfg), cfg.extensions)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise RejectedInput(path, "bad_metadata", f"not UTF-8 text: {exc}") from exc
+    index = make_index(cfg)
+    lines = decode_text(path.read_bytes()).splitlines()
+    if not any(line.strip() for line in lines):
+        raise MetadataError(path, "empty file: no JSON lines", line=1)
     recordings: list[Recording] = []
     rejected: list[dict] = []
     for n, line in enumerate(lines, start=1):
@@ -94,9 +95,10 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
             continue
         obj: Any = None
         try:
+            check_utf8(line, "line")
             obj = json.loads(line)
             recordings.append(object_to_recording(obj, cfg, index))
         except (json.JSONDecodeError, ValueError) as exc:
             sid = to_label(obj.get("segment_id")) if isinstance(obj, dict) else None
-            rejected.append(reject(path, sid, "bad_metadata", f"line {n}: {exc}"))
+            rejected.append(row_rejection(path, sid, f"line {n}", exc))
     return recordings, rejected, index

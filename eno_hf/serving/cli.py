@@ -1,0 +1,72 @@
+"""``eno serve`` and ``eno export-onnx`` (registered on the main typer app by ``register``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
+DEFAULT_CONFIG = Path("configs/small.yaml")
+
+
+def _settings(config: Path, sets: list[str] | None):
+    from eno_hf.config import ConfigError, load_config
+
+    try:
+        return load_config(config, sets or [])
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def serve(model: Annotated[str, typer.Option("--model", "-m", help="Model dir, name or name@version.")] = "eno-tagger",
+          host: Annotated[Optional[str], typer.Option(help="Bind address (default serve.host, 127.0.0.1).")] = None,
+          port: Annotated[Optional[int], typer.Option(help="Port (default serve.port, 8000).")] = None,
+          onnx: Annotated[Optional[Path], typer.Option("--onnx", help="Serve this `eno export-onnx` directory "
+                                                        "with ONNX Runtime instead of PyTorch.")] = None,
+          config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+    """Serve a model over HTTP: POST /predict, POST /predict/batch, GET /health, GET /model, /docs."""
+    import uvicorn
+
+    from eno_hf.registry.hub import resolve
+    from eno_hf.serving.app import create_app
+    from eno_hf.serving.predictor import load_predictor
+
+    s = _settings(config, set_)
+    cfg = s.serve.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    model_dir = None if onnx is not None else resolve(model, s.paths.hub())
+    predictor = load_predictor(model_dir, onnx)
+    info = predictor.info()
+    console.print(f"serving [bold]{info['name']}[/bold] {info.get('version') or ''} ({predictor.backend}) "
+                  f"on http://{cfg.host}:{cfg.port} (docs: /docs)")
+    uvicorn.run(create_app(predictor, cfg), host=cfg.host, port=cfg.port, log_level="info")
+
+
+def export_onnx(model: Annotated[str, typer.Argument(help="Model dir, name or name@version.")],
+                out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+                clips: Annotated[Optional[list[Path]], typer.Option("--clip", help="Audio files to verify "
+                                                                    "ONNX Runtime against PyTorch on.")] = None,
+                opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
+                config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+    """Export a model to ONNX (model.onnx + config + feature extractor) and verify it with ONNX Runtime."""
+    import json
+
+    from eno_hf.models.onnx_export import export_onnx as do_export
+    from eno_hf.registry.hub import resolve
+
+    s = _settings(config, set_)
+    report = do_export(resolve(model, s.paths.hub()), out, verify_clips=clips or [], opset=opset)
+    console.print(f"exported → [bold]{out}[/bold]; max |onnx - torch| = {report['max_abs_diff']:.2e}")
+    print(json.dumps(report), flush=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``export-onnx`` to the ``eno`` typer app."""
+    app.command("serve")(serve)
+    app.command("export-onnx")(export_onnx)

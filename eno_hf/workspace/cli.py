@@ -1,0 +1,214 @@
+"""``eno dataset ...``: dataset workspaces (registered in ``eno_hf/cli.py`` as one ``add_typer``).
+
+Every command takes ``--config`` (default ``configs/workspace.yaml``) and ``--set key=value``
+overrides (e.g. ``--set workspace.dataset_id=demo``); ``--json`` prints one JSON line last.
+``validate`` and ``all`` exit with status 1 when a score is below its threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Dataset workspaces for MIDI and audio (create, import, annotate, extract, augment, "
+                       "synthesize, validate, split, all).", no_args_is_help=True)
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
+DEFAULT = Path("configs/workspace.yaml")
+
+
+def _settings(config: Path, sets: list[str] | None):
+    from eno_hf.config import ConfigError, load_config
+
+    try:
+        return load_config(config, sets or [])
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _emit(obj: Any, json_out: bool) -> None:
+    if json_out:
+        sys.stdout.flush()
+        print(json.dumps(obj, default=str), flush=True)
+
+
+def _progress(desc: str):
+    from tqdm import tqdm
+
+    def wrap(it, total):
+        return tqdm(it, total=total, desc=desc, file=sys.stderr, disable=total < 2)
+    return wrap
+
+
+def _guard(fn, *args, **kwargs):
+    from eno_hf.errors import RejectedInput
+    from eno_hf.workspace.layout import WorkspaceError
+
+    try:
+        return fn(*args, **kwargs)
+    except (WorkspaceError, RejectedInput) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _report_rejects(rows: list[dict], what: str) -> None:
+    for r in rows[:20]:
+        console.print(f"  [yellow]{what}[/yellow] {r.get('path') or r.get('sample_id')}: {r.get('reason')} "
+                      f"{r.get('detail', '')}")
+    if len(rows) > 20:
+        console.print(f"  ... and {len(rows) - 20} more (see manifest.json 'rejected')")
+
+
+@app.command()
+def create(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Create the workspace folder, config.json and an empty manifest (idempotent)."""
+    from eno_hf.workspace.steps import step_create
+
+    out = _guard(step_create, _settings(config, set_))
+    console.print(f"workspace: [bold]{out['workspace']}[/bold] ({out['samples']} samples)")
+    _emit(out, json_out)
+
+
+@app.command("import")
+def import_(folders: Annotated[Optional[list[Path]], typer.Argument(help="Folders (default: workspace.sources).")] = None,
+            copy_files: Annotated[bool, typer.Option("--copy", help="Copy instead of linking.")] = False,
+            config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Import MIDI and audio files (content hash = sample id; duplicates reported)."""
+    from eno_hf.workspace.steps import step_import
+
+    out = _guard(step_import, _settings(config, set_), folders, copy_files)
+    for s in out["sources"]:
+        console.print(f"{s['path']}: {s['imported']} imported, {s['already_present']} already present, "
+                      f"{len(s['duplicates'])} duplicates, {len(s['rejected'])} rejected")
+        for d in s["duplicates"][:20]:
+            console.print(f"  [yellow]duplicate[/yellow] {d['path']} = {d['duplicate_of']}")
+        _report_rejects(s["rejected"], "rejected")
+    _emit(out, json_out)
+
+
+@app.command()
+def annotate(interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Ask with rich prompts.")] = False,
+             all_: Annotated[bool, typer.Option("--all", help="Interactive: also samples that have an emotion.")] = False,
+             limit: Annotated[Optional[int], typer.Option(help="Interactive: at most N samples.")] = None,
+             overwrite: Annotated[bool, typer.Option(help="Replace unverified labels from folders/tables.")] = False,
+             config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Label samples from folder names / metadata tables, or interactively."""
+    from eno_hf.workspace.steps import _open, step_annotate
+
+    s = _settings(config, set_)
+    if interactive:
+        from eno_hf.workspace.ingest import annotate_interactive
+
+        ws, manifest = _guard(_open, s)
+        done = annotate_interactive(ws, manifest, s.workspace, console=Console(), only_missing=not all_,
+                                    limit=limit)
+        console.print(f"{len(done)} samples annotated")
+        _emit({"annotated": done}, json_out)
+        return
+    out = _guard(step_annotate, s, overwrite)
+    console.print(f"labelled from folders: {out['folders']}, from tables: {out['table']}, "
+                  f"still unlabelled: {out['unlabelled']}")
+    _emit(out, json_out)
+
+
+@app.command()
+def extract(force: Annotated[bool, typer.Option(help="Recompute existing features.")] = False,
+            config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Audio features (eno's path) and MIDI features (pretty_midi + music21) per sample."""
+    from eno_hf.workspace.steps import step_extract
+
+    out = _guard(step_extract, _settings(config, set_), force, _progress("extract"))
+    console.print(f"{out['extracted']} extracted, {out['cached']} already done, {len(out['rejected'])} rejected")
+    _report_rejects(out["rejected"], "rejected")
+    _emit(out, json_out)
+
+
+@app.command()
+def augment(copies_midi: Annotated[Optional[int], typer.Option(help="Copies per MIDI sample.")] = None,
+            copies_audio: Annotated[Optional[int], typer.Option(help="Copies per audio sample.")] = None,
+            config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Seeded augmented copies with provenance and transformed labels."""
+    from eno_hf.workspace.steps import step_augment
+
+    out = _guard(step_augment, _settings(config, set_), copies_midi, copies_audio, _progress("augment"))
+    console.print(f"{out['created']} copies created ({out['existing']} existed), {len(out['rejected'])} failed")
+    _report_rejects(out["rejected"], "failed")
+    _emit(out, json_out)
+
+
+@app.command()
+def synthesize(n: Annotated[Optional[int], typer.Option("--n", help="Samples per category.")] = None,
+               config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Rule-based MIDI per emotion (rendered by FluidSynth when extracted / split)."""
+    from eno_hf.workspace.steps import step_synthesize
+
+    out = _guard(step_synthesize, _settings(config, set_), n)
+    console.print(f"{out['created']} synthetic samples")
+    _emit(out, json_out)
+
+
+def _validate(s, json_out: bool, extra: dict | None = None) -> None:
+    from eno_hf.workspace.steps import step_validate
+    from eno_hf.workspace.validate import _jsonable, print_report
+
+    rep = _guard(step_validate, s)
+    print_report(rep, Console())
+    body = _jsonable({k: v for k, v in rep.to_dict().items() if k != "rejected"})
+    _emit({"steps": extra, "validation": body} if extra is not None else body, json_out)
+    if not rep.passed:
+        console.print(f"[red]below threshold:[/red] {', '.join(rep.failing)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Balance, diversity, quality, structure: table + JSON; exit 1 below the thresholds."""
+    _validate(_settings(config, set_), json_out)
+
+
+@app.command()
+def split(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Grouped splits (splits/*.txt) and the versioned Hugging Face DatasetDict."""
+    from eno_hf.workspace.steps import step_split
+
+    out = _guard(step_split, _settings(config, set_))
+    console.print(f"dataset: [bold]{out['dataset']}[/bold] (version {out['version']}"
+                  f"{', cache hit' if out['cache_hit'] else ''}); splits {out['splits']}")
+    _report_rejects(out["rejected"], "not in dataset")
+    _emit(out, json_out)
+
+
+@app.command("all")
+def all_(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """create → import → annotate → extract → augment → synthesize → extract → split → validate."""
+    from eno_hf.workspace import steps
+
+    s = _settings(config, set_)
+    summary: dict[str, Any] = {"create": _guard(steps.step_create, s)}
+    console.print(f"workspace: [bold]{summary['create']['workspace']}[/bold]")
+    summary["import"] = _guard(steps.step_import, s)
+    for src in summary["import"]["sources"]:
+        console.print(f"import {src['path']}: {src['imported']} new, {len(src['duplicates'])} duplicates, "
+                      f"{len(src['rejected'])} rejected")
+    summary["annotate"] = _guard(steps.step_annotate, s)
+    console.print(f"annotate: {summary['annotate']}")
+    summary["extract"] = _guard(steps.step_extract, s, False, _progress("extract"))
+    _report_rejects(summary["extract"]["rejected"], "rejected")
+    summary["augment"] = _guard(steps.step_augment, s, None, None, _progress("augment"))
+    summary["synthesize"] = _guard(steps.step_synthesize, s)
+    summary["extract_new"] = _guard(steps.step_extract, s, False, _progress("extract (new)"))
+    _report_rejects(summary["extract_new"]["rejected"], "rejected")
+    console.print(f"augment: {summary['augment']['created']} copies; synthesize: "
+                  f"{summary['synthesize']['created']} samples")
+    summary["split"] = _guard(steps.step_split, s)
+    console.print(f"dataset: [bold]{summary['split']['dataset']}[/bold] splits {summary['split']['splits']}")
+    _validate(s, json_out, extra=summary)

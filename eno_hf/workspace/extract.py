@@ -1,0 +1,192 @@
+"""``eno dataset extract``: features of every sample, saved per sample and into its annotations.
+
+- Audio (and the FluidSynth rendering of every MIDI sample): eno's own path —
+  ``eno_hf.audio.conditioning.load_and_condition`` (decode, mono, soxr resample, BS.1770 loudness
+  normalization; MIDI rendered by ``eno_hf.audio.midi``) then the 64-d
+  ``eno_hf.features.fingerprint`` (librosa spectral/rhythm/chroma statistics). The audio key is
+  Krumhansl–Schmuckler on the fingerprint's mean chroma (``keys.chroma_key``), the audio tempo the
+  fingerprint's ``tempo_bpm``.
+- MIDI: ``eno_hf.features.midi.midi_features`` (pretty_midi + music21): key/mode, tempo, note
+  density, pitch range and contour, velocity curve, articulation, groove type, swing ratio, chord
+  progression.
+
+Output: ``processed/features/{sample_id}.json`` (scalars, strict JSON: NaN → null) and
+``.npz`` (``fingerprint`` (64,) float32, and for MIDI ``velocity_curve`` (32,), ``melody`` (k, 2),
+``onsets_s``, ``beats_s``). Label fields not yet set (key, mode, tempo_bpm, groove_type,
+swing_ratio, articulation, chord_progression) are filled from the features; a human's labels are
+never overwritten. A file that cannot be decoded is moved from the manifest's samples to its
+rejected list with the reason (stage ``extract``); the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from eno_hf.errors import RejectedInput
+
+LABEL_FIELDS = ("key", "mode", "tempo_bpm", "groove_type", "swing_ratio", "articulation", "chord_progression")
+
+
+@dataclass
+class ExtractJob:
+    sample_id: str
+    kind: str
+    path: str
+    out_json: str
+    out_npz: str
+    audio_cfg: Any
+    chords: bool
+
+
+@dataclass
+class ExtractReport:
+    extracted: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+
+def _finite_or_none(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(float(v)) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def sample_features(job: ExtractJob) -> dict[str, Any]:
+    """Compute and write one sample's features. Returns ``{"sample_id", "status", ...}``; never
+    raises for a bad input (status ``rejected`` with ``reason``/``detail``)."""
+    from eno_hf.audio.conditioning import load_and_condition
+    from eno_hf.features.fingerprint import FINGERPRINT_NAMES, fingerprint
+    from eno_hf.workspace.keys import canonical_key, chroma_key
+
+    try:
+        scalars: dict[str, Any] = {}
+        arrays: dict[str, np.ndarray] = {}
+        if job.kind == "midi":
+            from eno_hf.features.midi import midi_features
+
+            mf = midi_features(job.path, chords=job.chords)
+            scalars.update(mf.scalars)
+            scalars["key"] = canonical_key(scalars.get("key")) or ""
+            arrays.update(mf.arrays)
+        samples, stats = load_and_condition(job.path, job.audio_cfg)
+        fp = fingerprint(samples, job.audio_cfg.sample_rate, stats)
+        arrays["fingerprint"] = fp.astype(np.float32)
+        audio = {f"audio_{n}": float(v) for n, v in zip(FINGERPRINT_NAMES, fp)}
+        chroma = fp[[FINGERPRINT_NAMES.index(n) for n in FINGERPRINT_NAMES if n.startswith("chroma_")]]
+        akey, amode, ar = chroma_key(chroma)
+        audio.update({"audio_key": akey, "audio_mode": amode, "audio_key_correlation": ar,
+                      "audio_duration_s": float(stats.duration_s)})
+        scalars.update(audio)
+        if job.kind == "audio":
+            scalars.update({"key": akey, "mode": amode, "key_correlation": ar,
+                            "tempo_bpm": audio["audio_tempo_bpm"], "duration_s": float(stats.duration_s)})
+    except RejectedInput as exc:
+        return {"sample_id": job.sample_id, "status": "rejected", "reason": exc.reason, "detail": exc.detail}
+    except FileNotFoundError as exc:  # synthesizer or soundfont missing: a per-file reason too
+        return {"sample_id": job.sample_id, "status": "rejected", "reason": "io_error", "detail": str(exc)}
+    clean = {k: _finite_or_none(v) for k, v in scalars.items()}
+    n_num = sum(isinstance(v, (float, int)) and not isinstance(v, bool) for v in scalars.values())
+    n_bad = sum(isinstance(v, float) and not math.isfinite(v) for v in scalars.values())
+    n_bad += int(sum(np.count_nonzero(~np.isfinite(a)) for a in arrays.values()))
+    clean["n_nonfinite"] = n_bad
+    clean["n_numeric"] = n_num
+    Path(job.out_json).parent.mkdir(parents=True, exist_ok=True)
+    from eno_hf.workspace.schema import atomic_write_json
+
+    np.savez(job.out_npz, **arrays)
+    atomic_write_json(job.out_json, clean)
+    return {"sample_id": job.sample_id, "status": "ok", "features": clean}
+
+
+def _map(jobs: list[ExtractJob], workers: int) -> Iterable[dict[str, Any]]:
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(sample_features, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(sample_features, jobs, chunksize=2)
+
+
+def labels_from_features(feats: dict[str, Any]) -> dict[str, Any]:
+    """Annotation values implied by a features dict (only fields with a usable value)."""
+    out: dict[str, Any] = {}
+    if feats.get("key"):
+        out["key"] = feats["key"]
+    if feats.get("mode") in ("major", "minor"):
+        out["mode"] = feats["mode"]
+    t = feats.get("tempo_bpm")
+    if isinstance(t, (int, float)) and t > 0:
+        out["tempo_bpm"] = float(t)
+    if feats.get("groove_type") in ("straight", "swing", "shuffle", "laid-back", "rushed"):
+        out["groove_type"] = feats["groove_type"]
+    s = feats.get("swing_ratio")
+    if isinstance(s, (int, float)) and 0 < s < 1:
+        out["swing_ratio"] = float(s)
+    if feats.get("articulation") in ("staccato", "detached", "legato"):
+        out["articulation"] = feats["articulation"]
+    if feats.get("chord_progression"):
+        out["chord_progression"] = feats["chord_progression"]
+    return out
+
+
+def extract_workspace(ws, manifest, settings, force: bool = False, progress: Any = None) -> ExtractReport:
+    """Extract features of every sample of ``manifest`` (in place; saves the manifest).
+
+    Args:
+        ws: ``Workspace``; manifest: its ``Manifest``; settings: root ``Settings``
+            (``dataset.audio`` conditioning and MIDI rendering, ``workspace.chords``,
+            ``workspace.num_workers``).
+        force: recompute samples whose features file exists.
+    """
+    from eno_hf.workspace.ingest import updated
+    from eno_hf.workspace.schema import Rejection
+
+    cfg = settings.workspace
+    report = ExtractReport()
+    jobs = []
+    for e in manifest.samples:
+        rel_json = f"processed/features/{e.sample_id}.json"
+        if not force and e.features_path == rel_json and ws.abs(rel_json).is_file():
+            report.cached.append(e.sample_id)
+            continue
+        jobs.append(ExtractJob(e.sample_id, e.kind, str(ws.abs(e.file_path)), str(ws.abs(rel_json)),
+                               str(ws.abs(f"processed/features/{e.sample_id}.npz")), settings.dataset.audio,
+                               cfg.chords))
+    by_id = manifest.by_id()
+    results = _map(jobs, cfg.num_workers)
+    if progress is not None:
+        results = progress(results, len(jobs))
+    bad: set[str] = set()
+    for res in results:
+        e = by_id[res["sample_id"]]
+        if res["status"] != "ok":
+            bad.add(e.sample_id)
+            report.rejected.append({"sample_id": e.sample_id, "path": e.original_path or e.file_path,
+                                    "reason": res["reason"], "detail": res["detail"]})
+            manifest.rejected.append(Rejection(path=e.original_path or e.file_path, reason=res["reason"],
+                                               detail=res["detail"], stage="extract", sample_id=e.sample_id))
+            continue
+        e.features_path = f"processed/features/{e.sample_id}.json"
+        fill = {k: v for k, v in labels_from_features(res["features"]).items()
+                if getattr(e.annotations, k) is None}
+        if fill:
+            e.annotations = updated(e.annotations, **fill)
+        report.extracted.append(e.sample_id)
+    manifest.samples = [e for e in manifest.samples if e.sample_id not in bad]
+    ws.save(manifest)
+    return report
+
+
+def load_features(ws, entry) -> dict[str, Any]:
+    """The saved scalar features of a sample (``{}`` if not extracted)."""
+    if entry.features_path and ws.abs(entry.features_path).is_file():
+        return json.loads(ws.abs(entry.features_path).read_text(encoding="utf-8"))
+    return {}

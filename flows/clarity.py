@@ -1,0 +1,55 @@
+"""Prefect flow ``eno-clarity``: the mix-clarity workflow, one Prefect task per step.
+
+    python -m flows.clarity --config configs/clarity.yaml [--set clarity.models.cv_folds=3]
+
+Thin wrapper over ``eno_hf.clarity.pipeline.run_clarity``: each step (init, generate, scan,
+normalize, verify, extract, analyze, train, export) runs as a task ``eno-clarity-{step}``, retried
+once on unexpected errors. The steps cache themselves by content hash (``.cache/{step}.json`` in
+the work dir), so Prefect's own result cache is off (``cache_policy=NO_CACHE``). Returns the same
+summary as ``eno clarity run --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import eno_hf  # noqa: F401  (offline env defaults before Prefect reads its settings)
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from eno_hf.clarity.pipeline import run_clarity
+from eno_hf.config import load_config
+
+
+def _as_task(name: str, fn, *args) -> dict[str, Any]:
+    return task(fn, name=f"eno-clarity-{name}", retries=1, cache_policy=NO_CACHE)(*args)
+
+
+@flow(name="eno-clarity", log_prints=True)
+def clarity_flow(config: str = "configs/clarity.yaml", overrides: list[str] | None = None,
+                 skip_init: bool = False, skip_generate: bool = False) -> dict[str, Any]:
+    """Run every clarity step as a Prefect task; returns ``run_clarity``'s summary."""
+    logger = get_run_logger()
+    settings = load_config(config, overrides or [])
+    res = run_clarity(settings, skip_init=skip_init, skip_generate=skip_generate, call=_as_task,
+                      progress=lambda n, r: logger.info("%s: %.1f s%s", n, r.get("elapsed_s") or 0,
+                                                        " (cached)" if r.get("cache_hit") else ""))
+    logger.info("features: %s; model: %s; onnx: %s", res["features_csv"], res["model"], res["onnx"])
+    return res
+
+
+def main() -> None:  # pragma: no cover
+    ap = argparse.ArgumentParser(description="Run the eno-clarity Prefect flow.")
+    ap.add_argument("--config", default="configs/clarity.yaml")
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--skip-init", action="store_true")
+    ap.add_argument("--skip-generate", action="store_true")
+    a = ap.parse_args()
+    res = clarity_flow(a.config, a.overrides, a.skip_init, a.skip_generate)
+    print(json.dumps(res, default=str))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,142 @@
+"""How Prefect runs eno's stages: the runner behind every flow in ``flows/`` (no stage logic here).
+
+- ``prefect_runner(stage, settings, state)``: the ``eno_hf.pipeline.run_stages`` seam. Each stage
+  becomes one Prefect task ``eno-{stage}``; its scheduling follows ``Stage.resource``:
+
+  ======== =========================================================================
+  ``io``   3 retries, exponential backoff (2 s, 4 s, 8 s, ±50 % jitter), only on ``OSError``
+           (``TimeoutError``, ``ConnectionError``, NFS hiccups; a bad input is not retried);
+           30 min timeout (enforced: stage tasks run in the flow's main thread).
+  ``gpu``  holds one slot of the Prefect global concurrency limit ``gpu`` while it runs, so a
+           worker never runs two GPU stages at once (``prefect gcl create gpu --limit 1``;
+           without that limit — e.g. the ephemeral server of ``eno run`` — nothing is held).
+  ``cpu``  run once.
+  ======== =========================================================================
+
+- ``prefect_map_fn(settings)``: the ``build_dataset(map_fn=...)`` seam. Per-file work runs as
+  Prefect tasks ``eno-process-file`` on ``task_runner(settings)`` (``io`` retries; no timeout:
+  Prefect cannot interrupt a synchronous task in a worker thread, so one would only warn).
+- ``task_runner(settings)``: ``run.task_runner: threads`` (default) is a ``ThreadPoolTaskRunner`` in
+  the flow's process; ``dask`` is prefect-dask's ``DaskTaskRunner`` on the scheduler at
+  ``run.dask_address`` (a cluster other machines joined with ``dask worker tcp://...``) or on a
+  ``distributed.LocalCluster`` of ``run.dask_workers`` single-threaded worker processes. eno never
+  schedules work itself: scale-out is Dask's.
+  Nothing is cached by Prefect: the per-file Arrow cache is the cache.
+- ``settings_of(config, overrides, settings)``: the flows' parameters → ``Settings`` (validated by
+  pydantic; a bad value fails the flow run at once with the offending key).
+
+No Prefect result persistence and no Prefect cache: eno's own caches (per file, per dataset
+version, per stage marker) decide what is reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from eno_hf.config import Settings, apply_overrides, load_config
+from eno_hf.data.build import FileJob, _torch_threads, process_file
+from eno_hf.pipeline import PipelineState, Stage
+
+GPU_LIMIT = "gpu"
+"""Name of the Prefect global concurrency limit GPU stages take a slot of."""
+
+IO_RETRIES = 3
+IO_TIMEOUT_S = 30 * 60
+
+
+def retry_on_os_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only transient I/O failures (``OSError`` and
+    subclasses: timeouts, connection errors, injected ``TransientIOError``)."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # noqa: BLE001 - the failure could not be read back: be safe, retry
+        return True
+    return isinstance(exc, OSError)
+
+
+IO_POLICY: dict[str, Any] = {
+    "retries": IO_RETRIES,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_on_os_error,
+}
+
+
+def settings_of(config: str | None = "configs/small.yaml", overrides: Sequence[str] | None = None,
+                settings: Settings | None = None) -> Settings:
+    """``settings`` when given (passed by the CLI or a caller), else ``load_config(config, overrides)``.
+
+    Raises:
+        eno_hf.config.ConfigError: missing/invalid config file or override.
+    """
+    if settings is None:
+        return load_config(config, list(overrides or []))
+    if not overrides:
+        return settings
+    return Settings.model_validate(apply_overrides(settings.model_dump(mode="json"), list(overrides)))
+
+
+def _run_stage(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
+    slot = concurrency(GPU_LIMIT, occupy=1, strict=False) if stage.resource == "gpu" else nullcontext()
+    with slot:
+        return stage.fn(settings, state)
+
+
+def _stage_task(stage: Stage):
+    opts: dict[str, Any] = {"name": f"eno-{stage.name}", "cache_policy": NO_CACHE, "persist_result": False,
+                            "tags": [f"eno-{stage.resource}"]}
+    if stage.resource == "io":
+        opts.update(IO_POLICY, timeout_seconds=IO_TIMEOUT_S)
+    return task(_run_stage, **opts)
+
+
+def prefect_runner(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """Run ``stage`` as the Prefect task ``eno-{stage.name}`` (policy by ``stage.resource``, see
+    the module docstring). Must be called inside a flow run."""
+    return _stage_task(stage)(stage, settings, state)
+
+
+@task(name="eno-process-file", cache_policy=NO_CACHE, persist_result=False, **IO_POLICY)
+def process_file_task(job: FileJob) -> dict[str, Any]:
+    """One file → per-file Arrow cache; returns ``process_file``'s small outcome dict (no arrays;
+    rejected inputs are values ``{"status": "rejected", ...}``, not task failures)."""
+    return process_file(job)
+
+
+def task_runner(settings: Settings) -> TaskRunner:
+    """A fresh task runner for ``settings.run.task_runner`` (see the module docstring)."""
+    run = settings.run
+    if run.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if run.dask_address:
+            return DaskTaskRunner(address=run.dask_address)
+        return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                              cluster_kwargs={"n_workers": run.dask_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=max(1, settings.dataset.num_workers))
+
+
+def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
+    """A ``map_fn`` for ``build_dataset``: ``process_file_task`` over the jobs on
+    ``task_runner(settings)`` (torch limited to one thread per worker thread)."""
+
+    def map_fn(fn: Callable[[Any], Any], jobs: Sequence[FileJob]) -> list[dict[str, Any]]:
+        with _torch_threads(1), task_runner(settings) as runner:
+            return list(runner.map(process_file_task, {"job": list(jobs)}).result())
+
+    return map_fn
+
+
+def prefect_state(settings: Settings, **preset: Any) -> PipelineState:
+    """A ``PipelineState`` whose dataset build maps per-file work onto Prefect tasks."""
+    return PipelineState(progress=False, map_fn=prefect_map_fn(settings), **preset)

@@ -1,0 +1,57 @@
+"""Prefect flow ``eno-dataset-workspace``: the ``eno dataset all`` steps as tasks.
+
+Thin wrapper over ``eno_hf.workspace.steps`` (each step opens the workspace, works, saves the
+manifest atomically and returns a JSON-able summary); bad inputs are the library's per-file
+rejections, never task failures. Tasks run one after another (each depends on the manifest the
+previous one wrote); a failed run resumes where it stopped because every step skips finished
+work (content-hash ids, features already on disk, copies found by provenance).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
+from prefect import flow, get_run_logger, task
+
+from eno_hf.config import Settings
+from eno_hf.workspace import steps
+
+
+create_task = task(name="workspace-create")(steps.step_create)
+import_task = task(name="workspace-import")(steps.step_import)
+annotate_task = task(name="workspace-annotate")(steps.step_annotate)
+extract_task = task(name="workspace-extract", retries=1, retry_delay_seconds=5)(steps.step_extract)
+augment_task = task(name="workspace-augment", retries=1, retry_delay_seconds=5)(steps.step_augment)
+synthesize_task = task(name="workspace-synthesize")(steps.step_synthesize)
+
+
+@task(name="workspace-split")
+def split_task(settings: Settings) -> dict[str, Any]:
+    return steps.step_split(settings, progress=False)
+
+
+@task(name="workspace-validate")
+def validate_task(settings: Settings) -> dict[str, Any]:
+    return steps.step_validate(settings).to_dict()
+
+
+@flow(name="eno-dataset-workspace", log_prints=False)
+def workspace_flow(settings: Settings) -> dict[str, Any]:
+    """create → import → annotate → extract → augment → synthesize → extract → split → validate.
+
+    Returns ``{step: summary}``; ``summary["validate"]["passed"]`` tells whether every score
+    reached its threshold (the flow itself does not fail on low scores: the CLI exits non-zero).
+    """
+    log = get_run_logger()
+    out: dict[str, Any] = {"create": create_task(settings), "import": import_task(settings)}
+    out["annotate"] = annotate_task(settings)
+    out["extract"] = extract_task(settings)
+    out["augment"] = augment_task(settings)
+    out["synthesize"] = synthesize_task(settings)
+    out["extract_new"] = extract_task(settings)
+    out["split"] = split_task(settings)
+    out["validate"] = validate_task(settings)
+    log.info("workspace %s: dataset %s, scores %s", out["create"]["workspace"], out["split"]["dataset"],
+             out["validate"]["scores"])
+    return out

@@ -1,0 +1,240 @@
+"""prefect.yaml and deployments/: every flow deployed, parameters valid, job templates schema-valid,
+and (slow) the real thing: server + process pool + deploy + worker + `prefect deployment run --watch`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEPLOYMENTS = PROJECT_ROOT / "deployments"
+
+
+def _prefect_yaml() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
+
+
+def _flow_of(entrypoint: str):
+    path, name = entrypoint.split(":")
+    return getattr(importlib.import_module(path[:-3].replace("/", ".")), name)
+
+
+def test_every_flow_has_a_deployment() -> None:
+    from prefect import Flow
+
+    flows = set()
+    for f in sorted((PROJECT_ROOT / "flows").glob("*.py")):
+        mod = importlib.import_module(f"flows.{f.stem}")
+        flows |= {f"flows/{f.name}:{n}" for n, obj in vars(mod).items()
+                  if isinstance(obj, Flow) and obj.__module__ == mod.__name__}
+    deployed = {d["entrypoint"] for d in _prefect_yaml()["deployments"]}
+    assert flows == deployed
+    assert {"flows/pipeline.py:eno_pipeline", "flows/build.py:eno_build", "flows/train.py:eno_train",
+            "flows/evaluate.py:eno_evaluate", "flows/register.py:eno_register", "flows/tag.py:eno_tag"} <= flows
+
+
+def test_deployment_parameters_are_valid_settings() -> None:
+    """What `prefect deployment run` would pass: the flow accepts the keys, pydantic Settings accepts
+    the values (a wrong key or value raises ConfigError here, as it would fail the flow run)."""
+    from eno_hf.config import ConfigError
+    from flows.runner import settings_of
+
+    seen = set()
+    for d in _prefect_yaml()["deployments"]:
+        flow = _flow_of(d["entrypoint"])
+        key = (flow.name, d["name"])
+        assert key not in seen, f"duplicate deployment {key}"
+        seen.add(key)
+        params = d.get("parameters", {})
+        assert set(params) <= set(inspect.signature(flow.fn).parameters), d
+        s = settings_of(params.get("config"), params.get("overrides"), params.get("settings"))
+        assert s.dataset.name
+        assert d["work_pool"]["name"] in {"eno-local", "eno-gpu"}
+    with pytest.raises(ConfigError, match="epochs"):
+        settings_of("configs/small.yaml", ["train.epochs=many"])
+
+
+def test_nightly_schedule() -> None:
+    nightly = [d for d in _prefect_yaml()["deployments"] if d["name"] == "nightly"]
+    assert len(nightly) == 1 and nightly[0]["entrypoint"] == "flows/pipeline.py:eno_pipeline"
+    (sched,) = nightly[0]["schedules"]
+    assert sched["cron"] == "0 3 * * *" and sched["timezone"] == "UTC"
+
+
+# Fields of the workers' job configuration classes: ProcessJobConfiguration (installed) and, from the
+# prefect-docker / prefect-kubernetes API references, DockerWorkerJobConfiguration and
+# KubernetesWorkerJobConfiguration (not installed here).
+DOCKER_FIELDS = {"command", "env", "labels", "name", "image", "image_pull_policy", "networks", "network_mode",
+                 "auto_remove", "volumes", "stream_output", "mem_limit", "memswap_limit", "privileged",
+                 "container_create_kwargs", "registry_credentials"}
+K8S_FIELDS = {"command", "env", "labels", "name", "namespace", "job_manifest", "cluster_config",
+              "job_watch_timeout_seconds", "pod_watch_timeout_seconds", "stream_output"}
+
+
+@pytest.mark.parametrize("name", ["process-gpu", "docker-gpu", "kubernetes-gpu"])
+def test_gpu_job_templates_are_schema_valid(name: str) -> None:
+    from prefect.server.schemas.actions import WorkPoolCreate
+    from prefect.utilities.templating import apply_values
+    from prefect.workers.process import ProcessJobConfiguration
+
+    template = json.loads((DEPLOYMENTS / f"{name}.json").read_text())
+    kind = {"process-gpu": "process", "docker-gpu": "docker", "kubernetes-gpu": "kubernetes"}[name]
+    WorkPoolCreate(name=f"eno-{name}", type=kind, base_job_template=template)  # the server's own check
+    variables = template["variables"]
+    jsonschema.Draft202012Validator.check_schema(variables)
+    defaults = {k: v["default"] for k, v in variables["properties"].items() if "default" in v}
+    jsonschema.validate(defaults, variables)
+    job = apply_values(template["job_configuration"], defaults)
+    fields = {"process": set(ProcessJobConfiguration.model_fields), "docker": DOCKER_FIELDS,
+              "kubernetes": K8S_FIELDS}[kind]
+    assert set(job) <= fields, set(job) - fields
+    if kind == "process":
+        assert job["env"]["CUDA_VISIBLE_DEVICES"] == "0" and job["env"]["HF_HUB_OFFLINE"] == "1"
+    elif kind == "docker":
+        (req,) = job["container_create_kwargs"]["device_requests"]
+        assert req["capabilities"] == [["gpu"]] and req["count"] == 1
+    else:
+        pod = job["job_manifest"]["spec"]["template"]["spec"]
+        assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+
+
+# ----------------------------------------------------------------------------- the real server
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _procs_with(marker: str) -> list[int]:
+    """PIDs whose environment carries ``ENO_TEST_MARKER=marker`` (every child of server/worker does)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if f"ENO_TEST_MARKER={marker}".encode() in (d / "environ").read_bytes().split(b"\0"):
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.mark.slow
+@pytest.mark.flow
+def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Path) -> None:
+    if not Path("/proc/self/environ").exists():
+        pytest.skip("needs /proc to check for stray processes")
+    port, marker = _free_port(), uuid.uuid4().hex
+    api = f"http://127.0.0.1:{port}/api"
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO",
+           "ENO_HOME": str(PROJECT_ROOT), "ENO_TEST_MARKER": marker,
+           "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]),
+           "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    env.pop("ENO_FAULTS", None)
+    logs = {n: (tmp_path / f"{n}.log").open("w") for n in ("server", "worker")}
+
+    def prefect(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", *args], cwd=PROJECT_ROOT,
+                              env={**env, **kw}, capture_output=True, text=True, timeout=timeout)
+
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], cwd=tmp_path, env=env, stdout=logs["server"],
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    worker = None
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "server did not come up in 180 s"
+            time.sleep(1)
+
+        setup = subprocess.run(["bash", str(DEPLOYMENTS / "setup-work-pools.sh")], env=env,
+                               capture_output=True, text=True, timeout=300)
+        assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
+        pools = {p["name"]: p for p in httpx.post(f"{api}/work_pools/filter", json={}).json()}
+        assert pools["eno-local"]["type"] == "process" and pools["eno-gpu"]["concurrency_limit"] == 1
+        assert httpx.get(f"{api}/v2/concurrency_limits/gpu").json()["limit"] == 1
+
+        deployed = prefect("deploy", "--all")
+        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        names = {d["name"] for d in httpx.post(f"{api}/deployments/filter", json={}).json()}
+        assert len(names) >= 3 and {"local", "nightly", "gpu"} <= names
+        nightly = [d for d in httpx.post(f"{api}/deployments/filter", json={}).json() if d["name"] == "nightly"]
+        assert nightly[0]["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
+
+        # One transient I/O failure is injected into the register task of the flow run.
+        worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "eno-local",
+                                   "--limit", "1"], cwd=PROJECT_ROOT, env={**env, "ENO_FAULTS": "register:1"},
+                                  stdout=logs["worker"], stderr=subprocess.STDOUT, start_new_session=True)
+        overrides = [f"paths.data_root={tmp_path / 'data'}", "dataset.limit=12", "dataset.num_workers=2",
+                     "train.epochs=1", "train.batch_size=8", "registry.clearml=false", "run.baselines=false"]
+        run = prefect("deployment", "run", "eno-pipeline/local", "--params", json.dumps({"overrides": overrides}),
+                      "--watch", "--watch-timeout", "420", timeout=480)
+        worker_log = (tmp_path / "worker.log").read_text()
+        assert run.returncode == 0 and "Completed" in run.stdout, (
+            run.stdout[-3000:] + run.stderr[-2000:] + "\nWORKER:\n" + worker_log[-6000:])
+        flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", run.stdout).group(1)
+
+        flow_run = httpx.get(f"{api}/flow_runs/{flow_run_id}").json()
+        assert flow_run["state_type"] == "COMPLETED"
+        task_runs = httpx.post(f"{api}/task_runs/filter",
+                               json={"flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
+        by_name = {t["name"].rsplit("-", 1)[0]: t for t in task_runs if not t["name"].startswith("eno-process-file")}
+        assert set(by_name) == {"eno-dataset", "eno-train", "eno-evaluate", "eno-register", "eno-tag"}, by_name
+        assert all(t["state_type"] == "COMPLETED" for t in task_runs)
+        register = by_name["eno-register"]
+        assert register["run_count"] == 2  # failed once (injected), retried, completed
+        states = [s["name"] for s in httpx.get(f"{api}/task_run_states/",
+                                              params={"task_run_id": register["id"]}).json()]
+        assert "AwaitingRetry" in states or "Retrying" in states, states
+        messages = " ".join(x["message"] for x in httpx.post(
+            f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json())
+        assert "injected transient I/O error" in messages  # the failure is in the run's logs
+        assert sum(t["name"].startswith("eno-process-file") for t in task_runs) == 12
+        assert httpx.get(f"{api}/v2/concurrency_limits/gpu").json()["active_slots"] == 0  # slots given back
+        assert list((tmp_path / "data" / "hub" / "eno-tagger").glob("v1/config.json"))
+    finally:
+        if worker is not None:
+            _stop(worker)
+        _stop(server)
+        for fh in logs.values():
+            fh.close()
+    deadline = time.monotonic() + 20
+    while _procs_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _procs_with(marker) == [], "stray processes after shutdown"
+    assert worker.returncode is not None and server.returncode is not None

@@ -1,0 +1,142 @@
+"""flows/: the Prefect runner's policies, task bodies via ``.fn``, and real (ephemeral) flow runs.
+
+The real runs happen in a subprocess with its own ``PREFECT_HOME`` (ephemeral server + SQLite in
+tmp_path), so they never touch ``~/.eno/prefect``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from eno_hf.config import load_config
+from eno_hf.data.build import FileJob, cache_path_for
+from eno_hf.data.recording import Recording
+from eno_hf.pipeline import STAGES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _job(tmp_path: Path, rec: Recording) -> FileJob:
+    from eno_hf.audio.io import content_hash
+
+    cfg = load_config("configs/base.yaml", ["dataset.features.fingerprint=false"]).dataset
+    h = content_hash(rec.path)
+    return FileJob(rec, cfg, h, str(cache_path_for(tmp_path / "data", rec, h, cfg)))
+
+
+def test_process_file_task_returns_rejections_as_values(tmp_path: Path) -> None:
+    from flows.runner import process_file_task
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16_000 * 3, dtype=np.float32), 16_000)
+    out = process_file_task.fn(_job(tmp_path, Recording("s", silent)))
+    assert out["status"] == "rejected" and out["reason"] == "silent" and out["path"] == str(silent)
+
+    t = np.arange(16_000 * 11) / 16_000
+    tone = tmp_path / "tone.wav"
+    sf.write(tone, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000)
+    job = _job(tmp_path, Recording("t", tone))
+    out = process_file_task.fn(job)
+    assert out["status"] == "ok" and out["n_segments"] == 1
+    assert Path(out["cache_path"]).is_file() and out["cache_path"] == job.cache_path
+    assert "waveform" not in out  # small outcome: arrays stay in the cache file
+
+
+def test_task_policies_follow_stage_resources() -> None:
+    from prefect.cache_policies import NO_CACHE
+
+    from flows.runner import _stage_task, process_file_task
+
+    tasks = {s.name: _stage_task(s) for s in STAGES}
+    assert tasks["register"].retries == 3 and tasks["register"].timeout_seconds == 1800
+    assert tasks["register"].retry_delay_seconds == [2, 4, 8]  # exponential backoff
+    assert tasks["train"].retries == 0 and tasks["dataset"].retries == 0
+    assert process_file_task.retries == 3 and process_file_task.retry_condition_fn is not None
+    assert all(t.cache_policy is NO_CACHE for t in [*tasks.values(), process_file_task])
+
+
+def test_only_os_errors_are_retried() -> None:
+    from prefect.states import Failed
+
+    from eno_hf.errors import RejectedInput
+    from eno_hf.utils.faults import TransientIOError
+    from flows.runner import retry_on_os_error
+
+    def state(exc):
+        return Failed(data=exc)
+
+    assert retry_on_os_error(None, None, state(TransientIOError("x")))
+    assert retry_on_os_error(None, None, state(TimeoutError("slow share")))
+    assert not retry_on_os_error(None, None, state(ValueError("bug")))
+    assert not retry_on_os_error(None, None, state(RejectedInput("a.mp3", "silent", "")))
+
+
+def test_settings_of_prefers_given_settings() -> None:
+    from flows.runner import settings_of
+
+    s = load_config("configs/small.yaml", ["train.epochs=2"])
+    assert settings_of(settings=s) is s
+    assert settings_of(settings=s, overrides=["train.epochs=4"]).train.epochs == 4
+    assert settings_of("configs/small.yaml", ["train.epochs=3"]).train.epochs == 3
+
+
+SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+from flows.ingest import eno_ingest
+from flows.build import eno_build
+from flows.register import eno_register
+cfg, data_root = sys.argv[1], sys.argv[2]
+ov = [f"paths.data_root={data_root}", "dataset.limit=6", "dataset.num_workers=2", "dataset.segment.segment_s=10",
+      "dataset.segment.hop_s=10", "dataset.split.train=0.5", "dataset.split.validation=0.25",
+      "dataset.split.test=0.25", "registry.clearml=false"]
+manifest = eno_ingest(cfg, ov)
+first = eno_build(cfg, ov)
+second = eno_build(cfg, ov)
+model = Path(data_root) / "model"
+model.mkdir()
+(model / "config.json").write_text("{}")
+os.environ["ENO_FAULTS"] = "register:1"
+reg = eno_register(str(model), cfg, ov, return_state=True)
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+with get_client(sync_client=True) as client:
+    runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[reg.state_details.flow_run_id])))
+    attempts = {r.name.rsplit("-", 1)[0]: r.run_count for r in runs}
+    states = [st.name for r in runs for st in client.read_task_run_states(r.id)]
+print(json.dumps({"manifest": manifest, "first": first, "second": second, "attempts": attempts,
+                  "states": states, "register": reg.result(), "register_state": reg.type.value}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.flow
+def test_real_flow_runs(tmp_path: Path, fourq_dir: Path) -> None:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("ENO_FAULTS", None)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, "configs/small.yaml", str(tmp_path / "data")],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    manifest = json.loads(Path(out["manifest"]).read_text())
+    assert manifest["dataset"] == "4q" and manifest["n_recordings"] == 360
+    assert "quadrant" in manifest["vocab"] and manifest["rejected"] == []
+    first, second = out["first"], out["second"]
+    assert [first["cache_hit"], second["cache_hit"]] == [False, True] and second["version"] == first["version"]
+    assert first["accounting"]["invariant_holds"] and first["accounting"]["n_written"] == 6
+    assert (Path(first["path"]) / "qc_report.json").is_file()
+    # the injected transient I/O error was retried by Prefect and the flow completed
+    assert out["register_state"] == "COMPLETED"
+    assert out["register"]["registered"] == str(tmp_path / "data" / "hub" / "eno-tagger" / "v1")
+    assert out["attempts"] == {"eno-register": 2}, out  # the server recorded two attempts ...
+    assert "AwaitingRetry" in out["states"] or "Retrying" in out["states"], out["states"]  # ... and the retry
+    assert (tmp_path / "prefect-home").is_dir()  # Prefect state went to the tmp home

@@ -1,0 +1,78 @@
+"""registry.register.register_model: the one register function (hub + card + ClearML), fault hook."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eno_hf.config import load_config
+from eno_hf.registry.register import register_model
+from eno_hf.utils import faults
+
+
+def _model(tmp_path: Path) -> Path:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "metrics.json").write_text(json.dumps({"score": 0.8}))
+    return model
+
+
+def test_register_reads_metrics_json_and_versions(tmp_path: Path) -> None:
+    s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", "registry.clearml=false"])
+    model = _model(tmp_path)
+    reg = register_model(s, model, name="tiny")
+    assert reg.version_dir == tmp_path / "hub" / "tiny" / "v1" and reg.clearml_session is None
+    info = json.loads((reg.version_dir / "registry.json").read_text())
+    assert info["metadata"]["metrics"]["score"] == 0.8
+    assert register_model(s, model, name="tiny").version_dir.name == "v2"
+
+
+def test_register_with_clearml_offline_records_a_session(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("clearml")
+    monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "clearml"))
+    s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", "registry.clearml=true",
+                                           "registry.clearml_offline=true"])
+    reg = register_model(s, _model(tmp_path))
+    session = Path(reg.clearml_session)
+    assert session.is_dir() and str(session).startswith(str(tmp_path / "clearml"))
+    assert '"metric": "score"' in (session / "metrics.jsonl").read_text()
+
+
+def test_injected_fault_fails_first_calls_only(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(faults.ENV, "register:2")
+    monkeypatch.setattr(faults, "_calls", {})
+    s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", "registry.clearml=false"])
+    model = _model(tmp_path)
+    for n in (1, 2):
+        with pytest.raises(faults.TransientIOError, match=f"{n} of 2"):
+            register_model(s, model)
+    assert not (tmp_path / "hub").exists()  # failed before anything was copied
+    assert register_model(s, model).version_dir.name == "v1"
+
+
+def test_eno_register_cli_uses_clearml(tmp_path: Path, monkeypatch) -> None:
+    """`eno register` goes through register_model: hub copy AND the ClearML session its help promises."""
+    pytest.importorskip("clearml")
+    from typer.testing import CliRunner
+
+    from eno_hf.cli import app
+
+    monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "clearml"))
+    res = CliRunner().invoke(app, ["register", "--model", str(_model(tmp_path)), "--name", "cli-model",
+                                   "--set", f"paths.hub_dir={tmp_path / 'hub'}", "--set", "registry.clearml=true"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "hub" / "cli-model" / "v1" / "registry.json").is_file()
+    assert "ClearML session" in res.output and list((tmp_path / "clearml").rglob("metrics.jsonl"))
+
+
+def test_undefined_metrics_are_stored_as_null(tmp_path: Path) -> None:
+    """Regression: an undefined metric (None in metrics.json, e.g. ROC-AUC without positives on a
+    tiny test split) made the register stage fail in float(None)."""
+    s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", "registry.clearml=false"])
+    metrics = {"genres": {"kind": "multilabel", "roc_auc_macro": None, "pr_auc_macro": 0.5}, "score": 0.4}
+    reg = register_model(s, _model(tmp_path), metrics=metrics)
+    stored = json.loads((reg.version_dir / "registry.json").read_text())["metadata"]["metrics"]
+    assert stored["genres/roc_auc_macro"] is None and stored["genres/pr_auc_macro"] == 0.5 and stored["score"] == 0.4

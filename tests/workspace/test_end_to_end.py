@@ -1,0 +1,124 @@
+"""`eno dataset all` on a small real subset (4Q audio + PercePiano MIDI + synthetic) with bad files,
+then an emotion recognizer trained on the resulting dataset with eno's trainer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ws_helpers import FOURQ, PERCEPIANO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    if not FOURQ.is_dir() or not PERCEPIANO.is_dir():
+        pytest.skip("../shared/data/4q-dev or ../shared/data/percepiano absent")
+    from eno_hf.workspace.cli import app
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    bad = tmp / "bad"
+    bad.mkdir()
+    (bad / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06 this is not a midi file")
+    (bad / "broken.mp3").write_bytes(b"ID3 definitely not audio " * 50)
+    cfg = tmp / "ws.yaml"
+    cfg.write_text(
+        f"defaults: [{Path('configs/workspace.yaml').resolve()}]\n"
+        f"paths: {{data_root: {tmp / 'data'}}}\n"
+        "workspace:\n"
+        "  dataset_id: e2e\n"
+        "  num_workers: 1\n"
+        "  target_per_category: 4\n"
+        "  sources:\n"
+        "    4q-dev: {limit_per_folder: 2}\n"
+        "    percepiano: {limit: 4}\n"
+        f"    bad: {{path: {bad}}}\n"
+        "  augment: {midi_copies: 1, audio_copies: 1}\n"
+        "  synth: {per_category: 2}\n"
+        "  thresholds: {balance: 0.5, diversity: 0.2, quality: 0.7, structure: 1.0}\n"
+        "dataset: {num_workers: 1, split: {train: 0.6, validation: 0.2, test: 0.2}}\n"
+        "train: {epochs: 3, batch_size: 8, early_stopping_patience: 0}\n")
+    res = CliRunner().invoke(app, ["all", "--config", str(cfg), "--json"])
+    ws = tmp / "data" / "workspaces" / "e2e"
+    return res, ws, cfg, tmp
+
+
+def test_all_runs_and_prints_the_validation_table(run):
+    res, ws, cfg, tmp = run
+    assert res.exit_code == 0, res.output[-3000:]
+    assert "workspace validation" in res.output and "balance" in res.output and "diversity" in res.output
+    last = json.loads(res.output.strip().splitlines()[-1])
+    assert last["validation"]["passed"] is True
+    assert set(last["validation"]["scores"]) == {"balance", "diversity", "quality", "structure"}
+    assert last["validation"]["scores"]["structure"] == 1.0
+
+
+def test_bad_files_are_reported_with_reasons_and_the_run_goes_on(run):
+    res, ws, cfg, tmp = run
+    m = json.loads((ws / "manifest.json").read_text())
+    rejected = {Path(r["path"]).name: r for r in m["rejected"]}
+    assert rejected["broken.mid"]["reason"] == "undecodable" and rejected["broken.mid"]["stage"] == "extract"
+    assert rejected["broken.mp3"]["reason"] == "undecodable"
+    assert rejected["broken.mid"]["detail"]
+    names = {Path(e["original_path"]).name for e in m["samples"] if e["original_path"]}
+    assert "broken.mid" not in names and len(names) == 8 + 4
+    assert "broken.mid" in res.output   # printed too
+
+
+def test_dataset_splits_and_manifest_agree(run):
+    from datasets import load_from_disk
+
+    res, ws, cfg, tmp = run
+    m = json.loads((ws / "manifest.json").read_text())
+    ids = {e["sample_id"] for e in m["samples"]}
+    origins = {e["origin"] for e in m["samples"]}
+    assert origins == {"imported", "augmented", "synthetic"}
+    split_of = {}
+    for name in ("train", "val", "test"):
+        for sid in (ws / "splits" / f"{name}.txt").read_text().split():
+            assert sid not in split_of
+            split_of[sid] = name
+    assert set(split_of) == ids
+    for e in m["samples"]:
+        if e["provenance"]:
+            assert split_of[e["sample_id"]] == split_of[e["provenance"]["source_sample_id"]]
+    last = json.loads(res.output.strip().splitlines()[-1])
+    ds = load_from_disk(last["steps"]["split"]["dataset"])
+    assert set(ds) == {"train", "validation", "test"}
+    assert ds["train"].features["emotion"].names == ["angry", "calm", "happy", "sad"]
+    for col in ("key", "mode", "tempo_bpm", "swing_ratio", "groove_type", "valence", "arousal", "fingerprint",
+                "note_density_per_s", "chord_progression", "origin"):
+        assert col in ds["train"].column_names
+    assert sum(len(ds[s]) for s in ds) >= len(ids)
+    # every features file is there, JSON + NPZ
+    for e in m["samples"]:
+        assert (ws / e["features_path"]).is_file() and (ws / e["features_path"]).with_suffix(".npz").is_file()
+
+
+def test_validate_exits_non_zero_below_thresholds(run):
+    from eno_hf.workspace.cli import app
+
+    res, ws, cfg, tmp = run
+    out = CliRunner().invoke(app, ["validate", "--config", str(cfg), "--set", "workspace.thresholds.balance=1.5"])
+    assert out.exit_code == 1 and "below threshold" in out.output and "balance" in out.output
+
+
+def test_an_emotion_recognizer_trains_on_the_workspace_dataset(run):
+    from datasets import load_from_disk
+
+    from eno_hf.config import load_config
+    from eno_hf.training.train import train_model
+
+    res, ws, cfg, tmp = run
+    last = json.loads(res.output.strip().splitlines()[-1])
+    ds = load_from_disk(last["steps"]["split"]["dataset"])
+    s = load_config(cfg)
+    out = train_model(s, ds, output_dir=tmp / "run")
+    assert (out.model_dir / "config.json").is_file()
+    model_cfg = json.loads((out.model_dir / "config.json").read_text())
+    assert [h["name"] for h in model_cfg["heads"]] == ["emotion"]
+    assert any("eval_loss" in h or "loss" in h for h in out.history)
