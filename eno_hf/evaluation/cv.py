@@ -21,7 +21,9 @@ Protocol (what every headline figure of ``docs/quality.md`` comes from):
   naive ``sd / sqrt(k r)`` is too narrow because training sets overlap. Differences to a reference candidate
   use the same statistic on the per-fold differences (paired: same folds).
 
-Candidates (``Candidate``): ``prior`` (label prior baseline), ``linear`` (standardised features -> L2-regularised
+Candidates (``Candidate``): ``prior`` (label prior baseline), ``ridge`` (standardised features -> ridge
+regression on one-hot / 0-1 targets, solved in closed form for all strengths and tags at once (``ridge_path``);
+quadrant scores -> softmax with the inner-fold temperature), ``linear`` (standardised features -> L2-regularised
 logistic regression per head: softmax for single-label, independent sigmoids = one-vs-rest for multi-label,
 full-batch L-BFGS in PyTorch) or ``mlp`` (the default model's trunk + heads: Linear -> ReLU -> dropout -> one
 linear head per head, joint multitask loss, AdamW, the default's hidden size / dropout / weight decay,
@@ -58,6 +60,8 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("genres", "pr_auc_macro", "genres macro PR-AUC"),
 )
 """(head, metric key, label) rows of the report."""
+RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0)
+"""Ridge strengths tried on the inner folds (``alpha * n_features``: features are standardised)."""
 L2_GRID = (1e-2, 1e-1)
 """L2 strengths tried on the inner folds (penalty on the mean loss; features standardised)."""
 MLP_EPOCH_GRID = (20, 60)
@@ -71,7 +75,7 @@ class Candidate:
     """A model to cross-validate (see the module docstring)."""
 
     name: str
-    model: Literal["prior", "linear", "mlp"] = "linear"
+    model: Literal["prior", "ridge", "linear", "mlp"] = "ridge"
     features: list[str] = field(default_factory=list)
     balanced: bool = False
     seeds: int = 1
@@ -81,37 +85,41 @@ class Candidate:
 DEFAULT_ENSEMBLE = ["jamendo-fcn", "msd-fcn", "jamendo-musicnn"]
 CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
     Candidate("label-prior", "prior", [], description="baseline: training label frequencies / class priors"),
-    Candidate("fingerprint-mfcc-probe", "linear", ["handcrafted"],
-              description="baseline: logistic probe on fingerprint + MFCC statistics"),
-    Candidate("msd-musicnn-probe", "linear", ["msd-musicnn"],
-              description="baseline (the peer of issue 14): logistic probe on MSD-Musicnn penultimate mean+max"),
+    Candidate("fingerprint-mfcc-probe", "ridge", ["handcrafted"],
+              description="baseline: ridge probe on fingerprint + MFCC statistics"),
+    Candidate("msd-musicnn-probe", "ridge", ["msd-musicnn"],
+              description="baseline (the peer of issue 14): ridge probe on MSD-Musicnn penultimate mean+max"),
     Candidate("ensemble-mlp", "mlp", DEFAULT_ENSEMBLE,
               description="the default's encoder frozen (jamendo-fcn + msd-fcn + jamendo-musicnn) + its MLP trunk/heads"),
-    Candidate("ensemble-probe", "linear", DEFAULT_ENSEMBLE,
-              description="logistic probe on the default's frozen ensemble features"),
-    Candidate("ensemble+msd-probe", "linear", [*DEFAULT_ENSEMBLE, "msd-musicnn"],
-              description="ensemble + MSD Musicnn, logistic probe"),
+    Candidate("ensemble-probe", "ridge", DEFAULT_ENSEMBLE,
+              description="ridge probe on the default's frozen ensemble features"),
+    Candidate("ensemble+msd-probe", "ridge", [*DEFAULT_ENSEMBLE, "msd-musicnn"],
+              description="ensemble + MSD Musicnn, ridge probe"),
     Candidate("ensemble+msd-mlp", "mlp", [*DEFAULT_ENSEMBLE, "msd-musicnn"],
               description="ensemble + MSD Musicnn, MLP trunk/heads"),
-    Candidate("ensemble+msd+hc-probe", "linear", [*DEFAULT_ENSEMBLE, "msd-musicnn", "handcrafted"],
-              description="ensemble + MSD Musicnn + handcrafted, logistic probe"),
-    Candidate("ensemble+msd+tags-probe", "linear",
+    Candidate("ensemble+msd+hc-probe", "ridge", [*DEFAULT_ENSEMBLE, "msd-musicnn", "handcrafted"],
+              description="ensemble + MSD Musicnn + handcrafted, ridge probe"),
+    Candidate("ensemble+msd+tags-probe", "ridge",
               [*DEFAULT_ENSEMBLE, "msd-musicnn", *(f"{n}:tags" for n in [*DEFAULT_ENSEMBLE, "msd-musicnn"])],
-              description="ensemble + MSD Musicnn + the four taggers' 50-tag outputs, logistic probe"),
-    Candidate("ensemble+msd-probe-balanced", "linear", [*DEFAULT_ENSEMBLE, "msd-musicnn"], balanced=True,
+              description="ensemble + MSD Musicnn + the four taggers' 50-tag outputs, ridge probe"),
+    Candidate("ensemble+msd-logreg-balanced", "linear", [*DEFAULT_ENSEMBLE, "msd-musicnn"], balanced=True,
               description="ensemble + MSD Musicnn, logistic probe, class-balanced losses"),
     Candidate("ensemble+msd-mlp-5seeds", "mlp", [*DEFAULT_ENSEMBLE, "msd-musicnn"], seeds=5,
               description="ensemble + MSD Musicnn, MLP, 5-seed average"),
-    Candidate("msd-musicnn+hc-probe", "linear", ["msd-musicnn", "handcrafted"],
-              description="MSD Musicnn + handcrafted, logistic probe"),
-    Candidate("msd-musicnn+tags-probe", "linear", ["msd-musicnn", "msd-musicnn:tags"],
-              description="MSD Musicnn penultimate + its 50-tag outputs, logistic probe"),
-    Candidate("msd-musicnn-probe-balanced", "linear", ["msd-musicnn"], balanced=True,
+    Candidate("msd-musicnn+hc-probe", "ridge", ["msd-musicnn", "handcrafted"],
+              description="MSD Musicnn + handcrafted, ridge probe"),
+    Candidate("msd-musicnn+tags-probe", "ridge", ["msd-musicnn", "msd-musicnn:tags"],
+              description="MSD Musicnn penultimate + its 50-tag outputs, ridge probe"),
+    Candidate("msd-musicnn-logreg", "linear", ["msd-musicnn"],
+              description="MSD Musicnn, logistic-regression probe (the issue's peer protocol)"),
+    Candidate("msd-musicnn-logreg-balanced", "linear", ["msd-musicnn"], balanced=True,
               description="MSD Musicnn, logistic probe, class-balanced losses"),
+    Candidate("fingerprint-mfcc-logreg", "linear", ["handcrafted"],
+              description="fingerprint + MFCC statistics, logistic-regression probe"),
     Candidate("msd-musicnn-mlp", "mlp", ["msd-musicnn"], description="MSD Musicnn, MLP trunk/heads"),
     Candidate("msd-musicnn+hc-mlp", "mlp", ["msd-musicnn", "handcrafted"],
               description="MSD Musicnn + handcrafted, MLP trunk/heads"),
-    Candidate("msd-vgg-probe", "linear", ["msd-vgg"], description="logistic probe on MSD-VGG penultimate mean+max"),
+    Candidate("msd-vgg-probe", "ridge", ["msd-vgg"], description="ridge probe on MSD-VGG penultimate mean+max"),
 ]}
 BASELINES = ("label-prior", "fingerprint-mfcc-probe", "msd-musicnn-probe")
 
@@ -280,6 +288,27 @@ def fit_linear(X: np.ndarray, y: np.ndarray, kind: str, n_out: int, l2: float, b
     return W.detach().double().numpy(), b.detach().double().numpy()
 
 
+def ridge_path(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, alphas: Sequence[float]) -> list[np.ndarray]:
+    """Ridge regression (least squares + ``alpha * d * ||W||^2``, intercept unpenalised) for every
+    ``alpha`` at the cost of one eigendecomposition of the ``(n, n)`` Gram matrix (dual form, n << d).
+
+    Args:
+        X: ``(n, d)`` standardised training features. Y: ``(n, m)`` targets (one-hot / 0-1).
+        Z: ``(k, d)`` rows to predict (standardised like ``X``).
+
+    Returns:
+        one ``(k, m)`` score array per alpha.
+    """
+    y_mean = Y.mean(axis=0)
+    x_mean = X.mean(axis=0)
+    Xc, Zc = X - x_mean, Z - x_mean
+    s, U = np.linalg.eigh(Xc @ Xc.T)
+    s = np.maximum(s, 0.0)
+    UtY = U.T @ (Y - y_mean)
+    ZXt_U = (Zc @ Xc.T) @ U
+    return [ZXt_U @ (UtY / (s + a * X.shape[1])[:, None]) + y_mean for a in alphas]
+
+
 def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[Mapping[str, Any]], epochs: int,
             seed: int, hidden_dim: int = 256, dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05,
             batch_size: int = 32, balanced: bool = False) -> Any:
@@ -335,16 +364,34 @@ def _probs(kind: str, logits: np.ndarray, temperature: float = 1.0) -> np.ndarra
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def macro_roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """Macro ROC-AUC over the tags with both classes among the labelled rows (rows with a negative
+    entry are dropped), by the rank-sum (Mann-Whitney) identity with average ranks for ties: equal to
+    ``metrics.multilabel_metrics(...)["roc_auc_macro"]`` (scikit-learn) in one vectorised pass."""
+    from scipy.stats import rankdata
+
+    keep = ~np.any(y < 0, axis=1)
+    y, scores = y[keep].astype(bool), scores[keep]
+    pos = y.sum(axis=0)
+    ok = (pos > 0) & (pos < len(y))
+    if not ok.any():
+        return float("nan")
+    ranks = rankdata(scores[:, ok], axis=0)
+    p, n = pos[ok], len(y) - pos[ok]
+    auc = ((ranks * y[:, ok]).sum(axis=0) - p * (p + 1) / 2) / (p * n)
+    return float(auc.mean())
+
+
 def _score(kind: str, y: np.ndarray, probs: np.ndarray) -> float:
     if kind == SINGLELABEL:
         v = singlelabel_metrics(y, probs)["f1_macro"]
     else:
-        v = multilabel_metrics(y, probs)["roc_auc_macro"]
+        v = macro_roc_auc(y, probs)
     return -np.inf if v is None or not np.isfinite(v) else float(v)
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature ``T`` minimising the NLL of ``softmax(logits / T)`` on labelled rows (bounded 0.05-20)."""
+    """Temperature ``T`` minimising the NLL of ``softmax(logits / T)`` on labelled rows (bounded 1e-3 to 100)."""
     from scipy.optimize import minimize_scalar
 
     keep = y >= 0
@@ -356,7 +403,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
         p = _probs(SINGLELABEL, z, math.exp(log_t))
         return float(-np.mean(np.log(np.clip(p[np.arange(len(t)), t], 1e-12, None))))
 
-    return float(math.exp(minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded").x))
+    return float(math.exp(minimize_scalar(nll, bounds=(math.log(1e-3), math.log(100.0)), method="bounded").x))
 
 
 def expected_calibration_error(y: np.ndarray, probs: np.ndarray, n_bins: int = ECE_BINS) -> float:
@@ -408,9 +455,49 @@ def fit_predict(cand: Candidate, data: CVData, train: np.ndarray, test: np.ndarr
         return out, info
     X = data.matrix(cand.features)
     inner = _inner_folds(data.groups[train], n_inner)
+    if cand.model == "ridge":
+        return _fit_predict_ridge(data, X, train, test, inner)
     if cand.model == "linear":
         return _fit_predict_linear(cand, data, X, train, test, inner, l2_grid)
     return _fit_predict_mlp(cand, data, X, train, test, inner, seed, epoch_grid)
+
+
+def _targets(kind: str, y: np.ndarray, n_out: int) -> np.ndarray:
+    return np.eye(n_out)[y] if kind == SINGLELABEL else y.astype(np.float64)
+
+
+def _fit_predict_ridge(data: CVData, X: np.ndarray, train: np.ndarray, test: np.ndarray,
+                       inner: list[tuple[np.ndarray, np.ndarray]], alphas: Sequence[float] = RIDGE_ALPHAS
+                       ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Ridge probe: alpha chosen on the inner folds per head; single-label scores -> softmax with a
+    temperature fitted on the inner out-of-fold scores; multi-label scores -> sigmoid (ranking metrics
+    are unchanged by it)."""
+    out: dict[str, np.ndarray] = {}
+    info: dict[str, Any] = {}
+    for h in data.heads:
+        kind, n_out, name = h["kind"], len(h["labels"]), h["name"]
+        y_all = data.labels[name]
+        oofs = [np.zeros((len(train), n_out)) for _ in alphas]
+        for itr, iva in inner:
+            tr_idx, va_idx = train[itr], train[iva]
+            keep = _labelled(kind, y_all[tr_idx])
+            Xtr, Xva = _standardize(X[tr_idx][keep], X[va_idx])
+            for o, pred in zip(oofs, ridge_path(Xtr, _targets(kind, y_all[tr_idx][keep], n_out), Xva, alphas)):
+                o[iva] = pred
+        temps = [fit_temperature(o, y_all[train]) if kind == SINGLELABEL else 1.0 for o in oofs]
+        scores = [_score(kind, y_all[train], _probs(kind, o, t)) for o, t in zip(oofs, temps)]
+        j = int(np.argmax(scores))
+        keep = _labelled(kind, y_all[train])
+        Xtr, Xte = _standardize(X[train][keep], X[test])
+        logits = ridge_path(Xtr, _targets(kind, y_all[train][keep], n_out), Xte, [alphas[j]])[0]
+        info[f"{name}_alpha"] = alphas[j]
+        if kind == SINGLELABEL:
+            info[f"{name}_temperature"] = temps[j]
+            out[f"{name}:raw"] = _probs(kind, logits)
+            out[name] = _probs(kind, logits, temps[j])
+        else:
+            out[name] = _probs(kind, logits)
+    return out, info
 
 
 def _fit_predict_linear(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndarray, test: np.ndarray,

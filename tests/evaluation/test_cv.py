@@ -81,17 +81,42 @@ def test_fit_linear_separates() -> None:
     assert ((X @ W + b).argmax(1) == d.labels["quadrant"]).mean() > 0.9
 
 
+def test_fast_macro_roc_auc_equals_metrics_module() -> None:
+    from eno_hf.evaluation.cv import macro_roc_auc
+    from eno_hf.evaluation.metrics import multilabel_metrics
+
+    rng = np.random.default_rng(5)
+    y = (rng.random((60, 7)) < 0.3).astype(np.int64)
+    y[:, 6] = 0  # single-class tag: left out of both
+    scores = np.round(rng.random((60, 7)) + 0.5 * y, 1)  # ties
+    assert macro_roc_auc(y, scores) == pytest.approx(multilabel_metrics(y, scores)["roc_auc_macro"], abs=1e-12)
+
+
+def test_ridge_path_matches_primal_solution() -> None:
+    from eno_hf.evaluation.cv import ridge_path
+
+    rng = np.random.default_rng(3)
+    X, Y, Z = rng.standard_normal((30, 8)), rng.standard_normal((30, 3)), rng.standard_normal((5, 8))
+    for alpha, got in zip((0.1, 2.0), ridge_path(X, Y, Z, (0.1, 2.0))):
+        xm, ym = X.mean(0), Y.mean(0)
+        W = np.linalg.solve((X - xm).T @ (X - xm) + alpha * 8 * np.eye(8), (X - xm).T @ (Y - ym))
+        np.testing.assert_allclose(got, (Z - xm) @ W + ym, atol=1e-8)
+
+
 def test_run_cv_ranks_informative_features_above_noise_and_prior(tmp_path: Path) -> None:
     d = _data(n=96, n_groups=24)
     folds = make_folds(d.ids, d.groups, d.labels["quadrant"], n_folds=3, n_repeats=1, seed=0)
     cands = [Candidate("prior", "prior"), Candidate("noise", "linear", ["noise"]),
-             Candidate("good", "linear", ["good"]), Candidate("good-mlp", "mlp", ["good"])]
+             Candidate("good", "linear", ["good"]), Candidate("good-mlp", "mlp", ["good"]),
+             Candidate("good-ridge", "ridge", ["good"])]
     rep = run_cv(d, cands, folds, n_inner=2, reference="noise", l2_grid=(1e-2,), epoch_grid=(15,))
     m = {n: c["metrics"] for n, c in rep["candidates"].items()}
     assert m["prior"]["descriptors/roc_auc_macro"]["mean"] == pytest.approx(0.5)
     assert m["good"]["quadrant/f1_macro"]["mean"] > m["noise"]["quadrant/f1_macro"]["mean"] + 0.3
     assert m["good"]["descriptors/roc_auc_macro"]["mean"] > 0.8
     assert m["good-mlp"]["quadrant/accuracy"]["mean"] > 0.6
+    assert m["good-ridge"]["quadrant/f1_macro"]["mean"] > m["noise"]["quadrant/f1_macro"]["mean"] + 0.3
+    assert m["good-ridge"]["descriptors/roc_auc_macro"]["mean"] > 0.8
     assert rep["candidates"]["good"]["vs_reference"]["quadrant/f1_macro"]["ci_low"] > 0
     assert len(m["good"]["quadrant/f1_macro"]["folds"]) == 3
     js, md = write_cv_report(rep, tmp_path)
@@ -101,7 +126,7 @@ def test_run_cv_ranks_informative_features_above_noise_and_prior(tmp_path: Path)
     assert markdown_table(rep) == text
     # candidates run in separate processes on the same folds combine into the same report
     parts = []
-    for i, names in enumerate([["noise"], ["prior", "good", "good-mlp"]]):
+    for i, names in enumerate([["noise"], ["prior", "good", "good-mlp", "good-ridge"]]):
         part = {**rep, "candidates": {n: rep["candidates"][n] for n in names}}
         parts.append(write_cv_report(part, tmp_path / f"p{i}")[0])
     both = combine_reports(parts, reference="noise")
