@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from eno_hf.evaluation.metrics import MULTILABEL, SINGLELABEL, multilabel_metrics, singlelabel_metrics
+from eno_hf.evaluation.metrics import MULTILABEL, SINGLELABEL, singlelabel_metrics
 
 log = logging.getLogger(__name__)
 
@@ -382,6 +382,27 @@ def macro_roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
     return float(auc.mean())
 
 
+def macro_average_precision(y: np.ndarray, scores: np.ndarray) -> float:
+    """Macro PR-AUC (average precision, scikit-learn's step-wise definition over distinct thresholds)
+    over the tags with both classes among the labelled rows; equal to ``multilabel_metrics(...)
+    ["pr_auc_macro"]`` without its per-tag overhead."""
+    keep = ~np.any(y < 0, axis=1)
+    y, scores = y[keep].astype(bool), scores[keep]
+    aps = []
+    for j in range(y.shape[1]):
+        yj = y[:, j]
+        if not 0 < yj.sum() < len(yj):
+            continue
+        order = np.argsort(-scores[:, j], kind="mergesort")
+        sj, yo = scores[order, j], yj[order]
+        last = np.r_[np.flatnonzero(np.diff(sj) != 0), len(sj) - 1]
+        tps = np.cumsum(yo)[last]
+        precision = tps / (last + 1)
+        recall = tps / tps[-1]
+        aps.append(float(np.sum(np.diff(np.r_[0.0, recall]) * precision)))
+    return float(np.mean(aps)) if aps else float("nan")
+
+
 def _score(kind: str, y: np.ndarray, probs: np.ndarray) -> float:
     if kind == SINGLELABEL:
         v = singlelabel_metrics(y, probs)["f1_macro"]
@@ -590,8 +611,9 @@ def fold_metrics(data: CVData, test: np.ndarray, probs: Mapping[str, np.ndarray]
             out[f"{name}/ece"] = expected_calibration_error(y, probs.get(f"{name}:raw", probs[name]))
             out[f"{name}/ece_calibrated"] = expected_calibration_error(y, probs[name])
         elif h["kind"] == MULTILABEL:
-            m = multilabel_metrics(y, probs[name])
-            out[f"{name}/roc_auc_macro"], out[f"{name}/pr_auc_macro"] = m["roc_auc_macro"], m["pr_auc_macro"]
+            # = multilabel_metrics(...)["roc_auc_macro" / "pr_auc_macro"] (tested), vectorised
+            out[f"{name}/roc_auc_macro"] = macro_roc_auc(y, probs[name])
+            out[f"{name}/pr_auc_macro"] = macro_average_precision(y, probs[name])
     return out
 
 

@@ -82,14 +82,16 @@ def test_fit_linear_separates() -> None:
 
 
 def test_fast_macro_roc_auc_equals_metrics_module() -> None:
-    from eno_hf.evaluation.cv import macro_roc_auc
+    from eno_hf.evaluation.cv import macro_average_precision, macro_roc_auc
     from eno_hf.evaluation.metrics import multilabel_metrics
 
     rng = np.random.default_rng(5)
     y = (rng.random((60, 7)) < 0.3).astype(np.int64)
     y[:, 6] = 0  # single-class tag: left out of both
     scores = np.round(rng.random((60, 7)) + 0.5 * y, 1)  # ties
-    assert macro_roc_auc(y, scores) == pytest.approx(multilabel_metrics(y, scores)["roc_auc_macro"], abs=1e-12)
+    ref = multilabel_metrics(y, scores)
+    assert macro_roc_auc(y, scores) == pytest.approx(ref["roc_auc_macro"], abs=1e-12)
+    assert macro_average_precision(y, scores) == pytest.approx(ref["pr_auc_macro"], abs=1e-12)
 
 
 def test_ridge_path_matches_primal_solution() -> None:
