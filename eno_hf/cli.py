@@ -288,6 +288,11 @@ def import_weights(name: Annotated[str, typer.Argument(help="e.g. mtat-musicnn, 
     console.print(f"wrote [bold]{dest}[/bold]")
 
 
+from eno_hf.evaluation.cv_cli import cv_command  # noqa: E402
+
+app.command("cv")(cv_command)
+
+
 @app.command()
 def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="Last stdout line: one JSON object.")] = False,

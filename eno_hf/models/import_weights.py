@@ -23,7 +23,10 @@ def import_tagger(name: str, out_dir: str | Path, models_dir: str | Path | None 
     """Write ``name`` (e.g. ``"msd-musicnn"``, ``"mtat-fcn"``) as an eno model to ``out_dir``.
 
     Args:
-        name: weights file stem in ``models_dir`` (or a ``.safetensors`` path).
+        name: weights file stem in ``models_dir`` (or a ``.safetensors`` path); ``msd-musicnn`` and
+            ``msd-vgg`` (Pons & Serra, ``../shared/models/musicnn``) work too (chunks of 2.992 s =
+            187 frames; the clip's log-mel is then computed per chunk, so the two edge frames of each
+            window differ from ``musicnn_msd.clip_scores``, which computes it on the whole clip).
         out_dir: output directory (created): ``config.json``, ``model.safetensors``,
             ``preprocessor_config.json``.
         models_dir: default ``../shared/models/sota-music-tagging``.
@@ -38,7 +41,7 @@ def import_tagger(name: str, out_dir: str | Path, models_dir: str | Path | None 
 
     tagger = load_sota_tagger(name, models_dir)
     tags = tag_names(Path(name).stem, models_dir)
-    output_layer = tagger.dense2 if tagger.arch == "musicnn" else tagger.dense
+    output_layer = getattr(tagger, "output_layer", None) or (tagger.dense2 if tagger.arch == "musicnn" else tagger.dense)
     if output_layer.out_features != len(tags):
         raise ValueError(f"{name}: {output_layer.out_features} outputs but {len(tags)} tag names")
     config = EnoModelConfig(

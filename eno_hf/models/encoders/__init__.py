@@ -69,9 +69,9 @@ def build_encoder(config: EnoModelConfig) -> Encoder:
 
         return TaggerEnsembleEncoder(**kwargs)
     if kind == "sota_tagger":
-        from eno_hf.models.encoders.sota_taggers import SotaTaggerEncoder
+        from eno_hf.models.encoders.sota_taggers import build_tagger
 
-        return SotaTaggerEncoder(**kwargs)
+        return build_tagger(**kwargs)
     if kind == "hf_audio":
         from eno_hf.models.encoders.hf_audio import HFAudioEncoder
 

@@ -309,8 +309,35 @@ def _arch_from_name(stem: str) -> Arch:
     return arch  # type: ignore[return-value]
 
 
-def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = None) -> SotaTaggerEncoder:
+def build_tagger(arch: str, n_tags: int = 50) -> Encoder:
+    """A tagger with random weights: ``SotaTaggerEncoder`` (fcn/musicnn/crnn) or, for the MSD models of
+    Pons & Serra (``pons_musicnn`` / ``pons_vgg``), ``musicnn_msd.MusicnnMSDEncoder``.
+
+    Raises:
+        ValueError: unknown ``arch``.
+    """
+    from eno_hf.models.encoders.musicnn_msd import PONS_ARCHS, MusicnnMSDEncoder
+
+    if arch in PONS_ARCHS:
+        return MusicnnMSDEncoder(arch, n_tags=n_tags)  # type: ignore[arg-type]
+    return SotaTaggerEncoder(arch, n_tags=n_tags)  # type: ignore[arg-type]
+
+
+def tagger_arch(name: str) -> str:
+    """Architecture of the published weights ``name``: ``"msd-musicnn"`` -> ``pons_musicnn``,
+    ``"msd-vgg"`` -> ``pons_vgg`` (``../shared/models/musicnn``), else the name's suffix (``fcn``...)."""
+    from eno_hf.models.encoders.musicnn_msd import PONS_MODELS
+
+    stem = Path(str(name)).stem
+    return PONS_MODELS.get(stem) or stem.rsplit("-", 1)[-1]
+
+
+def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = None) -> Encoder:
     """Build a ``SotaTaggerEncoder`` and load published weights strictly, in eval mode.
+
+    The MSD Musicnn / VGG of Pons & Serra (``"msd-musicnn"``, ``"msd-vgg"``) are not in
+    ``sota-music-tagging``: those names load ``musicnn_msd.load_musicnn_msd`` from ``models_dir`` if
+    the file is there, else from ``../shared/models/musicnn``.
 
     Args:
         path_or_name: a ``.safetensors`` file named ``<dataset>-<arch>.safetensors`` or a name such
@@ -327,6 +354,11 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
     """
     from safetensors.torch import load_file
 
+    from eno_hf.models.encoders.musicnn_msd import is_pons_model, load_musicnn_msd
+
+    if is_pons_model(path_or_name):
+        here = models_dir is not None and (Path(models_dir) / f"{Path(str(path_or_name)).stem}.safetensors").is_file()
+        return load_musicnn_msd(path_or_name, models_dir if here else None)
     path = _resolve_weights(path_or_name, models_dir)
     state = load_file(str(path))
     arch = _arch_from_name(path.stem)

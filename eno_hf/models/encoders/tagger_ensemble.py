@@ -1,7 +1,8 @@
 """Several pretrained music taggers (FCN / Musicnn / CRNN, Won et al. 2020) as one frozen encoder.
 
-Each sub-tagger (``SotaTaggerEncoder``) cuts the clip into its own native windows (FCN/CRNN 29 s,
-Musicnn 3 s; hop = window), embeds every window (penultimate layer), and the window embeddings
+Each sub-tagger (``SotaTaggerEncoder``, or ``musicnn_msd.MusicnnMSDEncoder`` for ``msd-musicnn`` /
+``msd-vgg``) cuts the clip into its own native windows (FCN/CRNN 29 s,
+Musicnn 3 s, MSD Musicnn/VGG 2.992 s = 187 frames; hop = window), embeds every window (penultimate layer), and the window embeddings
 are pooled by mean and max over time; the ensemble concatenates ``[mean_1, max_1, mean_2, ...]``.
 This is the usual "pretrained embeddings + shallow classifier" transfer protocol for small
 datasets (Choi et al. 2017, "Transfer learning for music classification and regression tasks",
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eno_hf.models.encoders.base import Encoder
-from eno_hf.models.encoders.sota_taggers import SAMPLE_RATE, SotaTaggerEncoder
+from eno_hf.models.encoders.sota_taggers import SAMPLE_RATE, SotaTaggerEncoder, build_tagger, tagger_arch
 
 DEFAULT_NATIVE_INPUT_S = 30.0
 """Window the model (``EnoForAudioTagging``) feeds the ensemble: one ~30-s clip per window."""
@@ -70,11 +71,11 @@ class TaggerEnsembleEncoder(Encoder):
         specs = []
         for t in taggers:
             name = str(t.get("name", ""))
-            arch = str(t.get("arch") or name.rsplit("-", 1)[-1])
+            arch = str(t.get("arch") or tagger_arch(name))
             specs.append({"name": name, "arch": arch, "n_tags": int(t.get("n_tags", 50))})
         self.tagger_specs = specs
         self.tagger_names = [s["name"] for s in specs]
-        self.taggers = nn.ModuleList([SotaTaggerEncoder(s["arch"], n_tags=s["n_tags"]) for s in specs])
+        self.taggers = nn.ModuleList([build_tagger(s["arch"], n_tags=s["n_tags"]) for s in specs])
         self.sample_rate = SAMPLE_RATE
         self.native_input_s = float(native_input_s)
         self.output_dim = sum(2 * int(t.output_dim) for t in self.taggers)
