@@ -234,67 +234,6 @@ class ClearMLCallback(TrainerCallback):
                                                         if k.startswith(("loss", "learning_rate", "grad_norm"))})
 
 
-DATASET_RECORD = "clearml_dataset.json"
-"""Written into a dataset version folder once it is registered as a ClearML Dataset."""
-
-
-def register_dataset(path: str | Path, name: str, version: str, project: str = "eno",
-                     offline: bool = True, summary: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Register a dataset version folder as a ClearML Dataset (idempotent per version folder).
-
-    The files are linked, not copied (``Dataset.add_external_files`` with ``file://`` URLs of
-    the version folder, e.g. on the NFS data root), so the dataset is recorded with its exact
-    file list and sizes without duplicating Arrow shards. Offline (the default) the dataset is an
-    offline session under ``{CLEARML_CACHE_DIR}/offline/`` (importable into a server later with
-    ``clearml.Task.import_offline_session(zip)``); ClearML cannot finalize a dataset offline, so
-    it stays in draft there. Online it is uploaded and finalized.
-
-    Args:
-        path: ``{data_root}/datasets/{name}/{version}``.
-        name, version: ClearML dataset name and version (eno's content-addressed version string).
-        project: ClearML project; datasets go to ``{project}/datasets``.
-        offline: record offline (see ``Tracker``).
-        summary: small JSON-able facts (QC accounting, row counts) reported as text on the dataset.
-
-    Returns:
-        ``{"id", "name", "version", "project", "offline_session"}``; also written to
-        ``{path}/clearml_dataset.json``, which later calls return as is.
-
-    Raises:
-        FileNotFoundError: ``path`` is not a folder.
-    """
-    from clearml import Dataset, Task
-
-    from eno_hf.utils.io import atomic_write_json
-
-    path = Path(path).resolve()
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: dataset version folder not found")
-    record = path / DATASET_RECORD
-    if record.is_file():
-        return json.loads(record.read_text(encoding="utf-8"))
-    if offline:
-        os.environ["CLEARML_OFFLINE_MODE"] = "1"
-        Task.set_offline(True)
-    _forget_foreign_master()
-    ds = Dataset.create(dataset_name=name, dataset_project=f"{project}/datasets", dataset_version=version,
-                        description=f"eno dataset {name} version {version} ({path})")
-    ds.add_external_files(source_url=path.as_uri(), recursive=True)
-    if summary:
-        ds.get_logger().report_text(json.dumps(summary, indent=2, default=str))
-    ds.upload()
-    task = getattr(ds, "_task", None)
-    folder = task.get_offline_mode_folder() if (task is not None and Task.is_offline()) else None
-    if not Task.is_offline():
-        ds.finalize()
-    if task is not None:
-        task.close()
-    out = {"id": ds.id, "name": name, "version": version, "project": f"{project}/datasets",
-           "offline_session": str(folder) if folder else None}
-    atomic_write_json(record, out)
-    return out
-
-
 def enqueue_training(settings_dump: Mapping[str, Any], queue: str, project: str = "eno",
                      task_name: str = "train") -> None:
     """Send the current ``eno train`` command to a ClearML agent queue (``Task.execute_remotely``),

@@ -91,19 +91,10 @@ def register_model(settings: Settings, model_dir: str | Path, *, name: str | Non
     if reg.clearml:
         from eno_hf.registry.clearml import Tracker
 
-        lineage = {}
-        if dataset_info and dataset_info.get("path") and Path(dataset_info["path"]).is_dir():
-            from eno_hf.registry.clearml import register_dataset
-
-            ds = register_dataset(dataset_info["path"], str(dataset_info.get("name")),
-                                  str(dataset_info.get("version")), project=reg.clearml_project,
-                                  offline=reg.clearml_offline)
-            lineage = {"dataset_clearml_id": ds["id"], "dataset_name": ds["name"],
-                       "dataset_version": ds["version"]}
         with Tracker(reg.clearml_project, f"register-{name}", offline=reg.clearml_offline) as tracker:
             tracker.log_params(settings.model_dump(mode="json"))
-            if lineage:  # model <- dataset version + config
-                tracker.log_params(lineage, name="lineage")
+            if dataset_info:  # lineage: model <- dataset version + config
+                tracker.log_params({f"dataset_{k}": str(v) for k, v in dataset_info.items()}, name="lineage")
             tracker.log_params({"name": name, "version": version_dir.name, "source": str(model_dir)},
                                name="registry")
             tracker.log_scalars(0, flat)

@@ -1,4 +1,4 @@
-"""ClearML Datasets (offline session by default) and remote training, as far as offline allows:
+"""Remote training on a ClearML agent queue, as far as offline allows:
 enqueueing needs a server, so it is tested for its clear refusal offline and, with a fake Task,
 for the call it makes."""
 
@@ -15,27 +15,6 @@ import pytest
 def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("CLEARML_OFFLINE_MODE", "1")
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "cache"))
-
-
-def test_dataset_version_registered_offline_with_linked_files(offline, tmp_path: Path) -> None:
-    from eno_hf.registry.clearml import DATASET_RECORD, register_dataset
-
-    version_dir = tmp_path / "datasets" / "4q" / "abc123"
-    (version_dir / "train").mkdir(parents=True)
-    (version_dir / "train" / "data-00000-of-00001.arrow").write_bytes(b"\x00" * 1000)
-    (version_dir / "qc_report.json").write_text("{}")
-    rec = register_dataset(version_dir, "4q", "abc123", summary={"n_written": 1})
-    assert rec["id"].startswith("offline-") and rec["version"] == "abc123"
-    session = Path(rec["offline_session"])
-    assert session.is_dir() and str(session).startswith(str(tmp_path / "cache"))
-    # the files are linked by file:// URL, not copied into the session
-    state = next(session.rglob("state*.json"), None) or next(session.rglob("*.json"))
-    blob = "".join(p.read_text(errors="ignore") for p in session.rglob("*.json"))
-    assert "data-00000-of-00001.arrow" in blob and version_dir.as_uri() in blob, state
-    assert not any(p.stat().st_size >= 1000 and p.suffix == ".arrow" for p in session.rglob("*"))
-    # idempotent per version folder
-    assert json.loads((version_dir / DATASET_RECORD).read_text()) == rec
-    assert register_dataset(version_dir, "4q", "abc123") == rec
 
 
 def test_remote_training_refused_offline(offline) -> None:
