@@ -356,6 +356,7 @@ class RunConfig(_Model):
 
 
 from eno_hf.clarity.config import ClarityConfig  # noqa: E402  (own module; imports pydantic only)
+from eno_hf.embeddings.config import EmbedConfig  # noqa: E402  (own module; imports pydantic only)
 
 
 class Settings(_Model):
@@ -371,6 +372,7 @@ class Settings(_Model):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     clarity: ClarityConfig = Field(default_factory=ClarityConfig)
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
     performance: Any = None
     """``eno_hf.performance.config.PerformanceConfig`` when set: ``eno run`` runs the performance job."""
 
@@ -416,7 +418,7 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 # Keys holding paths that YAML files give relative to the file that names them.
 _FILE_RELATIVE = {("dataset", "source", "metadata"), ("dataset", "source", "audio_root"),
-                  ("model", "encoder_path"), ("performance", "source")}
+                  ("model", "encoder_path"), ("performance", "source"), ("embed", "encoder_path")}
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:

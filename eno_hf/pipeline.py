@@ -2,7 +2,7 @@
 
 ``STAGES`` is the single definition of the main job::
 
-    dataset → baselines → train → evaluate → register → tag
+    dataset → embed → baselines → train → evaluate → register → tag
 
 Each ``Stage`` is a plain function ``fn(settings, state) -> dict`` of ``Settings`` and the
 ``PipelineState`` the earlier stages produced; it returns the state fields it sets. ``run_pipeline``
@@ -28,6 +28,7 @@ Caching, one mechanism per level:
 Layout under ``data_root``::
 
     datasets/{name}/{version}/        DatasetDict + README.md + qc_report.json   (eno_hf.data.build)
+    embeddings/{name}/{version}/{key}/ companion embeddings by segment_id (eno_hf.embeddings.companion)
     runs/{run_id}/baselines.json      label prior + feature probe on the same split
     runs/{run_id}/model/              trained model (save_pretrained, LoRA merged)
     runs/{run_id}/eval/               metrics.json, per-tag CSV, PNG plots
@@ -68,6 +69,7 @@ class PipelineState:
     dataset_version: str | None = None
     dataset: Any = None
     qc_report: dict[str, Any] | None = None
+    embeddings: Path | None = None
     run_dir: Path | None = None
     baselines: dict[str, Any] = field(default_factory=dict)
     model_dir: Path | None = None
@@ -105,7 +107,7 @@ class Stage:
     """One step of the main job.
 
     Attributes:
-        name: ``dataset``, ``baselines``, ``train``, ``evaluate``, ``register`` or ``tag``.
+        name: ``dataset``, ``embed``, ``baselines``, ``train``, ``evaluate``, ``register`` or ``tag``.
         fn: ``fn(settings, state) -> dict`` of the ``PipelineState`` fields it sets.
         resource: ``"gpu"`` (model forward/backward), ``"io"`` (copies, network shares, trackers:
             worth retrying) or ``"cpu"``.
@@ -160,6 +162,8 @@ def run_id(settings: Settings, dataset_version: str) -> str:
         "model": settings.model.model_dump(mode="json"),
         "train": settings.train.model_dump(mode="json", exclude={"output_dir", "resume", "num_workers"}),
     }
+    if settings.embed.use_for_training:  # the model's input is the companion embedding
+        key["embed"] = settings.embed.model_dump(mode="json", exclude={"device", "batch_size", "shard_size"})
     return f"{settings.registry.model_name}-{json_hash(key, 10)}"
 
 
@@ -198,6 +202,25 @@ def stage_dataset(settings: Settings, state: PipelineState) -> dict[str, Any]:
             "dataset": built.dataset, "qc_report": built.report,
             "run_dir": root / "runs" / run_id(settings, built.version),
             "cached": {"dataset": bool(built.cache_hit)}}
+
+
+def stage_embed(settings: Settings, state: PipelineState) -> dict[str, Any]:
+    """Embed every segment into the companion dataset (``eno_hf.embeddings.companion``; resumable
+    by shard, reused when complete); with ``embed.use_for_training`` join its ``embedding`` column
+    to every split (segments without an embedding are dropped and logged)."""
+    state.require("dataset_version")
+    from eno_hf.embeddings.companion import attach_embeddings, embed_dataset
+
+    res = embed_dataset(settings, state.dataset_version)
+    out: dict[str, Any] = {"embeddings": res.path.resolve(), "cached": {"embed": res.cache_hit}}
+    if settings.embed.use_for_training and state.dataset is not None:
+        out["dataset"], dropped = attach_embeddings(state.dataset, res.dataset)
+        if dropped:
+            import logging
+
+            logging.getLogger(__name__).warning("%d segments have no embedding (see %s/rejections.jsonl): %s",
+                                                len(dropped), res.path.parent, dropped[:5])
+    return out
 
 
 def stage_baselines(settings: Settings, state: PipelineState) -> dict[str, Any]:
@@ -300,6 +323,7 @@ def stage_tag(settings: Settings, state: PipelineState) -> dict[str, Any]:
 
 STAGES: tuple[Stage, ...] = (
     Stage("dataset", stage_dataset, "cpu"),
+    Stage("embed", stage_embed, "gpu", enabled=lambda s: s.embed.use_for_training),
     Stage("baselines", stage_baselines, "cpu", enabled=lambda s: s.run.baselines),
     Stage("train", stage_train, "gpu"),
     Stage("evaluate", stage_evaluate, "gpu"),

@@ -45,11 +45,28 @@ def embed_command(
     hop_s: Annotated[Optional[float], typer.Option("--hop-s", help="Window hop in seconds (default: window).")] = None,
     data_root: Annotated[Path, typer.Option("--data-root")] = Path("eno-data"),
     shard_size: Annotated[int, typer.Option("--shard-size")] = 64,
+    companion: Annotated[bool, typer.Option("--companion", help="Embed the config's dataset version into its companion "
+                                            "Arrow dataset (settings.embed; --dataset @VERSION picks the version).")] = False,
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config (--companion).")] = Path("configs/small.yaml"),
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override key.path=value (--companion).")] = None,
 ) -> None:
     """Embed every segment (one (frames, dim) tensor each), resumable by shard; every input ends in
-    metadata.jsonl or rejections.jsonl."""
+    metadata.jsonl or rejections.jsonl. With --companion: the companion Arrow dataset of a dataset
+    version (pooled embedding float32 [+ frames float16] by segment_id), see docs/deployments.md."""
     from eno_hf.embeddings.embed import EmbedItem, embed_items, items_from_folder
     from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+
+    if companion:
+        from eno_hf.config import load_config
+        from eno_hf.embeddings.companion import embed_dataset
+
+        settings = load_config(config, list(set_ or []))
+        res = embed_dataset(settings, (dataset or "@latest").partition("@")[2] or "latest",
+                            progress=lambda a, b: console.print(f"shard {a}/{b}"))
+        console.print(f"{len(res.dataset)} rows (embedded {res.embedded}, reused {res.reused}, rejected "
+                      f"{len(res.rejected)}, dim {res.dim}) -> {res.path}")
+        print(res.path)
+        return
 
     if (source is None) == (dataset is None):
         console.print("[red]give either SOURCE (a folder/file) or --dataset NAME[@VERSION][/red]")

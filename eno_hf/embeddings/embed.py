@@ -36,7 +36,8 @@ from eno_hf.errors import RejectedInput
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EmbedItem", "EmbedResult", "MIDI_SUFFIXES", "embed_items", "items_from_folder", "load_waveform"]
+__all__ = ["EmbedItem", "EmbedResult", "MIDI_SUFFIXES", "PtWriter", "ShardWriter", "embed_items", "items_from_folder",
+           "load_waveform"]
 
 MIDI_SUFFIXES = (".mid", ".midi")
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif")
@@ -127,10 +128,37 @@ def _atomic_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+class ShardWriter:
+    """Where ``embed_items`` puts a finished shard's embeddings (before its marker is written).
+
+    ``write(out, shard, metas, embs)``: ``shard`` is the marker's stem, ``metas`` the metadata rows
+    and ``embs`` the ``(frames, dim)`` float32 tensors, in the same order. ``present(out, shard,
+    segment_id)``: whether a segment of a finished shard is still on disk (else it is recomputed).
+    """
+
+    def write(self, out: Path, shard: str, metas: list[dict[str, Any]], embs: list[torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    def present(self, out: Path, shard: str, segment_id: str) -> bool:
+        raise NotImplementedError
+
+
+class PtWriter(ShardWriter):
+    """The embeddings-only layout: ``embeddings/{segment_id}.pt`` (``torch.save`` of the tensor)."""
+
+    def write(self, out: Path, shard: str, metas: list[dict[str, Any]], embs: list[torch.Tensor]) -> None:
+        for m, emb in zip(metas, embs):
+            torch.save(emb.contiguous(), out / "embeddings" / f"{m['segment_id']}.pt")
+
+    def present(self, out: Path, shard: str, segment_id: str) -> bool:
+        return (out / "embeddings" / f"{segment_id}.pt").is_file()
+
+
 def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: str | Path, *,
                 shard_size: int = 64, batch_size: int = 8, render_cache: str | Path | None = None,
                 soundfont: str | None = None, transform: Callable[[np.ndarray, EmbedItem], np.ndarray] | None = None,
-                progress: Callable[[int, int], None] | None = None, reverse_shards: bool = False) -> EmbedResult:
+                progress: Callable[[int, int], None] | None = None, reverse_shards: bool = False,
+                writer: ShardWriter | None = None) -> EmbedResult:
     """Embed ``items`` with ``embedder`` into ``out_dir`` (layout in the module docstring).
 
     Args:
@@ -142,6 +170,8 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
         reverse_shards: work through the shards last to first (a second worker on the same
             ``out_dir`` started this way meets the first one in the middle; shards finished by
             the other worker are skipped, a shard both happen to compute is written identically).
+        writer: where a shard's embeddings go (default ``PtWriter``: ``embeddings/*.pt``;
+            ``eno_hf.embeddings.companion`` writes one Arrow dataset per shard instead).
 
     Returns:
         ``EmbedResult``. Every item is either in ``metadata.jsonl`` or in ``rejections.jsonl``.
@@ -150,6 +180,7 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
         ValueError: duplicate ``segment_id``.
     """
     out = Path(out_dir)
+    writer = writer or PtWriter()
     items = list(items)
     ids = [it.segment_id for it in items]
     if len(set(ids)) != len(ids):
@@ -167,7 +198,7 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
             except (OSError, ValueError):  # a marker being replaced by another worker
                 continue
             metas.update({m["segment_id"]: m for m in done.get("meta", [])
-                          if (out / "embeddings" / f"{m['segment_id']}.pt").is_file()})
+                          if writer.present(out, marker.stem, m["segment_id"])})
             rejects.update({r["segment_id"]: r for r in done.get("rejected", [])})
         return metas, rejects
 
@@ -186,6 +217,7 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
             known, known_rejects = finished()
             shard = [it for it in shard if it.segment_id not in known and it.segment_id not in known_rejects]
         metas: list[dict[str, Any]] = []
+        embs: list[torch.Tensor] = []
         rejects: list[dict[str, str]] = []
         for b in range(0, len(shard), batch_size):
             batch = shard[b: b + batch_size]
@@ -203,12 +235,13 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
             if not ok:
                 continue
             for it, w, emb in zip(ok, waves, embedder.embed_batch(waves)):
-                torch.save(emb.contiguous(), out / "embeddings" / f"{it.segment_id}.pt")
+                embs.append(emb)
                 start = float(it.segment_start)
                 end = float(it.segment_end) if it.segment_end is not None else start + len(w) / embedder.sample_rate
                 metas.append({"segment_id": it.segment_id, "recording_id": it.recording_id or it.segment_id,
                               "segment_start": round(start, 4), "segment_end": round(end, 4),
                               "frames": int(emb.shape[0]), **it.fields})
+        writer.write(out, marker.stem, metas, embs)
         result.embedded += len(metas)
         _atomic_json(marker, {"ids": shard_ids, "meta": metas, "rejected": rejects})
         if progress is not None:

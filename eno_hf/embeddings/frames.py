@@ -17,6 +17,13 @@ Specs (``EmbedderSpec``):
   embedding).
 * ``kind="hf_audio"``, ``path`` = a local transformers checkpoint directory (no network), pooled
   per window by the encoder (``pooling``).
+* ``kind="tagger_ensemble"``, ``name`` = tagger names joined by ``+`` (e.g.
+  ``jamendo-fcn+msd-fcn+jamendo-musicnn``, the encoder of ``configs/small.yaml``): one row per
+  30-s window, the unstandardized ``TaggerEnsembleEncoder.raw_features`` (each tagger's window
+  embeddings mean+max pooled inside the 30-s window, concatenated).
+
+On a GPU (``FrameEmbedder.to("cuda", autocast="bf16")``) the forward passes run under
+``torch.autocast`` (bf16 or fp16); on CPU never (outputs are float32 either way).
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ class EmbedderSpec:
     """Which encoder makes the frame embeddings (see the module docstring).
 
     Attributes:
-        kind: ``"sota_tagger"`` or ``"hf_audio"``.
-        name: tagger name (``sota_tagger``) or a label (``hf_audio``).
+        kind: ``"sota_tagger"``, ``"hf_audio"`` or ``"tagger_ensemble"``.
+        name: tagger name (``sota_tagger``), ``+``-joined names (``tagger_ensemble``) or a label (``hf_audio``).
         features: ``"embedding"`` or ``"prefix+embedding"`` (``sota_tagger`` only).
         path: checkpoint directory for ``hf_audio``; models directory for ``sota_tagger``
             (default ``../shared/models/sota-music-tagging`` resolution of ``load_sota_tagger``).
@@ -98,6 +105,22 @@ class FrameEmbedder:
                  dim: int) -> None:
         self.spec, self.module = spec, module.eval()
         self.sample_rate, self.window, self.hop, self.dim = int(sample_rate), int(window), int(hop), int(dim)
+        self.device = torch.device("cpu")
+        self.autocast: torch.dtype | None = None
+
+    def to(self, device: str | torch.device, autocast: str | None = None) -> FrameEmbedder:
+        """Move the encoder to ``device``; ``autocast`` (``"bf16"``/``"fp16"``) applies on CUDA only.
+
+        Raises:
+            ValueError: unknown ``autocast``.
+        """
+        dtypes = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if autocast not in dtypes:
+            raise ValueError(f"autocast must be bf16, fp16 or none, got {autocast!r}")
+        self.device = torch.device(device)
+        self.module.to(self.device)
+        self.autocast = dtypes[autocast] if self.device.type == "cuda" else None
+        return self
 
     def _rows(self, windows: Tensor) -> Tensor:
         m = self.module
@@ -109,7 +132,16 @@ class FrameEmbedder:
             if m.arch != "musicnn":
                 pre = torch.cat([pre.mean(dim=(2, 3)), pre.amax(dim=(2, 3))], dim=1)
             return torch.cat([pre, emb], dim=1)
+        if self.spec.kind == "tagger_ensemble":
+            return m.raw_features(windows)
         return m(windows)
+
+    def _forward(self, chunk: Tensor) -> Tensor:
+        chunk = chunk.to(self.device)
+        if self.autocast is None:
+            return self._rows(chunk).float().cpu()
+        with torch.autocast(self.device.type, dtype=self.autocast):
+            return self._rows(chunk).float().cpu()
 
     @torch.inference_mode()
     def embed_batch(self, waveforms: list[np.ndarray], max_windows: int = 64) -> list[Tensor]:
@@ -123,7 +155,7 @@ class FrameEmbedder:
         """
         cut = [cut_windows(w, self.window, self.hop) for w in waveforms]
         allw = torch.cat(cut)
-        rows = torch.cat([self._rows(chunk) for chunk in allw.split(max_windows)]).to(torch.float32)
+        rows = torch.cat([self._forward(chunk) for chunk in allw.split(max_windows)])
         return [r.clone() for r in rows.split([c.shape[0] for c in cut])]
 
     def embed(self, waveform: np.ndarray) -> Tensor:
@@ -157,6 +189,13 @@ def build_frame_embedder(spec: EmbedderSpec | dict[str, Any], models_dir: str | 
         if not spec.path:
             raise ValueError("hf_audio embedder needs spec.path (a local checkpoint directory)")
         enc = HFAudioEncoder.from_pretrained_dir(spec.path, pooling=spec.pooling)
+        window = int(round(enc.native_input_s * enc.sample_rate))
+        hop = int(round((spec.hop_s or enc.native_input_s) * enc.sample_rate))
+        return FrameEmbedder(spec, enc, enc.sample_rate, window, hop, enc.output_dim)
+    if spec.kind == "tagger_ensemble":
+        from eno_hf.models.encoders.tagger_ensemble import load_tagger_ensemble
+
+        enc = load_tagger_ensemble([n for n in spec.name.split("+") if n], spec.path or models_dir)
         window = int(round(enc.native_input_s * enc.sample_rate))
         hop = int(round((spec.hop_s or enc.native_input_s) * enc.sample_rate))
         return FrameEmbedder(spec, enc, enc.sample_rate, window, hop, enc.output_dim)
