@@ -16,9 +16,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_stages_are_the_main_job_in_order() -> None:
-    assert [s.name for s in P.STAGES] == ["dataset", "baselines", "train", "evaluate", "register", "tag"]
+    assert [s.name for s in P.STAGES] == ["dataset", "embed", "baselines", "train", "evaluate", "register", "tag"]
     assert {s.name: s.resource for s in P.STAGES} == {
-        "dataset": "cpu", "baselines": "cpu", "train": "gpu", "evaluate": "gpu", "register": "io", "tag": "gpu"}
+        "dataset": "cpu", "embed": "gpu", "baselines": "cpu", "train": "gpu", "evaluate": "gpu", "register": "io", "tag": "gpu"}
     assert [s.name for s in P.select_stages(["tag", "dataset"])] == ["dataset", "tag"]  # pipeline order
     with pytest.raises(ValueError, match="unknown stage"):
         P.select_stages(["datset"])

@@ -46,7 +46,8 @@ def test_every_flow_has_a_deployment() -> None:
     deployed = {d["entrypoint"] for d in _prefect_yaml()["deployments"]}
     assert flows == deployed
     assert {"flows/pipeline.py:eno_pipeline", "flows/build.py:eno_build", "flows/train.py:eno_train",
-            "flows/evaluate.py:eno_evaluate", "flows/register.py:eno_register", "flows/tag.py:eno_tag"} <= flows
+            "flows/evaluate.py:eno_evaluate", "flows/register.py:eno_register", "flows/tag.py:eno_tag",
+            "flows/embed.py:eno_embed"} <= flows
 
 
 def test_deployment_parameters_are_valid_settings() -> None:
