@@ -339,6 +339,9 @@ class RegistryConfig(_Model):
     clearml: bool = True
     clearml_project: str = "eno"
     clearml_offline: bool = True
+    clearml_datasets: bool = False
+    """Register every newly built dataset version as a ClearML Dataset (subprocess, timeout;
+    ``eno_hf.registry.clearml_dataset``). Off by default: ~85 s per version here."""
 
 
 class RunConfig(_Model):

@@ -40,6 +40,7 @@ Layout under ``data_root``::
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -198,6 +199,12 @@ def stage_dataset(settings: Settings, state: PipelineState) -> dict[str, Any]:
 
     built = build_dataset(settings, progress=state.progress, map_fn=state.map_fn)
     root = Path(settings.paths.data_root).resolve()
+    record = root / "clearml" / "datasets" / settings.dataset.name / f"{built.version}.json"
+    if settings.registry.clearml_datasets and not record.is_file():
+        from eno_hf.registry.clearml_dataset import register_dataset_version
+
+        register_dataset_version(built.path, settings.dataset.name, built.version, root,
+                                 settings.registry.clearml_project, settings.registry.clearml_offline, record=record)
     return {"dataset_path": Path(built.path).resolve(), "dataset_version": built.version,
             "dataset": built.dataset, "qc_report": built.report,
             "run_dir": root / "runs" / run_id(settings, built.version),
@@ -260,6 +267,8 @@ def stage_train(settings: Settings, state: PipelineState) -> dict[str, Any]:
         tracker.log_params(settings.model_dump(mode="json"))
         result = train_model(settings, state.dataset, output_dir=state.run_dir / "checkpoints",
                              callbacks=[ClearMLCallback(tracker)])
+    if int(os.environ.get("RANK", "0")) != 0:  # `accelerate launch`: only the main process publishes
+        return {"model_dir": model_dir, "cached": {"train": False}}
     src = Path(result.model_dir)
     if src.resolve() != model_dir.resolve():
         if model_dir.exists():

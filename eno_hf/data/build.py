@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from eno_hf.config import DatasetConfig, Settings
 from eno_hf.data.arrow import ARRAY_COLUMNS, dataset_features  # noqa: F401
 from eno_hf.data.file_cache import (  # noqa: F401  (re-exported: the build's public names)
@@ -217,129 +219,133 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                                                          json.dumps(r, sort_keys=True, default=str)
                                                          for r in rejected)})
     final = version_dir(data_root, cfg.name, version)
-    remove_stale(final.parent, segment_cache_dir(data_root))  # temporaries of killed builds
-    if final.is_dir():
-        return _cache_hit(data_root, cfg.name, version)
+    # one builder per version (also across machines sharing the data root): a second process waits
+    # here and then finds the finished version (cache hit) instead of building it again
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final.parent / f".{version}.lock")):
+        remove_stale(final.parent, segment_cache_dir(data_root))  # temporaries of killed builds
+        if final.is_dir():
+            return _cache_hit(data_root, cfg.name, version)
 
-    # duplicate content: same bytes (and same crop) under a different id -> later ids rejected
-    first_of: dict[tuple[str, Any, Any], str] = {}
-    jobs: list[FileJob] = []
-    for rec in usable:
-        key = (hashes[rec.recording_id], rec.start_s, rec.end_s)
-        if key in first_of:
-            rejected.append(_rec_rejection(rec, "duplicate_content",
-                                           f"same audio content as {first_of[key]!r} "
-                                           f"(sha256 {key[0][:12]}…)"))
-            continue
-        first_of[key] = rec.recording_id
-        jobs.append(FileJob(rec, cfg, hashes[rec.recording_id],
-                            str(cache_path_for(data_root, rec, hashes[rec.recording_id], cfg))))
+        # duplicate content: same bytes (and same crop) under a different id -> later ids rejected
+        first_of: dict[tuple[str, Any, Any], str] = {}
+        jobs: list[FileJob] = []
+        for rec in usable:
+            key = (hashes[rec.recording_id], rec.start_s, rec.end_s)
+            if key in first_of:
+                rejected.append(_rec_rejection(rec, "duplicate_content",
+                                               f"same audio content as {first_of[key]!r} "
+                                               f"(sha256 {key[0][:12]}…)"))
+                continue
+            first_of[key] = rec.recording_id
+            jobs.append(FileJob(rec, cfg, hashes[rec.recording_id],
+                                str(cache_path_for(data_root, rec, hashes[rec.recording_id], cfg))))
 
-    outcomes: dict[str, dict[str, Any]] = {}
-    todo: list[FileJob] = []
-    for job in jobs:
-        hit = cached_outcome(job)
-        if hit is not None:
-            outcomes[job.recording.recording_id] = hit
-        else:
-            todo.append(job)
-    if todo:
-        results = (map_fn(process_file, todo) if map_fn is not None
-                   else _pool_map(process_file, todo, cfg.num_workers))
-        for out in _progress(results, len(todo), progress, f"{cfg.name}: processing"):
-            outcomes[out["recording_id"]] = out
-    log.info("%s: %d files processed, %d from cache", cfg.name, len(todo), len(jobs) - len(todo))
+        outcomes: dict[str, dict[str, Any]] = {}
+        todo: list[FileJob] = []
+        for job in jobs:
+            hit = cached_outcome(job)
+            if hit is not None:
+                outcomes[job.recording.recording_id] = hit
+            else:
+                todo.append(job)
+        if todo:
+            results = (map_fn(process_file, todo) if map_fn is not None
+                       else _pool_map(process_file, todo, cfg.num_workers))
+            for out in _progress(results, len(todo), progress, f"{cfg.name}: processing"):
+                outcomes[out["recording_id"]] = out
+        log.info("%s: %d files processed, %d from cache", cfg.name, len(todo), len(jobs) - len(todo))
 
-    ok_jobs: list[FileJob] = []
-    for job in jobs:
-        out = outcomes.get(job.recording.recording_id)
-        if out is None:
-            rejected.append(_rec_rejection(job.recording, "io_error", "no result from worker"))
-        elif out["status"] == "rejected":
-            rejected.append({k: out[k] for k in ("path", "recording_id", "reason", "detail")})
-        else:
-            ok_jobs.append(job)
-    if not ok_jobs:
-        raise NoUsableInput(f"dataset {cfg.name!r}: no usable recordings "
-                            f"({len(rejected)} rejected; first: {rejected[:3]})")
+        ok_jobs: list[FileJob] = []
+        for job in jobs:
+            out = outcomes.get(job.recording.recording_id)
+            if out is None:
+                rejected.append(_rec_rejection(job.recording, "io_error", "no result from worker"))
+            elif out["status"] == "rejected":
+                rejected.append({k: out[k] for k in ("path", "recording_id", "reason", "detail")})
+            else:
+                ok_jobs.append(job)
+        if not ok_jobs:
+            raise NoUsableInput(f"dataset {cfg.name!r}: no usable recordings "
+                                f"({len(rejected)} rejected; first: {rejected[:3]})")
 
-    # splits over groups (group fallback: recording_id)
-    ok_recs = [j.recording for j in ok_jobs]
-    groups = [r.group if r.group is not None else r.recording_id for r in ok_recs]
-    strat_tasks = cfg.split.stratify_on or sorted(vocab)
-    y = label_matrix(ok_recs, vocab, [t for t in strat_tasks if t in vocab])
-    split_of = assign_splits(groups, y, cfg.split)
-    fold_of: dict[str, int] | None = None
-    if cfg.split.k_folds > 1:
-        tv = [i for i, s in enumerate(split_of) if s != "test"]
-        folds = assign_folds([groups[i] for i in tv], y[tv], cfg.split.k_folds, cfg.split.seed)
-        fold_of = {ok_recs[i].recording_id: f for i, f in zip(tv, folds)}
+        # splits over groups (group fallback: recording_id)
+        ok_recs = [j.recording for j in ok_jobs]
+        groups = [r.group if r.group is not None else r.recording_id for r in ok_recs]
+        strat_tasks = cfg.split.stratify_on or sorted(vocab)
+        y = label_matrix(ok_recs, vocab, [t for t in strat_tasks if t in vocab])
+        split_of = assign_splits(groups, y, cfg.split)
+        fold_of: dict[str, int] | None = None
+        if cfg.split.k_folds > 1:
+            tv = [i for i, s in enumerate(split_of) if s != "test"]
+            folds = assign_folds([groups[i] for i in tv], y[tv], cfg.split.k_folds, cfg.split.seed)
+            fold_of = {ok_recs[i].recording_id: f for i, f in zip(tv, folds)}
 
-    ml, sl, num = _tasks_of(recs, cfg)
-    features = dataset_features(cfg, vocab, ml, sl, num, with_fold=fold_of is not None)
-    split_items: dict[str, list[dict[str, Any]]] = {}
-    for job, split in zip(ok_jobs, split_of):
-        split_items.setdefault(split, []).append(
-            {"recording": job.recording, "cache_path": outcomes[job.recording.recording_id]["cache_path"]})
-
-    tmp = make_staging_dir(final.parent, version)
-    nonfinite = NonFiniteCounter()
-    try:
-        out_dir = tmp / "dataset"
-        splits_iter = _progress(("train", "validation", "test"), 3, progress, f"{cfg.name}: writing")
-        for split in splits_iter:
-            chunks = _chunk_generator(split_items.get(split, []), cfg, fold_of, nonfinite)
-            write_split(out_dir / split, split, chunks, features, fingerprint=f"{version}-{split}")
-        (out_dir / "dataset_dict.json").write_text(
-            json.dumps({"splits": ["train", "validation", "test"]}), encoding="utf-8")
-
-        written = []
-        split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
-        cond = []
+        ml, sl, num = _tasks_of(recs, cfg)
+        features = dataset_features(cfg, vocab, ml, sl, num, with_fold=fold_of is not None)
+        split_items: dict[str, list[dict[str, Any]]] = {}
         for job, split in zip(ok_jobs, split_of):
-            rec = job.recording
-            out = outcomes[rec.recording_id]
-            written.append({"recording_id": rec.recording_id, "n_segments": out["n_segments"],
-                            "split": split})
-            split_records[split].append({
-                "recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
-                "n_segments": out["n_segments"],
-                "labels": {**{t: rec.multilabel.get(t, []) for t in ml},
-                           **{t: rec.singlelabel.get(t) for t in sl}}})
-            cond.append(out["stats"])
-        tasks = {**{t: ("multilabel", vocab.get(t, [])) for t in ml},
-                 **{t: ("singlelabel", vocab.get(t, [])) for t in sl}}
-        report = make_qc_report(dataset=cfg.name, version=version, n_inputs=n_inputs,
-                                written=written, rejected=rejected,
-                                split_recordings=split_records, tasks=tasks,
-                                non_finite=nonfinite.to_dict(), conditioning=cond)
-        report["labels_dropped"] = labels.dropped
-        fractions = {"train": cfg.split.train, "validation": cfg.split.validation,
-                     "test": cfg.split.test}
-        report["warnings"] = [
-            f"split {s!r} is empty although its fraction is {f} (too few groups: "
-            f"{len(set(groups))})" for s, f in fractions.items() if f > 0 and not split_items.get(s)]
-        if cfg.limit is not None:
-            report["warnings"].append(f"dataset.limit={cfg.limit}: only the first {cfg.limit} "
-                                      "recordings (by id) were used")
-        report["build"] = {"n_processed": len(todo), "n_from_cache": len(jobs) - len(todo),
-                           "wall_s": round(time.perf_counter() - t0, 2),
-                           "audio_s": round(sum(float(c.get("duration_s", 0.0)) for c in cond), 2)}
-        write_qc_report(report, out_dir / "qc_report.json")
-        (out_dir / "settings.json").write_text(
-            json.dumps(settings.model_dump(mode="json"), indent=2), encoding="utf-8")
-        write_card(out_dir / "README.md", settings=settings, version=version, report=report,
-                   features=features)
+            split_items.setdefault(split, []).append(
+                {"recording": job.recording, "cache_path": outcomes[job.recording.recording_id]["cache_path"]})
+
+        tmp = make_staging_dir(final.parent, version)
+        nonfinite = NonFiniteCounter()
         try:
-            os.replace(out_dir, final)
-        except OSError:
-            if not final.is_dir():  # lost a race only if someone else finished the same version
-                raise
-    finally:
-        release_staging_dir(tmp)
-    write_latest(data_root, cfg.name, version)
-    return BuildResult(final, version, open_dataset(data_root, cfg.name, version), report,
-                       cache_hit=False, n_processed=len(todo))
+            out_dir = tmp / "dataset"
+            splits_iter = _progress(("train", "validation", "test"), 3, progress, f"{cfg.name}: writing")
+            for split in splits_iter:
+                chunks = _chunk_generator(split_items.get(split, []), cfg, fold_of, nonfinite)
+                write_split(out_dir / split, split, chunks, features, fingerprint=f"{version}-{split}")
+            (out_dir / "dataset_dict.json").write_text(
+                json.dumps({"splits": ["train", "validation", "test"]}), encoding="utf-8")
+
+            written = []
+            split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
+            cond = []
+            for job, split in zip(ok_jobs, split_of):
+                rec = job.recording
+                out = outcomes[rec.recording_id]
+                written.append({"recording_id": rec.recording_id, "n_segments": out["n_segments"],
+                                "split": split})
+                split_records[split].append({
+                    "recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
+                    "n_segments": out["n_segments"],
+                    "labels": {**{t: rec.multilabel.get(t, []) for t in ml},
+                               **{t: rec.singlelabel.get(t) for t in sl}}})
+                cond.append(out["stats"])
+            tasks = {**{t: ("multilabel", vocab.get(t, [])) for t in ml},
+                     **{t: ("singlelabel", vocab.get(t, [])) for t in sl}}
+            report = make_qc_report(dataset=cfg.name, version=version, n_inputs=n_inputs,
+                                    written=written, rejected=rejected,
+                                    split_recordings=split_records, tasks=tasks,
+                                    non_finite=nonfinite.to_dict(), conditioning=cond)
+            report["labels_dropped"] = labels.dropped
+            fractions = {"train": cfg.split.train, "validation": cfg.split.validation,
+                         "test": cfg.split.test}
+            report["warnings"] = [
+                f"split {s!r} is empty although its fraction is {f} (too few groups: "
+                f"{len(set(groups))})" for s, f in fractions.items() if f > 0 and not split_items.get(s)]
+            if cfg.limit is not None:
+                report["warnings"].append(f"dataset.limit={cfg.limit}: only the first {cfg.limit} "
+                                          "recordings (by id) were used")
+            report["build"] = {"n_processed": len(todo), "n_from_cache": len(jobs) - len(todo),
+                               "wall_s": round(time.perf_counter() - t0, 2),
+                               "audio_s": round(sum(float(c.get("duration_s", 0.0)) for c in cond), 2)}
+            write_qc_report(report, out_dir / "qc_report.json")
+            (out_dir / "settings.json").write_text(
+                json.dumps(settings.model_dump(mode="json"), indent=2), encoding="utf-8")
+            write_card(out_dir / "README.md", settings=settings, version=version, report=report,
+                       features=features)
+            try:
+                os.replace(out_dir, final)
+            except OSError:
+                if not final.is_dir():  # lost a race only if someone else finished the same version
+                    raise
+        finally:
+            release_staging_dir(tmp)
+        write_latest(data_root, cfg.name, version)
+        return BuildResult(final, version, open_dataset(data_root, cfg.name, version), report,
+                           cache_hit=False, n_processed=len(todo))
 
 
 def _cache_hit(data_root: Path, name: str, version: str) -> BuildResult:

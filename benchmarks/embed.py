@@ -1,0 +1,157 @@
+"""Embedding benchmark: one-by-one vs batched, 1 vs 2 worker processes, and the dataset build on
+1 vs 2 Dask workers.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/embed.py --clips 16
+
+Prints (never asserts), one line per setting, side by side: segments/s, × real time (audio seconds
+embedded per wall second), wall s, CPU s (this process + finished children) and the 1-min load:
+
+1. the default encoder of ``configs/small.yaml`` (``tagger_ensemble``: jamendo-fcn + msd-fcn +
+   jamendo-musicnn, ``eno_hf.embeddings.frames``) on the first ``--clips`` 4q-dev clips (~30 s each),
+   torch on ONE thread everywhere, so that the worker comparison is about processes:
+   one-by-one (``FrameEmbedder.embed`` per clip) vs batched (``embed_batch``, ``--batch`` clips);
+2. batched in 1 vs 2 worker processes (``multiprocessing`` spawn, the clips split in two halves,
+   one torch thread each; the model load is outside the timed part of each worker);
+3. ``eno-build`` (the Prefect flow, ``run.task_runner=dask``) on ``--build-clips`` clips with a
+   ``distributed.LocalCluster`` of 1 vs 2 worker processes, each a fresh data root (no cache hit),
+   in a subprocess; the flow's wall time includes starting the cluster.
+
+Targets (issue 8): batched never slower than one-by-one; 2 workers ≥ 1.7× one (both embedding and
+build). Clips are decoded once, before anything is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "4q-dev"
+if not DATA.is_dir():
+    DATA = ROOT / ".." / ".." / "shared" / "data" / "4q-dev"
+
+
+def _cpu() -> float:
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def _clips(n: int) -> list[Path]:
+    files = []
+    for q in ("Q1", "Q2", "Q3", "Q4"):
+        files += sorted((DATA / q).glob("*.mp3"))
+    files.sort(key=lambda p: (p.name[1:], p.name))  # interleave quadrants deterministically
+    return files[:n]
+
+
+def _embedder():
+    import torch
+
+    from eno_hf.config import load_config
+    from eno_hf.embeddings.companion import embedder_spec
+    from eno_hf.embeddings.frames import build_frame_embedder
+
+    torch.set_num_threads(1)
+    return build_frame_embedder(embedder_spec(load_config(ROOT / "configs/small.yaml")))
+
+
+def _worker(args: tuple[list, int]) -> tuple[int, float]:
+    waves, batch = args
+    emb = _embedder()
+    emb.embed_batch(waves[:1])  # warm-up (allocator, first-call overheads)
+    t = time.perf_counter()
+    for i in range(0, len(waves), batch):
+        emb.embed_batch(waves[i: i + batch])
+    return len(waves), time.perf_counter() - t
+
+
+def _line(label: str, n: int, audio_s: float, wall: float, cpu: float, extra: str = "") -> None:
+    print(f"{label:<38} {n / wall:8.2f} seg/s {audio_s / wall:8.1f} x RT   wall {wall:7.1f} s   "
+          f"CPU {cpu:7.1f} s   load {os.getloadavg()[0]:5.1f} {extra}", flush=True)
+
+
+BUILD = r"""
+import json, sys, time
+from flows.build import eno_build
+root, n, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ov = [f"paths.data_root={root}", f"dataset.limit={n}", "run.task_runner=dask", f"run.dask_workers={workers}"]
+t = time.perf_counter()
+res = eno_build("configs/small.yaml", ov)
+print(json.dumps({"wall": time.perf_counter() - t, "n": res["accounting"]["n_written"], "hit": res["cache_hit"]}))
+"""
+
+
+def _build(n: int, workers: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="eno-bench-embed-") as tmp:
+        env = {**os.environ, "PREFECT_HOME": f"{tmp}/prefect", "PREFECT_LOGGING_LEVEL": "WARNING",
+               "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env.pop("PREFECT_API_URL", None)
+        c0 = _cpu()
+        proc = subprocess.run([sys.executable, "-c", BUILD, f"{tmp}/data", str(n), str(workers)], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-3000:])
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        out["cpu"] = _cpu() - c0
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clips", type=int, default=16, help="4q-dev clips to embed (default 16)")
+    ap.add_argument("--batch", type=int, default=8, help="clips per batch (default 8)")
+    ap.add_argument("--build-clips", type=int, default=24, help="clips for the Dask build (default 24; 0 skips)")
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from eno_hf.audio.io import load_audio
+
+    emb = _embedder()
+    waves = [load_audio(p, sample_rate=emb.sample_rate) for p in _clips(args.clips)]
+    waves = [w[0] if isinstance(w, tuple) else w for w in waves]
+    audio_s = sum(len(w) for w in waves) / emb.sample_rate
+    print(f"encoder {emb.spec.key} (dim {emb.dim}), {len(waves)} clips, {audio_s:.0f} s of audio, torch 1 thread")
+    emb.embed_batch(waves[:1])  # warm-up
+
+    c, t = _cpu(), time.perf_counter()
+    for w in waves:
+        emb.embed(w)
+    one = time.perf_counter() - t
+    _line("one-by-one (1 process)", len(waves), audio_s, one, _cpu() - c)
+
+    c, t = _cpu(), time.perf_counter()
+    for i in range(0, len(waves), args.batch):
+        emb.embed_batch(waves[i: i + args.batch])
+    batched = time.perf_counter() - t
+    _line(f"batched x{args.batch} (1 process)", len(waves), audio_s, batched, _cpu() - c,
+          f"[{one / batched:.2f}x one-by-one]")
+
+    ctx = mp.get_context("spawn")
+    times = {}
+    for n_workers in (1, 2):
+        parts = [waves[i::n_workers] for i in range(n_workers)]
+        c = _cpu()
+        with ctx.Pool(n_workers) as pool:
+            res = pool.map(_worker, [(p, args.batch) for p in parts])
+        times[n_workers] = max(r[1] for r in res)  # the slowest worker ends the run
+        _line(f"batched x{args.batch}, {n_workers} worker process(es)", len(waves), audio_s, times[n_workers],
+              _cpu() - c, f"[{times[1] / times[n_workers]:.2f}x 1 worker]" if n_workers == 2 else "")
+
+    if args.build_clips:
+        builds = {}
+        for n_workers in (1, 2):
+            b = builds[n_workers] = _build(args.build_clips, n_workers)
+            _line(f"eno-build, Dask LocalCluster {n_workers} worker(s)", b["n"], b["n"] * 30.0, b["wall"], b["cpu"],
+                  f"[{builds[1]['wall'] / b['wall']:.2f}x 1 worker]" if n_workers == 2 else "")
+        print("(build x RT assumes ~30-s clips; CPU is the whole build subprocess incl. imports)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Two processes building the same dataset version at once: one builds, the other waits on the
+version's file lock and reuses the finished version (no file processed twice, nothing corrupt)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+N_FILES = 8
+
+SCRIPT = r"""
+import json, sys
+from eno_hf.config import load_config
+from eno_hf.data.build import build_dataset
+r = build_dataset(load_config("configs/base.yaml", sys.argv[1:]), progress=False)
+print(json.dumps({"version": r.version, "cache_hit": bool(r.cache_hit), "n_processed": r.n_processed,
+                  "rows": {k: len(v) for k, v in r.dataset.items()}}))
+"""
+
+
+def test_concurrent_builds_of_one_version(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for i in range(N_FILES):
+        x = 0.3 * np.sin(2 * np.pi * (200 + 31 * i) * np.arange(16_000) / 16_000) + 0.05 * rng.standard_normal(16_000)
+        p = tmp_path / "audio" / ("a" if i % 2 else "b") / f"c{i}.wav"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, x.astype(np.float32), 16_000, subtype="PCM_16")
+    sets = [f"paths.data_root={tmp_path / 'data'}", "dataset.name=lock", "dataset.source.kind=folders",
+            f"dataset.source.audio_root={tmp_path / 'audio'}", "dataset.source.folder_group=none",
+            "dataset.num_workers=1", "dataset.segment.segment_s=0.5", "dataset.segment.hop_s=0.5",
+            "dataset.split.train=0.5", "dataset.split.validation=0.25", "dataset.split.test=0.25",
+            "dataset.audio_column=false", "dataset.features.mfcc=false"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, *sets], cwd=PROJECT_ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = []
+    for p in procs:
+        so, se = p.communicate(timeout=900)
+        assert p.returncode == 0, se[-3000:]
+        outs.append(json.loads(so.strip().splitlines()[-1]))
+    assert outs[0]["version"] == outs[1]["version"]
+    assert sorted(o["cache_hit"] for o in outs) == [False, True]
+    assert sum(o["n_processed"] for o in outs) == N_FILES  # every file processed exactly once
+    assert outs[0]["rows"] == outs[1]["rows"] and sum(outs[0]["rows"].values()) == 2 * N_FILES
+    versions = [p.name for p in (tmp_path / "data" / "datasets" / "lock").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert versions == [outs[0]["version"]]
+    assert not list((tmp_path / "data" / "datasets" / "lock").glob(".*.tmp-*"))
