@@ -8,6 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, load_settings, print_json_last
+
 console = Console(stderr=True)
 
 __all__ = ["embed_command", "items_from_dataset"]
@@ -47,8 +49,9 @@ def embed_command(
     shard_size: Annotated[int, typer.Option("--shard-size")] = 64,
     companion: Annotated[bool, typer.Option("--companion", help="Embed the config's dataset version into its companion "
                                             "Arrow dataset (settings.embed; --dataset @VERSION picks the version).")] = False,
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config (--companion).")] = Path("configs/small.yaml"),
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override key.path=value (--companion).")] = None,
+    config: ConfigOpt = Path("configs/small.yaml"),
+    set_: SetOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Embed every segment (one (frames, dim) tensor each), resumable by shard; every input ends in
     metadata.jsonl or rejections.jsonl. With --companion: the companion Arrow dataset of a dataset
@@ -57,15 +60,16 @@ def embed_command(
     from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
 
     if companion:
-        from eno_hf.config import load_config
         from eno_hf.embeddings.companion import embed_dataset
 
-        settings = load_config(config, list(set_ or []))
+        settings = load_settings(config, set_)
         res = embed_dataset(settings, (dataset or "@latest").partition("@")[2] or "latest",
                             progress=lambda a, b: console.print(f"shard {a}/{b}"))
         console.print(f"{len(res.dataset)} rows (embedded {res.embedded}, reused {res.reused}, rejected "
                       f"{len(res.rejected)}, dim {res.dim}) -> {res.path}")
-        print(res.path)
+        if json_out:
+            print_json_last({"path": str(res.path), "rows": len(res.dataset), "embedded": res.embedded,
+                             "reused": res.reused, "rejected": len(res.rejected), "dim": res.dim})
         return
 
     if (source is None) == (dataset is None):
