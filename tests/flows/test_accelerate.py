@@ -4,6 +4,7 @@ a tiny model for a few steps; only the main process publishes the model."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,4 +40,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path: Path, fourq_dir: Path) ->
     assert all(Path(o["model"]) == model_dir for o in outs)
     assert (model_dir / "stage.json").is_file() and list(model_dir.glob("*.safetensors"))
     state = json.loads(next((model_dir.parent / "checkpoints").rglob("trainer_state.json")).read_text())
-    assert state["global_step"] > 0
+    qc = json.loads(next((tmp_path / "data" / "datasets").rglob("qc_report.json")).read_text())
+    n_train = qc["splits"]["train"]["n_segments"]
+    # data parallel over 2 processes: each step sees 2 x batch_size rows (one process would take twice the steps)
+    assert state["global_step"] == 2 * math.ceil(n_train / (2 * 2))
