@@ -54,3 +54,29 @@ def fourq_clips(fourq_dir: Path) -> list[Path]:
     for q in ("Q1", "Q2", "Q3", "Q4"):
         clips += sorted((fourq_dir / q).glob("*.mp3"))[:2]
     return clips
+
+
+@pytest.fixture
+def run_concurrently():
+    """``run(script, args, n=2, timeout=900) -> [json of each process's last stdout line]``: start
+    ``n`` copies of ``python -c script *args`` at once (cwd = project root, one torch thread each)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+
+    def run(script: str, args: list[str], n: int = 2, timeout: float = 900) -> list[dict]:
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        procs = [subprocess.Popen([sys.executable, "-c", script, *args], cwd=root, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
+        outs = []
+        for p in procs:
+            so, se = p.communicate(timeout=timeout)
+            assert p.returncode == 0, se[-3000:]
+            outs.append(json.loads(so.strip().splitlines()[-1]))
+        return outs
+
+    return run

@@ -47,8 +47,10 @@ def register_dataset_version(version_dir: str | Path, name: str, version: str, d
            str(Path(data_root).resolve()), project, "1" if offline else "0"]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
-        if proc.returncode == 0 and proc.stdout.strip():
-            out = {"status": "ok", **json.loads(proc.stdout.strip().splitlines()[-1])}
+        last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        if last.startswith("{"):  # registered; a crash in ClearML's exit hooks is recorded, not fatal
+            out = {"status": "ok", **json.loads(last),
+                   **({"exit_code": proc.returncode, "detail": proc.stderr[-2000:]} if proc.returncode else {})}
         else:
             out = {"status": "failed", "detail": (proc.stderr or proc.stdout)[-2000:]}
     except subprocess.TimeoutExpired:

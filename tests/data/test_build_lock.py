@@ -4,9 +4,6 @@ version's file lock and reuses the finished version (no file processed twice, no
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +25,7 @@ print(json.dumps({"version": r.version, "cache_hit": bool(r.cache_hit), "n_proce
 """
 
 
-def test_concurrent_builds_of_one_version(tmp_path: Path) -> None:
+def test_concurrent_builds_of_one_version(tmp_path: Path, run_concurrently) -> None:
     rng = np.random.default_rng(1)
     for i in range(N_FILES):
         x = 0.3 * np.sin(2 * np.pi * (200 + 31 * i) * np.arange(16_000) / 16_000) + 0.05 * rng.standard_normal(16_000)
@@ -40,15 +37,7 @@ def test_concurrent_builds_of_one_version(tmp_path: Path) -> None:
             "dataset.num_workers=1", "dataset.segment.segment_s=0.5", "dataset.segment.hop_s=0.5",
             "dataset.split.train=0.5", "dataset.split.validation=0.25", "dataset.split.test=0.25",
             "dataset.audio_column=false", "dataset.features.mfcc=false"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, *sets], cwd=PROJECT_ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = []
-    for p in procs:
-        so, se = p.communicate(timeout=900)
-        assert p.returncode == 0, se[-3000:]
-        outs.append(json.loads(so.strip().splitlines()[-1]))
+    outs = run_concurrently(SCRIPT, sets)
     assert outs[0]["version"] == outs[1]["version"]
     assert sorted(o["cache_hit"] for o in outs) == [False, True]
     assert sum(o["n_processed"] for o in outs) == N_FILES  # every file processed exactly once

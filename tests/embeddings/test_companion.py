@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from eno_hf.config import load_config
 
@@ -177,7 +176,7 @@ def _version(data: Path) -> str:
 
 
 @pytest.mark.slow
-def test_two_processes_same_companion_wait_and_reuse(built: Path, tmp_path: Path) -> None:
+def test_two_processes_same_companion_wait_and_reuse(built: Path, tmp_path: Path, run_concurrently) -> None:
     """Two processes start the same companion at once: one embeds, the other waits on the lock and
     reuses it — every segment is embedded exactly once in total."""
     data = _copy_data(built, tmp_path / "data")
@@ -185,12 +184,6 @@ def test_two_processes_same_companion_wait_and_reuse(built: Path, tmp_path: Path
               "r = embed_dataset(load_config('configs/base.yaml', sys.argv[1:]))\n"
               "print(json.dumps({'embedded': r.embedded, 'reused': r.reused, 'rows': len(r.dataset)}))\n")
     sets = _sets(built) + [f"paths.data_root={data}"]
-    procs = [subprocess.Popen([sys.executable, "-c", script, *sets], cwd=PROJECT_ROOT, env=_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = []
-    for p in procs:
-        so, se = p.communicate(timeout=900)
-        assert p.returncode == 0, se[-3000:]
-        outs.append(json.loads(so.strip().splitlines()[-1]))
+    outs = run_concurrently(script, sets)
     assert sorted(o["embedded"] for o in outs) == [0, N_FILES]
     assert all(o["rows"] == N_FILES for o in outs)
