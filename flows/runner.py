@@ -118,6 +118,11 @@ def task_runner(settings: Settings) -> TaskRunner:
     if run.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
+        import dask
+
+        # generous comm timeouts: on a loaded machine a worker process can take minutes to start and
+        # answer (the defaults, 30 s, make LocalCluster start-up fail); nannies pass this config on
+        dask.config.set({"distributed.comm.timeouts.connect": "300s", "distributed.comm.timeouts.tcp": "300s"})
         if run.dask_address:
             return DaskTaskRunner(address=run.dask_address)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",

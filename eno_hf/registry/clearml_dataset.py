@@ -11,8 +11,11 @@ Offline (default, ``CLEARML_OFFLINE_MODE=1``) the session is stored as
 with ``clearml.Task.import_offline_session(zip)``. ``finalize`` is a no-op offline (ClearML warns
 "Cannot finalize dataset in offline mode"); it happens on import.
 
-Measured here (2 cores under load 16): ~85 s per registration, almost all of it ``import clearml`` +
-task creation; hence ``registry.clearml_datasets`` is off by default.
+Measured here (2 cores under load 16-18): 85-270 s per registration, almost all of it ``import
+clearml`` + task creation; hence ``registry.clearml_datasets`` is off by default. The result is
+read from a file the child writes (ClearML captures the child's stdout); a child that registered
+and then crashed in ClearML's exit hooks (seen once under pytest: "exception SystemExit() is not a
+BaseException subclass") is recorded as ``ok`` with its ``exit_code``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +47,26 @@ def register_dataset_version(version_dir: str | Path, name: str, version: str, d
     env = dict(os.environ)
     if offline:
         env["CLEARML_OFFLINE_MODE"] = "1"
-    cmd = [sys.executable, "-m", "eno_hf.registry.clearml_dataset", str(version_dir), name, version,
-           str(Path(data_root).resolve()), project, "1" if offline else "0"]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
-        last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-        if last.startswith("{"):  # registered; a crash in ClearML's exit hooks is recorded, not fatal
-            out = {"status": "ok", **json.loads(last),
-                   **({"exit_code": proc.returncode, "detail": proc.stderr[-2000:]} if proc.returncode else {})}
-        else:
-            out = {"status": "failed", "detail": (proc.stderr or proc.stdout)[-2000:]}
-    except subprocess.TimeoutExpired:
-        out = {"status": "timeout", "detail": f"ClearML registration took more than {timeout_s:g} s (killed)"}
+    with tempfile.TemporaryDirectory(prefix="eno-clearml-") as tmp:
+        result = Path(tmp) / "result.json"  # not stdout: ClearML captures the child's console
+        cmd = [sys.executable, "-m", "eno_hf.registry.clearml_dataset", str(version_dir), name, version,
+               str(Path(data_root).resolve()), project, "1" if offline else "0", str(result)]
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+            if result.is_file():  # registered; a crash in ClearML's exit hooks is recorded, not fatal
+                out = {"status": "ok", **json.loads(result.read_text(encoding="utf-8")),
+                       **({"exit_code": proc.returncode, "detail": proc.stderr[-2000:]} if proc.returncode else {})}
+            else:
+                out = {"status": "failed", "detail": (proc.stderr or proc.stdout)[-2000:]}
+        except subprocess.TimeoutExpired:
+            out = {"status": "timeout", "detail": f"ClearML registration took more than {timeout_s:g} s (killed)"}
     if record is not None:
         atomic_write_json(record, out)
     return out
 
 
 def _main(argv: list[str]) -> None:
-    version_dir, name, version, data_root, project, offline = argv
+    version_dir, name, version, data_root, project, offline, result = argv
     from clearml import Dataset, Task
 
     if offline == "1":
@@ -74,7 +79,8 @@ def _main(argv: list[str]) -> None:
         ds.add_files(str(p), dataset_path=str(p.parent.relative_to(version_dir)))
     ds.upload()
     ds.finalize()
-    print(json.dumps({"id": ds.id, "files": [str(p.relative_to(version_dir)) for p in files], "offline": offline == "1"}))
+    atomic_write_json(result, {"id": ds.id, "files": [str(p.relative_to(version_dir)) for p in files],
+                               "offline": offline == "1"})
 
 
 if __name__ == "__main__":

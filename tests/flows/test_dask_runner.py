@@ -39,10 +39,11 @@ print(json.dumps({"version": res["version"], "cache_hit": res["cache_hit"],
 
 
 def _build(tmp_path: Path, runner: str) -> dict:
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect-{runner}"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect-{runner}"), "PREFECT_LOGGING_LEVEL": "WARNING",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.run([sys.executable, "-c", SCRIPT, "configs/small.yaml", str(tmp_path / runner), runner],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
