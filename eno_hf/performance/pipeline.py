@@ -339,6 +339,34 @@ def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
     return best, {"probe_mean_r2": scores, "chosen": best.key, "n": len(sub)}
 
 
+def performance_model_card(report: dict[str, Any]) -> str:
+    """Markdown model card (``README.md`` of the model directory) from a ``run_performance`` report:
+    data, embedder, tiers, and per protocol the cross-validated mean R² [95 % CI] of the model and
+    the baselines, beside the published figures."""
+    lines = [f"# {report.get('model_name', 'eno-piano')}: piano performance evaluation", "",
+             f"Regresses the 19 PercePiano perceptual ratings (0-1 scale) of a performance from frame embeddings of "
+             f"`{report['embedder']}` (MIDI rendered with FluidSynth). Trained on {report['n']} performances of "
+             f"{len(report['pieces'])} pieces by {len(report['performers'])} performers"
+             + (" (**biased subset**: only cached embeddings)" if report.get("only_cached") else "") + ".",
+             f"Tiers: {', '.join(k for k, v in report['tiers'].items() if v is True) or 't1'} (T1 always).", "",
+             "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
+    for prot, r in report["protocols"].items():
+        for label, key in (("this model (tiers)", "model"), ("ridge on MIDI statistics", "baseline_ridge_midi"),
+                           ("ridge on pooled embeddings", "probe_ridge_embeddings"), ("training mean", "baseline_mean")):
+            m = r.get(key)
+            if not m:
+                continue
+            i = m.get("interval")
+            ci = f" [{i['low']:.3f}, {i['high']:.3f}]" if i else ""
+            lines.append(f"| {prot} ({r['folds']} folds) | {label} | {m['mean_r2']:.3f}{ci} | "
+                         f"{m.get('mean_pairwise_accuracy', float('nan')):.3f} |")
+    pub = report.get("published_mean_r2", {})
+    lines += ["", f"Published (segment-level splits, not these protocols): {pub}.",
+              "Limits: performer-grouped R² below the ridge on MIDI statistics in the measured runs; "
+              "piece-grouped R² near or below 0 (each piece shifts the mean ratings). See docs/performance.md.", ""]
+    return "\n".join(lines)
+
+
 def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     """Run the whole job for ``settings.performance`` (see the module docstring).
 
@@ -386,6 +414,8 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     report["runtime_s"] = round(time.time() - t0, 1)
     (work / "report.json").write_text(json.dumps(report, indent=2, default=float))
     (model_dir / "eval_report.json").write_text(json.dumps(report, indent=2, default=float))
+    (model_dir / "README.md").write_text(performance_model_card({**report, "model_name": cfg.model_name}),
+                                         encoding="utf-8")
     from eno_hf.registry.hub import register
 
     summary = {p: {"mean_r2": v["model"]["mean_r2"], "ridge_midi_mean_r2": v["baseline_ridge_midi"]["mean_r2"]}

@@ -48,3 +48,19 @@ def test_nested_cv_picks_the_informative_layer_without_seeing_the_test_fold() ->
     res2 = nested_ridge_cv(blocks, y2, groups, [folds[0]], cands, inner_folds=3)
     res1 = nested_ridge_cv(blocks, y, groups, [folds[0]], cands, inner_folds=3)
     np.testing.assert_allclose(res1["selected"][te], res2["selected"][te])
+
+
+def test_model_card_lists_every_protocol_and_baseline() -> None:
+    from eno_hf.performance.pipeline import performance_model_card
+
+    iv = {"low": 0.1, "high": 0.5}
+    rep = {"embedder": "sota_tagger-mtat-musicnn-prefix+embedding", "n": 10, "pieces": {"a": 10},
+           "performers": {"x": 5, "y": 5}, "only_cached": True, "tiers": {"t2": False, "t3": True},
+           "published_mean_r2": {"symbolic": 0.35},
+           "protocols": {p: {"folds": 5, "model": {"mean_r2": 0.2, "interval": iv, "mean_pairwise_accuracy": 0.6},
+                             "baseline_ridge_midi": {"mean_r2": 0.37, "interval": iv, "mean_pairwise_accuracy": 0.6},
+                             "baseline_mean": {"mean_r2": -0.03, "mean_pairwise_accuracy": 0.5}}
+                         for p in ("performer", "piece")}}
+    card = performance_model_card(rep)
+    assert "biased subset" in card and "t3" in card
+    assert card.count("| ridge on MIDI statistics |") == 2 and "| performer (5 folds) | this model (tiers) | 0.200 [0.100, 0.500]" in card
