@@ -129,8 +129,9 @@ class FrameEmbedder:
             emb = m.suffix(pre)
             if self.spec.features == "embedding":
                 return emb
-            if m.arch != "musicnn":
-                pre = torch.cat([pre.mean(dim=(2, 3)), pre.amax(dim=(2, 3))], dim=1)
+            if pre.ndim > 2:  # a (B, C, ...) map (FCN/CRNN layer4): mean ++ max over the other axes
+                dims = tuple(range(2, pre.ndim))
+                pre = torch.cat([pre.mean(dim=dims), pre.amax(dim=dims)], dim=1)
             return torch.cat([pre, emb], dim=1)
         if self.spec.kind == "tagger_ensemble":
             return m.raw_features(windows)

@@ -36,7 +36,7 @@ import numpy as np
 from eno_hf.errors import RejectedInput
 
 __all__ = [
-    "MidiFeatures", "load_midi", "midi_statistics", "midi_features", "swing_ratio",
+    "MIDI_STATISTICS", "MidiFeatures", "load_midi", "midi_statistics", "midi_statistics_matrix", "midi_features", "swing_ratio",
     "articulation_class", "groove_class", "estimate_key", "chord_progression", "ONSET_MERGE_S",
 ]
 
@@ -91,10 +91,10 @@ def _onsets(starts: np.ndarray, merge_s: float = ONSET_MERGE_S) -> np.ndarray:
     return np.asarray(out)
 
 
-def _pedal_stats(pm, duration_s: float) -> dict[str, float]:
-    """Sustain pedal (CC 64, down when value >= 64): fraction of time down and presses per second."""
+def _pedal_stats(pm, duration_s: float, number: int = 64) -> dict[str, float]:
+    """Sustain pedal (CC ``number``, down when value >= 64): fraction of time down and presses per second."""
     events = sorted((cc.time, cc.value >= 64) for inst in pm.instruments for cc in inst.control_changes
-                    if cc.number == 64)
+                    if cc.number == number)
     down_s, presses, down_at = 0.0, 0, None
     for t, down in events:
         if down and down_at is None:
@@ -134,7 +134,59 @@ def _statistics(pm, notes: np.ndarray) -> dict[str, float]:
         "ioi_cv": float(ioi.std() / ioi.mean()) if ioi.size and ioi.mean() > 0 else float("nan"),
     }
     out.update(_pedal_stats(pm, float(notes[:, 1].max())))
+    out.update(_performance_nuances(pm, notes, onsets, duration_s))
     return out
+
+
+def _performance_nuances(pm, notes: np.ndarray, onsets: np.ndarray, duration_s: float) -> dict[str, float]:
+    """The performance-nuance keys of ``midi_statistics`` (see there)."""
+    start, end, vel = notes[:, 0], notes[:, 1], notes[:, 3]
+    dur = np.maximum(end - start, 1e-3)
+    idx = np.searchsorted(onsets, start, side="right") - 1  # onset each note belongs to
+    onset_vel = np.bincount(idx, weights=vel, minlength=len(onsets)) / np.maximum(np.bincount(idx, minlength=len(onsets)), 1)
+    nxt = idx + 1
+    ok = nxt < len(onsets)
+    legato = dur[ok] / np.maximum(onsets[nxt[ok]] - start[ok], 1e-3)
+    ioi = np.maximum(np.diff(onsets), 1e-3)
+    p10, p90 = np.percentile(vel, [10, 90])
+    nan = float("nan")
+    return {
+        "polyphony": float(dur.sum() / duration_s) if duration_s > 0 else nan,
+        "velocity_p10": float(p10), "velocity_p90": float(p90), "velocity_p10_p90_range": float(p90 - p10),
+        "velocity_change": float(np.abs(np.diff(onset_vel)).mean()) if len(onsets) > 1 else nan,
+        "log_note_duration_median": float(np.median(np.log(dur))),
+        "legato_ratio": float(np.median(legato)) if legato.size else nan,
+        "log_ioi_ratio_std": float(np.diff(np.log(ioi)).std()) if ioi.size > 1 else nan,
+        "soft_pedal_fraction": _pedal_stats(pm, float(end.max()), number=67)["pedal_fraction"],
+    }
+
+
+MIDI_STATISTICS: tuple[str, ...] = (
+    "duration_s", "n_notes", "note_density_per_s", "onset_density_per_s", "notes_per_onset",
+    *(f"velocity_{k}" for k in ("mean", "std", "min", "max")),
+    *(f"note_duration_s_{k}" for k in ("mean", "std", "min", "max")),
+    *(f"pitch_{k}" for k in ("mean", "std", "min", "max")),
+    *(f"ioi_s_{k}" for k in ("mean", "std", "min", "max")), "ioi_cv",
+    "pedal_fraction", "pedal_presses_per_s",
+    "polyphony", "velocity_p10", "velocity_p90", "velocity_p10_p90_range", "velocity_change",
+    "log_note_duration_median", "legato_ratio", "log_ioi_ratio_std", "soft_pedal_fraction",
+)
+"""The keys of ``midi_statistics``, in order (the columns of ``midi_statistics_matrix``)."""
+
+
+def midi_statistics_matrix(paths: list[str | Path]) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """``(n, len(MIDI_STATISTICS))`` float64 rows of ``midi_statistics`` for ``paths`` (NaN where a
+    statistic is undefined); a rejected file gets a NaN row and a ``{"path", "reason", "detail"}``
+    entry in the second return value."""
+    out = np.full((len(paths), len(MIDI_STATISTICS)), np.nan)
+    rejected = []
+    for i, p in enumerate(paths):
+        try:
+            s = midi_statistics(p)
+            out[i] = [s[k] for k in MIDI_STATISTICS]
+        except RejectedInput as exc:
+            rejected.append({"path": str(p), "reason": exc.reason, "detail": exc.detail})
+    return out, rejected
 
 
 def midi_statistics(path: str | Path) -> dict[str, float]:
@@ -146,7 +198,14 @@ def midi_statistics(path: str | Path) -> dict[str, float]:
     ``note_duration_s_{mean,std,min,max}``, ``pitch_{mean,std,min,max}`` (MIDI note numbers),
     ``ioi_s_{mean,std,min,max}`` and ``ioi_cv`` (inter-onset intervals of distinct onsets),
     ``pedal_fraction`` (fraction of the time the sustain pedal, CC 64 ≥ 64, is down),
-    ``pedal_presses_per_s``.
+    ``pedal_presses_per_s``; performance nuances: ``polyphony`` (sounding notes averaged over
+    time), ``velocity_p10``/``velocity_p90``, ``velocity_p10_p90_range``, ``velocity_change`` (mean
+    absolute change of the mean onset velocity between consecutive onsets),
+    ``log_note_duration_median``, ``legato_ratio`` (median of a note's duration over the time to the
+    next distinct onset; > 1 overlapping), ``log_ioi_ratio_std`` (std of ``log`` of consecutive IOI
+    ratios: local tempo instability), ``soft_pedal_fraction`` (CC 67). ``MIDI_STATISTICS`` lists the
+    keys in order (``midi_statistics_matrix`` columns; the symbolic baseline of
+    ``eno_hf.performance``).
 
     Raises:
         RejectedInput: see ``load_midi``.

@@ -10,7 +10,7 @@ statistics (``midi_statistics.json``). Reports go to ``{data_root}/performance/{
 Protocols: ``performer``-grouped folds (unseen players) and ``piece``-grouped folds (unseen music);
 per fold the model (all enabled tiers) and two baselines are fit on the training side only: the
 per-dimension training mean, and a ridge regression (``RidgeCV``, standardised inputs) on the MIDI
-statistics of ``eno_hf.performance.midi_stats``. Out-of-fold predictions are pooled; mean R² over the 19
+statistics of ``eno_hf.features.midi.midi_statistics``. Out-of-fold predictions are pooled; mean R² over the 19
 dimensions comes with a 95 % bootstrap interval over the protocol's groups.
 """
 
@@ -79,17 +79,22 @@ def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundf
 
 
 def midi_stats(rows: list[PercePianoRow], work: Path) -> np.ndarray:
-    """``(n, n_stats)`` MIDI statistics of ``rows`` (cached in ``midi_statistics.json``)."""
-    from eno_hf.performance.midi_stats import MIDI_STATISTICS, midi_statistics
+    """``(n, len(MIDI_STATISTICS))`` float64 MIDI statistics of ``rows`` (``eno_hf.features.midi``;
+    cached in ``midi_statistics.json``; an undefined statistic, NaN, becomes 0)."""
+    from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
 
     cache_path = work / "midi_statistics.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    if cache.get("__keys__") != list(MIDI_STATISTICS):
+        cache = {"__keys__": list(MIDI_STATISTICS)}
     for r in rows:
         if r.segment_id not in cache:
-            cache[r.segment_id] = list(midi_statistics(r.midi).values())
+            s = midi_statistics(r.midi)
+            cache[r.segment_id] = [None if not np.isfinite(s[k]) else s[k] for k in MIDI_STATISTICS]
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     cache_path.write_text(json.dumps(cache))
-    return np.array([cache[r.segment_id] for r in rows], dtype=np.float64).reshape(len(rows), len(MIDI_STATISTICS))
+    x = np.array([[np.nan if v is None else v for v in cache[r.segment_id]] for r in rows], dtype=np.float64)
+    return np.nan_to_num(x.reshape(len(rows), len(MIDI_STATISTICS)))
 
 
 def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpec, t2: bool, t3: bool):
@@ -122,6 +127,63 @@ def ridge_oof(x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.nda
 def pooled(table: EmbeddingTable) -> np.ndarray:
     """Mean ++ std over frames of every embedding: ``(n, 2 * dim)`` (the ridge-probe input)."""
     return np.stack([np.concatenate([t.mean(0).numpy(), t.std(0, unbiased=False).numpy()]) for t in table.tensors])
+
+
+def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soundfont: str | None = None,
+                   only_cached: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Pooled feature blocks (``probe.pooled_blocks``) of every encoder in ``names`` for ``rows``
+    (``prefix+embedding`` frames, embedded if missing unless ``only_cached``), and the encoders used
+    (an encoder missing a row is skipped when ``only_cached``)."""
+    from eno_hf.performance.probe import pooled_blocks
+
+    blocks: dict[str, np.ndarray] = {}
+    used = []
+    for name in names:
+        spec = EmbedderSpec(name=name, features="prefix+embedding")
+        folder = work / "embeddings" / spec.key
+        if only_cached and not all((folder / "embeddings" / f"{r.segment_id}.pt").is_file() for r in rows):
+            log.warning("%s: not every performance is embedded; skipped", spec.key)
+            continue
+        tab = embed_rows(rows, spec, work, soundfont)
+        tab = tab.subset([tab.index[r.segment_id] for r in rows])
+        emb_dim = build_frame_embedder(EmbedderSpec(name=name, features="embedding")).dim
+        blocks.update(pooled_blocks([t.numpy() for t in tab.tensors], emb_dim, name))
+        used.append(name)
+    return blocks, used
+
+
+def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders: list[str], protocol: str,
+             n_folds: int = 5, seed: int = 0, n_boot: int = 300, inner_folds: int = 4) -> dict[str, Any]:
+    """Ridge probes in the ``protocol``'s grouped folds (``probe.nested_ridge_cv``): the training
+    mean, ridge on MIDI statistics, ridge on each encoder's pooled layers (with and without MIDI
+    statistics), and the probe whose (encoder, layers, pooling, MIDI weight, alpha) the inner
+    grouped CV chose per outer fold. Each with mean R² and a 95 % bootstrap interval over groups."""
+    from eno_hf.performance.metrics import bootstrap_interval, regression_report
+    from eno_hf.performance.probe import Candidate, candidates, nested_ridge_cv
+    from eno_hf.performance.samplers import grouped_folds
+
+    y = np.stack([r.labels for r in rows]).astype(np.float64)
+    key = [getattr(r, protocol) for r in rows]
+    passages = [r.passage for r in rows]
+    folds = grouped_folds(key, n_folds, seed)
+    fixed = [Candidate(None)]
+    for e in encoders:
+        fixed += [Candidate(e, "prefix+embedding", "meanstd"), Candidate(e, "prefix+embedding", "meanstd", 1.0)]
+    res = nested_ridge_cv(blocks, y, key, folds, candidates(encoders), inner_folds=inner_folds, seed=seed, fixed=fixed)
+
+    def rep(pred: np.ndarray) -> dict[str, Any]:
+        r = regression_report(y, pred, passages, DIMENSIONS)
+        return {**{k: v for k, v in r.items() if k != "per_dimension"},
+                "per_dimension_r2": {d: v["r2"] for d, v in r["per_dimension"].items()},
+                "interval": bootstrap_interval(y, pred, key, n_boot, seed)}
+
+    mean_pred = np.zeros_like(y)
+    for tr, te in folds:
+        mean_pred[te] = y[tr].mean(0)
+    out = {"protocol": protocol, "folds": len(folds), "n": len(rows), "training_mean": rep(mean_pred),
+           "selected": {**rep(res["selected"]), "choices": res["choices"], "chosen_counts": res["chosen_counts"]},
+           "fixed": {k: rep(v) for k, v in res["fixed"].items()}, "inner_r2": res["inner_r2"]}
+    return out
 
 
 def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[PercePianoRow], stats: np.ndarray,
@@ -277,6 +339,34 @@ def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
     return best, {"probe_mean_r2": scores, "chosen": best.key, "n": len(sub)}
 
 
+def performance_model_card(report: dict[str, Any]) -> str:
+    """Markdown model card (``README.md`` of the model directory) from a ``run_performance`` report:
+    data, embedder, tiers, and per protocol the cross-validated mean R² [95 % CI] of the model and
+    the baselines, beside the published figures."""
+    lines = [f"# {report.get('model_name', 'eno-piano')}: piano performance evaluation", "",
+             f"Regresses the 19 PercePiano perceptual ratings (0-1 scale) of a performance from frame embeddings of "
+             f"`{report['embedder']}` (MIDI rendered with FluidSynth). Trained on {report['n']} performances of "
+             f"{len(report['pieces'])} pieces by {len(report['performers'])} performers"
+             + (" (**biased subset**: only cached embeddings)" if report.get("only_cached") else "") + ".",
+             f"Tiers: {', '.join(k for k, v in report['tiers'].items() if v is True) or 't1'} (T1 always).", "",
+             "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
+    for prot, r in report["protocols"].items():
+        for label, key in (("this model (tiers)", "model"), ("ridge on MIDI statistics", "baseline_ridge_midi"),
+                           ("ridge on pooled embeddings", "probe_ridge_embeddings"), ("training mean", "baseline_mean")):
+            m = r.get(key)
+            if not m:
+                continue
+            i = m.get("interval")
+            ci = f" [{i['low']:.3f}, {i['high']:.3f}]" if i else ""
+            lines.append(f"| {prot} ({r['folds']} folds) | {label} | {m['mean_r2']:.3f}{ci} | "
+                         f"{m.get('mean_pairwise_accuracy', float('nan')):.3f} |")
+    pub = report.get("published_mean_r2", {})
+    lines += ["", f"Published (segment-level splits, not these protocols): {pub}.",
+              "Limits: performer-grouped R² below the ridge on MIDI statistics in the measured runs; "
+              "piece-grouped R² near or below 0 (each piece shifts the mean ratings). See docs/performance.md.", ""]
+    return "\n".join(lines)
+
+
 def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     """Run the whole job for ``settings.performance`` (see the module docstring).
 
@@ -324,6 +414,8 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     report["runtime_s"] = round(time.time() - t0, 1)
     (work / "report.json").write_text(json.dumps(report, indent=2, default=float))
     (model_dir / "eval_report.json").write_text(json.dumps(report, indent=2, default=float))
+    (model_dir / "README.md").write_text(performance_model_card({**report, "model_name": cfg.model_name}),
+                                         encoding="utf-8")
     from eno_hf.registry.hub import register
 
     summary = {p: {"mean_r2": v["model"]["mean_r2"], "ridge_midi_mean_r2": v["baseline_ridge_midi"]["mean_r2"]}

@@ -6,7 +6,7 @@ and ``t4`` when their data exist, cycled). ``compute_loss`` runs the model once 
 already weights by ``config.tier_weights`` (T1 1.0, T2 0.6, T3 0.4, T4 0.3 by default); the mean
 of each loss term since the last log is logged as ``loss_{term}``.
 
-``fit_tiers`` is the whole recipe: feature standardisation and regression-head bias from the
+``fit_tiers`` is the whole recipe: feature standardisation and target standardisation (folded back into the regression heads) from the
 training data, seeded batch plans (``samplers``), ``TierTrainer.train``.
 """
 
@@ -173,10 +173,17 @@ def _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_deca
     model = EnoForPerformanceEvaluation(config)
     mean, std = t1.frame_stats()
     model.set_standardization(mean, std)
-    for spec in config.head_specs:
-        if spec.kind == "regression":
-            model.set_head_bias(spec.name, torch.as_tensor(np.nanmean(ratings, axis=0)))
-    plan = TierPlan(t1, np.asarray(ratings, dtype=np.float32), list(groups), epochs=epochs,
+    # targets standardised per dimension with the training side's mean/std (ratings spread ~0.05-0.1
+    # on a 0-1 scale: raw MSE is ~100x smaller than the contrastive term and weight decay), folded
+    # back into the regression heads after training, so predictions are on the rating scale
+    r_mean = np.nanmean(ratings, axis=0)
+    r_std = np.nanstd(ratings, axis=0)
+    r_std = np.where(r_std > 1e-6, r_std, 1.0)
+    reg_heads = [s.name for s in config.head_specs if s.kind == "regression"]
+    for name in reg_heads:
+        model.set_head_bias(name, torch.zeros(len(r_mean)))
+    z = (np.asarray(ratings, dtype=np.float64) - r_mean) / r_std
+    plan = TierPlan(t1, z.astype(np.float32), list(groups), epochs=epochs,
                     groups_per_batch=groups_per_batch, per_group=per_group, seed=seed, t2=t2, t4=t4)
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(output_dir=output_dir or tmp, num_train_epochs=1, per_device_train_batch_size=1,
@@ -188,4 +195,10 @@ def _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_deca
         trainer.train()
         if log_history is not None:
             log_history.extend(trainer.state.log_history)
+    with torch.no_grad():
+        for name in reg_heads:
+            head = model.heads[name]
+            sd, mu = torch.as_tensor(r_std, dtype=head.weight.dtype), torch.as_tensor(r_mean, dtype=head.weight.dtype)
+            head.weight.mul_(sd[:, None])
+            head.bias.copy_(head.bias * sd + mu)
     return model.eval()

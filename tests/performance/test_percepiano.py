@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eno_hf.errors import RejectedInput
-from eno_hf.performance.midi_stats import MIDI_STATISTICS, midi_statistics
+from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
 from eno_hf.performance.augment import AugmentConfig, augment_waveform
 from eno_hf.performance.degrade import degrade_midi
 from eno_hf.performance.samplers import group_batches, grouped_folds, ordered_group_batches
@@ -36,7 +36,7 @@ def test_midi_statistics_real_and_rejections(percepiano_rows, tmp_path: Path) ->
         midi_statistics(bad)
     assert exc.value.reason == "undecodable"
     (tmp_path / "empty.mid").write_bytes(b"")
-    with pytest.raises(RejectedInput, match="empty"):
+    with pytest.raises(RejectedInput, match="undecodable"):
         midi_statistics(tmp_path / "empty.mid")
     with pytest.raises(RejectedInput, match="missing_file"):
         midi_statistics(tmp_path / "absent.mid")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from eno_hf.performance.midi_stats import midi_statistics
+from eno_hf.features.midi import midi_statistics
 from eno_hf.inference.performance import predict_heads
 from eno_hf.models.heads import HeadSpec
 from eno_hf.performance.data import EmbeddingTable
@@ -26,7 +26,7 @@ from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 
 
 def _features(paths) -> np.ndarray:
-    x = np.array([list(midi_statistics(p).values()) for p in paths])
+    x = np.nan_to_num(np.array([list(midi_statistics(p).values()) for p in paths]))
     return np.sign(x) * np.log1p(np.abs(x))            # heavy-tailed counts -> log scale
 
 

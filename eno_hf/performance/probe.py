@@ -1,0 +1,198 @@
+"""Ridge probes on pooled frame embeddings (and MIDI statistics), selected by *inner* grouped CV.
+
+Feature blocks of one performance (``pooled_blocks``): for each encoder, the frame tensor
+``(frames, dim)`` of ``features="prefix+embedding"`` is split into its layers (``prefix``: the
+front/mid-end features, ``embedding``: the penultimate layer, the last ``emb_dim`` columns) and
+pooled over frames into ``mean`` and ``std`` blocks. A *candidate* is (encoder, layers, pooling,
+MIDI weight): the concatenation of its blocks, each block z-scored per column on the training side
+and scaled by ``1/sqrt(columns)`` so every block weighs the same in the kernel, plus optionally the
+MIDI-statistics block times ``sqrt(midi_weight)``.
+
+``nested_ridge_cv``: outer grouped folds (performer or piece: no group on both sides); inside each
+outer training side, ``inner_folds`` grouped folds pick the candidate and the ridge ``alpha`` by
+mean R² over the 19 dimensions; the chosen one is refit on the whole outer training side and
+predicts the held-out fold. Targets are standardised per dimension with the training side's
+mean/std (so one ``alpha`` suits all 19), predictions mapped back. Ridge is solved in kernel form
+(``K = X X^T``, one eigendecomposition per fit, all alphas at once): Hoerl & Kennard (1970);
+``sklearn.linear_model.Ridge`` gives the same solution. The held-out fold never influences the
+scaling, the candidate, ``alpha`` or the weights.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ALPHAS", "Candidate", "candidates", "kernel_ridge_path", "nested_ridge_cv", "pooled_blocks"]
+
+ALPHAS = np.logspace(-1, 4, 11)
+"""Ridge penalties tried (on z-scored, block-scaled features and standardised targets)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One probe input: ``encoder`` (None = MIDI statistics only), ``layers`` (``"embedding"``,
+    ``"prefix"`` or ``"prefix+embedding"``), ``pooling`` (``"mean"`` or ``"meanstd"``),
+    ``midi_weight`` (0 = no MIDI statistics)."""
+
+    encoder: str | None
+    layers: str = "prefix+embedding"
+    pooling: str = "meanstd"
+    midi_weight: float = 0.0
+
+    @property
+    def key(self) -> str:
+        if self.encoder is None:
+            return "midi_statistics"
+        midi = f"+midi*{self.midi_weight:g}" if self.midi_weight else ""
+        return f"{self.encoder}/{self.layers}/{self.pooling}{midi}"
+
+    def blocks(self) -> list[tuple[str, float]]:
+        """``(block name, weight)`` of the candidate's blocks."""
+        out: list[tuple[str, float]] = []
+        if self.encoder is not None:
+            for layer in self.layers.split("+"):
+                for stat in ("mean", "std") if self.pooling == "meanstd" else ("mean",):
+                    out.append((f"{self.encoder}/{layer}/{stat}", 1.0))
+        if self.encoder is None or self.midi_weight:
+            out.append(("midi", self.midi_weight or 1.0))
+        return out
+
+
+def pooled_blocks(tensors: Sequence[Any], emb_dim: int, name: str) -> dict[str, np.ndarray]:
+    """Pool ``(frames, dim)`` tensors of one encoder into ``{name}/{layer}/{mean,std}`` blocks,
+    each ``(n, columns)`` float64; ``layer`` is ``embedding`` (last ``emb_dim`` columns) and, when
+    ``dim > emb_dim``, ``prefix`` (the others)."""
+    mean = np.stack([np.asarray(t, dtype=np.float64).mean(0) for t in tensors])
+    std = np.stack([np.asarray(t, dtype=np.float64).std(0) for t in tensors])
+    dim = mean.shape[1]
+    out = {f"{name}/embedding/mean": mean[:, dim - emb_dim:], f"{name}/embedding/std": std[:, dim - emb_dim:]}
+    if dim > emb_dim:
+        out[f"{name}/prefix/mean"] = mean[:, : dim - emb_dim]
+        out[f"{name}/prefix/std"] = std[:, : dim - emb_dim]
+    return out
+
+
+def candidates(encoders: Sequence[str], layers: Sequence[str] = ("embedding", "prefix+embedding"),
+               poolings: Sequence[str] = ("mean", "meanstd"), midi_weights: Sequence[float] = (0.0, 1.0, 4.0)
+               ) -> list[Candidate]:
+    """The grid searched by ``nested_ridge_cv``, MIDI statistics alone first."""
+    out = [Candidate(None)]
+    for e in encoders:
+        for la in layers:
+            for p in poolings:
+                for w in midi_weights:
+                    out.append(Candidate(e, la, p, w))
+    return out
+
+
+def _scaled(blocks: dict[str, np.ndarray], names: Sequence[tuple[str, float]], tr: np.ndarray) -> np.ndarray:
+    """Concatenate the blocks, z-scored with the rows ``tr`` and scaled by ``sqrt(w / columns)``."""
+    parts = []
+    for name, w in names:
+        x = blocks[name]
+        mu, sd = x[tr].mean(0), x[tr].std(0)
+        sd = np.where(sd > 1e-9, sd, 1.0)
+        parts.append((x - mu) / sd * np.sqrt(w / x.shape[1]))
+    return np.concatenate(parts, axis=1)
+
+
+def kernel_ridge_path(k_train: np.ndarray, k_test: np.ndarray, y_train: np.ndarray,
+                      alphas: np.ndarray = ALPHAS) -> np.ndarray:
+    """Ridge predictions for every alpha: ``(len(alphas), n_test, K)``.
+
+    Args:
+        k_train: ``(n, n)`` Gram matrix of the (centred) training rows; k_test: ``(m, n)``.
+        y_train: ``(n, K)`` centred targets.
+    """
+    evals, evecs = np.linalg.eigh(k_train)
+    evals = np.clip(evals, 0.0, None)
+    proj = evecs.T @ y_train
+    left = k_test @ evecs
+    return np.stack([left @ (proj / (evals + a)[:, None]) for a in alphas])
+
+
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    """Mean over columns of R² (``1 - SSE/SST``)."""
+    sst = ((y - y.mean(0)) ** 2).sum(0)
+    sse = ((y - pred) ** 2).sum(0)
+    return float(np.mean(1.0 - sse / np.where(sst > 0, sst, np.nan)))
+
+
+def _fit_predict(gram: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Ridge with intercept (targets standardised on ``tr``; Gram centred on ``tr``): ``(A, len(te), K)``."""
+    mu, sd = y[tr].mean(0), y[tr].std(0)
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    z = (y[tr] - mu) / sd
+    k_tt = gram[np.ix_(tr, tr)]
+    row = k_tt.mean(0)
+    k_c = k_tt - row[None, :] - row[:, None] + row.mean()
+    k_s = gram[np.ix_(te, tr)]
+    k_sc = k_s - row[None, :] - k_s.mean(1, keepdims=True) + row.mean()
+    return kernel_ridge_path(k_c, k_sc, z, alphas) * sd + mu
+
+
+def _group_folds(keys: Sequence[Hashable], idx: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from eno_hf.performance.samplers import grouped_folds
+
+    sub = grouped_folds([keys[i] for i in idx], n_folds, seed)
+    return [(idx[a], idx[b]) for a, b in sub]
+
+
+def nested_ridge_cv(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Hashable],
+                    folds: list[tuple[np.ndarray, np.ndarray]], cands: Sequence[Candidate], *,
+                    inner_folds: int = 4, alphas: np.ndarray = ALPHAS, seed: int = 0,
+                    fixed: Sequence[Candidate] = ()) -> dict[str, Any]:
+    """Outer-fold predictions of the inner-CV-selected ridge probe, and of each ``fixed`` candidate
+    (its alpha chosen by inner CV too), in the same ``folds``.
+
+    Args:
+        blocks: name -> ``(n, columns)`` (``pooled_blocks`` + ``"midi"``).
+        y: ``(n, K)`` targets (no NaN). keys: ``(n,)`` group of each row for the inner folds (the
+            protocol's column). folds: outer ``(train, test)`` index arrays.
+        cands: the candidates the inner CV chooses among.
+
+    Returns:
+        ``{"selected": (n, K) predictions, "choices": per fold {candidate, alpha, inner_r2},
+        "inner_r2": candidate key -> mean inner R² over outer folds, "fixed": key -> (n, K)
+        predictions}``.
+    """
+    n = len(y)
+    pred = np.zeros_like(y, dtype=np.float64)
+    fixed_pred = {c.key: np.zeros_like(pred) for c in fixed}
+    choices, inner_table = [], {c.key: [] for c in cands}
+    allc = list(dict.fromkeys(list(cands) + list(fixed)))
+    for tr, te in folds:
+        tr, te = np.asarray(tr), np.asarray(te)
+        grams: dict[str, np.ndarray] = {}
+        need = {b for c in allc for b, _ in c.blocks()}
+        for b in need:
+            x = _scaled(blocks, [(b, 1.0)], tr)
+            grams[b] = x @ x.T
+        inner = _group_folds(keys, tr, inner_folds, seed)
+        scores: dict[str, np.ndarray] = {}
+        for c in allc:
+            g = sum(w * grams[b] for b, w in c.blocks())
+            per_alpha = np.zeros(len(alphas))
+            for itr, iva in inner:
+                p = _fit_predict(g, y, itr, iva, alphas)
+                per_alpha += np.array([_r2(y[iva], p[a]) for a in range(len(alphas))]) / len(inner)
+            scores[c.key] = per_alpha
+            if c.key in inner_table:
+                inner_table[c.key].append(float(per_alpha.max()))
+        best = max(cands, key=lambda c: scores[c.key].max())
+        a = int(np.argmax(scores[best.key]))
+        g = sum(w * grams[b] for b, w in best.blocks())
+        pred[te] = _fit_predict(g, y, tr, te, alphas[a: a + 1])[0]
+        choices.append({"candidate": best.key, "alpha": float(alphas[a]), "inner_r2": float(scores[best.key][a])})
+        for c in fixed:
+            a = int(np.argmax(scores[c.key]))
+            g = sum(w * grams[b] for b, w in c.blocks())
+            fixed_pred[c.key][te] = _fit_predict(g, y, tr, te, alphas[a: a + 1])[0]
+    return {"selected": pred, "choices": choices,
+            "inner_r2": {k: float(np.mean(v)) for k, v in inner_table.items() if v},
+            "chosen_counts": dict(Counter(c["candidate"] for c in choices)), "fixed": fixed_pred, "n": n}
