@@ -26,7 +26,9 @@ seeded; carried), gain (×[0.8, 1.2], ``pedalboard.Gain``; carried). Written as 
 
 Every copy's ``sample_id`` is the content hash of the file written; ``provenance`` records the
 source sample, the operations with their parameters, and the seed; ``group`` is the source's
-(so a copy always lands in its source's split). Augmented samples are never augmented again.
+(so a copy always lands in its source's split). Only imported samples are augmented: copies are
+never augmented again, and rule-based synthetic pieces (``eno dataset synthesize``, which runs
+after ``augment`` in ``eno dataset all``) are not augmented either, so re-running ``all`` adds nothing.
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ def _augment_one(args: tuple) -> dict[str, Any]:
 
 def augment_workspace(ws, manifest, settings, copies_midi: int | None = None,
                       copies_audio: int | None = None, progress: Any = None) -> AugmentReport:
-    """Make the configured number of copies of every non-augmented sample lacking them (in
+    """Make the configured number of copies of every imported sample lacking them (in
     place; saves the manifest). Re-running creates nothing new (copies are found by provenance
     and copy seed)."""
     from eno_hf.data.workers import pool_map
@@ -216,7 +218,7 @@ def augment_workspace(ws, manifest, settings, copies_midi: int | None = None,
     out_dir = str(ws.abs("processed/augmented"))
     tasks, meta = [], []
     for e in manifest.samples:
-        if e.origin == "augmented":
+        if e.origin != "imported":  # copies are never copied again; synthetic pieces are not augmented
             continue
         n = n_midi if e.kind == "midi" else n_audio
         for c in range(n):

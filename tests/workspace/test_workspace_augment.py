@@ -184,3 +184,15 @@ def test_augment_workspace_provenance_groups_and_determinism(make_settings, tmp_
     augment_workspace(ws2, m2, s2)
     assert sorted(e.sample_id for e in m2.samples) == sorted(e.sample_id for e in m.samples)
     assert src.is_file()
+
+
+def test_synthetic_pieces_are_not_augmented(make_settings):
+    """`eno dataset all` synthesizes after augmenting: a re-run must not copy the synthetic pieces."""
+    s = make_settings("workspace.augment.midi_copies=1")
+    ws = Workspace.create(s.workspace, s.paths.data_root)
+    m = ws.load()
+    c_major_piece(ws.abs("raw/synthetic/syn.mid"))
+    m.samples.append(ManifestEntry(sample_id="syn", file_path="raw/synthetic/syn.mid", kind="midi", group="s",
+                                   origin="synthetic", annotations=C_MAJOR))
+    ws.save(m)
+    assert augment_workspace(ws, m, s).created == [] and len(m.samples) == 1
