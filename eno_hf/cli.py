@@ -131,10 +131,13 @@ def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
           json_out: Annotated[bool, typer.Option("--json")] = False,
           remote: Annotated[Optional[str], typer.Option(
-              "--remote", help="Enqueue this training on a ClearML agent queue (needs a ClearML server).")] = None
+              "--remote", help="Enqueue this training on a ClearML agent queue (needs a ClearML server).")] = None,
+          dataset: Annotated[Optional[str], typer.Option(
+              "--dataset", help="Train on this built dataset NAME[@VERSION] under the data root (e.g. a "
+                                "workspace's, from `eno dataset split`) instead of building one.")] = None
           ) -> None:
-    """Build the dataset if needed, then train the configured model (resumable)."""
-    from eno_hf.pipeline import run_stages
+    """Build the dataset if needed (or open --dataset), then train the configured model (resumable)."""
+    from eno_hf.pipeline import PipelineState, run_id, run_stages
 
     s = load_settings(config, set_)
     if remote:
@@ -146,7 +149,16 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         except RuntimeError as exc:
             console.print(f"[red]remote training:[/red] {exc}")
             raise typer.Exit(2) from exc
-    st = run_stages(s, ["dataset", "train"])
+    if dataset:
+        from eno_hf.data.build import open_dataset
+        from eno_hf.data.version import resolve_version, version_dir
+
+        name, _, ver = dataset.partition("@")
+        ver = resolve_version(s.paths.data_root, name, ver or "latest")
+        st = PipelineState(dataset_path=version_dir(s.paths.data_root, name, ver).resolve(), dataset_version=ver,
+                           dataset=open_dataset(s.paths.data_root, name, ver),
+                           run_dir=Path(s.paths.data_root).resolve() / "runs" / run_id(s, ver))
+    st = run_stages(s, ["train"] if dataset else ["dataset", "train"], state=st if dataset else None)
     console.print(f"model: [bold]{st.model_dir}[/bold]{' (cached)' if st.cached['train'] else ''}")
     if json_out:
         print_json_last({"dataset": str(st.dataset_path), "model": str(st.model_dir)})

@@ -29,14 +29,17 @@ class FlawRecipe(_Model):
 
     ``effect``: ``peak`` (``pedalboard.PeakFilter``), ``low_shelf`` (``LowShelfFilter``),
     ``high_shelf`` (``HighShelfFilter``), ``compressor`` (``Compressor`` + make-up gain back to the
-    input RMS) or ``distortion`` (``Distortion``). Each generated file gets the drawn parameters and
-    its exact correction: for EQ effects ``-gain_db`` on the output ``{effect}_{cutoff_hz}hz_gain_db``
-    (the same filter with the opposite gain undoes it up to the filter's phase), for the
-    compressor ``compression_ratio_excess = ratio - 1`` (expand by ``ratio`` above ``threshold_db``),
-    for distortion ``distortion_drive_db``.
+    input RMS), ``distortion`` (``Distortion``), ``highpass`` / ``lowpass`` (``HighpassFilter`` /
+    ``LowpassFilter``: pedalboard's 1st-order, 6 dB/octave filters, corner drawn from
+    ``cutoff_range_hz``). Each generated file gets the drawn parameters and its exact correction:
+    for EQ effects ``-gain_db`` on the output ``{effect}_{cutoff_hz}hz_gain_db`` (the same filter
+    with the opposite gain undoes it up to the filter's phase), for the compressor
+    ``compression_ratio_excess = ratio - 1`` (expand by ``ratio`` above ``threshold_db``), for
+    distortion ``distortion_drive_db``, for the pass filters ``{effect}_cutoff_hz`` = the corner
+    frequency to compensate (Hz; 0 = no such filter, as on gold files).
     """
 
-    effect: Literal["peak", "low_shelf", "high_shelf", "compressor", "distortion"]
+    effect: Literal["peak", "low_shelf", "high_shelf", "compressor", "distortion", "highpass", "lowpass"]
     cutoff_hz: float | None = None
     """EQ centre (peak) or corner (shelves) frequency, Hz (fixed, so the correction is exact)."""
     q: float = 1.0
@@ -51,6 +54,9 @@ class FlawRecipe(_Model):
     release_ms: float = 80.0
     drive_db: tuple[float, float] = (12.0, 30.0)
     """Distortion drive range (dB)."""
+    cutoff_range_hz: tuple[float, float] = (150.0, 500.0)
+    """High-/low-pass corner range (Hz), drawn uniformly (e.g. a too-high low cut: 150–500 Hz; a
+    lowpass "muffled" flaw: 2000–6000 Hz)."""
     exclude_sounds: list[str] = Field(default_factory=list)
     """Sounds this flaw is never applied to (e.g. a 150 Hz shelf on a hi-hat changes nothing
     audible, so its label would be noise)."""
@@ -59,6 +65,8 @@ class FlawRecipe(_Model):
         """Name of the correction-vector output this flaw sets."""
         if self.effect in ("peak", "low_shelf", "high_shelf"):
             return f"{self.effect}_{int(round(self.cutoff_hz or 0))}hz_gain_db"
+        if self.effect in ("highpass", "lowpass"):
+            return f"{self.effect}_cutoff_hz"
         return "compression_ratio_excess" if self.effect == "compressor" else "distortion_drive_db"
 
 

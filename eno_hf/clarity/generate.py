@@ -6,7 +6,7 @@ the file's sound) (``ClarityConfig.generate.flaws``), draws each flaw's
 parameters uniformly from its ranges (``numpy.random.default_rng([seed, crc32(file)])``: the same
 file always gets the same flaws, whatever else is in the tree), applies the pedalboard effect
 (Spotify ``pedalboard``: ``PeakFilter``, ``LowShelfFilter``, ``HighShelfFilter``, ``Compressor``,
-``Distortion``) and writes ``flawed/{instrument}/{sound}_flawed_{flaw}_{NNN}.wav`` (32-bit float WAV,
+``Distortion``, ``HighpassFilter``, ``LowpassFilter``) and writes ``flawed/{instrument}/{sound}_flawed_{flaw}_{NNN}.wav`` (32-bit float WAV,
 so an EQ boost cannot clip before normalization). ``labels.json`` in the raw root records, per
 generated file, its ``source`` gold file, the drawn ``params`` and the ``correction`` vector
 (``FlawRecipe`` docstring), whose outputs are ``correction_names(cfg)``. Compressed and distorted
@@ -52,6 +52,8 @@ def draw_params(recipe: FlawRecipe, rng: np.random.Generator) -> dict[str, float
         return {"threshold_db": round(float(rng.uniform(*recipe.threshold_db)), 3),
                 "ratio": round(float(rng.uniform(*recipe.ratio)), 3),
                 "attack_ms": recipe.attack_ms, "release_ms": recipe.release_ms}
+    if recipe.effect in ("highpass", "lowpass"):
+        return {"cutoff_hz": round(float(rng.uniform(*recipe.cutoff_range_hz)), 1)}
     return {"drive_db": round(float(rng.uniform(*recipe.drive_db)), 3)}
 
 
@@ -61,6 +63,8 @@ def _correction(recipe: FlawRecipe, params: dict[str, float], names: list[str]) 
         vec[recipe.output_name()] = -params["gain_db"]
     elif recipe.effect == "compressor":
         vec[recipe.output_name()] = round(params["ratio"] - 1.0, 3)
+    elif recipe.effect in ("highpass", "lowpass"):
+        vec[recipe.output_name()] = params["cutoff_hz"]
     else:
         vec[recipe.output_name()] = params["drive_db"]
     return vec
@@ -81,6 +85,10 @@ def apply_flaw(samples: np.ndarray, sample_rate: int, recipe: FlawRecipe,
     elif recipe.effect == "compressor":
         fx = pb.Compressor(threshold_db=params["threshold_db"], ratio=params["ratio"],
                            attack_ms=params["attack_ms"], release_ms=params["release_ms"])
+    elif recipe.effect == "highpass":
+        fx = pb.HighpassFilter(cutoff_frequency_hz=params["cutoff_hz"])
+    elif recipe.effect == "lowpass":
+        fx = pb.LowpassFilter(cutoff_frequency_hz=params["cutoff_hz"])
     else:
         fx = pb.Distortion(drive_db=params["drive_db"])
     y = pb.Pedalboard([fx])(x[None, :], sample_rate, reset=True)[0].astype(np.float32)

@@ -17,16 +17,18 @@ timing_jitter   each note shifted by U(−5, +5) ms           carried
 note_dropout    each note removed with p = 0.02             carried
 =============== =========================================== ====================================
 
-Audio (eno's conditioned mono signal at ``dataset.audio.sample_rate``; librosa + numpy;
-audiomentations is not used because installing it downgrades the pinned soxr, pedalboard is not
-installed — see ``eno_hf.audio.augment``): pitch_shift (integer semitones in [−2, +2], never 0,
-``librosa.effects.pitch_shift``; key moved), time_stretch (rate r in [0.9, 1.1],
-``librosa.effects.time_stretch``; tempo_bpm × r), noise (Gaussian, σ in [0, 0.5 %] of full
-scale; carried), gain (×[0.8, 1.2]; carried). Written as 16-bit WAV.
+Audio (eno's conditioned mono signal at ``dataset.audio.sample_rate``; pedalboard + numpy;
+audiomentations is not used because installing it downgrades the pinned soxr — see
+``eno_hf.audio.augment``): pitch_shift (integer semitones in [−2, +2], never 0; key moved) and
+time_stretch (rate r in [0.9, 1.1], r > 1 faster; tempo_bpm × r), together one offline Rubber
+Band pass (``pedalboard.time_stretch``); noise (Gaussian, σ in [0, 0.5 %] of full scale, numpy,
+seeded; carried), gain (×[0.8, 1.2], ``pedalboard.Gain``; carried). Written as 16-bit WAV.
 
 Every copy's ``sample_id`` is the content hash of the file written; ``provenance`` records the
 source sample, the operations with their parameters, and the seed; ``group`` is the source's
-(so a copy always lands in its source's split). Augmented samples are never augmented again.
+(so a copy always lands in its source's split). Only imported samples are augmented: copies are
+never augmented again, and rule-based synthetic pieces (``eno dataset synthesize``, which runs
+after ``augment`` in ``eno dataset all``) are not augmented either, so re-running ``all`` adds nothing.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def transform_labels(ann: Annotations, ops: list[dict[str, Any]]) -> Annotations
         if op["op"] in ("transpose", "pitch_shift"):
             key = transpose_key(key, op["semitones"])
         elif op["op"] == "time_stretch" and tempo is not None:
-            # MIDI: durations × factor (slower when > 1); audio: librosa rate r (faster when > 1)
+            # MIDI: durations × factor (slower when > 1); audio: Rubber Band rate r (faster when > 1)
             tempo = tempo / op["factor"] if "factor" in op else tempo * op["rate"]
     changes.update(key=key, tempo_bpm=tempo)
     return updated(ann, **changes)
@@ -141,19 +143,28 @@ def draw_audio_params(cfg, rng: np.random.Generator) -> list[dict[str, Any]]:
 
 
 def apply_audio_ops(y: np.ndarray, sr: int, ops: list[dict[str, Any]]) -> np.ndarray:
-    """``(n,)`` float32 mono → augmented ``(m,)`` float32 (m ≈ n / rate after a time stretch)."""
-    import librosa
+    """``(n,)`` float32 mono → augmented ``(m,)`` float32 in [−1, 1] (m ≈ n / rate after a time
+    stretch).
+
+    pitch_shift and time_stretch run as one pass of Rubber Band (``pedalboard.time_stretch``,
+    via ``eno_hf.audio.augment.rubberband_shift``; the two are independent there, so their order
+    does not matter); gain is ``pedalboard.Gain`` (dB = 20·log10 factor); noise is seeded
+    Gaussian noise from numpy (pedalboard has no noise generator).
+    """
+    import pedalboard
+
+    from eno_hf.audio.augment import rubberband_shift
 
     y = np.asarray(y, dtype=np.float32)
+    semitones = sum(op["semitones"] for op in ops if op["op"] == "pitch_shift")
+    rate = float(np.prod([op["rate"] for op in ops if op["op"] == "time_stretch"]))
+    if semitones or rate != 1.0:
+        y = rubberband_shift(y, sr, semitones=semitones, rate=rate)
     for op in ops:
-        if op["op"] == "pitch_shift" and op["semitones"]:
-            y = librosa.effects.pitch_shift(y, sr=sr, n_steps=op["semitones"])
-        elif op["op"] == "time_stretch":
-            y = librosa.effects.time_stretch(y, rate=op["rate"])
-        elif op["op"] == "noise":
+        if op["op"] == "noise":
             y = y + np.random.default_rng(op["seed"]).normal(0.0, op["std"], y.shape).astype(np.float32)
         elif op["op"] == "gain":
-            y = y * op["factor"]
+            y = pedalboard.Gain(gain_db=20.0 * float(np.log10(op["factor"])))(y, float(sr))
     return np.clip(y, -1.0, 1.0).astype(np.float32)
 
 
@@ -195,10 +206,10 @@ def _augment_one(args: tuple) -> dict[str, Any]:
 
 def augment_workspace(ws, manifest, settings, copies_midi: int | None = None,
                       copies_audio: int | None = None, progress: Any = None) -> AugmentReport:
-    """Make the configured number of copies of every non-augmented sample lacking them (in
+    """Make the configured number of copies of every imported sample lacking them (in
     place; saves the manifest). Re-running creates nothing new (copies are found by provenance
     and copy seed)."""
-    from concurrent.futures import ProcessPoolExecutor
+    from eno_hf.data.workers import pool_map
 
     cfg = settings.workspace.augment
     n_midi = cfg.midi_copies if copies_midi is None else copies_midi
@@ -207,7 +218,7 @@ def augment_workspace(ws, manifest, settings, copies_midi: int | None = None,
     out_dir = str(ws.abs("processed/augmented"))
     tasks, meta = [], []
     for e in manifest.samples:
-        if e.origin == "augmented":
+        if e.origin != "imported":  # copies are never copied again; synthetic pieces are not augmented
             continue
         n = n_midi if e.kind == "midi" else n_audio
         for c in range(n):
@@ -218,34 +229,25 @@ def augment_workspace(ws, manifest, settings, copies_midi: int | None = None,
             tasks.append((e.kind, str(ws.abs(e.file_path)), out_dir, ops, seed, settings.dataset.audio))
             meta.append(e)
     report = AugmentReport(existing=[e.sample_id for e in manifest.samples if e.origin == "augmented"])
-    workers = settings.workspace.num_workers
-    if workers > 1 and len(tasks) > 1:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(_augment_one, tasks, chunksize=2)
-    else:
-        pool, results = None, map(_augment_one, tasks)
+    results = pool_map(_augment_one, tasks, settings.workspace.num_workers)  # forked from this process
     if progress is not None:
         results = progress(results, len(tasks))
     ids = manifest.by_id()
-    try:
-        for src, res in zip(meta, results):
-            if res["status"] != "ok":
-                report.rejected.append({"sample_id": src.sample_id, "reason": res["reason"], "detail": res["detail"]})
-                manifest.rejected.append(Rejection(path=src.original_path or src.file_path, reason=res["reason"],
-                                                   detail=res["detail"], stage="augment", sample_id=src.sample_id))
-                continue
-            if res["sample_id"] in ids:
-                continue
-            entry = ManifestEntry(
-                sample_id=res["sample_id"], file_path=ws.rel(res["path"]), kind=src.kind, origin="augmented",
-                source=src.source, original_path=None, group=src.group, performer=src.performer,
-                annotations=transform_labels(src.annotations, res["ops"]),
-                provenance=Provenance(source_sample_id=src.sample_id, operations=res["ops"], seed=res["seed"]))
-            manifest.samples.append(entry)
-            ids[entry.sample_id] = entry
-            report.created.append(entry.sample_id)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    for src, res in zip(meta, results):
+        if res["status"] != "ok":
+            report.rejected.append({"sample_id": src.sample_id, "reason": res["reason"], "detail": res["detail"]})
+            manifest.rejected.append(Rejection(path=src.original_path or src.file_path, reason=res["reason"],
+                                               detail=res["detail"], stage="augment", sample_id=src.sample_id))
+            continue
+        if res["sample_id"] in ids:
+            continue
+        entry = ManifestEntry(
+            sample_id=res["sample_id"], file_path=ws.rel(res["path"]), kind=src.kind, origin="augmented",
+            source=src.source, original_path=None, group=src.group, performer=src.performer,
+            annotations=transform_labels(src.annotations, res["ops"]),
+            provenance=Provenance(source_sample_id=src.sample_id, operations=res["ops"], seed=res["seed"]))
+        manifest.samples.append(entry)
+        ids[entry.sample_id] = entry
+        report.created.append(entry.sample_id)
     ws.save(manifest)
     return report

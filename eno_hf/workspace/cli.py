@@ -50,6 +50,24 @@ def _guard(fn, *args, **kwargs):
         raise typer.Exit(2) from exc
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and its reaped children (worker pools)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed(timings: dict[str, Any], name: str, fn, *args):
+    """``_guard(fn, *args)``, recording ``{"wall_s", "cpu_s"}`` of the step into ``timings[name]``."""
+    import time
+
+    t0, c0 = time.perf_counter(), _cpu_s()
+    out = _guard(fn, *args)
+    timings[name] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(_cpu_s() - c0, 2)}
+    return out
+
+
 def _report_rejects(rows: list[dict], what: str) -> None:
     for r in rows[:20]:
         console.print(f"  [yellow]{what}[/yellow] {r.get('path') or r.get('sample_id')}: {r.get('reason')} "
@@ -183,22 +201,26 @@ def all_(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = F
     from eno_hf.workspace import steps
 
     s = _settings(config, set_)
-    summary: dict[str, Any] = {"create": _guard(steps.step_create, s)}
+    t: dict[str, Any] = {}
+    summary: dict[str, Any] = {"create": _timed(t, "create", steps.step_create, s)}
     console.print(f"workspace: [bold]{summary['create']['workspace']}[/bold]")
-    summary["import"] = _guard(steps.step_import, s)
+    summary["import"] = _timed(t, "import", steps.step_import, s)
     for src in summary["import"]["sources"]:
         console.print(f"import {src['path']}: {src['imported']} new, {len(src['duplicates'])} duplicates, "
                       f"{len(src['rejected'])} rejected")
-    summary["annotate"] = _guard(steps.step_annotate, s)
+    summary["annotate"] = _timed(t, "annotate", steps.step_annotate, s)
     console.print(f"annotate: {summary['annotate']}")
-    summary["extract"] = _guard(steps.step_extract, s, False, _progress("extract"))
+    summary["extract"] = _timed(t, "extract", steps.step_extract, s, False, _progress("extract"))
     _report_rejects(summary["extract"]["rejected"], "rejected")
-    summary["augment"] = _guard(steps.step_augment, s, None, None, _progress("augment"))
-    summary["synthesize"] = _guard(steps.step_synthesize, s)
-    summary["extract_new"] = _guard(steps.step_extract, s, False, _progress("extract (new)"))
+    summary["augment"] = _timed(t, "augment", steps.step_augment, s, None, None, _progress("augment"))
+    summary["synthesize"] = _timed(t, "synthesize", steps.step_synthesize, s)
+    summary["extract_new"] = _timed(t, "extract_new", steps.step_extract, s, False, _progress("extract (new)"))
     _report_rejects(summary["extract_new"]["rejected"], "rejected")
     console.print(f"augment: {summary['augment']['created']} copies; synthesize: "
                   f"{summary['synthesize']['created']} samples")
-    summary["split"] = _guard(steps.step_split, s)
+    summary["split"] = _timed(t, "split", steps.step_split, s)
     console.print(f"dataset: [bold]{summary['split']['dataset']}[/bold] splits {summary['split']['splits']}")
+    summary["timings"] = t
+    console.print("step times (wall / CPU s): " + ", ".join(f"{k} {v['wall_s']:.0f}/{v['cpu_s']:.0f}"
+                                                            for k, v in t.items()))
     _validate(s, json_out, extra=summary)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -108,11 +107,16 @@ def sample_features(job: ExtractJob) -> dict[str, Any]:
 
 
 def _map(jobs: list[ExtractJob], workers: int) -> Iterable[dict[str, Any]]:
-    if workers <= 1 or len(jobs) <= 1:
-        yield from map(sample_features, jobs)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(sample_features, jobs, chunksize=2)
+    """``sample_features`` over ``jobs`` through ``eno_hf.data.workers.pool_map``: the first job
+    runs in this process and the workers are forked from it, so imports and librosa's numba
+    compilation (``beat_track``'s uncached gufunc: ~20 s per fresh process) happen once, not once
+    per worker. A MIDI job goes first when there is one (it exercises both the MIDI and the audio
+    path); results come back in job order."""
+    from eno_hf.data.workers import pool_map
+
+    first = next((i for i, j in enumerate(jobs) if j.kind == "midi"), 0)
+    ordered = jobs[first:first + 1] + jobs[:first] + jobs[first + 1:]
+    yield from pool_map(sample_features, ordered, workers)
 
 
 def labels_from_features(feats: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,10 @@ and version, under ``{data_root}/datasets/{dataset_id}/{version}`` with ``LATEST
 Columns added to eno's usual ones (``segment_id, recording_id`` (= sample_id), ``group, path``,
 ``waveform, log_mel, mfcc, fingerprint, audio``): ``ClassLabel`` columns ``emotion, key, mode,
 groove_type, articulation, chord_progression, origin, kind, source`` (missing = −1) and
-``float32`` columns ``valence, arousal, tempo_bpm, swing_ratio, quality_score`` and the MIDI
-statistics in ``MIDI_COLUMNS`` (missing = None, e.g. for audio samples).
+``float32`` columns ``valence, arousal, tempo_bpm, swing_ratio`` and the MIDI statistics in
+``MIDI_COLUMNS`` (missing = None, e.g. for audio samples). ``quality_score`` is not a column: the
+validate step writes it after the split, so as a column it would change the table, and with it the
+dataset version, on every re-run (it stays in the manifest and ``annotations/``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 LABEL_COLUMNS = ("emotion", "key", "mode", "groove_type", "articulation", "chord_progression",
                  "origin", "kind", "source")
-NUMERIC_COLUMNS = ("valence", "arousal", "tempo_bpm", "swing_ratio", "quality_score")
+NUMERIC_COLUMNS = ("valence", "arousal", "tempo_bpm", "swing_ratio")
 MIDI_COLUMNS = ("note_density_per_s", "velocity_mean", "velocity_std", "velocity_slope_per_s",
                 "pitch_range_semitones", "articulation_ratio", "pedal_fraction", "ioi_cv",
                 "contour_mean_abs_interval")

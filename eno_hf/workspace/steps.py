@@ -10,6 +10,9 @@ from typing import Any
 from eno_hf.workspace.layout import Workspace
 
 
+_BOOKKEEPING = {".json", ".npz", ".txt", ".csv"}
+
+
 def _open(settings) -> tuple[Workspace, Any]:
     ws = Workspace.open(settings.workspace, settings.paths.data_root)
     return ws, ws.load()
@@ -85,5 +88,11 @@ def step_split(settings, progress: bool = True) -> dict[str, Any]:
 
     ws, manifest = _open(settings)
     res = split_workspace(ws, manifest, settings, progress=progress)
+    # the csv source indexes the whole workspace folder (its audio root): its own bookkeeping files
+    # (manifest, features JSON/NPZ, splits, reports) come back as "unsupported"; they are not inputs
+    rejected = [r for r in res.report.get("rejected", [])
+                if not (r.get("reason") == "unsupported" and r.get("recording_id") is None
+                        and Path(str(r.get("path", ""))).suffix.lower() in _BOOKKEEPING
+                        and Path(str(r.get("path", ""))).resolve().is_relative_to(ws.path.resolve()))]
     return {"dataset": str(res.dataset_path), "version": res.version, "splits": res.counts,
-            "cache_hit": res.cache_hit, "rejected": res.report.get("rejected", [])}
+            "cache_hit": res.cache_hit, "rejected": rejected}

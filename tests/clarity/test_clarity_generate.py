@@ -35,6 +35,30 @@ def test_eq_flaw_changes_its_band_by_the_labelled_gain():
     assert rms(comp) == pytest.approx(rms(noise), rel=1e-3)  # gain-matched
 
 
+def test_pass_filter_flaws_cut_below_or_above_the_labelled_corner():
+    from eno_hf.clarity.config import FlawRecipe
+    from eno_hf.clarity.generate import _correction, draw_params
+
+    cfg = ClarityConfig()
+    sr = cfg.sample_rate
+    noise = np.random.default_rng(1).standard_normal(sr * 2).astype(np.float32) * 0.05
+    hp = FlawRecipe(effect="highpass", cutoff_range_hz=(300.0, 300.0))
+    lp = FlawRecipe(effect="lowpass", cutoff_range_hz=(2000.0, 5000.0))
+    p_hp = draw_params(hp, np.random.default_rng(0))
+    p_lp = draw_params(lp, np.random.default_rng(0))
+    assert p_hp == {"cutoff_hz": 300.0} and 2000.0 <= p_lp["cutoff_hz"] <= 5000.0
+    y = apply_flaw(noise, sr, hp, p_hp)
+    # 1st order: about -3 dB at the corner, >= ~12 dB down two octaves below, flat far above
+    assert _band_db(y, sr, 60, 80) - _band_db(noise, sr, 60, 80) < -10.0
+    assert abs(_band_db(y, sr, 4000, 8000) - _band_db(noise, sr, 4000, 8000)) < 0.5
+    z = apply_flaw(noise, sr, lp, p_lp)
+    assert _band_db(z, sr, 9000, 11000) - _band_db(noise, sr, 9000, 11000) < -5.0
+    assert abs(_band_db(z, sr, 100, 300) - _band_db(noise, sr, 100, 300)) < 0.5
+    names = [hp.output_name(), lp.output_name()]
+    assert names == ["highpass_cutoff_hz", "lowpass_cutoff_hz"]
+    assert _correction(hp, p_hp, names) == {"highpass_cutoff_hz": 300.0, "lowpass_cutoff_hz": 0.0}
+
+
 @pytest.fixture(scope="module")
 def gold_tree(tmp_path_factory):
     if not DRUMKITS.is_dir():

@@ -114,18 +114,26 @@ def test_validate_exits_non_zero_below_thresholds(run):
     assert out.exit_code == 1 and "below threshold" in out.output and "balance" in out.output
 
 
-def test_an_emotion_recognizer_trains_on_the_workspace_dataset(run):
-    from datasets import load_from_disk
-
-    from eno_hf.config import load_config
-    from eno_hf.training.train import train_model
+def test_an_emotion_recognizer_trains_on_the_workspace_dataset_with_eno_train(run):
+    """`eno train --dataset e2e`: the existing trainer (pipeline train stage) on the workspace's
+    DatasetDict, no dataset build."""
+    from eno_hf.cli import app as eno_app
 
     res, ws, cfg, tmp = run
     last = json.loads(res.output.strip().splitlines()[-1])
-    ds = load_from_disk(last["steps"]["split"]["dataset"])
-    s = load_config(cfg)
-    out = train_model(s, ds, output_dir=tmp / "run")
-    assert (out.model_dir / "config.json").is_file()
-    model_cfg = json.loads((out.model_dir / "config.json").read_text())
+    version = last["steps"]["split"]["version"]
+    out = CliRunner().invoke(eno_app, ["train", "--config", str(cfg), "--dataset", f"e2e@{version}", "--json"])
+    assert out.exit_code == 0, out.output[-3000:]
+    info = json.loads(out.output.strip().splitlines()[-1])
+    assert Path(info["dataset"]) == Path(last["steps"]["split"]["dataset"]).resolve()
+    model_dir = Path(info["model"])
+    assert (model_dir / "config.json").is_file() and (model_dir / "stage.json").is_file()
+    model_cfg = json.loads((model_dir / "config.json").read_text())
     assert [h["name"] for h in model_cfg["heads"]] == ["emotion"]
-    assert any("eval_loss" in h or "loss" in h for h in out.history)
+    assert model_cfg["heads"][0]["labels"] == ["angry", "calm", "happy", "sad"]
+    # the trainer logged evaluation on the validation split
+    states = list(model_dir.parent.rglob("trainer_state.json"))
+    assert states and any("eval_loss" in h for h in json.loads(states[0].read_text())["log_history"])
+    # latest version by name, second call: cached
+    again = CliRunner().invoke(eno_app, ["train", "--config", str(cfg), "--dataset", "e2e"])
+    assert again.exit_code == 0 and "(cached)" in again.output

@@ -12,7 +12,7 @@ from eno_hf.workspace.keys import canonical_key, transpose_key
 from eno_hf.workspace.layout import Workspace
 from eno_hf.workspace.schema import Annotations, ManifestEntry
 
-from ws_helpers import c_major_piece, write_midi
+from ws_helpers import c_major_piece, sine_wav, write_midi
 
 C_MAJOR = Annotations(emotion="happy", valence=0.8, arousal=0.6, key="C major", mode="major", tempo_bpm=120.0,
                       groove_type="straight", articulation="legato", chord_progression="I-V-I", is_verified=True)
@@ -104,6 +104,55 @@ def test_audio_ops_change_the_signal_and_labels():
     assert transform_labels(C_MAJOR, [{"op": "gain", "factor": 1.2}, {"op": "noise", "std": 0.01, "seed": 0}]).key == "C major"
 
 
+def _peak_hz(y, sr):
+    y = y[2000:-2000]
+    return float(np.argmax(np.abs(np.fft.rfft(y * np.hanning(len(y))))) * sr / len(y))
+
+
+def test_audio_pitch_shift_and_time_stretch_together_in_one_rubber_band_pass():
+    sr = 16000
+    y = (0.3 * np.sin(2 * np.pi * 440 * np.arange(sr * 3) / sr)).astype(np.float32)
+    ops = [{"op": "pitch_shift", "semitones": -2}, {"op": "time_stretch", "rate": 0.9},
+           {"op": "gain", "factor": 0.8}]
+    out = apply_audio_ops(y, sr, ops)
+    assert len(out) == pytest.approx(len(y) / 0.9, rel=0.01)          # slower: longer
+    assert _peak_hz(out, sr) == pytest.approx(440 * 2 ** (-2 / 12), rel=0.005)  # pitch independent of rate
+    assert out.dtype == np.float32 and np.all(np.abs(out) <= 1.0)
+    lab = transform_labels(C_MAJOR, ops)
+    assert lab.key == "A# major" or lab.key == "B- major"
+    assert lab.tempo_bpm == pytest.approx(108.0) and lab.is_verified is False
+    np.testing.assert_array_equal(out, apply_audio_ops(y, sr, ops))  # deterministic
+
+
+def test_augment_workspace_audio_copies_are_seeded_with_provenance(make_settings):
+    """Two fresh workspaces, same seed → the same audio copies (content-hash ids); labels moved."""
+    made = []
+    for ds_id in ("a1", "a2"):
+        s = make_settings("workspace.augment.audio_copies=2", "workspace.augment.midi_copies=0",
+                          f"workspace.dataset_id={ds_id}")
+        ws = Workspace.create(s.workspace, s.paths.data_root)
+        m = ws.load()
+        sine_wav(ws.abs("raw/audio/src.wav"), seconds=3.0, freq=440.0)
+        m.samples.append(ManifestEntry(sample_id="src", file_path="raw/audio/src.wav", kind="audio", group="g",
+                                       annotations=C_MAJOR))
+        ws.save(m)
+        assert len(augment_workspace(ws, m, s).created) == 2
+        made.append(sorted(e.sample_id for e in m.samples if e.origin == "augmented"))
+        for e in (e for e in m.samples if e.origin == "augmented"):
+            ops = {o["op"]: o for o in e.provenance.operations}
+            assert set(ops) == {"pitch_shift", "time_stretch", "noise", "gain"}
+            assert ops["pitch_shift"]["semitones"] in (-2, -1, 1, 2)
+            assert 0.9 <= ops["time_stretch"]["rate"] <= 1.1 and 0.8 <= ops["gain"]["factor"] <= 1.2
+            assert 0.0 <= ops["noise"]["std"] <= 0.005 and e.group == "g"
+            assert e.annotations.key == transpose_key("C major", ops["pitch_shift"]["semitones"])
+            assert e.annotations.tempo_bpm == pytest.approx(120.0 * ops["time_stretch"]["rate"])
+            import soundfile as sf
+            y, sr = sf.read(ws.abs(e.file_path), dtype="float32")
+            assert len(y) == pytest.approx(3.0 * sr / ops["time_stretch"]["rate"], rel=0.02)
+            assert _peak_hz(y, sr) == pytest.approx(440 * 2 ** (ops["pitch_shift"]["semitones"] / 12), rel=0.01)
+    assert made[0] == made[1]
+
+
 def test_augment_workspace_provenance_groups_and_determinism(make_settings, tmp_path):
     s = make_settings("workspace.augment.midi_copies=2")
     ws = Workspace.create(s.workspace, s.paths.data_root)
@@ -135,3 +184,15 @@ def test_augment_workspace_provenance_groups_and_determinism(make_settings, tmp_
     augment_workspace(ws2, m2, s2)
     assert sorted(e.sample_id for e in m2.samples) == sorted(e.sample_id for e in m.samples)
     assert src.is_file()
+
+
+def test_synthetic_pieces_are_not_augmented(make_settings):
+    """`eno dataset all` synthesizes after augmenting: a re-run must not copy the synthetic pieces."""
+    s = make_settings("workspace.augment.midi_copies=1")
+    ws = Workspace.create(s.workspace, s.paths.data_root)
+    m = ws.load()
+    c_major_piece(ws.abs("raw/synthetic/syn.mid"))
+    m.samples.append(ManifestEntry(sample_id="syn", file_path="raw/synthetic/syn.mid", kind="midi", group="s",
+                                   origin="synthetic", annotations=C_MAJOR))
+    ws.save(m)
+    assert augment_workspace(ws, m, s).created == [] and len(m.samples) == 1
