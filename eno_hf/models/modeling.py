@@ -39,7 +39,7 @@ class EnoOutput(ModelOutput):
             probabilities). ``n_labels`` may be 0 when the model has no classification head.
         head_logits: per head name: multilabel/singlelabel ``(batch, n_labels_head)`` raw logits
             (for inputs of several windows: ``logit(mean p)`` resp. ``log(mean p)``), regression
-            ``(batch,)``, projection ``(batch, dim)``.
+            / ranking ``(batch,)``, projection ``(batch, dim)``.
         embedding: ``(batch, dim)``: the first projection head's output if any, else the trunk output.
         regression: per regression head ``(batch,)`` predictions.
     """
@@ -223,7 +223,7 @@ class EnoForAudioTagging(EnoPreTrainedModel):
                     prob = mean(torch.softmax(out, dim=-1))
                     head_logits[name] = torch.log(prob.clamp_min(LOGIT_EPS))
                 columns.append(torch.logit(prob, eps=LOGIT_EPS))
-            elif kind == "regression":
+            elif kind in ("regression", "ranking"):
                 value = mean(out).squeeze(-1)
                 head_logits[name] = value
                 regression[name] = value

@@ -2,8 +2,8 @@
 
 Steps of ``train_model``:
 
-1. heads and label vocabularies from the dataset features (``dataset_heads``);
-2. ``eno_hf.models.factory.create_model(settings, vocab)`` and ``lora.apply_finetune`` (LoRA /
+1. typed heads (``HeadSpec``) from the dataset features (``dataset_heads``);
+2. ``eno_hf.models.factory.create_model(settings, heads)`` and ``lora.apply_finetune`` (LoRA /
    frozen encoder / full fine-tuning, ``model.finetune``);
 3. ``EnoTrainer`` with ``TrainingArguments``: evaluation and checkpoint each epoch, best checkpoint
    by ``train.metric_for_best_model`` (``eval_score`` = mean over heads of macro ROC-AUC
@@ -56,6 +56,7 @@ from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
 from eno_hf.models.encoders import EmbeddingInput
+from eno_hf.models.heads import CLASSIFICATION_KINDS, HeadSpec, head_specs_from_features
 from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics
 from eno_hf.training.collate import EnoCollator, default_augmenter, head_column, label_key
 from eno_hf.training.losses import LOSS_KINDS
@@ -109,10 +110,9 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------- heads
-def dataset_vocab(settings: Settings, split: Dataset) -> dict[str, list[str]]:
-    """Label vocabulary per classification head of ``settings.model.heads``, read from
-    ``split.features`` (multi-label ``Sequence(ClassLabel)`` ``.feature.names``, single-label
-    ``ClassLabel.names``).
+def dataset_heads(settings: Settings, split: Dataset) -> list[HeadSpec]:
+    """``settings.model.heads`` as ``HeadSpec`` s with their label spaces read from
+    ``split.features`` (``eno_hf.models.heads.head_specs_from_features``).
 
     Raises:
         ValueError: no heads configured, or a classification head's column is missing / not a
@@ -120,30 +120,10 @@ def dataset_vocab(settings: Settings, split: Dataset) -> dict[str, list[str]]:
     """
     if not settings.model.heads:
         raise ValueError("model.heads is empty: configure at least one head")
-    vocab: dict[str, list[str]] = {}
-    for h in settings.model.heads:
-        if h.kind not in ("multilabel", "singlelabel"):
-            continue
-        col = h.column or h.name
-        feat = split.features.get(col)
-        if h.kind == "multilabel":
-            feat = getattr(feat, "feature", None)
-        names = getattr(feat, "names", None)
-        if not names:
-            raise ValueError(f"head {h.name!r}: dataset column {col!r} is missing or has no ClassLabel names")
-        vocab[h.name] = list(names)
-    return vocab
+    return head_specs_from_features(split.features, settings.model.heads)
 
 
-def dataset_heads(settings: Settings, split: Dataset) -> list[dict[str, Any]]:
-    """Head specs ``{name, kind, column, weight, labels, pos_weight, dim}`` (``models.factory.head_specs``)
-    with vocabularies from ``dataset_vocab``."""
-    from eno_hf.models.factory import head_specs
-
-    return head_specs(settings, dataset_vocab(settings, split))
-
-
-def compute_pos_weight(split: Dataset, heads: Sequence[Mapping[str, Any]], max_weight: float = 100.0
+def compute_pos_weight(split: Dataset, heads: Sequence[HeadSpec], max_weight: float = 100.0
                        ) -> dict[str, torch.Tensor]:
     """Per multi-label head with ``pos_weight``: ``negatives / positives`` per tag on ``split``.
 
@@ -155,24 +135,24 @@ def compute_pos_weight(split: Dataset, heads: Sequence[Mapping[str, Any]], max_w
     """
     out: dict[str, torch.Tensor] = {}
     for h in heads:
-        if h["kind"] != "multilabel" or not h.get("pos_weight"):
+        if h.kind != "multilabel" or not h.pos_weight:
             continue
-        n = len(h["labels"])
+        n = len(h.labels)
         pos = np.zeros(n, dtype=np.float64)
         rows = 0
-        for ids in split[h["column"]]:
+        for ids in split[h.column]:
             if ids is None:
                 continue
             rows += 1
             pos[np.asarray(ids, dtype=np.int64)] += 1
         weight = np.where(pos > 0, (rows - pos) / np.maximum(pos, 1), max_weight)
-        out[h["name"]] = torch.tensor(np.clip(weight, 1e-3, max_weight), dtype=torch.float32)
+        out[h.name] = torch.tensor(np.clip(weight, 1e-3, max_weight), dtype=torch.float32)
     return out
 
 
 # ----------------------------------------------------------------------------- metrics
 def recording_metrics(
-    heads: Sequence[Mapping[str, Any]],
+    heads: Sequence[HeadSpec],
     recording_ids: Sequence[str],
     probs: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray],
@@ -191,7 +171,7 @@ def recording_metrics(
     rec_probs: dict[str, np.ndarray] = {}
     rec_labels: dict[str, np.ndarray] = {}
     for h in heads:
-        name = h["name"]
+        name = h.name
         if name in probs:
             ids, rec_probs[name] = aggregate_by_recording(recording_ids, probs[name])
         if name in labels:
@@ -202,7 +182,7 @@ def recording_metrics(
     return results, RecordingPredictions([str(x) for x in ids], rec_probs, rec_labels)
 
 
-def make_compute_metrics(heads: Sequence[Mapping[str, Any]], recording_ids: Sequence[str]):
+def make_compute_metrics(heads: Sequence[HeadSpec], recording_ids: Sequence[str]):
     """``compute_metrics`` for ``EnoTrainer``: recording-level metrics on the eval split.
 
     ``EvalPrediction.predictions`` / ``label_ids`` are tuples in ``heads`` order (see
@@ -221,8 +201,8 @@ def make_compute_metrics(heads: Sequence[Mapping[str, Any]], recording_ids: Sequ
         labs = pred.label_ids if isinstance(pred.label_ids, tuple) else (pred.label_ids,)
         if len(preds[0]) != len(ids):
             raise ValueError(f"compute_metrics: {len(preds[0])} predictions for {len(ids)} eval rows")
-        probs = {h["name"]: np.asarray(p) for h, p in zip(heads, preds)}
-        labels = {h["name"]: np.asarray(y) for h, y in zip(heads, labs)}
+        probs = {h.name: np.asarray(p) for h, p in zip(heads, preds)}
+        labels = {h.name: np.asarray(y) for h, y in zip(heads, labs)}
         results, _ = recording_metrics(heads, ids, probs, labels)
         flat = flatten_metrics(results)
         if math.isnan(flat["score"]):
@@ -262,36 +242,36 @@ def predict_dataset(
         ``RecordingPredictions`` (labels only for heads whose column exists in the split).
     """
     cfg = model.config
-    heads = [h for h in cfg.heads if h["kind"] in LOSS_KINDS]
+    heads = [h for h in cfg.head_specs if h.kind in LOSS_KINDS]
     if input_columns is None:
         input_columns = (list(cfg.encoder_kwargs.get("columns") or []) if cfg.encoder_type == "embeddings"
                          else None) or ["waveform"]
     cols = [c for c in dict.fromkeys([*input_columns, "recording_id", *(head_column(h) for h in heads)])
             if c in dataset_split.column_names]
     split = dataset_split.select_columns(cols).with_format("numpy")
-    vocab = {h["name"]: h["labels"] for h in heads if h["kind"] != "regression"}
+    vocab = {h.name: list(h.labels) for h in heads if h.kind != "regression"}
     collate = EnoCollator(heads, vocab, crop_samples=None, sample_rate=int(cfg.sample_rate), train=False,
                           input_columns=input_columns)
     loader = torch.utils.data.DataLoader(split, batch_size=batch_size, shuffle=False, collate_fn=collate)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    probs: dict[str, list[np.ndarray]] = {h["name"]: [] for h in heads}
+    probs: dict[str, list[np.ndarray]] = {h.name: [] for h in heads}
     labels: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         for batch in loader:
             inputs = {k: batch[k].to(device) for k in ("input_values", "attention_mask") if k in batch}
             out = model(**inputs)
             for h, p in zip(heads, head_probabilities(out.head_logits, heads)):
-                probs[h["name"]].append(p.cpu().numpy())
-                if label_key(h["name"]) in batch:
-                    labels.setdefault(h["name"], []).append(batch[label_key(h["name"])].numpy())
+                probs[h.name].append(p.cpu().numpy())
+                if label_key(h.name) in batch:
+                    labels.setdefault(h.name, []).append(batch[label_key(h.name)].numpy())
     model.train(was_training)
     seg_probs = {k: np.concatenate(v) for k, v in probs.items() if v}
     seg_labels = {k: np.concatenate(v) for k, v in labels.items()}
     for h in heads:  # single-label "missing" is -100 in batches; -1 at recording level
-        if h["kind"] == "singlelabel" and h["name"] in seg_labels:
-            seg_labels[h["name"]] = np.where(seg_labels[h["name"]] < 0, -1, seg_labels[h["name"]])
+        if h.kind == "singlelabel" and h.name in seg_labels:
+            seg_labels[h.name] = np.where(seg_labels[h.name] < 0, -1, seg_labels[h.name])
     _, preds = recording_metrics(heads, list(split["recording_id"]), seg_probs, seg_labels)
     return preds
 
@@ -549,8 +529,8 @@ def train_model(
     torch.manual_seed(t.seed)
 
     heads = dataset_heads(settings, dataset["train"])
-    vocab = {h["name"]: h["labels"] for h in heads if "labels" in h}
-    model = create_model(settings, vocab)
+    vocab = {h.name: list(h.labels) for h in heads if h.kind in CLASSIFICATION_KINDS}
+    model = create_model(settings, heads)
     model = _finetune(model, settings)
     cfg = model.config
     sample_rate = int(cfg.sample_rate)
@@ -558,9 +538,9 @@ def train_model(
     crop_samples = int(round(crop_s * sample_rate)) if crop_s else None
     input_columns = _input_columns(settings)
 
-    train_heads = [h for h in heads if h["kind"] in LOSS_KINDS and h["column"] in dataset["train"].column_names]
-    label_names = [label_key(h["name"]) for h in train_heads]
-    columns = [*input_columns, "recording_id", *(h["column"] for h in train_heads)]
+    train_heads = [h for h in heads if h.kind in LOSS_KINDS and h.column in dataset["train"].column_names]
+    label_names = [label_key(h.name) for h in train_heads]
+    columns = [*input_columns, "recording_id", *(h.column for h in train_heads)]
     mode = cache_mode(settings, model)
     frozen_cache = mode is not None  # trained on cached vectors (frozen outputs or prefixes)
     real_encoder = None
