@@ -11,7 +11,7 @@
 
 Input: a ``datasets.DatasetDict`` of segment rows with ``recording_id``, label columns,
 ``fingerprint`` ``(64,)`` and/or ``mfcc`` ``(n_mfcc, frames)``; label vocabularies come from
-``ds.features``. Label encodings follow ``eno_hf.training.collate``: multi-label lists of class ids
+``ds.features``. Label encodings follow ``eno_hf.data.collate``: multi-label lists of class ids
 (``None`` = missing, empty list = no positive tag), single-label ``ClassLabel`` (-1/None missing),
 numeric float (None/NaN missing).
 """

@@ -58,8 +58,8 @@ from eno_hf.config import Settings
 from eno_hf.models.encoders import EmbeddingInput
 from eno_hf.models.heads import CLASSIFICATION_KINDS, HeadSpec, head_specs_from_features
 from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics
-from eno_hf.training.collate import EnoCollator, default_augmenter, head_column, label_key
-from eno_hf.training.losses import LOSS_KINDS
+from eno_hf.data.collate import EnoCollator, default_augmenter, head_column, label_key
+from eno_hf.models.losses import LOSS_KINDS
 from eno_hf.training.trainer import EnoTrainer, head_probabilities
 from eno_hf.utils.io import atomic_write, json_hash
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from eno_hf.training.losses import IGNORE_INDEX
+from eno_hf.models.losses import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 
