@@ -14,25 +14,14 @@ Steps of ``train_model``:
    ``{output_dir}/model`` (plus ``trainer_state.json`` with the log history);
 5. recording-level predictions on validation and test (``predict_dataset``).
 
-Frozen-feature cache (``model.finetune=frozen`` with an audio encoder): the encoder's output is
-computed ONCE for every window of every row of every split (``encode_split``, no grad, progress
-bar) and saved under ``{output_dir}/embedding_cache/`` (re-runs reuse it); for an encoder with
-``set_standardization`` (``TaggerEnsembleEncoder``) the training-split mean/std are written into
-its buffers. Trunk and heads are then trained by the same ``EnoTrainer`` on the cached vectors
-(the encoder is temporarily swapped for an ``EmbeddingInput``), the real encoder is put back and
-the full model is saved, so it still takes raw audio. Random crops and ``train.augment`` do not
+Cached encoder inputs (``model.finetune=frozen`` with an audio encoder, or ``lora`` with the
+adapters in a ``TaggerEnsembleEncoder``'s top layers): ``eno_hf.training.cache`` computes the
+encoder outputs (or frozen prefixes) once and returns them as datasets plus a stand-in encoder;
+training runs on ``cache.training_view(model, cached)``, a view that shares the model's parameters,
+so the real model is saved as is and takes raw audio. Random crops and ``train.augment`` do not
 apply on this path (one fixed view per window; a warning is logged if augmentation was asked).
 Validation/test predictions of ``TrainResult`` come from the cached vectors (same numbers as the
 saved model on raw audio, up to float rounding).
-
-Prefix cache (``model.finetune=lora`` with an encoder that has ``frozen_prefix``/``from_prefix``,
-i.e. ``TaggerEnsembleEncoder``, when every LoRA adapter lies in the encoder's ``suffix_modules``):
-the same, but what is cached is the encoder's frozen bottom (``frozen_prefix``, per window) and the
-encoder is swapped for a ``PrefixInput`` that runs the trainable top (``from_prefix``: the LoRA-adapted
-suffixes, pooling, standardization) on it; so the LoRA adapters, trunk and heads are trained
-end to end at the cost of the top layers only. BatchNorm statistics stay fixed (eval mode). The
-standardization buffers are set from the un-adapted suffixes' training-split outputs. After training
-the adapters are merged and the full model (raw audio in) is saved, as on the other paths.
 
 Runs on CPU (no fp16); ``report_to=[]`` (ClearML is attached through a callback, see
 ``eno_hf.registry.clearml.ClearMLCallback``).
@@ -55,13 +44,13 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
-from eno_hf.models.encoders import EmbeddingInput
 from eno_hf.models.heads import CLASSIFICATION_KINDS, HeadSpec, head_specs_from_features
 from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics
 from eno_hf.data.collate import EnoCollator, default_augmenter, head_column, label_key
 from eno_hf.models.losses import LOSS_KINDS
+from eno_hf.training.cache import CACHE_SUBDIR, cache_inputs, cache_mode, training_view
 from eno_hf.training.trainer import EnoTrainer, head_probabilities
-from eno_hf.utils.io import atomic_write, json_hash
+
 
 log = logging.getLogger(__name__)
 
@@ -284,149 +273,6 @@ class LogCallback(TrainerCallback):
             log.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items()})
 
 
-# ----------------------------------------------------------------------------- frozen-feature cache
-EMBEDDING_COLUMN = "embedding"
-"""Column of cached encoder outputs in the datasets built by ``cached_split``."""
-CACHE_SUBDIR = "embedding_cache"
-"""``{output_dir}/embedding_cache/{split}-{key}.npz``: raw encoder outputs per window."""
-
-
-def cache_mode(settings: Settings, model: torch.nn.Module) -> str | None:
-    """How ``train_model`` feeds the encoder: ``"frozen"`` (cached encoder outputs:
-    ``model.finetune == "frozen"`` with an audio encoder), ``"prefix"`` (cached ``frozen_prefix``:
-    ``finetune == "lora"``, the encoder has ``frozen_prefix`` and every LoRA layer of ``model``
-    lies inside ``encoder.suffix_modules``) or ``None`` (raw audio every step).
-
-    Call after ``lora.apply_finetune`` (the adapters must be in place)."""
-    if model.config.encoder_type == "embeddings":
-        return None
-    if settings.model.finetune == "frozen":
-        return "frozen"
-    encoder = model.encoder
-    if settings.model.finetune == "lora" and hasattr(encoder, "frozen_prefix"):
-        from peft.tuners.tuners_utils import BaseTunerLayer
-
-        adapted = [n for n, m in encoder.named_modules() if isinstance(m, BaseTunerLayer)]
-        suffixes = list(getattr(encoder, "suffix_modules", []))
-        outside = [n for n in adapted if not any(n == s or n.startswith(s + ".") for s in suffixes)]
-        if adapted and not outside:
-            return "prefix"
-        log.warning("LoRA layers outside the encoder's trainable top %s: %s; training on raw audio "
-                    "(slow: the whole encoder runs every step)", suffixes, outside)
-    return None
-
-
-def uses_frozen_cache(settings: Settings, model: torch.nn.Module) -> bool:
-    """True when ``train_model`` trains on cached encoder outputs (``cache_mode == "frozen"``)."""
-    return cache_mode(settings, model) == "frozen"
-
-
-class PrefixInput(torch.nn.Module):
-    """Training-time stand-in for an encoder with ``from_prefix``: ``(batch, prefix_dim)`` cached
-    ``frozen_prefix`` rows -> ``(batch, output_dim)`` = ``encoder.from_prefix(rows, n_samples)``.
-
-    Holds the real encoder (same parameters: LoRA adapters trained here are the encoder's).
-    ``train(mode)`` keeps every BatchNorm of the encoder in eval mode (fixed statistics); dropout
-    (e.g. LoRA dropout) follows ``mode``.
-    """
-
-    def __init__(self, encoder: torch.nn.Module, n_samples: int) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.n_samples = int(n_samples)
-        self.output_dim = int(encoder.output_dim)
-
-    def train(self, mode: bool = True) -> PrefixInput:
-        super().train(mode)
-        for module in self.encoder.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.eval()
-        return self
-
-    def forward(self, prefix: torch.Tensor) -> torch.Tensor:
-        return self.encoder.from_prefix(prefix.to(torch.float32), self.n_samples)
-
-
-@torch.no_grad()
-def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 4, desc: str = "embedding",
-                 progress: bool = True, prefix: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Encoder outputs of every inference window of every row (``model.split_windows`` on each
-    row's ``waveform``: the windows the model itself would see on that segment).
-
-    Uses ``encoder.raw_features`` when the encoder has it (unstandardized ``TaggerEnsembleEncoder``
-    features), else ``encoder(...)``; with ``prefix=True`` ``encoder.frozen_prefix`` (the
-    ``"prefix"`` cache mode). The encoder runs in eval mode.
-
-    Args:
-        model: ``EnoForAudioTagging`` with an audio encoder.
-        split: rows with ``waveform`` ``(samples,)`` at ``model.config.sample_rate``.
-        batch_rows: rows per encoder call.
-
-    Returns:
-        ``(features (n_windows, output_dim) float32, rows (n_windows,) int64)``: the row index of
-        each window (rows with several windows repeat).
-    """
-    from tqdm.auto import tqdm
-
-    encoder = model.encoder
-    was_training = encoder.training
-    encoder.eval()
-    embed = encoder.frozen_prefix if prefix else getattr(encoder, "raw_features", encoder)
-    waves = split.select_columns(["waveform"]).with_format("numpy")
-    feats: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    bar = tqdm(total=len(split), desc=desc, unit="row", disable=not progress)
-    for start in range(0, len(split), batch_rows):
-        chunk, owner = [], []
-        for i in range(start, min(start + batch_rows, len(split))):
-            wave = torch.from_numpy(np.asarray(waves[i]["waveform"], dtype=np.float32).reshape(1, -1))
-            windows, weights = model.split_windows(wave)
-            keep = windows[0][weights[0] > 0]
-            chunk.append(keep)
-            owner.append(np.full(keep.shape[0], i, dtype=np.int64))
-        feats.append(embed(torch.cat(chunk)).float().cpu().numpy())
-        rows.append(np.concatenate(owner))
-        bar.update(len(chunk))
-    bar.close()
-    encoder.train(was_training)
-    dim = int(encoder.prefix_dim(model.window_samples) if prefix else encoder.output_dim)
-    if not feats:
-        return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
-    return np.concatenate(feats).astype(np.float32), np.concatenate(rows)
-
-
-def _cache_key(model: torch.nn.Module, split: Dataset, prefix: bool = False) -> str:
-    cfg = model.config
-    key = {"prefix": prefix, "fingerprint": getattr(split, "_fingerprint", None), "rows": len(split), "type": cfg.encoder_type,
-           "kwargs": cfg.encoder_kwargs, "chunk_s": cfg.chunk_s, "tail": cfg.chunk_tail_min_ratio}
-    return json_hash(key, 16)
-
-
-def cached_encode_split(model: torch.nn.Module, split: Dataset, cache_dir: Path, name: str,
-                        progress: bool = True, prefix: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``encode_split`` through an on-disk cache ``{cache_dir}/{name}-{key}.npz`` (key: the split's
-    datasets fingerprint and row count, encoder type/kwargs, chunking, ``prefix``)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{name}-{_cache_key(model, split, prefix)}.npz"
-    if path.is_file():
-        with np.load(path) as data:
-            log.info("frozen features of %s from %s", name, path)
-            return data["features"], data["rows"]
-    feats, rows = encode_split(model, split, desc=f"{'prefix' if prefix else 'embedding'} {name}",
-                               progress=progress, prefix=prefix)
-    atomic_write(path, lambda fh: np.savez(fh, features=feats, rows=rows))
-    return feats, rows
-
-
-def cached_split(split: Dataset, features: np.ndarray, rows: np.ndarray, columns: Sequence[str]) -> Dataset:
-    """One row per window: ``columns`` of ``split`` (``waveform`` excluded) repeated per window,
-    plus ``embedding`` = ``features`` (``(n_windows, dim)`` float32)."""
-    keep = [c for c in dict.fromkeys(columns) if c in split.column_names and c != "waveform"]
-    base = split.select_columns(keep).select(rows.tolist()).flatten_indices()
-    return base.add_column(EMBEDDING_COLUMN, [np.asarray(f, dtype=np.float32) for f in features]
-                           ).with_format("numpy")
-
-
 # ----------------------------------------------------------------------------- training
 def _finetune(model: torch.nn.Module, settings: Settings) -> torch.nn.Module:
     from eno_hf.models.lora import apply_finetune
@@ -542,41 +388,17 @@ def train_model(
     label_names = [label_key(h.name) for h in train_heads]
     columns = [*input_columns, "recording_id", *(h.column for h in train_heads)]
     mode = cache_mode(settings, model)
-    frozen_cache = mode is not None  # trained on cached vectors (frozen outputs or prefixes)
-    real_encoder = None
-    if frozen_cache:
+    cached = None  # trained on cached vectors (frozen outputs or prefixes) through a view of the model
+    if mode is not None:
         if t.augment:
             log.warning("train.augment ignored: model.finetune=%s trains on cached encoder %s",
                         settings.model.finetune, "prefixes" if mode == "prefix" else "outputs")
-        cache_dir = out / CACHE_SUBDIR
-        encoded = {name: cached_encode_split(model, dataset[name], cache_dir, name, prefix=mode == "prefix")
-                   for name in ("train", "validation", "test") if name in dataset}
-        encoder = model.encoder
-        if hasattr(encoder, "set_standardization"):
-            train_feats = torch.from_numpy(encoded["train"][0])
-            if mode == "prefix":  # raw features of the not-yet-adapted suffixes
-                with torch.no_grad():
-                    encoder.eval()
-                    train_feats = torch.cat([encoder.raw_from_prefix(part, model.window_samples)
-                                             for part in train_feats.split(64)])
-            encoder.set_standardization(train_feats.mean(dim=0), train_feats.std(dim=0, unbiased=False))
-            if mode == "frozen":
-                with torch.no_grad():
-                    encoded = {name: (encoder.standardize(torch.from_numpy(f)).numpy(), r)
-                               for name, (f, r) in encoded.items()}
-        cached = {name: cached_split(dataset[name], f, r, columns) for name, (f, r) in encoded.items()}
-        real_encoder, real_type, real_kwargs = encoder, cfg.encoder_type, cfg.encoder_kwargs
-        input_dim = int(encoded["train"][0].shape[1])
-        model.encoder = (PrefixInput(encoder, model.window_samples) if mode == "prefix"
-                         else EmbeddingInput(input_dim, columns=[EMBEDDING_COLUMN]))
-        cfg.encoder_type, cfg.encoder_kwargs = "embeddings", {"input_dim": input_dim,
-                                                              "columns": [EMBEDDING_COLUMN]}
-        input_columns = [EMBEDDING_COLUMN]
-        train_ds, val_ds = cached["train"], cached["validation"]
+        cached = cache_inputs(model, dataset, columns, out / CACHE_SUBDIR, mode)
+        input_columns = cached.input_columns
+        train_ds, val_ds = cached.datasets["train"], cached.datasets["validation"]
     else:
         train_ds = _training_split(dataset["train"], columns)
         val_ds = _training_split(dataset["validation"], columns)
-
     augmenter = default_augmenter(sample_rate, t.seed) if t.augment and input_columns == ["waveform"] else None
     train_collate = EnoCollator(train_heads, vocab, crop_samples, sample_rate, train=True,
                                 augmenter=augmenter, seed=t.seed, input_columns=input_columns)
@@ -584,7 +406,7 @@ def train_model(
 
     args = training_arguments(settings, out, label_names, len(train_ds))
     trainer = EnoTrainer(
-        model=model,
+        model=training_view(model, cached) if cached is not None else model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=val_ds,
@@ -602,25 +424,19 @@ def train_model(
     last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
     if last:
         log.info("resuming from %s", last)
-    try:
-        trainer.train(resume_from_checkpoint=last)
-        if frozen_cache:  # still on cached vectors (frozen outputs or prefixes)
-            val_pred = predict_dataset(trainer.model, cached["validation"], t.eval_batch_size, input_columns)
-            test_pred = (predict_dataset(trainer.model, cached["test"], t.eval_batch_size, input_columns)
-                         if "test" in cached else None)
-    finally:
-        if real_encoder is not None:  # put the real encoder back even if training failed
-            trainer.model.encoder = real_encoder
-            cfg.encoder_type, cfg.encoder_kwargs = real_type, real_kwargs
-
-    model = _merge(trainer.model)
+    trainer.train(resume_from_checkpoint=last)
+    if cached is not None:  # the view shares its trained parameters with ``model``
+        val_pred = predict_dataset(trainer.model, cached.datasets["validation"], t.eval_batch_size, input_columns)
+        test_pred = (predict_dataset(trainer.model, cached.datasets["test"], t.eval_batch_size, input_columns)
+                     if "test" in cached.datasets else None)
+    model = _merge(model if cached is not None else trainer.model)
     model_dir = out / MODEL_SUBDIR
     model.save_pretrained(model_dir)
     EnoFeatureExtractor(sampling_rate=sample_rate, target_lufs=getattr(cfg, "target_lufs", None)
                         ).save_pretrained(model_dir)
     trainer.state.save_to_json(str(model_dir / "trainer_state.json"))  # log history for reports
 
-    if not frozen_cache:
+    if cached is None:
         val_pred = predict_dataset(model, dataset["validation"], t.eval_batch_size, input_columns)
         test_pred = (predict_dataset(model, dataset["test"], t.eval_batch_size, input_columns)
                      if "test" in dataset else None)
