@@ -1,4 +1,4 @@
-"""``train_model``: settings + ``DatasetDict`` -> trained, saved eno model; ``predict_dataset``.
+"""``train_model``: settings + ``DatasetDict`` -> trained, saved eno model.
 
 Steps of ``train_model``:
 
@@ -12,7 +12,7 @@ Steps of ``train_model``:
    the last checkpoint in ``output_dir`` when ``train.resume`` and one exists;
 4. LoRA merged into the weights, ``save_pretrained`` of model + ``EnoFeatureExtractor`` to
    ``{output_dir}/model`` (plus ``trainer_state.json`` with the log history);
-5. recording-level predictions on validation and test (``predict_dataset``).
+5. recording-level predictions on validation and test (``eno_hf.inference.predict.predict_dataset``).
 
 Cached encoder inputs (``model.finetune=frozen`` with an audio encoder, or ``lora`` with the
 adapters in a ``TaggerEnsembleEncoder``'s top layers): ``eno_hf.training.cache`` computes the
@@ -44,12 +44,13 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
+from eno_hf.data.collate import EnoCollator, default_augmenter, label_key
+from eno_hf.evaluation.metrics import evaluate_heads, flatten_metrics
+from eno_hf.inference.predict import RecordingPredictions, predict_dataset, recording_predictions
 from eno_hf.models.heads import CLASSIFICATION_KINDS, HeadSpec, head_specs_from_features
-from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics
-from eno_hf.data.collate import EnoCollator, default_augmenter, head_column, label_key
 from eno_hf.models.losses import LOSS_KINDS
 from eno_hf.training.cache import CACHE_SUBDIR, cache_inputs, cache_mode, training_view
-from eno_hf.training.trainer import EnoTrainer, head_probabilities
+from eno_hf.training.trainer import EnoTrainer
 
 
 log = logging.getLogger(__name__)
@@ -59,23 +60,6 @@ MODEL_SUBDIR = "model"
 
 
 # ----------------------------------------------------------------------------- results
-@dataclass
-class RecordingPredictions:
-    """Recording-level predictions of one split (segment probabilities averaged per recording).
-
-    Attributes:
-        recording_ids: ``n_rec`` ids, sorted (``numpy.unique`` order).
-        probs: head -> ``(n_rec, n_labels)`` float64 probabilities (regression ``(n_rec,)``).
-        labels: head -> multi-label ``(n_rec, n_labels)`` float (row of -1 = missing),
-            single-label ``(n_rec,)`` int (-1 = missing), regression ``(n_rec,)`` float (NaN =
-            missing). Heads whose column is absent from the split have no entry.
-    """
-
-    recording_ids: list[str]
-    probs: dict[str, np.ndarray]
-    labels: dict[str, np.ndarray]
-
-
 @dataclass
 class TrainResult:
     """What ``train_model`` produced.
@@ -146,7 +130,8 @@ def recording_metrics(
     probs: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, Any], RecordingPredictions]:
-    """Average segment probabilities per recording, then ``evaluation.metrics.evaluate_heads``.
+    """Average segment probabilities per recording (``inference.predict.recording_predictions``),
+    then ``evaluation.metrics.evaluate_heads``.
 
     Args:
         heads: head specs (``name, kind, labels``).
@@ -156,19 +141,8 @@ def recording_metrics(
     Returns:
         ``(evaluate_heads results, RecordingPredictions)``.
     """
-    ids = None
-    rec_probs: dict[str, np.ndarray] = {}
-    rec_labels: dict[str, np.ndarray] = {}
-    for h in heads:
-        name = h.name
-        if name in probs:
-            ids, rec_probs[name] = aggregate_by_recording(recording_ids, probs[name])
-        if name in labels:
-            ids, rec_labels[name] = first_by_recording(recording_ids, labels[name])
-    if ids is None:
-        ids = np.unique(np.asarray(recording_ids))
-    results = evaluate_heads(heads, rec_probs, rec_labels)
-    return results, RecordingPredictions([str(x) for x in ids], rec_probs, rec_labels)
+    preds = recording_predictions(heads, recording_ids, probs, labels)
+    return evaluate_heads(heads, preds.probs, preds.labels), preds
 
 
 def make_compute_metrics(heads: Sequence[HeadSpec], recording_ids: Sequence[str]):
@@ -206,63 +180,6 @@ def _input_columns(settings: Settings) -> list[str]:
     if settings.model.encoder == "embeddings" and settings.model.embedding_columns:
         return list(settings.model.embedding_columns)
     return ["waveform"]
-
-
-def predict_dataset(
-    model: torch.nn.Module,
-    dataset_split: Dataset,
-    batch_size: int = 32,
-    input_columns: Sequence[str] | None = None,
-) -> RecordingPredictions:
-    """Recording-level predictions of ``model`` on a dataset split.
-
-    Each segment is run whole (the model chunks it into ``chunk_s`` windows and averages), then
-    segment probabilities are averaged per ``recording_id`` (Won et al. 2020 chunk averaging).
-
-    Args:
-        model: ``EnoForAudioTagging`` (its ``config.heads`` give names, kinds, labels and, when
-            present, ``column``).
-        dataset_split: rows with ``recording_id``, the input column(s) and optionally label columns.
-        batch_size: segments per forward pass.
-        input_columns: default ``config.encoder_kwargs["columns"]`` for ``embeddings`` models,
-            else ``["waveform"]``.
-
-    Returns:
-        ``RecordingPredictions`` (labels only for heads whose column exists in the split).
-    """
-    cfg = model.config
-    heads = [h for h in cfg.head_specs if h.kind in LOSS_KINDS]
-    if input_columns is None:
-        input_columns = (list(cfg.encoder_kwargs.get("columns") or []) if cfg.encoder_type == "embeddings"
-                         else None) or ["waveform"]
-    cols = [c for c in dict.fromkeys([*input_columns, "recording_id", *(head_column(h) for h in heads)])
-            if c in dataset_split.column_names]
-    split = dataset_split.select_columns(cols).with_format("numpy")
-    vocab = {h.name: list(h.labels) for h in heads if h.kind != "regression"}
-    collate = EnoCollator(heads, vocab, crop_samples=None, sample_rate=int(cfg.sample_rate), train=False,
-                          input_columns=input_columns)
-    loader = torch.utils.data.DataLoader(split, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    probs: dict[str, list[np.ndarray]] = {h.name: [] for h in heads}
-    labels: dict[str, list[np.ndarray]] = {}
-    with torch.no_grad():
-        for batch in loader:
-            inputs = {k: batch[k].to(device) for k in ("input_values", "attention_mask") if k in batch}
-            out = model(**inputs)
-            for h, p in zip(heads, head_probabilities(out.head_logits, heads)):
-                probs[h.name].append(p.cpu().numpy())
-                if label_key(h.name) in batch:
-                    labels.setdefault(h.name, []).append(batch[label_key(h.name)].numpy())
-    model.train(was_training)
-    seg_probs = {k: np.concatenate(v) for k, v in probs.items() if v}
-    seg_labels = {k: np.concatenate(v) for k, v in labels.items()}
-    for h in heads:  # single-label "missing" is -100 in batches; -1 at recording level
-        if h.kind == "singlelabel" and h.name in seg_labels:
-            seg_labels[h.name] = np.where(seg_labels[h.name] < 0, -1, seg_labels[h.name])
-    _, preds = recording_metrics(heads, list(split["recording_id"]), seg_probs, seg_labels)
-    return preds
 
 
 class LogCallback(TrainerCallback):

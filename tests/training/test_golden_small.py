@@ -57,7 +57,7 @@ def _lists(pred) -> dict:
 
 
 def test_small_yaml_lora_prefix_run_reproduces_recorded_predictions(sota_models_dir, tmp_path):
-    from eno_hf.training.train import predict_dataset  # moves to eno_hf.inference.predict
+    from eno_hf.inference.predict import predict_dataset
     from eno_hf.models import EnoForAudioTagging
     from eno_hf.training.train import train_model
 
