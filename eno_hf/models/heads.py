@@ -18,7 +18,7 @@ from typing import Any, Literal
 HeadKind = Literal["multilabel", "singlelabel", "regression", "ranking", "projection"]
 HEAD_KINDS: tuple[str, ...] = ("multilabel", "singlelabel", "regression", "ranking", "projection")
 
-__all__ = ["CLASSIFICATION_KINDS", "HEAD_KINDS", "HeadSpec", "head_specs_from_features"]
+__all__ = ["CLASSIFICATION_KINDS", "HEAD_KINDS", "HeadSpec", "head_attr", "head_specs_from_features"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,14 @@ class HeadSpec:
 
 
 CLASSIFICATION_KINDS: tuple[str, ...] = ("multilabel", "singlelabel")
+
+
+def head_attr(head: HeadSpec | Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
+    """``key`` of a head given as a ``HeadSpec`` (or any object with attributes, e.g.
+    ``config.HeadConfig``) or as a dict (``EnoModelConfig.heads``); ``default`` when absent."""
+    if isinstance(head, Mapping):
+        return head.get(key, default)
+    return getattr(head, key, default)
 
 
 def _getter(r: Mapping[str, Any] | Any):

@@ -26,7 +26,7 @@ from transformers.utils import ModelOutput
 
 from eno_hf.models.configuration import EnoModelConfig
 from eno_hf.models.encoders import build_encoder
-from eno_hf.models.heads import HeadSpec
+from eno_hf.models.heads import HeadSpec, head_attr
 from eno_hf.models.losses import multitask_loss
 
 LOGIT_EPS = 1e-6
@@ -275,7 +275,7 @@ def head_probabilities(head_logits: Mapping[str, Tensor], heads: Sequence[HeadSp
     """
     out = []
     for head in heads:
-        name, kind = (head["name"], head["kind"]) if isinstance(head, Mapping) else (head.name, head.kind)
+        name, kind = head_attr(head, "name"), head_attr(head, "kind")
         logits = head_logits[name].float()
         if kind == "multilabel":
             out.append(torch.sigmoid(logits))

@@ -24,16 +24,12 @@ from torch import Tensor, nn
 from transformers import Trainer
 
 from eno_hf.data.collate import LABEL_PREFIX, label_key
+from eno_hf.models.heads import head_attr
 from eno_hf.models.losses import LOSS_KINDS
 from eno_hf.models.modeling import head_probabilities
 
 __all__ = ["EnoTrainer", "head_probabilities", "is_encoder_parameter"]
 
-
-def _field(head: Any, key: str, default: Any = None) -> Any:
-    if isinstance(head, Mapping):
-        return head.get(key, default)
-    return getattr(head, key, default)
 
 
 def _model_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,11 +76,11 @@ class EnoTrainer(Trainer):
         self.encoder_learning_rate = encoder_learning_rate
         label_names = list(self.args.label_names or [])
         self.eval_heads = [h for h in self.heads
-                           if _field(h, "kind") in LOSS_KINDS and label_key(_field(h, "name")) in label_names]
+                           if head_attr(h, "kind") in LOSS_KINDS and label_key(head_attr(h, "name")) in label_names]
         if not self.eval_heads:
             raise ValueError(f"EnoTrainer: no trainable head among label_names={label_names}")
         # Labels tuple order in predictions = eval_heads order.
-        self.label_names = [label_key(_field(h, "name")) for h in self.eval_heads]
+        self.label_names = [label_key(head_attr(h, "name")) for h in self.eval_heads]
         self.loss_is_scaled_for_ga = False
         self._head_loss_sums: dict[str, float] = {}
         self._head_loss_count = 0
@@ -135,7 +131,7 @@ class EnoTrainer(Trainer):
         """
         inputs = self._prepare_inputs(inputs)
         labels = self._batch_labels(inputs)
-        has_labels = all(_field(h, "name") in labels for h in self.eval_heads)
+        has_labels = all(head_attr(h, "name") in labels for h in self.eval_heads)
         with torch.no_grad():
             if has_labels:
                 loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
@@ -146,7 +142,7 @@ class EnoTrainer(Trainer):
             return loss, None, None
         head_logits = outputs["head_logits"] if isinstance(outputs, Mapping) else outputs.head_logits
         probs = tuple(p.detach() for p in head_probabilities(head_logits, self.eval_heads))
-        label_tuple = (tuple(labels[_field(h, "name")].detach() for h in self.eval_heads)
+        label_tuple = (tuple(labels[head_attr(h, "name")].detach() for h in self.eval_heads)
                        if has_labels else None)
         return loss, probs, label_tuple
 

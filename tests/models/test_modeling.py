@@ -250,3 +250,20 @@ def test_auto_classes_load_eno_models(tiny_model, tmp_path):
     assert isinstance(AutoModelForAudioClassification.from_pretrained(tmp_path), EnoForAudioTagging)
     fe = AutoFeatureExtractor.from_pretrained(tmp_path)
     assert isinstance(fe, EnoFeatureExtractor) and fe.target_lufs == -14.0
+
+
+def test_config_heads_written_before_headspec_still_load(tmp_path):
+    """``config.json`` heads as written by the pre-``HeadSpec`` code (no ``column``/``pos_weight``;
+    older callers passed ``dim=128`` for classification heads) load into the same model shape."""
+    old = [{"dim": 2, "kind": "singlelabel", "labels": ["a", "b"], "name": "q", "weight": 1.0},
+           {"dim": 128, "kind": "multilabel", "labels": ["x", "y", "z"], "name": "m", "weight": 0.5},
+           {"dim": 1, "kind": "regression", "labels": [], "name": "v", "weight": 1.0},
+           {"dim": 5, "kind": "projection", "labels": [], "name": "e", "weight": 1.0}]
+    cfg = tiny_config(heads=old)
+    assert [(s.name, s.dim, s.column, s.weight) for s in cfg.head_specs] == [
+        ("q", 2, "q", 1.0), ("m", 3, "m", 0.5), ("v", 1, "v", 1.0), ("e", 5, "e", 1.0)]
+    model = EnoForAudioTagging(cfg)
+    model.save_pretrained(tmp_path)
+    again = EnoForAudioTagging.from_pretrained(str(tmp_path))
+    assert again.config.heads == model.config.heads and list(again.config.id2label.values()) == [
+        "q/a", "q/b", "m/x", "m/y", "m/z"]
