@@ -37,7 +37,7 @@ from eno_hf.config import PROJECT_ROOT, load_config
 from eno_hf.models.encoders.mel_cnn import ResBlock2d
 from eno_hf.models.factory import create_model
 from eno_hf.models.lora import apply_finetune
-from eno_hf.training.train import PrefixInput, cache_mode
+from eno_hf.training.cache import PrefixInput, cache_mode
 
 CLIP_S = 30.0
 SR = 16_000

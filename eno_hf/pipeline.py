@@ -393,19 +393,12 @@ def run_pipeline(settings: Settings, progress: bool = True, runner: StageRunner 
 
 
 # ----------------------------------------------------------------------------- helpers
-def head_specs(settings: Settings, dataset) -> list[dict[str, Any]]:
-    """Heads with their label vocabularies read from the dataset features."""
-    feats = dataset["train"].features
-    heads = []
-    for h in settings.model.heads:
-        col = h.column or h.name
-        spec: dict[str, Any] = {"name": h.name, "kind": h.kind, "column": col, "weight": h.weight}
-        if h.kind == "multilabel":
-            spec["labels"] = list(feats[col].feature.names)
-        elif h.kind == "singlelabel":
-            spec["labels"] = list(feats[col].names)
-        heads.append(spec)
-    return heads
+def head_specs(settings: Settings, dataset) -> list[Any]:
+    """``settings.model.heads`` as ``HeadSpec`` s with their label vocabularies read from the
+    train split's features (``eno_hf.models.heads.head_specs_from_features``)."""
+    from eno_hf.models.heads import head_specs_from_features
+
+    return head_specs_from_features(dataset["train"].features, settings.model.heads)
 
 
 def write_manifest(settings: Settings) -> Path:

@@ -11,7 +11,7 @@
 
 Input: a ``datasets.DatasetDict`` of segment rows with ``recording_id``, label columns,
 ``fingerprint`` ``(64,)`` and/or ``mfcc`` ``(n_mfcc, frames)``; label vocabularies come from
-``ds.features``. Label encodings follow ``eno_hf.training.collate``: multi-label lists of class ids
+``ds.features``. Label encodings follow ``eno_hf.data.collate``: multi-label lists of class ids
 (``None`` = missing, empty list = no positive tag), single-label ``ClassLabel`` (-1/None missing),
 numeric float (None/NaN missing).
 """
@@ -53,7 +53,8 @@ class RecordingTable(NamedTuple):
 
 # ----------------------------------------------------------------------------- heads and labels
 def resolve_heads(features: Mapping[str, Any], heads: Sequence[Head]) -> list[dict[str, Any]]:
-    """Head dicts ``{name, kind, column, labels}`` with vocabularies read from ``features``.
+    """Head dicts ``{name, kind, column, labels, ...}`` (``HeadSpec.to_dict``) with vocabularies read
+    from ``features`` (``eno_hf.models.heads.head_specs_from_features``).
 
     Projection heads and heads whose column is not in ``features`` are dropped.
 
@@ -61,21 +62,12 @@ def resolve_heads(features: Mapping[str, Any], heads: Sequence[Head]) -> list[di
         features: ``datasets.Features`` of a split (``ds.features``).
         heads: dicts or objects (``HeadConfig``) with ``name``, ``kind``, optional ``column``.
     """
-    out = []
-    for h in heads:
-        name, kind = head_field(h, "name"), head_field(h, "kind")
-        column = head_field(h, "column", name)
-        if kind not in LABEL_KINDS or column not in features:
-            continue
-        feat = features[column]
-        if kind == MULTILABEL:
-            labels = list(getattr(getattr(feat, "feature", None), "names", None) or [])
-        elif kind == SINGLELABEL:
-            labels = list(getattr(feat, "names", None) or [])
-        else:
-            labels = []
-        out.append({"name": name, "kind": kind, "column": column, "labels": labels})
-    return out
+    from eno_hf.models.heads import head_specs_from_features
+
+    keep = [h for h in heads
+            if head_field(h, "kind") in LABEL_KINDS and head_field(h, "column", head_field(h, "name")) in features]
+    return [{**s.to_dict(), "labels": list(s.labels) if s.kind != REGRESSION else []}
+            for s in head_specs_from_features(features, keep)]
 
 
 def _encode_labels(kind: str, values: Sequence[Any], n_labels: int) -> np.ndarray:

@@ -4,7 +4,7 @@ Steps:
 
 1. load the model (``EnoForAudioTagging.from_pretrained(model_dir)``);
 2. recording-level predictions on ``evaluate.tune_thresholds_on`` (validation) with
-   ``eno_hf.training.train.predict_dataset`` (segment probabilities averaged per recording);
+   ``eno_hf.inference.predict.predict_dataset`` (segment probabilities averaged per recording);
 3. per-tag F1-optimal thresholds on validation (``thresholds.tune_thresholds``);
 4. predictions on ``evaluate.split`` (test) and ``metrics.evaluate_heads`` with those thresholds;
 5. ``report.write_report`` (``metrics.json``, ``per_tag_{head}.csv``, PNGs, training curves when a
@@ -50,8 +50,8 @@ def load_model(model_dir: str | Path) -> Any:
 
 def predict_split(model: Any, split: Any, batch_size: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Recording-level ``(probs, labels)`` of ``model`` on a dataset split (head name -> array),
-    via ``eno_hf.training.train.predict_dataset``."""
-    from eno_hf.training.train import predict_dataset
+    via ``eno_hf.inference.predict.predict_dataset``."""
+    from eno_hf.inference.predict import predict_dataset
 
     pred = predict_dataset(model, split, batch_size=batch_size)
     return dict(pred.probs), dict(pred.labels)

@@ -8,48 +8,42 @@ as ``logit(softmax)`` by the model, so the sigmoid gives back their softmax prob
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
 from transformers import PreTrainedConfig
 
-HEAD_KINDS = ("multilabel", "singlelabel", "regression", "projection")
-CLASSIFICATION_KINDS = ("multilabel", "singlelabel")
+from eno_hf.models.heads import CLASSIFICATION_KINDS, HEAD_KINDS, HeadSpec
+
+__all__ = ["CLASSIFICATION_KINDS", "ENCODER_TYPES", "HEAD_KINDS", "EnoModelConfig", "normalize_head"]
+
 ENCODER_TYPES = ("mel_cnn", "sota_tagger", "tagger_ensemble", "hf_audio", "muq", "embeddings")
 
 
-def normalize_head(head: dict[str, Any]) -> dict[str, Any]:
-    """Validate one head spec and fill defaults.
+def normalize_head(head: Mapping[str, Any] | HeadSpec) -> dict[str, Any]:
+    """Validate one head spec through ``HeadSpec`` and fill defaults (the JSON form kept in
+    ``config.json``).
 
     Args:
-        head: ``{name, kind, labels?, weight?, dim?}``; ``labels`` is required (non-empty) for
-            multilabel/singlelabel heads, ``dim`` is the size of a projection head (default 128).
+        head: a ``HeadSpec`` or ``{name, kind, labels?, weight?, dim?, column?, pos_weight?}``;
+            ``labels`` is required (non-empty) for multilabel/singlelabel heads, ``dim`` is read
+            for projection heads only (default 128; other kinds' sizes follow from their labels).
+            Extra keys are kept (configs written by older versions load unchanged).
 
     Returns:
-        ``{name, kind, labels: list[str], weight: float, dim: int}`` (``dim`` = number of outputs).
+        ``{name, kind, labels: list[str], dim: int, column: str, weight: float, pos_weight: bool}``
+        (``dim`` = number of outputs) plus any extra keys.
 
     Raises:
-        ValueError: unknown kind, missing name, classification head without labels, a ``/`` in a
-            head name.
+        ValueError: see ``HeadSpec`` (unknown kind, bad name, classification head without labels).
     """
-    name = head.get("name")
-    kind = head.get("kind")
-    if not name or "/" in str(name):
-        raise ValueError(f"head {head!r}: 'name' must be a non-empty string without '/'")
-    if kind not in HEAD_KINDS:
-        raise ValueError(f"head {name!r}: kind must be one of {HEAD_KINDS}, got {kind!r}")
-    labels = [str(x) for x in head.get("labels") or []]
-    if kind in CLASSIFICATION_KINDS and not labels:
-        raise ValueError(f"head {name!r}: a {kind} head needs a non-empty 'labels' list")
-    if kind == "regression":
-        dim = 1
-    elif kind == "projection":
-        dim = int(head.get("dim") or 128)
-    else:
-        dim = len(labels)
-    out = dict(head)
-    out.update(name=str(name), kind=kind, labels=labels, weight=float(head.get("weight", 1.0)), dim=dim)
-    return out
+    if isinstance(head, HeadSpec):
+        return head.to_dict()
+    d = dict(head)
+    if d.get("kind") != "projection":
+        d.pop("dim", None)
+    return {**d, **HeadSpec.from_dict(d).to_dict()}
 
 
 class EnoModelConfig(PreTrainedConfig):
@@ -72,7 +66,8 @@ class EnoModelConfig(PreTrainedConfig):
         hidden_dim: width of the shared trunk ``Linear -> ReLU -> Dropout``; ``0`` = no trunk
             (heads read the encoder embedding directly, used to import pretrained taggers).
         dropout: trunk dropout probability.
-        heads: list of ``{name, kind, labels, weight, dim}`` (see ``normalize_head``).
+        heads: ``HeadSpec.to_dict()`` list ``{name, kind, labels, dim, column, weight, pos_weight}``
+            (see ``normalize_head``; ``head_specs`` gives them typed).
         thresholds: per classification head, one decision threshold per label (filled after
             evaluation); missing heads use 0.5.
         target_lufs: loudness the feature extractor normalizes to (ITU-R BS.1770-4), None = off.
@@ -115,6 +110,11 @@ class EnoModelConfig(PreTrainedConfig):
     def classification_heads(self) -> list[dict[str, Any]]:
         """Multilabel and singlelabel heads, in ``heads`` order (the order of ``logits``)."""
         return [h for h in self.heads if h["kind"] in CLASSIFICATION_KINDS]
+
+    @property
+    def head_specs(self) -> list[HeadSpec]:
+        """``heads`` as typed ``HeadSpec`` s (the same type as ``EnoPerformanceConfig.head_specs``)."""
+        return [HeadSpec.from_dict(h) for h in self.heads]
 
     def head(self, name: str) -> dict[str, Any]:
         """The head spec called ``name``. Raises ``KeyError`` if absent."""

@@ -1,47 +1,46 @@
-"""``create_model``: an ``EnoForAudioTagging`` from ``Settings`` + label vocabularies, with the
+"""``create_model``: an ``EnoForAudioTagging`` from ``Settings`` + typed heads (or label vocabularies), with the
 pretrained encoder weights loaded (sota taggers from ``../shared/models``, HF encoders from
 ``model.encoder_path``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eno_hf.config import Settings
-from eno_hf.models.configuration import CLASSIFICATION_KINDS, EnoModelConfig
+from eno_hf.models.configuration import EnoModelConfig
+from eno_hf.models.heads import CLASSIFICATION_KINDS, HeadSpec, head_specs_from_features
 from eno_hf.models.modeling import EnoForAudioTagging
 
 KNOWN_COLUMN_DIMS: dict[str, int] = {"fingerprint": 64}
 """Sizes of dataset feature columns usable by ``encoder=embeddings`` without ``model.embedding_dim``."""
 
 
-def head_specs(settings: Settings, vocab: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """Head dicts ``{name, kind, labels, weight, dim, column, pos_weight}`` for ``settings.model.heads``.
-
-    Raises:
-        ValueError: no heads, or a classification head missing from ``vocab``.
-    """
+def _heads(settings: Settings, heads: Sequence[HeadSpec] | Mapping[str, Sequence[str]]) -> list[HeadSpec]:
+    """``heads`` as given, or ``settings.model.heads`` with the label vocabularies ``heads``
+    (head name -> label names) through ``head_specs_from_features``."""
+    if not isinstance(heads, Mapping) and heads:
+        return [h if isinstance(h, HeadSpec) else HeadSpec.from_dict(h) for h in heads]
     if not settings.model.heads:
         raise ValueError("model.heads is empty: configure at least one head")
-    heads = []
-    for h in settings.model.heads:
-        spec: dict[str, Any] = {"name": h.name, "kind": h.kind, "weight": h.weight, "dim": h.dim,
-                                "column": h.column or h.name, "pos_weight": h.pos_weight}
-        if h.kind in CLASSIFICATION_KINDS:
-            if not vocab.get(h.name):
-                raise ValueError(f"head {h.name!r}: no label vocabulary given (vocab keys: {sorted(vocab)})")
-            spec["labels"] = list(vocab[h.name])
-        heads.append(spec)
-    return heads
+    vocab = dict(heads)
+    missing = [h.name for h in settings.model.heads if h.kind in CLASSIFICATION_KINDS and not vocab.get(h.name)]
+    if missing:
+        raise ValueError(f"heads {missing}: no label vocabulary given (vocab keys: {sorted(vocab)})")
+    by_column = {(h.column or h.name): list(vocab[h.name]) for h in settings.model.heads if h.name in vocab}
+    return head_specs_from_features(by_column, settings.model.heads)
 
 
-def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudioTagging:
-    """Build the model described by ``settings.model`` for the label vocabularies ``vocab``.
+def create_model(settings: Settings, heads: Sequence[HeadSpec] | Mapping[str, Sequence[str]]) -> EnoForAudioTagging:
+    """Build the model described by ``settings.model`` with the heads ``heads``.
 
     Args:
         settings: ``model`` (encoder, tagger, encoder_path, pooling, layer, hidden_dim, dropout,
             heads, chunk_s, mel_cnn_*, embedding_*) and ``dataset`` (audio sample rate / loudness
             target, mel parameters for ``mel_cnn``).
-        vocab: head name -> label names, for every multilabel/singlelabel head.
+        heads: the ``HeadSpec`` s (``eno_hf.models.heads.head_specs_from_features`` on the training
+            split), or head name -> label names for every multilabel/singlelabel head of
+            ``settings.model.heads``.
 
     Returns:
         ``EnoForAudioTagging`` with pretrained encoder weights (``sota_tagger``, ``tagger_ensemble``
@@ -97,7 +96,8 @@ def create_model(settings: Settings, vocab: dict[str, list[str]]) -> EnoForAudio
     encoder_type = m.encoder
     config = EnoModelConfig(
         encoder_type=encoder_type, encoder_kwargs=kwargs, sample_rate=sample_rate, chunk_s=m.chunk_s,
-        pooling=m.pooling, hidden_dim=m.hidden_dim, dropout=m.dropout, heads=head_specs(settings, vocab),
+        pooling=m.pooling, hidden_dim=m.hidden_dim, dropout=m.dropout,
+        heads=[h.to_dict() for h in _heads(settings, heads)],
         target_lufs=audio.target_lufs,
         # 30-s windows through two FCNs take ~150 MB of activations each: bound memory on long files
         **({"chunk_batch_size": 4} if m.encoder == "tagger_ensemble" else {}),

@@ -12,13 +12,13 @@ regression) so the label space is stated once, where the data is.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 HeadKind = Literal["multilabel", "singlelabel", "regression", "ranking", "projection"]
 HEAD_KINDS: tuple[str, ...] = ("multilabel", "singlelabel", "regression", "ranking", "projection")
 
-__all__ = ["HEAD_KINDS", "HeadSpec", "head_specs_from_features"]
+__all__ = ["CLASSIFICATION_KINDS", "HEAD_KINDS", "HeadSpec", "head_attr", "head_specs_from_features"]
 
 
 @dataclass(frozen=True)
@@ -76,64 +76,75 @@ class HeadSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HeadSpec:
-        keys = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: (tuple(v) if k == "labels" else v) for k, v in d.items() if k in keys})
+        keys = {f for f in cls.__dataclass_fields__} - {"name", "kind"}
+        return cls(d.get("name"), d.get("kind"),
+                   **{k: (tuple(v) if k == "labels" else v) for k, v in d.items() if k in keys and v is not None})
 
 
-@dataclass
-class _Request:
-    name: str
-    kind: str | None = None
-    column: str | None = None
-    weight: float = 1.0
-    dim: int = 0
-    pos_weight: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+CLASSIFICATION_KINDS: tuple[str, ...] = ("multilabel", "singlelabel")
+
+
+def head_attr(head: HeadSpec | Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
+    """``key`` of a head given as a ``HeadSpec`` (or any object with attributes, e.g.
+    ``config.HeadConfig``) or as a dict (``EnoModelConfig.heads``); ``default`` when absent."""
+    if isinstance(head, Mapping):
+        return head.get(key, default)
+    return getattr(head, key, default)
+
+
+def _getter(r: Mapping[str, Any] | Any):
+    if isinstance(r, Mapping):
+        return lambda k, d=None: d if r.get(k) is None else r.get(k)
+    return lambda k, d=None: d if getattr(r, k, None) is None else getattr(r, k)
 
 
 def head_specs_from_features(features: Mapping[str, Any], requests: Iterable[Mapping[str, Any] | Any]) -> list[HeadSpec]:
-    """Heads for ``requests`` (``{name, kind?, column?, weight?, dim?, labels?}`` dicts or objects
-    with those attributes, e.g. ``config.HeadConfig``) with their label spaces read from ``features``.
+    """Heads for ``requests`` (``{name, kind?, column?, weight?, dim?, labels?, pos_weight?}`` dicts
+    or objects with those attributes, e.g. ``config.HeadConfig``) with their label spaces read from
+    ``features``: the one place where head specs are derived from data (tagging training, the
+    model factory, baselines, performance models).
 
     Args:
         features: column name -> ``datasets`` feature (``ClassLabel``, ``Sequence(ClassLabel)``,
             ``Value("float32")``, ``Sequence(Value("float32"))``, ``List``...), or a plain mapping
             column -> list of label names (for label spaces kept outside the dataset).
         requests: the heads wanted; ``kind`` defaults to what the column's feature implies.
+            ``dim`` is read for ``projection`` heads only (the other kinds' sizes follow from
+            their labels).
 
     Returns:
-        ``HeadSpec`` list in request order.
+        ``HeadSpec`` list in request order. Regression / ranking / projection heads whose column
+        is absent get the request's ``labels`` (a regression head without labels has ``dim`` 1).
 
     Raises:
-        ValueError: column missing from ``features`` (for heads that need one), or a kind that
-            contradicts the feature.
+        ValueError: a classification head whose column is missing from ``features`` or has no
+            class names, or a head without a kind whose column is missing.
     """
     out: list[HeadSpec] = []
     for r in requests:
-        get = (lambda k, d=None: r.get(k, d)) if isinstance(r, Mapping) else (lambda k, d=None: getattr(r, k, d))
+        get = _getter(r)
         name, kind = str(get("name")), get("kind")
         column = get("column") or name
         labels = tuple(get("labels") or ())
-        if kind in ("projection", "ranking"):
-            out.append(HeadSpec(name, kind, dim=int(get("dim") or 0), column=column,
-                                weight=float(get("weight", 1.0) or 1.0)))
+        common = {"column": column, "weight": float(get("weight", 1.0)), "pos_weight": bool(get("pos_weight", False))}
+        if kind in ("projection", "ranking") or (kind == "regression" and column not in features):
+            out.append(HeadSpec(name, kind, labels=labels if kind == "regression" else (),
+                                dim=int(get("dim", 0)) if kind == "projection" else 0, **common))
             continue
         if column not in features:
-            raise ValueError(f"head {name!r}: column {column!r} not in the dataset features {sorted(features)}")
+            raise ValueError(f"head {name!r}: dataset column {column!r} is missing (features: {sorted(features)})")
         feat = features[column]
-        inner = getattr(feat, "feature", None)
-        names = getattr(feat, "names", None) or getattr(inner, "names", None)
         if isinstance(feat, (list, tuple)):
-            names = list(feat)
-        implied = ("multilabel" if inner is not None and getattr(inner, "names", None) else
-                   "singlelabel" if getattr(feat, "names", None) else "regression")
-        if isinstance(feat, (list, tuple)):
-            implied = kind or "multilabel"
+            names, implied = list(feat), "multilabel"
+        else:
+            inner = getattr(feat, "feature", None)
+            names = getattr(feat, "names", None) or getattr(inner, "names", None)
+            implied = ("multilabel" if inner is not None and getattr(inner, "names", None) else
+                       "singlelabel" if getattr(feat, "names", None) else "regression")
         kind = kind or implied
-        if kind in ("multilabel", "singlelabel") and not names:
-            raise ValueError(f"head {name!r}: column {column!r} has no class names for a {kind} head")
+        if kind in CLASSIFICATION_KINDS and not names:
+            raise ValueError(f"head {name!r}: dataset column {column!r} has no ClassLabel names for a {kind} head")
         if kind == "regression":
             names = labels or names or ()
-        out.append(HeadSpec(name, kind, labels=tuple(names or ()), column=column,
-                            weight=float(get("weight", 1.0) or 1.0), pos_weight=bool(get("pos_weight", False))))
+        out.append(HeadSpec(name, kind, labels=tuple(names or ()), **common))
     return out

@@ -1,6 +1,7 @@
 """``EnoForAudioTagging``: encoder + shared trunk + one head per task, as a transformers model.
 
-``forward(input_values (batch, samples))`` returns ``EnoOutput``; ``save_pretrained`` /
+``forward(input_values (batch, samples), labels=...)`` returns ``EnoOutput`` (with the multi-task
+``loss`` when labels are given, as transformers models do); ``save_pretrained`` /
 ``from_pretrained`` (safetensors) and ``pipeline("audio-classification")`` work as for any
 transformers audio classifier once ``eno_hf`` is imported (Auto-class registration).
 
@@ -14,6 +15,7 @@ gives back exactly the averaged probabilities.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +26,8 @@ from transformers.utils import ModelOutput
 
 from eno_hf.models.configuration import EnoModelConfig
 from eno_hf.models.encoders import build_encoder
+from eno_hf.models.heads import HeadSpec, head_attr
+from eno_hf.models.losses import multitask_loss
 
 LOGIT_EPS = 1e-6
 """Probabilities are clamped to ``[eps, 1 - eps]`` before ``logit`` (keeps logits finite)."""
@@ -39,11 +43,15 @@ class EnoOutput(ModelOutput):
             probabilities). ``n_labels`` may be 0 when the model has no classification head.
         head_logits: per head name: multilabel/singlelabel ``(batch, n_labels_head)`` raw logits
             (for inputs of several windows: ``logit(mean p)`` resp. ``log(mean p)``), regression
-            ``(batch,)``, projection ``(batch, dim)``.
+            / ranking ``(batch,)``, projection ``(batch, dim)``.
         embedding: ``(batch, dim)``: the first projection head's output if any, else the trunk output.
         regression: per regression head ``(batch,)`` predictions.
+        loss: scalar ``multitask_loss`` (weighted sum over the heads that had labels), when
+            ``labels`` were given. head_losses: head name -> its unweighted scalar loss.
     """
 
+    loss: Tensor | None = None
+    head_losses: dict[str, Tensor] | None = None
     logits: Tensor | None = None
     head_logits: dict[str, Tensor] | None = None
     embedding: Tensor | None = None
@@ -169,16 +177,26 @@ class EnoForAudioTagging(EnoPreTrainedModel):
         self,
         input_values: Tensor,
         attention_mask: Tensor | None = None,
+        labels: Mapping[str, Tensor] | None = None,
+        pos_weight: Mapping[str, Tensor] | None = None,
         return_dict: bool | None = None,
         **kwargs: object,
     ) -> EnoOutput:
-        """Tag a batch.
+        """Tag a batch (and compute the multi-task loss when ``labels`` are given).
 
         Args:
             input_values: ``(batch, samples)`` float32 mono at ``config.sample_rate``
                 (``encoder_type="embeddings"``: ``(batch, input_dim)`` features).
             attention_mask: optional ``(batch, samples)``, 1 for real samples (padded batches).
-            **kwargs: ignored (``labels_*`` columns: ``eno_hf.training`` computes the losses).
+            labels: head name -> labels in the batch conventions of ``eno_hf.models.losses``
+                (multi-label ``(B, n)`` multi-hot, row of -1 = missing; single-label ``(B,)``,
+                -100 = missing; regression ``(B,)``, NaN = missing). Heads without an entry get no
+                loss; each head's loss is weighted by its ``weight``.
+            pos_weight: optional head name -> ``(n,)`` BCE positive weights (multi-label heads).
+            **kwargs: ignored.
+
+        Raises:
+            ValueError: ``labels`` given but no head has both outputs and labels.
 
         Returns:
             ``EnoOutput`` (see its attributes). A tuple if ``return_dict=False``.
@@ -223,7 +241,7 @@ class EnoForAudioTagging(EnoPreTrainedModel):
                     prob = mean(torch.softmax(out, dim=-1))
                     head_logits[name] = torch.log(prob.clamp_min(LOGIT_EPS))
                 columns.append(torch.logit(prob, eps=LOGIT_EPS))
-            elif kind == "regression":
+            elif kind in ("regression", "ranking"):
                 value = mean(out).squeeze(-1)
                 head_logits[name] = value
                 regression[name] = value
@@ -234,7 +252,35 @@ class EnoForAudioTagging(EnoPreTrainedModel):
         if embedding is None:
             embedding = mean(hidden)
         logits = torch.cat(columns, dim=-1) if columns else hidden.new_zeros(batch, 0)
-        output = EnoOutput(logits=logits, head_logits=head_logits, embedding=embedding, regression=regression)
+        loss = head_losses = None
+        if labels is not None:
+            loss, head_losses = multitask_loss(head_logits, labels, cfg.head_specs, pos_weight)
+        output = EnoOutput(loss=loss, head_losses=head_losses, logits=logits, head_logits=head_logits,
+                           embedding=embedding, regression=regression)
         if return_dict is False:
             return output.to_tuple()
         return output
+
+
+def head_probabilities(head_logits: Mapping[str, Tensor], heads: Sequence[HeadSpec | Mapping]) -> tuple[Tensor, ...]:
+    """Per-head probabilities from ``EnoOutput.head_logits``, in ``heads`` order.
+
+    Args:
+        head_logits: head name -> logits ``(B, n)`` (regression ``(B,)`` or ``(B, 1)``).
+        heads: ``HeadSpec`` s (or dicts) with ``name`` and ``kind``.
+
+    Returns:
+        Tuple of float32 tensors: multi-label ``sigmoid`` ``(B, n)``, single-label ``softmax``
+        ``(B, n)``, regression ``(B,)``.
+    """
+    out = []
+    for head in heads:
+        name, kind = head_attr(head, "name"), head_attr(head, "kind")
+        logits = head_logits[name].float()
+        if kind == "multilabel":
+            out.append(torch.sigmoid(logits))
+        elif kind == "singlelabel":
+            out.append(torch.softmax(logits, dim=-1))
+        else:
+            out.append(logits.reshape(logits.shape[0], -1)[:, 0])
+    return tuple(out)

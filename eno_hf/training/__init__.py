@@ -1,11 +1,12 @@
-"""Training: multi-task losses, batch collation, ``EnoTrainer`` and ``train_model``.
+"""Training: ``EnoTrainer``, the cached-encoder-input path and ``train_model``.
 
-- ``losses``: ``multitask_loss`` (BCE / CE / MSE with missing labels), ``info_nce``,
-  ``pairwise_ranking_loss``;
-- ``collate``: ``EnoCollator`` (random crops for training, whole segments for evaluation);
-- ``trainer``: ``EnoTrainer(transformers.Trainer)``;
-- ``train``: ``train_model(settings, dataset) -> TrainResult``, ``predict_dataset``.
+- ``trainer``: ``EnoTrainer(transformers.Trainer)`` (the model computes the loss in
+  ``forward(..., labels)``; ``eno_hf.models.losses``);
+- ``cache``: frozen encoder outputs / frozen prefixes computed once (``cache_inputs``) and a
+  parameter-sharing ``training_view`` of the model that reads them;
+- ``train``: ``train_model(settings, dataset) -> TrainResult``.
 
-Submodules are imported explicitly (``from eno_hf.training.train import train_model``) so that
-importing this package stays cheap.
+Batches come from ``eno_hf.data.collate.EnoCollator``; predictions from
+``eno_hf.inference.predict.predict_dataset``. Submodules are imported explicitly
+(``from eno_hf.training.train import train_model``) so that importing this package stays cheap.
 """

@@ -1,9 +1,9 @@
-"""``train_model``: settings + ``DatasetDict`` -> trained, saved eno model; ``predict_dataset``.
+"""``train_model``: settings + ``DatasetDict`` -> trained, saved eno model.
 
 Steps of ``train_model``:
 
-1. heads and label vocabularies from the dataset features (``dataset_heads``);
-2. ``eno_hf.models.factory.create_model(settings, vocab)`` and ``lora.apply_finetune`` (LoRA /
+1. typed heads (``HeadSpec``) from the dataset features (``dataset_heads``);
+2. ``eno_hf.models.factory.create_model(settings, heads)`` and ``lora.apply_finetune`` (LoRA /
    frozen encoder / full fine-tuning, ``model.finetune``);
 3. ``EnoTrainer`` with ``TrainingArguments``: evaluation and checkpoint each epoch, best checkpoint
    by ``train.metric_for_best_model`` (``eval_score`` = mean over heads of macro ROC-AUC
@@ -12,27 +12,16 @@ Steps of ``train_model``:
    the last checkpoint in ``output_dir`` when ``train.resume`` and one exists;
 4. LoRA merged into the weights, ``save_pretrained`` of model + ``EnoFeatureExtractor`` to
    ``{output_dir}/model`` (plus ``trainer_state.json`` with the log history);
-5. recording-level predictions on validation and test (``predict_dataset``).
+5. recording-level predictions on validation and test (``eno_hf.inference.predict.predict_dataset``).
 
-Frozen-feature cache (``model.finetune=frozen`` with an audio encoder): the encoder's output is
-computed ONCE for every window of every row of every split (``encode_split``, no grad, progress
-bar) and saved under ``{output_dir}/embedding_cache/`` (re-runs reuse it); for an encoder with
-``set_standardization`` (``TaggerEnsembleEncoder``) the training-split mean/std are written into
-its buffers. Trunk and heads are then trained by the same ``EnoTrainer`` on the cached vectors
-(the encoder is temporarily swapped for an ``EmbeddingInput``), the real encoder is put back and
-the full model is saved, so it still takes raw audio. Random crops and ``train.augment`` do not
+Cached encoder inputs (``model.finetune=frozen`` with an audio encoder, or ``lora`` with the
+adapters in a ``TaggerEnsembleEncoder``'s top layers): ``eno_hf.training.cache`` computes the
+encoder outputs (or frozen prefixes) once and returns them as datasets plus a stand-in encoder;
+training runs on ``cache.training_view(model, cached)``, a view that shares the model's parameters,
+so the real model is saved as is and takes raw audio. Random crops and ``train.augment`` do not
 apply on this path (one fixed view per window; a warning is logged if augmentation was asked).
 Validation/test predictions of ``TrainResult`` come from the cached vectors (same numbers as the
 saved model on raw audio, up to float rounding).
-
-Prefix cache (``model.finetune=lora`` with an encoder that has ``frozen_prefix``/``from_prefix``,
-i.e. ``TaggerEnsembleEncoder``, when every LoRA adapter lies in the encoder's ``suffix_modules``):
-the same, but what is cached is the encoder's frozen bottom (``frozen_prefix``, per window) and the
-encoder is swapped for a ``PrefixInput`` that runs the trainable top (``from_prefix``: the LoRA-adapted
-suffixes, pooling, standardization) on it; so the LoRA adapters, trunk and heads are trained
-end to end at the cost of the top layers only. BatchNorm statistics stay fixed (eval mode). The
-standardization buffers are set from the un-adapted suffixes' training-split outputs. After training
-the adapters are merged and the full model (raw audio in) is saved, as on the other paths.
 
 Runs on CPU (no fp16); ``report_to=[]`` (ClearML is attached through a callback, see
 ``eno_hf.registry.clearml.ClearMLCallback``).
@@ -55,12 +44,14 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
-from eno_hf.models.encoders import EmbeddingInput
-from eno_hf.evaluation.metrics import aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics
-from eno_hf.training.collate import EnoCollator, default_augmenter, head_column, label_key
-from eno_hf.training.losses import LOSS_KINDS
-from eno_hf.training.trainer import EnoTrainer, head_probabilities
-from eno_hf.utils.io import atomic_write, json_hash
+from eno_hf.data.collate import EnoCollator, default_augmenter, label_key
+from eno_hf.evaluation.metrics import evaluate_heads, flatten_metrics
+from eno_hf.inference.predict import RecordingPredictions, predict_dataset, recording_predictions
+from eno_hf.models.heads import CLASSIFICATION_KINDS, HeadSpec, head_specs_from_features
+from eno_hf.models.losses import LOSS_KINDS
+from eno_hf.training.cache import CACHE_SUBDIR, cache_inputs, cache_mode, training_view
+from eno_hf.training.trainer import EnoTrainer
+
 
 log = logging.getLogger(__name__)
 
@@ -69,23 +60,6 @@ MODEL_SUBDIR = "model"
 
 
 # ----------------------------------------------------------------------------- results
-@dataclass
-class RecordingPredictions:
-    """Recording-level predictions of one split (segment probabilities averaged per recording).
-
-    Attributes:
-        recording_ids: ``n_rec`` ids, sorted (``numpy.unique`` order).
-        probs: head -> ``(n_rec, n_labels)`` float64 probabilities (regression ``(n_rec,)``).
-        labels: head -> multi-label ``(n_rec, n_labels)`` float (row of -1 = missing),
-            single-label ``(n_rec,)`` int (-1 = missing), regression ``(n_rec,)`` float (NaN =
-            missing). Heads whose column is absent from the split have no entry.
-    """
-
-    recording_ids: list[str]
-    probs: dict[str, np.ndarray]
-    labels: dict[str, np.ndarray]
-
-
 @dataclass
 class TrainResult:
     """What ``train_model`` produced.
@@ -109,10 +83,9 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------- heads
-def dataset_vocab(settings: Settings, split: Dataset) -> dict[str, list[str]]:
-    """Label vocabulary per classification head of ``settings.model.heads``, read from
-    ``split.features`` (multi-label ``Sequence(ClassLabel)`` ``.feature.names``, single-label
-    ``ClassLabel.names``).
+def dataset_heads(settings: Settings, split: Dataset) -> list[HeadSpec]:
+    """``settings.model.heads`` as ``HeadSpec`` s with their label spaces read from
+    ``split.features`` (``eno_hf.models.heads.head_specs_from_features``).
 
     Raises:
         ValueError: no heads configured, or a classification head's column is missing / not a
@@ -120,30 +93,10 @@ def dataset_vocab(settings: Settings, split: Dataset) -> dict[str, list[str]]:
     """
     if not settings.model.heads:
         raise ValueError("model.heads is empty: configure at least one head")
-    vocab: dict[str, list[str]] = {}
-    for h in settings.model.heads:
-        if h.kind not in ("multilabel", "singlelabel"):
-            continue
-        col = h.column or h.name
-        feat = split.features.get(col)
-        if h.kind == "multilabel":
-            feat = getattr(feat, "feature", None)
-        names = getattr(feat, "names", None)
-        if not names:
-            raise ValueError(f"head {h.name!r}: dataset column {col!r} is missing or has no ClassLabel names")
-        vocab[h.name] = list(names)
-    return vocab
+    return head_specs_from_features(split.features, settings.model.heads)
 
 
-def dataset_heads(settings: Settings, split: Dataset) -> list[dict[str, Any]]:
-    """Head specs ``{name, kind, column, weight, labels, pos_weight, dim}`` (``models.factory.head_specs``)
-    with vocabularies from ``dataset_vocab``."""
-    from eno_hf.models.factory import head_specs
-
-    return head_specs(settings, dataset_vocab(settings, split))
-
-
-def compute_pos_weight(split: Dataset, heads: Sequence[Mapping[str, Any]], max_weight: float = 100.0
+def compute_pos_weight(split: Dataset, heads: Sequence[HeadSpec], max_weight: float = 100.0
                        ) -> dict[str, torch.Tensor]:
     """Per multi-label head with ``pos_weight``: ``negatives / positives`` per tag on ``split``.
 
@@ -155,29 +108,30 @@ def compute_pos_weight(split: Dataset, heads: Sequence[Mapping[str, Any]], max_w
     """
     out: dict[str, torch.Tensor] = {}
     for h in heads:
-        if h["kind"] != "multilabel" or not h.get("pos_weight"):
+        if h.kind != "multilabel" or not h.pos_weight:
             continue
-        n = len(h["labels"])
+        n = len(h.labels)
         pos = np.zeros(n, dtype=np.float64)
         rows = 0
-        for ids in split[h["column"]]:
+        for ids in split[h.column]:
             if ids is None:
                 continue
             rows += 1
             pos[np.asarray(ids, dtype=np.int64)] += 1
         weight = np.where(pos > 0, (rows - pos) / np.maximum(pos, 1), max_weight)
-        out[h["name"]] = torch.tensor(np.clip(weight, 1e-3, max_weight), dtype=torch.float32)
+        out[h.name] = torch.tensor(np.clip(weight, 1e-3, max_weight), dtype=torch.float32)
     return out
 
 
 # ----------------------------------------------------------------------------- metrics
 def recording_metrics(
-    heads: Sequence[Mapping[str, Any]],
+    heads: Sequence[HeadSpec],
     recording_ids: Sequence[str],
     probs: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, Any], RecordingPredictions]:
-    """Average segment probabilities per recording, then ``evaluation.metrics.evaluate_heads``.
+    """Average segment probabilities per recording (``inference.predict.recording_predictions``),
+    then ``evaluation.metrics.evaluate_heads``.
 
     Args:
         heads: head specs (``name, kind, labels``).
@@ -187,22 +141,11 @@ def recording_metrics(
     Returns:
         ``(evaluate_heads results, RecordingPredictions)``.
     """
-    ids = None
-    rec_probs: dict[str, np.ndarray] = {}
-    rec_labels: dict[str, np.ndarray] = {}
-    for h in heads:
-        name = h["name"]
-        if name in probs:
-            ids, rec_probs[name] = aggregate_by_recording(recording_ids, probs[name])
-        if name in labels:
-            ids, rec_labels[name] = first_by_recording(recording_ids, labels[name])
-    if ids is None:
-        ids = np.unique(np.asarray(recording_ids))
-    results = evaluate_heads(heads, rec_probs, rec_labels)
-    return results, RecordingPredictions([str(x) for x in ids], rec_probs, rec_labels)
+    preds = recording_predictions(heads, recording_ids, probs, labels)
+    return evaluate_heads(heads, preds.probs, preds.labels), preds
 
 
-def make_compute_metrics(heads: Sequence[Mapping[str, Any]], recording_ids: Sequence[str]):
+def make_compute_metrics(heads: Sequence[HeadSpec], recording_ids: Sequence[str]):
     """``compute_metrics`` for ``EnoTrainer``: recording-level metrics on the eval split.
 
     ``EvalPrediction.predictions`` / ``label_ids`` are tuples in ``heads`` order (see
@@ -221,8 +164,8 @@ def make_compute_metrics(heads: Sequence[Mapping[str, Any]], recording_ids: Sequ
         labs = pred.label_ids if isinstance(pred.label_ids, tuple) else (pred.label_ids,)
         if len(preds[0]) != len(ids):
             raise ValueError(f"compute_metrics: {len(preds[0])} predictions for {len(ids)} eval rows")
-        probs = {h["name"]: np.asarray(p) for h, p in zip(heads, preds)}
-        labels = {h["name"]: np.asarray(y) for h, y in zip(heads, labs)}
+        probs = {h.name: np.asarray(p) for h, p in zip(heads, preds)}
+        labels = {h.name: np.asarray(y) for h, y in zip(heads, labs)}
         results, _ = recording_metrics(heads, ids, probs, labels)
         flat = flatten_metrics(results)
         if math.isnan(flat["score"]):
@@ -239,212 +182,12 @@ def _input_columns(settings: Settings) -> list[str]:
     return ["waveform"]
 
 
-def predict_dataset(
-    model: torch.nn.Module,
-    dataset_split: Dataset,
-    batch_size: int = 32,
-    input_columns: Sequence[str] | None = None,
-) -> RecordingPredictions:
-    """Recording-level predictions of ``model`` on a dataset split.
-
-    Each segment is run whole (the model chunks it into ``chunk_s`` windows and averages), then
-    segment probabilities are averaged per ``recording_id`` (Won et al. 2020 chunk averaging).
-
-    Args:
-        model: ``EnoForAudioTagging`` (its ``config.heads`` give names, kinds, labels and, when
-            present, ``column``).
-        dataset_split: rows with ``recording_id``, the input column(s) and optionally label columns.
-        batch_size: segments per forward pass.
-        input_columns: default ``config.encoder_kwargs["columns"]`` for ``embeddings`` models,
-            else ``["waveform"]``.
-
-    Returns:
-        ``RecordingPredictions`` (labels only for heads whose column exists in the split).
-    """
-    cfg = model.config
-    heads = [h for h in cfg.heads if h["kind"] in LOSS_KINDS]
-    if input_columns is None:
-        input_columns = (list(cfg.encoder_kwargs.get("columns") or []) if cfg.encoder_type == "embeddings"
-                         else None) or ["waveform"]
-    cols = [c for c in dict.fromkeys([*input_columns, "recording_id", *(head_column(h) for h in heads)])
-            if c in dataset_split.column_names]
-    split = dataset_split.select_columns(cols).with_format("numpy")
-    vocab = {h["name"]: h["labels"] for h in heads if h["kind"] != "regression"}
-    collate = EnoCollator(heads, vocab, crop_samples=None, sample_rate=int(cfg.sample_rate), train=False,
-                          input_columns=input_columns)
-    loader = torch.utils.data.DataLoader(split, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    probs: dict[str, list[np.ndarray]] = {h["name"]: [] for h in heads}
-    labels: dict[str, list[np.ndarray]] = {}
-    with torch.no_grad():
-        for batch in loader:
-            inputs = {k: batch[k].to(device) for k in ("input_values", "attention_mask") if k in batch}
-            out = model(**inputs)
-            for h, p in zip(heads, head_probabilities(out.head_logits, heads)):
-                probs[h["name"]].append(p.cpu().numpy())
-                if label_key(h["name"]) in batch:
-                    labels.setdefault(h["name"], []).append(batch[label_key(h["name"])].numpy())
-    model.train(was_training)
-    seg_probs = {k: np.concatenate(v) for k, v in probs.items() if v}
-    seg_labels = {k: np.concatenate(v) for k, v in labels.items()}
-    for h in heads:  # single-label "missing" is -100 in batches; -1 at recording level
-        if h["kind"] == "singlelabel" and h["name"] in seg_labels:
-            seg_labels[h["name"]] = np.where(seg_labels[h["name"]] < 0, -1, seg_labels[h["name"]])
-    _, preds = recording_metrics(heads, list(split["recording_id"]), seg_probs, seg_labels)
-    return preds
-
-
 class LogCallback(TrainerCallback):
     """Trainer logs (losses, eval metrics) to this module's ``logging`` logger instead of stdout."""
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if state.is_local_process_zero and logs:
             log.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items()})
-
-
-# ----------------------------------------------------------------------------- frozen-feature cache
-EMBEDDING_COLUMN = "embedding"
-"""Column of cached encoder outputs in the datasets built by ``cached_split``."""
-CACHE_SUBDIR = "embedding_cache"
-"""``{output_dir}/embedding_cache/{split}-{key}.npz``: raw encoder outputs per window."""
-
-
-def cache_mode(settings: Settings, model: torch.nn.Module) -> str | None:
-    """How ``train_model`` feeds the encoder: ``"frozen"`` (cached encoder outputs:
-    ``model.finetune == "frozen"`` with an audio encoder), ``"prefix"`` (cached ``frozen_prefix``:
-    ``finetune == "lora"``, the encoder has ``frozen_prefix`` and every LoRA layer of ``model``
-    lies inside ``encoder.suffix_modules``) or ``None`` (raw audio every step).
-
-    Call after ``lora.apply_finetune`` (the adapters must be in place)."""
-    if model.config.encoder_type == "embeddings":
-        return None
-    if settings.model.finetune == "frozen":
-        return "frozen"
-    encoder = model.encoder
-    if settings.model.finetune == "lora" and hasattr(encoder, "frozen_prefix"):
-        from peft.tuners.tuners_utils import BaseTunerLayer
-
-        adapted = [n for n, m in encoder.named_modules() if isinstance(m, BaseTunerLayer)]
-        suffixes = list(getattr(encoder, "suffix_modules", []))
-        outside = [n for n in adapted if not any(n == s or n.startswith(s + ".") for s in suffixes)]
-        if adapted and not outside:
-            return "prefix"
-        log.warning("LoRA layers outside the encoder's trainable top %s: %s; training on raw audio "
-                    "(slow: the whole encoder runs every step)", suffixes, outside)
-    return None
-
-
-def uses_frozen_cache(settings: Settings, model: torch.nn.Module) -> bool:
-    """True when ``train_model`` trains on cached encoder outputs (``cache_mode == "frozen"``)."""
-    return cache_mode(settings, model) == "frozen"
-
-
-class PrefixInput(torch.nn.Module):
-    """Training-time stand-in for an encoder with ``from_prefix``: ``(batch, prefix_dim)`` cached
-    ``frozen_prefix`` rows -> ``(batch, output_dim)`` = ``encoder.from_prefix(rows, n_samples)``.
-
-    Holds the real encoder (same parameters: LoRA adapters trained here are the encoder's).
-    ``train(mode)`` keeps every BatchNorm of the encoder in eval mode (fixed statistics); dropout
-    (e.g. LoRA dropout) follows ``mode``.
-    """
-
-    def __init__(self, encoder: torch.nn.Module, n_samples: int) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.n_samples = int(n_samples)
-        self.output_dim = int(encoder.output_dim)
-
-    def train(self, mode: bool = True) -> PrefixInput:
-        super().train(mode)
-        for module in self.encoder.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.eval()
-        return self
-
-    def forward(self, prefix: torch.Tensor) -> torch.Tensor:
-        return self.encoder.from_prefix(prefix.to(torch.float32), self.n_samples)
-
-
-@torch.no_grad()
-def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int = 4, desc: str = "embedding",
-                 progress: bool = True, prefix: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Encoder outputs of every inference window of every row (``model.split_windows`` on each
-    row's ``waveform``: the windows the model itself would see on that segment).
-
-    Uses ``encoder.raw_features`` when the encoder has it (unstandardized ``TaggerEnsembleEncoder``
-    features), else ``encoder(...)``; with ``prefix=True`` ``encoder.frozen_prefix`` (the
-    ``"prefix"`` cache mode). The encoder runs in eval mode.
-
-    Args:
-        model: ``EnoForAudioTagging`` with an audio encoder.
-        split: rows with ``waveform`` ``(samples,)`` at ``model.config.sample_rate``.
-        batch_rows: rows per encoder call.
-
-    Returns:
-        ``(features (n_windows, output_dim) float32, rows (n_windows,) int64)``: the row index of
-        each window (rows with several windows repeat).
-    """
-    from tqdm.auto import tqdm
-
-    encoder = model.encoder
-    was_training = encoder.training
-    encoder.eval()
-    embed = encoder.frozen_prefix if prefix else getattr(encoder, "raw_features", encoder)
-    waves = split.select_columns(["waveform"]).with_format("numpy")
-    feats: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    bar = tqdm(total=len(split), desc=desc, unit="row", disable=not progress)
-    for start in range(0, len(split), batch_rows):
-        chunk, owner = [], []
-        for i in range(start, min(start + batch_rows, len(split))):
-            wave = torch.from_numpy(np.asarray(waves[i]["waveform"], dtype=np.float32).reshape(1, -1))
-            windows, weights = model.split_windows(wave)
-            keep = windows[0][weights[0] > 0]
-            chunk.append(keep)
-            owner.append(np.full(keep.shape[0], i, dtype=np.int64))
-        feats.append(embed(torch.cat(chunk)).float().cpu().numpy())
-        rows.append(np.concatenate(owner))
-        bar.update(len(chunk))
-    bar.close()
-    encoder.train(was_training)
-    dim = int(encoder.prefix_dim(model.window_samples) if prefix else encoder.output_dim)
-    if not feats:
-        return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
-    return np.concatenate(feats).astype(np.float32), np.concatenate(rows)
-
-
-def _cache_key(model: torch.nn.Module, split: Dataset, prefix: bool = False) -> str:
-    cfg = model.config
-    key = {"prefix": prefix, "fingerprint": getattr(split, "_fingerprint", None), "rows": len(split), "type": cfg.encoder_type,
-           "kwargs": cfg.encoder_kwargs, "chunk_s": cfg.chunk_s, "tail": cfg.chunk_tail_min_ratio}
-    return json_hash(key, 16)
-
-
-def cached_encode_split(model: torch.nn.Module, split: Dataset, cache_dir: Path, name: str,
-                        progress: bool = True, prefix: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``encode_split`` through an on-disk cache ``{cache_dir}/{name}-{key}.npz`` (key: the split's
-    datasets fingerprint and row count, encoder type/kwargs, chunking, ``prefix``)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{name}-{_cache_key(model, split, prefix)}.npz"
-    if path.is_file():
-        with np.load(path) as data:
-            log.info("frozen features of %s from %s", name, path)
-            return data["features"], data["rows"]
-    feats, rows = encode_split(model, split, desc=f"{'prefix' if prefix else 'embedding'} {name}",
-                               progress=progress, prefix=prefix)
-    atomic_write(path, lambda fh: np.savez(fh, features=feats, rows=rows))
-    return feats, rows
-
-
-def cached_split(split: Dataset, features: np.ndarray, rows: np.ndarray, columns: Sequence[str]) -> Dataset:
-    """One row per window: ``columns`` of ``split`` (``waveform`` excluded) repeated per window,
-    plus ``embedding`` = ``features`` (``(n_windows, dim)`` float32)."""
-    keep = [c for c in dict.fromkeys(columns) if c in split.column_names and c != "waveform"]
-    base = split.select_columns(keep).select(rows.tolist()).flatten_indices()
-    return base.add_column(EMBEDDING_COLUMN, [np.asarray(f, dtype=np.float32) for f in features]
-                           ).with_format("numpy")
 
 
 # ----------------------------------------------------------------------------- training
@@ -549,8 +292,8 @@ def train_model(
     torch.manual_seed(t.seed)
 
     heads = dataset_heads(settings, dataset["train"])
-    vocab = {h["name"]: h["labels"] for h in heads if "labels" in h}
-    model = create_model(settings, vocab)
+    vocab = {h.name: list(h.labels) for h in heads if h.kind in CLASSIFICATION_KINDS}
+    model = create_model(settings, heads)
     model = _finetune(model, settings)
     cfg = model.config
     sample_rate = int(cfg.sample_rate)
@@ -558,45 +301,21 @@ def train_model(
     crop_samples = int(round(crop_s * sample_rate)) if crop_s else None
     input_columns = _input_columns(settings)
 
-    train_heads = [h for h in heads if h["kind"] in LOSS_KINDS and h["column"] in dataset["train"].column_names]
-    label_names = [label_key(h["name"]) for h in train_heads]
-    columns = [*input_columns, "recording_id", *(h["column"] for h in train_heads)]
+    train_heads = [h for h in heads if h.kind in LOSS_KINDS and h.column in dataset["train"].column_names]
+    label_names = [label_key(h.name) for h in train_heads]
+    columns = [*input_columns, "recording_id", *(h.column for h in train_heads)]
     mode = cache_mode(settings, model)
-    frozen_cache = mode is not None  # trained on cached vectors (frozen outputs or prefixes)
-    real_encoder = None
-    if frozen_cache:
+    cached = None  # trained on cached vectors (frozen outputs or prefixes) through a view of the model
+    if mode is not None:
         if t.augment:
             log.warning("train.augment ignored: model.finetune=%s trains on cached encoder %s",
                         settings.model.finetune, "prefixes" if mode == "prefix" else "outputs")
-        cache_dir = out / CACHE_SUBDIR
-        encoded = {name: cached_encode_split(model, dataset[name], cache_dir, name, prefix=mode == "prefix")
-                   for name in ("train", "validation", "test") if name in dataset}
-        encoder = model.encoder
-        if hasattr(encoder, "set_standardization"):
-            train_feats = torch.from_numpy(encoded["train"][0])
-            if mode == "prefix":  # raw features of the not-yet-adapted suffixes
-                with torch.no_grad():
-                    encoder.eval()
-                    train_feats = torch.cat([encoder.raw_from_prefix(part, model.window_samples)
-                                             for part in train_feats.split(64)])
-            encoder.set_standardization(train_feats.mean(dim=0), train_feats.std(dim=0, unbiased=False))
-            if mode == "frozen":
-                with torch.no_grad():
-                    encoded = {name: (encoder.standardize(torch.from_numpy(f)).numpy(), r)
-                               for name, (f, r) in encoded.items()}
-        cached = {name: cached_split(dataset[name], f, r, columns) for name, (f, r) in encoded.items()}
-        real_encoder, real_type, real_kwargs = encoder, cfg.encoder_type, cfg.encoder_kwargs
-        input_dim = int(encoded["train"][0].shape[1])
-        model.encoder = (PrefixInput(encoder, model.window_samples) if mode == "prefix"
-                         else EmbeddingInput(input_dim, columns=[EMBEDDING_COLUMN]))
-        cfg.encoder_type, cfg.encoder_kwargs = "embeddings", {"input_dim": input_dim,
-                                                              "columns": [EMBEDDING_COLUMN]}
-        input_columns = [EMBEDDING_COLUMN]
-        train_ds, val_ds = cached["train"], cached["validation"]
+        cached = cache_inputs(model, dataset, columns, out / CACHE_SUBDIR, mode)
+        input_columns = cached.input_columns
+        train_ds, val_ds = cached.datasets["train"], cached.datasets["validation"]
     else:
         train_ds = _training_split(dataset["train"], columns)
         val_ds = _training_split(dataset["validation"], columns)
-
     augmenter = default_augmenter(sample_rate, t.seed) if t.augment and input_columns == ["waveform"] else None
     train_collate = EnoCollator(train_heads, vocab, crop_samples, sample_rate, train=True,
                                 augmenter=augmenter, seed=t.seed, input_columns=input_columns)
@@ -604,7 +323,7 @@ def train_model(
 
     args = training_arguments(settings, out, label_names, len(train_ds))
     trainer = EnoTrainer(
-        model=model,
+        model=training_view(model, cached) if cached is not None else model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=val_ds,
@@ -622,25 +341,19 @@ def train_model(
     last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
     if last:
         log.info("resuming from %s", last)
-    try:
-        trainer.train(resume_from_checkpoint=last)
-        if frozen_cache:  # still on cached vectors (frozen outputs or prefixes)
-            val_pred = predict_dataset(trainer.model, cached["validation"], t.eval_batch_size, input_columns)
-            test_pred = (predict_dataset(trainer.model, cached["test"], t.eval_batch_size, input_columns)
-                         if "test" in cached else None)
-    finally:
-        if real_encoder is not None:  # put the real encoder back even if training failed
-            trainer.model.encoder = real_encoder
-            cfg.encoder_type, cfg.encoder_kwargs = real_type, real_kwargs
-
-    model = _merge(trainer.model)
+    trainer.train(resume_from_checkpoint=last)
+    if cached is not None:  # the view shares its trained parameters with ``model``
+        val_pred = predict_dataset(trainer.model, cached.datasets["validation"], t.eval_batch_size, input_columns)
+        test_pred = (predict_dataset(trainer.model, cached.datasets["test"], t.eval_batch_size, input_columns)
+                     if "test" in cached.datasets else None)
+    model = _merge(model if cached is not None else trainer.model)
     model_dir = out / MODEL_SUBDIR
     model.save_pretrained(model_dir)
     EnoFeatureExtractor(sampling_rate=sample_rate, target_lufs=getattr(cfg, "target_lufs", None)
                         ).save_pretrained(model_dir)
     trainer.state.save_to_json(str(model_dir / "trainer_state.json"))  # log history for reports
 
-    if not frozen_cache:
+    if cached is None:
         val_pred = predict_dataset(model, dataset["validation"], t.eval_batch_size, input_columns)
         test_pred = (predict_dataset(model, dataset["test"], t.eval_batch_size, input_columns)
                      if "test" in dataset else None)

@@ -1,8 +1,8 @@
 """``EnoTrainer``: a ``transformers.Trainer`` for multi-task audio tagging.
 
-- ``compute_loss`` runs ``model(input_values=..., attention_mask=...)`` and ``losses.multitask_loss`` over the heads'
-  ``labels_{head}`` tensors; the mean per-head losses since the last log are logged as
-  ``loss_{head}`` next to ``loss``.
+- ``compute_loss`` runs ``model(input_values=..., attention_mask=..., labels={head: labels_{head}})``:
+  the model computes ``models.losses.multitask_loss`` over the heads that have labels; the mean
+  per-head losses since the last log are logged as ``loss_{head}`` next to ``loss``.
 - ``prediction_step`` returns per-head *probabilities* (sigmoid for multi-label, softmax for
   single-label, the raw value for regression) as a tuple in ``eval_heads`` order, and the labels as a
   tuple in ``label_names`` order, so ``compute_metrics`` can average segments per recording.
@@ -23,38 +23,13 @@ import torch
 from torch import Tensor, nn
 from transformers import Trainer
 
-from eno_hf.training.collate import LABEL_PREFIX, label_key
-from eno_hf.training.losses import LOSS_KINDS, multitask_loss
+from eno_hf.data.collate import LABEL_PREFIX, label_key
+from eno_hf.models.heads import head_attr
+from eno_hf.models.losses import LOSS_KINDS
+from eno_hf.models.modeling import head_probabilities
 
+__all__ = ["EnoTrainer", "head_probabilities", "is_encoder_parameter"]
 
-def _field(head: Any, key: str, default: Any = None) -> Any:
-    if isinstance(head, Mapping):
-        return head.get(key, default)
-    return getattr(head, key, default)
-
-
-def head_probabilities(head_logits: Mapping[str, Tensor], heads: Sequence[Any]) -> tuple[Tensor, ...]:
-    """Per-head probabilities in ``heads`` order.
-
-    Args:
-        head_logits: head name -> logits ``(B, n)`` (regression ``(B,)`` or ``(B, 1)``).
-        heads: head descriptions with ``name`` and ``kind``.
-
-    Returns:
-        Tuple of float32 tensors: multi-label ``sigmoid`` ``(B, n)``, single-label ``softmax``
-        ``(B, n)``, regression ``(B,)``.
-    """
-    out = []
-    for head in heads:
-        logits = head_logits[_field(head, "name")].float()
-        kind = _field(head, "kind")
-        if kind == "multilabel":
-            out.append(torch.sigmoid(logits))
-        elif kind == "singlelabel":
-            out.append(torch.softmax(logits, dim=-1))
-        else:
-            out.append(logits.reshape(logits.shape[0], -1)[:, 0])
-    return tuple(out)
 
 
 def _model_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,11 +76,11 @@ class EnoTrainer(Trainer):
         self.encoder_learning_rate = encoder_learning_rate
         label_names = list(self.args.label_names or [])
         self.eval_heads = [h for h in self.heads
-                           if _field(h, "kind") in LOSS_KINDS and label_key(_field(h, "name")) in label_names]
+                           if head_attr(h, "kind") in LOSS_KINDS and label_key(head_attr(h, "name")) in label_names]
         if not self.eval_heads:
             raise ValueError(f"EnoTrainer: no trainable head among label_names={label_names}")
         # Labels tuple order in predictions = eval_heads order.
-        self.label_names = [label_key(_field(h, "name")) for h in self.eval_heads]
+        self.label_names = [label_key(head_attr(h, "name")) for h in self.eval_heads]
         self.loss_is_scaled_for_ga = False
         self._head_loss_sums: dict[str, float] = {}
         self._head_loss_count = 0
@@ -122,11 +97,11 @@ class EnoTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Tensor | int | None = None,
     ) -> Tensor | tuple[Tensor, Any]:
-        """``model(input_values)`` then ``multitask_loss``; returns ``loss`` (and outputs)."""
-        outputs = model(**_model_inputs(inputs))
-        head_logits = outputs["head_logits"] if isinstance(outputs, Mapping) else outputs.head_logits
-        loss, per_head = multitask_loss(head_logits, self._batch_labels(inputs), self.eval_heads,
-                                        self.pos_weight)
+        """``model(input_values, labels=..., pos_weight=...)``: the model computes the multi-task
+        loss (``EnoOutput.loss``, per head ``head_losses``); returns ``loss`` (and outputs)."""
+        labels = self._batch_labels(inputs)
+        outputs = model(**_model_inputs(inputs), labels=labels, pos_weight=self.pos_weight or None)
+        loss, per_head = outputs["loss"], outputs["head_losses"]
         if model.training:
             for name, value in per_head.items():
                 self._head_loss_sums[name] = self._head_loss_sums.get(name, 0.0) + float(value.detach())
@@ -156,7 +131,7 @@ class EnoTrainer(Trainer):
         """
         inputs = self._prepare_inputs(inputs)
         labels = self._batch_labels(inputs)
-        has_labels = all(_field(h, "name") in labels for h in self.eval_heads)
+        has_labels = all(head_attr(h, "name") in labels for h in self.eval_heads)
         with torch.no_grad():
             if has_labels:
                 loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
@@ -167,7 +142,7 @@ class EnoTrainer(Trainer):
             return loss, None, None
         head_logits = outputs["head_logits"] if isinstance(outputs, Mapping) else outputs.head_logits
         probs = tuple(p.detach() for p in head_probabilities(head_logits, self.eval_heads))
-        label_tuple = (tuple(labels[_field(h, "name")].detach() for h in self.eval_heads)
+        label_tuple = (tuple(labels[head_attr(h, "name")].detach() for h in self.eval_heads)
                        if has_labels else None)
         return loss, probs, label_tuple
 

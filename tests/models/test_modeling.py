@@ -106,6 +106,33 @@ def test_labels_kwargs_are_ignored(tiny_model):
     torch.testing.assert_close(a, b)
 
 
+def test_forward_with_labels_computes_the_weighted_multitask_loss(tiny_model):
+    """``forward(..., labels=...)`` returns the loss as transformers models do; heads without labels
+    and missing samples contribute nothing; the loss has a gradient."""
+    from eno_hf.models.losses import multilabel_loss, regression_loss, singlelabel_loss
+
+    torch.manual_seed(1)
+    x = torch.randn(3, 16_000)
+    labels = {"moods": torch.tensor([[1.0, 0, 1], [-1, -1, -1], [0, 1, 0]]),
+              "quadrant": torch.tensor([0, -100, 3]), "valence": torch.tensor([0.5, float("nan"), -0.2])}
+    model = EnoForAudioTagging(tiny_config(heads=[{**h, "weight": 0.5} if h["name"] == "moods" else h
+                                                  for h in HEADS])).train()
+    out = model(x, labels=labels)
+    assert tiny_model(x).loss is None
+    logits = out.head_logits
+    want = {"moods": multilabel_loss(logits["moods"], labels["moods"]),
+            "quadrant": singlelabel_loss(logits["quadrant"], labels["quadrant"]),
+            "valence": regression_loss(logits["valence"], labels["valence"])}
+    assert set(out.head_losses) == set(want)
+    for name, value in want.items():
+        torch.testing.assert_close(out.head_losses[name], value)
+    torch.testing.assert_close(out.loss, 0.5 * want["moods"] + want["quadrant"] + want["valence"])
+    out.loss.backward()
+    assert model.heads["moods"].weight.grad is not None and model.heads["emb"].weight.grad is None
+    only = model(x, labels={"valence": labels["valence"]})
+    assert set(only.head_losses) == {"valence"}
+
+
 def test_embeddings_encoder_takes_feature_vectors():
     cfg = EnoModelConfig(encoder_type="embeddings", encoder_kwargs={"input_dim": 64, "columns": ["fingerprint"]},
                          hidden_dim=8, heads=HEADS[:2])
@@ -223,3 +250,20 @@ def test_auto_classes_load_eno_models(tiny_model, tmp_path):
     assert isinstance(AutoModelForAudioClassification.from_pretrained(tmp_path), EnoForAudioTagging)
     fe = AutoFeatureExtractor.from_pretrained(tmp_path)
     assert isinstance(fe, EnoFeatureExtractor) and fe.target_lufs == -14.0
+
+
+def test_config_heads_written_before_headspec_still_load(tmp_path):
+    """``config.json`` heads as written by the pre-``HeadSpec`` code (no ``column``/``pos_weight``;
+    older callers passed ``dim=128`` for classification heads) load into the same model shape."""
+    old = [{"dim": 2, "kind": "singlelabel", "labels": ["a", "b"], "name": "q", "weight": 1.0},
+           {"dim": 128, "kind": "multilabel", "labels": ["x", "y", "z"], "name": "m", "weight": 0.5},
+           {"dim": 1, "kind": "regression", "labels": [], "name": "v", "weight": 1.0},
+           {"dim": 5, "kind": "projection", "labels": [], "name": "e", "weight": 1.0}]
+    cfg = tiny_config(heads=old)
+    assert [(s.name, s.dim, s.column, s.weight) for s in cfg.head_specs] == [
+        ("q", 2, "q", 1.0), ("m", 3, "m", 0.5), ("v", 1, "v", 1.0), ("e", 5, "e", 1.0)]
+    model = EnoForAudioTagging(cfg)
+    model.save_pretrained(tmp_path)
+    again = EnoForAudioTagging.from_pretrained(str(tmp_path))
+    assert again.config.heads == model.config.heads and list(again.config.id2label.values()) == [
+        "q/a", "q/b", "m/x", "m/y", "m/z"]

@@ -14,8 +14,10 @@ import torch
 from eno_hf.config import Settings
 from eno_hf.models.encoders import tagger_ensemble
 from eno_hf.models.encoders.tagger_ensemble import TaggerEnsembleEncoder
-from eno_hf.training import train as train_mod
-from eno_hf.training.train import CACHE_SUBDIR, predict_dataset, train_model
+from eno_hf.training import cache as train_mod
+from eno_hf.training.cache import CACHE_SUBDIR
+from eno_hf.inference.predict import predict_dataset
+from eno_hf.training.train import train_model
 
 SR = 16_000
 MOODS = ["calm", "dark", "happy"]

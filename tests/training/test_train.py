@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from eno_hf.config import Settings
-from eno_hf.training.train import RecordingPredictions, TrainResult, predict_dataset, train_model
+from eno_hf.inference.predict import RecordingPredictions, predict_dataset
+from eno_hf.training.train import TrainResult, train_model
 
 SR = 16_000
 MOODS = ["calm", "dark", "happy"]

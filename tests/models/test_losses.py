@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eno_hf.training.losses import info_nce, multitask_loss, pairwise_ranking_loss
+from eno_hf.models.losses import info_nce, multitask_loss, pairwise_ranking_loss
 
 HEADS = [
     {"name": "tags", "kind": "multilabel", "weight": 1.0},

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from eno_hf.training.collate import EnoCollator
+from eno_hf.data.collate import EnoCollator
 
 HEADS = [
     {"name": "tags", "kind": "multilabel"},

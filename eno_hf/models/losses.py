@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from eno_hf.models.heads import head_attr
+
 IGNORE_INDEX = -100
 """Single-label "missing" value (PyTorch's ``CrossEntropyLoss`` default ``ignore_index``)."""
 
@@ -83,11 +85,6 @@ def regression_loss(predictions: Tensor, targets: Tensor) -> Tensor:
     return F.mse_loss(predictions[mask], targets[mask])
 
 
-def _head_field(head: Any, key: str, default: Any = None) -> Any:
-    if isinstance(head, Mapping):
-        return head.get(key, default)
-    return getattr(head, key, default)
-
 
 def multitask_loss(
     head_logits: Mapping[str, Tensor],
@@ -115,7 +112,7 @@ def multitask_loss(
     total: Tensor | None = None
     per_head: dict[str, Tensor] = {}
     for head in heads:
-        name, kind = _head_field(head, "name"), _head_field(head, "kind")
+        name, kind = head_attr(head, "name"), head_attr(head, "kind")
         if kind not in LOSS_KINDS or name not in labels or name not in head_logits:
             continue
         logits, target = head_logits[name], labels[name].to(head_logits[name].device)
@@ -126,11 +123,11 @@ def multitask_loss(
         else:
             loss = regression_loss(logits, target)
         per_head[name] = loss
-        weighted = float(_head_field(head, "weight", 1.0) or 0.0) * loss
+        weighted = float(head_attr(head, "weight", 1.0) or 0.0) * loss
         total = weighted if total is None else total + weighted
     if total is None:
         raise ValueError(
-            f"multitask_loss: no head has both logits and labels (heads={[_head_field(h, 'name') for h in heads]}, "
+            f"multitask_loss: no head has both logits and labels (heads={[head_attr(h, 'name') for h in heads]}, "
             f"labels={sorted(labels)}, logits={sorted(head_logits)})"
         )
     return total, per_head

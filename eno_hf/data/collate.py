@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from eno_hf.training.losses import IGNORE_INDEX
+from eno_hf.models.heads import head_attr
+from eno_hf.models.losses import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,10 @@ def label_key(head: str) -> str:
     return f"{LABEL_PREFIX}{head}"
 
 
-def _field(head: Any, key: str, default: Any = None) -> Any:
-    if isinstance(head, Mapping):
-        return head.get(key, default)
-    return getattr(head, key, default)
-
 
 def head_column(head: Any) -> str:
     """Dataset column holding ``head``'s labels (``column``, default the head ``name``)."""
-    return _field(head, "column") or _field(head, "name")
+    return head_attr(head, "column") or head_attr(head, "name")
 
 
 def default_augmenter(sample_rate: int, seed: int) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -98,7 +94,7 @@ class EnoCollator:
         seed: int = 0,
         input_columns: Sequence[str] = ("waveform",),
     ) -> None:
-        self.heads = [h for h in heads if _field(h, "kind") in ("multilabel", "singlelabel", "regression")]
+        self.heads = [h for h in heads if head_attr(h, "kind") in ("multilabel", "singlelabel", "regression")]
         self.vocab = {k: list(v) for k, v in vocab.items()}
         self.crop_samples = int(crop_samples) if crop_samples else None
         self.sample_rate = sample_rate
@@ -180,7 +176,7 @@ class EnoCollator:
         if mask is not None:
             batch["attention_mask"] = mask
         for head in self.heads:
-            name, kind, col = _field(head, "name"), _field(head, "kind"), head_column(head)
+            name, kind, col = head_attr(head, "name"), head_attr(head, "kind"), head_column(head)
             if col not in rows[0]:
                 continue
             values = [r[col] for r in rows]
