@@ -27,8 +27,11 @@ quadrant scores -> softmax with the inner-fold temperature), ``linear`` (standar
 logistic regression per head: softmax for single-label, independent sigmoids = one-vs-rest for multi-label,
 full-batch L-BFGS in PyTorch) or ``mlp`` (the default model's trunk + heads: Linear -> ReLU -> dropout -> one
 linear head per head, joint multitask loss, AdamW, the default's hidden size / dropout / weight decay,
-epochs chosen on the inner folds; ``seeds`` > 1 averages that many seeds). ``features`` name cached blocks
-(``cv_features``): ``"msd-musicnn"`` = penultimate mean+max, ``"msd-musicnn:tags"`` = its 50 tag
+epochs chosen on the inner folds; ``seeds`` > 1 averages that many seeds) or ``default`` (the config's own model:
+LoRA-top ``tagger_ensemble`` + trunk + heads trained per fold on cached frozen prefixes with the config's recipe,
+``evaluation.cv_finetune``). ``features`` name cached blocks
+(``cv_features``): ``"msd-musicnn"`` = penultimate mean+max, ``"ensemble"`` = the default's frozen encoder
+(``cv_finetune.frozen_features``), ``"msd-musicnn:tags"`` = its 50 tag
 probabilities (as logits), ``"handcrafted"``. ``balanced``: class-balanced losses (single-label class weights
 ``n / (K n_k)``; multi-label ``pos_weight = n_neg / n_pos`` capped at 100, as ``training.train``).
 """
@@ -685,6 +688,8 @@ def run_cv(data: CVData, candidates: Sequence[Candidate], folds: np.ndarray, n_i
                                           l2_grid=l2_grid, epoch_grid=epoch_grid)
                 rows.append(fold_metrics(data, test, probs))
                 infos.append(info)
+                log.info("cv %s: repeat %d fold %d done (%s)", cand.name, r, f,
+                         {k: round(v, 3) for k, v in rows[-1].items() if k.endswith(("f1_macro", "roc_auc_macro"))})
         keys = list(rows[0])
         results[cand.name] = {
             "description": cand.description, "spec": asdict(cand),
