@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 import eno_hf  # noqa: F401  (offline defaults before HF/Prefect/ClearML import)
-from eno_hf.config import ConfigError, Settings, load_config
+from eno_hf.cli_common import ConfigOpt, SetOpt, load_settings, print_json_last
 
 app = typer.Typer(
     add_completion=False,
@@ -39,8 +38,6 @@ app.command("embed")(__import__("eno_hf.embeddings.cli", fromlist=["embed_comman
 console = Console(stderr=True)
 out = Console()
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
 DEFAULT_CONFIG = Path("configs/small.yaml")
 
 
@@ -58,30 +55,6 @@ def _input_errors():
         raise typer.Exit(2) from exc
 
 
-def _settings(config: Path, sets: list[str] | None) -> Settings:
-    try:
-        return load_config(config, sets or [])
-    except ConfigError as exc:
-        console.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-_BULKY = {"per_tag", "per_class", "single_class_tags", "thresholds"}
-
-
-def _compact(obj):
-    """Drop per-tag tables from nested metrics (they are in the evaluation directory)."""
-    if isinstance(obj, dict):
-        return {k: _compact(v) for k, v in obj.items() if k not in _BULKY}
-    return obj
-
-
-def _print_json_last(obj) -> None:
-    """Print one strict-JSON line (NaN → null) as the last stdout line."""
-    from eno_hf.evaluation.report import to_jsonable
-
-    sys.stdout.flush()
-    print(json.dumps(to_jsonable(_compact(obj)), default=str, allow_nan=False), flush=True)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -92,7 +65,7 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     from eno_hf.data.labels import clean_labels
     from eno_hf.data.sources import load_recordings
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     with _input_errors():
         src = load_recordings(s.dataset.source)
     labels = clean_labels(src.recordings, s.dataset.labels)
@@ -106,7 +79,7 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     for r in src.rejected[:20]:
         console.print(f"  [yellow]rejected[/yellow] {r.get('path')}: {r.get('reason')} {r.get('detail', '')}")
     if json_out:
-        _print_json_last({"recordings": len(src.recordings), "rejected": src.rejected,
+        print_json_last({"recordings": len(src.recordings), "rejected": src.rejected,
                           "vocab": labels.vocab})
 
 
@@ -117,7 +90,7 @@ def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     from eno_hf.data.qc import print_qc_table
     from eno_hf.pipeline import run_stages
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     with _input_errors():
         st = run_stages(s, ["dataset"])
     print_qc_table(st.qc_report)
@@ -125,7 +98,7 @@ def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     console.print(f"dataset: [bold]{st.dataset_path}[/bold] (version {st.dataset_version}"
                   f"{', cache hit' if hit else ''})")
     if json_out:
-        _print_json_last({"dataset": str(st.dataset_path), "version": st.dataset_version, "cache_hit": hit})
+        print_json_last({"dataset": str(st.dataset_path), "version": st.dataset_version, "cache_hit": hit})
 
 
 @app.command()
@@ -138,7 +111,7 @@ def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     """
     from eno_hf.data.download import download_dataset_audio
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     try:
         res = download_dataset_audio(s, progress=True)
     except (ValueError, OSError) as exc:
@@ -148,7 +121,7 @@ def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     console.print(f"downloaded {len(res.downloaded) - reused}, reused {reused}, failed {len(res.failed)}"
                   f"  manifest: {res.manifest_path}  report: {res.report_path}")
     if json_out:
-        _print_json_last({"manifest": str(res.manifest_path), "report": str(res.report_path),
+        print_json_last({"manifest": str(res.manifest_path), "report": str(res.report_path),
                           "downloaded": len(res.downloaded), "failed": len(res.failed)})
     if res.failed:
         raise typer.Exit(1)
@@ -163,7 +136,7 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     """Build the dataset if needed, then train the configured model (resumable)."""
     from eno_hf.pipeline import run_stages
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     if remote:
         from eno_hf.registry.clearml import enqueue_training
 
@@ -176,7 +149,7 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     st = run_stages(s, ["dataset", "train"])
     console.print(f"model: [bold]{st.model_dir}[/bold]{' (cached)' if st.cached['train'] else ''}")
     if json_out:
-        _print_json_last({"dataset": str(st.dataset_path), "model": str(st.model_dir)})
+        print_json_last({"dataset": str(st.dataset_path), "model": str(st.model_dir)})
 
 
 @app.command()
@@ -188,14 +161,14 @@ def evaluate(model: Annotated[str, typer.Option("--model", "-m", help="Model dir
     from eno_hf.pipeline import run_stages
     from eno_hf.registry.hub import resolve
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     st = run_stages(s, ["dataset"])
     st.model_dir = resolve(model, s.paths.hub()).resolve()
     st.eval_dir = out_dir or (st.model_dir.parent / f"eval-{st.dataset_version}")
     st = run_stages(s, ["evaluate"], state=st)
     console.print(f"evaluation written to [bold]{st.eval_dir}[/bold]{' (cached)' if st.cached['evaluate'] else ''}")
     if json_out:
-        _print_json_last({"metrics": st.metrics, "eval_dir": str(st.eval_dir)})
+        print_json_last({"metrics": st.metrics, "eval_dir": str(st.eval_dir)})
 
 
 @app.command()
@@ -205,7 +178,7 @@ def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained 
     """Copy a model directory into the local hub (and ClearML, when ``registry.clearml`` is on)."""
     from eno_hf.registry.register import register_model
 
-    reg = register_model(_settings(config, set_), model, name=name)
+    reg = register_model(load_settings(config, set_), model, name=name)
     console.print(f"registered: [bold]{reg.version_dir}[/bold]"
                   + (f" (ClearML session {reg.clearml_session})" if reg.clearml_session else ""))
 
@@ -225,7 +198,7 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
     from eno_hf.inference.tag import tag_paths
     from eno_hf.registry.hub import resolve
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     try:
         model_dir = resolve(model, s.paths.hub())
         from eno_hf.inference.performance import is_performance_model, tag_performance_paths
@@ -299,7 +272,7 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         prefect: Annotated[bool, typer.Option("--prefect/--no-prefect",
                                               help="Run as the Prefect flow eno-pipeline (ephemeral server).")] = True) -> None:
     """The main job: ingest → condition → dataset → baselines → train → evaluate → register → tag."""
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     if s.performance is not None:  # performance evaluation job (eno_hf.performance.pipeline)
         from eno_hf.performance.cli import run_performance_command
 
@@ -314,7 +287,7 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         result = run_pipeline(s).to_dict()
     _print_run(result)
     if json_out:
-        _print_json_last(result)
+        print_json_last(result)
 
 
 def _print_run(r: dict) -> None:
@@ -336,7 +309,7 @@ def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None
     """Print the resolved configuration as YAML."""
     import yaml
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     print(yaml.safe_dump(s.model_dump(mode="json"), sort_keys=False))
 
 
@@ -345,7 +318,7 @@ def hub_list(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
     """List registered models and versions."""
     from eno_hf.registry.hub import list_models
 
-    s = _settings(config, set_)
+    s = load_settings(config, set_)
     for row in list_models(s.paths.hub()):
         out.print(row)
 

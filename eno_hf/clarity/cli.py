@@ -11,29 +11,21 @@ Every command takes ``--config`` (default ``configs/clarity.yaml``) and ``--set 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
+
+from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, print_json_last
+from eno_hf.cli_common import load_settings as _s
 
 app = typer.Typer(help="Mix-clarity models: gold/flawed stems -> -18 LUFS -> fingerprints -> "
                        "flaw + correction models -> ONNX.", no_args_is_help=True)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/clarity.yaml).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Last stdout line: one JSON object.")]
 DEFAULT = Path("configs/clarity.yaml")
-
-
-def _s(config: Path, sets: list[str] | None):
-    from eno_hf.cli import _settings
-
-    return _settings(config, sets)
 
 
 def _emit(res: dict[str, Any], json_out: bool, title: str) -> None:
     from rich.console import Console
-
-    from eno_hf.cli import _print_json_last
 
     res = {k: v for k, v in res.items() if not k.startswith("_")}
     con = Console(stderr=True)
@@ -46,7 +38,7 @@ def _emit(res: dict[str, Any], json_out: bool, title: str) -> None:
         elif isinstance(v, (list, dict)):
             con.print(f"  {k}: ({len(v)} items)")
     if json_out:
-        _print_json_last(res)
+        print_json_last(res)
 
 
 _STEPS = {
@@ -88,8 +80,6 @@ def run(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = Fa
     from rich.console import Console
 
     from eno_hf.clarity.pipeline import run_clarity
-    from eno_hf.cli import _print_json_last
-
     con = Console(stderr=True)
 
     def progress(name: str, res: dict[str, Any]) -> None:
@@ -105,4 +95,4 @@ def run(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = Fa
     if res["rejected"]:
         con.print(f"  {len(res['rejected'])} inputs left out (reasons in the reports)")
     if json_out:
-        _print_json_last(res)
+        print_json_last(res)

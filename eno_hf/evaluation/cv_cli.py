@@ -21,7 +21,8 @@ def cv_command(
                                                     "(default: build or reuse the config's).")] = None,
 ) -> None:
     """Cross-validate the model candidates and baselines on fixed saved folds; write cv_report.json/.md."""
-    from eno_hf.cli import _settings, console
+    from eno_hf.cli import console
+    from eno_hf.cli_common import load_settings as _settings
     from eno_hf.evaluation.cv import cross_validate
 
     settings = _settings(config, set_)

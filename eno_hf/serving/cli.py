@@ -8,21 +8,12 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from eno_hf.cli_common import ConfigOpt, SetOpt
+from eno_hf.cli_common import load_settings as _settings
+
 console = Console(stderr=True)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
 DEFAULT_CONFIG = Path("configs/small.yaml")
-
-
-def _settings(config: Path, sets: list[str] | None):
-    from eno_hf.config import ConfigError, load_config
-
-    try:
-        return load_config(config, sets or [])
-    except ConfigError as exc:
-        console.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def serve(model: Annotated[str, typer.Option("--model", "-m", help="Model dir, name or name@version.")] = "eno-tagger",

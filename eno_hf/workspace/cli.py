@@ -15,24 +15,14 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt
+from eno_hf.cli_common import load_settings as _settings
+
 app = typer.Typer(help="Dataset workspaces for MIDI and audio (create, import, annotate, extract, augment, "
                        "synthesize, validate, split, all).", no_args_is_help=True)
 console = Console(stderr=True)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
 DEFAULT = Path("configs/workspace.yaml")
-
-
-def _settings(config: Path, sets: list[str] | None):
-    from eno_hf.config import ConfigError, load_config
-
-    try:
-        return load_config(config, sets or [])
-    except ConfigError as exc:
-        console.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _emit(obj: Any, json_out: bool) -> None:

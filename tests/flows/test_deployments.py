@@ -227,6 +227,19 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
         assert sum(t["name"].startswith("eno-process-file") for t in task_runs) == 12
         assert httpx.get(f"{api}/v2/concurrency_limits/gpu").json()["active_slots"] == 0  # slots given back
         assert list((tmp_path / "data" / "hub" / "eno-tagger").glob("v1/config.json"))
+
+        # The server's scheduler has created the nightly runs (it failed with SQLAlchemy 2.1: "bulk DML").
+        deadline = time.monotonic() + 180
+        while True:
+            scheduled = httpx.post(f"{api}/flow_runs/filter", json={
+                "deployments": {"id": {"any_": [nightly[0]["id"]]}},
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
+            if scheduled or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        assert scheduled, (tmp_path / "server.log").read_text()[-3000:]
+        assert all(r["expected_start_time"][11:16] == "03:00" for r in scheduled)
+        assert "bulk DML" not in (tmp_path / "server.log").read_text()
     finally:
         if worker is not None:
             _stop(worker)

@@ -1,0 +1,58 @@
+"""Pieces every ``eno`` command module shares: the ``--config`` / ``--set`` / ``--json`` options,
+loading :class:`~eno_hf.config.Settings` with a one-line error, and the last-line JSON output.
+
+Used by ``eno_hf/cli.py`` and the sub-apps (``eno dataset``, ``eno clarity``, ``eno serve``)::
+
+    from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, load_settings, print_json_last
+
+    @app.command()
+    def build(config: ConfigOpt = Path("configs/small.yaml"), set_: SetOpt = None, json_out: JsonOpt = False):
+        settings = load_settings(config, set_)   # exit 2 with "config error: ..." on a bad file/override
+        ...
+        print_json_last({"dataset": ...})        # strict JSON (NaN -> null), the last stdout line
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+__all__ = ["ConfigOpt", "SetOpt", "JsonOpt", "load_settings", "print_json_last", "compact"]
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
+
+_err = Console(stderr=True)
+_BULKY = {"per_tag", "per_class", "single_class_tags", "thresholds"}
+
+
+def load_settings(config: Path, sets: list[str] | None):
+    """``load_config(config, sets)``; a :class:`~eno_hf.config.ConfigError` prints one line and exits 2."""
+    from eno_hf.config import ConfigError, load_config
+
+    try:
+        return load_config(config, sets or [])
+    except ConfigError as exc:
+        _err.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def compact(obj: Any) -> Any:
+    """Drop per-tag tables from nested metrics (they are in the evaluation directory)."""
+    if isinstance(obj, dict):
+        return {k: compact(v) for k, v in obj.items() if k not in _BULKY}
+    return obj
+
+
+def print_json_last(obj: Any) -> None:
+    """Print one strict-JSON line (NaN → null, per-tag tables dropped) as the last stdout line."""
+    from eno_hf.utils.io import to_jsonable
+
+    sys.stdout.flush()
+    print(json.dumps(to_jsonable(compact(obj)), default=str, allow_nan=False), flush=True)
