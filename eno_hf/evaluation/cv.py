@@ -27,8 +27,11 @@ quadrant scores -> softmax with the inner-fold temperature), ``linear`` (standar
 logistic regression per head: softmax for single-label, independent sigmoids = one-vs-rest for multi-label,
 full-batch L-BFGS in PyTorch) or ``mlp`` (the default model's trunk + heads: Linear -> ReLU -> dropout -> one
 linear head per head, joint multitask loss, AdamW, the default's hidden size / dropout / weight decay,
-epochs chosen on the inner folds; ``seeds`` > 1 averages that many seeds). ``features`` name cached blocks
-(``cv_features``): ``"msd-musicnn"`` = penultimate mean+max, ``"msd-musicnn:tags"`` = its 50 tag
+epochs chosen on the inner folds; ``seeds`` > 1 averages that many seeds) or ``default`` (the config's own model:
+LoRA-top ``tagger_ensemble`` + trunk + heads trained per fold on cached frozen prefixes with the config's recipe,
+``evaluation.cv_finetune``). ``features`` name cached blocks
+(``cv_features``): ``"msd-musicnn"`` = penultimate mean+max, ``"ensemble"`` = the default's frozen encoder
+(``cv_finetune.frozen_features``), ``"msd-musicnn:tags"`` = its 50 tag
 probabilities (as logits), ``"handcrafted"``. ``balanced``: class-balanced losses (single-label class weights
 ``n / (K n_k)``; multi-label ``pos_weight = n_neg / n_pos`` capped at 100, as ``training.train``).
 """
@@ -75,33 +78,45 @@ class Candidate:
     """A model to cross-validate (see the module docstring)."""
 
     name: str
-    model: Literal["prior", "ridge", "linear", "mlp"] = "ridge"
+    model: Literal["prior", "ridge", "linear", "mlp", "default"] = "ridge"
     features: list[str] = field(default_factory=list)
     balanced: bool = False
     seeds: int = 1
     description: str = ""
 
 
-DEFAULT_ENSEMBLE = ["jamendo-fcn", "msd-fcn", "jamendo-musicnn"]
+DEFAULT_ENSEMBLE = ["ensemble"]
+"""The default's frozen encoder: ``cv_finetune.frozen_features`` (jamendo-fcn + msd-fcn + jamendo-musicnn of
+``model.taggers``, pretrained tops on the cached prefixes)."""
+ENSEMBLE_BLOCK = "ensemble"
 CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
     Candidate("label-prior", "prior", [], description="baseline: training label frequencies / class priors"),
     Candidate("fingerprint-mfcc-probe", "ridge", ["handcrafted"],
               description="baseline: ridge probe on fingerprint + MFCC statistics"),
     Candidate("msd-musicnn-probe", "ridge", ["msd-musicnn"],
-              description="baseline (the peer of issue 14): ridge probe on MSD-Musicnn penultimate mean+max"),
+              description="ridge probe on MSD-Musicnn penultimate mean+max"),
+    Candidate("msd-musicnn-logreg", "linear", ["msd-musicnn"],
+              description="baseline (the peer of issue 14): logistic-regression probe on MSD-Musicnn penultimate mean+max"),
+    Candidate("default", "default", [],
+              description="the config's model (default: LoRA-top tagger_ensemble + trunk + heads), trained per fold "
+                          "with its own recipe (evaluation.cv_finetune)"),
+    Candidate("default-balanced", "default", [], balanced=True,
+              description="the default + class-balanced quadrant cross-entropy"),
+    Candidate("default-3seeds", "default", [], seeds=3, description="the default, average of 3 seeds"),
     Candidate("ensemble-mlp", "mlp", DEFAULT_ENSEMBLE,
-              description="the default's encoder frozen (jamendo-fcn + msd-fcn + jamendo-musicnn) + its MLP trunk/heads"),
+              description="the default's encoder frozen + its MLP trunk/heads"),
     Candidate("ensemble-probe", "ridge", DEFAULT_ENSEMBLE,
               description="ridge probe on the default's frozen ensemble features"),
+    Candidate("ensemble-logreg", "linear", DEFAULT_ENSEMBLE,
+              description="logistic probe on the default's frozen ensemble features"),
     Candidate("ensemble+msd-probe", "ridge", [*DEFAULT_ENSEMBLE, "msd-musicnn"],
               description="ensemble + MSD Musicnn, ridge probe"),
+    Candidate("ensemble+msd-logreg", "linear", [*DEFAULT_ENSEMBLE, "msd-musicnn"],
+              description="ensemble + MSD Musicnn, logistic probe"),
     Candidate("ensemble+msd-mlp", "mlp", [*DEFAULT_ENSEMBLE, "msd-musicnn"],
               description="ensemble + MSD Musicnn, MLP trunk/heads"),
     Candidate("ensemble+msd+hc-probe", "ridge", [*DEFAULT_ENSEMBLE, "msd-musicnn", "handcrafted"],
               description="ensemble + MSD Musicnn + handcrafted, ridge probe"),
-    Candidate("ensemble+msd+tags-probe", "ridge",
-              [*DEFAULT_ENSEMBLE, "msd-musicnn", *(f"{n}:tags" for n in [*DEFAULT_ENSEMBLE, "msd-musicnn"])],
-              description="ensemble + MSD Musicnn + the four taggers' 50-tag outputs, ridge probe"),
     Candidate("ensemble+msd-logreg-balanced", "linear", [*DEFAULT_ENSEMBLE, "msd-musicnn"], balanced=True,
               description="ensemble + MSD Musicnn, logistic probe, class-balanced losses"),
     Candidate("ensemble+msd-mlp-5seeds", "mlp", [*DEFAULT_ENSEMBLE, "msd-musicnn"], seeds=5,
@@ -110,8 +125,6 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
               description="MSD Musicnn + handcrafted, ridge probe"),
     Candidate("msd-musicnn+tags-probe", "ridge", ["msd-musicnn", "msd-musicnn:tags"],
               description="MSD Musicnn penultimate + its 50-tag outputs, ridge probe"),
-    Candidate("msd-musicnn-logreg", "linear", ["msd-musicnn"],
-              description="MSD Musicnn, logistic-regression probe (the issue's peer protocol)"),
     Candidate("msd-musicnn-logreg-balanced", "linear", ["msd-musicnn"], balanced=True,
               description="MSD Musicnn, logistic probe, class-balanced losses"),
     Candidate("fingerprint-mfcc-logreg", "linear", ["handcrafted"],
@@ -121,7 +134,7 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
               description="MSD Musicnn + handcrafted, MLP trunk/heads"),
     Candidate("msd-vgg-probe", "ridge", ["msd-vgg"], description="ridge probe on MSD-VGG penultimate mean+max"),
 ]}
-BASELINES = ("label-prior", "fingerprint-mfcc-probe", "msd-musicnn-probe")
+BASELINES = ("label-prior", "fingerprint-mfcc-probe", "msd-musicnn-logreg")
 
 
 # ----------------------------------------------------------------------------- data
@@ -135,6 +148,10 @@ class CVData:
     heads: list[dict[str, Any]]
     labels: dict[str, np.ndarray]
     blocks: dict[str, np.ndarray]
+    settings: Any = None
+    """``Settings`` of the model to cross-validate (``model="default"`` candidates)."""
+    prefix: dict[str, np.ndarray] | None = None
+    """``cv_finetune.prefix_cache`` output (``model="default"`` candidates and the ``ensemble`` block)."""
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
         """``(n, sum d)`` float64 concatenation of the blocks ``names`` (``"x:tags"``: logit of x's tags)."""
@@ -147,8 +164,12 @@ class CVData:
 
 
 def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, heads: Sequence[Any],
-                 feature_sets: Sequence[str]) -> CVData:
+                 feature_sets: Sequence[str], settings: Any = None, need_prefix: bool = False) -> CVData:
     """All recordings of ``dataset`` (every split) with labels and the cached feature sets (``cv_features``).
+
+    With ``need_prefix`` or the ``ensemble`` block among ``feature_sets``, ``settings`` (its ``model``)
+    gives the default model whose frozen prefixes are loaded or computed (``cv_finetune.prefix_cache``);
+    the ``ensemble`` block is then ``cv_finetune.frozen_features``.
 
     Raises:
         ValueError: no single-label head (needed for stratification) or no ``group`` column.
@@ -171,7 +192,7 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
     order = np.argsort(np.asarray(ids, dtype=str))
     ids_arr = np.asarray(ids, dtype=str)[order]
     lab = {k: np.concatenate(v)[order] for k, v in labels.items()}
-    sets = sorted({b.split(":")[0] for b in feature_sets})
+    sets = sorted({b.split(":")[0] for b in feature_sets} - {ENSEMBLE_BLOCK})
     feats = load_or_compute(dataset, dataset_path, data_root, sets, rheads)
     blocks: dict[str, np.ndarray] = {}
     for name, arrays in feats.items():
@@ -181,7 +202,16 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
         if "tags" in arrays:
             p = np.clip(np.asarray(arrays["tags"], dtype=np.float64), 1e-6, 1 - 1e-6)
             blocks[f"{name}:tags"] = np.log(p / (1 - p))
-    return CVData(ids_arr, np.asarray([groups[i] for i in ids_arr]), rheads, lab, blocks)
+    prefix = None
+    if need_prefix or ENSEMBLE_BLOCK in feature_sets:
+        from eno_hf.evaluation.cv_finetune import frozen_features, prefix_cache
+
+        if settings is None:
+            raise ValueError("the default model's prefixes need settings")
+        prefix = prefix_cache(settings, dataset, dataset_path, data_root, rheads)
+        if ENSEMBLE_BLOCK in feature_sets:
+            blocks[ENSEMBLE_BLOCK] = frozen_features(settings, rheads, prefix, ids_arr)
+    return CVData(ids_arr, np.asarray([groups[i] for i in ids_arr]), rheads, lab, blocks, settings, prefix)
 
 
 # ----------------------------------------------------------------------------- folds
@@ -474,6 +504,10 @@ def fit_predict(cand: Candidate, data: CVData, train: np.ndarray, test: np.ndarr
             if h["kind"] == SINGLELABEL:
                 out[f"{h['name']}:raw"] = out[h["name"]]
         return out, info
+    if cand.model == "default":
+        from eno_hf.evaluation.cv_finetune import fit_predict_default
+
+        return fit_predict_default(cand, data, train, test, n_inner=n_inner, seed=seed)
     X = data.matrix(cand.features)
     inner = _inner_folds(data.groups[train], n_inner)
     if cand.model == "ridge":
@@ -633,7 +667,7 @@ def corrected_interval(values: Sequence[float], n_folds: int, confidence: float 
 
 
 def run_cv(data: CVData, candidates: Sequence[Candidate], folds: np.ndarray, n_inner: int = 3,
-           reference: str | None = "msd-musicnn-probe", l2_grid: Sequence[float] = L2_GRID,
+           reference: str | None = "msd-musicnn-logreg", l2_grid: Sequence[float] = L2_GRID,
            epoch_grid: Sequence[int] = MLP_EPOCH_GRID) -> dict[str, Any]:
     """Cross-validate ``candidates`` on ``folds`` (``(n_repeats, n)``; see the module docstring).
 
@@ -654,6 +688,8 @@ def run_cv(data: CVData, candidates: Sequence[Candidate], folds: np.ndarray, n_i
                                           l2_grid=l2_grid, epoch_grid=epoch_grid)
                 rows.append(fold_metrics(data, test, probs))
                 infos.append(info)
+                log.info("cv %s: repeat %d fold %d done (%s)", cand.name, r, f,
+                         {k: round(v, 3) for k, v in rows[-1].items() if k.endswith(("f1_macro", "roc_auc_macro"))})
         keys = list(rows[0])
         results[cand.name] = {
             "description": cand.description, "spec": asdict(cand),
@@ -680,7 +716,7 @@ def add_reference_differences(report: dict[str, Any], reference: str | None) -> 
     return report
 
 
-def combine_reports(paths: Sequence[str | Path], reference: str | None = "msd-musicnn-probe") -> dict[str, Any]:
+def combine_reports(paths: Sequence[str | Path], reference: str | None = "msd-musicnn-logreg") -> dict[str, Any]:
     """Merge ``cv_report.json`` files of runs on the **same folds** (e.g. candidates run in parallel
     processes) into one report with differences to ``reference``.
 
@@ -736,7 +772,7 @@ def write_cv_report(report: Mapping[str, Any], out_dir: str | Path) -> tuple[Pat
 
 def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_folds: int = 5, n_repeats: int = 3,
                    seed: int = 0, n_inner: int = 3, out_dir: str | Path | None = None,
-                   reference: str = "msd-musicnn-probe", folds_dir: str | Path | None = None,
+                   reference: str = "msd-musicnn-logreg", folds_dir: str | Path | None = None,
                    dataset_path: str | Path | None = None) -> dict[str, Any]:
     """Build (or reuse) the dataset of ``settings``, cache the features the candidates need, run
     ``run_cv`` on fixed saved folds and write the report.
@@ -768,7 +804,8 @@ def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_fol
     ds_path = Path(dataset_path) if dataset_path else Path(build_dataset(settings, progress=False).path)
     dataset = load_from_disk(str(ds_path))
     blocks = sorted({b for c in cands for b in c.features})
-    data = load_cv_data(dataset, ds_path, settings.paths.data_root, settings.model.heads, blocks)
+    data = load_cv_data(dataset, ds_path, settings.paths.data_root, settings.model.heads, blocks, settings=settings,
+                        need_prefix=any(c.model == "default" for c in cands))
     default_dir = Path(settings.paths.data_root) / "cv" / f"{ds_path.parent.name}-{ds_path.name}"
     out = Path(out_dir) if out_dir else default_dir
     single = next((h["name"] for h in data.heads if h["kind"] == SINGLELABEL), None)
