@@ -8,13 +8,13 @@ This is the usual "pretrained embeddings + shallow classifier" transfer protocol
 datasets (Choi et al. 2017, "Transfer learning for music classification and regression tasks",
 arXiv:1703.09179: concatenated multi-layer/multi-model convnet features, mean/max-pooled over
 time). A fixed per-dimension standardization (``feature_mean`` / ``feature_std`` buffers, set
-from the training split by ``eno_hf.training.train``; identity until then) is applied last so the
+from the training split by ``eno_hf.training.cache``; identity until then) is applied last so the
 trainable trunk sees unit-scale inputs; the buffers are saved in the model's state dict.
 
 Fine-tuning (``model.finetune=lora``): each sub-tagger splits into a frozen *prefix* and a
 trainable *suffix* (``SotaTaggerEncoder.prefix`` / ``suffix``: FCN's last conv block ``layer5``,
 Musicnn's ``dense1``); ``default_lora_targets`` are the LoRA targets inside the suffixes. Because
-only the suffixes change, ``eno_hf.training.train`` computes ``frozen_prefix`` once per window and
+only the suffixes change, ``eno_hf.training.cache`` computes ``frozen_prefix`` once per window and
 trains LoRA + trunk + heads on the cached prefixes through ``from_prefix`` (``forward(w) ==
 from_prefix(frozen_prefix(w))``). Fine-tuning the top layers of a pretrained CNN on a small
 target set is the classic transfer recipe (Yosinski et al. 2014, "How transferable are features in
