@@ -106,6 +106,15 @@ def _tasks_of(recs: Sequence[Recording], cfg: DatasetConfig) -> tuple[list[str],
     return ml, sl, num
 
 
+def _versioned(rejection: dict[str, Any]) -> bool:
+    """Whether a source rejection is part of the version: every rejection except a non-audio file
+    that no metadata row names (``unsupported`` without a recording id, e.g. a workspace's own
+    ``manifest.json`` or ``splits/*.txt`` under ``audio_root``). Such files are still reported in
+    the QC report of the build that saw them, but adding or removing one changes no row, so it must
+    not make a new version."""
+    return not (rejection.get("reason") == "unsupported" and not rejection.get("recording_id"))
+
+
 def _metadata_fingerprint(recs: Sequence[Recording]) -> list[Any]:
     return sorted([r.recording_id, str(r.path), r.group, r.start_s, r.end_s,
                    sorted((k, list(v)) for k, v in r.multilabel.items()),
@@ -217,7 +226,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                                                      "vocab": vocab,
                                                      "source_rejected": sorted(
                                                          json.dumps(r, sort_keys=True, default=str)
-                                                         for r in rejected)})
+                                                         for r in rejected if _versioned(r))})
     final = version_dir(data_root, cfg.name, version)
     # one builder per version (also across machines sharing the data root): a second process waits
     # here and then finds the finished version (cache hit) instead of building it again

@@ -256,6 +256,13 @@ def test_broken_files_are_reported_and_build_completes(tmp_path) -> None:
     assert {r["reason"] for r in res2.report["rejected"]} == {
         "empty", "undecodable", "silent", "too_short", "duplicate_content"}
 
+    # bookkeeping files (non-audio, named by no metadata row) are reported but make no new version
+    (root / "notes.txt").write_text("listening notes\n")
+    (root / "tone" / "report.json").write_text("{}")
+    calls3 = CountingMap()
+    res3 = build_dataset(settings, progress=False, map_fn=calls3)
+    assert res3.cache_hit and res3.version == res2.version and calls3.ids == []
+
 
 def test_process_recording_crop_and_rejections(tmp_path) -> None:
     cfg = load_config("configs/base.yaml", ["dataset.features.fingerprint=false"]).dataset
