@@ -44,7 +44,10 @@ def register_dataset_version(version_dir: str | Path, name: str, version: str, d
         ``{"status": "ok", "id": ...}``, or ``{"status": "timeout" | "failed", "detail": ...}``;
         also written to ``record`` (JSON) when given.
     """
-    env = dict(os.environ)
+    # a fresh ClearML process: not a child of a Task this process (or its parent) started, which
+    # ClearML would otherwise attach to through these variables (seen as a failed registration)
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID", "CLEARML_TASK_ID", "TRAINS_TASK_ID"}}
     if offline:
         env["CLEARML_OFFLINE_MODE"] = "1"
     with tempfile.TemporaryDirectory(prefix="eno-clearml-") as tmp:
