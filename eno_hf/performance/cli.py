@@ -16,8 +16,9 @@ def print_report(report: dict[str, Any]) -> None:
         t = Table(title=f"{report.get('dataset')} — {protocol}-grouped CV ({res['folds']} folds, n={res['n']})")
         for col in ("system", "mean R² [95% CI]", "mean r", "MAE", "pairwise acc"):
             t.add_column(col)
-        for label, key in (("model (tiers)", "model"), ("ridge on MIDI statistics", "baseline_ridge_midi"),
-                           ("ridge probe on embeddings", "probe_ridge_embeddings"), ("training mean", "baseline_mean")):
+        from eno_hf.performance.pipeline import REPORT_SYSTEMS
+
+        for label, key in REPORT_SYSTEMS:
             m = res.get(key)
             if not m:
                 continue

@@ -339,6 +339,11 @@ def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
     return best, {"probe_mean_r2": scores, "chosen": best.key, "n": len(sub)}
 
 
+#: (row label, report key) of each system in a protocol's report, in display order
+REPORT_SYSTEMS = (("this model (tiers)", "model"), ("ridge on MIDI statistics", "baseline_ridge_midi"),
+                  ("ridge on pooled embeddings", "probe_ridge_embeddings"), ("training mean", "baseline_mean"))
+
+
 def performance_model_card(report: dict[str, Any]) -> str:
     """Markdown model card (``README.md`` of the model directory) from a ``run_performance`` report:
     data, embedder, tiers, and per protocol the cross-validated mean R² [95 % CI] of the model and
@@ -351,8 +356,7 @@ def performance_model_card(report: dict[str, Any]) -> str:
              f"Tiers: {', '.join(k for k, v in report['tiers'].items() if v is True) or 't1'} (T1 always).", "",
              "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
     for prot, r in report["protocols"].items():
-        for label, key in (("this model (tiers)", "model"), ("ridge on MIDI statistics", "baseline_ridge_midi"),
-                           ("ridge on pooled embeddings", "probe_ridge_embeddings"), ("training mean", "baseline_mean")):
+        for label, key in REPORT_SYSTEMS:
             m = r.get(key)
             if not m:
                 continue
