@@ -356,6 +356,10 @@ class RunConfig(_Model):
     """Dask scheduler address (``tcp://host:8786``); None = a LocalCluster of ``dask_workers``."""
     dask_workers: int = Field(2, ge=1)
     """Worker processes of the LocalCluster (one thread each) when no address is given."""
+    files_per_task: int | None = Field(None, ge=1)
+    """Files per Prefect task ``eno-process-files`` in a flow's dataset build. None = about four
+    tasks per worker (fewer scheduler round trips; a retry re-runs one chunk, whose finished files
+    are per-file cache hits)."""
 
 
 from eno_hf.clarity.config import ClarityConfig  # noqa: E402  (own module; imports pydantic only)

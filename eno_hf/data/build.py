@@ -252,6 +252,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
 
         outcomes: dict[str, dict[str, Any]] = {}
         todo: list[FileJob] = []
+        t_process = time.perf_counter()
         for job in jobs:
             hit = cached_outcome(job)
             if hit is not None:
@@ -263,6 +264,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                        else _pool_map(process_file, todo, cfg.num_workers))
             for out in _progress(results, len(todo), progress, f"{cfg.name}: processing"):
                 outcomes[out["recording_id"]] = out
+        process_wall_s = time.perf_counter() - t_process
         log.info("%s: %d files processed, %d from cache", cfg.name, len(todo), len(jobs) - len(todo))
 
         ok_jobs: list[FileJob] = []
@@ -339,6 +341,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                                           "recordings (by id) were used")
             report["build"] = {"n_processed": len(todo), "n_from_cache": len(jobs) - len(todo),
                                "wall_s": round(time.perf_counter() - t0, 2),
+                               "process_wall_s": round(process_wall_s, 2),
                                "audio_s": round(sum(float(c.get("duration_s", 0.0)) for c in cond), 2)}
             write_qc_report(report, out_dir / "qc_report.json")
             (out_dir / "settings.json").write_text(

@@ -201,7 +201,7 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
         worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "eno-local",
                                    "--limit", "1"], cwd=PROJECT_ROOT, env={**env, "ENO_FAULTS": "register:1"},
                                   stdout=logs["worker"], stderr=subprocess.STDOUT, start_new_session=True)
-        overrides = [f"paths.data_root={tmp_path / 'data'}", "dataset.limit=12", "dataset.num_workers=2",
+        overrides = [f"paths.data_root={tmp_path / 'data'}", "dataset.limit=12", "dataset.num_workers=2", "run.files_per_task=4",
                      "train.epochs=1", "train.batch_size=8", "registry.clearml=false", "run.baselines=false"]
         run = prefect("deployment", "run", "eno-pipeline/local", "--params", json.dumps({"overrides": overrides}),
                       "--watch", "--watch-timeout", "900", timeout=960)
@@ -225,7 +225,7 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
         messages = " ".join(x["message"] for x in httpx.post(
             f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).json())
         assert "injected transient I/O error" in messages  # the failure is in the run's logs
-        assert sum(t["name"].startswith("eno-process-file") for t in task_runs) == 12
+        assert sum(t["name"].startswith("eno-process-files") for t in task_runs) == 3  # 12 files, 4 per task
         assert httpx.get(f"{api}/v2/concurrency_limits/gpu").json()["active_slots"] == 0  # slots given back
         assert list((tmp_path / "data" / "hub" / "eno-tagger").glob("v1/config.json"))
 

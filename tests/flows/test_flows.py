@@ -32,19 +32,17 @@ def _job(tmp_path: Path, rec: Recording) -> FileJob:
     return FileJob(rec, cfg, h, str(cache_path_for(tmp_path / "data", rec, h, cfg)))
 
 
-def test_process_file_task_returns_rejections_as_values(tmp_path: Path) -> None:
-    from flows.runner import process_file_task
+def test_process_files_task_returns_rejections_as_values(tmp_path: Path) -> None:
+    from flows.runner import process_files_task
 
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(16_000 * 3, dtype=np.float32), 16_000)
-    out = process_file_task.fn(_job(tmp_path, Recording("s", silent)))
-    assert out["status"] == "rejected" and out["reason"] == "silent" and out["path"] == str(silent)
-
     t = np.arange(16_000 * 11) / 16_000
     tone = tmp_path / "tone.wav"
     sf.write(tone, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000)
     job = _job(tmp_path, Recording("t", tone))
-    out = process_file_task.fn(job)
+    rejected, out = process_files_task.fn([_job(tmp_path, Recording("s", silent)), job])  # order kept
+    assert rejected["status"] == "rejected" and rejected["reason"] == "silent" and rejected["path"] == str(silent)
     assert out["status"] == "ok" and out["n_segments"] == 1
     assert Path(out["cache_path"]).is_file() and out["cache_path"] == job.cache_path
     assert "waveform" not in out  # small outcome: arrays stay in the cache file
@@ -53,14 +51,25 @@ def test_process_file_task_returns_rejections_as_values(tmp_path: Path) -> None:
 def test_task_policies_follow_stage_resources() -> None:
     from prefect.cache_policies import NO_CACHE
 
-    from flows.runner import _stage_task, process_file_task
+    from flows.runner import _stage_task, process_files_task
 
     tasks = {s.name: _stage_task(s) for s in STAGES}
     assert tasks["register"].retries == 3 and tasks["register"].timeout_seconds == 1800
     assert tasks["register"].retry_delay_seconds == [2, 4, 8]  # exponential backoff
     assert tasks["train"].retries == 0 and tasks["dataset"].retries == 0
-    assert process_file_task.retries == 3 and process_file_task.retry_condition_fn is not None
-    assert all(t.cache_policy is NO_CACHE for t in [*tasks.values(), process_file_task])
+    assert process_files_task.retries == 3 and process_files_task.retry_condition_fn is not None
+    assert all(t.cache_policy is NO_CACHE for t in [*tasks.values(), process_files_task])
+
+
+def test_file_chunks_cover_every_job_once_in_order() -> None:
+    from flows.runner import file_chunks
+
+    jobs = list(range(13))  # any sequence: chunking never looks inside a job
+    auto = file_chunks(jobs, load_config("configs/small.yaml", ["run.task_runner=dask", "run.dask_workers=2"]))
+    assert [j for c in auto for j in c] == jobs and len(auto) == 7  # ceil(13 / 8) = 2 per chunk
+    fixed = file_chunks(jobs, load_config("configs/small.yaml", ["run.files_per_task=5"]))
+    assert [len(c) for c in fixed] == [5, 5, 3]
+    assert file_chunks([], load_config("configs/small.yaml")) == []
 
 
 def test_only_os_errors_are_retried() -> None:
