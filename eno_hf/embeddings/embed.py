@@ -36,7 +36,7 @@ from eno_hf.errors import RejectedInput
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EmbedItem", "EmbedResult", "MIDI_SUFFIXES", "PtWriter", "ShardWriter", "embed_items", "items_from_folder",
+__all__ = ["EmbedItem", "EmbedResult", "MIDI_SUFFIXES", "PtWriter", "ShardWriter", "embed_items", "embed_items_2way", "items_from_folder",
            "load_waveform"]
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -264,4 +264,41 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
                                          "n_segments": len(by_id), "n_rejected": len(rejected),
                                          "complete": missing == 0})
     log.info("embedded %d, reused %d, rejected %d -> %s", result.embedded, result.reused, len(rejected), out)
+    return result
+
+
+def _embed_reverse(items: list[EmbedItem], spec: Any, out_dir: str, kwargs: dict[str, Any]) -> int:
+    """Child process of ``embed_items_2way``: the same shards, last to first, one torch thread."""
+    from eno_hf.data.workers import torch_threads
+    from eno_hf.embeddings.frames import build_frame_embedder
+
+    with torch_threads(1):
+        return embed_items(items, build_frame_embedder(spec), out_dir, reverse_shards=True, **kwargs).embedded
+
+
+def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: str | Path, *,
+                     workers: int = 1, **kwargs: Any) -> EmbedResult:
+    """``embed_items`` on up to two processes: with ``workers >= 2`` a spawned child works through
+    the shards last to first (``reverse_shards``) while this process goes first to last, each with
+    one torch thread, until they meet; the output is the same as one process's (every segment once,
+    same files). ``workers == 1``, or a ``transform`` (closures do not pickle), runs
+    ``embed_items`` here. Items must pickle (paths or ``midi_bytes``). Renderings of MIDI inputs are
+    shared through ``render_cache``.
+
+    Raises:
+        Whatever ``embed_items`` raises, from either process.
+    """
+    items = list(items)
+    if workers < 2 or kwargs.get("transform") is not None or len(items) < 2 * kwargs.get("shard_size", 64):
+        return embed_items(items, embedder, out_dir, **kwargs)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from eno_hf.data.workers import torch_threads
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        child = pool.submit(_embed_reverse, items, embedder.spec, str(out_dir), kwargs)
+        with torch_threads(1):
+            result = embed_items(items, embedder, out_dir, **kwargs)
+        result.embedded += child.result()
     return result

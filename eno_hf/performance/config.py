@@ -52,6 +52,10 @@ class PerformanceConfig(_M):
     selection_limit: int = 120
     limit: int | None = None
     """Use at most this many performances (the shortest first: cheapest to render and embed)."""
+    probe_cv: bool = True
+    """Also report, in the same outer folds, the ridge probe whose (encoder, layers, pooling, MIDI
+    weight, alpha) inner grouped CV chose (``probe.nested_ridge_cv``) over the embedder and the
+    ``candidates``: the strongest linear reference for the tiered model."""
     only_cached: bool = False
     """Use only the performances whose embeddings are already cached (no new rendering/embedding
     of the main set): for quick re-runs on a partly embedded data root. Biased subset; the report
@@ -80,5 +84,6 @@ class PerformanceConfig(_M):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     model_name: str = "eno-piano"
     tag_files: list[Path] = Field(default_factory=list)
-    workers: int = 1
-    """Embedding processes (each one torch thread)."""
+    workers: int = Field(1, ge=1, le=2)
+    """Render + embed processes, 1 or 2 (``embeddings.embed.embed_items_2way``: the second works
+    through the shards from the other end; each one torch thread)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from eno_hf.embeddings.embed import EmbedItem, embed_items
+from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
 from eno_hf.models.heads import HeadSpec
 from eno_hf.performance.config import EmbedderConfig, PerformanceConfig
@@ -68,13 +68,15 @@ def select_rows(cfg: PerformanceConfig) -> list[PercePianoRow]:
 
 
 def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundfont: str | None = None,
-               suffix: str = "", items: list[EmbedItem] | None = None, transform: Any = None) -> EmbeddingTable:
-    """Embed (cached, resumable) and load the table of ``rows`` (or ``items``)."""
+               suffix: str = "", items: list[EmbedItem] | None = None, transform: Any = None,
+               workers: int = 1) -> EmbeddingTable:
+    """Embed (cached, resumable; render + embed on ``workers`` ≤ 2 processes,
+    ``embed_items_2way``) and load the table of ``rows`` (or ``items``)."""
     out = work / "embeddings" / (spec.key + suffix)
     embedder = build_frame_embedder(spec)
     items = items if items is not None else _items(rows)
-    embed_items(items, embedder, out, shard_size=32, render_cache=work / "render", soundfont=soundfont,
-                transform=transform)
+    embed_items_2way(items, embedder, out, workers=workers, shard_size=32, render_cache=work / "render",
+                     soundfont=soundfont, transform=transform)
     return EmbeddingTable.from_folder(out, [it.segment_id for it in items])
 
 
@@ -130,7 +132,7 @@ def pooled(table: EmbeddingTable) -> np.ndarray:
 
 
 def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soundfont: str | None = None,
-                   only_cached: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
+                   only_cached: bool = False, workers: int = 1) -> tuple[dict[str, np.ndarray], list[str]]:
     """Pooled feature blocks (``probe.pooled_blocks``) of every encoder in ``names`` for ``rows``
     (``prefix+embedding`` frames, embedded if missing unless ``only_cached``), and the encoders used
     (an encoder missing a row is skipped when ``only_cached``)."""
@@ -144,7 +146,7 @@ def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soun
         if only_cached and not all((folder / "embeddings" / f"{r.segment_id}.pt").is_file() for r in rows):
             log.warning("%s: not every performance is embedded; skipped", spec.key)
             continue
-        tab = embed_rows(rows, spec, work, soundfont)
+        tab = embed_rows(rows, spec, work, soundfont, workers=workers)
         tab = tab.subset([tab.index[r.segment_id] for r in rows])
         emb_dim = build_frame_embedder(EmbedderSpec(name=name, features="embedding")).dim
         blocks.update(pooled_blocks([t.numpy() for t in tab.tensors], emb_dim, name))
@@ -258,8 +260,12 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     res["probe_ridge_embeddings"] = {**{k: v for k, v in regression_report(y, probe, passages, DIMENSIONS).items()
                                         if k != "per_dimension"}, "interval": bootstrap_interval(y, probe, key, cfg.n_boot, cfg.seed)}
     if proj_parts:  # retrieval within each held-out fold (queries only see unseen performers/pieces)
-        per = [retrieval_metrics(z, [passages[i] for i in te]) for te, z in proj_parts]
-        res["t3"] = {k: float(np.nanmean([p[k] for p in per])) for k in per[0]}
+        per = [m for m in (retrieval_metrics(z, [passages[i] for i in te]) for te, z in proj_parts)
+               if m["n_queries"]]  # a fold without two performances of one passage has no query
+        if per:
+            res["t3"] = {k: float(np.average([p[k] for p in per], weights=[p["n_queries"] for p in per]))
+                         for k in per[0] if k != "n_queries"}
+            res["t3"]["n_queries"] = int(sum(p["n_queries"] for p in per))
     if t2_rows:
         sc = np.concatenate(t2_scores)
         res["t2"] = ordinal_metrics(sc, t2_data["order"][t2_rows], [t2_data["groups"][i] for i in t2_rows])
@@ -296,7 +302,7 @@ def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSp
                 order.append(-sev)
                 groups.append(f"{r.segment_id}/{kind}")
                 source.append(r.segment_id)
-    table = embed_rows([], spec, work, cfg.soundfont, "-t2", items)
+    table = embed_rows([], spec, work, cfg.soundfont, "-t2", items, workers=cfg.workers)
     keep = [table.index[it.segment_id] for it in items if it.segment_id in table.index]
     ok = [i for i, it in enumerate(items) if it.segment_id in table.index]
     return {"table": table.subset(keep), "order": np.array([order[i] for i in ok], float),
@@ -331,7 +337,7 @@ def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
     folds = grouped_folds([r.performer for r in sub], cfg.n_folds, cfg.seed)
     scores = {}
     for spec in specs:
-        tab = embed_rows(sub, spec, work, cfg.soundfont)
+        tab = embed_rows(sub, spec, work, cfg.soundfont, workers=cfg.workers)
         ids = [r.segment_id for r in sub]
         x = pooled(tab.subset([tab.index[s] for s in ids]))
         scores[spec.key] = regression_report(y, ridge_oof(x, y, folds), [r.passage for r in sub], DIMENSIONS)["mean_r2"]
@@ -341,7 +347,9 @@ def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
 
 #: (row label, report key) of each system in a protocol's report, in display order
 REPORT_SYSTEMS = (("this model (tiers)", "model"), ("ridge on MIDI statistics", "baseline_ridge_midi"),
-                  ("ridge on pooled embeddings", "probe_ridge_embeddings"), ("training mean", "baseline_mean"))
+                  ("ridge on pooled embeddings", "probe_ridge_embeddings"),
+                  ("ridge probe chosen by inner grouped CV (embeddings ± MIDI statistics)", "probe_selected"),
+                  ("training mean", "baseline_mean"))
 
 
 def performance_model_card(report: dict[str, Any]) -> str:
@@ -387,7 +395,7 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     if cfg.only_cached:
         cached = {p.stem for p in (work / "embeddings" / spec.key / "embeddings").glob("*.pt")}
         rows = [r for r in rows if r.segment_id in cached]
-    table = embed_rows(rows, spec, work, cfg.soundfont)
+    table = embed_rows(rows, spec, work, cfg.soundfont, workers=cfg.workers)
     rows = [r for r in rows if r.segment_id in table.index]
     table = table.subset([table.index[r.segment_id] for r in rows])
     stats = midi_stats(rows, work)
@@ -401,8 +409,16 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
                               "only_cached": cfg.only_cached, "limit": cfg.limit,
                               "selection": selection, "tiers": cfg.tiers.model_dump(), "protocols": {},
                               "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537}}
+    probe_names = list(dict.fromkeys([spec.name, *(c.name for c in cfg.candidates)])) if cfg.probe_cv else []
+    if probe_names:
+        blocks, probe_names = encoder_blocks(rows, work, probe_names, cfg.soundfont, only_cached=cfg.only_cached,
+                                             workers=cfg.workers)
+        blocks["midi"] = stats
     for protocol in cfg.protocols:
         report["protocols"][protocol] = cross_validate(cfg, table, rows, stats, protocol, spec, t2, t4)
+        if probe_names:  # same outer folds (grouped_folds(key, n_folds, seed)) as the model's
+            probe = probe_cv(rows, blocks, probe_names, protocol, cfg.n_folds, cfg.seed, cfg.n_boot)
+            report["protocols"][protocol]["probe_selected"] = probe["selected"]
     # final model on everything
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 

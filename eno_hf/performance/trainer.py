@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from transformers.trainer_callback import PrinterCallback
 from transformers import Trainer, TrainingArguments
 
 from eno_hf.performance.data import EmbeddingTable, collate_frames
@@ -192,6 +193,7 @@ def _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_deca
                                  eval_strategy="no", report_to=[], remove_unused_columns=False, use_cpu=True,
                                  dataloader_num_workers=0, disable_tqdm=True, seed=seed, data_seed=seed)
         trainer = TierTrainer(model=model, args=args, train_dataset=plan)
+        trainer.remove_callback(PrinterCallback)  # it print()s every log dict to stdout (breaks --json)
         trainer.train()
         if log_history is not None:
             log_history.extend(trainer.state.log_history)

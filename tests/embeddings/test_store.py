@@ -117,3 +117,25 @@ def test_embed_export_import_round_trip(tmp_path: Path, fmt: str) -> None:
     original = torch.load(out / "embeddings" / "tone_1.pt", weights_only=True)
     np.testing.assert_array_equal(np.asarray(ds2[0]["embedding"], np.float32), original.numpy())
     assert second.version == first.version                               # same values + metadata -> same version
+
+
+def test_two_processes_give_the_one_process_output(tmp_path: Path) -> None:
+    """``embed_items_2way``: a spawned child from the last shard, this process from the first; every
+    segment is embedded exactly once and the files equal a one-process run's."""
+    from eno_hf.embeddings.embed import embed_items_2way
+
+    models = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "sota-music-tagging"
+    if not models.is_dir():
+        pytest.skip("real weights not available: ../shared/models/sota-music-tagging")
+    embedder = build_frame_embedder(EmbedderSpec("sota_tagger", "mtat-musicnn", "embedding", path=str(models)))
+    rng = np.random.default_rng(0)
+    items = [EmbedItem(f"clip_{i}", waveform=(0.1 * rng.standard_normal(16000 * (3 + i % 3))).astype(np.float32))
+             for i in range(8)]
+    one = embed_items(items, embedder, tmp_path / "one", shard_size=2)
+    two = embed_items_2way(items, embedder, tmp_path / "two", workers=2, shard_size=2)
+    assert one.embedded == 8 and two.embedded == 8  # each segment once over both processes
+    assert (tmp_path / "one" / "metadata.jsonl").read_text() == (tmp_path / "two" / "metadata.jsonl").read_text()
+    for it in items:
+        a = torch.load(tmp_path / "one" / "embeddings" / f"{it.segment_id}.pt", weights_only=True)
+        b = torch.load(tmp_path / "two" / "embeddings" / f"{it.segment_id}.pt", weights_only=True)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

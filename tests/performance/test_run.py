@@ -1,0 +1,43 @@
+"""``eno run --config configs/percepiano.yaml`` end to end on the shortest real performances:
+render → embed → tiers + baselines + inner-CV probe in both grouped protocols → register → tag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eno_hf.performance.percepiano import DIMENSIONS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eno_hf.cli import app
+
+    sets = [f"paths.data_root={tmp_path / 'data'}", "performance.limit=40", "performance.epochs=4",
+            "performance.degrade_segments=2", "performance.augment_segments=4", "performance.n_folds=3",
+            "performance.n_boot=50"]
+    res = CliRunner().invoke(app, ["run", "--config", str(PROJECT_ROOT / "configs/percepiano.yaml"), "--json",
+                                   *[a for s in sets for a in ("--set", s)]])
+    assert res.exit_code == 0, res.output[-4000:]
+    out = json.loads([x for x in res.stdout.splitlines() if x.startswith("{")][-1])
+    report = out["metrics"]
+    assert report["n"] == 40 and set(report["protocols"]) == {"performer", "piece"}
+    for prot in report["protocols"].values():
+        for key in ("model", "baseline_ridge_midi", "baseline_mean", "probe_ridge_embeddings", "probe_selected"):
+            r2 = prot[key]["mean_r2"]
+            assert r2 == r2 and r2 < 1.0, (key, r2)  # finite, not a perfect (leaked) fit
+        assert prot["probe_selected"]["chosen_counts"]  # a candidate was chosen in every outer fold
+        assert prot["probe_selected"]["interval"]["low"] <= prot["probe_selected"]["mean_r2"] + 1e-9
+        assert {"t2", "t3", "t4"} <= set(prot)
+    registered = Path(out["registered"])
+    assert (registered / "config.json").is_file()
+    card = (registered / "README.md").read_text()
+    assert card.count("ridge probe chosen by inner grouped CV") == 2
+    tags = out["tags"]
+    assert len(tags) == 1 and list(tags[0]["heads"]["ratings"]) == list(DIMENSIONS)
