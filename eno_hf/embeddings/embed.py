@@ -282,7 +282,8 @@ def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_di
     the shards last to first (``reverse_shards``) while this process goes first to last, each with
     one torch thread, until they meet; the output is the same as one process's (every segment once,
     same files). ``workers == 1``, or a ``transform`` (closures do not pickle), runs
-    ``embed_items`` here. Items must pickle (paths or ``midi_bytes``). Renderings of MIDI inputs are
+    ``embed_items`` here. ``progress`` is called in this process only (count the shard markers to
+    include the child's). Items must pickle (paths or ``midi_bytes``). Renderings of MIDI inputs are
     shared through ``render_cache``.
 
     Raises:
@@ -297,7 +298,8 @@ def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_di
     from eno_hf.data.workers import torch_threads
 
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        child = pool.submit(_embed_reverse, items, embedder.spec, str(out_dir), kwargs)
+        child_kwargs = {k: v for k, v in kwargs.items() if k != "progress"}  # callbacks stay here
+        child = pool.submit(_embed_reverse, items, embedder.spec, str(out_dir), child_kwargs)
         with torch_threads(1):
             result = embed_items(items, embedder, out_dir, **kwargs)
         result.embedded += child.result()

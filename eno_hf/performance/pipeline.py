@@ -72,11 +72,21 @@ def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundf
                workers: int = 1) -> EmbeddingTable:
     """Embed (cached, resumable; render + embed on ``workers`` ≤ 2 processes,
     ``embed_items_2way``) and load the table of ``rows`` (or ``items``)."""
+    from tqdm.auto import tqdm
+
     out = work / "embeddings" / (spec.key + suffix)
     embedder = build_frame_embedder(spec)
     items = items if items is not None else _items(rows)
-    embed_items_2way(items, embedder, out, workers=workers, shard_size=32, render_cache=work / "render",
-                     soundfont=soundfont, transform=transform)
+    markers = out / "shards"
+    before = len(list(markers.glob("*.json"))) if markers.is_dir() else 0
+    with tqdm(desc=f"render + embed {spec.key + suffix}", unit="shard", leave=False) as bar:
+        def progress(_done: int, total: int) -> None:  # finished shards of both processes
+            bar.total = total
+            bar.n = min(total, len(list(markers.glob("*.json"))) - before)
+            bar.refresh()
+
+        embed_items_2way(items, embedder, out, workers=workers, shard_size=32, render_cache=work / "render",
+                         soundfont=soundfont, transform=transform, progress=progress)
     return EmbeddingTable.from_folder(out, [it.segment_id for it in items])
 
 

@@ -132,8 +132,11 @@ def test_two_processes_give_the_one_process_output(tmp_path: Path) -> None:
     items = [EmbedItem(f"clip_{i}", waveform=(0.1 * rng.standard_normal(16000 * (3 + i % 3))).astype(np.float32))
              for i in range(8)]
     one = embed_items(items, embedder, tmp_path / "one", shard_size=2)
-    two = embed_items_2way(items, embedder, tmp_path / "two", workers=2, shard_size=2)
+    calls = []
+    two = embed_items_2way(items, embedder, tmp_path / "two", workers=2, shard_size=2,
+                           progress=lambda done, total: calls.append(total))  # a closure: stays in this process
     assert one.embedded == 8 and two.embedded == 8  # each segment once over both processes
+    assert calls and set(calls) == {4}
     assert (tmp_path / "one" / "metadata.jsonl").read_text() == (tmp_path / "two" / "metadata.jsonl").read_text()
     for it in items:
         a = torch.load(tmp_path / "one" / "embeddings" / f"{it.segment_id}.pt", weights_only=True)
