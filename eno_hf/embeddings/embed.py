@@ -301,6 +301,11 @@ def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_di
         child_kwargs = {k: v for k, v in kwargs.items() if k != "progress"}  # callbacks stay here
         child = pool.submit(_embed_reverse, items, embedder.spec, str(out_dir), child_kwargs)
         with torch_threads(1):
-            result = embed_items(items, embedder, out_dir, **kwargs)
-        result.embedded += child.result()
+            here = embed_items(items, embedder, out_dir, **kwargs)
+        there = child.result()
+    # Both processes wrote metadata.jsonl / rejections.jsonl / manifest.json when they finished, the
+    # first one before the other's last shards: write them once more now that every shard is done
+    # (nothing is recomputed: every segment is a shard-marker hit).
+    result = embed_items(items, embedder, out_dir, **{k: v for k, v in kwargs.items() if k != "progress"})
+    result.embedded, result.reused = here.embedded + there, here.reused
     return result
