@@ -142,10 +142,12 @@ def pooled(table: EmbeddingTable) -> np.ndarray:
 
 
 def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soundfont: str | None = None,
-                   only_cached: bool = False, workers: int = 1) -> tuple[dict[str, np.ndarray], list[str]]:
+                   only_cached: bool = False, workers: int = 1,
+                   loaded: dict[str, EmbeddingTable] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """Pooled feature blocks (``probe.pooled_blocks``) of every encoder in ``names`` for ``rows``
     (``prefix+embedding`` frames, embedded if missing unless ``only_cached``), and the encoders used
-    (an encoder missing a row is skipped when ``only_cached``)."""
+    (an encoder missing a row is skipped when ``only_cached``). ``loaded``: encoder name →
+    ``prefix+embedding`` table already in memory (covering ``rows``), used instead of the cache."""
     from eno_hf.performance.probe import pooled_blocks
 
     blocks: dict[str, np.ndarray] = {}
@@ -153,10 +155,13 @@ def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soun
     for name in names:
         spec = EmbedderSpec(name=name, features="prefix+embedding")
         folder = work / "embeddings" / spec.key
-        if only_cached and not all((folder / "embeddings" / f"{r.segment_id}.pt").is_file() for r in rows):
+        if name in (loaded or {}):
+            tab = loaded[name]
+        elif only_cached and not all((folder / "embeddings" / f"{r.segment_id}.pt").is_file() for r in rows):
             log.warning("%s: not every performance is embedded; skipped", spec.key)
             continue
-        tab = embed_rows(rows, spec, work, soundfont, workers=workers)
+        else:
+            tab = embed_rows(rows, spec, work, soundfont, workers=workers)
         tab = tab.subset([tab.index[r.segment_id] for r in rows])
         emb_dim = build_frame_embedder(EmbedderSpec(name=name, features="embedding")).dim
         blocks.update(pooled_blocks([t.numpy() for t in tab.tensors], emb_dim, name))
@@ -422,7 +427,9 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     probe_names = list(dict.fromkeys([spec.name, *(c.name for c in cfg.candidates)])) if cfg.probe_cv else []
     if probe_names:
         blocks, probe_names = encoder_blocks(rows, work, probe_names, cfg.soundfont, only_cached=cfg.only_cached,
-                                             workers=cfg.workers)
+                                             workers=cfg.workers,
+                                             loaded={spec.name: table} if spec.key == EmbedderSpec(
+                                                 name=spec.name, features="prefix+embedding").key else None)
         blocks["midi"] = stats
     for protocol in cfg.protocols:
         report["protocols"][protocol] = cross_validate(cfg, table, rows, stats, protocol, spec, t2, t4)
