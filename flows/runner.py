@@ -148,7 +148,7 @@ def task_runner(settings: Settings) -> TaskRunner:
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",
                               cluster_kwargs={"n_workers": run.dask_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
-    return ThreadPoolTaskRunner(max_workers=max(1, settings.dataset.num_workers))
+    return ThreadPoolTaskRunner(max_workers=_workers(settings))
 
 
 def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:

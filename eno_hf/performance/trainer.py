@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from transformers.trainer_callback import PrinterCallback
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 
 from eno_hf.performance.data import EmbeddingTable, collate_frames
 from eno_hf.performance.model import EnoForPerformanceEvaluation, EnoPerformanceConfig
