@@ -16,8 +16,13 @@ __all__ = ["is_performance_model", "load_performance_model", "predict_heads", "t
 
 @torch.inference_mode()
 def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size: int = 64,
-                  max_frames: int | None = 32) -> dict[str, np.ndarray]:
+                  max_frames: int | None = None, midi: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every head's outputs for ``(frames_i, dim)`` embeddings, in input order.
+
+    Args:
+        max_frames: pool over the first ``max_frames`` frames only (None: all).
+        midi: ``(n, len(model.config.midi_statistics))`` MIDI statistics of the inputs, used by a
+            ``ridge_midi`` ratings map (see ``EnoForPerformanceEvaluation``); None: embeddings only.
 
     Returns:
         head name -> ``(n, dim)`` (regression, projection) or ``(n,)`` (ranking) float32, and
@@ -29,7 +34,8 @@ def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size:
     parts: dict[str, list[np.ndarray]] = {}
     for k in range(0, len(tensors), batch_size):
         x, m = collate_frames(list(tensors[k: k + batch_size]), max_frames)
-        out = model(embeddings=x, frame_mask=m)
+        extra = {} if midi is None else {"midi_statistics": torch.as_tensor(midi[k: k + batch_size], dtype=torch.float32)}
+        out = model(embeddings=x, frame_mask=m, **extra)
         for name, v in {**out.heads, "embedding": out.embedding}.items():
             parts.setdefault(name, []).append(v.float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}

@@ -74,14 +74,15 @@ def tier_loss(tier: str, outs: dict[str, Tensor], z: Tensor, labels: dict[str, T
     Labels per tier: ``t1`` ``{"ratings": (B, K) float (NaN = unrated), "group": (B,) long}``
     (``rank_weight`` / ``contrastive_weight`` floats optional, default 1 / the config's t3 weight
     relative to t1); ``t3`` ``{"group"}``; ``t2`` ``{"order": (B,) float, "group": (B,) long}``;
-    ``t4`` ``{}`` (the batch is ``[clean; augmented]``, first half clean).
+    ``t4`` ``{}`` (the batch is ``[clean; augmented]``, first half clean). With a closed-form ridge
+    head (``cfg.ratings_fit == "ridge"``) T1 keeps only its InfoNCE term and T4 only its trunk term.
 
     Raises:
         ValueError: unknown tier, or the head the tier needs is missing.
     """
     terms: dict[str, Tensor] = {}
     if tier in ("t1", "t3"):
-        if tier == "t1":
+        if tier == "t1" and getattr(cfg, "ridge_head", None) is None:  # a ridge head is fitted in closed form
             reg = _first(outs, cfg, "regression")
             if reg is None:
                 raise ValueError("tier t1 needs a regression head")
@@ -103,7 +104,7 @@ def tier_loss(tier: str, outs: dict[str, Tensor], z: Tensor, labels: dict[str, T
     elif tier == "t4":
         half = z.shape[0] // 2
         terms["invariance"] = F.mse_loss(z[half:], z[:half])
-        reg = _first(outs, cfg, "regression")
+        reg = _first(outs, cfg, "regression") if getattr(cfg, "ridge_head", None) is None else None
         if reg is not None:
             terms["invariance"] = terms["invariance"] + F.mse_loss(reg[1][half:], reg[1][:half]) * 10.0
         weights = {"invariance": cfg.tier_weights.get("t4", 0.3)}

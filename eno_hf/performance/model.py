@@ -6,7 +6,12 @@ standardises each feature with training-set statistics (buffers), pools over fra
 ``meanstd`` = mean ++ std, or ``attention`` = learned softmax attention, Ilse et al. 2018), and a
 shared trunk ``Linear -> GELU -> Dropout -> Linear -> GELU`` feeds the heads (``HeadSpec``):
 
-* ``regression``: ``Linear(hidden, dim)`` + a bias initialised at the training means;
+* ``regression``: ``Linear(hidden, dim)`` + a bias initialised at the training means; or, with
+  ``ratings_fit="ridge"``, a linear map of the mean ++ std of the standardised frames, fitted in
+  closed form (``eno_hf.performance.trainer.fit_ridge_heads``; ridge regression, Hoerl & Kennard 1970), not by
+  gradient: ``ridge`` from the embeddings alone and, when ``midi_statistics`` names the MIDI
+  statistics it takes, ``ridge_midi`` from the embeddings plus those statistics (used when the
+  caller passes them, e.g. for a MIDI file);
 * ``ranking``: one scalar score (T2 ordinal placements / severities);
 * ``projection``: ``Linear(hidden, dim)``, L2-normalised (T3 contrastive).
 
@@ -31,6 +36,7 @@ from eno_hf.performance import losses as L
 __all__ = ["EnoPerformanceConfig", "EnoForPerformanceEvaluation", "PerformanceOutput"]
 
 POOLINGS = ("mean", "meanstd", "attention")
+RATINGS_FITS = ("gradient", "ridge")
 
 
 class EnoPerformanceConfig(PretrainedConfig):
@@ -42,6 +48,13 @@ class EnoPerformanceConfig(PretrainedConfig):
             inputs (so ``eno tag`` can embed raw audio/MIDI the same way). tier_weights: confidence
             weight per tier (``t1``..``t4``). ranking_margin: minimum rating difference for a
             within-group ranking pair (T1). nce_temperature: InfoNCE temperature (T3).
+        ratings_fit: ``"gradient"`` (the regression head on the trunk, trained with the T1 loss)
+            or ``"ridge"`` (closed-form linear maps of the pooled frames; T1 then trains only its
+            InfoNCE term). prefix_dim: frame columns before the embedder's own embedding layer
+            (``features="prefix+embedding"``; 0 = none): the ridge selection may use either part.
+        midi_statistics: names (``eno_hf.features.midi.MIDI_STATISTICS`` order) of the MIDI
+            statistics ``ridge_midi`` takes; empty = no MIDI input.
+        ridge_selection: what the inner grouped CV chose for each ridge map (report only).
     """
 
     model_type = "eno-performance"
@@ -49,9 +62,16 @@ class EnoPerformanceConfig(PretrainedConfig):
     def __init__(self, input_dim: int = 1, pooling: str = "meanstd", hidden_dim: int = 256, dropout: float = 0.2,
                  heads: list[dict[str, Any]] | None = None, embedder: dict[str, Any] | None = None,
                  tier_weights: dict[str, float] | None = None, ranking_margin: float = 0.05,
-                 nce_temperature: float = 0.1, input_dropout: float = 0.1, **kwargs: Any) -> None:
+                 nce_temperature: float = 0.1, input_dropout: float = 0.1, ratings_fit: str = "gradient",
+                 prefix_dim: int = 0, midi_statistics: list[str] | None = None,
+                 ridge_selection: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if ratings_fit not in RATINGS_FITS:
+            raise ValueError(f"ratings_fit must be one of {RATINGS_FITS}, got {ratings_fit!r}")
+        self.ratings_fit, self.prefix_dim = ratings_fit, int(prefix_dim)
+        self.midi_statistics = list(midi_statistics or [])
+        self.ridge_selection = dict(ridge_selection or {})
         self.input_dim, self.pooling, self.hidden_dim, self.dropout = int(input_dim), pooling, int(hidden_dim), float(dropout)
         self.heads = [HeadSpec.from_dict(h).to_dict() if isinstance(h, dict) else h.to_dict() for h in (heads or [])]
         self.embedder = dict(embedder or {})
@@ -62,6 +82,13 @@ class EnoPerformanceConfig(PretrainedConfig):
     @property
     def head_specs(self) -> list[HeadSpec]:
         return [HeadSpec.from_dict(h) for h in self.heads]
+
+    @property
+    def ridge_head(self) -> HeadSpec | None:
+        """The regression head fitted in closed form (the first one), or None (``gradient``)."""
+        if self.ratings_fit != "ridge":
+            return None
+        return next((s for s in self.head_specs if s.kind == "regression"), None)
 
 
 @dataclass
@@ -92,8 +119,18 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         self.attention = nn.Linear(d, 1) if config.pooling == "attention" else None
         self.in_drop = nn.Dropout(config.input_dropout)
         self.trunk = nn.Sequential(nn.Linear(pooled, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, h), nn.GELU())
-        self.heads = nn.ModuleDict({s.name: nn.Linear(h, s.dim) for s in config.head_specs})
+        ridge = config.ridge_head
+        self.heads = nn.ModuleDict({s.name: nn.Linear(h, s.dim) for s in config.head_specs
+                                    if ridge is None or s.name != ridge.name})
+        self.ridge = self.ridge_midi = None
+        if ridge is not None:  # closed-form maps of the pooled frames: never trained by gradient
+            self.ridge = nn.Linear(2 * d, ridge.dim)
+            if config.midi_statistics:
+                self.ridge_midi = nn.Linear(2 * d + len(config.midi_statistics), ridge.dim)
         self.post_init()
+        for m in (self.ridge, self.ridge_midi):
+            if m is not None:
+                m.requires_grad_(False)
 
     def _init_weights(self, module: nn.Module) -> None:  # transformers hook
         if isinstance(module, nn.Linear):
@@ -112,29 +149,70 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         """Initialise a regression head's bias (e.g. the training means)."""
         self.heads[name].bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
-    def pool(self, embeddings: Tensor, frame_mask: Tensor | None = None) -> Tensor:
-        """``(B, T, D)`` + ``(B, T)`` mask -> ``(B, D)`` or ``(B, 2D)`` (``meanstd``)."""
+    @torch.no_grad()
+    def set_ridge(self, weight_mean: Tensor, weight_std: Tensor, bias: Tensor, weight_midi: Tensor | None = None,
+                  selection: dict[str, Any] | None = None) -> None:
+        """Set a closed-form map from the mean and std over frames of the *raw* embeddings.
+
+        Args:
+            weight_mean, weight_std: ``(K, input_dim)`` weights of the raw frame mean and std
+                (population std); bias: ``(K,)``; weight_midi: ``(K, len(midi_statistics))`` sets
+                ``ridge_midi``, None sets ``ridge``. The frame standardisation of the model (set
+                first) is folded in, so ``forward`` reproduces ``raw_mean @ W_m.T + raw_std @ W_s.T
+                + midi @ W_midi.T + bias``.
+            selection: stored in ``config.ridge_selection`` (``"ridge"``/``"ridge_midi"`` key).
+
+        Raises:
+            ValueError: the model has no such map (``ratings_fit`` not ``"ridge"``, or no
+                ``midi_statistics`` for ``weight_midi``).
+        """
+        layer = self.ridge if weight_midi is None else self.ridge_midi
+        if layer is None:
+            raise ValueError("this model has no " + ("ridge" if weight_midi is None else "ridge_midi") + " map")
+        f = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
+        wm, ws, b = f(weight_mean), f(weight_std), f(bias)
+        parts = [wm * self.feature_std, ws * self.feature_std]
+        if weight_midi is not None:
+            parts.append(f(weight_midi))
+        layer.weight.copy_(torch.cat(parts, dim=1))
+        layer.bias.copy_(b + wm @ self.feature_mean)
+        if selection is not None:
+            self.config.ridge_selection = {**self.config.ridge_selection,
+                                           "ridge" if weight_midi is None else "ridge_midi": selection}
+
+    @staticmethod
+    def _mean_std(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Masked mean and population std over frames: ``(B, T, D)`` -> 2 x ``(B, D)``."""
+        w = mask.to(x.dtype)[..., None]
+        n = w.sum(dim=1).clamp_min(1.0)
+        mean = (x * w).sum(dim=1) / n
+        var = (((x - mean[:, None]) ** 2) * w).sum(dim=1) / n
+        return mean, var.clamp_min(0).sqrt()
+
+    def _standardized(self, embeddings: Tensor, frame_mask: Tensor | None) -> tuple[Tensor, Tensor]:
         if embeddings.ndim == 2:
             embeddings = embeddings[:, None, :]
         x = (embeddings - self.feature_mean) / self.feature_std
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if frame_mask is None else frame_mask.bool()
-        w = mask.to(x.dtype)[..., None]
+        return x, mask
+
+    def pool(self, embeddings: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """``(B, T, D)`` + ``(B, T)`` mask -> ``(B, D)`` or ``(B, 2D)`` (``meanstd``)."""
+        x, mask = self._standardized(embeddings, frame_mask)
         if self.attention is not None:
             score = self.attention(x).masked_fill(~mask[..., None], float("-inf"))
             return (torch.softmax(score, dim=1) * x).sum(dim=1)
-        n = w.sum(dim=1).clamp_min(1.0)
-        mean = (x * w).sum(dim=1) / n
-        if self.config.pooling == "mean":
-            return mean
-        var = (((x - mean[:, None]) ** 2) * w).sum(dim=1) / n
-        return torch.cat([mean, var.clamp_min(0).sqrt()], dim=1)
+        mean, std = self._mean_std(x, mask)
+        return mean if self.config.pooling == "mean" else torch.cat([mean, std], dim=1)
 
     def forward(self, embeddings: Tensor, frame_mask: Tensor | None = None, labels: dict[str, Tensor] | None = None,
-                tier: str = "t1", **batch: Tensor) -> PerformanceOutput:
+                tier: str = "t1", midi_statistics: Tensor | None = None, **batch: Tensor) -> PerformanceOutput:
         """Predict every head; with ``labels``, compute the loss of ``tier``.
 
         Args:
             embeddings: ``(B, T, D)`` (or ``(B, D)``) float32. frame_mask: ``(B, T)`` bool.
+            midi_statistics: ``(B, len(config.midi_statistics))`` float32, optional: with a
+                ``ridge_midi`` map, the ridge head uses them (else the embeddings alone).
             labels: tier targets, see ``eno_hf.performance.losses.tier_loss`` (e.g. ``t1``:
                 ``{"ratings": (B, 19), "group": (B,) long}``).
             tier: ``t1`` regression + within-group ranking + InfoNCE on the passage groups
@@ -148,7 +226,16 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         pooled = self.in_drop(self.pool(embeddings, frame_mask))
         z = self.trunk(pooled)
         outs: dict[str, Tensor] = {}
+        ridge = self.config.ridge_head
         for spec in self.config.head_specs:
+            if ridge is not None and spec.name == ridge.name:
+                mean, std = self._mean_std(*self._standardized(embeddings, frame_mask))
+                feats = torch.cat([mean, std], dim=1)
+                if midi_statistics is not None and self.ridge_midi is not None:
+                    outs[spec.name] = self.ridge_midi(torch.cat([feats, midi_statistics.to(feats.dtype)], dim=1))
+                else:
+                    outs[spec.name] = self.ridge(feats)
+                continue
             y = self.heads[spec.name](z)
             if spec.kind == "projection":
                 y = F.normalize(y, dim=-1)

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALPHAS", "Candidate", "candidates", "kernel_ridge_path", "nested_ridge_cv", "pooled_blocks"]
+__all__ = ["ALPHAS", "Candidate", "RidgeFit", "candidates", "fit_ridge", "kernel_ridge_path", "nested_ridge_cv",
+           "pooled_blocks", "select_ridge"]
 
 ALPHAS = np.logspace(-1, 4, 11)
 """Ridge penalties tried (on z-scored, block-scaled features and standardised targets)."""
@@ -143,6 +144,109 @@ def _group_folds(keys: Sequence[Hashable], idx: np.ndarray, n_folds: int, seed: 
     return [(idx[a], idx[b]) for a, b in sub]
 
 
+def _inner_scores(grams: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Hashable], tr: np.ndarray,
+                  cands: Sequence[Candidate], inner_folds: int, alphas: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Candidate key -> ``(len(alphas),)`` mean R² over the inner grouped folds within ``tr``."""
+    inner = _group_folds(keys, tr, inner_folds, seed)
+    scores: dict[str, np.ndarray] = {}
+    for c in cands:
+        g = sum(w * grams[b] for b, w in c.blocks())
+        per_alpha = np.zeros(len(alphas))
+        for itr, iva in inner:
+            p = _fit_predict(g, y, itr, iva, alphas)
+            per_alpha += np.array([_r2(y[iva], p[a]) for a in range(len(alphas))]) / len(inner)
+        scores[c.key] = per_alpha
+    return scores
+
+
+@dataclass
+class RidgeFit:
+    """A ridge map in the units of the raw blocks: ``prediction = sum_b blocks[b] @ weights[b] +
+    intercept``. ``weights``: block name -> ``(columns, K)`` float64 (block weight, z-scoring and
+    target standardisation folded in); ``intercept``: ``(K,)``; ``candidate``, ``alpha``,
+    ``inner_r2`` (mean inner-fold R² of the choice, NaN when not selected by CV)."""
+
+    candidate: Candidate
+    alpha: float
+    weights: dict[str, np.ndarray]
+    intercept: np.ndarray
+    inner_r2: float = float("nan")
+
+    def predict(self, blocks: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, K)`` predictions for ``rows`` (all when None) of ``blocks``."""
+        out = None
+        for b, w in self.weights.items():
+            x = blocks[b] if rows is None else blocks[b][rows]
+            out = x @ w if out is None else out + x @ w
+        return out + self.intercept
+
+    def summary(self) -> dict[str, Any]:
+        return {"candidate": self.candidate.key, "alpha": self.alpha, "inner_r2": self.inner_r2}
+
+
+def fit_ridge(blocks: dict[str, np.ndarray], y: np.ndarray, tr: np.ndarray, cand: Candidate, alpha: float) -> RidgeFit:
+    """Fit ``cand`` with penalty ``alpha`` on rows ``tr`` (the same solution as ``_fit_predict``:
+    blocks z-scored on ``tr``, scaled by ``sqrt(weight / columns)``, targets standardised on ``tr``)
+    and return it in raw block units (``RidgeFit``).
+
+    Raises:
+        ValueError: ``y[tr]`` holds NaN.
+    """
+    tr = np.asarray(tr)
+    if not np.isfinite(y[tr]).all():
+        raise ValueError("ridge targets must be finite (drop unrated rows first)")
+    mu_y, sd_y = y[tr].mean(0), y[tr].std(0)
+    sd_y = np.where(sd_y > 1e-9, sd_y, 1.0)
+    z = (y[tr] - mu_y) / sd_y
+    feats, scales = [], []
+    for b, w in cand.blocks():
+        x = blocks[b][tr]
+        mu, sd = x.mean(0), x.std(0)
+        sd = np.where(sd > 1e-9, sd, 1.0)
+        c = np.sqrt(w / x.shape[1]) / sd
+        feats.append((x - mu) * c)
+        scales.append((b, mu, c))
+    f = np.concatenate(feats, axis=1)
+    evals, evecs = np.linalg.eigh(f @ f.T)
+    dual = evecs @ ((evecs.T @ z) / (np.clip(evals, 0.0, None) + alpha)[:, None])  # (K_gram + alpha I)^-1 z
+    w_all = f.T @ dual  # (columns, K) in scaled units
+    weights, intercept, k = {}, mu_y.astype(np.float64).copy(), 0
+    for b, mu, c in scales:
+        wb = w_all[k: k + len(c)] * c[:, None] * sd_y[None, :]
+        k += len(c)
+        weights[b] = weights.get(b, 0) + wb
+        intercept -= mu @ wb
+    return RidgeFit(cand, float(alpha), weights, intercept)
+
+
+def select_ridge(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Hashable], tr: np.ndarray,
+                 cands: Sequence[Candidate], *, inner_folds: int = 4, alphas: np.ndarray = ALPHAS, seed: int = 0,
+                 grams: dict[str, np.ndarray] | None = None) -> tuple[RidgeFit, dict[str, np.ndarray]]:
+    """Choose (candidate, alpha) by ``inner_folds`` grouped folds of ``keys`` within rows ``tr``
+    (mean R² over the target columns) and fit the choice on all of ``tr``.
+
+    Returns:
+        the ``RidgeFit`` and ``candidate key -> (len(alphas),)`` inner R² of every candidate.
+
+    Raises:
+        ValueError: no candidate, or NaN targets.
+    """
+    if not cands:
+        raise ValueError("select_ridge needs at least one candidate")
+    tr = np.asarray(tr)
+    if grams is None:
+        grams = {}
+        for b in {b for c in cands for b, _ in c.blocks()}:
+            x = _scaled(blocks, [(b, 1.0)], tr)
+            grams[b] = x @ x.T
+    scores = _inner_scores(grams, y, keys, tr, cands, inner_folds, alphas, seed)
+    best = max(cands, key=lambda c: scores[c.key].max())
+    a = int(np.argmax(scores[best.key]))
+    fit = fit_ridge(blocks, y, tr, best, float(alphas[a]))
+    fit.inner_r2 = float(scores[best.key][a])
+    return fit, scores
+
+
 def nested_ridge_cv(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Hashable],
                     folds: list[tuple[np.ndarray, np.ndarray]], cands: Sequence[Candidate], *,
                     inner_folds: int = 4, alphas: np.ndarray = ALPHAS, seed: int = 0,
@@ -169,21 +273,12 @@ def nested_ridge_cv(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence
     for tr, te in folds:
         tr, te = np.asarray(tr), np.asarray(te)
         grams: dict[str, np.ndarray] = {}
-        need = {b for c in allc for b, _ in c.blocks()}
-        for b in need:
+        for b in {b for c in allc for b, _ in c.blocks()}:
             x = _scaled(blocks, [(b, 1.0)], tr)
             grams[b] = x @ x.T
-        inner = _group_folds(keys, tr, inner_folds, seed)
-        scores: dict[str, np.ndarray] = {}
-        for c in allc:
-            g = sum(w * grams[b] for b, w in c.blocks())
-            per_alpha = np.zeros(len(alphas))
-            for itr, iva in inner:
-                p = _fit_predict(g, y, itr, iva, alphas)
-                per_alpha += np.array([_r2(y[iva], p[a]) for a in range(len(alphas))]) / len(inner)
-            scores[c.key] = per_alpha
-            if c.key in inner_table:
-                inner_table[c.key].append(float(per_alpha.max()))
+        scores = _inner_scores(grams, y, keys, tr, allc, inner_folds, alphas, seed)
+        for k in inner_table:
+            inner_table[k].append(float(scores[k].max()))
         best = max(cands, key=lambda c: scores[c.key].max())
         a = int(np.argmax(scores[best.key]))
         g = sum(w * grams[b] for b, w in best.blocks())

@@ -6,8 +6,11 @@ and ``t4`` when their data exist, cycled). ``compute_loss`` runs the model once 
 already weights by ``config.tier_weights`` (T1 1.0, T2 0.6, T3 0.4, T4 0.3 by default); the mean
 of each loss term since the last log is logged as ``loss_{term}``.
 
-``fit_tiers`` is the whole recipe: feature standardisation and target standardisation (folded back into the regression heads) from the
-training data, seeded batch plans (``samplers``), ``TierTrainer.train``.
+``fit_tiers`` is the whole recipe: feature standardisation and target standardisation (folded back
+into the regression heads) from the training data, seeded batch plans (``samplers``),
+``TierTrainer.train``, and, with ``ratings_fit="ridge"``, ``fit_ridge_heads``: the ratings head in
+closed form, its (layers, pooling, MIDI weight, alpha) chosen by inner grouped CV
+(``eno_hf.performance.probe.select_ridge``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from eno_hf.performance.data import EmbeddingTable, collate_frames
 from eno_hf.performance.model import EnoForPerformanceEvaluation, EnoPerformanceConfig
 from eno_hf.performance.samplers import group_batches, ordered_group_batches, paired_batches
 
-__all__ = ["OrdinalData", "InvarianceData", "TierPlan", "TierTrainer", "fit_tiers"]
+__all__ = ["OrdinalData", "InvarianceData", "TierPlan", "TierTrainer", "fit_ridge_heads", "fit_tiers"]
 
 
 @dataclass
@@ -143,14 +146,19 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
               t2: OrdinalData | None = None, t4: InvarianceData | None = None, epochs: int = 30,
               learning_rate: float = 1e-3, weight_decay: float = 0.05, seed: int = 0, groups_per_batch: int = 8,
               per_group: int = 4, output_dir: str | None = None, log_history: list | None = None,
-              num_threads: int | None = 1) -> EnoForPerformanceEvaluation:
+              num_threads: int | None = 1, ridge_groups: Sequence[Any] | None = None,
+              midi: np.ndarray | None = None, inner_folds: int = 4) -> EnoForPerformanceEvaluation:
     """Train a model on the tiers given (T1 + T3 from ``t1``/``groups``; T2/T4 optional).
 
     Args:
         config: model config (heads: a regression head for T1; a projection head enables T3; a
             ranking head is needed for ``t2``).
-        t1: training performances; ratings: ``(n, K)`` float (NaN = unrated); groups: passage ids.
+        t1: training performances; ratings: ``(n, K)`` float (NaN = unrated; not allowed with
+            ``ratings_fit="ridge"``); groups: passage ids.
         log_history: if a list, the Trainer's ``log_history`` is appended to it.
+        ridge_groups: ``(n,)`` group of each row for the inner folds of ``fit_ridge_heads`` (e.g.
+            the performer or the piece); default ``groups``. midi: ``(n, len(config.midi_statistics))``
+            MIDI statistics for ``ridge_midi``. inner_folds: of the ridge selection.
         num_threads: torch intra-op threads while training (restored after). 1 by default: this
             model is small, and on a shared 2-core machine 2 threads made each step ~20x slower
             (measured: 2.2 s vs 0.09 s per step under load).
@@ -162,10 +170,73 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
     if num_threads:
         torch.set_num_threads(num_threads)
     try:
-        return _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_decay, seed, groups_per_batch,
-                    per_group, output_dir, log_history)
+        model = _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_decay, seed, groups_per_batch,
+                     per_group, output_dir, log_history)
     finally:
         torch.set_num_threads(prev_threads)
+    if config.ridge_head is not None:
+        fit_ridge_heads(model, t1, ratings, list(ridge_groups if ridge_groups is not None else groups), midi,
+                        inner_folds=inner_folds, seed=seed)
+    return model
+
+
+def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, ratings: np.ndarray,
+                    keys: Sequence[Any], midi: np.ndarray | None = None, *, inner_folds: int = 4,
+                    seed: int = 0) -> dict[str, Any]:
+    """Fit the model's closed-form ratings maps on ``table`` (after ``set_standardization``).
+
+    Blocks: mean and std over all frames of the raw embeddings, split into the prefix
+    (``config.prefix_dim`` columns) and embedding layers. ``ridge`` chooses among (layers in
+    {embedding, prefix+embedding}) x (pooling in {mean, meanstd}); ``ridge_midi`` (when
+    ``config.midi_statistics`` and ``midi`` are given) among the MIDI statistics alone and those
+    candidates plus the statistics at weight 1 or 4. Each choice and its alpha by ``inner_folds``
+    grouped folds of ``keys`` (``probe.select_ridge``, mean R² over the rating dimensions).
+
+    Args:
+        table: ``n`` performances, ``(frames_i, input_dim)``; ratings: ``(n, K)`` finite floats;
+        keys: ``(n,)`` groups for the inner folds; midi: ``(n, len(config.midi_statistics))``.
+
+    Returns:
+        ``{"ridge": {candidate, alpha, inner_r2}, "ridge_midi": ...}`` (also in
+        ``model.config.ridge_selection``).
+
+    Raises:
+        ValueError: no ridge head, NaN ratings, or ``midi`` of the wrong width.
+    """
+    from eno_hf.performance.probe import Candidate, pooled_blocks, select_ridge
+
+    cfg = model.config
+    if cfg.ridge_head is None:
+        raise ValueError("fit_ridge_heads: the model has ratings_fit != 'ridge'")
+    y = np.asarray(ratings, dtype=np.float64)
+    d, p = cfg.input_dim, cfg.prefix_dim
+    blocks = pooled_blocks([t.numpy() for t in table.tensors], d - p, "frames")
+    layers = ("embedding", "prefix+embedding") if p else ("embedding",)
+    audio = [Candidate("frames", la, po) for la in layers for po in ("mean", "meanstd")]
+    rows = np.arange(len(y))
+    slices = {"frames/prefix/mean": (0, 0, p), "frames/embedding/mean": (0, p, d),
+              "frames/prefix/std": (1, 0, p), "frames/embedding/std": (1, p, d)}
+
+    def install(fit: Any, with_midi: bool) -> None:
+        w = [np.zeros((y.shape[1], d)), np.zeros((y.shape[1], d))]
+        for b, (part, lo, hi) in slices.items():
+            if b in fit.weights:
+                w[part][:, lo:hi] = fit.weights[b].T
+        w_midi = fit.weights["midi"].T if "midi" in fit.weights else np.zeros((y.shape[1], len(cfg.midi_statistics)))
+        model.set_ridge(torch.as_tensor(w[0]), torch.as_tensor(w[1]), torch.as_tensor(fit.intercept),
+                        torch.as_tensor(w_midi) if with_midi else None, selection=fit.summary())
+
+    fit, _ = select_ridge(blocks, y, list(keys), rows, audio, inner_folds=inner_folds, seed=seed)
+    install(fit, False)
+    if cfg.midi_statistics and midi is not None:
+        midi = np.asarray(midi, dtype=np.float64)
+        if midi.shape != (len(y), len(cfg.midi_statistics)):
+            raise ValueError(f"midi must be {(len(y), len(cfg.midi_statistics))}, got {midi.shape}")
+        blocks["midi"] = midi
+        with_midi = [Candidate(None)] + [Candidate(c.encoder, c.layers, c.pooling, w) for c in audio for w in (1.0, 4.0)]
+        fit, _ = select_ridge(blocks, y, list(keys), rows, with_midi, inner_folds=inner_folds, seed=seed)
+        install(fit, True)
+    return dict(cfg.ridge_selection)
 
 
 def _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_decay, seed, groups_per_batch, per_group,
@@ -180,12 +251,16 @@ def _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_deca
     r_mean = np.nanmean(ratings, axis=0)
     r_std = np.nanstd(ratings, axis=0)
     r_std = np.where(r_std > 1e-6, r_std, 1.0)
-    reg_heads = [s.name for s in config.head_specs if s.kind == "regression"]
+    ridge = config.ridge_head
+    reg_heads = [s.name for s in config.head_specs if s.kind == "regression" and (ridge is None or s.name != ridge.name)]
     for name in reg_heads:
         model.set_head_bias(name, torch.zeros(len(r_mean)))
     z = (np.asarray(ratings, dtype=np.float64) - r_mean) / r_std
     plan = TierPlan(t1, z.astype(np.float32), list(groups), epochs=epochs,
                     groups_per_batch=groups_per_batch, per_group=per_group, seed=seed, t2=t2, t4=t4)
+    trainable = reg_heads or t2 is not None or t4 is not None or any(s.kind == "projection" for s in config.head_specs)
+    if not trainable:  # a ridge ratings head alone: nothing to train by gradient
+        return model.eval()
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(output_dir=output_dir or tmp, num_train_epochs=1, per_device_train_batch_size=1,
                                  learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=max(1, len(plan) // 20),
