@@ -62,8 +62,10 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
     """Every head of a performance model for audio or MIDI files (folders expanded recursively).
 
     Record per file: ``{"path", "heads": {"ratings": {dimension: value}, "quality": float,
-    "passage": [projection]}, "frames": int}``; a file that cannot be used yields
-    ``{"path", "error": {"reason", "detail"}}`` and the batch goes on.
+    "passage": [projection]}, "frames": int, "inputs": "embeddings" | "embeddings+midi_statistics"}``;
+    a MIDI file also feeds its MIDI statistics (``eno_hf.features.midi``) to a model with a
+    ``ridge_midi`` map; a file that cannot be used yields ``{"path", "error": {"reason", "detail"}}``
+    and the batch goes on.
     """
     from eno_hf.embeddings.embed import AUDIO_SUFFIXES, MIDI_SUFFIXES, EmbedItem, load_waveform
     from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
@@ -80,16 +82,22 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
             files.append(p)
     specs = {s.name: s for s in model.config.head_specs}
     for f in files:
+        midi = None
         try:
             w = load_waveform(EmbedItem(segment_id=f.stem, path=str(f)), embedder.sample_rate, render_cache, soundfont)
             emb = embedder.embed(w)
+            if model.config.midi_statistics and f.suffix.lower() in MIDI_SUFFIXES:
+                from eno_hf.features.midi import midi_statistics
+
+                st = midi_statistics(f)
+                midi = np.nan_to_num(np.array([[st[k] for k in model.config.midi_statistics]], dtype=np.float64))
         except RejectedInput as exc:
             yield {"path": str(f), "error": {"reason": exc.reason, "detail": exc.detail}}
             continue
         except Exception as exc:  # noqa: BLE001 - a bad file must not stop the batch
             yield {"path": str(f), "error": {"reason": "error", "detail": f"{type(exc).__name__}: {exc}"}}
             continue
-        out = predict_heads(model, [emb])
+        out = predict_heads(model, [emb], midi=midi)
         heads: dict[str, Any] = {}
         for name, spec_h in specs.items():
             v = out[name][0]
@@ -99,4 +107,5 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
                 heads[name] = round(float(v), 5)
             else:
                 heads[name] = [round(float(x), 5) for x in v]
-        yield {"path": str(f), "heads": heads, "frames": int(emb.shape[0])}
+        yield {"path": str(f), "heads": heads, "frames": int(emb.shape[0]),
+               "inputs": "embeddings" if midi is None else "embeddings+midi_statistics"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,10 +53,16 @@ class PerformanceConfig(_M):
     selection_limit: int = 120
     limit: int | None = None
     """Use at most this many performances (the shortest first: cheapest to render and embed)."""
-    probe_cv: bool = True
-    """Also report, in the same outer folds, the ridge probe whose (encoder, layers, pooling, MIDI
-    weight, alpha) inner grouped CV chose (``probe.nested_ridge_cv``) over the embedder and the
-    ``candidates``: the strongest linear reference for the tiered model."""
+    ratings_fit: Literal["gradient", "ridge"] = "ridge"
+    """How the ratings head is fit: ``ridge`` (closed form on the pooled frames, its layers, pooling,
+    MIDI weight and alpha chosen by inner grouped CV: ``trainer.fit_ridge_heads``) or
+    ``gradient`` (the MLP head on the trunk, trained with the T1 loss)."""
+    use_midi_statistics: bool = True
+    """With ``ridge``: also fit ``ridge_midi``, which adds the MIDI statistics when the input is MIDI
+    (``eno tag`` on a .mid file); audio inputs use the embeddings-only map."""
+    ridge_groups: Literal["performer", "piece"] = "piece"
+    """Grouping of the inner folds that choose the *registered* model's ridge (in CV, each
+    protocol's own grouping is used)."""
     only_cached: bool = False
     """Use only the performances whose embeddings are already cached (no new rendering/embedding
     of the main set): for quick re-runs on a partly embedded data root. Biased subset; the report

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALPHAS", "Candidate", "RidgeFit", "candidates", "fit_ridge", "kernel_ridge_path", "nested_ridge_cv",
+__all__ = ["ALPHAS", "Candidate", "RidgeFit", "candidates", "fit_ridge", "head_candidates", "kernel_ridge_path", "nested_ridge_cv",
            "pooled_blocks", "select_ridge"]
 
 ALPHAS = np.logspace(-1, 4, 11)
@@ -89,6 +89,18 @@ def candidates(encoders: Sequence[str], layers: Sequence[str] = ("embedding", "p
                 for w in midi_weights:
                     out.append(Candidate(e, la, p, w))
     return out
+
+
+def head_candidates(encoder: str, prefix: bool, midi: bool) -> list[Candidate]:
+    """The candidates of a model's ridge ratings map (``trainer.fit_ridge_heads``): layers
+    ``embedding`` (and ``prefix+embedding`` when the frames have a prefix) x pooling ``mean`` /
+    ``meanstd``; with ``midi``, the MIDI statistics alone and each of those plus the statistics at
+    weight 1 or 4."""
+    layers = ("embedding", "prefix+embedding") if prefix else ("embedding",)
+    audio = [Candidate(encoder, la, po) for la in layers for po in ("mean", "meanstd")]
+    if not midi:
+        return audio
+    return [Candidate(None)] + [Candidate(encoder, c.layers, c.pooling, w) for c in audio for w in (1.0, 4.0)]
 
 
 def _scaled(blocks: dict[str, np.ndarray], names: Sequence[tuple[str, float]], tr: np.ndarray) -> np.ndarray:

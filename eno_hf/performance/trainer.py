@@ -203,7 +203,7 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
     Raises:
         ValueError: no ridge head, NaN ratings, or ``midi`` of the wrong width.
     """
-    from eno_hf.performance.probe import Candidate, pooled_blocks, select_ridge
+    from eno_hf.performance.probe import head_candidates, pooled_blocks, select_ridge
 
     cfg = model.config
     if cfg.ridge_head is None:
@@ -211,8 +211,6 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
     y = np.asarray(ratings, dtype=np.float64)
     d, p = cfg.input_dim, cfg.prefix_dim
     blocks = pooled_blocks([t.numpy() for t in table.tensors], d - p, "frames")
-    layers = ("embedding", "prefix+embedding") if p else ("embedding",)
-    audio = [Candidate("frames", la, po) for la in layers for po in ("mean", "meanstd")]
     rows = np.arange(len(y))
     slices = {"frames/prefix/mean": (0, 0, p), "frames/embedding/mean": (0, p, d),
               "frames/prefix/std": (1, 0, p), "frames/embedding/std": (1, p, d)}
@@ -226,15 +224,16 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
         model.set_ridge(torch.as_tensor(w[0]), torch.as_tensor(w[1]), torch.as_tensor(fit.intercept),
                         torch.as_tensor(w_midi) if with_midi else None, selection=fit.summary())
 
-    fit, _ = select_ridge(blocks, y, list(keys), rows, audio, inner_folds=inner_folds, seed=seed)
+    fit, _ = select_ridge(blocks, y, list(keys), rows, head_candidates("frames", p > 0, False), inner_folds=inner_folds,
+                          seed=seed)
     install(fit, False)
     if cfg.midi_statistics and midi is not None:
         midi = np.asarray(midi, dtype=np.float64)
         if midi.shape != (len(y), len(cfg.midi_statistics)):
             raise ValueError(f"midi must be {(len(y), len(cfg.midi_statistics))}, got {midi.shape}")
         blocks["midi"] = midi
-        with_midi = [Candidate(None)] + [Candidate(c.encoder, c.layers, c.pooling, w) for c in audio for w in (1.0, 4.0)]
-        fit, _ = select_ridge(blocks, y, list(keys), rows, with_midi, inner_folds=inner_folds, seed=seed)
+        fit, _ = select_ridge(blocks, y, list(keys), rows, head_candidates("frames", p > 0, True),
+                              inner_folds=inner_folds, seed=seed)
         install(fit, True)
     return dict(cfg.ridge_selection)
 

@@ -1,5 +1,5 @@
 """``eno run --config configs/percepiano.yaml`` end to end on the shortest real performances:
-render → embed → tiers + baselines + inner-CV probe in both grouped protocols → register → tag."""
+render → embed → tiers (ridge ratings head) + baselines in both grouped protocols → register → tag."""
 
 from __future__ import annotations
 
@@ -28,16 +28,20 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     out = json.loads([x for x in res.stdout.splitlines() if x.startswith("{")][-1])
     report = out["metrics"]
     assert report["n"] == 40 and set(report["protocols"]) == {"performer", "piece"}
-    for prot in report["protocols"].values():
-        for key in ("model", "baseline_ridge_midi", "baseline_mean", "probe_ridge_embeddings", "probe_selected"):
+    for name, prot in report["protocols"].items():
+        for key in ("model", "model_audio_only", "baseline_ridge_midi", "baseline_mean"):
             r2 = prot[key]["mean_r2"]
             assert r2 == r2 and r2 < 1.0, (key, r2)  # finite, not a perfect (leaked) fit
-        assert prot["probe_selected"]["chosen_counts"]  # a candidate was chosen in every outer fold
-        assert prot["probe_selected"]["interval"]["low"] <= prot["probe_selected"]["mean_r2"] + 1e-9
+        choices = prot["model"]["ridge_choices"]
+        assert len(choices) == 3 and all({"ridge", "ridge_midi"} == set(c) for c in choices)  # chosen in every fold
+        assert prot["model"]["interval"]["low"] <= prot["model"]["mean_r2"] + 1e-9
+        assert prot["model"]["mean_r2"] != prot["model_audio_only"]["mean_r2"]  # the MIDI statistics are used
         assert {"t2", "t3", "t4"} <= set(prot)
+    assert set(report["ridge_selection"]) == {"ridge", "ridge_midi"}
     registered = Path(out["registered"])
     assert (registered / "config.json").is_file()
     card = (registered / "README.md").read_text()
-    assert card.count("ridge probe chosen by inner grouped CV") == 2
+    assert card.count("this model (audio input: embeddings only)") == 2
     tags = out["tags"]
     assert len(tags) == 1 and list(tags[0]["heads"]["ratings"]) == list(DIMENSIONS)
+    assert tags[0]["inputs"] == "embeddings+midi_statistics"  # a .mid file feeds its MIDI statistics too

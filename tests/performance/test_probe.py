@@ -63,4 +63,6 @@ def test_model_card_lists_every_protocol_and_baseline() -> None:
                          for p in ("performer", "piece")}}
     card = performance_model_card(rep)
     assert "biased subset" in card and "t3" in card
-    assert card.count("| ridge on MIDI statistics |") == 2 and "| performer (5 folds) | this model (tiers) | 0.200 [0.100, 0.500]" in card
+    assert card.count("| ridge on MIDI statistics |") == 2
+    assert "| performer (5 folds) | this model (MIDI input: embeddings + MIDI statistics) | 0.200 [0.100, 0.500]" in card
+    assert "- performer: the model is -0.170 mean R² from the ridge on MIDI statistics (the model's interval includes" in card
