@@ -48,9 +48,10 @@ class PerformanceConfig(_M):
     name: str = "percepiano"
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     candidates: list[EmbedderConfig] = Field(default_factory=list)
-    """Other embedders compared with a ridge probe by performer-grouped CV on ``selection_limit``
-    performances (the best one embeds everything); empty = use ``embedder``."""
-    selection_limit: int = 120
+    """Other embedders compared by performer-grouped CV of the ridge ratings head on
+    ``selection_limit`` performances spread over the pieces (``pipeline.selection_rows``; the best
+    one embeds everything); empty = use ``embedder``."""
+    selection_limit: int = 240
     limit: int | None = None
     """Use at most this many performances (the shortest first: cheapest to render and embed)."""
     ratings_fit: Literal["gradient", "ridge"] = "ridge"
