@@ -205,7 +205,9 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     """Grouped CV of the tiered model and the baselines (see the module docstring).
 
     Returns:
-        ``{"model": regression report + interval, "baseline_mean": ..., "baseline_ridge_midi": ...,
+        ``{"model": regression report + interval (+ ``ridge_choices`` per fold), "model_audio_only":
+        the same model without the MIDI statistics (when it takes them), "baseline_mean": ...,
+        "baseline_ridge_midi": ...,
         "t3": retrieval metrics on held-out folds, "t2": ordinal metrics on held-out degraded
         groups, "t4": robustness, "folds": n, "loss_curves": per-fold first/last logged losses}``.
     """

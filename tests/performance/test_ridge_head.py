@@ -117,3 +117,17 @@ def test_ridge_head_beats_the_mean_on_unseen_performers_of_real_performances(per
     base = regression_report(y[te], np.tile(y[tr].mean(0), (len(te), 1)), passages, DIMENSIONS)
     assert rep["mean_r2"] > base["mean_r2"] + 0.05
     assert model.config.ridge_selection["ridge"]["alpha"] > 0
+
+
+def test_selection_rows_spread_over_every_piece(percepiano_rows) -> None:
+    from collections import Counter
+
+    from eno_hf.performance.pipeline import selection_rows
+
+    rows = [r for r in percepiano_rows if r.rated]
+    sub = selection_rows(rows, 240)
+    assert len(sub) == 240 and len({r.segment_id for r in sub}) == 240
+    per_piece = Counter(r.piece for r in sub)
+    assert set(per_piece) == {r.piece for r in rows}                 # every piece is represented
+    assert max(per_piece.values()) < 120                               # no piece dominates (the 120 shortest: 107 of one)
+    assert selection_rows(rows, 10_000) == sorted(rows, key=lambda r: r.segment_id)
