@@ -4,8 +4,9 @@ Reads the embeddings cached by ``benchmarks/percepiano_embed.py`` (or ``eno run`
 ``{data_root}/performance/percepiano/`` and prints, per protocol and side by side, the mean R² over
 the 19 dimensions (pooled out-of-fold predictions, 95 % bootstrap interval over the protocol's
 groups), Pearson r and within-passage pairwise accuracy of: the training mean, ridge on MIDI
-statistics, ridge on each encoder's pooled layers with and without MIDI statistics, and the probe
-chosen by inner grouped CV (``eno_hf.performance.probe.nested_ridge_cv``), next to the published
+statistics, ridge on each encoder's pooled layers with and without MIDI statistics, the probe
+chosen by inner grouped CV (``eno_hf.performance.probe.nested_ridge_cv``), and per encoder the
+model's own ridge ratings head (embeddings only / + MIDI statistics), next to the published
 figures (symbolic ~0.35, MuQ 0.537; arXiv:2601.19029). Writes ``--out`` (JSON).
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python benchmarks/percepiano_cv.py \\
@@ -64,6 +65,8 @@ def main() -> None:
     for k in prot[a.protocols[0]]["fixed"]:
         line(f"ridge {k}", lambda r, k=k: r["fixed"][k])
     line("selected by inner grouped CV", lambda r: r["selected"])
+    for k in prot[a.protocols[0]]["head"]:
+        line(f"model ridge head: {k}", lambda r, k=k: r["head"][k])
     for p in a.protocols:
         print(f"{p}: chosen per outer fold {prot[p]['selected']['chosen_counts']}")
     print(f"runtime {report['runtime_s']} s")

@@ -170,10 +170,12 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
              n_folds: int = 5, seed: int = 0, n_boot: int = 300, inner_folds: int = 4) -> dict[str, Any]:
     """Ridge probes in the ``protocol``'s grouped folds (``probe.nested_ridge_cv``): the training
     mean, ridge on MIDI statistics, ridge on each encoder's pooled layers (with and without MIDI
-    statistics), and the probe whose (encoder, layers, pooling, MIDI weight, alpha) the inner
-    grouped CV chose per outer fold. Each with mean R² and a 95 % bootstrap interval over groups."""
+    statistics), the probe whose (encoder, layers, pooling, MIDI weight, alpha) the inner
+    grouped CV chose per outer fold, and per encoder the model's own ridge ratings head
+    (``head``: ``{encoder}`` = embeddings only, ``{encoder}+midi``; ``probe.head_candidates``).
+    Each with mean R² and a 95 % bootstrap interval over groups."""
     from eno_hf.performance.metrics import bootstrap_interval, regression_report
-    from eno_hf.performance.probe import Candidate, candidates, nested_ridge_cv
+    from eno_hf.performance.probe import Candidate, candidates, head_candidates, nested_ridge_cv
     from eno_hf.performance.samplers import grouped_folds
 
     y = np.stack([r.labels for r in rows]).astype(np.float64)
@@ -196,7 +198,12 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
         mean_pred[te] = y[tr].mean(0)
     out = {"protocol": protocol, "folds": len(folds), "n": len(rows), "training_mean": rep(mean_pred),
            "selected": {**rep(res["selected"]), "choices": res["choices"], "chosen_counts": res["chosen_counts"]},
-           "fixed": {k: rep(v) for k, v in res["fixed"].items()}, "inner_r2": res["inner_r2"]}
+           "fixed": {k: rep(v) for k, v in res["fixed"].items()}, "inner_r2": res["inner_r2"], "head": {}}
+    for e in encoders:
+        prefix = f"{e}/prefix/mean" in blocks
+        for midi in (False, True):
+            r = nested_ridge_cv(blocks, y, key, folds, head_candidates(e, prefix, midi), inner_folds=inner_folds, seed=seed)
+            out["head"][e + ("+midi" if midi else "")] = rep(r["selected"])
     return out
 
 
