@@ -201,7 +201,8 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
         ``model.config.ridge_selection``).
 
     Raises:
-        ValueError: no ridge head, NaN ratings, or ``midi`` of the wrong width.
+        ValueError: no ridge head, NaN ratings, ``midi`` missing although the config names MIDI
+            statistics, or ``midi`` of the wrong width.
     """
     from eno_hf.performance.probe import head_candidates, pooled_blocks, select_ridge
 
@@ -227,7 +228,10 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
     fit, _ = select_ridge(blocks, y, list(keys), rows, head_candidates("frames", p > 0, False), inner_folds=inner_folds,
                           seed=seed)
     install(fit, False)
-    if cfg.midi_statistics and midi is not None:
+    if cfg.midi_statistics and midi is None:  # ridge_midi would keep its random initial weights
+        raise ValueError(f"the model takes {len(cfg.midi_statistics)} MIDI statistics (config.midi_statistics): "
+                         "pass midi, or build the config with midi_statistics=[]")
+    if cfg.midi_statistics:
         midi = np.asarray(midi, dtype=np.float64)
         if midi.shape != (len(y), len(cfg.midi_statistics)):
             raise ValueError(f"midi must be {(len(y), len(cfg.midi_statistics))}, got {midi.shape}")

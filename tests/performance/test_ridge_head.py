@@ -89,6 +89,8 @@ def test_errors_are_clear() -> None:
     y_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         fit_ridge_heads(_model(10, 0, 4), table, y_nan, keys, inner_folds=2)
+    with pytest.raises(ValueError, match="pass midi"):                   # ridge_midi must not stay random
+        fit_ridge_heads(_model(10, 0, 4), table, y, keys, inner_folds=2)
     with pytest.raises(ValueError, match="midi must be"):
         fit_ridge_heads(_model(10, 0, 4), table, y, keys, midi[:, :2], inner_folds=2)
     with pytest.raises(ValueError, match="ratings_fit must be"):
