@@ -46,3 +46,41 @@ def test_tag_folder_of_midi_prints_every_head_one_line_per_file(percepiano_rows,
         rec = by[r.midi.name]
         assert list(rec["heads"]["ratings"]) == list(DIMENSIONS)
         assert isinstance(rec["heads"]["quality"], float) and len(rec["heads"]["passage"]) == 8
+
+
+@pytest.mark.slow
+def test_ridge_model_uses_midi_statistics_for_midi_and_embeddings_for_audio(percepiano_rows, fourq_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from eno_hf.cli import app
+    from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+    from eno_hf.features.midi import MIDI_STATISTICS
+    from eno_hf.performance.model import EnoForPerformanceEvaluation, EnoPerformanceConfig
+
+    spec = EmbedderSpec(name="msd-fcn", features="embedding")
+    try:
+        dim = build_frame_embedder(spec).dim
+    except FileNotFoundError as exc:
+        pytest.skip(f"pretrained weights not available: {exc}")
+    cfg = EnoPerformanceConfig(input_dim=dim, hidden_dim=16, heads=[HeadSpec("ratings", "regression", labels=DIMENSIONS)],
+                               embedder=spec.to_dict(), ratings_fit="ridge", midi_statistics=list(MIDI_STATISTICS))
+    model = EnoForPerformanceEvaluation(cfg)
+    g = torch.Generator().manual_seed(0)
+    k, m = len(DIMENSIONS), len(MIDI_STATISTICS)
+    w_mean, w_std, bias = torch.randn(k, dim, generator=g) * 0.01, torch.randn(k, dim, generator=g) * 0.01, torch.full((k,), 0.5)
+    model.set_ridge(w_mean, w_std, bias)
+    model.set_ridge(w_mean, w_std, bias, torch.randn(k, m, generator=g) * 1e-3)
+    model.save_pretrained(tmp_path / "model")
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    midi = sorted(percepiano_rows, key=lambda r: r.midi.stat().st_size)[0].midi
+    shutil.copy(midi, folder / midi.name)
+    clip = sorted((fourq_dir / "Q1").glob("*.mp3"))[0]
+    shutil.copy(clip, folder / clip.name)
+    res = CliRunner().invoke(app, ["tag", str(folder), "--model", str(tmp_path / "model"), "--json"])
+    assert res.exit_code == 0, res.output[-2000:]
+    by = {Path(x["path"]).suffix: x for x in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))}
+    assert by[".mid"]["inputs"] == "embeddings+midi_statistics" and by[".mp3"]["inputs"] == "embeddings"
+    assert list(by[".mp3"]["heads"]["ratings"]) == list(DIMENSIONS)
