@@ -417,7 +417,10 @@ def performance_model_card(report: dict[str, Any]) -> str:
              f"`{report['embedder']}` (MIDI rendered with FluidSynth). Trained on {report['n']} performances of "
              f"{len(report['pieces'])} pieces by {len(report['performers'])} performers"
              + (" (**biased subset**: only cached embeddings)" if report.get("only_cached") else "") + ".",
-             f"Tiers: {', '.join(k for k, v in report['tiers'].items() if v is True) or 't1'} (T1 always).", "",
+             f"Tiers: {', '.join(k for k, v in report['tiers'].items() if v is True) or 't1'} (T1 always).",
+             *([f"Ratings: closed-form ridge chosen by inner grouped CV: "
+                + "; ".join(f"`{k}` {v['candidate']} (alpha {v['alpha']:g})" for k, v in report["ridge_selection"].items())
+                + " (`ridge_midi` is used when the input is MIDI)."] if report.get("ridge_selection") else []), "",
              "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
     for prot, r in report["protocols"].items():
         for label, key in REPORT_SYSTEMS:

@@ -61,7 +61,9 @@ def test_model_card_lists_every_protocol_and_baseline() -> None:
                              "baseline_ridge_midi": {"mean_r2": 0.37, "interval": iv, "mean_pairwise_accuracy": 0.6},
                              "baseline_mean": {"mean_r2": -0.03, "mean_pairwise_accuracy": 0.5}}
                          for p in ("performer", "piece")}}
+    rep["ridge_selection"] = {"ridge": {"candidate": "frames/embedding/mean", "alpha": 31.6, "inner_r2": 0.1}}
     card = performance_model_card(rep)
+    assert "`ridge` frames/embedding/mean (alpha 31.6)" in card
     assert "biased subset" in card and "t3" in card
     assert card.count("| ridge on MIDI statistics |") == 2
     assert "| performer (5 folds) | this model (MIDI input: embeddings + MIDI statistics) | 0.200 [0.100, 0.500]" in card
