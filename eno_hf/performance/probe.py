@@ -103,13 +103,18 @@ def head_candidates(encoder: str, prefix: bool, midi: bool) -> list[Candidate]:
     return [Candidate(None)] + [Candidate(encoder, c.layers, c.pooling, w) for c in audio for w in (1.0, 4.0)]
 
 
+def _center_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and std of ``x`` (std <= 1e-9 -> 1, so constant columns stay finite)."""
+    mu, sd = x.mean(0), x.std(0)
+    return mu, np.where(sd > 1e-9, sd, 1.0)
+
+
 def _scaled(blocks: dict[str, np.ndarray], names: Sequence[tuple[str, float]], tr: np.ndarray) -> np.ndarray:
     """Concatenate the blocks, z-scored with the rows ``tr`` and scaled by ``sqrt(w / columns)``."""
     parts = []
     for name, w in names:
         x = blocks[name]
-        mu, sd = x[tr].mean(0), x[tr].std(0)
-        sd = np.where(sd > 1e-9, sd, 1.0)
+        mu, sd = _center_scale(x[tr])
         parts.append((x - mu) / sd * np.sqrt(w / x.shape[1]))
     return np.concatenate(parts, axis=1)
 
@@ -138,8 +143,7 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 def _fit_predict(gram: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """Ridge with intercept (targets standardised on ``tr``; Gram centred on ``tr``): ``(A, len(te), K)``."""
-    mu, sd = y[tr].mean(0), y[tr].std(0)
-    sd = np.where(sd > 1e-9, sd, 1.0)
+    mu, sd = _center_scale(y[tr])
     z = (y[tr] - mu) / sd
     k_tt = gram[np.ix_(tr, tr)]
     row = k_tt.mean(0)
@@ -207,14 +211,12 @@ def fit_ridge(blocks: dict[str, np.ndarray], y: np.ndarray, tr: np.ndarray, cand
     tr = np.asarray(tr)
     if not np.isfinite(y[tr]).all():
         raise ValueError("ridge targets must be finite (drop unrated rows first)")
-    mu_y, sd_y = y[tr].mean(0), y[tr].std(0)
-    sd_y = np.where(sd_y > 1e-9, sd_y, 1.0)
+    mu_y, sd_y = _center_scale(y[tr])
     z = (y[tr] - mu_y) / sd_y
     feats, scales = [], []
     for b, w in cand.blocks():
         x = blocks[b][tr]
-        mu, sd = x.mean(0), x.std(0)
-        sd = np.where(sd > 1e-9, sd, 1.0)
+        mu, sd = _center_scale(x)
         c = np.sqrt(w / x.shape[1]) / sd
         feats.append((x - mu) * c)
         scales.append((b, mu, c))
