@@ -84,6 +84,9 @@ class PerformanceConfig(_M):
     protocols: list[str] = Field(default_factory=lambda: ["performer", "piece"])
     n_boot: int = 300
     tiers: TiersConfig = Field(default_factory=TiersConfig)
+    tier_selection: bool = True
+    """Keep each enabled optional tier (T2/T3/T4) only where it helps, by performer-grouped CV on
+    the ``selection_limit`` rows (``pipeline.select_tiers``); False = train every enabled tier."""
     degrade_segments: int = 16
     """T2: performances degraded (3 kinds x ``degrade_severities``) before rendering."""
     degrade_severities: int = 3

@@ -110,5 +110,7 @@ def tier_loss(tier: str, outs: dict[str, Tensor], z: Tensor, labels: dict[str, T
         weights = {"invariance": cfg.tier_weights.get("t4", 0.3)}
     else:
         raise ValueError(f"unknown tier {tier!r}")
+    if not terms:  # e.g. T1 with a ridge head and no projection head: a zero that still backpropagates
+        return z.sum() * 0.0, terms
     loss = sum(weights[k] * v for k, v in terms.items())
     return loss, terms

@@ -32,13 +32,13 @@ import numpy as np
 from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
 from eno_hf.models.heads import HeadSpec
-from eno_hf.performance.config import EmbedderConfig, PerformanceConfig
+from eno_hf.performance.config import EmbedderConfig, PerformanceConfig, TiersConfig
 from eno_hf.performance.data import EmbeddingTable
 from eno_hf.performance.percepiano import DIMENSIONS, PercePianoRow, load_percepiano
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "run_performance"]
+__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "run_performance", "select_tiers"]
 
 @dataclass
 class PerformanceRun:
@@ -208,15 +208,26 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
 
 
 def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[PercePianoRow], stats: np.ndarray,
-                   protocol: str, spec: EmbedderSpec, t2_data: Any = None, t4_data: Any = None) -> dict[str, Any]:
+                   protocol: str, spec: EmbedderSpec, t2_data: Any = None, t4_data: Any = None,
+                   tiers: TiersConfig | None = None) -> dict[str, Any]:
     """Grouped CV of the tiered model and the baselines (see the module docstring).
+
+    Args:
+        t2_data / t4_data: degraded (``_t2_data``) / augmented (``_t4_data``) performances: always
+            evaluated on their held-out sources; trained on only when ``tiers`` enables T2 / T4.
+        tiers: which of T2/T3/T4 train (default ``cfg.tiers``).
 
     Returns:
         ``{"model": regression report + interval (+ ``ridge_choices`` per fold), "model_audio_only":
         the same model without the MIDI statistics (when it takes them), "baseline_mean": ...,
         "baseline_ridge_midi": ...,
-        "t3": retrieval metrics on held-out folds, "t2": ordinal metrics on held-out degraded
-        groups, "t4": robustness, "folds": n, "loss_curves": per-fold first/last logged losses}``.
+        "t3": retrieval metrics of the passage head on held-out folds (when T3 trains),
+        "t3_baseline": the same retrieval with the z-scored mean+std pooled input embeddings (what
+        there is without T3), "t2": ordinal metrics of the quality head on held-out degraded groups
+        (when T2 trains), "t2_baseline": the same with the mean predicted rating as the score
+        (without T2), "t4": robustness between clean and augmented renderings (``output_pearson``:
+        mean over the model's heads of the per-column Pearson r), "folds": n, "loss_curves":
+        per-fold first/last logged losses}``.
     """
     from eno_hf.inference.performance import predict_heads
     from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
@@ -231,19 +242,26 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     pred, pred_audio, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
     choices: list[dict[str, Any]] = []
     proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    t2_scores, t2_rows, t4_pairs = [], [], []
+    t2_scores, t2_base, t2_rows, t4_pairs = [], [], [], []
     curves = []
-    mcfg = build_model_config(cfg, table.dim, spec, t2=t2_data is not None, t3=cfg.tiers.t3)
+    tiers = tiers or cfg.tiers
+    mcfg = build_model_config(cfg, table.dim, spec, t2=t2_data is not None and tiers.t2, t3=tiers.t3)
     by_id = {r.segment_id: r for r in rows}
+    raw = _pooled_input(table)
+    raw_parts: list[tuple[np.ndarray, np.ndarray]] = []
     for f, (tr, te) in enumerate(folds):
         train_ids = {rows[i].segment_id for i in tr}
         t2_fold = t4_fold = None
+        mu, sd = raw[tr].mean(0), raw[tr].std(0) + 1e-9
+        raw_parts.append((te, (raw[te] - mu) / sd))
         if t2_data is not None:
             src = t2_data["source"]
             tr2 = [i for i, s in enumerate(src) if s in train_ids]
             te2 = [i for i, s in enumerate(src) if s in by_id and s not in train_ids]
-            t2_fold = OrdinalData(t2_data["table"].subset(tr2), t2_data["order"][tr2], [t2_data["groups"][i] for i in tr2])
-        if t4_data is not None:
+            if tiers.t2:
+                t2_fold = OrdinalData(t2_data["table"].subset(tr2), t2_data["order"][tr2],
+                                      [t2_data["groups"][i] for i in tr2])
+        if t4_data is not None and tiers.t4:
             tr4 = [i for i, s in enumerate(t4_data["source"]) if s in train_ids]
             if tr4:
                 t4_fold = InvarianceData(t4_data["clean"].subset(tr4), t4_data["augmented"].subset(tr4))
@@ -266,14 +284,16 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
         if "passage" in out:
             proj_parts.append((te, out["passage"]))
         if t2_data is not None and te2:
-            sc = predict_heads(model, [t2_data["table"].tensors[i] for i in te2])["quality"]
-            t2_scores.append(sc)
+            o2 = predict_heads(model, [t2_data["table"].tensors[i] for i in te2])
+            if "quality" in o2:
+                t2_scores.append(o2["quality"])
+            t2_base.append(o2["ratings"].mean(1))
             t2_rows.extend(te2)
         if t4_data is not None:
             te4 = [i for i, s in enumerate(t4_data["source"]) if s in by_id and s not in train_ids]
             if te4:
-                a = predict_heads(model, [t4_data["clean"].tensors[i] for i in te4])["ratings"]
-                b = predict_heads(model, [t4_data["augmented"].tensors[i] for i in te4])["ratings"]
+                a = predict_heads(model, [t4_data["clean"].tensors[i] for i in te4])
+                b = predict_heads(model, [t4_data["augmented"].tensors[i] for i in te4])
                 t4_pairs.append((te4, a, b))
     res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "loss_curves": curves}
     res["model"] = {**regression_report(y, pred, passages, DIMENSIONS),
@@ -290,33 +310,55 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     res["baseline_mean"] = {k: v for k, v in regression_report(y, mean_pred, passages, DIMENSIONS).items() if k != "per_dimension"}
     res["baseline_ridge_midi"] = {**regression_report(y, ridge, passages, DIMENSIONS),
                                   "interval": bootstrap_interval(y, ridge, key, cfg.n_boot, cfg.seed)}
-    if proj_parts:  # retrieval within each held-out fold (queries only see unseen performers/pieces)
-        per = [m for m in (retrieval_metrics(z, [passages[i] for i in te]) for te, z in proj_parts)
+    for name, parts in (("t3", proj_parts), ("t3_baseline", raw_parts)):
+        # retrieval within each held-out fold (queries only see unseen performers/pieces)
+        per = [m for m in (retrieval_metrics(z, [passages[i] for i in te]) for te, z in parts)
                if m["n_queries"]]  # a fold without two performances of one passage has no query
         if per:
-            res["t3"] = {k: float(np.average([p[k] for p in per], weights=[p["n_queries"] for p in per]))
+            res[name] = {k: float(np.average([p[k] for p in per], weights=[p["n_queries"] for p in per]))
                          for k in per[0] if k != "n_queries"}
-            res["t3"]["n_queries"] = int(sum(p["n_queries"] for p in per))
+            res[name]["n_queries"] = int(sum(p["n_queries"] for p in per))
     if t2_rows:
-        sc = np.concatenate(t2_scores)
-        res["t2"] = ordinal_metrics(sc, t2_data["order"][t2_rows], [t2_data["groups"][i] for i in t2_rows])
+        order, groups = t2_data["order"][t2_rows], [t2_data["groups"][i] for i in t2_rows]
+        if t2_scores:
+            res["t2"] = ordinal_metrics(np.concatenate(t2_scores), order, groups)
+        res["t2_baseline"] = ordinal_metrics(np.concatenate(t2_base), order, groups)
     if t4_pairs:
-        from eno_hf.performance.metrics import pairwise_accuracy
-
-        a = np.concatenate([p[1] for p in t4_pairs])
-        b = np.concatenate([p[2] for p in t4_pairs])
-        idx = [i for p in t4_pairs for i in p[0]]
-        rs = [float(np.corrcoef(a[:, k], b[:, k])[0, 1]) for k in range(a.shape[1])]
-        src = [t4_data["source"][i] for i in idx]
-        yy = np.stack([by_id[s].labels for s in src]).astype(float)
-        grp = [by_id[s].passage for s in src]
-        acc_clean = np.nanmean([pairwise_accuracy(yy[:, k], a[:, k], grp) for k in range(a.shape[1])])
-        acc_aug = np.nanmean([pairwise_accuracy(yy[:, k], b[:, k], grp) for k in range(a.shape[1])])
-        res["t4"] = {"n": len(idx), "pearson_clean_vs_augmented": float(np.nanmean(rs)),
-                     "pairwise_accuracy_clean": float(acc_clean), "pairwise_accuracy_augmented": float(acc_aug),
-                     "pairwise_accuracy_drop": float(acc_clean - acc_aug),
-                     "mae_clean_vs_augmented": float(np.abs(a - b).mean())}
+        res["t4"] = _robustness(t4_pairs, [t4_data["source"][i] for p in t4_pairs for i in p[0]], by_id)
     return res
+
+
+def _pooled_input(table: EmbeddingTable) -> np.ndarray:
+    """``(n, 2 * dim)`` float64: mean and std over frames of each performance's input embeddings."""
+    return np.stack([np.concatenate([t.double().mean(0).numpy(), t.double().std(0, unbiased=False).numpy()])
+                     for t in table.tensors])
+
+
+def _robustness(pairs: list[tuple[list[int], dict[str, np.ndarray], dict[str, np.ndarray]]], sources: list[str],
+                by_id: dict[str, PercePianoRow]) -> dict[str, Any]:
+    """T4 robustness of held-out clean/augmented prediction pairs (``predict_heads`` outputs per
+    fold): for the ratings, the mean per-dimension Pearson r and MAE between clean and augmented
+    predictions and the within-passage pairwise accuracy on each side (and its drop); per head, the
+    mean per-column Pearson r (``head_pearson``) and their mean (``output_pearson``)."""
+    from eno_hf.performance.metrics import pairwise_accuracy
+
+    def cat(side: int, head: str) -> np.ndarray:
+        return np.concatenate([np.asarray(p[side][head], float).reshape(len(p[0]), -1) for p in pairs])
+
+    def pearson(a: np.ndarray, b: np.ndarray) -> float:
+        rs = [np.corrcoef(a[:, k], b[:, k])[0, 1] for k in range(a.shape[1]) if a[:, k].std() > 0 and b[:, k].std() > 0]
+        return float(np.mean(rs)) if rs else float("nan")
+
+    a, b = cat(1, "ratings"), cat(2, "ratings")
+    yy = np.stack([by_id[s].labels for s in sources]).astype(float)
+    grp = [by_id[s].passage for s in sources]
+    acc_clean = np.nanmean([pairwise_accuracy(yy[:, k], a[:, k], grp) for k in range(a.shape[1])])
+    acc_aug = np.nanmean([pairwise_accuracy(yy[:, k], b[:, k], grp) for k in range(a.shape[1])])
+    heads = {h: pearson(cat(1, h), cat(2, h)) for h in pairs[0][1] if h in ("ratings", "quality", "passage")}
+    return {"n": len(sources), "pearson_clean_vs_augmented": heads["ratings"],
+            "pairwise_accuracy_clean": float(acc_clean), "pairwise_accuracy_augmented": float(acc_aug),
+            "pairwise_accuracy_drop": float(acc_clean - acc_aug), "mae_clean_vs_augmented": float(np.abs(a - b).mean()),
+            "head_pearson": heads, "output_pearson": float(np.nanmean(list(heads.values())))}
 
 
 def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path) -> dict[str, Any]:
@@ -402,6 +444,77 @@ def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
     return best, {"mean_r2": scores, "chosen": best.key, "n": len(sub), "protocol": "performer"}
 
 
+#: tier -> (report key when it trains, report key without it, metric): ``select_tiers``' criteria
+TIER_CRITERIA = {"t2": ("t2", "t2_baseline", "spearman"), "t3": ("t3", "t3_baseline", "mrr"),
+                 "t4": ("t4", "t4", "output_pearson")}
+
+
+def _tier_metric(res: dict[str, Any], tier: str, trained: bool) -> float:
+    key_on, key_off, metric = TIER_CRITERIA[tier]
+    m = res.get(key_on if trained else key_off) or {}
+    return float(m.get(metric, float("nan")))
+
+
+def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: EmbeddingTable, stats: np.ndarray,
+                 spec: EmbedderSpec, t2_data: dict[str, Any] | None = None,
+                 t4_data: dict[str, Any] | None = None) -> tuple[TiersConfig, dict[str, Any]]:
+    """Choose which of T2/T3/T4 train, by performer-grouped CV on the ``selection_limit``
+    performances of ``selection_rows`` (the same rows that choose the embedder).
+
+    Runs ``cross_validate`` with every tier ``cfg.tiers`` enables (``all``) and once more with each
+    of them left out (``-t2`` ...). A tier is kept when, on held-out performers, (a) its own metric
+    is higher with it than without it: T2 the severity Spearman (without T2: the mean predicted
+    rating as the score), T3 the passage retrieval MRR (without T3: the z-scored pooled input
+    embeddings), T4 ``output_pearson`` (clean vs augmented predictions), and (b) the ratings' mean
+    R² is not lower with it. One tier at a time, the others as configured (interactions ignored).
+    The degraded / augmented sets are restricted to sources among those rows.
+
+    Returns:
+        the chosen ``TiersConfig`` (weights as configured) and a report ``{"n", "protocol", "runs":
+        run -> {mean_r2, t2, t3, t4 metrics}, "decisions": tier -> {with, without, r2_with,
+        r2_without, kept}}``. Tiers with no data (e.g. T2 without degraded performances) are off.
+    """
+    enabled = {t: getattr(cfg.tiers, t) for t in ("t2", "t3", "t4")}
+    enabled["t2"] = enabled["t2"] and t2_data is not None
+    enabled["t4"] = enabled["t4"] and t4_data is not None
+    base = cfg.tiers.model_copy(update=enabled)
+    if not any(enabled.values()):
+        return base, {}
+    sub = selection_rows(rows, cfg.selection_limit)
+    ids = {r.segment_id for r in sub}
+    idx = [i for i, r in enumerate(rows) if r.segment_id in ids]
+
+    def restrict(d: dict[str, Any] | None, tables: tuple[str, ...]) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        keep = [i for i, s in enumerate(d["source"]) if s in ids]
+        out = {k: (v.subset(keep) if k in tables else
+                   np.asarray(v)[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep]) for k, v in d.items()}
+        return out if keep else None
+
+    t2_sub, t4_sub = restrict(t2_data, ("table",)), restrict(t4_data, ("clean", "augmented"))
+    quick = cfg.model_copy(update={"n_boot": 20})
+    variants = {"all": base, **{f"-{t}": base.model_copy(update={t: False}) for t, on in enabled.items() if on}}
+    runs: dict[str, dict[str, Any]] = {}
+    for name, tiers in variants.items():
+        res = cross_validate(quick, table.subset(idx), [rows[i] for i in idx], stats[idx], "performer", spec,
+                             t2_sub, t4_sub, tiers=tiers)
+        runs[name] = {"mean_r2": res["model"]["mean_r2"],
+                      **{t: _tier_metric(res, t, getattr(tiers, t)) for t in ("t2", "t3", "t4")}}
+    decisions: dict[str, Any] = {}
+    chosen = dict(enabled)
+    for t, on in enabled.items():
+        if not on:
+            continue
+        w, wo = runs["all"], runs[f"-{t}"]
+        kept = bool(w[t] > wo[t] and w["mean_r2"] >= wo["mean_r2"] - 1e-9)
+        decisions[t] = {"with": w[t], "without": wo[t], "r2_with": w["mean_r2"], "r2_without": wo["mean_r2"], "kept": kept}
+        chosen[t] = kept
+    return cfg.tiers.model_copy(update=chosen), {"n": len(idx), "protocol": "performer", "runs": runs,
+                                                 "decisions": decisions,
+                                                 "criteria": {t: v[2] for t, v in TIER_CRITERIA.items()}}
+
+
 #: (row label, report key) of each system in a protocol's report, in display order
 REPORT_SYSTEMS = (("this model (MIDI input: embeddings + MIDI statistics)", "model"),
                   ("this model (audio input: embeddings only)", "model_audio_only"),
@@ -417,7 +530,11 @@ def performance_model_card(report: dict[str, Any]) -> str:
              f"`{report['embedder']}` (MIDI rendered with FluidSynth). Trained on {report['n']} performances of "
              f"{len(report['pieces'])} pieces by {len(report['performers'])} performers"
              + (" (**biased subset**: only cached embeddings)" if report.get("only_cached") else "") + ".",
-             f"Tiers: {', '.join(k for k, v in report['tiers'].items() if v is True) or 't1'} (T1 always).",
+             f"Tiers: {', '.join(k for k, v in report['tiers'].items() if v is True) or 't1'} (T1 always)"
+             + (" — chosen by performer-grouped CV on " + str(report["tier_selection"]["n"]) + " performances: "
+                + "; ".join(f"{t} {'kept' if d['kept'] else 'dropped'} ({TIER_CRITERIA[t][2]} {d['with']:.3f} with, "
+                            f"{d['without']:.3f} without)" for t, d in report["tier_selection"]["decisions"].items())
+                if report.get("tier_selection", {}).get("decisions") else "") + ".",
              *([f"Ratings: closed-form ridge chosen by inner grouped CV: "
                 + "; ".join(f"`{k}` {v['candidate']} (alpha {v['alpha']:g})" for k, v in report["ridge_selection"].items())
                 + " (`ridge_midi` is used when the input is MIDI)."] if report.get("ridge_selection") else []), "",
@@ -468,24 +585,27 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     stats = midi_stats(rows, work)
     t2 = _t2_data(cfg, rows, spec, work) if cfg.tiers.t2 and cfg.degrade_segments else None
     t4 = _t4_data(cfg, rows, spec, work, table) if cfg.tiers.t4 and cfg.augment_segments else None
+    tiers, tier_selection = (select_tiers(cfg, rows, table, stats, spec, t2, t4) if cfg.tier_selection
+                             else (cfg.tiers, {}))
     from collections import Counter
 
     report: dict[str, Any] = {"dataset": cfg.name, "n": len(rows), "embedder": spec.key, "dim": table.dim,
                               "pieces": dict(Counter(r.piece for r in rows)),
                               "performers": dict(Counter(r.performer for r in rows)),
                               "only_cached": cfg.only_cached, "limit": cfg.limit,
-                              "selection": selection, "tiers": cfg.tiers.model_dump(), "protocols": {},
+                              "selection": selection, "tiers": tiers.model_dump(), "tier_selection": tier_selection,
+                              "protocols": {},
                               "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537}}
     for protocol in cfg.protocols:
-        report["protocols"][protocol] = cross_validate(cfg, table, rows, stats, protocol, spec, t2, t4)
+        report["protocols"][protocol] = cross_validate(cfg, table, rows, stats, protocol, spec, t2, t4, tiers=tiers)
     # final model on everything
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 
-    mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None, t3=cfg.tiers.t3)
+    mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None and tiers.t2, t3=tiers.t3)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     model = fit_tiers(mcfg, table, y, [r.passage for r in rows],
-                      t2=OrdinalData(t2["table"], t2["order"], t2["groups"]) if t2 else None,
-                      t4=InvarianceData(t4["clean"], t4["augmented"]) if t4 else None,
+                      t2=OrdinalData(t2["table"], t2["order"], t2["groups"]) if t2 and tiers.t2 else None,
+                      t4=InvarianceData(t4["clean"], t4["augmented"]) if t4 and tiers.t4 else None,
                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,
                       ridge_groups=[getattr(r, cfg.ridge_groups) for r in rows], midi=stats)

@@ -36,7 +36,14 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
         assert len(choices) == 3 and all({"ridge", "ridge_midi"} == set(c) for c in choices)  # chosen in every fold
         assert prot["model"]["interval"]["low"] <= prot["model"]["mean_r2"] + 1e-9
         assert prot["model"]["mean_r2"] != prot["model_audio_only"]["mean_r2"]  # the MIDI statistics are used
-        assert {"t2", "t3", "t4"} <= set(prot)
+        assert {"t2_baseline", "t3_baseline", "t4"} <= set(prot)  # evaluated whether or not the tier trains
+        for t in ("t2", "t3"):
+            assert (t in prot) == report["tiers"][t], t  # the head's metric exists iff the tier trained
+    # T2/T3/T4 chosen by performer-grouped CV on the selection rows (all 40 here)
+    sel = report["tier_selection"]
+    assert sel["n"] == 40 and set(sel["runs"]) == {"all", "-t2", "-t3", "-t4"}
+    for t, d in sel["decisions"].items():
+        assert report["tiers"][t] == d["kept"] == (d["with"] > d["without"] and d["r2_with"] >= d["r2_without"] - 1e-9)
     assert set(report["ridge_selection"]) == {"ridge", "ridge_midi"}
     registered = Path(out["registered"])
     assert (registered / "config.json").is_file()
