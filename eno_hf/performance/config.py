@@ -58,6 +58,10 @@ class PerformanceConfig(_M):
     """How the ratings head is fit: ``ridge`` (closed form on the pooled frames, its layers, pooling,
     MIDI weight and alpha chosen by inner grouped CV: ``trainer.fit_ridge_heads``) or
     ``gradient`` (the MLP head on the trunk, trained with the T1 loss)."""
+    quality_fit: Literal["gradient", "ridge"] = "ridge"
+    """How the T2 quality (ranking) head is fit: ``ridge`` (a closed-form pairwise ranking ridge
+    on the pooled frames, alpha by inner folds grouped by source performance:
+    ``trainer.fit_quality_ridge``) or ``gradient`` (the ranking head on the trunk, T2 loss)."""
     use_midi_statistics: bool = True
     """With ``ridge``: also fit ``ridge_midi``, which adds the MIDI statistics when the input is MIDI
     (``eno tag`` on a .mid file); audio inputs use the embeddings-only map."""

@@ -75,7 +75,8 @@ def tier_loss(tier: str, outs: dict[str, Tensor], z: Tensor, labels: dict[str, T
     (``rank_weight`` / ``contrastive_weight`` floats optional, default 1 / the config's t3 weight
     relative to t1); ``t3`` ``{"group"}``; ``t2`` ``{"order": (B,) float, "group": (B,) long}``;
     ``t4`` ``{}`` (the batch is ``[clean; augmented]``, first half clean). With a closed-form ridge
-    head (``cfg.ratings_fit == "ridge"``) T1 keeps only its InfoNCE term and T4 only its trunk term.
+    head (``cfg.ratings_fit == "ridge"``) T1 keeps only its InfoNCE term and T4 only its trunk term;
+    with a closed-form ranking head (``cfg.quality_fit == "ridge"``) T2 has no gradient term.
 
     Raises:
         ValueError: unknown tier, or the head the tier needs is missing.
@@ -99,7 +100,8 @@ def tier_loss(tier: str, outs: dict[str, Tensor], z: Tensor, labels: dict[str, T
         rk = _first(outs, cfg, "ranking")
         if rk is None:
             raise ValueError("tier t2 needs a ranking head")
-        terms["ordinal"] = pairwise_rank_loss(rk[1], labels["order"].float(), labels["group"])
+        if getattr(cfg, "quality_ridge_head", None) is None:  # a ridge ranking head is fitted in closed form
+            terms["ordinal"] = pairwise_rank_loss(rk[1], labels["order"].float(), labels["group"])
         weights = {"ordinal": cfg.tier_weights.get("t2", 0.6)}
     elif tier == "t4":
         half = z.shape[0] // 2

@@ -12,7 +12,9 @@ shared trunk ``Linear -> GELU -> Dropout -> Linear -> GELU`` feeds the heads (``
   gradient: ``ridge`` from the embeddings alone and, when ``midi_statistics`` names the MIDI
   statistics it takes, ``ridge_midi`` from the embeddings plus those statistics (used when the
   caller passes them, e.g. for a MIDI file);
-* ``ranking``: one scalar score (T2 ordinal placements / severities);
+* ``ranking``: one scalar score (T2 ordinal placements / severities): ``Linear(hidden, 1)``; or,
+  with ``quality_fit="ridge"``, a linear map of the same mean ++ std features fitted in closed
+  form as a pairwise ranking ridge (``trainer.fit_quality_ridge``);
 * ``projection``: ``Linear(hidden, dim)``, L2-normalised (T3 contrastive).
 
 ``forward(..., labels=..., tier=...)`` returns ``PerformanceOutput`` with ``loss`` when labels are
@@ -37,6 +39,7 @@ __all__ = ["EnoPerformanceConfig", "EnoForPerformanceEvaluation", "PerformanceOu
 
 POOLINGS = ("mean", "meanstd", "attention")
 RATINGS_FITS = ("gradient", "ridge")
+QUALITY_FITS = ("gradient", "ridge")
 
 
 class EnoPerformanceConfig(PretrainedConfig):
@@ -54,6 +57,8 @@ class EnoPerformanceConfig(PretrainedConfig):
             (``features="prefix+embedding"``; 0 = none): the ridge selection may use either part.
         midi_statistics: names (``eno_hf.features.midi.MIDI_STATISTICS`` order) of the MIDI
             statistics ``ridge_midi`` takes; empty = no MIDI input.
+        quality_fit: ``"gradient"`` (the ranking head on the trunk, trained with the T2 loss) or
+            ``"ridge"`` (a closed-form pairwise ranking map of the pooled frames, ``quality_ridge``).
         ridge_selection: what the inner grouped CV chose for each ridge map (report only).
     """
 
@@ -64,12 +69,14 @@ class EnoPerformanceConfig(PretrainedConfig):
                  tier_weights: dict[str, float] | None = None, ranking_margin: float = 0.05,
                  nce_temperature: float = 0.1, input_dropout: float = 0.1, ratings_fit: str = "gradient",
                  prefix_dim: int = 0, midi_statistics: list[str] | None = None,
-                 ridge_selection: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 ridge_selection: dict[str, Any] | None = None, quality_fit: str = "gradient", **kwargs: Any) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if ratings_fit not in RATINGS_FITS:
             raise ValueError(f"ratings_fit must be one of {RATINGS_FITS}, got {ratings_fit!r}")
-        self.ratings_fit, self.prefix_dim = ratings_fit, int(prefix_dim)
+        if quality_fit not in QUALITY_FITS:
+            raise ValueError(f"quality_fit must be one of {QUALITY_FITS}, got {quality_fit!r}")
+        self.ratings_fit, self.quality_fit, self.prefix_dim = ratings_fit, quality_fit, int(prefix_dim)
         self.midi_statistics = list(midi_statistics or [])
         self.ridge_selection = dict(ridge_selection or {})
         self.input_dim, self.pooling, self.hidden_dim, self.dropout = int(input_dim), pooling, int(hidden_dim), float(dropout)
@@ -89,6 +96,13 @@ class EnoPerformanceConfig(PretrainedConfig):
         if self.ratings_fit != "ridge":
             return None
         return next((s for s in self.head_specs if s.kind == "regression"), None)
+
+    @property
+    def quality_ridge_head(self) -> HeadSpec | None:
+        """The ranking head fitted in closed form (the first one), or None (``gradient``)."""
+        if self.quality_fit != "ridge":
+            return None
+        return next((s for s in self.head_specs if s.kind == "ranking"), None)
 
 
 @dataclass
@@ -119,16 +133,18 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         self.attention = nn.Linear(d, 1) if config.pooling == "attention" else None
         self.in_drop = nn.Dropout(config.input_dropout)
         self.trunk = nn.Sequential(nn.Linear(pooled, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, h), nn.GELU())
-        ridge = config.ridge_head
-        self.heads = nn.ModuleDict({s.name: nn.Linear(h, s.dim) for s in config.head_specs
-                                    if ridge is None or s.name != ridge.name})
-        self.ridge = self.ridge_midi = None
+        ridge, qridge = config.ridge_head, config.quality_ridge_head
+        closed = {x.name for x in (ridge, qridge) if x is not None}
+        self.heads = nn.ModuleDict({s.name: nn.Linear(h, s.dim) for s in config.head_specs if s.name not in closed})
+        self.ridge = self.ridge_midi = self.quality_ridge = None
         if ridge is not None:  # closed-form maps of the pooled frames: never trained by gradient
             self.ridge = nn.Linear(2 * d, ridge.dim)
             if config.midi_statistics:
                 self.ridge_midi = nn.Linear(2 * d + len(config.midi_statistics), ridge.dim)
+        if qridge is not None:
+            self.quality_ridge = nn.Linear(2 * d, 1)
         self.post_init()
-        for m in (self.ridge, self.ridge_midi):
+        for m in (self.ridge, self.ridge_midi, self.quality_ridge):
             if m is not None:
                 m.requires_grad_(False)
 
@@ -169,6 +185,30 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         layer = self.ridge if weight_midi is None else self.ridge_midi
         if layer is None:
             raise ValueError("this model has no " + ("ridge" if weight_midi is None else "ridge_midi") + " map")
+        self._set_linear(layer, weight_mean, weight_std, bias, weight_midi)
+        if selection is not None:
+            self.config.ridge_selection = {**self.config.ridge_selection,
+                                           "ridge" if weight_midi is None else "ridge_midi": selection}
+
+    @torch.no_grad()
+    def set_quality_ridge(self, weight_mean: Tensor, weight_std: Tensor, bias: float = 0.0,
+                          selection: dict[str, Any] | None = None) -> None:
+        """Set ``quality_ridge`` (the closed-form ranking score) from ``(input_dim,)`` weights of the
+        raw frame mean and std, folding in the frame standardisation as ``set_ridge`` does.
+
+        Raises:
+            ValueError: ``quality_fit`` is not ``"ridge"`` or there is no ranking head.
+        """
+        if self.quality_ridge is None:
+            raise ValueError("this model has no quality_ridge map (quality_fit != 'ridge' or no ranking head)")
+        f = lambda t: torch.as_tensor(t, dtype=torch.float32).reshape(1, -1)  # noqa: E731
+        self._set_linear(self.quality_ridge, f(weight_mean), f(weight_std), torch.tensor([float(bias)]))
+        if selection is not None:
+            self.config.ridge_selection = {**self.config.ridge_selection, "quality": selection}
+
+    def _set_linear(self, layer: nn.Linear, weight_mean: Tensor, weight_std: Tensor, bias: Tensor,
+                    weight_midi: Tensor | None = None) -> None:
+        """``layer`` <- the raw-units map with the frame standardisation folded in."""
         f = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
         wm, ws, b = f(weight_mean), f(weight_std), f(bias)
         parts = [wm * self.feature_std, ws * self.feature_std]
@@ -176,9 +216,6 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
             parts.append(f(weight_midi))
         layer.weight.copy_(torch.cat(parts, dim=1))
         layer.bias.copy_(b + wm @ self.feature_mean)
-        if selection is not None:
-            self.config.ridge_selection = {**self.config.ridge_selection,
-                                           "ridge" if weight_midi is None else "ridge_midi": selection}
 
     @staticmethod
     def _mean_std(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -226,8 +263,12 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         pooled = self.in_drop(self.pool(embeddings, frame_mask))
         z = self.trunk(pooled)
         outs: dict[str, Tensor] = {}
-        ridge = self.config.ridge_head
+        ridge, qridge = self.config.ridge_head, self.config.quality_ridge_head
         for spec in self.config.head_specs:
+            if qridge is not None and spec.name == qridge.name:
+                mean, std = self._mean_std(*self._standardized(embeddings, frame_mask))
+                outs[spec.name] = self.quality_ridge(torch.cat([mean, std], dim=1))[:, 0]
+                continue
             if ridge is not None and spec.name == ridge.name:
                 mean, std = self._mean_std(*self._standardized(embeddings, frame_mask))
                 feats = torch.cat([mean, std], dim=1)

@@ -134,6 +134,7 @@ def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpe
     return EnoPerformanceConfig(input_dim=input_dim, pooling=cfg.pooling, hidden_dim=cfg.hidden_dim, dropout=cfg.dropout,
                                 input_dropout=cfg.input_dropout, heads=heads, embedder=spec.to_dict(),
                                 tier_weights=dict(cfg.tiers.weights), ratings_fit=cfg.ratings_fit,
+                                quality_fit=cfg.quality_fit,
                                 prefix_dim=prefix_dim,
                                 midi_statistics=list(MIDI_STATISTICS) if ridge and cfg.use_midi_statistics else [])
 
@@ -260,7 +261,7 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
             te2 = [i for i, s in enumerate(src) if s in by_id and s not in train_ids]
             if tiers.t2:
                 t2_fold = OrdinalData(t2_data["table"].subset(tr2), t2_data["order"][tr2],
-                                      [t2_data["groups"][i] for i in tr2])
+                                      [t2_data["groups"][i] for i in tr2], keys=[src[i] for i in tr2])
         if t4_data is not None and tiers.t4:
             tr4 = [i for i, s in enumerate(t4_data["source"]) if s in train_ids]
             if tr4:
@@ -352,8 +353,11 @@ def _robustness(pairs: list[tuple[list[int], dict[str, np.ndarray], dict[str, np
     a, b = cat(1, "ratings"), cat(2, "ratings")
     yy = np.stack([by_id[s].labels for s in sources]).astype(float)
     grp = [by_id[s].passage for s in sources]
-    acc_clean = np.nanmean([pairwise_accuracy(yy[:, k], a[:, k], grp) for k in range(a.shape[1])])
-    acc_aug = np.nanmean([pairwise_accuracy(yy[:, k], b[:, k], grp) for k in range(a.shape[1])])
+    def accuracy(pred: np.ndarray) -> float:  # NaN (no warning) when no passage has two of these sources
+        vals = [v for v in (pairwise_accuracy(yy[:, k], pred[:, k], grp) for k in range(pred.shape[1])) if v == v]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    acc_clean, acc_aug = accuracy(a), accuracy(b)
     heads = {h: pearson(cat(1, h), cat(2, h)) for h in pairs[0][1] if h in ("ratings", "quality", "passage")}
     return {"n": len(sources), "pearson_clean_vs_augmented": heads["ratings"],
             "pairwise_accuracy_clean": float(acc_clean), "pairwise_accuracy_augmented": float(acc_aug),
@@ -536,8 +540,12 @@ def performance_model_card(report: dict[str, Any]) -> str:
                             f"{d['without']:.3f} without)" for t, d in report["tier_selection"]["decisions"].items())
                 if report.get("tier_selection", {}).get("decisions") else "") + ".",
              *([f"Ratings: closed-form ridge chosen by inner grouped CV: "
-                + "; ".join(f"`{k}` {v['candidate']} (alpha {v['alpha']:g})" for k, v in report["ridge_selection"].items())
-                + " (`ridge_midi` is used when the input is MIDI)."] if report.get("ridge_selection") else []), "",
+                + "; ".join(f"`{k}` {v['candidate']} (alpha {v['alpha']:g})" for k, v in report["ridge_selection"].items()
+                            if "candidate" in v)
+                + " (`ridge_midi` is used when the input is MIDI)."] if report.get("ridge_selection") else []),
+             *([f"Quality (T2 severity ranking): closed-form pairwise ranking ridge, alpha "
+                f"{report['ridge_selection']['quality']['alpha']:g} by inner folds grouped by source performance."]
+               if "quality" in report.get("ridge_selection", {}) else []), "",
              "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
     for prot, r in report["protocols"].items():
         for label, key in REPORT_SYSTEMS:
@@ -604,7 +612,7 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None and tiers.t2, t3=tiers.t3)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     model = fit_tiers(mcfg, table, y, [r.passage for r in rows],
-                      t2=OrdinalData(t2["table"], t2["order"], t2["groups"]) if t2 and tiers.t2 else None,
+                      t2=OrdinalData(t2["table"], t2["order"], t2["groups"], keys=t2["source"]) if t2 and tiers.t2 else None,
                       t4=InvarianceData(t4["clean"], t4["augmented"]) if t4 and tiers.t4 else None,
                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,

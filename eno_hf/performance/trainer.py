@@ -30,16 +30,20 @@ from eno_hf.performance.data import EmbeddingTable, collate_frames
 from eno_hf.performance.model import EnoForPerformanceEvaluation, EnoPerformanceConfig
 from eno_hf.performance.samplers import group_batches, ordered_group_batches, paired_batches
 
-__all__ = ["OrdinalData", "InvarianceData", "TierPlan", "TierTrainer", "fit_ridge_heads", "fit_tiers"]
+__all__ = ["OrdinalData", "InvarianceData", "TierPlan", "TierTrainer", "fit_quality_ridge", "fit_ridge_heads",
+           "fit_tiers"]
 
 
 @dataclass
 class OrdinalData:
-    """T2: a table of performances with ``order`` (higher = better) within ``groups``."""
+    """T2: a table of performances with ``order`` (higher = better) within ``groups``; ``keys``:
+    the group of each row for the inner folds of ``fit_quality_ridge`` (e.g. the source
+    performance of a degraded rendering; default ``groups``)."""
 
     table: EmbeddingTable
     order: np.ndarray
     groups: list[Any]
+    keys: list[Any] | None = None
 
 
 @dataclass
@@ -177,7 +181,89 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
     if config.ridge_head is not None:
         fit_ridge_heads(model, t1, ratings, list(ridge_groups if ridge_groups is not None else groups), midi,
                         inner_folds=inner_folds, seed=seed)
+    if config.quality_ridge_head is not None and t2 is not None and len(t2.table):
+        fit_quality_ridge(model, t2, inner_folds=inner_folds, seed=seed)
     return model
+
+
+#: penalties tried by ``fit_quality_ridge`` (z-scored features, +-1 pair targets)
+QUALITY_ALPHAS = np.logspace(0, 5, 11)
+
+
+def _pair_rows(order: np.ndarray, groups: Sequence[Any], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``(a, b)`` within ``rows``, same group, ``order[a] > order[b]``: ``(P,)`` x 2."""
+    by: dict[Any, list[int]] = {}
+    for i in rows:
+        by.setdefault(groups[i], []).append(int(i))
+    a, b = [], []
+    for idx in by.values():
+        for i in idx:
+            for j in idx:
+                if order[i] > order[j]:
+                    a.append(i)
+                    b.append(j)
+    return np.array(a, dtype=int), np.array(b, dtype=int)
+
+
+def _pairwise_ridge(z: np.ndarray, order: np.ndarray, groups: Sequence[Any], rows: np.ndarray,
+                    alphas: np.ndarray) -> np.ndarray:
+    """``(len(alphas), columns)`` weights ``w`` minimising ``sum_pairs (w . (z_a - z_b) - 1)^2 +
+    alpha |w|^2`` over the ordered pairs of ``rows`` (dual form: one eigendecomposition)."""
+    a, b = _pair_rows(order, groups, rows)
+    if not len(a):
+        return np.zeros((len(alphas), z.shape[1]))
+    d = z[a] - z[b]
+    evals, evecs = np.linalg.eigh(d @ d.T)
+    proj = evecs.T @ np.ones(len(a))
+    return np.stack([d.T @ (evecs @ (proj / (np.clip(evals, 0.0, None) + al))) for al in alphas])
+
+
+def fit_quality_ridge(model: EnoForPerformanceEvaluation, t2: OrdinalData, *, inner_folds: int = 4, seed: int = 0,
+                      alphas: np.ndarray = QUALITY_ALPHAS) -> dict[str, Any]:
+    """Fit the model's closed-form ranking score (``quality_ridge``) on the T2 performances.
+
+    A pairwise ranking ridge (RankSVM with squared loss; Herbrich et al. 2000, Joachims 2002):
+    features = mean ++ population std over all frames of the raw embeddings, z-scored; for every
+    pair of one group with ``order[a] > order[b]``, ``w . (z_a - z_b)`` is regressed on 1. ``alpha``
+    is chosen by ``inner_folds`` folds grouped by ``t2.keys`` (mean within-group Spearman on the
+    held-out side; ``eno_hf.performance.metrics.ordinal_metrics``), then ``w`` is refit on all rows
+    and installed in raw units (``model.set_quality_ridge``).
+
+    Returns:
+        ``{"alpha", "inner_spearman", "pairs"}`` (also in ``model.config.ridge_selection["quality"]``).
+
+    Raises:
+        ValueError: the model has no closed-form ranking head.
+    """
+    from eno_hf.performance.metrics import ordinal_metrics
+    from eno_hf.performance.samplers import grouped_folds
+
+    if model.quality_ridge is None:
+        raise ValueError("fit_quality_ridge: the model has quality_fit != 'ridge' or no ranking head")
+    x = np.stack([np.concatenate([t.double().mean(0).numpy(), t.double().std(0, unbiased=False).numpy()])
+                  for t in t2.table.tensors])
+    order, groups = np.asarray(t2.order, float), list(t2.groups)
+    keys = list(t2.keys if t2.keys is not None else groups)
+    inner = grouped_folds(keys, min(inner_folds, len(set(map(str, keys)))), seed) if len(set(map(str, keys))) > 1 else []
+    scores = np.zeros(len(alphas))
+    for tr, va in inner:
+        mu, sd = x[tr].mean(0), x[tr].std(0)
+        sd = np.where(sd > 1e-9, sd, 1.0)
+        w = _pairwise_ridge((x - mu) / sd, order, groups, np.asarray(tr), alphas)
+        zva = (x[va] - mu) / sd
+        for k in range(len(alphas)):
+            rho = ordinal_metrics(zva @ w[k], order[va], [groups[i] for i in va])["spearman"]
+            scores[k] += (rho if np.isfinite(rho) else 0.0) / len(inner)
+    best = int(np.argmax(scores)) if inner else len(alphas) // 2
+    mu, sd = x.mean(0), x.std(0)
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    rows = np.arange(len(x))
+    w = _pairwise_ridge((x - mu) / sd, order, groups, rows, alphas[best: best + 1])[0] / sd
+    d = model.config.input_dim
+    selection = {"alpha": float(alphas[best]), "inner_spearman": float(scores[best]) if inner else float("nan"),
+                 "pairs": int(len(_pair_rows(order, groups, rows)[0]))}
+    model.set_quality_ridge(torch.as_tensor(w[:d]), torch.as_tensor(w[d:]), float(-(w @ mu)), selection=selection)
+    return selection
 
 
 def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, ratings: np.ndarray,
@@ -259,6 +345,8 @@ def _fit(config, t1, ratings, groups, t2, t4, epochs, learning_rate, weight_deca
     for name in reg_heads:
         model.set_head_bias(name, torch.zeros(len(r_mean)))
     z = (np.asarray(ratings, dtype=np.float64) - r_mean) / r_std
+    if config.quality_ridge_head is not None:
+        t2 = None  # the ranking head is fitted in closed form (fit_quality_ridge), not by gradient
     plan = TierPlan(t1, z.astype(np.float32), list(groups), epochs=epochs,
                     groups_per_batch=groups_per_batch, per_group=per_group, seed=seed, t2=t2, t4=t4)
     trainable = reg_heads or t2 is not None or t4 is not None or any(s.kind == "projection" for s in config.head_specs)

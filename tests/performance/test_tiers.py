@@ -84,28 +84,39 @@ def test_t3_contrastive_retrieves_the_same_passage_for_unseen_performers(beethov
     assert m["recall@1"] > 2 * m["chance_recall@1"] and m["mrr"] > 2 * m["chance_mrr"]
 
 
-def test_t2_ranks_degraded_performances_in_severity_order(percepiano_rows, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def degraded(percepiano_rows, tmp_path_factory):
+    """12 real Beethoven performances x 3 degradations x severities 0-3 (MIDI statistics as
+    one-frame inputs): table, order, groups, source; the first 8 sources train, the rest test."""
+    tmp = tmp_path_factory.mktemp("degraded")
     rows = [r for r in percepiano_rows if r.rated and r.piece.startswith("Beethoven")][::14][:12]
     paths, order, groups, source = [], [], [], []
     for r in rows:
         for kind in DEGRADATIONS:
             for sev in range(4):
-                p = tmp_path / f"{r.segment_id}_{kind}{sev}.mid"
+                p = tmp / f"{r.segment_id}_{kind}{sev}.mid"
                 p.write_bytes(degrade_midi(r.midi, kind, sev, 3, seed=0))
                 paths.append(p)
                 order.append(-sev)
                 groups.append(f"{r.segment_id}/{kind}")
                 source.append(r.segment_id)
     x = _features(paths)
-    order = np.array(order, float)
     table = _table(x, [p.stem for p in paths])
     train = [i for i, s in enumerate(source) if s in {r.segment_id for r in rows[:8]}]
     test = [i for i in range(len(paths)) if i not in train]
     ratings_rows = [r for r in percepiano_rows if r.rated][:64]
     t1 = _table(_features([r.midi for r in ratings_rows]), [r.segment_id for r in ratings_rows])
+    return {"x": x, "table": table, "order": np.array(order, float), "groups": groups, "source": source,
+            "train": train, "test": test, "t1": t1, "ratings_rows": ratings_rows}
+
+
+def test_t2_ranks_degraded_performances_in_severity_order(degraded) -> None:
+    d = degraded
+    table, order, groups, train, test, ratings_rows = (d[k] for k in ("table", "order", "groups", "train", "test",
+                                                                      "ratings_rows"))
     heads = [HeadSpec("ratings", "regression", labels=DIMENSIONS), HeadSpec("quality", "ranking")]
     hist: list = []
-    model = fit_tiers(_cfg(x.shape[1], heads, tier_weights={"t1": 0.2, "t2": 1.0}), t1,
+    model = fit_tiers(_cfg(d["x"].shape[1], heads, tier_weights={"t1": 0.2, "t2": 1.0}), d["t1"],
                       np.stack([r.labels for r in ratings_rows]), [r.passage for r in ratings_rows],
                       t2=OrdinalData(table.subset(train), order[train], [groups[i] for i in train]), epochs=60, seed=0,
                       log_history=hist)
@@ -114,6 +125,31 @@ def test_t2_ranks_degraded_performances_in_severity_order(percepiano_rows, tmp_p
     score = predict_heads(model, [table.tensors[i] for i in test])["quality"]
     m = ordinal_metrics(score, order[test], [groups[i] for i in test])
     assert m["spearman"] > 0.3 and m["pairwise_accuracy"] > 0.65
+
+
+def test_t2_closed_form_ranking_ridge_orders_unseen_sources(degraded, tmp_path: Path) -> None:
+    """``quality_fit="ridge"``: the pairwise ranking ridge (alpha by inner folds grouped by source)
+    ranks the held-out sources' severities, survives save/load, and trains nothing by gradient."""
+    d = degraded
+    table, order, groups, source, train, test = (d[k] for k in ("table", "order", "groups", "source", "train", "test"))
+    heads = [HeadSpec("ratings", "regression", labels=DIMENSIONS), HeadSpec("quality", "ranking")]
+    cfg = _cfg(d["x"].shape[1], heads, ratings_fit="ridge", quality_fit="ridge")
+    rr = d["ratings_rows"]
+    model = fit_tiers(cfg, d["t1"], np.stack([r.labels for r in rr]), [r.passage for r in rr],
+                      t2=OrdinalData(table.subset(train), order[train], [groups[i] for i in train],
+                                     keys=[source[i] for i in train]), epochs=2, seed=0,
+                      ridge_groups=[r.performer for r in rr])
+    sel = model.config.ridge_selection["quality"]
+    assert sel["pairs"] == 8 * 3 * 6 and sel["alpha"] > 0 and np.isfinite(sel["inner_spearman"])
+    assert "quality" not in model.heads and not model.quality_ridge.weight.requires_grad
+    score = predict_heads(model, [table.tensors[i] for i in test])["quality"]
+    m = ordinal_metrics(score, order[test], [groups[i] for i in test])
+    assert m["spearman"] > 0.3 and m["pairwise_accuracy"] > 0.65
+    model.save_pretrained(tmp_path / "m")
+    again = EnoForPerformanceEvaluation.from_pretrained(str(tmp_path / "m"), local_files_only=True)
+    np.testing.assert_allclose(predict_heads(again, [table.tensors[i] for i in test])["quality"], score, atol=1e-5)
+    with pytest.raises(ValueError, match="quality_ridge"):
+        EnoForPerformanceEvaluation(_cfg(4, heads)).set_quality_ridge(torch.zeros(4), torch.zeros(4))
 
 
 @pytest.mark.slow
