@@ -92,10 +92,11 @@ class PerformanceConfig(_M):
     """Keep each enabled optional tier (T2/T3/T4) only where it helps, by performer-grouped CV on
     the ``selection_limit`` rows (``pipeline.select_tiers``); False = train every enabled tier."""
     degrade_segments: int = 16
-    """T2: performances degraded (3 kinds x ``degrade_severities``) before rendering."""
+    """T2: performances degraded (3 kinds x ``degrade_severities``) before rendering: the shortest
+    of each performer in turn (``pipeline.selection_rows(by="performer")``)."""
     degrade_severities: int = 3
     augment_segments: int = 48
-    """T4: performances rendered clean + augmented."""
+    """T4: performances rendered clean + augmented (spread over the performers like T2's)."""
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     model_name: str = "eno-piano"
     tag_files: list[Path] = Field(default_factory=list)

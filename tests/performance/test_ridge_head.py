@@ -133,3 +133,18 @@ def test_selection_rows_spread_over_every_piece(percepiano_rows) -> None:
     assert set(per_piece) == {r.piece for r in rows}                 # every piece is represented
     assert max(per_piece.values()) < 120                               # no piece dominates (the 120 shortest: 107 of one)
     assert selection_rows(rows, 10_000) == sorted(rows, key=lambda r: r.segment_id)
+
+
+def test_t2_sources_spread_over_the_performers(percepiano_rows) -> None:
+    """T2/T4 sources (``selection_rows(by="performer")``): 16 distinct performers, so every
+    performer-grouped outer fold trains on most of them and tests on some (the 16 shortest
+    overall put 15 in one fold: train on 1, test on 15)."""
+    from eno_hf.performance.pipeline import selection_rows
+    from eno_hf.performance.samplers import grouped_folds
+
+    rows = sorted([r for r in percepiano_rows if r.rated], key=lambda r: r.segment_id)
+    sub = {r.segment_id for r in selection_rows(rows, 16, by="performer")}
+    assert len({r.performer for r in rows if r.segment_id in sub}) == 16
+    for tr, te in grouped_folds([r.performer for r in rows], 5, 0):
+        n_test = sum(rows[i].segment_id in sub for i in te)
+        assert 1 <= n_test <= 6, n_test
