@@ -92,8 +92,8 @@ class PerformanceConfig(_M):
     """Keep each enabled optional tier (T2/T3/T4) only where it helps, by performer-grouped CV on
     the ``selection_limit`` rows (``pipeline.select_tiers``); False = train every enabled tier."""
     degrade_segments: int = 16
-    """T2: performances degraded (3 kinds x ``degrade_severities``) before rendering: the shortest
-    of each performer in turn (``pipeline.selection_rows(by="performer")``)."""
+    """T2: performances degraded (3 kinds x ``degrade_severities``) before rendering, spread over the
+    performers and the pieces (``pipeline.balanced_rows``)."""
     degrade_severities: int = 3
     augment_segments: int = 48
     """T4: performances rendered clean + augmented (spread over the performers like T2's)."""

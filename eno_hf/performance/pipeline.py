@@ -368,7 +368,7 @@ def _robustness(pairs: list[tuple[list[int], dict[str, np.ndarray], dict[str, np
 def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path) -> dict[str, Any]:
     from eno_hf.performance.degrade import DEGRADATIONS, degrade_midi
 
-    chosen = selection_rows(rows, cfg.degrade_segments, by="performer")  # every fold gets sources
+    chosen = balanced_rows(rows, cfg.degrade_segments)  # every outer fold of both protocols gets sources
     items, order, groups, source = [], [], [], []
     for r in chosen:
         for kind in DEGRADATIONS:
@@ -390,7 +390,7 @@ def _t4_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSp
              table: EmbeddingTable) -> dict[str, Any]:
     from eno_hf.performance.augment import augment_waveform
 
-    chosen = selection_rows(rows, cfg.augment_segments, by="performer")
+    chosen = balanced_rows(rows, cfg.augment_segments)
     sr = build_frame_embedder(spec).sample_rate
     aug = embed_rows(chosen, spec, work, cfg.soundfont, "-t4",
                      transform=lambda w, it: augment_waveform(w, sr, cfg.augment, it.segment_id)[0])
@@ -417,6 +417,29 @@ def selection_rows(rows: list[PercePianoRow], limit: int, by: str = "piece") -> 
         for q in queues:
             if q and len(out) < limit:
                 out.append(q.pop(0))
+    return sorted(out, key=lambda r: r.segment_id)
+
+
+def balanced_rows(rows: list[PercePianoRow], limit: int) -> list[PercePianoRow]:
+    """``limit`` rows spread over the performers *and* the pieces: greedily, the row whose performer
+    and piece have been picked least so far (sum of the two counts, then the performer's), the
+    shortest (MIDI size) first; in id order.
+
+    The T2/T4 sources: each performer-grouped and each piece-grouped outer fold then trains on
+    most of them and tests on a few. (The 16 shortest overall put 15 in one performer fold; the
+    shortest of each performer are mostly one piece, so one piece fold held most of those.)
+    """
+    from collections import Counter
+
+    left = sorted(rows, key=lambda r: (r.midi.stat().st_size, r.segment_id))
+    performers, pieces, out = Counter(), Counter(), []
+    while left and len(out) < limit:
+        best = min(range(len(left)), key=lambda i: (performers[left[i].performer] + pieces[left[i].piece],
+                                                    performers[left[i].performer], i))
+        r = left.pop(best)
+        performers[r.performer] += 1
+        pieces[r.piece] += 1
+        out.append(r)
     return sorted(out, key=lambda r: r.segment_id)
 
 

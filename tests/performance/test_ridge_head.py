@@ -135,16 +135,18 @@ def test_selection_rows_spread_over_every_piece(percepiano_rows) -> None:
     assert selection_rows(rows, 10_000) == sorted(rows, key=lambda r: r.segment_id)
 
 
-def test_t2_sources_spread_over_the_performers(percepiano_rows) -> None:
-    """T2/T4 sources (``selection_rows(by="performer")``): 16 distinct performers, so every
-    performer-grouped outer fold trains on most of them and tests on some (the 16 shortest
-    overall put 15 in one fold: train on 1, test on 15)."""
-    from eno_hf.performance.pipeline import selection_rows
+def test_t2_sources_spread_over_performers_and_pieces(percepiano_rows) -> None:
+    """T2/T4 sources (``balanced_rows``): 16 distinct performers and 15 of the 16 pieces, so every
+    outer fold of both protocols tests on some and trains on most (the 16 shortest overall put
+    15 in one performer fold: trained on 1, tested on 15)."""
+    from eno_hf.performance.pipeline import balanced_rows
     from eno_hf.performance.samplers import grouped_folds
 
     rows = sorted([r for r in percepiano_rows if r.rated], key=lambda r: r.segment_id)
-    sub = {r.segment_id for r in selection_rows(rows, 16, by="performer")}
-    assert len({r.performer for r in rows if r.segment_id in sub}) == 16
-    for tr, te in grouped_folds([r.performer for r in rows], 5, 0):
-        n_test = sum(rows[i].segment_id in sub for i in te)
-        assert 1 <= n_test <= 6, n_test
+    chosen = balanced_rows(rows, 16)
+    sub = {r.segment_id for r in chosen}
+    assert len(sub) == 16 and len({r.performer for r in chosen}) == 16 and len({r.piece for r in chosen}) >= 15
+    for protocol in ("performer", "piece"):
+        for tr, te in grouped_folds([getattr(r, protocol) for r in rows], 5, 0):
+            n_test = sum(rows[i].segment_id in sub for i in te)
+            assert 1 <= n_test <= 6, (protocol, n_test)
