@@ -488,7 +488,8 @@ def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: Embed
                  spec: EmbedderSpec, t2_data: dict[str, Any] | None = None,
                  t4_data: dict[str, Any] | None = None) -> tuple[TiersConfig, dict[str, Any]]:
     """Choose which of T2/T3/T4 train, by performer-grouped CV on the ``selection_limit``
-    performances of ``selection_rows`` (the same rows that choose the embedder).
+    performances of ``selection_rows`` (the same rows that choose the embedder) plus the sources
+    of the degraded / augmented performances.
 
     Runs ``cross_validate`` with every tier ``cfg.tiers`` enables (``all``) and once more with each
     of them left out (``-t2`` ...). A tier is kept when, on held-out performers, (a) its own metric
@@ -496,7 +497,6 @@ def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: Embed
     rating as the score), T3 the passage retrieval MRR (without T3: the z-scored pooled input
     embeddings), T4 ``output_pearson`` (clean vs augmented predictions), and (b) the ratings' mean
     R² is not lower with it. One tier at a time, the others as configured (interactions ignored).
-    The degraded / augmented sets are restricted to sources among those rows.
 
     Returns:
         the chosen ``TiersConfig`` (weights as configured) and a report ``{"n", "protocol", "runs":
@@ -510,7 +510,8 @@ def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: Embed
     if not any(enabled.values()):
         return base, {}
     sub = selection_rows(rows, cfg.selection_limit)
-    ids = {r.segment_id for r in sub}
+    # plus the T2/T4 sources, so each tier's decision sees all of its (few) sources
+    ids = {r.segment_id for r in sub} | {s for d in (t2_data, t4_data) if d is not None for s in d["source"]}
     idx = [i for i, r in enumerate(rows) if r.segment_id in ids]
 
     def restrict(d: dict[str, Any] | None, tables: tuple[str, ...]) -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
         assert {"t2_baseline", "t3_baseline", "t4"} <= set(prot)  # evaluated whether or not the tier trains
         for t in ("t2", "t3"):
             assert (t in prot) == report["tiers"][t], t  # the head's metric exists iff the tier trained
-    # T2/T3/T4 chosen by performer-grouped CV on the selection rows (all 40 here)
+    # T2/T3/T4 chosen by performer-grouped CV on the selection rows + T2/T4 sources (all 40 here)
     sel = report["tier_selection"]
     assert sel["n"] == 40 and set(sel["runs"]) == {"all", "-t2", "-t3", "-t4"}
     for t, d in sel["decisions"].items():
