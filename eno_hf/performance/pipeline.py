@@ -399,19 +399,17 @@ def _t4_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSp
             "source": ids}
 
 
-def selection_rows(rows: list[PercePianoRow], limit: int, by: str = "piece") -> list[PercePianoRow]:
-    """``limit`` rows spread over the values of ``by`` (``"piece"`` or ``"performer"``):
-    round-robin over them (most performances first), the shortest remaining performance (by MIDI
-    size) of each per turn; in id order.
+def selection_rows(rows: list[PercePianoRow], limit: int) -> list[PercePianoRow]:
+    """``limit`` rows spread over the pieces: round-robin over pieces (most performances first),
+    the shortest remaining performance (by MIDI size) of each piece per turn; in id order.
 
     The ``limit`` shortest overall would be one piece (on PercePiano, 107 of the 120 shortest are
-    Schubert D960 mv. 3), whose ratings barely vary: no basis for choosing an embedder; and the 16
-    shortest are by so few performers that one performer-grouped fold held 15 of them.
+    Schubert D960 mv. 3), whose ratings barely vary: no basis for choosing an embedder.
     """
     by_piece: dict[str, list[PercePianoRow]] = {}
     for r in sorted(rows, key=lambda r: (r.midi.stat().st_size, r.segment_id)):
-        by_piece.setdefault(getattr(r, by), []).append(r)
-    queues = sorted(by_piece.values(), key=lambda q: (-len(q), getattr(q[0], by)))
+        by_piece.setdefault(r.piece, []).append(r)
+    queues = sorted(by_piece.values(), key=lambda q: (-len(q), q[0].piece))
     out: list[PercePianoRow] = []
     while len(out) < min(limit, len(rows)):
         for q in queues:
