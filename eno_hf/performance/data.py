@@ -80,6 +80,12 @@ class EmbeddingTable:
         allf = torch.cat(self.tensors)
         return allf.mean(dim=0), allf.std(dim=0)
 
+    def pooled_mean_std(self) -> np.ndarray:
+        """``(n, 2 * dim)`` float64: each performance's mean and population std over its frames
+        (the features of the closed-form ridge maps and of the pooled-input baselines)."""
+        return np.stack([np.concatenate([t.double().mean(0).numpy(), t.double().std(0, unbiased=False).numpy()])
+                         for t in self.tensors])
+
 
 def collate_frames(tensors: Sequence[Tensor], max_frames: int | None = None) -> tuple[Tensor, Tensor]:
     """Pad ``(frames_i, dim)`` tensors to ``(B, T, dim)`` float32 with a ``(B, T)`` bool mask

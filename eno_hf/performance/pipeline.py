@@ -232,7 +232,7 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     """
     from eno_hf.inference.performance import predict_heads
     from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
-    from eno_hf.performance.probe import Candidate, select_ridge
+    from eno_hf.performance.probe import Candidate, _center_scale, select_ridge
     from eno_hf.performance.samplers import grouped_folds
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 
@@ -248,12 +248,12 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     tiers = tiers or cfg.tiers
     mcfg = build_model_config(cfg, table.dim, spec, t2=t2_data is not None and tiers.t2, t3=tiers.t3)
     by_id = {r.segment_id: r for r in rows}
-    raw = _pooled_input(table)
+    raw = table.pooled_mean_std()
     raw_parts: list[tuple[np.ndarray, np.ndarray]] = []
     for f, (tr, te) in enumerate(folds):
         train_ids = {rows[i].segment_id for i in tr}
         t2_fold = t4_fold = None
-        mu, sd = raw[tr].mean(0), raw[tr].std(0) + 1e-9
+        mu, sd = _center_scale(raw[tr])
         raw_parts.append((te, (raw[te] - mu) / sd))
         if t2_data is not None:
             src = t2_data["source"]
@@ -327,12 +327,6 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     if t4_pairs:
         res["t4"] = _robustness(t4_pairs, [t4_data["source"][i] for p in t4_pairs for i in p[0]], by_id)
     return res
-
-
-def _pooled_input(table: EmbeddingTable) -> np.ndarray:
-    """``(n, 2 * dim)`` float64: mean and std over frames of each performance's input embeddings."""
-    return np.stack([np.concatenate([t.double().mean(0).numpy(), t.double().std(0, unbiased=False).numpy()])
-                     for t in table.tensors])
 
 
 def _robustness(pairs: list[tuple[list[int], dict[str, np.ndarray], dict[str, np.ndarray]]], sources: list[str],

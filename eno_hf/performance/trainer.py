@@ -236,27 +236,25 @@ def fit_quality_ridge(model: EnoForPerformanceEvaluation, t2: OrdinalData, *, in
         ValueError: the model has no closed-form ranking head.
     """
     from eno_hf.performance.metrics import ordinal_metrics
+    from eno_hf.performance.probe import _center_scale
     from eno_hf.performance.samplers import grouped_folds
 
     if model.quality_ridge is None:
         raise ValueError("fit_quality_ridge: the model has quality_fit != 'ridge' or no ranking head")
-    x = np.stack([np.concatenate([t.double().mean(0).numpy(), t.double().std(0, unbiased=False).numpy()])
-                  for t in t2.table.tensors])
+    x = t2.table.pooled_mean_std()
     order, groups = np.asarray(t2.order, float), list(t2.groups)
     keys = list(t2.keys if t2.keys is not None else groups)
     inner = grouped_folds(keys, min(inner_folds, len(set(map(str, keys)))), seed) if len(set(map(str, keys))) > 1 else []
     scores = np.zeros(len(alphas))
     for tr, va in inner:
-        mu, sd = x[tr].mean(0), x[tr].std(0)
-        sd = np.where(sd > 1e-9, sd, 1.0)
+        mu, sd = _center_scale(x[tr])
         w = _pairwise_ridge((x - mu) / sd, order, groups, np.asarray(tr), alphas)
         zva = (x[va] - mu) / sd
         for k in range(len(alphas)):
             rho = ordinal_metrics(zva @ w[k], order[va], [groups[i] for i in va])["spearman"]
             scores[k] += (rho if np.isfinite(rho) else 0.0) / len(inner)
     best = int(np.argmax(scores)) if inner else len(alphas) // 2
-    mu, sd = x.mean(0), x.std(0)
-    sd = np.where(sd > 1e-9, sd, 1.0)
+    mu, sd = _center_scale(x)
     rows = np.arange(len(x))
     w = _pairwise_ridge((x - mu) / sd, order, groups, rows, alphas[best: best + 1])[0] / sd
     d = model.config.input_dim
