@@ -1,9 +1,11 @@
 .PHONY: setup test demo bench
 setup:
 	@bash scripts/setup.sh
-# two pytest-xdist workers, one per core; whole files per worker (module fixtures built once)
+# two pytest-xdist workers, one per core; whole files per worker (module fixtures built once);
+# no worker restarts: xdist 3.8 can deadlock at the end of a loadfile run after replacing a
+# crashed worker (pytest-xdist#1378), so a crash ends the run at once with its report
 test: setup
-	.venv/bin/python -m pytest tests -q -n 2 --dist loadfile --durations=15
+	.venv/bin/python -m pytest tests -q -n 2 --dist loadfile --max-worker-restart=0 --durations=15
 demo: setup
 	.venv/bin/eno run --config configs/small.yaml
 bench: setup

@@ -49,6 +49,7 @@ from prefect.tasks import exponential_backoff
 
 from eno_hf.config import Settings, apply_overrides, load_config
 from eno_hf.data.build import FileJob, _torch_threads, process_file
+from eno_hf.features.numba_cache import warm_numba_cache
 from eno_hf.pipeline import PipelineState, Stage
 
 GPU_LIMIT = "gpu"
@@ -143,6 +144,9 @@ def task_runner(settings: Settings) -> TaskRunner:
         # generous comm timeouts: on a loaded machine a worker process can take minutes to start and
         # answer (the defaults, 30 s, make LocalCluster start-up fail); nannies pass this config on
         dask.config.set({"distributed.comm.timeouts.connect": "300s", "distributed.comm.timeouts.tcp": "300s"})
+        # workers load librosa's numba kernels from the on-disk cache instead of compiling them
+        # at the same time (numba#10128: concurrent compilation can corrupt the cache)
+        warm_numba_cache()
         if run.dask_address:
             return DaskTaskRunner(address=run.dask_address)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",

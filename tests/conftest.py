@@ -20,6 +20,15 @@ DATA = SHARED / "data"
 MODELS = SHARED / "models" / "sota-music-tagging"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile librosa's numba kernels once, before pytest-xdist starts its workers: two workers
+    compiling them at once can corrupt numba's on-disk cache and segfault (numba#10128)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        from eno_hf.features.numba_cache import warm_numba_cache
+
+        warm_numba_cache()
+
+
 def _need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent (see ../shared/data/README.md)")

@@ -90,7 +90,12 @@ def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> It
                 yield fn(it)
         return
     # the first item runs here: lazy imports and numba JIT compilation (librosa) happen once in
-    # the parent and are inherited by the forked workers instead of being repeated in each
+    # the parent and are inherited by the forked workers instead of being repeated in each;
+    # librosa's kernels are warmed even if that item never reaches them (a rejected file), so no
+    # two workers compile them at once (numba#10128, see features.numba_cache)
+    from eno_hf.features.numba_cache import warm_numba_cache
+
+    warm_numba_cache()
     with torch_threads(1):
         yield fn(items[0])
     items = items[1:]
