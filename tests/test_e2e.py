@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,16 @@ _HOME_DERIVED = ("PREFECT_HOME", "CLEARML_CACHE_DIR", "CLEARML_CONFIG_FILE", "HF
 def _eno(args: list[str], env_extra: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in _HOME_DERIVED}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "eno_hf.cli", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    # own session: on a timeout the whole group dies, the run's ephemeral Prefect server included
+    proc = subprocess.Popen([sys.executable, "-m", "eno_hf.cli", *args], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.fixture(scope="module")

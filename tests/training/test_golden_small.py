@@ -85,9 +85,12 @@ def test_small_yaml_lora_prefix_run_reproduces_recorded_predictions(sota_models_
         assert got[part]["recording_ids"] == want[part]["recording_ids"]
         assert sorted(got[part]["probs"]) == sorted(want[part]["probs"])
         for head, probs in want[part]["probs"].items():
-            np.testing.assert_allclose(got[part]["probs"][head], probs, rtol=1e-5, atol=1e-6, err_msg=f"{part}/{head}")
-    np.testing.assert_allclose(got["train_loss"], want["train_loss"], rtol=1e-5)
-    np.testing.assert_allclose(got["eval_score"], want["eval_score"], rtol=1e-5)
+            # float32 kernels differ between CPUs (oneDNN/MKL paths): recorded on one machine, this
+            # one gives differences up to 6e-6 after the training steps; a behaviour change moves
+            # these probabilities by orders of magnitude more
+            np.testing.assert_allclose(got[part]["probs"][head], probs, rtol=1e-4, atol=5e-5, err_msg=f"{part}/{head}")
+    np.testing.assert_allclose(got["train_loss"], want["train_loss"], rtol=1e-3)  # 1.0e-4 between CPUs seen
+    np.testing.assert_allclose(got["eval_score"], want["eval_score"], rtol=1e-4)
     # the cached path and the saved model on raw audio agree (up to float rounding)
     for head in want["test"]["probs"]:
         np.testing.assert_allclose(got["saved_test"]["probs"][head], got["test"]["probs"][head], atol=2e-4)

@@ -11,7 +11,33 @@ full-length tracks (see REFERENCES: a 10-min track through MERT asked for 90 GB)
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+
+
+def flush_subnormals(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` with every subnormal float (``0 < |x| < torch.finfo(dtype).tiny``) set to 0.
+
+    Published TensorFlow-trained taggers hold ~10^5 subnormal weights (msd-fcn: 77,517;
+    jamendo-musicnn: 98,417). TensorFlow runs with flush-to-zero on x86, PyTorch does not, and
+    x86 cores handle subnormal operands in microcode: on the 2-core Xeon here one 30-s clip
+    through the default ensemble took 27 s instead of 0.76 s. Zeroing them changes no output
+    measurably (each is below 1.2e-38).
+
+    Args:
+        state: a state dict (name -> tensor); non-float tensors pass through.
+
+    Returns:
+        a new dict; tensors without subnormals are the same objects.
+    """
+    out = {}
+    for k, v in state.items():
+        if v.is_floating_point():
+            sub = (v != 0) & (v.abs() < torch.finfo(v.dtype).tiny)
+            if bool(sub.any()):
+                v = v.masked_fill(sub, 0.0)
+        out[k] = v
+    return out
 
 
 class Encoder(nn.Module):

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eno_hf.config import PROJECT_ROOT
-from eno_hf.models.encoders.base import Encoder
+from eno_hf.models.encoders.base import Encoder, flush_subnormals
 
 PonsArch = Literal["pons_musicnn", "pons_vgg"]
 PONS_ARCHS: tuple[str, ...] = ("pons_musicnn", "pons_vgg")
@@ -354,7 +354,7 @@ def load_musicnn_msd(path_or_name: str | Path = "msd-musicnn", models_dir: str |
     state = load_file(str(path))
     n_tags = state["dense_1/bias" if arch == "pons_musicnn" else "dense/bias"].shape[0]
     encoder = MusicnnMSDEncoder(arch, n_tags=n_tags)  # type: ignore[arg-type]
-    encoder.load_state_dict(_tf_to_torch(state, arch), strict=True)
+    encoder.load_state_dict(flush_subnormals(_tf_to_torch(state, arch)), strict=True)  # base.flush_subnormals
     return encoder.eval()
 
 

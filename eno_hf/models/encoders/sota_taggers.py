@@ -33,7 +33,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from eno_hf.config import PROJECT_ROOT
-from eno_hf.models.encoders.base import Encoder
+from eno_hf.models.encoders.base import Encoder, flush_subnormals
 
 Arch = Literal["fcn", "musicnn", "crnn"]
 
@@ -346,7 +346,7 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
             "shared/models/sota-music-tagging"``.
 
     Returns:
-        the encoder in ``eval()`` mode on CPU.
+        the encoder in ``eval()`` mode on CPU; subnormal weights are zero (``base.flush_subnormals``).
 
     Raises:
         FileNotFoundError: weights not found. ValueError: name does not end in an arch.
@@ -364,7 +364,7 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
     arch = _arch_from_name(path.stem)
     n_tags = state["dense2.bias" if arch == "musicnn" else "dense.bias"].shape[0]
     encoder = SotaTaggerEncoder(arch, n_tags=n_tags)
-    encoder.load_state_dict(state, strict=True)
+    encoder.load_state_dict(flush_subnormals(state), strict=True)  # see flush_subnormals: 35x faster on x86
     return encoder.eval()
 
 
