@@ -21,8 +21,9 @@ def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size:
 
     Args:
         max_frames: pool over the first ``max_frames`` frames only (None: all).
-        midi: ``(n, len(model.config.midi_statistics))`` MIDI statistics of the inputs, used by a
-            ``ridge_midi`` ratings map (see ``EnoForPerformanceEvaluation``); None: embeddings only.
+        midi: ``(n, len(model.config.midi_statistics))`` MIDI statistics of the inputs, used by the
+            ``ridge_midi`` ratings and ``quality_ridge_midi`` quality maps (see
+            ``EnoForPerformanceEvaluation``); None: embeddings only.
 
     Returns:
         head name -> ``(n, dim)`` (regression, projection) or ``(n,)`` (ranking) float32, and

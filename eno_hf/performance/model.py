@@ -14,7 +14,9 @@ shared trunk ``Linear -> GELU -> Dropout -> Linear -> GELU`` feeds the heads (``
   caller passes them, e.g. for a MIDI file);
 * ``ranking``: one scalar score (T2 ordinal placements / severities): ``Linear(hidden, 1)``; or,
   with ``quality_fit="ridge"``, a linear map of the same mean ++ std features fitted in closed
-  form as a pairwise ranking ridge (``trainer.fit_quality_ridge``);
+  form as a pairwise ranking ridge (``trainer.fit_quality_ridge``): ``quality_ridge`` from the
+  embeddings and, with ``midi_statistics``, ``quality_ridge_midi`` from the embeddings plus the
+  statistics (used when the caller passes them);
 * ``projection``: ``Linear(hidden, dim)``, L2-normalised (T3 contrastive).
 
 ``forward(..., labels=..., tier=...)`` returns ``PerformanceOutput`` with ``loss`` when labels are
@@ -136,15 +138,18 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         ridge, qridge = config.ridge_head, config.quality_ridge_head
         closed = {x.name for x in (ridge, qridge) if x is not None}
         self.heads = nn.ModuleDict({s.name: nn.Linear(h, s.dim) for s in config.head_specs if s.name not in closed})
-        self.ridge = self.ridge_midi = self.quality_ridge = None
+        self.ridge = self.ridge_midi = self.quality_ridge = self.quality_ridge_midi = None
+        n_midi = len(config.midi_statistics)
         if ridge is not None:  # closed-form maps of the pooled frames: never trained by gradient
             self.ridge = nn.Linear(2 * d, ridge.dim)
-            if config.midi_statistics:
-                self.ridge_midi = nn.Linear(2 * d + len(config.midi_statistics), ridge.dim)
+            if n_midi:
+                self.ridge_midi = nn.Linear(2 * d + n_midi, ridge.dim)
         if qridge is not None:
             self.quality_ridge = nn.Linear(2 * d, 1)
+            if n_midi:
+                self.quality_ridge_midi = nn.Linear(2 * d + n_midi, 1)
         self.post_init()
-        for m in (self.ridge, self.ridge_midi, self.quality_ridge):
+        for m in (self.ridge, self.ridge_midi, self.quality_ridge, self.quality_ridge_midi):
             if m is not None:
                 m.requires_grad_(False)
 
@@ -192,17 +197,22 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
 
     @torch.no_grad()
     def set_quality_ridge(self, weight_mean: Tensor, weight_std: Tensor, bias: float = 0.0,
-                          selection: dict[str, Any] | None = None) -> None:
-        """Set ``quality_ridge`` (the closed-form ranking score) from ``(input_dim,)`` weights of the
-        raw frame mean and std, folding in the frame standardisation as ``set_ridge`` does.
+                          selection: dict[str, Any] | None = None, weight_midi: Tensor | None = None) -> None:
+        """Set a closed-form ranking score from ``(input_dim,)`` weights of the raw frame mean and
+        std, folding in the frame standardisation as ``set_ridge`` does: ``quality_ridge``, or with
+        ``weight_midi`` (``(len(midi_statistics),)``) ``quality_ridge_midi``.
 
         Raises:
-            ValueError: ``quality_fit`` is not ``"ridge"`` or there is no ranking head.
+            ValueError: ``quality_fit`` is not ``"ridge"``, there is no ranking head, or (with
+                ``weight_midi``) the model takes no MIDI statistics.
         """
-        if self.quality_ridge is None:
-            raise ValueError("this model has no quality_ridge map (quality_fit != 'ridge' or no ranking head)")
+        layer = self.quality_ridge if weight_midi is None else self.quality_ridge_midi
+        if layer is None:
+            raise ValueError("this model has no " + ("quality_ridge" if weight_midi is None else "quality_ridge_midi")
+                             + " map (quality_fit != 'ridge', no ranking head or no MIDI statistics)")
         f = lambda t: torch.as_tensor(t, dtype=torch.float32).reshape(1, -1)  # noqa: E731
-        self._set_linear(self.quality_ridge, f(weight_mean), f(weight_std), torch.tensor([float(bias)]))
+        self._set_linear(layer, f(weight_mean), f(weight_std), torch.tensor([float(bias)]),
+                         None if weight_midi is None else f(weight_midi))
         if selection is not None:
             self.config.ridge_selection = {**self.config.ridge_selection, "quality": selection}
 
@@ -248,8 +258,9 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
 
         Args:
             embeddings: ``(B, T, D)`` (or ``(B, D)``) float32. frame_mask: ``(B, T)`` bool.
-            midi_statistics: ``(B, len(config.midi_statistics))`` float32, optional: with a
-                ``ridge_midi`` map, the ridge head uses them (else the embeddings alone).
+            midi_statistics: ``(B, len(config.midi_statistics))`` float32, optional: with
+                ``ridge_midi`` / ``quality_ridge_midi`` maps, the ratings / quality heads use them
+                (else the embeddings alone).
             labels: tier targets, see ``eno_hf.performance.losses.tier_loss`` (e.g. ``t1``:
                 ``{"ratings": (B, 19), "group": (B,) long}``).
             tier: ``t1`` regression + within-group ranking + InfoNCE on the passage groups
@@ -267,7 +278,12 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         for spec in self.config.head_specs:
             if qridge is not None and spec.name == qridge.name:
                 mean, std = self._mean_std(*self._standardized(embeddings, frame_mask))
-                outs[spec.name] = self.quality_ridge(torch.cat([mean, std], dim=1))[:, 0]
+                feats = torch.cat([mean, std], dim=1)
+                if midi_statistics is not None and self.quality_ridge_midi is not None:
+                    feats = torch.cat([feats, midi_statistics.to(feats.dtype)], dim=1)
+                    outs[spec.name] = self.quality_ridge_midi(feats)[:, 0]
+                else:
+                    outs[spec.name] = self.quality_ridge(feats)[:, 0]
                 continue
             if ridge is not None and spec.name == ridge.name:
                 mean, std = self._mean_std(*self._standardized(embeddings, frame_mask))

@@ -225,8 +225,10 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
         "t3": retrieval metrics of the passage head on held-out folds (when T3 trains),
         "t3_baseline": the same retrieval with the z-scored mean+std pooled input embeddings (what
         there is without T3), "t2": ordinal metrics of the quality head on held-out degraded groups
-        (when T2 trains), "t2_baseline": the same with the mean predicted rating as the score
-        (without T2), "t4": robustness between clean and augmented renderings (``output_pearson``:
+        (when T2 trains; with the degraded files' MIDI statistics when the model takes them),
+        "t2_audio_only": the same from the embeddings alone (when the model takes MIDI
+        statistics), "t2_baseline": the same with the mean predicted rating (same inputs) as the
+        score (without T2), "t4": robustness between clean and augmented renderings (``output_pearson``:
         mean over the model's heads of the per-column Pearson r), "folds": n, "loss_curves":
         per-fold first/last logged losses}``.
     """
@@ -243,25 +245,27 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     pred, pred_audio, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
     choices: list[dict[str, Any]] = []
     proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    t2_scores, t2_base, t2_rows, t4_pairs = [], [], [], []
+    t2_scores, t2_audio, t2_base, t2_rows, t4_pairs = [], [], [], [], []
     curves = []
     tiers = tiers or cfg.tiers
     mcfg = build_model_config(cfg, table.dim, spec, t2=t2_data is not None and tiers.t2, t3=tiers.t3)
     by_id = {r.segment_id: r for r in rows}
     raw = table.pooled_mean_std()
     raw_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    t2_all = None if t2_data is None else OrdinalData(
+        t2_data["table"], t2_data["order"], t2_data["groups"], keys=t2_data["source"],
+        midi=t2_data.get("midi") if mcfg.midi_statistics else None)
     for f, (tr, te) in enumerate(folds):
         train_ids = {rows[i].segment_id for i in tr}
         t2_fold = t4_fold = None
         mu, sd = _center_scale(raw[tr])
         raw_parts.append((te, (raw[te] - mu) / sd))
-        if t2_data is not None:
+        if t2_all is not None:
             src = t2_data["source"]
             tr2 = [i for i, s in enumerate(src) if s in train_ids]
             te2 = [i for i, s in enumerate(src) if s in by_id and s not in train_ids]
             if tiers.t2:
-                t2_fold = OrdinalData(t2_data["table"].subset(tr2), t2_data["order"][tr2],
-                                      [t2_data["groups"][i] for i in tr2], keys=[src[i] for i in tr2])
+                t2_fold = t2_all.subset(tr2)
         if t4_data is not None and tiers.t4:
             tr4 = [i for i, s in enumerate(t4_data["source"]) if s in train_ids]
             if tr4:
@@ -284,10 +288,13 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
         ridge[te] = midi_fit.predict({"midi": stats}, te)
         if "passage" in out:
             proj_parts.append((te, out["passage"]))
-        if t2_data is not None and te2:
-            o2 = predict_heads(model, [t2_data["table"].tensors[i] for i in te2])
+        if t2_all is not None and te2:
+            tensors2 = [t2_all.table.tensors[i] for i in te2]
+            o2a = predict_heads(model, tensors2)
+            o2 = o2a if t2_all.midi is None else predict_heads(model, tensors2, midi=t2_all.midi[te2])
             if "quality" in o2:
                 t2_scores.append(o2["quality"])
+                t2_audio.append(o2a["quality"])
             t2_base.append(o2["ratings"].mean(1))
             t2_rows.extend(te2)
         if t4_data is not None:
@@ -323,6 +330,8 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
         order, groups = t2_data["order"][t2_rows], [t2_data["groups"][i] for i in t2_rows]
         if t2_scores:
             res["t2"] = ordinal_metrics(np.concatenate(t2_scores), order, groups)
+            if t2_all.midi is not None:
+                res["t2_audio_only"] = ordinal_metrics(np.concatenate(t2_audio), order, groups)
         res["t2_baseline"] = ordinal_metrics(np.concatenate(t2_base), order, groups)
     if t4_pairs:
         res["t4"] = _robustness(t4_pairs, [t4_data["source"][i] for p in t4_pairs for i in p[0]], by_id)
@@ -377,7 +386,24 @@ def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSp
     keep = [table.index[it.segment_id] for it in items if it.segment_id in table.index]
     ok = [i for i, it in enumerate(items) if it.segment_id in table.index]
     return {"table": table.subset(keep), "order": np.array([order[i] for i in ok], float),
-            "groups": [groups[i] for i in ok], "source": [source[i] for i in ok]}
+            "groups": [groups[i] for i in ok], "source": [source[i] for i in ok],
+            "midi": _bytes_midi_stats([items[i].midi_bytes for i in ok])}
+
+
+def _bytes_midi_stats(midi: list[bytes]) -> np.ndarray:
+    """``(n, len(MIDI_STATISTICS))`` float64 MIDI statistics of in-memory MIDI files (undefined or
+    unreadable -> 0, as ``midi_stats``)."""
+    import tempfile
+
+    from eno_hf.features.midi import midi_statistics_matrix
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k, data in enumerate(midi):
+            paths.append(Path(tmp) / f"{k}.mid")
+            paths[-1].write_bytes(data)
+        x, _ = midi_statistics_matrix(paths)
+    return np.nan_to_num(x)
 
 
 def _t4_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path,
@@ -562,7 +588,11 @@ def performance_model_card(report: dict[str, Any]) -> str:
                             if "candidate" in v)
                 + " (`ridge_midi` is used when the input is MIDI)."] if report.get("ridge_selection") else []),
              *([f"Quality (T2 severity ranking): closed-form pairwise ranking ridge, alpha "
-                f"{report['ridge_selection']['quality']['alpha']:g} by inner folds grouped by source performance."]
+                f"{report['ridge_selection']['quality']['alpha']:g} by inner folds grouped by source performance"
+                + (f"; for MIDI input `quality_ridge_midi` (embeddings + MIDI statistics, block weights "
+                   f"{report['ridge_selection']['quality']['midi']['block_weights']}, alpha "
+                   f"{report['ridge_selection']['quality']['midi']['alpha']:g})"
+                   if "midi" in report["ridge_selection"]["quality"] else "") + "."]
                if "quality" in report.get("ridge_selection", {}) else []), "",
              "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
     for prot, r in report["protocols"].items():
@@ -630,7 +660,8 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
     mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None and tiers.t2, t3=tiers.t3)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     model = fit_tiers(mcfg, table, y, [r.passage for r in rows],
-                      t2=OrdinalData(t2["table"], t2["order"], t2["groups"], keys=t2["source"]) if t2 and tiers.t2 else None,
+                      t2=OrdinalData(t2["table"], t2["order"], t2["groups"], keys=t2["source"],
+                                     midi=t2["midi"] if mcfg.midi_statistics else None) if t2 and tiers.t2 else None,
                       t4=InvarianceData(t4["clean"], t4["augmented"]) if t4 and tiers.t4 else None,
                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,

@@ -38,12 +38,21 @@ __all__ = ["OrdinalData", "InvarianceData", "TierPlan", "TierTrainer", "fit_qual
 class OrdinalData:
     """T2: a table of performances with ``order`` (higher = better) within ``groups``; ``keys``:
     the group of each row for the inner folds of ``fit_quality_ridge`` (e.g. the source
-    performance of a degraded rendering; default ``groups``)."""
+    performance of a degraded rendering; default ``groups``); ``midi``: ``(n,
+    len(config.midi_statistics))`` MIDI statistics of the rows (for ``quality_ridge_midi``)."""
 
     table: EmbeddingTable
     order: np.ndarray
     groups: list[Any]
     keys: list[Any] | None = None
+    midi: np.ndarray | None = None
+
+    def subset(self, rows: Sequence[int]) -> "OrdinalData":
+        """The rows ``rows`` (in that order) of every field."""
+        rows = list(rows)
+        return OrdinalData(self.table.subset(rows), np.asarray(self.order)[rows], [self.groups[i] for i in rows],
+                           keys=None if self.keys is None else [self.keys[i] for i in rows],
+                           midi=None if self.midi is None else np.asarray(self.midi)[rows])
 
 
 @dataclass
@@ -218,49 +227,86 @@ def _pairwise_ridge(z: np.ndarray, order: np.ndarray, groups: Sequence[Any], row
     return np.stack([d.T @ (evecs @ (proj / (np.clip(evals, 0.0, None) + al))) for al in alphas])
 
 
-def fit_quality_ridge(model: EnoForPerformanceEvaluation, t2: OrdinalData, *, inner_folds: int = 4, seed: int = 0,
-                      alphas: np.ndarray = QUALITY_ALPHAS) -> dict[str, Any]:
-    """Fit the model's closed-form ranking score (``quality_ridge``) on the T2 performances.
+#: weights of the z-scored MIDI-statistics block tried by ``fit_quality_ridge`` for
+#: ``quality_ridge_midi`` (0 embeddings: the statistics alone)
+QUALITY_MIDI_WEIGHTS = ((1.0, 1.0), (1.0, 4.0), (1.0, 16.0), (0.0, 1.0))
 
-    A pairwise ranking ridge (RankSVM with squared loss; Herbrich et al. 2000, Joachims 2002):
-    features = mean ++ population std over all frames of the raw embeddings, z-scored; for every
-    pair of one group with ``order[a] > order[b]``, ``w . (z_a - z_b)`` is regressed on 1. ``alpha``
-    is chosen by ``inner_folds`` folds grouped by ``t2.keys`` (mean within-group Spearman on the
-    held-out side; ``eno_hf.performance.metrics.ordinal_metrics``), then ``w`` is refit on all rows
-    and installed in raw units (``model.set_quality_ridge``).
 
-    Returns:
-        ``{"alpha", "inner_spearman", "pairs"}`` (also in ``model.config.ridge_selection["quality"]``).
-
-    Raises:
-        ValueError: the model has no closed-form ranking head.
-    """
+def _select_pairwise_ridge(x: np.ndarray, col_weight: np.ndarray, t2: OrdinalData, inner_folds: int, seed: int,
+                           alphas: np.ndarray) -> tuple[np.ndarray, float, float, float, int]:
+    """Pairwise ranking ridge on the columns of ``x`` (z-scored, then scaled by ``col_weight``),
+    alpha by ``inner_folds`` folds grouped by ``t2.keys``; refit on all rows. Returns ``(w, bias,
+    alpha, inner_spearman, pairs)`` with ``w`` ``(columns,)`` in the raw units of ``x``."""
     from eno_hf.performance.metrics import ordinal_metrics
     from eno_hf.performance.probe import _center_scale
     from eno_hf.performance.samplers import grouped_folds
 
-    if model.quality_ridge is None:
-        raise ValueError("fit_quality_ridge: the model has quality_fit != 'ridge' or no ranking head")
-    x = t2.table.pooled_mean_std()
     order, groups = np.asarray(t2.order, float), list(t2.groups)
     keys = list(t2.keys if t2.keys is not None else groups)
-    inner = grouped_folds(keys, min(inner_folds, len(set(map(str, keys)))), seed) if len(set(map(str, keys))) > 1 else []
+    n_keys = len(set(map(str, keys)))
+    inner = grouped_folds(keys, min(inner_folds, n_keys), seed) if n_keys > 1 else []
     scores = np.zeros(len(alphas))
     for tr, va in inner:
         mu, sd = _center_scale(x[tr])
-        w = _pairwise_ridge((x - mu) / sd, order, groups, np.asarray(tr), alphas)
-        zva = (x[va] - mu) / sd
+        w = _pairwise_ridge((x - mu) / sd * col_weight, order, groups, np.asarray(tr), alphas)
+        zva = (x[va] - mu) / sd * col_weight
         for k in range(len(alphas)):
             rho = ordinal_metrics(zva @ w[k], order[va], [groups[i] for i in va])["spearman"]
             scores[k] += (rho if np.isfinite(rho) else 0.0) / len(inner)
     best = int(np.argmax(scores)) if inner else len(alphas) // 2
     mu, sd = _center_scale(x)
     rows = np.arange(len(x))
-    w = _pairwise_ridge((x - mu) / sd, order, groups, rows, alphas[best: best + 1])[0] / sd
+    w = _pairwise_ridge((x - mu) / sd * col_weight, order, groups, rows, alphas[best: best + 1])[0] * col_weight / sd
+    return (w, float(-(w @ mu)), float(alphas[best]), float(scores[best]) if inner else float("nan"),
+            int(len(_pair_rows(order, groups, rows)[0])))
+
+
+def fit_quality_ridge(model: EnoForPerformanceEvaluation, t2: OrdinalData, *, inner_folds: int = 4, seed: int = 0,
+                      alphas: np.ndarray = QUALITY_ALPHAS) -> dict[str, Any]:
+    """Fit the model's closed-form ranking scores on the T2 performances: ``quality_ridge``
+    (embeddings) and, when the model takes MIDI statistics and ``t2.midi`` is given,
+    ``quality_ridge_midi`` (embeddings + MIDI statistics).
+
+    A pairwise ranking ridge (RankSVM with squared loss; Herbrich et al. 2000, Joachims 2002):
+    features = mean ++ population std over all frames of the raw embeddings (++ the MIDI
+    statistics), z-scored; for every pair of one group with ``order[a] > order[b]``, ``w . (z_a -
+    z_b)`` is regressed on 1. ``alpha`` (and, with MIDI, the block weights
+    ``QUALITY_MIDI_WEIGHTS``: embeddings x MIDI) is chosen by ``inner_folds`` folds grouped by
+    ``t2.keys`` (mean within-group Spearman on the held-out side;
+    ``eno_hf.performance.metrics.ordinal_metrics``), then ``w`` is refit on all rows and installed
+    in raw units (``model.set_quality_ridge``).
+
+    Returns:
+        ``{"alpha", "inner_spearman", "pairs"}`` (+ ``"midi": {"alpha", "inner_spearman",
+        "block_weights"}``), also in ``model.config.ridge_selection["quality"]``.
+
+    Raises:
+        ValueError: the model has no closed-form ranking head, or ``t2.midi`` has the wrong shape.
+    """
+    if model.quality_ridge is None:
+        raise ValueError("fit_quality_ridge: the model has quality_fit != 'ridge' or no ranking head")
+    x = t2.table.pooled_mean_std()
     d = model.config.input_dim
-    selection = {"alpha": float(alphas[best]), "inner_spearman": float(scores[best]) if inner else float("nan"),
-                 "pairs": int(len(_pair_rows(order, groups, rows)[0]))}
-    model.set_quality_ridge(torch.as_tensor(w[:d]), torch.as_tensor(w[d:]), float(-(w @ mu)), selection=selection)
+    w, bias, alpha, score, pairs = _select_pairwise_ridge(x, np.ones(x.shape[1]), t2, inner_folds, seed, alphas)
+    selection: dict[str, Any] = {"alpha": alpha, "inner_spearman": score, "pairs": pairs}
+    model.set_quality_ridge(torch.as_tensor(w[:d]), torch.as_tensor(w[d:]), bias)
+    m = len(model.config.midi_statistics)
+    if model.quality_ridge_midi is not None and t2.midi is not None:
+        midi = np.asarray(t2.midi, dtype=np.float64)
+        if midi.shape != (len(x), m):
+            raise ValueError(f"fit_quality_ridge: t2.midi has shape {midi.shape}, expected {(len(x), m)}")
+        xm = np.hstack([x, midi])
+        best = None
+        for we, wm in QUALITY_MIDI_WEIGHTS:
+            cw = np.concatenate([np.full(x.shape[1], we), np.full(m, wm)])
+            fit = _select_pairwise_ridge(xm, cw, t2, inner_folds, seed, alphas)
+            if best is None or fit[3] > best[1][3]:
+                best = ((we, wm), fit)
+        (we, wm), (wq, bq, aq, sq, _) = best
+        model.set_quality_ridge(torch.as_tensor(wq[:d]), torch.as_tensor(wq[d:2 * d]), bq,
+                                weight_midi=torch.as_tensor(wq[2 * d:]))
+        selection["midi"] = {"alpha": aq, "inner_spearman": sq, "block_weights": [we, wm]}
+    model.config.ridge_selection = {**model.config.ridge_selection, "quality": selection}
     return selection
 
 

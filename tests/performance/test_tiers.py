@@ -152,6 +152,46 @@ def test_t2_closed_form_ranking_ridge_orders_unseen_sources(degraded, tmp_path: 
         EnoForPerformanceEvaluation(_cfg(4, heads)).set_quality_ridge(torch.zeros(4), torch.zeros(4))
 
 
+def test_t2_ranking_ridge_with_midi_statistics_orders_unseen_sources_from_midi(degraded, tmp_path: Path) -> None:
+    """With ``midi_statistics``, ``quality_ridge_midi`` (embeddings + the degraded files' MIDI
+    statistics) ranks held-out severities although the embeddings carry nothing (seeded noise), and
+    ``quality_ridge`` (embeddings alone) cannot; the installed map is the raw-units formula."""
+    from eno_hf.features.midi import MIDI_STATISTICS
+
+    d = degraded
+    order, groups, source, train, test = (d[k] for k in ("order", "groups", "source", "train", "test"))
+    midi = d["x"]
+    assert midi.shape[1] == len(MIDI_STATISTICS)
+    rng = np.random.default_rng(0)
+    noise = _table(rng.normal(size=(len(midi), 6)), [f"n{i}" for i in range(len(midi))])
+    heads = [HeadSpec("ratings", "regression", labels=DIMENSIONS), HeadSpec("quality", "ranking")]
+    cfg = _cfg(6, heads, ratings_fit="ridge", quality_fit="ridge", midi_statistics=list(MIDI_STATISTICS))
+    rr = d["ratings_rows"]
+    t1_midi = np.stack([t[0].numpy() for t in d["t1"].tensors]).astype(np.float64)
+    t1 = _table(rng.normal(size=(len(rr), 6)), [r.segment_id for r in rr])
+    model = fit_tiers(cfg, t1, np.stack([r.labels for r in rr]), [r.passage for r in rr],
+                      t2=OrdinalData(noise, order, groups, keys=source, midi=midi).subset(train), epochs=2, seed=0,
+                      ridge_groups=[r.performer for r in rr], midi=t1_midi)
+    sel = model.config.ridge_selection["quality"]
+    assert set(sel["midi"]) == {"alpha", "inner_spearman", "block_weights"} and sel["midi"]["inner_spearman"] > 0.3
+    tensors = [noise.tensors[i] for i in test]
+    with_midi = predict_heads(model, tensors, midi=midi[test])["quality"]
+    audio = predict_heads(model, tensors)["quality"]
+    m, m_audio = (ordinal_metrics(s, order[test], [groups[i] for i in test]) for s in (with_midi, audio))
+    assert m["spearman"] > 0.3 and m["pairwise_accuracy"] > 0.65
+    assert m_audio["spearman"] < m["spearman"] - 0.2
+    # raw units: score = w_mean . frame mean + w_std . frame std + w_midi . midi + b (one frame: std 0)
+    w, b = model.quality_ridge_midi.weight[0].detach().double().numpy(), float(model.quality_ridge_midi.bias)
+    z = (np.stack([t[0].numpy() for t in tensors]) - model.feature_mean.numpy()) / model.feature_std.numpy()
+    np.testing.assert_allclose(z @ w[:6] + midi[test] @ w[12:] + b, with_midi, rtol=1e-4, atol=1e-4)
+    model.save_pretrained(tmp_path / "m")
+    again = EnoForPerformanceEvaluation.from_pretrained(str(tmp_path / "m"), local_files_only=True)
+    np.testing.assert_allclose(predict_heads(again, tensors, midi=midi[test])["quality"], with_midi, atol=1e-5)
+    with pytest.raises(ValueError, match="quality_ridge_midi"):
+        EnoForPerformanceEvaluation(_cfg(4, heads, quality_fit="ridge")).set_quality_ridge(
+            torch.zeros(4), torch.zeros(4), weight_midi=torch.zeros(3))
+
+
 @pytest.mark.slow
 def test_t4_invariance_makes_predictions_stable_under_augmentation(percepiano_rows, tmp_path: Path) -> None:
     from eno_hf.embeddings.embed import EmbedItem, embed_items
