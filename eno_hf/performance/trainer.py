@@ -281,10 +281,13 @@ def fit_quality_ridge(model: EnoForPerformanceEvaluation, t2: OrdinalData, *, in
         "block_weights"}``), also in ``model.config.ridge_selection["quality"]``.
 
     Raises:
-        ValueError: the model has no closed-form ranking head, or ``t2.midi`` has the wrong shape.
+        ValueError: the model has no closed-form ranking head, or it takes MIDI statistics and
+            ``t2.midi`` is None or of the wrong shape.
     """
     if model.quality_ridge is None:
         raise ValueError("fit_quality_ridge: the model has quality_fit != 'ridge' or no ranking head")
+    if model.quality_ridge_midi is not None and t2.midi is None:  # else it keeps its random weights
+        raise ValueError("fit_quality_ridge: the model takes MIDI statistics (config.midi_statistics) but t2.midi is None")
     x = t2.table.pooled_mean_std()
     d = model.config.input_dim
     w, bias, alpha, score, pairs = _select_pairwise_ridge(x, np.ones(x.shape[1]), t2, inner_folds, seed, alphas)

@@ -187,6 +187,10 @@ def test_t2_ranking_ridge_with_midi_statistics_orders_unseen_sources_from_midi(d
     model.save_pretrained(tmp_path / "m")
     again = EnoForPerformanceEvaluation.from_pretrained(str(tmp_path / "m"), local_files_only=True)
     np.testing.assert_allclose(predict_heads(again, tensors, midi=midi[test])["quality"], with_midi, atol=1e-5)
+    from eno_hf.performance.trainer import fit_quality_ridge
+
+    with pytest.raises(ValueError, match="t2.midi is None"):   # would leave quality_ridge_midi random
+        fit_quality_ridge(again, OrdinalData(noise, order, groups, keys=source).subset(train))
     with pytest.raises(ValueError, match="quality_ridge_midi"):
         EnoForPerformanceEvaluation(_cfg(4, heads, quality_fit="ridge")).set_quality_ridge(
             torch.zeros(4), torch.zeros(4), weight_midi=torch.zeros(3))
