@@ -274,24 +274,20 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         pooled = self.in_drop(self.pool(embeddings, frame_mask))
         z = self.trunk(pooled)
         outs: dict[str, Tensor] = {}
-        ridge, qridge = self.config.ridge_head, self.config.quality_ridge_head
+        # closed-form maps: (embeddings-only layer, with-MIDI layer) per head, on the mean ++ std of
+        # the standardised frames (computed once), the MIDI statistics appended when given
+        closed = {h.name: pair for h, pair in ((self.config.ridge_head, (self.ridge, self.ridge_midi)),
+                                               (self.config.quality_ridge_head, (self.quality_ridge, self.quality_ridge_midi)))
+                  if h is not None}
+        feats = None
         for spec in self.config.head_specs:
-            if qridge is not None and spec.name == qridge.name:
-                mean, std = self._mean_std(*self._standardized(embeddings, frame_mask))
-                feats = torch.cat([mean, std], dim=1)
-                if midi_statistics is not None and self.quality_ridge_midi is not None:
-                    feats = torch.cat([feats, midi_statistics.to(feats.dtype)], dim=1)
-                    outs[spec.name] = self.quality_ridge_midi(feats)[:, 0]
-                else:
-                    outs[spec.name] = self.quality_ridge(feats)[:, 0]
-                continue
-            if ridge is not None and spec.name == ridge.name:
-                mean, std = self._mean_std(*self._standardized(embeddings, frame_mask))
-                feats = torch.cat([mean, std], dim=1)
-                if midi_statistics is not None and self.ridge_midi is not None:
-                    outs[spec.name] = self.ridge_midi(torch.cat([feats, midi_statistics.to(feats.dtype)], dim=1))
-                else:
-                    outs[spec.name] = self.ridge(feats)
+            if spec.name in closed:
+                if feats is None:
+                    feats = torch.cat(self._mean_std(*self._standardized(embeddings, frame_mask)), dim=1)
+                audio, with_midi = closed[spec.name]
+                y = (with_midi(torch.cat([feats, midi_statistics.to(feats.dtype)], dim=1))
+                     if midi_statistics is not None and with_midi is not None else audio(feats))
+                outs[spec.name] = y[:, 0] if spec.kind == "ranking" else y
                 continue
             y = self.heads[spec.name](z)
             if spec.kind == "projection":
