@@ -29,8 +29,8 @@ def warm_numba_cache() -> None:
 
     Runs ``librosa.onset.onset_detect`` (peak picking, local maxima), ``librosa.feature.tempo``
     and ``librosa.beat.beat_track`` on a short seeded float32 onset envelope. About 30 s the
-    first time after librosa is installed (measured on the 2-core machine), a second or two
-    afterwards (cache loads), nothing on later calls in the same process.
+    first time after librosa is installed (measured on the 2-core machine); afterwards only cache loads
+    (not timed), nothing on later calls in the same process.
 
     Source: numba issue #10128 ("Race condition in GUFunc caching can lead to segmentation
     faults") and its workaround in librosa issue #1998.
