@@ -30,6 +30,7 @@ def main() -> None:
     from eno_hf.embeddings.frames import EmbedderSpec
     from eno_hf.performance.config import PerformanceConfig
     from eno_hf.performance.pipeline import cross_validate, embed_rows, midi_stats, select_rows
+    from eno_hf.performance.selection import EmbedderInputs
 
     spec = EmbedderSpec(name=a.encoder, features="prefix+embedding")
     base = PerformanceConfig(source=Path(a.source))
@@ -44,7 +45,7 @@ def main() -> None:
         cfg = base.model_copy(update={"epochs": a.epochs, "tiers": base.tiers.model_copy(update={"t3": "t3" in v})})
         for p in a.protocols:
             t0 = time.time()
-            res = cross_validate(cfg, table, rows, stats, p, spec)
+            res = cross_validate(cfg, EmbedderInputs.fixed(spec, table), rows, stats, p, tiers=cfg.tiers)
             res["runtime_s"] = round(time.time() - t0, 1)
             out["results"][f"{v}/{p}"] = res
             m, b, i = res["model"], res["baseline_ridge_midi"], res["model"]["interval"]

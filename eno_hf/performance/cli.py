@@ -26,6 +26,10 @@ def print_report(report: dict[str, Any]) -> None:
             r2 = f"{m['mean_r2']:.3f}" + (f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
             t.add_row(label, r2, f"{m['mean_pearson']:.3f}", f"{m['mean_mae']:.4f}", f"{m['mean_pairwise_accuracy']:.3f}")
         console.print(t)
+        counts = (res.get("selection") or {}).get("counts")
+        if counts:  # nested: chosen inside each outer fold from its training side
+            console.print(f"  chosen per fold: embedder {counts['embedder']}; folds keeping "
+                          f"t2/t3/t4: {counts['t2']}/{counts['t3']}/{counts['t4']} of {res['folds']}")
         for tier in ("t2", "t3", "t4"):
             if tier in res:
                 console.print(f"  {tier}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"

@@ -48,10 +48,16 @@ class PerformanceConfig(_M):
     name: str = "percepiano"
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     candidates: list[EmbedderConfig] = Field(default_factory=list)
-    """Other embedders compared by performer-grouped CV of the ridge ratings head on
-    ``selection_limit`` performances spread over the pieces (``pipeline.selection_rows``; the best
-    one embeds everything); empty = use ``embedder``."""
+    """Other embedders: every performance is embedded with each, and the one whose ridge ratings
+    map scores best in performer-grouped inner CV is used (``selection.select_embedder``; per
+    outer fold on its training side with ``nested_selection``); empty = use ``embedder``."""
     selection_limit: int = 240
+    """Tier selection (``selection.select_tiers``) trains on at most this many performances,
+    spread over the pieces (``selection.selection_rows``), plus the T2/T4 sources."""
+    nested_selection: bool = True
+    """Choose the embedder and the tiers again inside every outer CV fold, from its training side
+    only, so the reported figures include the choice (``selection.select_procedure``). False =
+    choose once on all performances before the CV (faster; the figures are then optimistic)."""
     limit: int | None = None
     """Use at most this many performances (the shortest first: cheapest to render and embed)."""
     ratings_fit: Literal["gradient", "ridge"] = "ridge"
@@ -90,7 +96,7 @@ class PerformanceConfig(_M):
     tiers: TiersConfig = Field(default_factory=TiersConfig)
     tier_selection: bool = True
     """Keep each enabled optional tier (T2/T3/T4) only where it helps, by performer-grouped CV on
-    the ``selection_limit`` rows (``pipeline.select_tiers``); False = train every enabled tier."""
+    the ``selection_limit`` rows (``selection.select_tiers``); False = train every enabled tier."""
     degrade_segments: int = 16
     """T2: performances degraded (3 kinds x ``degrade_severities``) before rendering, spread over the
     performers and the pieces (``pipeline.balanced_rows``)."""

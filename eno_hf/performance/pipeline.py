@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,11 @@ from eno_hf.models.heads import HeadSpec
 from eno_hf.performance.config import EmbedderConfig, PerformanceConfig, TiersConfig
 from eno_hf.performance.data import EmbeddingTable
 from eno_hf.performance.percepiano import DIMENSIONS, PercePianoRow, load_percepiano
+from eno_hf.performance.selection import TIER_CRITERIA, EmbedderInputs, select_procedure
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "run_performance", "select_tiers"]
+__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "embedder_inputs", "run_performance"]
 
 @dataclass
 class PerformanceRun:
@@ -208,29 +211,39 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
     return out
 
 
-def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[PercePianoRow], stats: np.ndarray,
-                   protocol: str, spec: EmbedderSpec, t2_data: Any = None, t4_data: Any = None,
+def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, EmbedderInputs],
+                   rows: list[PercePianoRow], stats: np.ndarray, protocol: str,
                    tiers: TiersConfig | None = None) -> dict[str, Any]:
     """Grouped CV of the tiered model and the baselines (see the module docstring).
 
+    In each outer fold, ``selection.select_procedure`` first chooses on the fold's training side
+    only: the embedder when ``data`` maps several, and the tiers unless ``tiers`` is given (and
+    ``cfg.tier_selection`` is on). The figures then score the whole procedure, choices included.
+
     Args:
-        t2_data / t4_data: degraded (``_t2_data``) / augmented (``_t4_data``) performances: always
-            evaluated on their held-out sources; trained on only when ``tiers`` enables T2 / T4.
-        tiers: which of T2/T3/T4 train (default ``cfg.tiers``).
+        data: one embedder's inputs (``EmbedderInputs``: frame table row-aligned with ``rows``,
+            degraded T2 / augmented T4 performances), or embedder key -> inputs to choose from.
+            T2/T4 data are always evaluated on their held-out sources; trained on only when the
+            fold's tiers enable T2 / T4.
+        rows: the performances; stats: ``(n, S)`` float64 MIDI statistics; protocol: the row
+            field the outer folds are grouped by (``performer`` or ``piece``).
+        tiers: fixed tiers for every fold (no tier selection); None = chosen per fold.
 
     Returns:
         ``{"model": regression report + interval (+ ``ridge_choices`` per fold), "model_audio_only":
         the same model without the MIDI statistics (when it takes them), "baseline_mean": ...,
         "baseline_ridge_midi": ...,
-        "t3": retrieval metrics of the passage head on held-out folds (when T3 trains),
-        "t3_baseline": the same retrieval with the z-scored mean+std pooled input embeddings (what
-        there is without T3), "t2": ordinal metrics of the quality head on held-out degraded groups
-        (when T2 trains; with the degraded files' MIDI statistics when the model takes them),
-        "t2_audio_only": the same from the embeddings alone (when the model takes MIDI
-        statistics), "t2_baseline": the same with the mean predicted rating (same inputs) as the
-        score (without T2), "t4": robustness between clean and augmented renderings (``output_pearson``:
-        mean over the model's heads of the per-column Pearson r), "folds": n, "loss_curves":
-        per-fold first/last logged losses}``.
+        "t3": retrieval metrics of the passage head on held-out folds (over the folds where T3
+        trained), "t3_baseline": the same retrieval with the z-scored mean+std pooled input
+        embeddings (what there is without T3), "t2": ordinal metrics of the quality head on
+        held-out degraded groups (over the folds where T2 trained; with the degraded files' MIDI
+        statistics when the model takes them), "t2_audio_only": the same from the embeddings
+        alone (when the model takes MIDI statistics), "t2_baseline": the same with the mean
+        predicted rating (same inputs) as the score, "t4": robustness between clean and augmented
+        renderings (``output_pearson``: mean over the model's heads of the per-column Pearson r),
+        "selection": ``{"folds": per fold {embedder, tiers, selection (select_embedder's report),
+        tier_selection (select_tiers')}, "counts": folds per embedder and per kept tier}`` (when
+        anything was chosen), "folds": n, "loss_curves": per-fold first/last logged losses}``.
     """
     from eno_hf.inference.performance import predict_heads
     from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
@@ -238,6 +251,7 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     from eno_hf.performance.samplers import grouped_folds
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 
+    inputs = {data.spec.key: data} if isinstance(data, EmbedderInputs) else dict(data)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     passages = [r.passage for r in rows]
     key = [getattr(r, protocol) for r in rows]
@@ -245,28 +259,32 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
     pred, pred_audio, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
     choices: list[dict[str, Any]] = []
     proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    t2_scores, t2_audio, t2_base, t2_rows, t4_pairs = [], [], [], [], []
-    curves = []
-    tiers = tiers or cfg.tiers
-    mcfg = build_model_config(cfg, table.dim, spec, t2=t2_data is not None and tiers.t2, t3=tiers.t3)
-    by_id = {r.segment_id: r for r in rows}
-    raw = table.pooled_mean_std()
     raw_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    t2_all = None if t2_data is None else OrdinalData(
-        t2_data["table"], t2_data["order"], t2_data["groups"], keys=t2_data["source"],
-        midi=t2_data.get("midi") if mcfg.midi_statistics else None)
+    t2_parts: dict[str, list] = {"quality": [], "audio": [], "base": [], "order": [], "groups": [],
+                                 "q_order": [], "q_groups": []}
+    t4_pairs, t4_sources, curves, selections = [], [], [], []
+    by_id = {r.segment_id: r for r in rows}
     for f, (tr, te) in enumerate(folds):
+        chosen = select_procedure(cfg, inputs, rows, stats, tr, tiers=tiers)
+        inp, ftiers = chosen.inputs, chosen.tiers
+        selections.append({"embedder": inp.spec.key, "tiers": {t: bool(getattr(ftiers, t)) for t in ("t2", "t3", "t4")},
+                           "selection": chosen.report["embedder"], "tier_selection": chosen.report["tiers"]})
+        table, t2_data, t4_data = inp.table, inp.t2, inp.t4
+        mcfg = build_model_config(cfg, table.dim, inp.spec, t2=t2_data is not None and ftiers.t2, t3=ftiers.t3)
         train_ids = {rows[i].segment_id for i in tr}
         t2_fold = t4_fold = None
+        raw = inp.pooled_mean_std
         mu, sd = _center_scale(raw[tr])
         raw_parts.append((te, (raw[te] - mu) / sd))
-        if t2_all is not None:
+        t2_all, te2 = None, []
+        if t2_data is not None:
+            t2_all = OrdinalData(t2_data["table"], t2_data["order"], t2_data["groups"], keys=t2_data["source"],
+                                 midi=t2_data.get("midi") if mcfg.midi_statistics else None)
             src = t2_data["source"]
-            tr2 = [i for i, s in enumerate(src) if s in train_ids]
             te2 = [i for i, s in enumerate(src) if s in by_id and s not in train_ids]
-            if tiers.t2:
-                t2_fold = t2_all.subset(tr2)
-        if t4_data is not None and tiers.t4:
+            if ftiers.t2:
+                t2_fold = t2_all.subset([i for i, s in enumerate(src) if s in train_ids])
+        if t4_data is not None and ftiers.t4:
             tr4 = [i for i, s in enumerate(t4_data["source"]) if s in train_ids]
             if tr4:
                 t4_fold = InvarianceData(t4_data["clean"].subset(tr4), t4_data["augmented"].subset(tr4))
@@ -292,23 +310,32 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
             tensors2 = [t2_all.table.tensors[i] for i in te2]
             o2a = predict_heads(model, tensors2)
             o2 = o2a if t2_all.midi is None else predict_heads(model, tensors2, midi=t2_all.midi[te2])
+            order2, groups2 = list(t2_all.order[te2]), [t2_all.groups[i] for i in te2]
             if "quality" in o2:
-                t2_scores.append(o2["quality"])
-                t2_audio.append(o2a["quality"])
-            t2_base.append(o2["ratings"].mean(1))
-            t2_rows.extend(te2)
+                t2_parts["quality"].append(o2["quality"])
+                t2_parts["audio"].append(o2a["quality"] if t2_all.midi is not None else None)
+                t2_parts["q_order"] += order2
+                t2_parts["q_groups"] += groups2
+            t2_parts["base"].append(o2["ratings"].mean(1))
+            t2_parts["order"] += order2
+            t2_parts["groups"] += groups2
         if t4_data is not None:
             te4 = [i for i, s in enumerate(t4_data["source"]) if s in by_id and s not in train_ids]
             if te4:
                 a = predict_heads(model, [t4_data["clean"].tensors[i] for i in te4])
                 b = predict_heads(model, [t4_data["augmented"].tensors[i] for i in te4])
                 t4_pairs.append((te4, a, b))
+                t4_sources += [t4_data["source"][i] for i in te4]
     res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "loss_curves": curves}
+    if len(inputs) > 1 or (tiers is None and cfg.tier_selection):
+        res["selection"] = {"folds": selections, "counts": {
+            "embedder": dict(Counter(s["embedder"] for s in selections)),
+            **{t: sum(s["tiers"][t] for s in selections) for t in ("t2", "t3", "t4")}}}
     res["model"] = {**regression_report(y, pred, passages, DIMENSIONS),
                     "interval": bootstrap_interval(y, pred, key, cfg.n_boot, cfg.seed)}
     if choices:
         res["model"]["ridge_choices"] = choices
-    if mcfg.midi_statistics:
+    if cfg.ratings_fit == "ridge" and cfg.use_midi_statistics:
         res["model_audio_only"] = {**{k: v for k, v in regression_report(y, pred_audio, passages, DIMENSIONS).items()
                                       if k != "per_dimension"},
                                    "interval": bootstrap_interval(y, pred_audio, key, cfg.n_boot, cfg.seed)}
@@ -326,15 +353,16 @@ def cross_validate(cfg: PerformanceConfig, table: EmbeddingTable, rows: list[Per
             res[name] = {k: float(np.average([p[k] for p in per], weights=[p["n_queries"] for p in per]))
                          for k in per[0] if k != "n_queries"}
             res[name]["n_queries"] = int(sum(p["n_queries"] for p in per))
-    if t2_rows:
-        order, groups = t2_data["order"][t2_rows], [t2_data["groups"][i] for i in t2_rows]
-        if t2_scores:
-            res["t2"] = ordinal_metrics(np.concatenate(t2_scores), order, groups)
-            if t2_all.midi is not None:
-                res["t2_audio_only"] = ordinal_metrics(np.concatenate(t2_audio), order, groups)
-        res["t2_baseline"] = ordinal_metrics(np.concatenate(t2_base), order, groups)
+    if t2_parts["base"]:
+        q_order, q_groups = np.array(t2_parts["q_order"], float), t2_parts["q_groups"]
+        if t2_parts["quality"]:
+            res["t2"] = ordinal_metrics(np.concatenate(t2_parts["quality"]), q_order, q_groups)
+            if all(a is not None for a in t2_parts["audio"]):
+                res["t2_audio_only"] = ordinal_metrics(np.concatenate(t2_parts["audio"]), q_order, q_groups)
+        res["t2_baseline"] = ordinal_metrics(np.concatenate(t2_parts["base"]), np.array(t2_parts["order"], float),
+                                             t2_parts["groups"])
     if t4_pairs:
-        res["t4"] = _robustness(t4_pairs, [t4_data["source"][i] for p in t4_pairs for i in p[0]], by_id)
+        res["t4"] = _robustness(t4_pairs, t4_sources, by_id)
     return res
 
 
@@ -342,8 +370,9 @@ def _robustness(pairs: list[tuple[list[int], dict[str, np.ndarray], dict[str, np
                 by_id: dict[str, PercePianoRow]) -> dict[str, Any]:
     """T4 robustness of held-out clean/augmented prediction pairs (``predict_heads`` outputs per
     fold): for the ratings, the mean per-dimension Pearson r and MAE between clean and augmented
-    predictions and the within-passage pairwise accuracy on each side (and its drop); per head, the
-    mean per-column Pearson r (``head_pearson``) and their mean (``output_pearson``)."""
+    predictions and the within-passage pairwise accuracy on each side (and its drop); per head
+    (those every fold's model has), the mean per-column Pearson r (``head_pearson``) and their mean
+    (``output_pearson``)."""
     from eno_hf.performance.metrics import pairwise_accuracy
 
     def cat(side: int, head: str) -> np.ndarray:
@@ -361,7 +390,8 @@ def _robustness(pairs: list[tuple[list[int], dict[str, np.ndarray], dict[str, np
         return float(np.mean(vals)) if vals else float("nan")
 
     acc_clean, acc_aug = accuracy(a), accuracy(b)
-    heads = {h: pearson(cat(1, h), cat(2, h)) for h in pairs[0][1] if h in ("ratings", "quality", "passage")}
+    common = [h for h in ("ratings", "quality", "passage") if all(h in p[1] for p in pairs)]  # heads of every fold
+    heads = {h: pearson(cat(1, h), cat(2, h)) for h in common}
     return {"n": len(sources), "pearson_clean_vs_augmented": heads["ratings"],
             "pairwise_accuracy_clean": float(acc_clean), "pairwise_accuracy_augmented": float(acc_aug),
             "pairwise_accuracy_drop": float(acc_clean - acc_aug), "mae_clean_vs_augmented": float(np.abs(a - b).mean()),
@@ -419,25 +449,6 @@ def _t4_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSp
             "source": ids}
 
 
-def selection_rows(rows: list[PercePianoRow], limit: int) -> list[PercePianoRow]:
-    """``limit`` rows spread over the pieces: round-robin over pieces (most performances first),
-    the shortest remaining performance (by MIDI size) of each piece per turn; in id order.
-
-    The ``limit`` shortest overall would be one piece (on PercePiano, 107 of the 120 shortest are
-    Schubert D960 mv. 3), whose ratings barely vary: no basis for choosing an embedder.
-    """
-    by_piece: dict[str, list[PercePianoRow]] = {}
-    for r in sorted(rows, key=lambda r: (r.midi.stat().st_size, r.segment_id)):
-        by_piece.setdefault(r.piece, []).append(r)
-    queues = sorted(by_piece.values(), key=lambda q: (-len(q), q[0].piece))
-    out: list[PercePianoRow] = []
-    while len(out) < min(limit, len(rows)):
-        for q in queues:
-            if q and len(out) < limit:
-                out.append(q.pop(0))
-    return sorted(out, key=lambda r: r.segment_id)
-
-
 def balanced_rows(rows: list[PercePianoRow], limit: int) -> list[PercePianoRow]:
     """``limit`` rows spread over the performers *and* the pieces: greedily, the row whose performer
     and piece have been picked least so far (sum of the two counts, then the performer's), the
@@ -461,112 +472,24 @@ def balanced_rows(rows: list[PercePianoRow], limit: int) -> list[PercePianoRow]:
     return sorted(out, key=lambda r: r.segment_id)
 
 
-def select_embedder(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Path) -> tuple[EmbedderSpec, dict[str, Any]]:
-    """Pick the embedder by performer-grouped CV on ``selection_limit`` performances spread over
-    the pieces (``selection_rows``):
-    per embedder, the mean R² of the ridge ratings map the model would fit from it (its layers,
-    pooling and alpha chosen by inner grouped folds in each outer fold: ``probe.nested_ridge_cv``
-    over ``probe.head_candidates``, embeddings only). Never uses a test split (there is none: all
-    reported figures are cross-validated)."""
-    from eno_hf.performance.metrics import regression_report
-    from eno_hf.performance.probe import head_candidates, nested_ridge_cv, pooled_blocks
-    from eno_hf.performance.samplers import grouped_folds
-
-    specs = [_spec(cfg.embedder)] + [_spec(c) for c in cfg.candidates]
-    if len(specs) == 1:
-        return specs[0], {}
-    sub = selection_rows(rows, cfg.selection_limit)
-    y = np.stack([r.labels for r in sub]).astype(float)
-    keys = [r.performer for r in sub]
-    folds = grouped_folds(keys, cfg.n_folds, cfg.seed)
-    scores = {}
-    for spec in specs:
-        tab = embed_rows(sub, spec, work, cfg.soundfont, workers=cfg.workers)
-        tab = tab.subset([tab.index[r.segment_id] for r in sub])
-        mcfg = build_model_config(cfg, tab.dim, spec, t2=False, t3=False)
-        blocks = pooled_blocks([t.numpy() for t in tab.tensors], tab.dim - mcfg.prefix_dim, "frames")
-        res = nested_ridge_cv(blocks, y, keys, folds, head_candidates("frames", mcfg.prefix_dim > 0, False), seed=cfg.seed)
-        scores[spec.key] = regression_report(y, res["selected"], [r.passage for r in sub], DIMENSIONS)["mean_r2"]
-    best = max(specs, key=lambda s: scores[s.key])
-    return best, {"mean_r2": scores, "chosen": best.key, "n": len(sub), "protocol": "performer"}
-
-
-#: tier -> (report key when it trains, report key without it, metric): ``select_tiers``' criteria
-TIER_CRITERIA = {"t2": ("t2", "t2_baseline", "spearman"), "t3": ("t3", "t3_baseline", "mrr"),
-                 "t4": ("t4", "t4", "output_pearson")}
-
-
-def _tier_metric(res: dict[str, Any], tier: str, trained: bool) -> float:
-    key_on, key_off, metric = TIER_CRITERIA[tier]
-    m = res.get(key_on if trained else key_off) or {}
-    return float(m.get(metric, float("nan")))
-
-
-def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: EmbeddingTable, stats: np.ndarray,
-                 spec: EmbedderSpec, t2_data: dict[str, Any] | None = None,
-                 t4_data: dict[str, Any] | None = None) -> tuple[TiersConfig, dict[str, Any]]:
-    """Choose which of T2/T3/T4 train, by performer-grouped CV on the ``selection_limit``
-    performances of ``selection_rows`` (the same rows that choose the embedder) plus the sources
-    of the degraded / augmented performances.
-
-    Runs ``cross_validate`` with every tier ``cfg.tiers`` enables (``all``) and once more with each
-    of them left out (``-t2`` ...). A tier is kept when, on held-out performers, (a) its own metric
-    is higher with it than without it: T2 the severity Spearman (without T2: the mean predicted
-    rating as the score), T3 the passage retrieval MRR (without T3: the z-scored pooled input
-    embeddings), T4 ``output_pearson`` (clean vs augmented predictions), and (b) the ratings' mean
-    R² is not lower with it. One tier at a time, the others as configured (interactions ignored).
-
-    Returns:
-        the chosen ``TiersConfig`` (weights as configured) and a report ``{"n", "protocol", "runs":
-        run -> {mean_r2, t2, t3, t4 metrics}, "decisions": tier -> {with, without, r2_with,
-        r2_without, kept}}``. Tiers with no data (e.g. T2 without degraded performances) are off.
-    """
-    enabled = {t: getattr(cfg.tiers, t) for t in ("t2", "t3", "t4")}
-    enabled["t2"] = enabled["t2"] and t2_data is not None
-    enabled["t4"] = enabled["t4"] and t4_data is not None
-    base = cfg.tiers.model_copy(update=enabled)
-    if not any(enabled.values()):
-        return base, {}
-    sub = selection_rows(rows, cfg.selection_limit)
-    # plus the T2/T4 sources, so each tier's decision sees all of its (few) sources
-    ids = {r.segment_id for r in sub} | {s for d in (t2_data, t4_data) if d is not None for s in d["source"]}
-    idx = [i for i, r in enumerate(rows) if r.segment_id in ids]
-
-    def restrict(d: dict[str, Any] | None, tables: tuple[str, ...]) -> dict[str, Any] | None:
-        if d is None:
-            return None
-        keep = [i for i, s in enumerate(d["source"]) if s in ids]
-        out = {k: (v.subset(keep) if k in tables else
-                   np.asarray(v)[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep]) for k, v in d.items()}
-        return out if keep else None
-
-    t2_sub, t4_sub = restrict(t2_data, ("table",)), restrict(t4_data, ("clean", "augmented"))
-    quick = cfg.model_copy(update={"n_boot": 20})
-    variants = {"all": base, **{f"-{t}": base.model_copy(update={t: False}) for t, on in enabled.items() if on}}
-    runs: dict[str, dict[str, Any]] = {}
-    for name, tiers in variants.items():
-        res = cross_validate(quick, table.subset(idx), [rows[i] for i in idx], stats[idx], "performer", spec,
-                             t2_sub, t4_sub, tiers=tiers)
-        runs[name] = {"mean_r2": res["model"]["mean_r2"],
-                      **{t: _tier_metric(res, t, getattr(tiers, t)) for t in ("t2", "t3", "t4")}}
-    decisions: dict[str, Any] = {}
-    chosen = dict(enabled)
-    for t, on in enabled.items():
-        if not on:
-            continue
-        w, wo = runs["all"], runs[f"-{t}"]
-        kept = bool(w[t] > wo[t] and w["mean_r2"] >= wo["mean_r2"] - 1e-9)
-        decisions[t] = {"with": w[t], "without": wo[t], "r2_with": w["mean_r2"], "r2_without": wo["mean_r2"], "kept": kept}
-        chosen[t] = kept
-    return cfg.tiers.model_copy(update=chosen), {"n": len(idx), "protocol": "performer", "runs": runs,
-                                                 "decisions": decisions,
-                                                 "criteria": {t: v[2] for t, v in TIER_CRITERIA.items()}}
-
-
 #: (row label, report key) of each system in a protocol's report, in display order
 REPORT_SYSTEMS = (("this model (MIDI input: embeddings + MIDI statistics)", "model"),
                   ("this model (audio input: embeddings only)", "model_audio_only"),
                   ("ridge on MIDI statistics", "baseline_ridge_midi"), ("training mean", "baseline_mean"))
+
+
+def _nested_selection_lines(report: dict[str, Any]) -> list[str]:
+    """Model-card lines on the choices made inside the outer folds (empty when none were)."""
+    parts = []
+    for prot, r in report["protocols"].items():
+        c = (r.get("selection") or {}).get("counts")
+        if c:
+            emb = ", ".join(f"`{k}` {v}" for k, v in c["embedder"].items())
+            parts.append(f"{prot}: {emb} of {r['folds']} folds; T2/T3/T4 kept in {c['t2']}/{c['t3']}/{c['t4']}")
+    if not parts:
+        return []
+    return ["The figures below are nested: in each outer fold the embedder and the tiers were chosen again from "
+            "its training side only (" + "; ".join(parts) + ").", ""]
 
 
 def performance_model_card(report: dict[str, Any]) -> str:
@@ -594,6 +517,7 @@ def performance_model_card(report: dict[str, Any]) -> str:
                    f"{report['ridge_selection']['quality']['midi']['alpha']:g})"
                    if "midi" in report["ridge_selection"]["quality"] else "") + "."]
                if "quality" in report.get("ridge_selection", {}) else []), "",
+             *_nested_selection_lines(report),
              "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
     for prot, r in report["protocols"].items():
         for label, key in REPORT_SYSTEMS:
@@ -619,8 +543,53 @@ def performance_model_card(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def embedder_inputs(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Path
+                    ) -> tuple[dict[str, EmbedderInputs], list[PercePianoRow]]:
+    """Render and embed ``rows`` with ``cfg.embedder`` and every ``cfg.candidates`` entry (cached,
+    resumable), and the rows every one of them embedded (a file that fails to render is in the
+    embedding report of ``embeddings/{key}/``). T2/T4 data (``_t2_data``/``_t4_data``) are
+    attached lazily: built only for an embedder some selection chooses.
+
+    With ``cfg.only_cached``, the rows are those already embedded by ``cfg.embedder``, and a
+    candidate missing any of them is skipped (warned).
+
+    Returns:
+        embedder key -> ``EmbedderInputs`` (row-aligned with the returned rows), and the rows.
+    """
+    specs = list({s.key: s for s in [_spec(cfg.embedder)] + [_spec(c) for c in cfg.candidates]}.values())
+    if cfg.only_cached:
+        cached = {p.stem for p in (work / "embeddings" / specs[0].key / "embeddings").glob("*.pt")}
+        rows = [r for r in rows if r.segment_id in cached]
+        keep = [specs[0]]
+        for spec in specs[1:]:
+            have = {p.stem for p in (work / "embeddings" / spec.key / "embeddings").glob("*.pt")}
+            if all(r.segment_id in have for r in rows):
+                keep.append(spec)
+            else:
+                log.warning("only_cached: %s has not embedded every performance; not a candidate", spec.key)
+        specs = keep
+    tables = {spec.key: embed_rows(rows, spec, work, cfg.soundfont, workers=cfg.workers) for spec in specs}
+    rows = [r for r in rows if all(r.segment_id in t.index for t in tables.values())]
+    inputs: dict[str, EmbedderInputs] = {}
+    for spec in specs:
+        tab = tables[spec.key]
+        tab = tab.subset([tab.index[r.segment_id] for r in rows])
+
+        def load_t2(spec: EmbedderSpec = spec) -> dict[str, Any] | None:
+            return _t2_data(cfg, rows, spec, work) if cfg.tiers.t2 and cfg.degrade_segments else None
+
+        def load_t4(spec: EmbedderSpec = spec, tab: EmbeddingTable = tab) -> dict[str, Any] | None:
+            return _t4_data(cfg, rows, spec, work, tab) if cfg.tiers.t4 and cfg.augment_segments else None
+
+        inputs[spec.key] = EmbedderInputs(spec, tab, load_t2, load_t4)
+    return inputs, rows
+
+
 def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
-    """Run the whole job for ``settings.performance`` (see the module docstring).
+    """Run the whole job for ``settings.performance`` (see the module docstring): embed with every
+    candidate embedder (``embedder_inputs``); grouped CV per protocol, the embedder and tiers
+    chosen inside each outer fold from its training side (``cfg.nested_selection``; else once, on
+    all rows, before the CV); the final model with the choice made on all rows; register; tag.
 
     Raises:
         ValueError: ``settings.performance`` missing. FileNotFoundError: PercePiano not found.
@@ -630,30 +599,21 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
         raise ValueError("settings.performance is not set")
     t0 = time.time()
     work = Path(settings.paths.data_root) / "performance" / cfg.name
-    rows = select_rows(cfg)
-    spec, selection = select_embedder(cfg, rows, work)
-    if cfg.only_cached:
-        cached = {p.stem for p in (work / "embeddings" / spec.key / "embeddings").glob("*.pt")}
-        rows = [r for r in rows if r.segment_id in cached]
-    table = embed_rows(rows, spec, work, cfg.soundfont, workers=cfg.workers)
-    rows = [r for r in rows if r.segment_id in table.index]
-    table = table.subset([table.index[r.segment_id] for r in rows])
+    inputs, rows = embedder_inputs(cfg, select_rows(cfg), work)
     stats = midi_stats(rows, work)
-    t2 = _t2_data(cfg, rows, spec, work) if cfg.tiers.t2 and cfg.degrade_segments else None
-    t4 = _t4_data(cfg, rows, spec, work, table) if cfg.tiers.t4 and cfg.augment_segments else None
-    tiers, tier_selection = (select_tiers(cfg, rows, table, stats, spec, t2, t4) if cfg.tier_selection
-                             else (cfg.tiers, {}))
-    from collections import Counter
-
+    final = select_procedure(cfg, inputs, rows, stats, np.arange(len(rows)))
+    spec, table, t2, t4, tiers = final.inputs.spec, final.inputs.table, final.inputs.t2, final.inputs.t4, final.tiers
     report: dict[str, Any] = {"dataset": cfg.name, "n": len(rows), "embedder": spec.key, "dim": table.dim,
                               "pieces": dict(Counter(r.piece for r in rows)),
                               "performers": dict(Counter(r.performer for r in rows)),
                               "only_cached": cfg.only_cached, "limit": cfg.limit,
-                              "selection": selection, "tiers": tiers.model_dump(), "tier_selection": tier_selection,
-                              "protocols": {},
+                              "nested_selection": cfg.nested_selection,
+                              "selection": final.report["embedder"], "tiers": tiers.model_dump(),
+                              "tier_selection": final.report["tiers"], "protocols": {},
                               "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537}}
     for protocol in cfg.protocols:
-        report["protocols"][protocol] = cross_validate(cfg, table, rows, stats, protocol, spec, t2, t4, tiers=tiers)
+        report["protocols"][protocol] = (cross_validate(cfg, inputs, rows, stats, protocol) if cfg.nested_selection
+                                         else cross_validate(cfg, final.inputs, rows, stats, protocol, tiers=tiers))
     # final model on everything
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 

@@ -37,9 +37,18 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
         assert prot["model"]["interval"]["low"] <= prot["model"]["mean_r2"] + 1e-9
         assert prot["model"]["mean_r2"] != prot["model_audio_only"]["mean_r2"]  # the MIDI statistics are used
         assert {"t2_baseline", "t3_baseline", "t4"} <= set(prot)  # evaluated whether or not the tier trains
+        # nested selection: embedder and tiers chosen in each outer fold from its training side
+        sel = prot["selection"]
+        assert len(sel["folds"]) == 3 and sum(sel["counts"]["embedder"].values()) == 3
+        assert set(sel["counts"]["embedder"]) <= {"sota_tagger-mtat-musicnn-prefix+embedding",
+                                                  "sota_tagger-mtat-fcn-prefix+embedding"}
+        for fold in sel["folds"]:
+            assert fold["selection"]["n"] < 40 and fold["selection"]["chosen"] == fold["embedder"]
+            assert fold["tier_selection"]["n"] < 40
         for t in ("t2", "t3"):
-            assert (t in prot) == report["tiers"][t], t  # the head's metric exists iff the tier trained
-    # T2/T3/T4 chosen by performer-grouped CV on the selection rows + T2/T4 sources (all 40 here)
+            assert (t in prot) == (sel["counts"][t] > 0), t  # the head's metric exists iff the tier trained
+    # the registered model's choice: on all 40 (the selection rows + T2/T4 sources are all 40 here)
+    assert report["selection"]["n"] == 40 and report["embedder"] == report["selection"]["chosen"]
     sel = report["tier_selection"]
     assert sel["n"] == 40 and set(sel["runs"]) == {"all", "-t2", "-t3", "-t4"}
     for t, d in sel["decisions"].items():

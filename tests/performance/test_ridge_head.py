@@ -121,20 +121,6 @@ def test_ridge_head_beats_the_mean_on_unseen_performers_of_real_performances(per
     assert model.config.ridge_selection["ridge"]["alpha"] > 0
 
 
-def test_selection_rows_spread_over_every_piece(percepiano_rows) -> None:
-    from collections import Counter
-
-    from eno_hf.performance.pipeline import selection_rows
-
-    rows = [r for r in percepiano_rows if r.rated]
-    sub = selection_rows(rows, 240)
-    assert len(sub) == 240 and len({r.segment_id for r in sub}) == 240
-    per_piece = Counter(r.piece for r in sub)
-    assert set(per_piece) == {r.piece for r in rows}                 # every piece is represented
-    assert max(per_piece.values()) < 120                               # no piece dominates (the 120 shortest: 107 of one)
-    assert selection_rows(rows, 10_000) == sorted(rows, key=lambda r: r.segment_id)
-
-
 def test_t2_sources_spread_over_performers_and_pieces(percepiano_rows) -> None:
     """T2/T4 sources (``balanced_rows``): 16 distinct performers and 15 of the 16 pieces, so every
     outer fold of both protocols tests on some and trains on most (the 16 shortest overall put
