@@ -86,10 +86,12 @@ def _line(label: str, n: int, audio_s: float, wall: float, cpu: float, extra: st
 BUILD = r"""
 import json, sys, time
 from flows.build import eno_build
-root, n, workers, address = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+root, n, workers, address, per_task = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 ov = [f"paths.data_root={root}", f"dataset.limit={n}", "run.task_runner=dask", f"run.dask_workers={workers}"]
 if address != "-":
     ov.append(f"run.dask_address={address}")
+if per_task:
+    ov.append(f"run.files_per_task={per_task}")
 t = time.perf_counter()
 res = eno_build("configs/small.yaml", ov)
 wall = time.perf_counter() - t
@@ -111,10 +113,11 @@ def _warm_worker() -> str:
     return "ok"
 
 
-def _build(n: int, workers: int, running_cluster: bool) -> dict:
+def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0) -> dict:
     """One ``eno-build`` subprocess on a fresh data root. ``running_cluster``: on a LocalCluster of
     ``workers`` started (and warmed up) here, passed as ``run.dask_address`` — the production set-up
-    (long-lived workers); else the flow starts its own LocalCluster (start-up inside the run)."""
+    (long-lived workers); else the flow starts its own LocalCluster (start-up inside the run).
+    ``files_per_task``: ``run.files_per_task`` (0 = the flow's default)."""
     import contextlib
 
     with tempfile.TemporaryDirectory(prefix="eno-bench-embed-") as tmp, contextlib.ExitStack() as stack:
@@ -131,7 +134,8 @@ def _build(n: int, workers: int, running_cluster: bool) -> dict:
                "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env.pop("PREFECT_API_URL", None)
         c0 = _cpu()
-        proc = subprocess.run([sys.executable, "-c", BUILD, f"{tmp}/data", str(n), str(workers), address], cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-c", BUILD, f"{tmp}/data", str(n), str(workers), address,
+                               str(files_per_task)], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr[-3000:])
@@ -182,22 +186,29 @@ def main() -> None:
     ap.add_argument("--build-clips", type=int, default=120,
                     help="clips for the Dask build (default 120; 0 skips)")
     ap.add_argument("--only-build", action="store_true", help="skip the embedding part")
+    ap.add_argument("--files-per-task", type=int, nargs="*", default=[0],
+                    help="run.files_per_task values to compare (0 = the flow's default; default: 0)")
+    ap.add_argument("--clusters", nargs="*", choices=["running", "own"], default=["running", "own"],
+                    help="which Dask set-ups to build on (default both)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not args.only_build:
         _embedding_part(args)
 
     if args.build_clips:
-        for running in (True, False):
-            builds = {}
-            where = "running cluster" if running else "own LocalCluster"
-            for n_workers in (1, 2):
-                b = builds[n_workers] = _build(args.build_clips, n_workers, running)
-                _line(f"eno-build, {n_workers} Dask worker(s), {where}, whole flow", b["n"], b["n"] * 30.0,
-                      b["wall"], b["cpu"], f"[{builds[1]['wall'] / b['wall']:.2f}x 1 worker]" if n_workers == 2 else "")
-                _line(f"eno-build, {n_workers} Dask worker(s), {where}, per-file", b["n"], b["n"] * 30.0,
-                      b["process_wall"], float("nan"), f"[{builds[1]['process_wall'] / b['process_wall']:.2f}x "
-                      "1 worker]" if n_workers == 2 else "")
+        for per_task in args.files_per_task:
+            for running in (c == "running" for c in args.clusters):
+                builds = {}
+                where = ("running cluster" if running else "own LocalCluster") + \
+                    (f", {per_task} files/task" if per_task else "")
+                for n_workers in (1, 2):
+                    b = builds[n_workers] = _build(args.build_clips, n_workers, running, per_task)
+                    _line(f"eno-build, {n_workers} Dask worker(s), {where}, whole flow", b["n"], b["n"] * 30.0,
+                          b["wall"], b["cpu"],
+                          f"[{builds[1]['wall'] / b['wall']:.2f}x 1 worker]" if n_workers == 2 else "")
+                    _line(f"eno-build, {n_workers} Dask worker(s), {where}, per-file", b["n"], b["n"] * 30.0,
+                          b["process_wall"], float("nan"), f"[{builds[1]['process_wall'] / b['process_wall']:.2f}x "
+                          "1 worker]" if n_workers == 2 else "")
         print("(build x RT assumes ~30-s clips; CPU = the build subprocess incl. imports, plus its own cluster's "
               "workers; a running cluster's workers are not in it)")
 

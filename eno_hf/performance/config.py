@@ -54,6 +54,11 @@ class PerformanceConfig(_M):
     selection_limit: int = 240
     """Tier selection (``selection.select_tiers``) trains on at most this many performances,
     spread over the pieces (``selection.selection_rows``), plus the T2/T4 sources."""
+    selection_folds: int = Field(3, ge=2)
+    """Grouped folds of the tier selection's CV (``selection.select_tiers``)."""
+    selection_epochs: int | None = Field(None, ge=1)
+    """Epochs of each tier-selection fit (None = ``epochs``): the selection runs inside every outer
+    fold, so its fits are most of the job's CV time."""
     nested_selection: bool = True
     """Choose the embedder and the tiers again inside every outer CV fold, from its training side
     only, so the reported figures include the choice (``selection.select_procedure``). False =

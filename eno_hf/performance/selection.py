@@ -177,8 +177,9 @@ def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: Embed
     performances of ``selection_rows(rows)`` plus the sources of the degraded / augmented
     performances among ``rows``.
 
-    Runs ``pipeline.cross_validate`` with every tier ``cfg.tiers`` enables (``all``) and once more
-    with each of them left out (``-t2`` ...). A tier is kept when, on held-out performers, (a) its
+    Runs ``pipeline.cross_validate`` (``cfg.selection_folds`` folds, ``cfg.selection_epochs``)
+    with every tier ``cfg.tiers`` enables (``all``) and once more with each of them left out
+    (``-t2`` ...). A tier is kept when, on held-out performers, (a) its
     own metric is higher with it than without it: T2 the severity Spearman (without T2: the mean
     predicted rating as the score), T3 the passage retrieval MRR (without T3: the z-scored pooled
     input embeddings), T4 ``output_pearson`` (clean vs augmented predictions), and (b) the
@@ -227,7 +228,8 @@ def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: Embed
                       "skipped": f"{performers} performer(s): grouped CV needs at least 3"}
     data = EmbedderInputs.fixed(spec, table.subset(idx), restrict(t2_data, ("table",), ids),
                                 restrict(t4_data, ("clean", "augmented"), ids))
-    quick = cfg.model_copy(update={"n_boot": 20})
+    quick = cfg.model_copy(update={"n_boot": 20, "n_folds": cfg.selection_folds,
+                                   "epochs": cfg.selection_epochs or cfg.epochs})
     variants = {"all": base, **{f"-{t}": base.model_copy(update={t: False}) for t, on in enabled.items() if on}}
     runs: dict[str, dict[str, Any]] = {}
     for name, tiers in variants.items():
