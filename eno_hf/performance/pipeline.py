@@ -41,7 +41,7 @@ from eno_hf.performance.selection import TIER_CRITERIA, EmbedderInputs, select_p
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "embedder_inputs", "run_performance"]
+__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "embedder_inputs", "prefix_dim", "run_performance"]
 
 @dataclass
 class PerformanceRun:
@@ -116,6 +116,15 @@ def midi_stats(rows: list[PercePianoRow], work: Path) -> np.ndarray:
     return np.nan_to_num(x.reshape(len(rows), len(MIDI_STATISTICS)))
 
 
+def prefix_dim(spec: EmbedderSpec, input_dim: int) -> int:
+    """Width of the ``prefix`` columns of ``spec``'s ``(frames, input_dim)`` frames: ``input_dim``
+    minus the embedding layer's width for ``features="prefix+embedding"``, else 0."""
+    if spec.features != "prefix+embedding":
+        return 0
+    return input_dim - build_frame_embedder(EmbedderSpec(kind=spec.kind, name=spec.name, features="embedding",
+                                                         path=spec.path, hop_s=spec.hop_s)).dim
+
+
 def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpec, t2: bool, t3: bool):
     """The ``EnoPerformanceConfig`` of the run: heads derived from the rating dimensions; the
     ratings fit, the prefix width of ``prefix+embedding`` frames and the MIDI statistics names from
@@ -123,10 +132,6 @@ def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpe
     from eno_hf.features.midi import MIDI_STATISTICS
     from eno_hf.performance.model import EnoPerformanceConfig
 
-    prefix_dim = 0
-    if spec.features == "prefix+embedding":
-        prefix_dim = input_dim - build_frame_embedder(EmbedderSpec(kind=spec.kind, name=spec.name, features="embedding",
-                                                                   path=spec.path, hop_s=spec.hop_s)).dim
     ridge = cfg.ratings_fit == "ridge"
 
     heads = [HeadSpec("ratings", "regression", labels=DIMENSIONS)]
@@ -138,7 +143,7 @@ def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpe
                                 input_dropout=cfg.input_dropout, heads=heads, embedder=spec.to_dict(),
                                 tier_weights=dict(cfg.tiers.weights), ratings_fit=cfg.ratings_fit,
                                 quality_fit=cfg.quality_fit,
-                                prefix_dim=prefix_dim,
+                                prefix_dim=prefix_dim(spec, input_dim),
                                 midi_statistics=list(MIDI_STATISTICS) if ridge and cfg.use_midi_statistics else [])
 
 

@@ -73,9 +73,9 @@ class EmbedderInputs:
     @cached_property
     def prefix_dim(self) -> int:
         """Width of the ``prefix`` columns of ``prefix+embedding`` frames (0 for ``embedding``)."""
-        from eno_hf.performance.pipeline import build_model_config
+        from eno_hf.performance.pipeline import prefix_dim
 
-        return build_model_config(PerformanceConfig(), self.table.dim, self.spec, t2=False, t3=False).prefix_dim
+        return prefix_dim(self.spec, self.table.dim)
 
     @cached_property
     def ridge_blocks(self) -> dict[str, np.ndarray]:
@@ -201,15 +201,15 @@ def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: Embed
 
     row_ids = {r.segment_id for r in rows}
 
-    def restrict(d: dict[str, Any] | None, tables: tuple[str, ...], ids: set[str]) -> dict[str, Any] | None:
+    def restrict(d: dict[str, Any] | None, tables: tuple[str, ...]) -> dict[str, Any] | None:
         if d is None:
             return None
-        keep = [i for i, s in enumerate(d["source"]) if s in ids]
+        keep = [i for i, s in enumerate(d["source"]) if s in row_ids]
         out = {k: (v.subset(keep) if k in tables else
                    np.asarray(v)[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep]) for k, v in d.items()}
         return out if keep else None
 
-    t2_data, t4_data = restrict(t2_data, ("table",), row_ids), restrict(t4_data, ("clean", "augmented"), row_ids)
+    t2_data, t4_data = restrict(t2_data, ("table",)), restrict(t4_data, ("clean", "augmented"))
     enabled = {t: getattr(cfg.tiers, t) for t in ("t2", "t3", "t4")}
     enabled["t2"] = enabled["t2"] and t2_data is not None
     enabled["t4"] = enabled["t4"] and t4_data is not None
@@ -226,8 +226,7 @@ def select_tiers(cfg: PerformanceConfig, rows: list[PercePianoRow], table: Embed
                     "keeping the configured tiers", performers, len(idx))
         return base, {"n": len(idx), "protocol": "performer",
                       "skipped": f"{performers} performer(s): grouped CV needs at least 3"}
-    data = EmbedderInputs.fixed(spec, table.subset(idx), restrict(t2_data, ("table",), ids),
-                                restrict(t4_data, ("clean", "augmented"), ids))
+    data = EmbedderInputs.fixed(spec, table.subset(idx), t2_data, t4_data)  # their sources are all in ids
     quick = cfg.model_copy(update={"n_boot": 20, "n_folds": cfg.selection_folds,
                                    "epochs": cfg.selection_epochs or cfg.epochs})
     variants = {"all": base, **{f"-{t}": base.model_copy(update={t: False}) for t, on in enabled.items() if on}}
