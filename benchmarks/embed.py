@@ -19,7 +19,9 @@ embedded per wall second), wall s, CPU s (this process + finished children) and 
    workers of a real cluster are; (b) the flow's *own LocalCluster* (``run.dask_workers``), whose
    start-up is inside the run. Two figures each: the flow's whole wall time (imports, ephemeral
    Prefect server, writing the Arrow splits) and the per-file phase alone (``process_wall_s`` of the
-   QC report: the ``eno-process-files`` tasks, ``run.files_per_task`` default).
+   QC report: the ``eno-process-files`` tasks, ``run.files_per_task`` default). One untimed warm-up
+   build first (cold page cache, numba's cache); then ``--repeats`` builds per setting, 1 and 2
+   workers alternating, and the medians (each run is printed too).
 
 Targets (issue 8): batched never slower than one-by-one; 2 workers ≥ 1.7× one (both embedding and
 build). Clips are decoded once, before anything is timed.
@@ -37,6 +39,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "4q-dev"
@@ -188,6 +192,8 @@ def main() -> None:
     ap.add_argument("--only-build", action="store_true", help="skip the embedding part")
     ap.add_argument("--files-per-task", type=int, nargs="*", default=[0],
                     help="run.files_per_task values to compare (0 = the flow's default; default: 0)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="builds per (set-up, workers), alternating 1 and 2 workers; medians (default 3)")
     ap.add_argument("--clusters", nargs="*", choices=["running", "own"], default=["running", "own"],
                     help="which Dask set-ups to build on (default both)")
     args = ap.parse_args()
@@ -196,19 +202,27 @@ def main() -> None:
         _embedding_part(args)
 
     if args.build_clips:
+        # untimed: the first build of a fresh machine reads the clips from a cold page cache and
+        # fills numba's on-disk cache (measured here: 79 s per-file on 1 worker, vs 63-68 s after)
+        _build(min(args.build_clips, 16), 1, True)
         for per_task in args.files_per_task:
             for running in (c == "running" for c in args.clusters):
-                builds = {}
                 where = ("running cluster" if running else "own LocalCluster") + \
                     (f", {per_task} files/task" if per_task else "")
-                for n_workers in (1, 2):
-                    b = builds[n_workers] = _build(args.build_clips, n_workers, running, per_task)
-                    _line(f"eno-build, {n_workers} Dask worker(s), {where}, whole flow", b["n"], b["n"] * 30.0,
-                          b["wall"], b["cpu"],
-                          f"[{builds[1]['wall'] / b['wall']:.2f}x 1 worker]" if n_workers == 2 else "")
-                    _line(f"eno-build, {n_workers} Dask worker(s), {where}, per-file", b["n"], b["n"] * 30.0,
-                          b["process_wall"], float("nan"), f"[{builds[1]['process_wall'] / b['process_wall']:.2f}x "
-                          "1 worker]" if n_workers == 2 else "")
+                runs: dict[int, list[dict]] = {1: [], 2: []}
+                for _ in range(args.repeats):  # 1, 2, 1, 2, ...: drift hits both settings alike
+                    for n_workers in (1, 2):
+                        runs[n_workers].append(_build(args.build_clips, n_workers, running, per_task))
+                med = {w: {k: float(np.median([r[k] for r in rs])) for k in ("wall", "process_wall")}
+                       for w, rs in runs.items()}
+                for n_workers, b in med.items():
+                    n = runs[n_workers][0]["n"]
+                    cpu = float(np.median([r["cpu"] for r in runs[n_workers]]))
+                    for label, key, c in (("whole flow", "wall", cpu), ("per-file", "process_wall", float("nan"))):
+                        each = "/".join(f"{r[key]:.0f}" for r in runs[n_workers])
+                        ratio = f"[{med[1][key] / b[key]:.2f}x 1 worker] " if n_workers == 2 else ""
+                        _line(f"eno-build, {n_workers} Dask worker(s), {where}, {label}", n, n * 30.0, b[key], c,
+                              f"{ratio}(median of {len(runs[n_workers])}: {each} s)")
         print("(build x RT assumes ~30-s clips; CPU = the build subprocess incl. imports, plus its own cluster's "
               "workers; a running cluster's workers are not in it)")
 

@@ -34,6 +34,7 @@ version, per stage marker) decide what is reused.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
@@ -51,6 +52,8 @@ from eno_hf.config import Settings, apply_overrides, load_config
 from eno_hf.data.build import FileJob, _torch_threads, process_file
 from eno_hf.features.numba_cache import warm_numba_cache
 from eno_hf.pipeline import PipelineState, Stage
+
+log = logging.getLogger(__name__)
 
 GPU_LIMIT = "gpu"
 """Name of the Prefect global concurrency limit GPU stages take a slot of."""
@@ -155,6 +158,48 @@ def task_runner(settings: Settings) -> TaskRunner:
     return ThreadPoolTaskRunner(max_workers=_workers(settings))
 
 
+def _is_local(address: str | None) -> bool:
+    """Whether a Dask scheduler ``address`` (``tcp://host:port``; None = our own LocalCluster) is
+    on this machine."""
+    if not address:
+        return True
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(address if "://" in address else f"tcp://{address}").hostname or ""
+    return host in {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
+
+
+def worker_api_settings(settings: Settings) -> Any:
+    """A context in which Prefect tasks submitted to Dask workers report to *this* flow's API.
+
+    With no ``PREFECT_API_URL`` (the ephemeral server of ``eno run`` / ``eno build``), the
+    settings that prefect-dask ships with each task (``prefect.context.serialize_context``) hold
+    no API URL, so every Dask worker process started its own ephemeral Prefect server (measured:
+    ~14 s and a uvicorn process per worker, on the same cores as the work) and recorded its task
+    runs there, out of the flow's sight. This context sets the flow's ephemeral server URL
+    (``http://127.0.0.1:{port}/api``) while tasks are submitted, for workers on this machine
+    (our own LocalCluster, or ``run.dask_address`` on localhost). A remote cluster cannot reach
+    an ephemeral server: run a Prefect server and set ``PREFECT_API_URL`` (docs/deployments.md).
+    Threads runner, or an API URL already set: a no-op.
+    """
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    run = settings.run
+    if run.task_runner != "dask" or get_current_settings().api.url:
+        return nullcontext()
+    if not _is_local(run.dask_address):
+        log.warning("run.dask_address %s is not on this machine and PREFECT_API_URL is unset: its workers "
+                    "cannot report to this flow's ephemeral Prefect server (each starts its own); "
+                    "run a Prefect server and set PREFECT_API_URL", run.dask_address)
+        return nullcontext()
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # the flow's client: the ephemeral server is up
+        url = str(client.api_url).rstrip("/")
+    return temporary_settings(updates={PREFECT_API_URL: url})
+
+
 def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
     """A ``map_fn`` for ``build_dataset``: ``process_files_task`` over ``file_chunks(jobs)`` on
     ``task_runner(settings)`` (torch limited to one thread per worker thread); outcomes are yielded
@@ -162,7 +207,8 @@ def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequen
 
     def map_fn(fn: Callable[[Any], Any], jobs: Sequence[FileJob]) -> Iterator[dict[str, Any]]:
         with _torch_threads(1), task_runner(settings) as runner:
-            futures = runner.map(process_files_task, {"jobs": file_chunks(jobs, settings)})
+            with worker_api_settings(settings):  # captured with the task context at submit time
+                futures = runner.map(process_files_task, {"jobs": file_chunks(jobs, settings)})
             for fut in as_completed(futures):
                 yield from fut.result()
 
