@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
@@ -160,17 +160,18 @@ def task_runner(settings: Settings) -> TaskRunner:
 
 def _is_local(address: str | None) -> bool:
     """Whether a Dask scheduler ``address`` (``tcp://host:port``; None = our own LocalCluster) is
-    on this machine."""
+    on this machine by name: loopback or this host's name (no DNS lookup, which can hang offline;
+    this machine's LAN address counts as remote)."""
     if not address:
         return True
     import socket
     from urllib.parse import urlsplit
 
     host = urlsplit(address if "://" in address else f"tcp://{address}").hostname or ""
-    return host in {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
+    return host in {"localhost", "127.0.0.1", "::1", socket.gethostname()}
 
 
-def worker_api_settings(settings: Settings) -> Any:
+def worker_api_settings(settings: Settings) -> AbstractContextManager[Any]:
     """A context in which Prefect tasks submitted to Dask workers report to *this* flow's API.
 
     With no ``PREFECT_API_URL`` (the ephemeral server of ``eno run`` / ``eno build``), the
@@ -189,8 +190,8 @@ def worker_api_settings(settings: Settings) -> Any:
     if run.task_runner != "dask" or get_current_settings().api.url:
         return nullcontext()
     if not _is_local(run.dask_address):
-        log.warning("run.dask_address %s is not on this machine and PREFECT_API_URL is unset: its workers "
-                    "cannot report to this flow's ephemeral Prefect server (each starts its own); "
+        log.warning("run.dask_address %s is not loopback or this host's name, and PREFECT_API_URL is unset: "
+                    "remote workers cannot reach this flow's ephemeral Prefect server (each starts its own); "
                     "run a Prefect server and set PREFECT_API_URL", run.dask_address)
         return nullcontext()
     from prefect.client.orchestration import get_client
