@@ -147,9 +147,6 @@ def task_runner(settings: Settings) -> TaskRunner:
         # generous comm timeouts: on a loaded machine a worker process can take minutes to start and
         # answer (the defaults, 30 s, make LocalCluster start-up fail); nannies pass this config on
         dask.config.set({"distributed.comm.timeouts.connect": "300s", "distributed.comm.timeouts.tcp": "300s"})
-        # workers load librosa's numba kernels from the on-disk cache instead of compiling them
-        # at the same time (numba#10128: concurrent compilation can corrupt the cache)
-        warm_numba_cache()
         if run.dask_address:
             return DaskTaskRunner(address=run.dask_address)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",
@@ -201,6 +198,38 @@ def worker_api_settings(settings: Settings) -> AbstractContextManager[Any]:
     return temporary_settings(updates={PREFECT_API_URL: url})
 
 
+def warm_dask_workers(client: Any) -> None:
+    """Warm librosa's numba cache (``features.numba_cache``) on the Dask workers of ``client``
+    (a ``distributed.Client``): first one worker per host, then all the other workers.
+
+    numba caches compiled kernels next to librosa's sources on each host; two processes compiling
+    the same kernel at once can corrupt that cache (numba#10128). So one worker per host compiles
+    (first run after an install) or loads it, and only then do that host's other workers load it
+    in parallel. On long-lived workers that already ran a build this is two round trips (the
+    warm-up is once per process). Workers that join the cluster later are not warmed: they load
+    the cache their host's first worker wrote. Plain Dask futures (``Client.submit`` pinned to one
+    worker), not Prefect tasks: nothing to record.
+
+    Used for a running cluster (``run.dask_address``). For the flow's own LocalCluster the flow
+    process warms its host instead (``warm_numba_cache()``) and the fresh workers load in
+    parallel: warming fresh workers one after the other made the own-cluster build slower
+    (measured, ``benchmarks/embed.py``), while the flow-process warm-up (~7 s of librosa
+    imports and cache loads) was a fixed cost of every build on a running cluster and no help to
+    a remote one.
+    """
+    from uuid import uuid4
+
+    by_host: dict[str, list[str]] = {}
+    for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
+        by_host.setdefault(info.get("host", address), []).append(address)
+    first = [addresses[0] for addresses in by_host.values()]
+    others = [a for addresses in by_host.values() for a in addresses[1:]]
+    for group in (first, others):
+        futures = [client.submit(warm_numba_cache, workers=[a], allow_other_workers=False, pure=False,
+                                 key=f"eno-warm-numba-{uuid4().hex}") for a in group]
+        client.gather(futures)
+
+
 def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequence[FileJob]], list[dict]]:
     """A ``map_fn`` for ``build_dataset``: ``process_files_task`` over ``file_chunks(jobs)`` on
     ``task_runner(settings)`` (torch limited to one thread per worker thread); outcomes are yielded
@@ -208,6 +237,11 @@ def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequen
 
     def map_fn(fn: Callable[[Any], Any], jobs: Sequence[FileJob]) -> Iterator[dict[str, Any]]:
         with _torch_threads(1), task_runner(settings) as runner:
+            if settings.run.task_runner == "dask":
+                if settings.run.dask_address:
+                    warm_dask_workers(runner.client)
+                else:  # our own LocalCluster, on this host: warm here, its workers then load in parallel
+                    warm_numba_cache()
             with worker_api_settings(settings):  # captured with the task context at submit time
                 futures = runner.map(process_files_task, {"jobs": file_chunks(jobs, settings)})
             for fut in as_completed(futures):
