@@ -1,5 +1,6 @@
 """``flows.runner.warm_dask_workers``: the numba cache is warmed on one worker per host before
-the others (numba#10128), on a real in-process 2-worker Dask cluster."""
+the others (numba#10128), on a real in-process 2-worker Dask cluster; ``flows.dask_preload`` is a
+valid Dask preload."""
 
 from __future__ import annotations
 
@@ -34,3 +35,16 @@ def test_warm_dask_workers_one_per_host_first(monkeypatch: pytest.MonkeyPatch) -
     assert len(_CALLS) == 2
     (_, _, first_end), (_, second_start, _) = sorted(_CALLS, key=lambda c: c[1])
     assert second_start >= first_end  # same host: the second waits for the first
+
+
+def test_dask_preload_is_a_valid_preload() -> None:
+    """``--preload flows.dask_preload`` is accepted by a scheduler and its workers (Dask imports it
+    and fails the start on an error) and is recorded as their preload."""
+    preload = ["flows.dask_preload"]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  preload=preload, scheduler_kwargs={"preload": preload}) as cluster, \
+            distributed.Client(cluster) as client:
+        assert [p.name for p in cluster.scheduler.preloads] == preload
+        (worker,) = cluster.workers.values()
+        assert [p.name for p in worker.preloads] == preload
+        assert client.submit(sum, [1, 2]).result() == 3
