@@ -17,9 +17,10 @@ embedded per wall second), wall s, CPU s (this process + finished children) and 
    subprocess, in two set-ups: (a) a *running cluster* — a ``LocalCluster`` started with
    ``--preload flows.dask_preload`` on scheduler and workers and warmed up (imports, numba cache)
    by the benchmark, passed as ``run.dask_address``, as a long-lived cluster is; (b) the flow's
-   *own LocalCluster* (``run.dask_workers``), whose start-up is inside the run. Two figures each: the flow's whole wall time (imports, ephemeral
-   Prefect server, writing the Arrow splits) and the per-file phase alone (``process_wall_s`` of the
-   QC report: the ``eno-process-files`` tasks, ``run.files_per_task`` default). One untimed warm-up
+   *own LocalCluster* (``run.dask_workers``), whose start-up is inside the run. Two figures each:
+   the flow's whole wall time (imports, ephemeral Prefect server, writing the Arrow splits) and the
+   per-file phase alone (``process_wall_s`` of the QC report: the ``eno-process-files`` tasks,
+   ``run.files_per_task`` default). One untimed warm-up
    build first (cold page cache, numba's cache); then ``--repeats`` builds per setting, 1 and 2
    workers alternating, and the medians (each run is printed too).
 
@@ -107,14 +108,12 @@ print(json.dumps({"wall": wall, "process_wall": build["process_wall_s"], "n": re
 
 def _warm_worker() -> str:
     """Import what a build task needs (torch, librosa, eno's per-file code, Prefect's task engine)
-    and run librosa's numba-compiled code once, as a long-lived cluster worker already has."""
+    and run the fingerprint's librosa code once, as a long-lived cluster worker already has."""
     import numpy as np
 
     import flows.runner  # noqa: F401
     from eno_hf.features.fingerprint import fingerprint
-    from eno_hf.features.numba_cache import warm_numba_cache
 
-    warm_numba_cache()
     fingerprint(np.random.default_rng(0).standard_normal(16_000 * 3).astype(np.float32) * 0.1, 16_000)
     return "ok"
 
@@ -133,14 +132,16 @@ def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0)
 
             # the scheduler and workers preload eno's modules, as docs/deployments.md says to start
             # a long-lived cluster (else the scheduler imports them when the first graph arrives,
-            # stalling the cluster ~15-20 s); the workers are warmed one after the other (numba cache)
+            # stalling the cluster ~15-20 s); numba's cache is warmed per host as the flow does it
+            from flows.runner import warm_dask_workers
+
             preload = ["flows.dask_preload"]
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                        dashboard_address=None, preload=preload,
                                                        scheduler_kwargs={"preload": preload}))
             client = stack.enter_context(Client(cluster))
-            for address in client.scheduler_info(n_workers=-1)["workers"]:
-                client.run(_warm_worker, workers=[address])
+            warm_dask_workers(client)
+            client.run(_warm_worker)
             address = cluster.scheduler_address
         env = {**os.environ, "PREFECT_HOME": f"{tmp}/prefect", "PREFECT_LOGGING_LEVEL": "WARNING",
                "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

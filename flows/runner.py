@@ -216,6 +216,10 @@ def warm_dask_workers(client: Any) -> None:
     (measured, ``benchmarks/embed.py``), while the flow-process warm-up (~7 s of librosa
     imports and cache loads) was a fixed cost of every build on a running cluster and no help to
     a remote one.
+
+    Raises:
+        Exception: whatever ``warm_numba_cache`` raised on a worker (re-raised by ``gather``),
+            e.g. ``ImportError`` when librosa is missing there.
     """
     from uuid import uuid4
 
