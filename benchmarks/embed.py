@@ -9,7 +9,10 @@ embedded per wall second), wall s, CPU s (this process + finished children) and 
 1. the default encoder of ``configs/small.yaml`` (``tagger_ensemble``: jamendo-fcn + msd-fcn +
    jamendo-musicnn, ``eno_hf.embeddings.frames``) on the first ``--clips`` 4q-dev clips (~30 s each),
    torch on ONE thread everywhere, so that the worker comparison is about processes:
-   one-by-one (``FrameEmbedder.embed`` per clip) vs batched (``embed_batch``, ``--batch`` clips);
+   one-by-one (``FrameEmbedder.embed`` per clip) vs batched (``embed_batch``, ``--batch`` clips per
+   call) with the device's default pass size (``FrameEmbedder.windows_per_pass``: on CPU
+   ``frames.CPU_PASS_S`` of audio) and with all ``--batch`` clips' windows in one pass;
+   ``--repeats`` rounds, interleaved, medians;
 2. batched in 1 vs 2 worker processes (``multiprocessing`` spawn, the clips split in two halves,
    one torch thread each; the model load is outside the timed part of each worker);
 3. ``eno-build`` (the Prefect flow, ``run.task_runner=dask``) on ``--build-clips`` clips with 1 vs 2
@@ -102,7 +105,8 @@ res = eno_build("configs/small.yaml", ov)
 wall = time.perf_counter() - t
 build = json.load(open(f"{res['path']}/qc_report.json"))["build"]
 print(json.dumps({"wall": wall, "process_wall": build["process_wall_s"], "n": res["accounting"]["n_written"],
-                  "hit": res["cache_hit"]}))
+                  "hit": res["cache_hit"], "build_wall": build["wall_s"], "load": build["load_s"],
+                  "hash": build["hash_s"], "write": build["write_s"]}))
 """
 
 
@@ -167,18 +171,30 @@ def _embedding_part(args: argparse.Namespace) -> None:
     print(f"encoder {emb.spec.key} (dim {emb.dim}), {len(waves)} clips, {audio_s:.0f} s of audio, torch 1 thread")
     emb.embed_batch(waves[:1])  # warm-up
 
-    c, t = _cpu(), time.perf_counter()
-    for w in waves:
-        emb.embed(w)
-    one = time.perf_counter() - t
-    _line("one-by-one (1 process)", len(waves), audio_s, one, _cpu() - c)
+    def one_by_one() -> None:
+        for w in waves:
+            emb.embed(w)
 
-    c, t = _cpu(), time.perf_counter()
-    for i in range(0, len(waves), args.batch):
-        emb.embed_batch(waves[i: i + args.batch])
-    batched = time.perf_counter() - t
-    _line(f"batched x{args.batch} (1 process)", len(waves), audio_s, batched, _cpu() - c,
-          f"[{one / batched:.2f}x one-by-one]")
+    def batched(max_windows: int | None) -> None:
+        for i in range(0, len(waves), args.batch):
+            emb.embed_batch(waves[i: i + args.batch], max_windows=max_windows)
+
+    per_pass = emb.windows_per_pass()
+    settings = {"one-by-one (1 process)": lambda: one_by_one(),
+                f"batched x{args.batch}, {per_pass} window(s)/pass": lambda: batched(None),
+                f"batched x{args.batch}, {args.batch} windows/pass": lambda: batched(args.batch)}
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in settings}
+    for _ in range(args.repeats):  # interleaved: drift hits every setting alike
+        for label, fn in settings.items():
+            c, t = _cpu(), time.perf_counter()
+            fn()
+            runs[label].append((time.perf_counter() - t, _cpu() - c))
+    base = float(np.median([w for w, _ in runs["one-by-one (1 process)"]]))
+    for label, rs in runs.items():
+        wall = float(np.median([w for w, _ in rs]))
+        ratio = "" if label.startswith("one-by-one") else f"[{base / wall:.2f}x one-by-one] "
+        _line(label, len(waves), audio_s, wall, float(np.median([c for _, c in rs])),
+              f"{ratio}(median of {len(rs)}: {'/'.join(f'{w:.1f}' for w, _ in rs)} s)")
 
     ctx = mp.get_context("spawn")
     times = {}
@@ -202,7 +218,8 @@ def main() -> None:
     ap.add_argument("--files-per-task", type=int, nargs="*", default=[0],
                     help="run.files_per_task values to compare (0 = the flow's default; default: 0)")
     ap.add_argument("--repeats", type=int, default=3,
-                    help="builds per (set-up, workers), alternating 1 and 2 workers; medians (default 3)")
+                    help="rounds of the embedding settings (interleaved) and builds per (set-up, workers), "
+                         "alternating 1 and 2 workers; medians (default 3)")
     ap.add_argument("--clusters", nargs="*", choices=["running", "own"], default=["running", "own"],
                     help="which Dask set-ups to build on (default both)")
     args = ap.parse_args()
@@ -232,6 +249,14 @@ def main() -> None:
                         ratio = f"[{med[1][key] / b[key]:.2f}x 1 worker] " if n_workers == 2 else ""
                         _line(f"eno-build, {n_workers} Dask worker(s), {where}, {label}", n, n * 30.0, b[key], c,
                               f"{ratio}(median of {len(runs[n_workers])}: {each} s)")
+                    ph = {k: float(np.median([r[k] for r in runs[n_workers]]))
+                          for k in ("wall", "build_wall", "load", "hash", "process_wall", "write")}
+                    print(f"  where the whole flow's {ph['wall']:.1f} s went (medians): outside build_dataset "
+                          f"(flow/Prefect start, task runner) {ph['wall'] - ph['build_wall']:.1f}, metadata "
+                          f"{ph['load']:.1f}, hashing {ph['hash']:.1f}, per-file {ph['process_wall']:.1f}, "
+                          f"Arrow writing {ph['write']:.1f}, rest of build_dataset "
+                          f"{ph['build_wall'] - ph['load'] - ph['hash'] - ph['process_wall'] - ph['write']:.1f}",
+                          flush=True)
         print("(build x RT assumes ~30-s clips; CPU = the build subprocess incl. imports, plus its own cluster's "
               "workers; a running cluster's workers are not in it)")
 

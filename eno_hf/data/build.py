@@ -206,6 +206,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
     n_inputs = len(recs) + len(rejected)
 
     # content hashes (hashlib releases the GIL: threads overlap reading and hashing)
+    t_hash = time.perf_counter()
     hashes: dict[str, str] = {}
     usable: list[Recording] = []
     by_path = _hash_files(sorted({str(r.path) for r in recs}), max(1, cfg.num_workers))
@@ -218,6 +219,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         else:
             hashes[rec.recording_id] = res
             usable.append(rec)
+    hash_s = time.perf_counter() - t_hash
 
     from eno_hf.features import FEATURE_DEFINITIONS_VERSION
 
@@ -299,6 +301,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
             split_items.setdefault(split, []).append(
                 {"recording": job.recording, "cache_path": outcomes[job.recording.recording_id]["cache_path"]})
 
+        t_write = time.perf_counter()
         tmp = make_staging_dir(final.parent, version)
         nonfinite = NonFiniteCounter()
         try:
@@ -309,6 +312,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                 write_split(out_dir / split, split, chunks, features, fingerprint=f"{version}-{split}")
             (out_dir / "dataset_dict.json").write_text(
                 json.dumps({"splits": ["train", "validation", "test"]}), encoding="utf-8")
+            write_s = time.perf_counter() - t_write
 
             written = []
             split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
@@ -341,7 +345,9 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                                           "recordings (by id) were used")
             report["build"] = {"n_processed": len(todo), "n_from_cache": len(jobs) - len(todo),
                                "wall_s": round(time.perf_counter() - t0, 2),
+                               "load_s": round(t_hash - t0, 2), "hash_s": round(hash_s, 2),
                                "process_wall_s": round(process_wall_s, 2),
+                               "write_s": round(write_s, 2),
                                "audio_s": round(sum(float(c.get("duration_s", 0.0)) for c in cond), 2)}
             write_qc_report(report, out_dir / "qc_report.json")
             (out_dir / "settings.json").write_text(

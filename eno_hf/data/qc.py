@@ -17,7 +17,9 @@ The report is a plain JSON-able dict (``qc_report.json`` next to the dataset)::
     }
 
 ``build_dataset`` adds ``labels_dropped`` (tags removed by ``min_count``), ``warnings`` (e.g. an
-empty split) and ``build`` (``n_processed``, ``n_from_cache``, ``wall_s``, ``audio_s``).
+empty split) and ``build`` (``n_processed``, ``n_from_cache``, ``audio_s``, and seconds: ``wall_s`` of the build,
+its phases ``load_s`` (metadata), ``hash_s`` (content hashes), ``process_wall_s`` (per-file work)
+and ``write_s`` (Arrow splits)).
 
 ``n_inputs`` counts every metadata row / audio file the source saw (accepted recordings plus
 the source's own rejections); the invariant ``n_inputs == n_written + n_rejected`` is checked

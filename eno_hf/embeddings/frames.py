@@ -36,7 +36,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["EmbedderSpec", "FrameEmbedder", "build_frame_embedder", "cut_windows"]
+__all__ = ["CPU_PASS_S", "GPU_PASS_WINDOWS", "EmbedderSpec", "FrameEmbedder", "build_frame_embedder", "cut_windows"]
+
+CPU_PASS_S = 30.0
+"""Seconds of audio per forward pass on CPU. Measured with ``benchmarks/embed.py``'s encoder
+(the default ensemble, one torch thread, 16 4q-dev clips, medians of 3, 2026-12-04): time per clip
+grows with the windows run together — 2, 4 and 8 30-s windows per pass were 3 %, 5 % and 23 %
+slower than one (activations leave the caches) — so on CPU a pass holds at most ``CPU_PASS_S``
+of windows (at least one window)."""
+
+GPU_PASS_WINDOWS = 64
+"""Windows per forward pass on CUDA (batching is what fills a GPU)."""
 
 
 @dataclass(frozen=True)
@@ -144,19 +154,35 @@ class FrameEmbedder:
         with torch.autocast(self.device.type, dtype=self.autocast):
             return self._rows(chunk).float().cpu()
 
+    def windows_per_pass(self) -> int:
+        """Windows per forward pass on this device: ``GPU_PASS_WINDOWS`` on CUDA, else as many as
+        fit in ``CPU_PASS_S`` seconds (at least 1)."""
+        if self.device.type == "cuda":
+            return GPU_PASS_WINDOWS
+        return max(1, int(CPU_PASS_S * self.sample_rate) // self.window)
+
     @torch.inference_mode()
-    def embed_batch(self, waveforms: list[np.ndarray], max_windows: int = 64) -> list[Tensor]:
-        """Embed several clips at once: their windows are run together (``max_windows`` per pass).
+    def embed_batch(self, waveforms: list[np.ndarray], max_windows: int | None = None) -> list[Tensor]:
+        """Embed several clips at once: their windows are cut, concatenated and run in passes of
+        ``max_windows`` (default ``windows_per_pass()``: 64 on CUDA, ``CPU_PASS_S`` of audio on CPU).
 
         Args:
             waveforms: ``(samples,)`` float32 mono clips at ``sample_rate``.
+            max_windows: windows per forward pass (``None``: the device default).
 
         Returns:
-            one ``(frames_i, dim)`` float32 tensor per clip.
+            one ``(frames_i, dim)`` float32 tensor per clip (the same rows, up to float rounding,
+            whatever the pass size).
+
+        Raises:
+            ValueError: an empty or non-1-D waveform (``cut_windows``), ``max_windows`` < 1.
         """
+        per_pass = self.windows_per_pass() if max_windows is None else int(max_windows)
+        if per_pass < 1:
+            raise ValueError(f"max_windows must be >= 1, got {max_windows}")
         cut = [cut_windows(w, self.window, self.hop) for w in waveforms]
         allw = torch.cat(cut)
-        rows = torch.cat([self._forward(chunk) for chunk in allw.split(max_windows)])
+        rows = torch.cat([self._forward(chunk) for chunk in allw.split(per_pass)])
         return [r.clone() for r in rows.split([c.shape[0] for c in cut])]
 
     def embed(self, waveform: np.ndarray) -> Tensor:
