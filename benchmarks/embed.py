@@ -15,15 +15,19 @@ embedded per wall second), wall s, CPU s (this process + finished children) and 
    ``--repeats`` rounds, interleaved, medians;
 2. batched in 1 vs 2 worker processes (``multiprocessing`` spawn, the clips split in two halves,
    one torch thread each; the model load is outside the timed part of each worker);
-3. ``eno-build`` (the Prefect flow, ``run.task_runner=dask``) on ``--build-clips`` clips with 1 vs 2
-   single-threaded Dask worker processes, each build on a fresh data root (no cache hit), in a
-   subprocess, in two set-ups: (a) a *running cluster* — a ``LocalCluster`` started with
+3. ``eno-build`` (the Prefect flow, ``run.task_runner=dask``) on ``--build-clips`` clips (default
+   all 360 of 4q-dev) with 1 vs 2 single-threaded Dask worker processes, each build on a fresh
+   data root (no cache hit), in a subprocess, in three set-ups (``--clusters``):
+   (a) ``server``, production: a *running cluster* — a ``LocalCluster`` started with
    ``--preload flows.dask_preload`` on scheduler and workers and warmed up (imports, numba cache)
-   by the benchmark, passed as ``run.dask_address``, as a long-lived cluster is; (b) the flow's
-   *own LocalCluster* (``run.dask_workers``), whose start-up is inside the run. Two figures each:
-   the flow's whole wall time (imports, ephemeral Prefect server, writing the Arrow splits) and the
-   per-file phase alone (``process_wall_s`` of the QC report: the ``eno-process-files`` tasks,
-   ``run.files_per_task`` default). One untimed warm-up
+   by the benchmark, passed as ``run.dask_address`` — and a running ``prefect server start``
+   (``PREFECT_API_URL``); (b) ``running``: the same cluster, with the flow's ephemeral Prefect
+   server (``eno build`` without a server: its start-up is inside the run); (c) ``own``: the
+   flow's *own LocalCluster* (``run.dask_workers``) and ephemeral server, both started inside the
+   run. Two figures each: the flow's whole wall time and the per-file phase alone
+   (``process_wall_s`` of the QC report: the ``eno-process-files`` tasks, ``run.files_per_task``
+   default), then where the whole time went (outside ``build_dataset``: flow and Prefect start;
+   the QC report's ``load_s``, ``hash_s``, ``process_wall_s``, ``write_s``). One untimed warm-up
    build first (cold page cache, numba's cache); then ``--repeats`` builds per setting, 1 and 2
    workers alternating, and the medians (each run is printed too).
 
@@ -34,6 +38,7 @@ build). Clips are decoded once, before anything is timed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -42,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -122,13 +128,12 @@ def _warm_worker() -> str:
     return "ok"
 
 
-def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0) -> dict:
+def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0, api_url: str | None = None) -> dict:
     """One ``eno-build`` subprocess on a fresh data root. ``running_cluster``: on a LocalCluster of
-    ``workers`` started (and warmed up) here, passed as ``run.dask_address`` — the production set-up
-    (long-lived workers); else the flow starts its own LocalCluster (start-up inside the run).
-    ``files_per_task``: ``run.files_per_task`` (0 = the flow's default)."""
-    import contextlib
-
+    ``workers`` started (and warmed up) here, passed as ``run.dask_address`` (long-lived workers);
+    else the flow starts its own LocalCluster (start-up inside the run). ``api_url``: a running
+    Prefect server's API (the production set-up, ``PREFECT_API_URL``); None: the flow's ephemeral
+    server, started inside the run. ``files_per_task``: ``run.files_per_task`` (0 = the flow's default)."""
     with tempfile.TemporaryDirectory(prefix="eno-bench-embed-") as tmp, contextlib.ExitStack() as stack:
         address = "-"
         if running_cluster:
@@ -150,6 +155,8 @@ def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0)
         env = {**os.environ, "PREFECT_HOME": f"{tmp}/prefect", "PREFECT_LOGGING_LEVEL": "WARNING",
                "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env.pop("PREFECT_API_URL", None)
+        if api_url:
+            env["PREFECT_API_URL"] = api_url
         c0 = _cpu()
         proc = subprocess.run([sys.executable, "-c", BUILD, f"{tmp}/data", str(n), str(workers), address,
                                str(files_per_task)], cwd=ROOT,
@@ -159,6 +166,45 @@ def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0)
         out = json.loads(proc.stdout.strip().splitlines()[-1])
         out["cpu"] = _cpu() - c0  # the build subprocess (and, for its own cluster, the workers)
         return out
+
+
+@contextlib.contextmanager
+def _prefect_server() -> Iterator[str]:
+    """A ``prefect server start`` on a free loopback port with its own PREFECT_HOME; yields its API URL."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="eno-bench-prefect-") as home:
+        env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        env.pop("PREFECT_API_URL", None)
+        log = open(f"{home}/server.log", "w")
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        api = f"http://127.0.0.1:{port}/api"
+        try:
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"prefect server did not start: {open(f'{home}/server.log').read()[-2000:]}")
+                time.sleep(1)
+            yield api
+        finally:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
 
 
 def _embedding_part(args: argparse.Namespace) -> None:
@@ -212,16 +258,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", type=int, default=16, help="4q-dev clips to embed (default 16)")
     ap.add_argument("--batch", type=int, default=8, help="clips per batch (default 8)")
-    ap.add_argument("--build-clips", type=int, default=120,
-                    help="clips for the Dask build (default 120; 0 skips)")
+    ap.add_argument("--build-clips", type=int, default=360,
+                    help="clips for the Dask build (default 360: all of 4q-dev; 0 skips)")
     ap.add_argument("--only-build", action="store_true", help="skip the embedding part")
     ap.add_argument("--files-per-task", type=int, nargs="*", default=[0],
                     help="run.files_per_task values to compare (0 = the flow's default; default: 0)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="rounds of the embedding settings (interleaved) and builds per (set-up, workers), "
                          "alternating 1 and 2 workers; medians (default 3)")
-    ap.add_argument("--clusters", nargs="*", choices=["running", "own"], default=["running", "own"],
-                    help="which Dask set-ups to build on (default both)")
+    ap.add_argument("--clusters", nargs="*", choices=["server", "running", "own"],
+                    default=["server", "running", "own"],
+                    help="which set-ups to build on: server = running Dask cluster + running Prefect server "
+                         "(production), running = running Dask cluster + the flow's ephemeral Prefect server, "
+                         "own = the flow's own LocalCluster and ephemeral server (default all)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not args.only_build:
@@ -232,31 +281,33 @@ def main() -> None:
         # fills numba's on-disk cache (measured here: 79 s per-file on 1 worker, vs 63-68 s after)
         _build(min(args.build_clips, 16), 1, True)
         for per_task in args.files_per_task:
-            for running in (c == "running" for c in args.clusters):
-                where = ("running cluster" if running else "own LocalCluster") + \
-                    (f", {per_task} files/task" if per_task else "")
-                runs: dict[int, list[dict]] = {1: [], 2: []}
-                for _ in range(args.repeats):  # 1, 2, 1, 2, ...: drift hits both settings alike
-                    for n_workers in (1, 2):
-                        runs[n_workers].append(_build(args.build_clips, n_workers, running, per_task))
-                med = {w: {k: float(np.median([r[k] for r in rs])) for k in ("wall", "process_wall")}
-                       for w, rs in runs.items()}
-                for n_workers, b in med.items():
-                    n = runs[n_workers][0]["n"]
-                    cpu = float(np.median([r["cpu"] for r in runs[n_workers]]))
-                    for label, key, c in (("whole flow", "wall", cpu), ("per-file", "process_wall", float("nan"))):
-                        each = "/".join(f"{r[key]:.0f}" for r in runs[n_workers])
-                        ratio = f"[{med[1][key] / b[key]:.2f}x 1 worker] " if n_workers == 2 else ""
-                        _line(f"eno-build, {n_workers} Dask worker(s), {where}, {label}", n, n * 30.0, b[key], c,
-                              f"{ratio}(median of {len(runs[n_workers])}: {each} s)")
-                    ph = {k: float(np.median([r[k] for r in runs[n_workers]]))
-                          for k in ("wall", "build_wall", "load", "hash", "process_wall", "write")}
-                    print(f"  where the whole flow's {ph['wall']:.1f} s went (medians): outside build_dataset "
-                          f"(flow/Prefect start, task runner) {ph['wall'] - ph['build_wall']:.1f}, metadata "
-                          f"{ph['load']:.1f}, hashing {ph['hash']:.1f}, per-file {ph['process_wall']:.1f}, "
-                          f"Arrow writing {ph['write']:.1f}, rest of build_dataset "
-                          f"{ph['build_wall'] - ph['load'] - ph['hash'] - ph['process_wall'] - ph['write']:.1f}",
-                          flush=True)
+            for setup in args.clusters:
+                running = setup != "own"
+                where = {"server": "running cluster + Prefect server", "running": "running cluster",
+                         "own": "own LocalCluster"}[setup] + (f", {per_task} files/task" if per_task else "")
+                with _prefect_server() if setup == "server" else contextlib.nullcontext() as api:
+                    runs: dict[int, list[dict]] = {1: [], 2: []}
+                    for _ in range(args.repeats):  # 1, 2, 1, 2, ...: drift hits both settings alike
+                        for n_workers in (1, 2):
+                            runs[n_workers].append(_build(args.build_clips, n_workers, running, per_task, api))
+                    med = {w: {k: float(np.median([r[k] for r in rs])) for k in ("wall", "process_wall")}
+                           for w, rs in runs.items()}
+                    for n_workers, b in med.items():
+                        n = runs[n_workers][0]["n"]
+                        cpu = float(np.median([r["cpu"] for r in runs[n_workers]]))
+                        for label, key, c in (("whole flow", "wall", cpu), ("per-file", "process_wall", float("nan"))):
+                            each = "/".join(f"{r[key]:.0f}" for r in runs[n_workers])
+                            ratio = f"[{med[1][key] / b[key]:.2f}x 1 worker] " if n_workers == 2 else ""
+                            _line(f"eno-build, {n_workers} Dask worker(s), {where}, {label}", n, n * 30.0, b[key], c,
+                                  f"{ratio}(median of {len(runs[n_workers])}: {each} s)")
+                        ph = {k: float(np.median([r[k] for r in runs[n_workers]]))
+                              for k in ("wall", "build_wall", "load", "hash", "process_wall", "write")}
+                        print(f"  where the whole flow's {ph['wall']:.1f} s went (medians): outside build_dataset "
+                              f"(flow/Prefect start, task runner) {ph['wall'] - ph['build_wall']:.1f}, metadata "
+                              f"{ph['load']:.1f}, hashing {ph['hash']:.1f}, per-file {ph['process_wall']:.1f}, "
+                              f"Arrow writing {ph['write']:.1f}, rest of build_dataset "
+                              f"{ph['build_wall'] - ph['load'] - ph['hash'] - ph['process_wall'] - ph['write']:.1f}",
+                              flush=True)
         print("(build x RT assumes ~30-s clips; CPU = the build subprocess incl. imports, plus its own cluster's "
               "workers; a running cluster's workers are not in it)")
 

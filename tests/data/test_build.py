@@ -214,6 +214,9 @@ def test_fourq_one_more_file_processes_only_it(fourq_build, fourq_settings) -> N
     assert calls.ids[0] not in {w["recording_id"] for w in fourq_build.report["written"]}
     assert res.report["accounting"]["n_written"] == LIMIT + 1
     assert res.report["build"] == {**res.report["build"], "n_processed": 1, "n_from_cache": LIMIT}
+    phases = [res.report["build"][k] for k in ("load_s", "hash_s", "process_wall_s", "write_s")]
+    assert min(phases) >= 0 and res.report["build"]["write_s"] > 0
+    assert sum(phases) <= res.report["build"]["wall_s"] + 0.05  # phases of the build, rounded to 0.01 s
     assert (res.path.parent / "LATEST").read_text().strip() == res.version
     assert fourq_build.path.is_dir()  # the old version stays
 
