@@ -180,10 +180,24 @@ class FrameEmbedder:
         per_pass = self.windows_per_pass() if max_windows is None else int(max_windows)
         if per_pass < 1:
             raise ValueError(f"max_windows must be >= 1, got {max_windows}")
-        cut = [cut_windows(w, self.window, self.hop) for w in waveforms]
-        allw = torch.cat(cut)
-        rows = torch.cat([self._forward(chunk) for chunk in allw.split(per_pass)])
-        return [r.clone() for r in rows.split([c.shape[0] for c in cut])]
+        # clips are cut one at a time and each pass is run as soon as it is full, so at most one
+        # pass and one clip's windows are held (not every clip's windows at once)
+        counts: list[int] = []
+        pending: list[Tensor] = []
+        n_pending = 0
+        rows: list[Tensor] = []
+        for w in waveforms:
+            cut = cut_windows(w, self.window, self.hop)
+            counts.append(cut.shape[0])
+            pending.append(cut)
+            n_pending += cut.shape[0]
+            while n_pending >= per_pass:
+                buf = pending[0] if len(pending) == 1 else torch.cat(pending)
+                rows.append(self._forward(buf[:per_pass]))
+                pending, n_pending = ([buf[per_pass:]] if buf.shape[0] > per_pass else []), buf.shape[0] - per_pass
+        if n_pending:
+            rows.append(self._forward(torch.cat(pending)))
+        return [r.clone() for r in torch.cat(rows).split(counts)]
 
     def embed(self, waveform: np.ndarray) -> Tensor:
         """One clip -> ``(frames, dim)`` float32."""

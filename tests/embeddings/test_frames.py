@@ -36,11 +36,12 @@ def test_cpu_passes_hold_cpu_pass_s_of_audio_and_rows_do_not_depend_on_pass_size
     assert emb.windows_per_pass() == int(CPU_PASS_S)
     assert max(emb.module.passes) == int(CPU_PASS_S) and sum(emb.module.passes) == 52
     assert [r.shape for r in rows] == [(20, 3), (25, 3), (7, 3)]
-    emb.module.passes.clear()
-    one = emb.embed_batch(waves, max_windows=1)
-    assert set(emb.module.passes) == {1}
-    for a, b in zip(rows, one):
-        torch.testing.assert_close(a, b)
+    for per_pass in (1, 7):
+        emb.module.passes.clear()
+        other = emb.embed_batch(waves, max_windows=per_pass)
+        assert max(emb.module.passes) == per_pass and sum(emb.module.passes) == 52
+        for a, b in zip(rows, other, strict=True):
+            torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="max_windows"):
         emb.embed_batch(waves, max_windows=0)
 
