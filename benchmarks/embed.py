@@ -17,17 +17,19 @@ embedded per wall second), wall s, CPU s (this process + finished children) and 
    one torch thread each; the model load is outside the timed part of each worker);
 3. ``eno-build`` (the Prefect flow, ``run.task_runner=dask``) on ``--build-clips`` clips (default
    all 360 of 4q-dev) with 1 vs 2 single-threaded Dask worker processes, each build on a fresh
-   data root (no cache hit), in a subprocess, in three set-ups (``--clusters``):
+   data root (no cache hit), in a subprocess, in four set-ups (``--clusters``):
    (a) ``server``, production: a *running cluster* — a ``LocalCluster`` started with
    ``--preload flows.dask_preload`` on scheduler and workers and warmed up (imports, numba cache)
    by the benchmark, passed as ``run.dask_address`` — and a running ``prefect server start``
    (``PREFECT_API_URL``); (b) ``running``: the same cluster, with the flow's ephemeral Prefect
    server (``eno build`` without a server: its start-up is inside the run); (c) ``own``: the
    flow's *own LocalCluster* (``run.dask_workers``) and ephemeral server, both started inside the
-   run. Two figures each: the flow's whole wall time and the per-file phase alone
-   (``process_wall_s`` of the QC report: the ``eno-process-files`` tasks, ``run.files_per_task``
-   default), then where the whole time went (outside ``build_dataset``: flow and Prefect start;
-   the QC report's ``load_s``, ``hash_s``, ``process_wall_s``, ``write_s``). One untimed warm-up
+   run; and (d) ``pool``: ``build_dataset`` called directly, no Prefect and no Dask, on
+   ``dataset.num_workers`` forked processes — what two cores give this work at all. Two figures
+   each: the flow's whole wall time and the per-file phase alone (``process_wall_s`` of the QC
+   report: the ``eno-process-files`` tasks at the ``run.files_per_task`` default), then where
+   the whole time went (outside ``build_dataset``: flow and Prefect start; the QC report's
+   ``load_s``, ``hash_s``, ``process_wall_s``, ``write_s``). One untimed warm-up
    build first (cold page cache, numba's cache); then ``--repeats`` builds per setting, 1 and 2
    workers alternating, and the medians (each run is printed too).
 
@@ -116,6 +118,22 @@ print(json.dumps({"wall": wall, "process_wall": build["process_wall_s"], "n": re
 """
 
 
+POOL_BUILD = r"""
+import json, sys, time
+from eno_hf.config import load_config
+from eno_hf.data.build import build_dataset
+root, n, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = load_config("configs/small.yaml", [f"paths.data_root={root}", f"dataset.limit={n}", f"dataset.num_workers={workers}"])
+t = time.perf_counter()
+res = build_dataset(s, progress=False)
+wall = time.perf_counter() - t
+b = res.report["build"]
+print(json.dumps({"wall": wall, "process_wall": b["process_wall_s"], "n": res.report["accounting"]["n_written"],
+                  "hit": res.cache_hit, "build_wall": b["wall_s"], "load": b["load_s"], "hash": b["hash_s"],
+                  "write": b["write_s"]}))
+"""
+
+
 def _warm_worker() -> str:
     """Import what a build task needs (torch, librosa, eno's per-file code, Prefect's task engine)
     and run the fingerprint's librosa code once, as a long-lived cluster worker already has."""
@@ -126,6 +144,22 @@ def _warm_worker() -> str:
 
     fingerprint(np.random.default_rng(0).standard_normal(16_000 * 3).astype(np.float32) * 0.1, 16_000)
     return "ok"
+
+
+def _pool_build(n: int, workers: int) -> dict:
+    """``build_dataset`` called directly (no Prefect, no Dask) with ``dataset.num_workers`` forked
+    processes, in a subprocess on a fresh data root: the reference for what two cores give this work."""
+    with tempfile.TemporaryDirectory(prefix="eno-bench-pool-") as tmp:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PREFECT_HOME": f"{tmp}/prefect"}
+        c0 = _cpu()
+        proc = subprocess.run([sys.executable, "-c", POOL_BUILD, f"{tmp}/data", str(n), str(workers)], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-3000:])
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        out["cpu"] = _cpu() - c0
+        return out
 
 
 def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0, api_url: str | None = None) -> dict:
@@ -266,11 +300,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3,
                     help="rounds of the embedding settings (interleaved) and builds per (set-up, workers), "
                          "alternating 1 and 2 workers; medians (default 3)")
-    ap.add_argument("--clusters", nargs="*", choices=["server", "running", "own"],
-                    default=["server", "running", "own"],
+    ap.add_argument("--clusters", nargs="*", choices=["server", "running", "own", "pool"],
+                    default=["server", "running", "own", "pool"],
                     help="which set-ups to build on: server = running Dask cluster + running Prefect server "
                          "(production), running = running Dask cluster + the flow's ephemeral Prefect server, "
-                         "own = the flow's own LocalCluster and ephemeral server (default all)")
+                         "own = the flow's own LocalCluster and ephemeral server, pool = build_dataset alone "
+                         "(no Prefect, no Dask) on dataset.num_workers forked processes (default all)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not args.only_build:
@@ -284,12 +319,14 @@ def main() -> None:
             for setup in args.clusters:
                 running = setup != "own"
                 where = {"server": "running cluster + Prefect server", "running": "running cluster",
-                         "own": "own LocalCluster"}[setup] + (f", {per_task} files/task" if per_task else "")
+                         "own": "own LocalCluster", "pool": "no Prefect, process pool"}[setup] + \
+                    (f", {per_task} files/task" if per_task and setup != "pool" else "")
                 with _prefect_server() if setup == "server" else contextlib.nullcontext() as api:
                     runs: dict[int, list[dict]] = {1: [], 2: []}
                     for _ in range(args.repeats):  # 1, 2, 1, 2, ...: drift hits both settings alike
                         for n_workers in (1, 2):
-                            runs[n_workers].append(_build(args.build_clips, n_workers, running, per_task, api))
+                            runs[n_workers].append(_pool_build(args.build_clips, n_workers) if setup == "pool" else
+                                                   _build(args.build_clips, n_workers, running, per_task, api))
                     med = {w: {k: float(np.median([r[k] for r in rs])) for k in ("wall", "process_wall")}
                            for w, rs in runs.items()}
                     for n_workers, b in med.items():
@@ -298,7 +335,9 @@ def main() -> None:
                         for label, key, c in (("whole flow", "wall", cpu), ("per-file", "process_wall", float("nan"))):
                             each = "/".join(f"{r[key]:.0f}" for r in runs[n_workers])
                             ratio = f"[{med[1][key] / b[key]:.2f}x 1 worker] " if n_workers == 2 else ""
-                            _line(f"eno-build, {n_workers} Dask worker(s), {where}, {label}", n, n * 30.0, b[key], c,
+                            what = (f"build_dataset, {n_workers} process(es)" if setup == "pool"
+                                    else f"eno-build, {n_workers} Dask worker(s)")
+                            _line(f"{what}, {where}, {label}", n, n * 30.0, b[key], c,
                                   f"{ratio}(median of {len(runs[n_workers])}: {each} s)")
                         ph = {k: float(np.median([r[k] for r in runs[n_workers]]))
                               for k in ("wall", "build_wall", "load", "hash", "process_wall", "write")}
