@@ -25,14 +25,17 @@ Candidates (``Candidate``): ``prior`` (label prior baseline), ``ridge`` (standar
 regression on one-hot / 0-1 targets, solved in closed form for all strengths and tags at once (``ridge_path``);
 quadrant scores -> softmax with the inner-fold temperature), ``linear`` (standardised features -> L2-regularised
 logistic regression per head: softmax for single-label, independent sigmoids = one-vs-rest for multi-label,
-full-batch L-BFGS in PyTorch) or ``mlp`` (the default model's trunk + heads: Linear -> ReLU -> dropout -> one
+full-batch L-BFGS in PyTorch), ``linear-segments`` (the same logistic probe trained on every 3-s window of
+the training recordings, each with its recording's labels; a recording's logits are the mean of its windows'
+logits) or ``mlp`` (the default model's trunk + heads: Linear -> ReLU -> dropout -> one
 linear head per head, joint multitask loss, AdamW, the default's hidden size / dropout / weight decay,
 epochs chosen on the inner folds; ``seeds`` > 1 averages that many seeds) or ``default`` (the config's own model:
 LoRA-top ``tagger_ensemble`` + trunk + heads trained per fold on cached frozen prefixes with the config's recipe,
 ``evaluation.cv_finetune``). ``features`` name cached blocks
 (``cv_features``): ``"msd-musicnn"`` = penultimate mean+max, ``"ensemble"`` = the default's frozen encoder
 (``cv_finetune.frozen_features``), ``"msd-musicnn:tags"`` = its 50 tag
-probabilities (as logits), ``"handcrafted"``. ``balanced``: class-balanced losses (single-label class weights
+probabilities (as logits), ``"msd-musicnn:windows"`` = its window-level penultimate (``linear-segments``),
+``"handcrafted"``. ``balanced``: class-balanced losses (single-label class weights
 ``n / (K n_k)``; multi-label ``pos_weight = n_neg / n_pos`` capped at 100, as ``training.train``).
 """
 
@@ -78,7 +81,7 @@ class Candidate:
     """A model to cross-validate (see the module docstring)."""
 
     name: str
-    model: Literal["prior", "ridge", "linear", "mlp", "default"] = "ridge"
+    model: Literal["prior", "ridge", "linear", "linear-segments", "mlp", "default"] = "ridge"
     features: list[str] = field(default_factory=list)
     balanced: bool = False
     seeds: int = 1
@@ -129,6 +132,8 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
               description="MSD Musicnn + handcrafted (fingerprint, MFCC statistics), logistic probe"),
     Candidate("msd-musicnn+tags-logreg", "linear", ["msd-musicnn", "msd-musicnn:tags"],
               description="MSD Musicnn penultimate + its 50-tag outputs, logistic probe"),
+    Candidate("msd-musicnn-segments-logreg", "linear-segments", ["msd-musicnn:windows"],
+              description="MSD Musicnn, logistic probe trained on 3-s windows, window logits averaged per clip"),
     Candidate("msd-musicnn-logreg-balanced", "linear", ["msd-musicnn"], balanced=True,
               description="MSD Musicnn, logistic probe, class-balanced losses"),
     Candidate("fingerprint-mfcc-logreg", "linear", ["handcrafted"],
@@ -156,6 +161,9 @@ class CVData:
     """``Settings`` of the model to cross-validate (``model="default"`` candidates)."""
     prefix: dict[str, np.ndarray] | None = None
     """``cv_finetune.prefix_cache`` output (``model="default"`` candidates and the ``ensemble`` block)."""
+    segments: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """``"x:windows"`` -> ``(rows (m, d) float64, owner (m,) int)``: tagger x's window-level
+    penultimate, ``owner`` the index into ``ids`` of each window (``linear-segments`` candidates)."""
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
         """``(n, sum d)`` float64 concatenation of the blocks ``names`` (``"x:tags"``: logit of x's tags)."""
@@ -197,7 +205,9 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
     ids_arr = np.asarray(ids, dtype=str)[order]
     lab = {k: np.concatenate(v)[order] for k, v in labels.items()}
     sets = sorted({b.split(":")[0] for b in feature_sets} - {ENSEMBLE_BLOCK})
-    feats = load_or_compute(dataset, dataset_path, data_root, sets, rheads)
+    with_windows = sorted({b.split(":")[0] for b in feature_sets if b.endswith(":windows")})
+    feats = load_or_compute(dataset, dataset_path, data_root, sets, rheads, windows=with_windows)
+    segments: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     blocks: dict[str, np.ndarray] = {}
     for name, arrays in feats.items():
         if list(arrays["ids"]) != list(ids_arr):
@@ -206,6 +216,9 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
         if "tags" in arrays:
             p = np.clip(np.asarray(arrays["tags"], dtype=np.float64), 1e-6, 1 - 1e-6)
             blocks[f"{name}:tags"] = np.log(p / (1 - p))
+        if name in with_windows:
+            segments[f"{name}:windows"] = (np.asarray(arrays["windows"], dtype=np.float64),
+                                           np.asarray(arrays["window_owner"], dtype=np.int64))
     prefix = None
     if need_prefix or ENSEMBLE_BLOCK in feature_sets:
         from eno_hf.evaluation.cv_finetune import frozen_features, prefix_cache
@@ -215,7 +228,8 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
         prefix = prefix_cache(settings, dataset, dataset_path, data_root, rheads)
         if ENSEMBLE_BLOCK in feature_sets:
             blocks[ENSEMBLE_BLOCK] = frozen_features(settings, rheads, prefix, ids_arr)
-    return CVData(ids_arr, np.asarray([groups[i] for i in ids_arr]), rheads, lab, blocks, settings, prefix)
+    return CVData(ids_arr, np.asarray([groups[i] for i in ids_arr]), rheads, lab, blocks, settings, prefix,
+                  segments)
 
 
 # ----------------------------------------------------------------------------- folds
@@ -512,8 +526,10 @@ def fit_predict(cand: Candidate, data: CVData, train: np.ndarray, test: np.ndarr
         from eno_hf.evaluation.cv_finetune import fit_predict_default
 
         return fit_predict_default(cand, data, train, test, n_inner=n_inner, seed=seed)
-    X = data.matrix(cand.features)
     inner = _inner_folds(data.groups[train], n_inner)
+    if cand.model == "linear-segments":
+        return _fit_predict_linear_segments(cand, data, train, test, inner, l2_grid)
+    X = data.matrix(cand.features)
     if cand.model == "ridge":
         return _fit_predict_ridge(data, X, train, test, inner)
     if cand.model == "linear":
@@ -584,6 +600,67 @@ def _fit_predict_linear(cand: Candidate, data: CVData, X: np.ndarray, train: np.
         Xtr, Xte = _standardize(X[train][keep], X[test])
         W, b = fit_linear(Xtr, y_all[train][keep], kind, n_out, l2, cand.balanced)
         logits = Xte @ W + b
+        info[f"{name}_l2"] = l2
+        if kind == SINGLELABEL:
+            t = fit_temperature(oof, y_all[train])
+            info[f"{name}_temperature"] = t
+            out[f"{name}:raw"] = _probs(kind, logits)
+            out[name] = _probs(kind, logits, t)
+        else:
+            out[name] = _probs(kind, logits)
+    return out, info
+
+
+def _window_rows(owner: np.ndarray, recordings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the windows of ``recordings`` (indices into ``ids``) and, per row, the position of
+    its recording in ``recordings``."""
+    pos_of = np.full(int(owner.max()) + 1, -1)
+    pos_of[recordings] = np.arange(len(recordings))
+    rows = np.flatnonzero(pos_of[owner] >= 0)
+    return rows, pos_of[owner[rows]]
+
+
+def _clip_mean(window_logits: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
+    """``(m, n_out)`` window logits -> ``(n, n_out)`` per-recording means (``pos`` in ``range(n)``)."""
+    sums = np.zeros((n, window_logits.shape[1]))
+    np.add.at(sums, pos, window_logits)
+    return sums / np.maximum(np.bincount(pos, minlength=n), 1)[:, None]
+
+
+def _fit_predict_linear_segments(cand: Candidate, data: CVData, train: np.ndarray, test: np.ndarray,
+                                 inner: list[tuple[np.ndarray, np.ndarray]], l2_grid: Sequence[float]
+                                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Segment-level logistic probe: every window of a training recording is a training row with
+    the recording's labels; a recording's logits are the mean of its windows' logits (segment
+    predictions averaged per clip). L2 chosen and temperature fitted on the inner folds (by
+    recording) as ``linear``. Uses the one ``"x:windows"`` block of ``cand.features``."""
+    if len(cand.features) != 1 or cand.features[0] not in data.segments:
+        raise KeyError(f"{cand.name}: needs one window-level block (have {sorted(data.segments)})")
+    W_all, owner = data.segments[cand.features[0]]
+    out: dict[str, np.ndarray] = {}
+    info: dict[str, Any] = {}
+
+    def fit_pred(tr: np.ndarray, ev: np.ndarray, y_all: np.ndarray, kind: str, n_out: int, l2: float) -> np.ndarray:
+        tr = tr[_labelled(kind, y_all[tr])]
+        r_tr, p_tr = _window_rows(owner, tr)
+        r_ev, p_ev = _window_rows(owner, ev)
+        Xtr, Xev = _standardize(W_all[r_tr], W_all[r_ev])
+        W, b = fit_linear(Xtr, y_all[tr][p_tr], kind, n_out, l2, cand.balanced)
+        return _clip_mean(Xev @ W + b, p_ev, len(ev))
+
+    for h in data.heads:
+        kind, n_out, name = h["kind"], len(h["labels"]), h["name"]
+        y_all = data.labels[name]
+        best = (-np.inf, l2_grid[0], None)
+        for l2 in l2_grid:
+            oof = np.zeros((len(train), n_out))
+            for itr, iva in inner:
+                oof[iva] = fit_pred(train[itr], train[iva], y_all, kind, n_out, l2)
+            score = _score(kind, y_all[train], _probs(kind, oof))
+            if best[2] is None or score > best[0]:
+                best = (score, l2, oof)
+        _, l2, oof = best
+        logits = fit_pred(train, test, y_all, kind, n_out, l2)
         info[f"{name}_l2"] = l2
         if kind == SINGLELABEL:
             t = fit_temperature(oof, y_all[train])

@@ -16,7 +16,9 @@ rows keyed by ``recording_id``; the segments of a recording are concatenated in 
   (mean over windows). The three together are the frozen features of the default ``tagger_ensemble``.
 
 Every file holds ``ids`` (recording ids, sorted), ``embedding`` (mean+max, float32) and, for taggers,
-``tags`` (float32). Nothing is unpickled (``np.load(allow_pickle=False)``).
+``tags`` (float32) and the window level: ``windows`` ``(m, dim)`` float32 (every window's penultimate,
+recordings in ``ids`` order, windows in time order) with ``window_owner`` ``(m,)`` int32 (the row of
+``ids`` each window belongs to). Nothing is unpickled (``np.load(allow_pickle=False)``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def tagger_features(name: str, waveforms: dict[str, np.ndarray], batch_size: int
         waveforms: recording id -> ``(samples,)`` float32 at 16 kHz.
 
     Returns:
-        ``{"ids": (n,) str, "embedding": (n, 2 * dim) float32, "tags": (n, 50) float32}`` (ids sorted).
+        ``{"ids": (n,) str, "embedding": (n, 2 * dim) float32, "tags": (n, 50) float32,
+        "windows": (m, dim) float32, "window_owner": (m,) int32}`` (ids sorted; see the module docstring).
 
     Raises:
         FileNotFoundError: weights absent.
@@ -71,9 +74,9 @@ def tagger_features(name: str, waveforms: dict[str, np.ndarray], batch_size: int
 
     tagger = load_sota_tagger(name)
     ids = sorted(waveforms)
-    emb_rows, tag_rows = [], []
+    emb_rows, tag_rows, win_rows, owners = [], [], [], []
     with torch.inference_mode():
-        for rid in ids:
+        for i, rid in enumerate(ids):
             wav = torch.from_numpy(np.ascontiguousarray(waveforms[rid], dtype=np.float32))
             if isinstance(tagger, MusicnnMSDEncoder):
                 probs, emb = clip_outputs(tagger, wav, batch_size)
@@ -88,8 +91,11 @@ def tagger_features(name: str, waveforms: dict[str, np.ndarray], batch_size: int
                 probs = torch.sigmoid(head(emb))
             emb_rows.append(torch.cat([emb.mean(0), emb.amax(0)]).numpy())
             tag_rows.append(probs.mean(0).numpy())
+            win_rows.append(emb.numpy().astype(np.float32))
+            owners.append(np.full(emb.shape[0], i, dtype=np.int32))
     return {"ids": np.asarray(ids, dtype=str), "embedding": np.stack(emb_rows).astype(np.float32),
-            "tags": np.stack(tag_rows).astype(np.float32)}
+            "tags": np.stack(tag_rows).astype(np.float32), "windows": np.concatenate(win_rows),
+            "window_owner": np.concatenate(owners)}
 
 
 def handcrafted_features(dataset: Any, heads: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -107,9 +113,11 @@ def handcrafted_features(dataset: Any, heads: Sequence[Any]) -> dict[str, np.nda
 
 
 def load_or_compute(dataset: Any, dataset_path: str | Path, data_root: str | Path, names: Sequence[str],
-                    heads: Sequence[Any]) -> dict[str, dict[str, np.ndarray]]:
+                    heads: Sequence[Any], windows: Sequence[str] = ()) -> dict[str, dict[str, np.ndarray]]:
     """The feature sets ``names`` for every recording of ``dataset`` (all splits), from the cache or
     computed and written there (``cache_dir``). Waveforms are read once, only if some set is missing.
+    ``windows``: sets whose window-level arrays are needed; a cached file without them (written
+    before they existed) is recomputed.
 
     Returns:
         name -> ``{"ids", "embedding"[, "tags"]}`` arrays.
@@ -127,6 +135,10 @@ def load_or_compute(dataset: Any, dataset_path: str | Path, data_root: str | Pat
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
+            if name in windows and "windows" not in arrays:
+                log.info("%s: no window-level arrays (an older cache): recomputing", path)
+                path.unlink()
+        if path.is_file():
             if list(arrays["ids"]) != all_ids:
                 raise ValueError(f"{path}: cached ids differ from the dataset's; delete the file to recompute")
             out[name] = arrays

@@ -149,3 +149,27 @@ def test_cli_rejects_unknown_candidate() -> None:
 
     res = CliRunner().invoke(app, ["cv", "--candidates", "no-such-model"])
     assert res.exit_code == 2
+
+
+def test_segment_probe_trains_on_windows_and_averages_them_per_recording() -> None:
+    from eno_hf.evaluation.cv import _clip_mean, _window_rows
+
+    d = _data(n=96, n_groups=24)
+    rng = np.random.default_rng(1)
+    counts = rng.integers(3, 7, len(d.ids))  # 3-6 windows per recording, as 3-s windows of clips
+    owner = np.repeat(np.arange(len(d.ids)), counts)
+    signal = d.blocks["good"][:, :10] - rng.standard_normal((len(d.ids), 10))  # the informative part only
+    d.segments = {"good:windows": (signal[owner] + 1.5 * rng.standard_normal((len(owner), 10)), owner),
+                  "noise:windows": (rng.standard_normal((len(owner), 10)), owner)}
+    rows, pos = _window_rows(owner, np.asarray([5, 2]))
+    assert sorted(set(owner[rows])) == [2, 5] and set(pos[owner[rows] == 5]) == {0}
+    np.testing.assert_allclose(_clip_mean(np.arange(6.0)[:, None], np.asarray([0, 0, 1, 1, 1, 0]), 2), [[2.0], [3.0]])
+    folds = make_folds(d.ids, d.groups, d.labels["quadrant"], n_folds=3, n_repeats=1, seed=0)
+    cands = [Candidate("noise-seg", "linear-segments", ["noise:windows"]),
+             Candidate("good-seg", "linear-segments", ["good:windows"])]
+    rep = run_cv(d, cands, folds, n_inner=2, reference="noise-seg", l2_grid=(1e-2,))
+    m = {n: c["metrics"] for n, c in rep["candidates"].items()}
+    assert m["good-seg"]["quadrant/f1_macro"]["mean"] > m["noise-seg"]["quadrant/f1_macro"]["mean"] + 0.3
+    assert m["good-seg"]["descriptors/roc_auc_macro"]["mean"] > 0.75
+    with pytest.raises(KeyError, match="window-level"):
+        run_cv(d, [Candidate("bad", "linear-segments", ["good"])], folds, n_inner=2, l2_grid=(1e-2,))
