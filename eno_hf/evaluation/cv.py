@@ -813,6 +813,12 @@ def combine_reports(paths: Sequence[str | Path], reference: str | None = "msd-mu
     return add_reference_differences(merged, reference)
 
 
+def report_dir(data_root: str | Path, dataset: str, version: str) -> Path:
+    """``{data_root}/cv/{dataset}-{version}``: where ``eno cv`` writes a dataset version's folds and
+    ``cv_report.json`` / ``.md`` by default (the model card reads the report from there)."""
+    return Path(data_root) / "cv" / f"{dataset}-{version}"
+
+
 def markdown_table(report: Mapping[str, Any]) -> str:
     """The report as a markdown table: one row per candidate, ``mean [low, high]`` per metric, and a
     second table of differences to the reference candidate."""
@@ -887,7 +893,7 @@ def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_fol
     blocks = sorted({b for c in cands for b in c.features})
     data = load_cv_data(dataset, ds_path, settings.paths.data_root, settings.model.heads, blocks, settings=settings,
                         need_prefix=any(c.model == "default" for c in cands))
-    default_dir = Path(settings.paths.data_root) / "cv" / f"{ds_path.parent.name}-{ds_path.name}"
+    default_dir = report_dir(settings.paths.data_root, ds_path.parent.name, ds_path.name)
     out = Path(out_dir) if out_dir else default_dir
     single = next((h["name"] for h in data.heads if h["kind"] == SINGLELABEL), None)
     strata = data.labels[single] if single else np.zeros(len(data.ids), dtype=np.int64)

@@ -72,6 +72,7 @@ def write_model_card(
     baselines: Mapping[str, Mapping[str, Any]] | None,
     dataset_info: Mapping[str, Any],
     heads: Sequence[Mapping[str, Any]] | None = None,
+    cv_report: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``{model_dir}/README.md``.
 
@@ -82,6 +83,9 @@ def write_model_card(
         baselines: ``{baseline_name: {head: metrics, "score": float}}`` (may be empty/None).
         dataset_info: ``{name, version, path, ...}`` (any further keys are listed).
         heads: head specs ``{name, kind, labels}``; default ``config.json`` ``heads``.
+        cv_report: an ``eno cv`` report of the same dataset version (``evaluation.cv``): its
+            cross-validated figures with intervals for every candidate and baseline it holds go
+            into the card's "Cross-validated quality" section; None: the section says how to get one.
 
     Returns:
         Path of the card.
@@ -139,6 +143,18 @@ def write_model_card(
                                                  "(stored in `config.json` `thresholds`)"
                                                  if thresholds else "0.5"),
     ]
+    if cv_report:
+        from eno_hf.evaluation.cv import markdown_table as cv_table
+
+        cv_section = (f"From `eno cv` on all recordings of this dataset version (`{cv_report.get('dataset', '?')}`, "
+                      f"folds `{cv_report.get('folds_file', '?')}`); `default` is this configuration trained "
+                      "afresh in every fold, the others are alternatives and baselines on the same folds "
+                      "(docs/quality.md).\n\n" + cv_table(cv_report))
+    else:
+        cv_section = ("No cross-validation report for this dataset version. Run `eno cv --config <config>` "
+                      "(5 artist-grouped folds x 3 repeats, 95 % intervals; docs/quality.md) and register "
+                      "again: the test-split figures below come from a few dozen recordings and are a "
+                      "sanity check, not a quality estimate.")
     model_ref = f"path/to/{name}"
     body = f"""# {name}
 
@@ -156,6 +172,10 @@ A multi-task music tagger trained with **eno**: one audio encoder with a head pe
 ## Configuration
 
 {chr(10).join(cfg_lines)}
+
+## Cross-validated quality
+
+{cv_section}
 
 ## Evaluation
 

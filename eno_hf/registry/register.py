@@ -82,7 +82,13 @@ def register_model(settings: Settings, model_dir: str | Path, *, name: str | Non
     if metrics and dataset_info:
         from eno_hf.evaluation.model_card import write_model_card
 
-        write_model_card(model_dir, settings.model_dump(mode="json"), metrics, baselines or {}, dataset_info)
+        from eno_hf.evaluation.cv import report_dir
+
+        cv_path = report_dir(settings.paths.data_root, str(dataset_info.get("name")),
+                             str(dataset_info.get("version"))) / "cv_report.json"
+        cv_report = json.loads(cv_path.read_text(encoding="utf-8")) if cv_path.is_file() else None
+        write_model_card(model_dir, settings.model_dump(mode="json"), metrics, baselines or {}, dataset_info,
+                         cv_report=cv_report)
     meta: dict[str, Any] = {"metrics": flat}
     if dataset_info:
         meta["dataset"] = dict(dataset_info)

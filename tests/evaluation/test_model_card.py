@@ -56,3 +56,23 @@ def test_model_card_without_baselines_or_config(tmp_path):
     text = path.read_text()
     assert "| head | metric | model |\n|---|---|---:|" in text
     assert "thresholds: 0.5" in text
+
+
+def test_model_card_reports_cross_validated_figures_with_intervals(tmp_path):
+    iv = lambda m, lo, hi: {"mean": m, "ci_low": lo, "ci_high": hi}  # noqa: E731
+    report = {"n_folds": 5, "n_repeats": 3, "n_recordings": 360, "reference": "msd-musicnn-logreg",
+              "dataset": "eno-data/datasets/4q/v3", "folds_file": "folds-k5-r3-s0.json",
+              "candidates": {
+                  "default": {"metrics": {"quadrant/f1_macro": iv(0.692, 0.612, 0.771)},
+                              "vs_reference": {"quadrant/f1_macro": iv(0.007, -0.055, 0.069)}},
+                  "msd-musicnn-logreg": {"metrics": {"quadrant/f1_macro": iv(0.685, 0.626, 0.744)}}}}
+    settings = Settings().model_dump(mode="json")
+    text = write_model_card(tmp_path / "a", settings, _results(0, 0.5), None, {"name": "4q", "version": "v3"},
+                            heads=HEADS, cv_report=report).read_text()
+    section = text.split("## Cross-validated quality")[1].split("## Evaluation")[0]
+    assert "| default | 0.692 [0.612, 0.771] |" in section
+    assert "| msd-musicnn-logreg | 0.685 [0.626, 0.744] |" in section
+    assert "Difference to `msd-musicnn-logreg`" in section and "0.007 [-0.055, 0.069]" in section
+    assert "folds-k5-r3-s0.json" in section
+    none = write_model_card(tmp_path / "b", settings, _results(0, 0.5), None, {"name": "4q"}, heads=HEADS).read_text()
+    assert "No cross-validation report" in none.split("## Cross-validated quality")[1].split("## Evaluation")[0]

@@ -76,3 +76,20 @@ def test_undefined_metrics_are_stored_as_null(tmp_path: Path) -> None:
     reg = register_model(s, _model(tmp_path), metrics=metrics)
     stored = json.loads((reg.version_dir / "registry.json").read_text())["metadata"]["metrics"]
     assert stored["genres/roc_auc_macro"] is None and stored["genres/pr_auc_macro"] == 0.5 and stored["score"] == 0.4
+
+
+def test_register_puts_the_dataset_versions_cv_report_in_the_card(tmp_path: Path) -> None:
+    from eno_hf.evaluation.cv import report_dir
+
+    s = load_config("configs/small.yaml", [f"paths.data_root={tmp_path / 'data'}", "registry.clearml=false"])
+    iv = {"mean": 0.7, "ci_low": 0.6, "ci_high": 0.8}
+    cv = report_dir(s.paths.data_root, "4q", "v9")
+    cv.mkdir(parents=True)
+    (cv / "cv_report.json").write_text(json.dumps(
+        {"n_folds": 5, "n_repeats": 3, "n_recordings": 360, "reference": None, "folds_file": "folds-k5-r3-s0.json",
+         "candidates": {"default": {"metrics": {"quadrant/f1_macro": iv}}}}))
+    reg = register_model(s, _model(tmp_path), name="tiny", dataset_info={"name": "4q", "version": "v9"})
+    assert "| default | 0.700 [0.600, 0.800] |" in (reg.version_dir / "README.md").read_text()
+    (tmp_path / "o").mkdir()
+    other = register_model(s, _model(tmp_path / "o"), name="tiny", dataset_info={"name": "4q", "version": "v10"})
+    assert "No cross-validation report" in (other.version_dir / "README.md").read_text()
