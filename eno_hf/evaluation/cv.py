@@ -578,6 +578,23 @@ def _fit_predict_ridge(data: CVData, X: np.ndarray, train: np.ndarray, test: np.
 def _fit_predict_linear(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndarray, test: np.ndarray,
                         inner: list[tuple[np.ndarray, np.ndarray]], l2_grid: Sequence[float]
                         ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Logistic probe on the recording-level features ``X``."""
+
+    def fit_pred(tr: np.ndarray, ev: np.ndarray, y_all: np.ndarray, kind: str, n_out: int, l2: float) -> np.ndarray:
+        tr = tr[_labelled(kind, y_all[tr])]
+        Xtr, Xev = _standardize(X[tr], X[ev])
+        W, b = fit_linear(Xtr, y_all[tr], kind, n_out, l2, cand.balanced)
+        return Xev @ W + b
+
+    return _select_linear(data, fit_pred, train, test, inner, l2_grid)
+
+
+def _select_linear(data: CVData, fit_pred: Any, train: np.ndarray, test: np.ndarray,
+                   inner: list[tuple[np.ndarray, np.ndarray]], l2_grid: Sequence[float]
+                   ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per head: the L2 strength with the best inner out-of-fold score, refitted on ``train``;
+    single-label probabilities temperature-scaled on the inner out-of-fold logits.
+    ``fit_pred(train_idx, eval_idx, y_all, kind, n_out, l2) -> (len(eval_idx), n_out)`` logits."""
     out: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {}
     for h in data.heads:
@@ -587,19 +604,12 @@ def _fit_predict_linear(cand: Candidate, data: CVData, X: np.ndarray, train: np.
         for l2 in l2_grid:
             oof = np.zeros((len(train), n_out))
             for itr, iva in inner:
-                tr_idx, va_idx = train[itr], train[iva]
-                keep = _labelled(kind, y_all[tr_idx])
-                Xtr, Xva = _standardize(X[tr_idx][keep], X[va_idx])
-                W, b = fit_linear(Xtr, y_all[tr_idx][keep], kind, n_out, l2, cand.balanced)
-                oof[iva] = Xva @ W + b
+                oof[iva] = fit_pred(train[itr], train[iva], y_all, kind, n_out, l2)
             score = _score(kind, y_all[train], _probs(kind, oof))
             if best[2] is None or score > best[0]:
                 best = (score, l2, oof)
         _, l2, oof = best
-        keep = _labelled(kind, y_all[train])
-        Xtr, Xte = _standardize(X[train][keep], X[test])
-        W, b = fit_linear(Xtr, y_all[train][keep], kind, n_out, l2, cand.balanced)
-        logits = Xte @ W + b
+        logits = fit_pred(train, test, y_all, kind, n_out, l2)
         info[f"{name}_l2"] = l2
         if kind == SINGLELABEL:
             t = fit_temperature(oof, y_all[train])
@@ -637,8 +647,6 @@ def _fit_predict_linear_segments(cand: Candidate, data: CVData, train: np.ndarra
     if len(cand.features) != 1 or cand.features[0] not in data.segments:
         raise KeyError(f"{cand.name}: needs one window-level block (have {sorted(data.segments)})")
     W_all, owner = data.segments[cand.features[0]]
-    out: dict[str, np.ndarray] = {}
-    info: dict[str, Any] = {}
 
     def fit_pred(tr: np.ndarray, ev: np.ndarray, y_all: np.ndarray, kind: str, n_out: int, l2: float) -> np.ndarray:
         tr = tr[_labelled(kind, y_all[tr])]
@@ -648,28 +656,7 @@ def _fit_predict_linear_segments(cand: Candidate, data: CVData, train: np.ndarra
         W, b = fit_linear(Xtr, y_all[tr][p_tr], kind, n_out, l2, cand.balanced)
         return _clip_mean(Xev @ W + b, p_ev, len(ev))
 
-    for h in data.heads:
-        kind, n_out, name = h["kind"], len(h["labels"]), h["name"]
-        y_all = data.labels[name]
-        best = (-np.inf, l2_grid[0], None)
-        for l2 in l2_grid:
-            oof = np.zeros((len(train), n_out))
-            for itr, iva in inner:
-                oof[iva] = fit_pred(train[itr], train[iva], y_all, kind, n_out, l2)
-            score = _score(kind, y_all[train], _probs(kind, oof))
-            if best[2] is None or score > best[0]:
-                best = (score, l2, oof)
-        _, l2, oof = best
-        logits = fit_pred(train, test, y_all, kind, n_out, l2)
-        info[f"{name}_l2"] = l2
-        if kind == SINGLELABEL:
-            t = fit_temperature(oof, y_all[train])
-            info[f"{name}_temperature"] = t
-            out[f"{name}:raw"] = _probs(kind, logits)
-            out[name] = _probs(kind, logits, t)
-        else:
-            out[name] = _probs(kind, logits)
-    return out, info
+    return _select_linear(data, fit_pred, train, test, inner, l2_grid)
 
 
 def _fit_predict_mlp(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndarray, test: np.ndarray,
