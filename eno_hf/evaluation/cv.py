@@ -35,7 +35,11 @@ LoRA-top ``tagger_ensemble`` + trunk + heads trained per fold on cached frozen p
 (``cv_features``): ``"msd-musicnn"`` = penultimate mean+max, ``"ensemble"`` = the default's frozen encoder
 (``cv_finetune.frozen_features``), ``"msd-musicnn:tags"`` = its 50 tag
 probabilities (as logits), ``"msd-musicnn:windows"`` = its window-level penultimate (``linear-segments``),
-``"handcrafted"``. ``balanced``: class-balanced losses (single-label class weights
+``"msd-musicnn:pool"`` = its pooled mid-level features (1506, mean over windows), ``"handcrafted"``.
+``augment=k`` (``linear``, ``linear-segments``): the training part also holds ``k`` augmented copies of
+every training recording (the ``{tagger}-aug{k}`` sets of ``cv_features``: gain, coloured noise, EQ,
+pitch shift), each with its recording's labels; inner validation and outer test rows stay the
+original recordings, so scores stay comparable with every other candidate. ``balanced``: class-balanced losses (single-label class weights
 ``n / (K n_k)``; multi-label ``pos_weight = n_neg / n_pos`` capped at 100, as ``training.train``).
 """
 
@@ -85,7 +89,15 @@ class Candidate:
     features: list[str] = field(default_factory=list)
     balanced: bool = False
     seeds: int = 1
+    augment: int = 0
+    """Augmented copies per training recording (``linear``, ``linear-segments``; 0: none)."""
     description: str = ""
+
+
+def augmented_block(block: str, copies: int) -> str:
+    """The augmented counterpart of a feature block: ``"msd-musicnn:pool"`` -> ``"msd-musicnn-aug4:pool"``."""
+    base, sep, part = block.partition(":")
+    return f"{base}-aug{copies}{sep}{part}"
 
 
 DEFAULT_ENSEMBLE = ["ensemble"]
@@ -134,6 +146,17 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
               description="MSD Musicnn penultimate + its 50-tag outputs, logistic probe"),
     Candidate("msd-musicnn-segments-logreg", "linear-segments", ["msd-musicnn:windows"],
               description="MSD Musicnn, logistic probe trained on 3-s windows, window logits averaged per clip"),
+    Candidate("msd-musicnn-aug4-logreg", "linear", ["msd-musicnn"], augment=4,
+              description="the peer trained on its recordings + 4 augmented copies of each (gain, noise, EQ, pitch)"),
+    Candidate("msd-musicnn-segments-aug4-logreg", "linear-segments", ["msd-musicnn:windows"], augment=4,
+              description="MSD Musicnn 3-s window probe trained on the windows of the recordings + 4 augmented "
+                          "copies, window logits averaged per clip"),
+    Candidate("msd-musicnn-pool-logreg", "linear", ["msd-musicnn:pool"],
+              description="logistic probe on MSD Musicnn's pooled mid-level features (1506, mean over windows)"),
+    Candidate("msd-musicnn+pool-logreg", "linear", ["msd-musicnn", "msd-musicnn:pool"],
+              description="MSD Musicnn penultimate mean+max + pooled mid-level features, logistic probe"),
+    Candidate("msd-musicnn-pool-aug4-logreg", "linear", ["msd-musicnn:pool"], augment=4,
+              description="pooled mid-level features, logistic probe, + 4 augmented copies per training recording"),
     Candidate("msd-musicnn-logreg-balanced", "linear", ["msd-musicnn"], balanced=True,
               description="MSD Musicnn, logistic probe, class-balanced losses"),
     Candidate("fingerprint-mfcc-logreg", "linear", ["handcrafted"],
@@ -164,6 +187,10 @@ class CVData:
     segments: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     """``"x:windows"`` -> ``(rows (m, d) float64, owner (m,) int)``: tagger x's window-level
     penultimate, ``owner`` the index into ``ids`` of each window (``linear-segments`` candidates)."""
+    augmented: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """``augmented_block`` name (``"x-aug4"``, ``"x-aug4:pool"``, ``"x-aug4:windows"``) -> ``(rows (m, d)
+    float64, owner (m,) int)``: rows of augmented copies, ``owner`` the index into ``ids`` of the
+    recording each was made from (training-only rows of ``augment`` candidates)."""
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
         """``(n, sum d)`` float64 concatenation of the blocks ``names`` (``"x:tags"``: logit of x's tags)."""
@@ -173,6 +200,20 @@ class CVData:
                 raise KeyError(f"feature block {name!r} not loaded (have {sorted(self.blocks)})")
             parts.append(self.blocks[name])
         return np.concatenate(parts, axis=1).astype(np.float64) if parts else np.zeros((len(self.ids), 0))
+
+    def augmented_rows(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows (m, sum d) float64, owner (m,) int)``: the augmented blocks ``names`` side by side.
+
+        Raises:
+            KeyError: a block not loaded. ValueError: the blocks' rows belong to different copies.
+        """
+        missing = [n for n in names if n not in self.augmented]
+        if missing or not names:
+            raise KeyError(f"augmented blocks {missing or names} not loaded (have {sorted(self.augmented)})")
+        owner = self.augmented[names[0]][1]
+        if any(not np.array_equal(self.augmented[n][1], owner) for n in names):
+            raise ValueError(f"augmented blocks {list(names)} hold different copies")
+        return np.concatenate([self.augmented[n][0] for n in names], axis=1), owner
 
 
 def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, heads: Sequence[Any],
@@ -204,21 +245,39 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
     order = np.argsort(np.asarray(ids, dtype=str))
     ids_arr = np.asarray(ids, dtype=str)[order]
     lab = {k: np.concatenate(v)[order] for k, v in labels.items()}
+    from eno_hf.evaluation.cv_features import AUGMENTED
+
     sets = sorted({b.split(":")[0] for b in feature_sets} - {ENSEMBLE_BLOCK})
-    with_windows = sorted({b.split(":")[0] for b in feature_sets if b.endswith(":windows")})
-    feats = load_or_compute(dataset, dataset_path, data_root, sets, rheads, windows=with_windows)
+    require: dict[str, list[str]] = {}
+    for b in feature_sets:
+        base, _, part = b.partition(":")
+        if part in ("windows", "pool"):
+            require.setdefault(base, []).append(part)
+    feats = load_or_compute(dataset, dataset_path, data_root, sets, rheads, require=require)
     segments: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    augmented: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     blocks: dict[str, np.ndarray] = {}
     for name, arrays in feats.items():
         if list(arrays["ids"]) != list(ids_arr):
             raise ValueError(f"feature set {name}: ids differ from the dataset's")
-        blocks[name] = np.asarray(arrays["embedding"], dtype=np.float64)
+        row_blocks = {name: np.asarray(arrays["embedding"], dtype=np.float64)}
+        if "pool" in arrays:
+            row_blocks[f"{name}:pool"] = np.asarray(arrays["pool"], dtype=np.float64)
         if "tags" in arrays:
             p = np.clip(np.asarray(arrays["tags"], dtype=np.float64), 1e-6, 1 - 1e-6)
-            blocks[f"{name}:tags"] = np.log(p / (1 - p))
-        if name in with_windows:
-            segments[f"{name}:windows"] = (np.asarray(arrays["windows"], dtype=np.float64),
-                                           np.asarray(arrays["window_owner"], dtype=np.int64))
+            row_blocks[f"{name}:tags"] = np.log(p / (1 - p))
+        windows = None
+        if "windows" in require.get(name, ()):
+            windows = (np.asarray(arrays["windows"], dtype=np.float64), np.asarray(arrays["window_owner"], dtype=np.int64))
+        if AUGMENTED.match(name):
+            owner = np.asarray(arrays["copy_owner"], dtype=np.int64)
+            augmented.update({k: (v, owner) for k, v in row_blocks.items()})
+            if windows is not None:
+                augmented[f"{name}:windows"] = windows
+        else:
+            blocks.update(row_blocks)
+            if windows is not None:
+                segments[f"{name}:windows"] = windows
     prefix = None
     if need_prefix or ENSEMBLE_BLOCK in feature_sets:
         from eno_hf.evaluation.cv_finetune import frozen_features, prefix_cache
@@ -229,7 +288,7 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
         if ENSEMBLE_BLOCK in feature_sets:
             blocks[ENSEMBLE_BLOCK] = frozen_features(settings, rheads, prefix, ids_arr)
     return CVData(ids_arr, np.asarray([groups[i] for i in ids_arr]), rheads, lab, blocks, settings, prefix,
-                  segments)
+                  segments, augmented)
 
 
 # ----------------------------------------------------------------------------- folds
@@ -578,12 +637,16 @@ def _fit_predict_ridge(data: CVData, X: np.ndarray, train: np.ndarray, test: np.
 def _fit_predict_linear(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndarray, test: np.ndarray,
                         inner: list[tuple[np.ndarray, np.ndarray]], l2_grid: Sequence[float]
                         ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Logistic probe on the recording-level features ``X``."""
+    """Logistic probe on the recording-level features ``X`` (+ the augmented copies of the training
+    recordings with ``cand.augment``)."""
+    A, a_owner = (data.augmented_rows([augmented_block(b, cand.augment) for b in cand.features]) if cand.augment
+                  else (np.zeros((0, X.shape[1])), np.zeros(0, dtype=np.int64)))
 
     def fit_pred(tr: np.ndarray, ev: np.ndarray, y_all: np.ndarray, kind: str, n_out: int, l2: float) -> np.ndarray:
         tr = tr[_labelled(kind, y_all[tr])]
-        Xtr, Xev = _standardize(X[tr], X[ev])
-        W, b = fit_linear(Xtr, y_all[tr], kind, n_out, l2, cand.balanced)
+        r_aug, p_aug = _window_rows(a_owner, tr)
+        Xtr, Xev = _standardize(np.concatenate([X[tr], A[r_aug]]), X[ev])
+        W, b = fit_linear(Xtr, np.concatenate([y_all[tr], y_all[tr][p_aug]]), kind, n_out, l2, cand.balanced)
         return Xev @ W + b
 
     return _select_linear(data, fit_pred, train, test, inner, l2_grid)
@@ -624,7 +687,7 @@ def _select_linear(data: CVData, fit_pred: Any, train: np.ndarray, test: np.ndar
 def _window_rows(owner: np.ndarray, recordings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the windows of ``recordings`` (indices into ``ids``) and, per row, the position of
     its recording in ``recordings``."""
-    pos_of = np.full(int(owner.max()) + 1, -1)
+    pos_of = np.full(max(int(owner.max(initial=-1)), int(recordings.max(initial=-1))) + 1, -1)
     pos_of[recordings] = np.arange(len(recordings))
     rows = np.flatnonzero(pos_of[owner] >= 0)
     return rows, pos_of[owner[rows]]
@@ -643,17 +706,21 @@ def _fit_predict_linear_segments(cand: Candidate, data: CVData, train: np.ndarra
     """Segment-level logistic probe: every window of a training recording is a training row with
     the recording's labels; a recording's logits are the mean of its windows' logits (segment
     predictions averaged per clip). L2 chosen and temperature fitted on the inner folds (by
-    recording) as ``linear``. Uses the one ``"x:windows"`` block of ``cand.features``."""
+    recording) as ``linear``. Uses the one ``"x:windows"`` block of ``cand.features``; with
+    ``cand.augment`` the windows of the training recordings' augmented copies are training rows too."""
     if len(cand.features) != 1 or cand.features[0] not in data.segments:
         raise KeyError(f"{cand.name}: needs one window-level block (have {sorted(data.segments)})")
     W_all, owner = data.segments[cand.features[0]]
+    A, a_owner = (data.augmented_rows([augmented_block(cand.features[0], cand.augment)]) if cand.augment
+                  else (np.zeros((0, W_all.shape[1])), np.zeros(0, dtype=np.int64)))
 
     def fit_pred(tr: np.ndarray, ev: np.ndarray, y_all: np.ndarray, kind: str, n_out: int, l2: float) -> np.ndarray:
         tr = tr[_labelled(kind, y_all[tr])]
         r_tr, p_tr = _window_rows(owner, tr)
+        r_aug, p_aug = _window_rows(a_owner, tr)
         r_ev, p_ev = _window_rows(owner, ev)
-        Xtr, Xev = _standardize(W_all[r_tr], W_all[r_ev])
-        W, b = fit_linear(Xtr, y_all[tr][p_tr], kind, n_out, l2, cand.balanced)
+        Xtr, Xev = _standardize(np.concatenate([W_all[r_tr], A[r_aug]]), W_all[r_ev])
+        W, b = fit_linear(Xtr, y_all[tr][np.concatenate([p_tr, p_aug])], kind, n_out, l2, cand.balanced)
         return _clip_mean(Xev @ W + b, p_ev, len(ev))
 
     return _select_linear(data, fit_pred, train, test, inner, l2_grid)
@@ -877,7 +944,8 @@ def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_fol
     cands = [CANDIDATES[n] for n in names]
     ds_path = Path(dataset_path) if dataset_path else Path(build_dataset(settings, progress=False).path)
     dataset = load_from_disk(str(ds_path))
-    blocks = sorted({b for c in cands for b in c.features})
+    blocks = sorted({b for c in cands for b in c.features}
+                    | {augmented_block(b, c.augment) for c in cands if c.augment for b in c.features})
     data = load_cv_data(dataset, ds_path, settings.paths.data_root, settings.model.heads, blocks, settings=settings,
                         need_prefix=any(c.model == "default" for c in cands))
     default_dir = report_dir(settings.paths.data_root, ds_path.parent.name, ds_path.name)

@@ -173,3 +173,34 @@ def test_segment_probe_trains_on_windows_and_averages_them_per_recording() -> No
     assert m["good-seg"]["descriptors/roc_auc_macro"]["mean"] > 0.75
     with pytest.raises(KeyError, match="window-level"):
         run_cv(d, [Candidate("bad", "linear-segments", ["good"])], folds, n_inner=2, l2_grid=(1e-2,))
+
+
+def test_augmented_copies_are_training_rows_only_and_help_a_data_starved_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    import eno_hf.evaluation.cv as cv
+
+    rng = np.random.default_rng(3)
+    d = _data(n=64, n_groups=16, signal=0.5)
+    k = 6
+    owner = np.repeat(np.arange(len(d.ids)), k)
+    clean = np.concatenate([np.eye(4)[d.labels["quadrant"]], d.labels["descriptors"]], axis=1) * 0.5  # as _data
+    d.augmented = {"good-aug6": (clean[owner] + rng.standard_normal((len(owner), clean.shape[1])), owner)}
+    assert cv.augmented_block("good", 6) == "good-aug6" and cv.augmented_block("x:pool", 4) == "x-aug4:pool"
+    folds = make_folds(d.ids, d.groups, d.labels["quadrant"], n_folds=4, n_repeats=2, seed=0)
+    sizes: list[int] = []
+    real_fit = cv.fit_linear
+
+    def spy(X: np.ndarray, y: np.ndarray, *a: object, **kw: object) -> tuple[np.ndarray, np.ndarray]:
+        sizes.append(len(X))
+        return real_fit(X, y, *a, **kw)
+
+    monkeypatch.setattr(cv, "fit_linear", spy)
+    plain, aug = Candidate("plain", "linear", ["good"]), Candidate("aug", "linear", ["good"], augment=6)
+    train = np.flatnonzero(folds[0] != 0)
+    cv.fit_predict(aug, d, train, np.flatnonzero(folds[0] == 0), n_inner=2, l2_grid=(1e-2,))
+    # per head: 2 inner fits on ~half the training part, then the refit on all of it: always 1 + k rows per recording
+    assert sizes[-1] == (1 + k) * len(train) and all(s % (1 + k) == 0 for s in sizes)
+    rep = run_cv(d, [plain, aug], folds, n_inner=2, reference="plain", l2_grid=(1e-2, 1e-1))
+    diff = rep["candidates"]["aug"]["vs_reference"]["quadrant/f1_macro"]
+    assert diff["mean"] > 0.04  # measured +0.098; 6 extra noisy views of each training recording: more data, better probe
+    with pytest.raises(KeyError, match="augmented blocks"):
+        run_cv(d, [Candidate("bad", "linear", ["noise"], augment=6)], folds, n_inner=2, l2_grid=(1e-2,))

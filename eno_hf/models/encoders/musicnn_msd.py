@@ -367,7 +367,8 @@ def tag_names(models_dir: str | Path | None = None) -> list[str]:
 
 
 @torch.no_grad()
-def clip_outputs(encoder: MusicnnMSDEncoder, waveform_16k: Tensor, batch_size: int = 32) -> tuple[Tensor, Tensor]:
+def clip_outputs(encoder: MusicnnMSDEncoder, waveform_16k: Tensor, batch_size: int = 32,
+                 return_prefix: bool = False) -> tuple[Tensor, ...]:
     """Per-window outputs of a whole clip with the reference protocol (log-mel of the full clip, then
     consecutive 187-frame windows).
 
@@ -375,10 +376,13 @@ def clip_outputs(encoder: MusicnnMSDEncoder, waveform_16k: Tensor, batch_size: i
         encoder: in ``eval()`` mode (``load_musicnn_msd`` returns it so).
         waveform_16k: ``(samples,)`` float mono at 16 kHz (e.g. ``librosa.load(path, sr=16000)``).
         batch_size: windows per forward pass.
+        return_prefix: also return every window's ``window_prefix`` (musicnn ``(K, 1506)``: the
+            pooled mid-level features; vgg ``(K, 128, 11, 6)``).
 
     Returns:
-        ``(probs (K, n_tags), penultimate (K, output_dim))`` float32; the clip scores of the reference
-        are ``probs.mean(0)``, its penultimate ``penultimate.mean(0)``.
+        ``(probs (K, n_tags), penultimate (K, output_dim))`` float32 (``+ (prefix,)`` with
+        ``return_prefix``); the clip scores of the reference are ``probs.mean(0)``, its penultimate
+        ``penultimate.mean(0)``.
 
     Raises:
         ValueError: waveform not 1-D or empty.
@@ -387,8 +391,10 @@ def clip_outputs(encoder: MusicnnMSDEncoder, waveform_16k: Tensor, batch_size: i
     if wav.ndim != 1 or wav.numel() == 0:
         raise ValueError(f"expected a non-empty 1-D waveform, got shape {tuple(wav.shape)}")
     windows = encoder.mel_windows(encoder.log_mel(wav[None])[0])
-    embs = torch.cat([encoder.window_embeddings(b) for b in windows.split(batch_size)])
-    return torch.sigmoid(encoder.output(embs)), embs
+    prefix = torch.cat([encoder.window_prefix(b) for b in windows.split(batch_size)])
+    embs = encoder.window_suffix(prefix)
+    probs = torch.sigmoid(encoder.output(embs))
+    return (probs, embs, prefix) if return_prefix else (probs, embs)
 
 
 def clip_scores(encoder: MusicnnMSDEncoder, waveform_16k: Tensor, batch_size: int = 32) -> Tensor:
