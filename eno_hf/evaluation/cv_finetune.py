@@ -61,18 +61,22 @@ def prefix_key(settings: Any) -> str:
                       "sample_rate": settings.dataset.audio.sample_rate}, 12)
 
 
-def encode_prefixes(model: Any, split: Any, batch_rows: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """``frozen_prefix`` of every used inference window of every row of ``split``.
+def encode_prefixes(model: Any, split: Any, batch_rows: int = 4, desc: str = "prefix features"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``frozen_prefix`` of every used inference window of every row of ``split`` (a progress bar
+    over the rows, titled ``desc``).
 
     Returns:
         ``(features (n_windows, prefix_dim) float32, recording ids (n_windows,) str)``.
     """
     import torch
+    from tqdm.auto import tqdm
 
     encoder = model.encoder.eval()
     cols = split.select_columns(["recording_id", "waveform"]).with_format("numpy")
     feats: list[np.ndarray] = []
     owners: list[str] = []
+    bar = tqdm(total=len(cols), desc=desc, unit="clip")
     with torch.no_grad():
         for start in range(0, len(cols), batch_rows):
             batch = cols[start: start + batch_rows]
@@ -83,6 +87,8 @@ def encode_prefixes(model: Any, split: Any, batch_rows: int = 4) -> tuple[np.nda
                 chunk.append(keep)
                 owners += [str(rid)] * keep.shape[0]
             feats.append(encoder.frozen_prefix(torch.cat(chunk)).numpy())
+            bar.update(len(batch["recording_id"]))
+    bar.close()
     return np.concatenate(feats).astype(np.float32), np.asarray(owners, dtype=str)
 
 
@@ -108,7 +114,7 @@ def prefix_cache(settings: Any, dataset: Any, dataset_path: str | Path, data_roo
     parts, ids = [], []
     for name, split in dataset.items():
         log.info("prefix features of split %s (%d rows) -> %s", name, len(split), path)
-        f, r = encode_prefixes(model, split)
+        f, r = encode_prefixes(model, split, desc=f"prefix features ({name})")
         parts.append(f)
         ids.append(r)
     out = {"features": np.concatenate(parts), "ids": np.concatenate(ids)}
