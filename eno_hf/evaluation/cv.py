@@ -91,6 +91,11 @@ class Candidate:
     seeds: int = 1
     augment: int = 0
     """Augmented copies per training recording (``linear``, ``linear-segments``; 0: none)."""
+    refit: bool = False
+    """``default``: refit on the whole training part at the chosen epoch (``cv_finetune``)."""
+    val_inner: int | None = None
+    """``default``: the validation part is ``1 / val_inner`` of the training artists; default: as the
+    config's split (``cv_finetune.validation_inner``: 80/10/10 -> 9)."""
     description: str = ""
 
 
@@ -118,6 +123,10 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
     Candidate("default-balanced", "default", [], balanced=True,
               description="the default + class-balanced quadrant cross-entropy"),
     Candidate("default-3seeds", "default", [], seeds=3, description="the default, average of 3 seeds"),
+    Candidate("default-refit", "default", [], refit=True,
+              description="the default, epoch chosen on the validation part, then refit on training + validation"),
+    Candidate("default-val3", "default", [], val_inner=3,
+              description="the default with a validation part of 1/3 of the training artists (before session 15)"),
     Candidate("ensemble-mlp", "mlp", DEFAULT_ENSEMBLE,
               description="the default's encoder frozen + its MLP trunk/heads"),
     Candidate("ensemble-probe", "ridge", DEFAULT_ENSEMBLE,
@@ -584,7 +593,7 @@ def fit_predict(cand: Candidate, data: CVData, train: np.ndarray, test: np.ndarr
     if cand.model == "default":
         from eno_hf.evaluation.cv_finetune import fit_predict_default
 
-        return fit_predict_default(cand, data, train, test, n_inner=n_inner, seed=seed)
+        return fit_predict_default(cand, data, train, test, seed=seed)
     inner = _inner_folds(data.groups[train], n_inner)
     if cand.model == "linear-segments":
         return _fit_predict_linear_segments(cand, data, train, test, inner, l2_grid)

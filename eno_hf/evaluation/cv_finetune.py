@@ -20,12 +20,16 @@ frozen bottoms (``TaggerEnsembleEncoder.frozen_prefix``) and only runs the train
    for the tags, up to ``train.epochs`` epochs; the epoch is picked as ``eno train`` does, by the
    validation score (mean over heads of macro-F1 / macro ROC-AUC) with early stopping
    (``train.early_stopping_patience``), on an artist-grouped validation part of the outer training
-   part (``1 / n_inner`` of its artists; the default trains on the rest, like its train/validation
-   split). The quadrant temperature (Guo et al. 2017) is fitted on that validation part. Window
+   part with the config's validation share (``validation_inner``: 1/9 of its artists for the 80/10/10
+   split; the default trains on the rest, like ``eno train`` on its train/validation split; before
+   session 15 it was 1/3, which trained the CV models on less data than the real one). The quadrant temperature (Guo et al. 2017) is fitted on that validation part. Window
    probabilities are averaged per recording (as ``predict_dataset``).
 
 ``candidate`` options (``evaluation.cv.Candidate``): ``seeds`` (average of several fresh models),
-``balanced`` (class weights ``n / (K n_k)`` on the quadrant cross-entropy too).
+``balanced`` (class weights ``n / (K n_k)`` on the quadrant cross-entropy too), ``refit`` (after the
+epoch choice, a fresh model trained on the whole outer training part, validation included, with the
+same learning-rate schedule, stopped after the chosen epoch; the quadrant temperature stays the one
+fitted on the first model's validation predictions).
 """
 
 from __future__ import annotations
@@ -175,16 +179,18 @@ def _score(heads: Sequence[Mapping[str, Any]], labels: Mapping[str, np.ndarray],
 
 def train_default(settings: Any, heads: Sequence[Mapping[str, Any]], prefix: np.ndarray,
                   labels: Mapping[str, np.ndarray], val_prefix: np.ndarray, val_owner: np.ndarray,
-                  val_labels: Mapping[str, np.ndarray], seed: int, balanced: bool = False,
-                  max_epochs: int | None = None) -> tuple[Any, dict[str, Any]]:
+                  val_labels: Mapping[str, np.ndarray] | None, seed: int, balanced: bool = False,
+                  max_epochs: int | None = None, stop_after: int | None = None) -> tuple[Any, dict[str, Any]]:
     """Train one fresh default model on window prefixes (see the module docstring).
 
     Args:
         prefix: ``(n_windows, prefix_dim)`` float32 training windows; ``labels``: head -> per-window
             labels (``(n,)`` int / ``(n, n_tags)`` 0-1, -1 = missing).
         val_prefix, val_owner, val_labels: validation windows, the 0..m-1 recording of each window,
-            recording-level labels (for the epoch choice / early stopping).
-        max_epochs: default ``settings.train.epochs``.
+            recording-level labels (for the epoch choice / early stopping); ``val_labels=None``: no
+            validation, the model after ``stop_after`` epochs is returned (the refit).
+        max_epochs: default ``settings.train.epochs`` (the length of the learning-rate schedule).
+        stop_after: stop after this many epochs (default ``max_epochs``), schedule unchanged.
 
     Returns:
         ``(predict, info)``: ``predict(prefix, owner, n) -> head -> (n, n_out)`` recording-level
@@ -259,7 +265,8 @@ def train_default(settings: Any, heads: Sequence[Mapping[str, Any]], prefix: np.
     best = (-np.inf, 0, None)
     bad = 0
     epoch = 0
-    for epoch in range(1, epochs + 1):
+    last = min(epochs, int(stop_after)) if stop_after else epochs
+    for epoch in range(1, last + 1):
         set_train()
         for idx in torch.randperm(len(X), generator=gen).split(t.batch_size):
             hid = model.trunk(encoder.from_prefix(X[idx], n_samples))
@@ -277,6 +284,8 @@ def train_default(settings: Any, heads: Sequence[Mapping[str, Any]], prefix: np.
             loss.backward()
             opt.step()
             sched.step()
+        if val_labels is None:
+            continue
         score = _score(heads, val_labels, predict(val_prefix, val_owner, len(next(iter(val_labels.values())))))
         if score > best[0]:
             best, bad = (score, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
@@ -284,12 +293,23 @@ def train_default(settings: Any, heads: Sequence[Mapping[str, Any]], prefix: np.
             bad += 1
             if bad >= patience:
                 break
+    if val_labels is None:
+        return predict, {"best_epoch": epoch, "epochs_run": epoch, "val_score": float("nan")}
     model.load_state_dict(best[2])
     return predict, {"best_epoch": best[1], "epochs_run": epoch, "val_score": best[0]}
 
 
-def fit_predict_default(cand: Any, data: Any, train: np.ndarray, test: np.ndarray, n_inner: int = 3,
-                        seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def validation_inner(settings: Any) -> int:
+    """How many parts the outer training part is cut into so that one (the validation part) has the
+    config's share: ``round((train + validation) / validation)`` of ``dataset.split`` (80/10/10 -> 9), at
+    least 2. So the default in CV trains on the same share of its non-test data as ``eno train``."""
+    split = settings.dataset.split
+    if split.validation <= 0:
+        raise ValueError("dataset.split.validation must be > 0: the default picks its epoch on it")
+    return max(2, int(round((split.train + split.validation) / split.validation)))
+
+
+def fit_predict_default(cand: Any, data: Any, train: np.ndarray, test: np.ndarray, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """One outer fold of the default model (``evaluation.cv.fit_predict`` for ``model="default"``).
 
     ``data`` is a ``CVData`` with ``settings`` and ``prefix`` set (``evaluation.cv.cross_validate``
@@ -300,7 +320,7 @@ def fit_predict_default(cand: Any, data: Any, train: np.ndarray, test: np.ndarra
 
     settings, prefix = data.settings, data.prefix
     owner_all = window_index(prefix["ids"], data.ids)
-    itr, iva = _inner_folds(data.groups[train], n_inner)[0]
+    itr, iva = _inner_folds(data.groups[train], cand.val_inner or validation_inner(settings))[0]
     fit_rec, val_rec = train[itr], train[iva]
 
     def windows(recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -315,6 +335,8 @@ def fit_predict_default(cand: Any, data: Any, train: np.ndarray, test: np.ndarra
     heads = data.heads
     wlabels = {h["name"]: data.labels[h["name"]][fit_rec][fit_owner] for h in heads}
     vlabels = {h["name"]: data.labels[h["name"]][val_rec] for h in heads}
+    all_w, all_owner = windows(train)
+    all_labels = {h["name"]: data.labels[h["name"]][train][all_owner] for h in heads}
     sums: dict[str, np.ndarray] = {}
     vsums: dict[str, np.ndarray] = {}
     infos = []
@@ -322,10 +344,13 @@ def fit_predict_default(cand: Any, data: Any, train: np.ndarray, test: np.ndarra
         predict, info = train_default(settings, heads, prefix["features"][fit_w], wlabels, prefix["features"][val_w],
                                       val_owner, vlabels, seed=seed * 1000 + s, balanced=cand.balanced)
         infos.append(info)
-        for acc, P, owner, n in ((sums, prefix["features"][test_w], test_owner, len(test)),
-                                 (vsums, prefix["features"][val_w], val_owner, len(val_rec))):
-            for k, v in predict(P, owner, n).items():
-                acc[k] = acc.get(k, 0.0) + v / cand.seeds
+        for k, v in predict(prefix["features"][val_w], val_owner, len(val_rec)).items():
+            vsums[k] = vsums.get(k, 0.0) + v / cand.seeds
+        if cand.refit:  # a fresh model on training + validation part, stopped at the chosen epoch
+            predict, _ = train_default(settings, heads, prefix["features"][all_w], all_labels, None, None, None,
+                                       seed=seed * 1000 + s, balanced=cand.balanced, stop_after=max(1, info["best_epoch"]))
+        for k, v in predict(prefix["features"][test_w], test_owner, len(test)).items():
+            sums[k] = sums.get(k, 0.0) + v / cand.seeds
     out: dict[str, np.ndarray] = {}
     info_out: dict[str, Any] = {"best_epoch": [i["best_epoch"] for i in infos],
                                 "epochs_run": [i["epochs_run"] for i in infos]}

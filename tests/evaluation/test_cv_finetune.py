@@ -49,9 +49,8 @@ def test_prefix_cache_reproduces_the_frozen_encoder(real: dict) -> None:
     np.testing.assert_allclose(frozen, direct[::-1], rtol=1e-4, atol=1e-4)  # rows follow the given ids
 
 
-def test_default_candidate_learns_under_grouped_cv(real: dict) -> None:
-    """16 'recordings' = noisy copies of the 4 clips' prefixes (quadrant = clip), 8 artists: the LoRA-top
-    model trained per fold must classify the held-out copies far above chance, with valid probabilities."""
+def _copies(real: dict) -> CVData:
+    """16 'recordings' = noisy copies of the 4 clips' prefixes (quadrant = clip), 8 artists."""
     rng = np.random.default_rng(0)
     base = real["prefix"]
     n = 16
@@ -64,8 +63,16 @@ def test_default_candidate_learns_under_grouped_cv(real: dict) -> None:
     data = CVData(ids, np.asarray([f"a{i // 2}" for i in range(n)]), HEADS,
                   {"quadrant": clip, "descriptors": tags, "genres": genres}, {},
                   settings=real["settings"], prefix={"features": feats, "ids": ids})
-    folds = make_folds(ids, data.groups, clip, n_folds=2, n_repeats=1, seed=0)
-    report = run_cv(data, [Candidate("default", "default")], folds, n_inner=2, reference=None)
+    return data
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_default_candidate_learns_under_grouped_cv(real: dict, refit: bool) -> None:
+    """On ``_copies`` the LoRA-top model trained per fold (and, with ``refit``, retrained on the whole
+    training part at the chosen epoch) must classify the held-out copies far above chance."""
+    data = _copies(real)
+    folds = make_folds(data.ids, data.groups, data.labels["quadrant"], n_folds=2, n_repeats=1, seed=0)
+    report = run_cv(data, [Candidate("default", "default", refit=refit)], folds, n_inner=2, reference=None)
     res = report["candidates"]["default"]
     assert res["metrics"]["quadrant/f1_macro"]["mean"] > 0.6
     assert res["metrics"]["descriptors/roc_auc_macro"]["mean"] > 0.7
@@ -78,3 +85,32 @@ def test_registry_has_the_default_and_the_logistic_peer() -> None:
     assert CANDIDATES["default"].model == "default"
     assert CANDIDATES["msd-musicnn-logreg"].model == "linear"
     assert CANDIDATES["msd-musicnn-logreg"].features == ["msd-musicnn"]
+
+
+def test_train_default_without_validation_stops_after_the_given_epoch(real: dict) -> None:
+    """The refit: no validation data, exactly ``stop_after`` epochs, recording-level probabilities."""
+    from eno_hf.evaluation.cv_finetune import train_default
+
+    data = _copies(real)
+    labels = {k: v for k, v in data.labels.items()}
+    predict, info = train_default(real["settings"], HEADS, data.prefix["features"], labels, None, None, None,
+                                  seed=0, stop_after=3)
+    assert info["best_epoch"] == info["epochs_run"] == 3
+    probs = predict(data.prefix["features"], np.arange(len(data.ids)), len(data.ids))
+    assert probs["quadrant"].shape == (16, 4)
+    np.testing.assert_allclose(probs["quadrant"].sum(axis=1), 1.0, rtol=1e-5)
+    assert ((probs["genres"] >= 0) & (probs["genres"] <= 1)).all()
+
+
+def test_validation_part_follows_the_config_split() -> None:
+    """The CV default picks its epoch on the same share of its non-test data as ``eno train``."""
+    from eno_hf.config import load_config
+    from eno_hf.evaluation.cv_finetune import validation_inner
+
+    settings = load_config(ROOT / "configs" / "small.yaml")
+    assert validation_inner(settings) == 9  # 80/10/10
+    assert validation_inner(load_config(ROOT / "configs" / "small.yaml", [
+        "dataset.split.train=0.6", "dataset.split.validation=0.2", "dataset.split.test=0.2"])) == 4
+    with pytest.raises(ValueError, match="validation"):
+        validation_inner(load_config(ROOT / "configs" / "small.yaml", [
+            "dataset.split.train=0.9", "dataset.split.validation=0.0", "dataset.split.test=0.1"]))
