@@ -34,6 +34,8 @@ def print_report(report: dict[str, Any]) -> None:
             if tier in res:
                 console.print(f"  {tier}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                                        for k, v in res[tier].items()))
+            elif f"{tier}_not_scored" in res:
+                console.print(f"  {tier}: not scored ({res[f'{tier}_not_scored']})")
     console.print(f"published mean R²: {report.get('published_mean_r2')}")
 
 

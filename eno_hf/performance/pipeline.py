@@ -247,8 +247,13 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         predicted rating (same inputs) as the score, "t4": robustness between clean and augmented
         renderings (``output_pearson``: mean over the model's heads of the per-column Pearson r),
         "selection": ``{"folds": per fold {embedder, tiers, selection (select_embedder's report),
-        tier_selection (select_tiers')}, "counts": folds per embedder and per kept tier}`` (when
-        anything was chosen), "folds": n, "loss_curves": per-fold first/last logged losses}``.
+        tier_selection (select_tiers'), evaluated: {t2, t3}: whether that fold's held-out part
+        scored the tier (a fold that trains T2 but holds out no degraded group, or trains T3 but
+        holds out no two performances of one passage, adds nothing to "t2"/"t3")}, "counts": folds
+        per embedder and per kept tier, "evaluated": folds that scored T2/T3}`` (when anything was
+        chosen), "folds": n, "loss_curves": per-fold first/last logged losses}``. A tier kept in some
+        fold but scored in none has no "t2"/"t3" entry and a ``"t2_not_scored"``/``"t3_not_scored"``
+        reason instead.
     """
     from eno_hf.inference.performance import predict_heads
     from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
@@ -309,14 +314,17 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
             if mcfg.midi_statistics else out["ratings"]
         midi_fit, _ = select_ridge({"midi": stats}, y, key, tr, [Candidate(None)], seed=cfg.seed)
         ridge[te] = midi_fit.predict({"midi": stats}, te)
+        scored = {"t2": False, "t3": False}
         if "passage" in out:
             proj_parts.append((te, out["passage"]))
+            scored["t3"] = len({passages[i] for i in te}) < len(te)  # some passage held out twice
         if t2_all is not None and te2:
             tensors2 = [t2_all.table.tensors[i] for i in te2]
             o2a = predict_heads(model, tensors2)
             o2 = o2a if t2_all.midi is None else predict_heads(model, tensors2, midi=t2_all.midi[te2])
             order2, groups2 = list(t2_all.order[te2]), [t2_all.groups[i] for i in te2]
             if "quality" in o2:
+                scored["t2"] = True
                 t2_parts["quality"].append(o2["quality"])
                 t2_parts["audio"].append(o2a["quality"] if t2_all.midi is not None else None)
                 t2_parts["q_order"] += order2
@@ -331,11 +339,13 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
                 b = predict_heads(model, [t4_data["augmented"].tensors[i] for i in te4])
                 t4_pairs.append((te4, a, b))
                 t4_sources += [t4_data["source"][i] for i in te4]
+        selections[-1]["evaluated"] = scored
     res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "loss_curves": curves}
     if len(inputs) > 1 or (tiers is None and cfg.tier_selection):
         res["selection"] = {"folds": selections, "counts": {
             "embedder": dict(Counter(s["embedder"] for s in selections)),
-            **{t: sum(s["tiers"][t] for s in selections) for t in ("t2", "t3", "t4")}}}
+            **{t: sum(s["tiers"][t] for s in selections) for t in ("t2", "t3", "t4")}},
+            "evaluated": {t: sum(s["evaluated"][t] for s in selections) for t in ("t2", "t3")}}
     res["model"] = {**regression_report(y, pred, passages, DIMENSIONS),
                     "interval": bootstrap_interval(y, pred, key, cfg.n_boot, cfg.seed)}
     if choices:
@@ -368,6 +378,10 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
                                              t2_parts["groups"])
     if t4_pairs:
         res["t4"] = _robustness(t4_pairs, t4_sources, by_id)
+    for t, why in (("t2", "no held-out part of a fold that trained T2 holds a degraded group"),
+                   ("t3", "no held-out part of a fold that trained T3 holds two performances of one passage")):
+        if t not in res and any(s["tiers"][t] for s in selections):
+            res[f"{t}_not_scored"] = why
     return res
 
 

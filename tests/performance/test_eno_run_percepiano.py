@@ -46,7 +46,10 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
             assert fold["selection"]["n"] < 40 and fold["selection"]["chosen"] == fold["embedder"]
             assert fold["tier_selection"]["n"] < 40
         for t in ("t2", "t3"):
-            assert (t in prot) == (sel["counts"][t] > 0), t  # the head's metric exists iff the tier trained
+            # the head's metric exists iff a fold trained the tier and its held-out part could score it
+            assert (t in prot) == (sel["evaluated"][t] > 0), t
+            assert all(f["tiers"][t] for f in sel["folds"] if f["evaluated"][t]), t
+            assert (f"{t}_not_scored" in prot) == (sel["counts"][t] > 0 and t not in prot), t
     # the registered model's choice: on all 40 (the selection rows + T2/T4 sources are all 40 here)
     assert report["selection"]["n"] == 40 and report["embedder"] == report["selection"]["chosen"]
     sel = report["tier_selection"]

@@ -157,6 +157,7 @@ def test_cross_validate_chooses_inside_each_outer_fold(monkeypatch, beethoven_mi
     assert sel["counts"]["embedder"] == {key["informative"]: 1, key["leak"]: 2}
     assert all(f["selection"]["n"] == len(tr) for f, (tr, _) in zip(sel["folds"], folds))
     assert sel["counts"]["t3"] == 0 and "t3" not in res and "t3_baseline" in res
+    assert sel["evaluated"] == {"t2": 0, "t3": 0} and not any(f"{t}_not_scored" in res for t in ("t2", "t3"))
     # without the leak every fold picks the informative frames, and the figures are those of that
     # embedder fixed: each fold used what it chose
     clean = pipeline.cross_validate(cfg, {k: inputs[k] for k in ("informative", "noise")}, rows, stats, "performer")
