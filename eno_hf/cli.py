@@ -186,11 +186,23 @@ def evaluate(model: Annotated[str, typer.Option("--model", "-m", help="Model dir
 @app.command()
 def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained model directory.")],
              config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
-             name: Annotated[Optional[str], typer.Option("--name")] = None) -> None:
-    """Copy a model directory into the local hub (and ClearML, when ``registry.clearml`` is on)."""
-    from eno_hf.registry.register import register_model
+             name: Annotated[Optional[str], typer.Option("--name")] = None,
+             dataset: Annotated[Optional[Path], typer.Option(
+                 "--dataset", help="The saved training dataset (default: the one an earlier registration of "
+                                   "this model recorded).")] = None) -> None:
+    """Copy a model directory into the local hub (and ClearML, when ``registry.clearml`` is on).
 
-    reg = register_model(load_settings(config, set_), model, name=name)
+    A model trained by ``eno run`` (``{run}/model``) gets its card rewritten from the run's test
+    metrics and baselines, with the dataset version's ``eno cv`` report when there is one.
+    """
+    from eno_hf.registry.register import recorded_run_outputs, register_model
+
+    s = load_settings(config, set_)
+    found = recorded_run_outputs(model, s.paths.hub(), dataset)
+    if found["metrics"] is None or found["dataset_info"] is None:
+        console.print("the model card is copied as it is (no run metrics or no training dataset found; "
+                      "--dataset names the dataset)")
+    reg = register_model(s, model, name=name, **found)
     console.print(f"registered: [bold]{reg.version_dir}[/bold]"
                   + (f" (ClearML session {reg.clearml_session})" if reg.clearml_session else ""))
 

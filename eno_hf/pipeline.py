@@ -39,6 +39,7 @@ Layout under ``data_root``::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -299,13 +300,24 @@ def stage_register(settings: Settings, state: PipelineState) -> dict[str, Any]:
     """Model card + local hub + ClearML (``eno_hf.registry.register.register_model``).
 
     Inside a run (``state.run_dir`` set) the registration is remembered in
-    ``{run_dir}/register/stage.json``: an unchanged model is not registered twice.
+    ``{run_dir}/register/stage.json``: an unchanged model is not registered twice; an ``eno cv``
+    report of the dataset version written (or rewritten) since counts as a change, so ``eno run``
+    after ``eno cv`` registers a version whose card holds the cross-validated figures.
     """
     state.require("model_dir")
+    from eno_hf.evaluation.cv import report_dir
     from eno_hf.registry.register import register_model
 
     marker_dir = state.run_dir / "register" if state.run_dir else None
-    key = json_hash({"model": _model_key(state.model_dir), "metrics": state.metrics})
+    cv_report = (report_dir(settings.paths.data_root, settings.dataset.name, str(state.dataset_version))
+                 / "cv_report.json" if state.dataset_version else None)
+    # an `eno cv` report written since the last registration changes the card: register again
+    cv_sha = (hashlib.sha256(cv_report.read_bytes()).hexdigest() if cv_report is not None and cv_report.is_file()
+              else None)
+    facts: dict[str, Any] = {"model": _model_key(state.model_dir), "metrics": state.metrics}
+    if cv_sha:
+        facts["cv_report"] = cv_sha
+    key = json_hash(facts)
     if marker_dir is not None:
         done = _done(marker_dir, key)
         if done and Path(done["version_dir"]).is_dir():

@@ -152,8 +152,8 @@ def write_model_card(
                       "(docs/quality.md).\n\n" + cv_table(cv_report))
     else:
         cv_section = ("No cross-validation report for this dataset version. Run `eno cv --config <config>` "
-                      "(5 artist-grouped folds x 3 repeats, 95 % intervals; docs/quality.md) and register "
-                      "again: the test-split figures below come from a few dozen recordings and are a "
+                      "(5 artist-grouped folds x 3 repeats, 95 % intervals; docs/quality.md), then `eno run` again "
+                      "(only the registration re-runs) or `eno register --model <run>/model`: the test-split figures below come from a few dozen recordings and are a "
                       "sanity check, not a quality estimate.")
     model_ref = f"path/to/{name}"
     body = f"""# {name}

@@ -43,6 +43,44 @@ class Registration:
                 "clearml_session": self.clearml_session}
 
 
+def recorded_run_outputs(model_dir: str | Path, hub_dir: str | Path,
+                         dataset_path: str | Path | None = None) -> dict[str, Any]:
+    """What ``eno run`` recorded about a model it trained, for registering it again by hand
+    (``eno register --model {run}/model``, e.g. after ``eno cv`` so the card gains its
+    cross-validated figures).
+
+    Args:
+        model_dir: the model directory; in a run folder it is ``{run}/model``.
+        hub_dir: the local hub, searched for an earlier registration of the same directory.
+        dataset_path: the saved training dataset (``{data_root}/datasets/{name}/{version}``);
+            default: the dataset recorded by the latest registration of ``model_dir``.
+
+    Returns:
+        ``{"metrics", "baselines", "dataset_info"}``, each ``None`` when not found: test metrics
+        from ``{run}/eval/metrics.json``, baselines from ``{run}/baselines.json``, dataset
+        ``{name, version, path}``.
+    """
+    from eno_hf.registry.hub import list_models
+
+    model_dir = Path(model_dir).resolve()
+    run = model_dir.parent
+
+    def read(path: Path) -> Any:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    dataset_info = None
+    if dataset_path is not None:
+        ds = Path(dataset_path).resolve()
+        dataset_info = {"name": ds.parent.name, "version": ds.name, "path": str(ds)}
+    else:
+        earlier = [m for m in list_models(hub_dir)
+                   if m.get("source") == str(model_dir) and (m.get("metadata") or {}).get("dataset")]
+        if earlier:
+            dataset_info = dict(max(earlier, key=lambda m: m.get("created", ""))["metadata"]["dataset"])
+    return {"metrics": read(run / "eval" / "metrics.json"), "baselines": read(run / "baselines.json"),
+            "dataset_info": dataset_info}
+
+
 def register_model(settings: Settings, model_dir: str | Path, *, name: str | None = None,
                    metrics: Mapping[str, Any] | None = None,
                    baselines: Mapping[str, Any] | None = None,

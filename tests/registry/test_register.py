@@ -93,3 +93,50 @@ def test_register_puts_the_dataset_versions_cv_report_in_the_card(tmp_path: Path
     (tmp_path / "o").mkdir()
     other = register_model(s, _model(tmp_path / "o"), name="tiny", dataset_info={"name": "4q", "version": "v10"})
     assert "No cross-validation report" in (other.version_dir / "README.md").read_text()
+
+
+def test_eno_register_after_eno_cv_rewrites_the_card_with_the_cv_figures(tmp_path: Path) -> None:
+    """The card of `eno run` says "run `eno cv`, then `eno register --model <run>/model`": the CLI
+    finds the run's test metrics and baselines and the dataset an earlier registration recorded,
+    so the new version's card holds the cross-validated table (and `--dataset` names it directly)."""
+    from typer.testing import CliRunner
+
+    from eno_hf.cli import app
+    from eno_hf.evaluation.cv import report_dir
+    from eno_hf.registry.register import recorded_run_outputs
+
+    sets = [f"paths.data_root={tmp_path / 'data'}", "registry.clearml=false"]
+    s = load_config("configs/small.yaml", sets)
+    run = tmp_path / "data" / "runs" / "r1"
+    model = run / "model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (run / "eval").mkdir()
+    (run / "eval" / "metrics.json").write_text(json.dumps({"score": 0.8}))
+    (run / "baselines.json").write_text(json.dumps({}))
+    dataset = tmp_path / "data" / "datasets" / "4q" / "v9"
+    assert recorded_run_outputs(model, s.paths.hub())["dataset_info"] is None  # nothing registered yet
+    first = register_model(s, model, metrics={"score": 0.8}, dataset_info={"name": "4q", "version": "v9",
+                                                                           "path": str(dataset)})
+    assert "No cross-validation report" in (first.version_dir / "README.md").read_text()
+    found = recorded_run_outputs(model, s.paths.hub())
+    assert found["metrics"] == {"score": 0.8} and found["baselines"] == {}
+    assert found["dataset_info"] == {"name": "4q", "version": "v9", "path": str(dataset)}
+    cv = report_dir(s.paths.data_root, "4q", "v9")
+    cv.mkdir(parents=True)
+    (cv / "cv_report.json").write_text(json.dumps(
+        {"n_folds": 5, "n_repeats": 3, "n_recordings": 360, "reference": None, "folds_file": "folds-k5-r3-s0.json",
+         "candidates": {"default": {"metrics": {"quadrant/f1_macro": {"mean": 0.7, "ci_low": 0.6, "ci_high": 0.8}}}}}))
+    args = ["register", "--model", str(model), *[a for x in sets for a in ("--set", x)]]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "data" / "hub" / "eno-tagger" / "v2" / "README.md").read_text()
+    assert "| default | 0.700 [0.600, 0.800] |" in card
+    # --dataset: a version without a report gives the plain card, not the other version's table
+    res = CliRunner().invoke(app, [*args, "--dataset", str(dataset.parent / "v10")])
+    assert res.exit_code == 0, res.output
+    assert "No cross-validation report" in (tmp_path / "data" / "hub" / "eno-tagger" / "v3" / "README.md").read_text()
+    # a model outside a run: copied as it is, and the CLI says so
+    res = CliRunner().invoke(app, ["register", "--model", str(_model(tmp_path)), "--name", "bare",
+                                   *[a for x in sets for a in ("--set", x)]])
+    assert res.exit_code == 0 and "copied as it is" in res.output
