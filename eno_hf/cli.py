@@ -198,7 +198,11 @@ def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained 
     from eno_hf.registry.register import recorded_run_outputs, register_model
 
     s = load_settings(config, set_)
-    found = recorded_run_outputs(model, s.paths.hub(), dataset)
+    try:
+        found = recorded_run_outputs(model, s.paths.hub(), dataset)
+    except FileNotFoundError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
     if found["metrics"] is None or found["dataset_info"] is None:
         console.print("the model card is copied as it is (no run metrics or no training dataset found; "
                       "--dataset names the dataset)")

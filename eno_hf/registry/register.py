@@ -55,6 +55,9 @@ def recorded_run_outputs(model_dir: str | Path, hub_dir: str | Path,
         dataset_path: the saved training dataset (``{data_root}/datasets/{name}/{version}``);
             default: the dataset recorded by the latest registration of ``model_dir``.
 
+    Raises:
+        FileNotFoundError: ``dataset_path`` is given but is not a directory.
+
     Returns:
         ``{"metrics", "baselines", "dataset_info"}``, each ``None`` when not found: test metrics
         from ``{run}/eval/metrics.json``, baselines from ``{run}/baselines.json``, dataset
@@ -71,6 +74,8 @@ def recorded_run_outputs(model_dir: str | Path, hub_dir: str | Path,
     dataset_info = None
     if dataset_path is not None:
         ds = Path(dataset_path).resolve()
+        if not ds.is_dir():
+            raise FileNotFoundError(f"{ds}: no saved dataset there (--dataset names {{data_root}}/datasets/{{name}}/{{version}})")
         dataset_info = {"name": ds.parent.name, "version": ds.name, "path": str(ds)}
     else:
         earlier = [m for m in list_models(hub_dir)

@@ -133,6 +133,9 @@ def test_eno_register_after_eno_cv_rewrites_the_card_with_the_cv_figures(tmp_pat
     card = (tmp_path / "data" / "hub" / "eno-tagger" / "v2" / "README.md").read_text()
     assert "| default | 0.700 [0.600, 0.800] |" in card
     # --dataset: a version without a report gives the plain card, not the other version's table
+    bad = CliRunner().invoke(app, [*args, "--dataset", str(dataset.parent / "v10")])
+    assert bad.exit_code == 2 and "no saved dataset there" in bad.output  # a typo is an error, not a card
+    (dataset.parent / "v10").mkdir(parents=True)
     res = CliRunner().invoke(app, [*args, "--dataset", str(dataset.parent / "v10")])
     assert res.exit_code == 0, res.output
     assert "No cross-validation report" in (tmp_path / "data" / "hub" / "eno-tagger" / "v3" / "README.md").read_text()
