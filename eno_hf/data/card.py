@@ -11,11 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from eno_hf.config import Settings
 
-__all__ = ["render_card", "write_card", "COLUMN_DOCS"]
+__all__ = ["card_data", "render_card", "write_card", "COLUMN_DOCS"]
 
 COLUMN_DOCS: dict[str, str] = {
     "segment_id": "`{recording_id}_seg{n:03d}`, unique per row",
@@ -55,9 +53,40 @@ def _feature_type(feat: Any) -> str:
     return type(feat).__name__
 
 
+def _size_category(n: int) -> str:
+    """Hugging Face ``size_categories`` bucket of ``n`` examples."""
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < limit:
+            return label
+    return "n>10M"
+
+
+def card_data(*, settings: Settings, version: str, report: Mapping[str, Any]) -> Any:
+    """The card's metadata as a ``huggingface_hub.DatasetCardData``: ``pretty_name``,
+    ``task_categories: [audio-classification]``, ``size_categories`` (segments), ``tags``,
+    ``source_datasets`` (the metadata file / audio root it was built from), and ``dataset_info``
+    (version, examples per split). No ``license``: the recordings' licence is the collection's
+    owner's, which eno does not know."""
+    from huggingface_hub import DatasetCardData
+
+    splits = report["splits"]
+    src = settings.dataset.source
+    sources = [str(p) for p in (src.metadata, src.audio_root) if p]
+    n = sum(int(v["n_segments"]) for v in splits.values())
+    return DatasetCardData(
+        pretty_name=f"eno {settings.dataset.name} {version}", task_categories=["audio-classification"],
+        size_categories=[_size_category(n)], source_datasets=sources or None,
+        tags=["music", "music-tagging", "eno"],
+        dataset_info={"config_name": "default", "version": version,
+                      "splits": [{"name": s, "num_examples": v["n_segments"]} for s, v in splits.items()]},
+    )
+
+
 def render_card(*, settings: Settings, version: str, report: Mapping[str, Any],
                 features: Any) -> str:
-    """Markdown dataset card.
+    """Markdown dataset card: ``card_data`` as YAML front matter (``huggingface_hub.DatasetCard``
+    reads it back), then source, counts, labels, columns, how to load, configuration.
 
     Args:
         settings: the settings the dataset was built with.
@@ -73,15 +102,8 @@ def render_card(*, settings: Settings, version: str, report: Mapping[str, Any],
     name = cfg.name
     acc = report["accounting"]
     splits = report["splits"]
-    front = {
-        "pretty_name": f"eno {name} {version}",
-        "task_categories": ["audio-classification"],
-        "tags": ["music", "music-tagging", "eno"],
-        "dataset_info": {"config_name": "default", "version": version,
-                         "splits": [{"name": s, "num_examples": v["n_segments"]}
-                                    for s, v in splits.items()]},
-    }
-    out: list[str] = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", ""]
+    data = card_data(settings=settings, version=version, report=report)
+    out: list[str] = ["---", data.to_yaml(), "---", ""]
     out += [f"# {name} (version `{version}`)", "",
             "Built by `eno_hf.data.build.build_dataset`: decoded, mixed to mono, resampled (soxr), "
             "loudness-normalized (ITU-R BS.1770-4, pyloudnorm), cut into fixed windows, with "
@@ -173,7 +195,10 @@ def render_card(*, settings: Settings, version: str, report: Mapping[str, Any],
 
 
 def write_card(path: str | Path, **kwargs: Any) -> Path:
-    """Render the card (``render_card(**kwargs)``) and write it to ``path``. Returns the path."""
+    """Render the card (``render_card(**kwargs)``) as a ``huggingface_hub.DatasetCard`` and save it
+    to ``path``. Returns the path."""
+    from huggingface_hub import DatasetCard
+
     path = Path(path)
-    path.write_text(render_card(**kwargs), encoding="utf-8")
+    DatasetCard(render_card(**kwargs)).save(path)
     return path
