@@ -19,7 +19,7 @@ embedded per wall second), wall s, CPU s (this process + finished children) and 
    all 360 of 4q-dev) with 1 vs 2 single-threaded Dask worker processes, each build on a fresh
    data root (no cache hit), in a subprocess, in four set-ups (``--clusters``):
    (a) ``server``, production: a *running cluster* — a ``LocalCluster`` started with
-   ``--preload flows.dask_preload`` on scheduler and workers and warmed up (imports, numba cache)
+   ``--preload eno_hf.flows.dask_preload`` on scheduler and workers and warmed up (imports, numba cache)
    by the benchmark, passed as ``run.dask_address`` — and a running ``prefect server start``
    (``PREFECT_API_URL``); (b) ``running``: the same cluster, with the flow's ephemeral Prefect
    server (``eno build`` without a server: its start-up is inside the run); (c) ``own``: the
@@ -101,7 +101,7 @@ def _line(label: str, n: int, audio_s: float, wall: float, cpu: float, extra: st
 
 BUILD = r"""
 import json, sys, time
-from flows.build import eno_build
+from eno_hf.flows.build import eno_build
 root, n, workers, address, per_task = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 ov = [f"paths.data_root={root}", f"dataset.limit={n}", "run.task_runner=dask", f"run.dask_workers={workers}"]
 if address != "-":
@@ -139,7 +139,7 @@ def _warm_worker() -> str:
     and run the fingerprint's librosa code once, as a long-lived cluster worker already has."""
     import numpy as np
 
-    import flows.runner  # noqa: F401
+    import eno_hf.flows.runner  # noqa: F401
     from eno_hf.features.fingerprint import fingerprint
 
     fingerprint(np.random.default_rng(0).standard_normal(16_000 * 3).astype(np.float32) * 0.1, 16_000)
@@ -176,9 +176,9 @@ def _build(n: int, workers: int, running_cluster: bool, files_per_task: int = 0,
             # the scheduler and workers preload eno's modules, as docs/deployments.md says to start
             # a long-lived cluster (else the scheduler imports them when the first graph arrives,
             # stalling the cluster ~15-20 s); numba's cache is warmed per host as the flow does it
-            from flows.runner import warm_dask_workers
+            from eno_hf.flows.runner import warm_dask_workers
 
-            preload = ["flows.dask_preload"]
+            preload = ["eno_hf.flows.dask_preload"]
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                        dashboard_address=None, preload=preload,
                                                        scheduler_kwargs={"preload": preload}))

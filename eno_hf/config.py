@@ -1,16 +1,26 @@
-"""Typed configuration for eno, loaded from ``configs/*.yaml`` with ``--set key=value`` overrides.
+"""Typed configuration for eno, loaded from YAML with ``--set key=value`` overrides.
 
 One place decides each default: the pydantic models below. YAML files only override them.
 
-A config file may name other files to start from with a top-level ``defaults`` list (paths
-relative to that file), merged in order, then the file itself, then ``--set`` overrides::
+A config is a file path or the name of a built-in config (``eno_hf/configs/*.yaml``, the
+repository's ``configs/`` folder: ``small``, ``percepiano``, ``datasets/4q``...; ``eno config
+--list``). A config file may name others to start from with a top-level ``defaults`` list (files
+relative to it, or built-in names), merged in order, then the file itself, then ``--set``
+overrides::
 
-    # configs/small.yaml
-    defaults: [base.yaml, datasets/4q.yaml]
+    # eno.yaml
+    defaults: [tagger]                  # the built-in recipe
+    dataset: {name: my-music, source: {kind: folders, audio_root: music}}
     train: {epochs: 10}
 
+Relative paths, one rule: a relative path written in a YAML file is relative to that file's folder
+(``paths.*``, ``dataset.source.metadata/audio_root/allowed_roots``, ``model.encoder_path``,
+``train.output_dir``, ``run.tag_files``...); a relative path given with ``--set`` or left at its
+default is relative to the current directory. ``~`` and ``${VAR}`` are expanded in path values;
+the built-in configs name eno's example material as ``${ENO_SHARED_DIR}/data/...``.
+
 Example:
-    >>> cfg = load_config("configs/small.yaml", ["train.epochs=3", "dataset.segment.segment_s=5"])
+    >>> cfg = load_config("small", ["train.epochs=3", "dataset.segment.segment_s=5"])
     >>> cfg.train.epochs
     3
 
@@ -20,6 +30,8 @@ Errors:
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,10 +42,13 @@ from eno_hf.serving.config import ServeConfig
 
 from eno_hf.workspace.config import WorkspaceConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-"""Root of the source checkout (``configs/`` and ``../shared`` are found relative to it)."""
+from eno_hf.locations import default_models_dir, shared_dir
 
-CONFIG_DIR = PROJECT_ROOT / "configs"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Root of the source checkout (or the site-packages folder of an installed wheel)."""
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+"""The built-in configs, installed as package data (in a checkout: a link to ``configs/``)."""
 
 
 class ConfigError(ValueError):
@@ -46,12 +61,16 @@ class _Model(BaseModel):
 
 # ----------------------------------------------------------------------------- paths
 class PathsConfig(_Model):
-    """Where eno reads and writes. Relative paths are resolved against the current directory."""
+    """Where eno reads and writes (relative paths: see the module docstring's rule)."""
 
     data_root: Path = Path("eno-data")
     """Root of datasets, caches, reports, runs (a local folder by default; an NFS mount in prod)."""
     hub_dir: Path | None = None
     """Local model hub; default ``{data_root}/hub``."""
+    models_dir: Path = Field(default_factory=default_models_dir)
+    """Pretrained weights (``{models_dir}/sota-music-tagging``, ``{models_dir}/musicnn``; see
+    ``eno_hf.models.weights``). Default: ``$ENO_MODELS_DIR``, else ``$ENO_SHARED_DIR/models``
+    (the ``shared/`` folder beside a source checkout), else ``~/.eno/models``."""
 
     def hub(self) -> Path:
         return Path(self.hub_dir) if self.hub_dir is not None else Path(self.data_root) / "hub"
@@ -417,39 +436,101 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     merged: dict[str, Any] = {}
     for parent in data.pop("defaults", []) or []:
-        merged = deep_merge(merged, _read_yaml(path.parent / parent, (*_seen, path)))
-    merged = deep_merge(merged, data)
-    _resolve_paths(merged, path.parent)
-    return merged
+        beside = path.parent / str(parent)
+        parent_path = beside if beside.is_file() else _builtin_path(str(parent))
+        if parent_path is None:
+            raise ConfigError(f"{path}: defaults entry {parent!r} is neither a file beside it nor a built-in "
+                              f"config ({', '.join(builtin_configs())})")
+        merged = deep_merge(merged, _read_yaml(parent_path, (*_seen, path)))
+    _resolve_paths(data, path.parent, path)
+    return deep_merge(merged, data)
 
 
-# Keys holding paths that YAML files give relative to the file that names them.
-_FILE_RELATIVE = {("dataset", "source", "metadata"), ("dataset", "source", "audio_root"),
-                  ("model", "encoder_path"), ("performance", "source"), ("embed", "encoder_path")}
+def builtin_configs() -> dict[str, Path]:
+    """The built-in eno configs: name (``"small"``, ``"datasets/4q"``) -> file, sorted by name
+    (``configs/accelerate/`` holds ``accelerate launch`` files, not eno configs)."""
+    if not CONFIG_DIR.is_dir():
+        return {}
+    return {p.relative_to(CONFIG_DIR).with_suffix("").as_posix(): p
+            for p in sorted(CONFIG_DIR.rglob("*.yaml")) if p.parent.name != "accelerate"}
 
 
-def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+def _builtin_path(name: str) -> Path | None:
+    """A built-in config by name (``small``, ``small.yaml``, ``configs/small.yaml``), or None."""
+    stem = name[len("configs/"):] if name.startswith("configs/") else name
+    stem = stem[:-len(".yaml")] if stem.endswith(".yaml") else stem
+    return builtin_configs().get(stem)
+
+
+def resolve_config_path(config: str | Path) -> Path:
+    """A config argument -> its file: an existing file path, else a built-in config name.
+
+    Raises:
+        ConfigError: neither (the message lists the built-in names).
+    """
+    p = Path(config).expanduser()
+    if p.is_file():
+        return p
+    builtin = None if p.is_absolute() else _builtin_path(str(config))
+    if builtin is None:
+        raise ConfigError(f"{config}: config file not found, and not a built-in config "
+                          f"(built-in: {', '.join(builtin_configs()) or 'none'})")
+    return builtin
+
+
+# Keys holding paths (or lists of paths) that YAML files give relative to the file that names them.
+_FILE_RELATIVE = {("paths", "data_root"), ("paths", "hub_dir"), ("paths", "models_dir"),
+                  ("dataset", "source", "metadata"), ("dataset", "source", "audio_root"),
+                  ("dataset", "source", "allowed_roots"), ("dataset", "download", "dest"),
+                  ("model", "encoder_path"), ("train", "output_dir"), ("run", "tag_files"),
+                  ("performance", "source"), ("performance", "tag_files"), ("embed", "encoder_path"),
+                  ("clarity", "gold", "midi_dir"), ("clarity", "gold", "drumkits_dir"),
+                  ("clarity", "gold", "soundfont"), ("clarity", "workdir"), ("clarity", "raw_dir"),
+                  ("workspace", "root")}
+_VAR = re.compile(r"\$(\w+|\{[^}]*\})")
+
+
+def expand_path(value: str, base: Path | None, where: str = "") -> str:
+    """One config path value: ``~`` and ``${VAR}`` expanded, then made absolute against ``base``
+    (the folder of the YAML file that wrote it; None leaves a relative path relative).
+
+    Raises:
+        ConfigError: a ``${VAR}`` that is not set (``ENO_SHARED_DIR`` has a default beside a
+            source checkout; elsewhere set it to the folder holding eno's example data/ and models/).
+    """
+    if "$" in value:
+        env = dict(os.environ)
+        shared = shared_dir()
+        if "ENO_SHARED_DIR" not in env and shared is not None:
+            env["ENO_SHARED_DIR"] = str(shared)
+        missing = [m.strip("${}") for m in _VAR.findall(value) if m.strip("${}") not in env]
+        if missing:
+            raise ConfigError(f"{where}{value}: environment variable {missing[0]} is not set"
+                              + (" (the folder holding eno's example data/ and models/)"
+                                 if missing[0] == "ENO_SHARED_DIR" else ""))
+        value = _VAR.sub(lambda m: env[m.group(1).strip("{}")], value)
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() or base is None else (base / p).resolve())
+
+
+def _resolve_paths(data: dict[str, Any], base: Path, file: Path | None = None) -> None:
+    where = f"{file}: " if file is not None else ""
     for keys in _FILE_RELATIVE:
         node: Any = data
         for key in keys[:-1]:
             node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
-            p = Path(node[keys[-1]])
-            node[keys[-1]] = str(p if p.is_absolute() else (base / p).resolve())
-    source = (data.get("dataset") or {}).get("source") if isinstance(data.get("dataset"), dict) else None
-    if isinstance(source, dict) and isinstance(source.get("allowed_roots"), list):
-        source["allowed_roots"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
-                                   for p in source["allowed_roots"]]
+        if not isinstance(node, dict):
+            continue
+        value = node.get(keys[-1])
+        if isinstance(value, str):
+            node[keys[-1]] = expand_path(value, base, where)
+        elif isinstance(value, list):
+            node[keys[-1]] = [expand_path(v, base, where) if isinstance(v, str) else v for v in value]
     ws = data.get("workspace")
     for src in ((ws.get("sources") or {}).values() if isinstance(ws, dict) and isinstance(ws.get("sources"), dict) else ()):
         for node in (src, src.get("csv")) if isinstance(src, dict) else ():
-            if isinstance(node, dict) and isinstance(node.get("path"), str) and not Path(node["path"]).is_absolute():
-                node["path"] = str((base / node["path"]).resolve())
-    for section in ("run", "performance"):
-        run = data.get(section)
-        if isinstance(run, dict) and isinstance(run.get("tag_files"), list):
-            run["tag_files"] = [str(p if Path(p).is_absolute() else (base / p).resolve())
-                                for p in run["tag_files"]]
+            if isinstance(node, dict) and isinstance(node.get("path"), str):
+                node["path"] = expand_path(node["path"], base, where)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -484,22 +565,23 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Settings:
-    """Load ``Settings`` from a YAML file (default ``configs/base.yaml``) plus overrides.
+    """Load ``Settings`` from a YAML file or built-in config name (default ``base``) plus overrides.
 
     Args:
-        path: YAML file; relative paths are tried against the cwd, then ``configs/``.
-        overrides: ``["train.epochs=3", ...]``; values are parsed as YAML.
+        path: a YAML file, or a built-in config name (``small``; ``resolve_config_path``).
+        overrides: ``["train.epochs=3", ...]``; values are parsed as YAML (path values: ``~`` and
+            ``${VAR}`` expanded, relative to the current directory).
 
     Raises:
         ConfigError: missing/invalid file, bad override, or a value that fails validation
             (the message lists each offending key).
     """
-    if path is None:
-        path = CONFIG_DIR / "base.yaml"
-    p = Path(path)
-    if not p.is_file() and not p.is_absolute() and (CONFIG_DIR / p).is_file():
-        p = CONFIG_DIR / p
-    data = apply_overrides(_read_yaml(p), overrides)
+    p = resolve_config_path("base" if path is None else path)
+    data = _read_yaml(p)
+    if overrides:
+        over = apply_overrides({}, overrides)
+        _resolve_paths(over, None)  # ~ and ${VAR}; relative paths stay relative to the current directory
+        data = deep_merge(data, over)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.runner import prefect_runner, prefect_state, settings_of
+from eno_hf.flows.runner import prefect_runner, prefect_state, settings_of
 from prefect import flow, get_run_logger
 
 from eno_hf.config import Settings
@@ -12,7 +12,7 @@ from eno_hf.pipeline import run_stages
 
 
 @flow(name="eno-build", log_prints=True)
-def eno_build(config: str = "configs/small.yaml", overrides: list[str] | None = None,
+def eno_build(config: str = "small", overrides: list[str] | None = None,
               settings: Settings | None = None) -> dict[str, Any]:
     """The ``dataset`` stage. Returns ``{path, version, cache_hit, accounting}``."""
     s = settings_of(config, overrides, settings)

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from eno_hf.clarity.pipeline import run_clarity
 from eno_hf.config import Settings
-from flows.runner import settings_of
+from eno_hf.flows.runner import settings_of
 
 
 def _as_task(name: str, fn, *args) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Thin wrapper over ``eno_hf.data.download.download_dataset_audio`` (concurrency, retries with
 backoff, resumable partial downloads, checksums, per-URL failures are the library's). The flow
-adds Prefect's view: one ``io`` task (``flows.runner.IO_POLICY``: retried with backoff on
+adds Prefect's view: one ``io`` task (``eno_hf.flows.runner.IO_POLICY``: retried with backoff on
 ``OSError``, e.g. the data root's share went away), and the counts as the flow's return value. Never part of the default main job.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
-from flows.runner import IO_POLICY, settings_of
+from eno_hf.flows.runner import IO_POLICY, settings_of
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -27,7 +27,7 @@ def download_task(settings: Settings) -> dict[str, Any]:
 
 
 @flow(name="eno-download", log_prints=False)
-def eno_download(config: str = "configs/small.yaml", overrides: list[str] | None = None,
+def eno_download(config: str = "small", overrides: list[str] | None = None,
                  settings: Settings | None = None) -> dict[str, Any]:
     """Download the dataset's audio by URL; returns ``{manifest, report, downloaded, failed}``."""
     out = download_task(settings_of(config, overrides, settings))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.runner import prefect_runner, prefect_state, settings_of
+from eno_hf.flows.runner import prefect_runner, prefect_state, settings_of
 from prefect import flow
 
 from eno_hf.config import Settings
@@ -12,7 +12,7 @@ from eno_hf.pipeline import run_stages, select_stages
 
 
 @flow(name="eno-embed", log_prints=True)
-def eno_embed(config: str = "configs/small.yaml", overrides: list[str] | None = None,
+def eno_embed(config: str = "small", overrides: list[str] | None = None,
               settings: Settings | None = None) -> dict[str, Any]:
     """The ``dataset`` stage, then the ``embed`` stage (``eno_hf.embeddings.companion``; run even
     when ``embed.use_for_training`` is off). Returns ``{dataset, version, embeddings, cached}``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.runner import prefect_runner, prefect_state, settings_of
+from eno_hf.flows.runner import prefect_runner, prefect_state, settings_of
 from prefect import flow
 
 from eno_hf.config import Settings
@@ -13,7 +13,7 @@ from eno_hf.pipeline import run_stages
 
 
 @flow(name="eno-evaluate", log_prints=True)
-def eno_evaluate(model: str | None = None, out_dir: str | None = None, config: str = "configs/small.yaml",
+def eno_evaluate(model: str | None = None, out_dir: str | None = None, config: str = "small",
                  overrides: list[str] | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """``model``: a model directory, hub ``name`` or ``name@vN``; default: the model this config
     trains (trained first when missing). Returns ``{metrics, eval_dir, cached}``."""

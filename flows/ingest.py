@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.runner import IO_POLICY, settings_of
+from eno_hf.flows.runner import IO_POLICY, settings_of
 from prefect import flow, task
 
 from eno_hf.config import Settings
@@ -10,7 +10,7 @@ from eno_hf.pipeline import write_manifest
 
 
 @flow(name="eno-ingest", log_prints=True)
-def eno_ingest(config: str = "configs/small.yaml", overrides: list[str] | None = None,
+def eno_ingest(config: str = "small", overrides: list[str] | None = None,
                settings: Settings | None = None) -> str:
     """``eno_hf.pipeline.write_manifest`` as an ``io`` task. Returns the manifest path."""
     s = settings_of(config, overrides, settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.runner import prefect_runner, prefect_state, settings_of
+from eno_hf.flows.runner import prefect_runner, prefect_state, settings_of
 from prefect import flow, get_run_logger
 
 from eno_hf.config import Settings
@@ -17,7 +17,7 @@ from eno_hf.pipeline import RunResult, run_stages
 
 
 @flow(name="eno-pipeline", log_prints=True)
-def eno_pipeline(config: str = "configs/small.yaml", overrides: list[str] | None = None,
+def eno_pipeline(config: str = "small", overrides: list[str] | None = None,
                  settings: Settings | None = None) -> dict[str, Any]:
     """dataset → baselines → train → evaluate → register → tag.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.runner import prefect_runner, settings_of
+from eno_hf.flows.runner import prefect_runner, settings_of
 from prefect import flow
 
 from eno_hf.config import Settings
@@ -13,7 +13,7 @@ from eno_hf.pipeline import PipelineState, run_stages
 
 
 @flow(name="eno-register", log_prints=True)
-def eno_register(model: str, config: str = "configs/small.yaml", overrides: list[str] | None = None,
+def eno_register(model: str, config: str = "small", overrides: list[str] | None = None,
                  settings: Settings | None = None) -> dict[str, Any]:
     """The ``register`` stage on the model directory ``model`` (its ``metrics.json``, if any, is
     recorded). Returns ``{registered, clearml}``."""

@@ -80,7 +80,7 @@ IO_POLICY: dict[str, Any] = {
 }
 
 
-def settings_of(config: str | None = "configs/small.yaml", overrides: Sequence[str] | None = None,
+def settings_of(config: str | None = "small", overrides: Sequence[str] | None = None,
                 settings: Settings | None = None) -> Settings:
     """``settings`` when given (passed by the CLI or a caller), else ``load_config(config, overrides)``.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.runner import prefect_runner, settings_of
+from eno_hf.flows.runner import prefect_runner, settings_of
 from prefect import flow
 
 from eno_hf.config import Settings
@@ -13,7 +13,7 @@ from eno_hf.pipeline import PipelineState, run_stages
 
 
 @flow(name="eno-tag", log_prints=True)
-def eno_tag(paths: list[str], model: str, out_dir: str, config: str = "configs/small.yaml",
+def eno_tag(paths: list[str], model: str, out_dir: str, config: str = "small",
             overrides: list[str] | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """The ``tag`` stage: files/folders ``paths`` with ``model`` (directory, ``name`` or
     ``name@vN``) into ``{out_dir}/tags.jsonl``. Returns ``{tags, n_files}``."""

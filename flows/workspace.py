@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger, task
 
 from eno_hf.config import Settings
 from eno_hf.workspace import steps
-from flows.runner import settings_of
+from eno_hf.flows.runner import settings_of
 
 
 create_task = task(name="workspace-create")(steps.step_create)

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eno_hf.locations import shared_path
+
 __all__ = ["ClarityConfig", "FlawRecipe", "GenerateConfig", "GoldSourceConfig", "NormalizeConfig",
            "FeatureConfig", "ModelsConfig", "INSTRUMENTS", "DEFAULT_FLAWS"]
 
@@ -99,8 +101,9 @@ class GoldSourceConfig(_Model):
     """Debian ``hydrogen-drumkits``: recorded kick/snare/tom/hi-hat/cymbal samples."""
     drums_per_sound: int = 12
     """Samples per drum sound (kick, snare, tom, hihat, cymbal), spread over the kits."""
-    midi_dir: Path = Path("../shared/data/percepiano/midi")
-    """MIDI files rendered into bass/guitar/keys/vocals stems (relative: to the project root)."""
+    midi_dir: Path = Field(default_factory=lambda: shared_path("data/percepiano/midi"))
+    """MIDI files rendered into bass/guitar/keys/vocals stems (default: PercePiano in eno's example
+    material, ``$ENO_SHARED_DIR/data/percepiano/midi``)."""
     stems_per_instrument: int = 12
     """Rendered files per melodic instrument."""
     soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")

@@ -27,7 +27,6 @@ import soundfile as sf
 from eno_hf.audio.io import load_audio
 from eno_hf.clarity.config import ClarityConfig
 from eno_hf.clarity.names import gold_name
-from eno_hf.config import PROJECT_ROOT
 
 __all__ = ["DRUM_SOUNDS", "drum_sound", "collect_drum_samples", "render_midi", "revoice_midi",
            "write_gold"]
@@ -205,7 +204,7 @@ def write_gold(cfg: ClarityConfig, raw_dir: Path) -> dict[str, object]:
             _emit(raw_dir / "gold" / "drums" / gold_name(sound, i),
                   lambda p=p: load_audio(p, sample_rate=sr, mono=True)[0], str(p))
 
-    midi_dir = g.midi_dir if g.midi_dir.is_absolute() else (PROJECT_ROOT / g.midi_dir).resolve()
+    midi_dir = g.midi_dir.resolve()
     midis = sorted(midi_dir.glob("*.mid")) if midi_dir.is_dir() else []
     instruments = [i for i in ("bass", "guitar", "keys", "vocals") if i in g.programs]
     n = g.stems_per_instrument

@@ -49,7 +49,7 @@ def embed_command(
     shard_size: Annotated[int, typer.Option("--shard-size")] = 64,
     companion: Annotated[bool, typer.Option("--companion", help="Embed the config's dataset version into its companion "
                                             "Arrow dataset (settings.embed; --dataset @VERSION picks the version).")] = False,
-    config: ConfigOpt = Path("configs/small.yaml"),
+    config: ConfigOpt = Path("small"),
     set_: SetOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

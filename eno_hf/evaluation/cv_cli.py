@@ -9,7 +9,7 @@ import typer
 
 
 def cv_command(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")] = Path("configs/small.yaml"),
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")] = Path("small"),
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value.")] = None,
     candidates: Annotated[Optional[str], typer.Option("--candidates", help="Comma-separated names (default: all; "
                                                       "see eno_hf.evaluation.cv.CANDIDATES).")] = None,

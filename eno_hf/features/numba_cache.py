@@ -10,7 +10,7 @@ the parallel processes start: afterwards every process only reads the cache.
 
 ``warm_numba_cache()`` does that for the librosa functions eno calls (``features.fingerprint``,
 ``features.midi``). eno calls it before it starts worker processes (``data.workers.pool_map``);
-``flows.runner.warm_dask_workers`` runs it on one Dask worker per host before the others; the
+``eno_hf.flows.runner.warm_dask_workers`` runs it on one Dask worker per host before the others; the
 test suite calls it before pytest-xdist starts its workers.
 """
 

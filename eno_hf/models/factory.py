@@ -1,5 +1,5 @@
 """``create_model``: an ``EnoForAudioTagging`` from ``Settings`` + typed heads (or label vocabularies), with the
-pretrained encoder weights loaded (sota taggers from ``../shared/models``, HF encoders from
+pretrained encoder weights loaded (sota taggers from ``paths.models_dir``, HF encoders from
 ``model.encoder_path``)."""
 
 from __future__ import annotations
@@ -60,12 +60,12 @@ def create_model(settings: Settings, heads: Sequence[HeadSpec] | Mapping[str, Se
     elif m.encoder == "sota_tagger":
         from eno_hf.models.encoders.sota_taggers import load_sota_tagger
 
-        pretrained = load_sota_tagger(m.encoder_path or m.tagger)
+        pretrained = load_sota_tagger(m.encoder_path or m.tagger, settings.paths.models_dir)
         kwargs = {"arch": pretrained.arch, "n_tags": pretrained.n_tags}
     elif m.encoder == "tagger_ensemble":
         from eno_hf.models.encoders.tagger_ensemble import load_tagger_ensemble
 
-        pretrained = load_tagger_ensemble(m.taggers, m.encoder_path)
+        pretrained = load_tagger_ensemble(m.taggers, m.encoder_path or settings.paths.models_dir)
         kwargs = pretrained.init_kwargs()
     elif m.encoder == "hf_audio":
         from eno_hf.models.encoders.hf_audio import HFAudioEncoder

@@ -28,8 +28,10 @@ def import_tagger(name: str, out_dir: str | Path, models_dir: str | Path | None 
             187 frames; the clip's log-mel is then computed per chunk, so the two edge frames of each
             window differ from ``musicnn_msd.clip_scores``, which computes it on the whole clip).
         out_dir: output directory (created): ``config.json``, ``model.safetensors``,
-            ``preprocessor_config.json``.
-        models_dir: default ``../shared/models/sota-music-tagging``.
+            ``preprocessor_config.json`` and ``README.md``, a model card naming the source paper and
+            the weights' licence (``eno_hf.evaluation.model_card.write_imported_card``).
+        models_dir: the models folder (``eno_hf.models.weights``); default ``$ENO_MODELS_DIR`` or the
+            shared models.
 
     Returns:
         ``out_dir`` as a ``Path``.
@@ -57,4 +59,8 @@ def import_tagger(name: str, out_dir: str | Path, models_dir: str | Path | None 
     out.mkdir(parents=True, exist_ok=True)
     model.eval().save_pretrained(out)
     EnoFeatureExtractor(sampling_rate=tagger.sample_rate, target_lufs=None).save_pretrained(out)
+    from eno_hf.evaluation.model_card import write_imported_card
+
+    write_imported_card(out, name, tags, arch=tagger.arch, sample_rate=tagger.sample_rate,
+                        window_s=round(float(tagger.native_input_s), 3), head=HEAD_NAME)
     return out

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eno_hf.locations import shared_path
+
 from eno_hf.performance.augment import AugmentConfig
 
 __all__ = ["PerformanceConfig"]
@@ -44,7 +46,7 @@ class PerformanceConfig(_M):
     of performances (quick runs, tests).
     """
 
-    source: Path = Path("../../shared/data/percepiano")
+    source: Path = Field(default_factory=lambda: shared_path("data/percepiano"))
     name: str = "percepiano"
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     candidates: list[EmbedderConfig] = Field(default_factory=list)

@@ -15,7 +15,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "tests" / "clarity"))
 
 SCRIPT = r"""
 import json, sys
-from flows.clarity import clarity_flow
+from eno_hf.flows.clarity import clarity_flow
 root = sys.argv[1]
 ov = [f"paths.data_root={root}", "clarity.gold.drums_per_sound=1", "clarity.gold.stems_per_instrument=1",
       "clarity.gold.max_duration_s=2.0", "clarity.generate.flaws_per_file=2", "clarity.models.n_estimators=20",

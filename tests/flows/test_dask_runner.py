@@ -20,7 +20,7 @@ SCRIPT = r"""
 import hashlib, json, sys
 import numpy as np
 from datasets import load_from_disk
-from flows.build import eno_build
+from eno_hf.flows.build import eno_build
 cfg, root = sys.argv[1], sys.argv[2]
 out = {}
 for runner in ("threads", "dask"):  # one process: one ephemeral Prefect server for both builds

@@ -40,7 +40,7 @@ def test_every_flow_has_a_deployment() -> None:
 
     flows = set()
     for f in sorted((PROJECT_ROOT / "flows").glob("*.py")):
-        mod = importlib.import_module(f"flows.{f.stem}")
+        mod = importlib.import_module(f"eno_hf.flows.{f.stem}")
         flows |= {f"flows/{f.name}:{n}" for n, obj in vars(mod).items()
                   if isinstance(obj, Flow) and obj.__module__ == mod.__name__}
     deployed = {d["entrypoint"] for d in _prefect_yaml()["deployments"]}
@@ -54,7 +54,7 @@ def test_deployment_parameters_are_valid_settings() -> None:
     """What `prefect deployment run` would pass: the flow accepts the keys, pydantic Settings accepts
     the values (a wrong key or value raises ConfigError here, as it would fail the flow run)."""
     from eno_hf.config import ConfigError
-    from flows.runner import settings_of
+    from eno_hf.flows.runner import settings_of
 
     seen = set()
     for d in _prefect_yaml()["deployments"]:

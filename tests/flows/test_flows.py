@@ -33,7 +33,7 @@ def _job(tmp_path: Path, rec: Recording) -> FileJob:
 
 
 def test_process_files_task_returns_rejections_as_values(tmp_path: Path) -> None:
-    from flows.runner import process_files_task
+    from eno_hf.flows.runner import process_files_task
 
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(16_000 * 3, dtype=np.float32), 16_000)
@@ -51,7 +51,7 @@ def test_process_files_task_returns_rejections_as_values(tmp_path: Path) -> None
 def test_task_policies_follow_stage_resources() -> None:
     from prefect.cache_policies import NO_CACHE
 
-    from flows.runner import _stage_task, process_files_task
+    from eno_hf.flows.runner import _stage_task, process_files_task
 
     tasks = {s.name: _stage_task(s) for s in STAGES}
     assert tasks["register"].retries == 3 and tasks["register"].timeout_seconds == 1800
@@ -62,7 +62,7 @@ def test_task_policies_follow_stage_resources() -> None:
 
 
 def test_file_chunks_cover_every_job_once_in_order() -> None:
-    from flows.runner import file_chunks
+    from eno_hf.flows.runner import file_chunks
 
     jobs = list(range(13))  # any sequence: chunking never looks inside a job
     auto = file_chunks(jobs, load_config("configs/small.yaml", ["run.task_runner=dask", "run.dask_workers=2"]))
@@ -77,7 +77,7 @@ def test_only_os_errors_are_retried() -> None:
 
     from eno_hf.errors import RejectedInput
     from eno_hf.utils.faults import TransientIOError
-    from flows.runner import retry_on_os_error
+    from eno_hf.flows.runner import retry_on_os_error
 
     def state(exc):
         return Failed(data=exc)
@@ -89,7 +89,7 @@ def test_only_os_errors_are_retried() -> None:
 
 
 def test_settings_of_prefers_given_settings() -> None:
-    from flows.runner import settings_of
+    from eno_hf.flows.runner import settings_of
 
     s = load_config("configs/small.yaml", ["train.epochs=2"])
     assert settings_of(settings=s) is s
@@ -100,9 +100,9 @@ def test_settings_of_prefers_given_settings() -> None:
 SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
-from flows.ingest import eno_ingest
-from flows.build import eno_build
-from flows.register import eno_register
+from eno_hf.flows.ingest import eno_ingest
+from eno_hf.flows.build import eno_build
+from eno_hf.flows.register import eno_register
 cfg, data_root = sys.argv[1], sys.argv[2]
 ov = [f"paths.data_root={data_root}", "dataset.limit=6", "dataset.num_workers=2", "dataset.segment.segment_s=10",
       "dataset.segment.hop_s=10", "dataset.split.train=0.5", "dataset.split.validation=0.25",

@@ -1,5 +1,5 @@
-"""``flows.runner.warm_dask_workers``: the numba cache is warmed on one worker per host before
-the others (numba#10128), on a real in-process 2-worker Dask cluster; ``flows.dask_preload`` is a
+"""``eno_hf.flows.runner.warm_dask_workers``: the numba cache is warmed on one worker per host before
+the others (numba#10128), on a real in-process 2-worker Dask cluster; ``eno_hf.flows.dask_preload`` is a
 valid Dask preload."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-import flows.runner as runner  # noqa: E402
+import eno_hf.flows.runner as runner  # noqa: E402
 
 _CALLS: list[tuple[str, float, float]] = []
 _LOCK = threading.Lock()
@@ -38,9 +38,9 @@ def test_warm_dask_workers_one_per_host_first(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_dask_preload_is_a_valid_preload() -> None:
-    """``--preload flows.dask_preload`` is accepted by a scheduler and its workers (Dask imports it
+    """``--preload eno_hf.flows.dask_preload`` is accepted by a scheduler and its workers (Dask imports it
     and fails the start on an error) and is recorded as their preload."""
-    preload = ["flows.dask_preload"]
+    preload = ["eno_hf.flows.dask_preload"]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
                                   preload=preload, scheduler_kwargs={"preload": preload}) as cluster, \
             distributed.Client(cluster) as client:

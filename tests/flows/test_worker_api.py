@@ -1,4 +1,4 @@
-"""Dask workers report to the flow's own Prefect API: ``flows.runner.worker_api_settings`` puts
+"""Dask workers report to the flow's own Prefect API: ``eno_hf.flows.runner.worker_api_settings`` puts
 the ephemeral server's URL into the settings prefect-dask ships with each task, for workers on
 this machine only (else each worker process starts its own ephemeral server, measured ~14 s each,
 and its task runs are out of the flow's sight)."""
@@ -24,10 +24,10 @@ from prefect.client.orchestration import get_client
 from prefect.context import serialize_context
 from prefect.settings import get_current_settings
 from eno_hf.config import load_config
-from flows.runner import worker_api_settings
+from eno_hf.flows.runner import worker_api_settings
 
 warnings = []
-logging.getLogger("flows.runner").addHandler(type("H", (logging.Handler,), {"emit": lambda s, r: warnings.append(r.getMessage())})())
+logging.getLogger("eno_hf.flows.runner").addHandler(type("H", (logging.Handler,), {"emit": lambda s, r: warnings.append(r.getMessage())})())
 
 @flow
 def probe() -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 
 def test_flow_tasks_run_the_library_steps(make_settings):
-    from flows.workspace import create_task, synthesize_task, validate_task
+    from eno_hf.flows.workspace import create_task, synthesize_task, validate_task
 
     s = make_settings("workspace.synth.per_category=1")
     out = create_task.fn(s)
@@ -20,7 +20,7 @@ def test_flow_tasks_run_the_library_steps(make_settings):
 
 FLOW_SCRIPT = r"""
 import json, sys
-from flows.workspace import workspace_flow
+from eno_hf.flows.workspace import workspace_flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 root = sys.argv[1]

@@ -38,13 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from eno_hf.config import PROJECT_ROOT
 from eno_hf.models.encoders.base import Encoder, flush_subnormals
+from eno_hf.models.weights import WeightsNotFoundError, find_weight_file
 
 PonsArch = Literal["pons_musicnn", "pons_vgg"]
 PONS_ARCHS: tuple[str, ...] = ("pons_musicnn", "pons_vgg")
 PONS_MODELS: dict[str, str] = {"msd-musicnn": "pons_musicnn", "msd-vgg": "pons_vgg"}
-"""Published weight names (file stems in ``DEFAULT_MODELS_DIR``) -> architecture."""
+"""Published weight names (file stems in ``{models_dir}/musicnn``) -> architecture."""
 
 SAMPLE_RATE = 16_000
 N_FFT = 512
@@ -56,7 +56,8 @@ WINDOW_SAMPLES = WINDOW_FRAMES * HOP_LENGTH
 """47,872 samples (2.992 s): the window hop in samples, so model chunks start on window frames."""
 BN_EPS = 1e-3
 """TensorFlow 1 ``batch_normalization`` default epsilon."""
-DEFAULT_MODELS_DIR = PROJECT_ROOT.parent / "shared" / "models" / "musicnn"
+FAMILY = "musicnn"
+"""Sub-folder of the models folder (``eno_hf.models.weights``) holding these weights."""
 TAG_FILE = "msd-50.txt"
 
 
@@ -319,13 +320,10 @@ def resolve_weights(path_or_name: str | Path, models_dir: str | Path | None = No
     """
     candidate = Path(path_or_name)
     if candidate.suffix == ".safetensors":
-        path = candidate
-    else:
-        path = (Path(models_dir) if models_dir is not None else DEFAULT_MODELS_DIR) / f"{path_or_name}.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"MSD musicnn/vgg weights not found: {path} (expected "
-                                "../shared/models/musicnn/msd-musicnn.safetensors or msd-vgg.safetensors)")
-    return path
+        if not candidate.is_file():
+            raise WeightsNotFoundError(str(candidate), [candidate])
+        return candidate
+    return find_weight_file(f"{path_or_name}.safetensors", FAMILY, models_dir)
 
 
 def is_pons_model(path_or_name: str | Path) -> bool:
@@ -339,7 +337,8 @@ def load_musicnn_msd(path_or_name: str | Path = "msd-musicnn", models_dir: str |
 
     Args:
         path_or_name: ``"msd-musicnn"``, ``"msd-vgg"`` or a ``.safetensors`` file with one of these stems.
-        models_dir: default ``PROJECT_ROOT.parent / "shared/models/musicnn"``.
+        models_dir: the models folder (``eno_hf.models.weights``: ``{models_dir}/musicnn/`` or the
+            files directly); default ``paths.models_dir`` / ``$ENO_MODELS_DIR``.
 
     Raises:
         FileNotFoundError: weights absent. ValueError: unknown name. RuntimeError / KeyError: the file
@@ -360,9 +359,7 @@ def load_musicnn_msd(path_or_name: str | Path = "msd-musicnn", models_dir: str |
 
 def tag_names(models_dir: str | Path | None = None) -> list[str]:
     """The 50 MSD tags in output order (``msd-50.txt`` in ``models_dir``). Raises FileNotFoundError."""
-    path = (Path(models_dir) if models_dir is not None else DEFAULT_MODELS_DIR) / TAG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"tag list not found: {path}")
+    path = find_weight_file(TAG_FILE, FAMILY, models_dir)
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 

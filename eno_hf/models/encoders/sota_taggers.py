@@ -32,8 +32,8 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-from eno_hf.config import PROJECT_ROOT
 from eno_hf.models.encoders.base import Encoder, flush_subnormals
+from eno_hf.models.weights import WeightsNotFoundError, find_weight_file
 
 Arch = Literal["fcn", "musicnn", "crnn"]
 
@@ -41,7 +41,8 @@ SAMPLE_RATE = 16_000
 N_FFT = 512
 HOP_LENGTH = N_FFT // 2  # torchaudio default, as in the reference
 N_MELS = 96
-DEFAULT_MODELS_DIR = PROJECT_ROOT.parent / "shared" / "models" / "sota-music-tagging"
+FAMILY = "sota-music-tagging"
+"""Sub-folder of the models folder (``eno_hf.models.weights``) holding these weights."""
 NATIVE_INPUT_S: dict[str, float] = {"fcn": 29.0, "musicnn": 3.0, "crnn": 29.0}
 TAG_FILES: dict[str, str] = {
     "msd": "msd-50.txt",
@@ -289,17 +290,9 @@ def _resolve_weights(path_or_name: str | Path, models_dir: str | Path | None) ->
     candidate = Path(path_or_name)
     if candidate.suffix == ".safetensors":
         if not candidate.is_file():
-            raise FileNotFoundError(f"sota tagger weights not found: {candidate}")
+            raise WeightsNotFoundError(str(candidate), [candidate])
         return candidate
-    directory = Path(models_dir) if models_dir is not None else DEFAULT_MODELS_DIR
-    path = directory / f"{path_or_name}.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"sota tagger weights {path_or_name!r} not found at {path} "
-            "(expected ../shared/models/sota-music-tagging/<dataset>-<arch>.safetensors, "
-            "e.g. 'mtat-musicnn'; pass models_dir= or a .safetensors path)"
-        )
-    return path
+    return find_weight_file(f"{path_or_name}.safetensors", FAMILY, models_dir)
 
 
 def _arch_from_name(stem: str) -> Arch:
@@ -336,20 +329,20 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
     """Build a ``SotaTaggerEncoder`` and load published weights strictly, in eval mode.
 
     The MSD Musicnn / VGG of Pons & Serra (``"msd-musicnn"``, ``"msd-vgg"``) are not in
-    ``sota-music-tagging``: those names load ``musicnn_msd.load_musicnn_msd`` from ``models_dir`` if
-    the file is there, else from ``../shared/models/musicnn``.
+    ``sota-music-tagging``: those names load ``musicnn_msd.load_musicnn_msd`` (``{models_dir}/musicnn/``).
 
     Args:
         path_or_name: a ``.safetensors`` file named ``<dataset>-<arch>.safetensors`` or a name such
             as ``"mtat-musicnn"`` looked up in ``models_dir``.
-        models_dir: directory of the weights; default ``PROJECT_ROOT.parent /
-            "shared/models/sota-music-tagging"``.
+        models_dir: the models folder (``eno_hf.models.weights``: ``{models_dir}/sota-music-tagging/``
+            or the files directly); default ``paths.models_dir`` / ``$ENO_MODELS_DIR``.
 
     Returns:
         the encoder in ``eval()`` mode on CPU; subnormal weights are zero (``base.flush_subnormals``).
 
     Raises:
-        FileNotFoundError: weights not found. ValueError: name does not end in an arch.
+        WeightsNotFoundError (a FileNotFoundError): weights not found; the message lists every place
+            looked. ValueError: name does not end in an arch.
         RuntimeError: the state dict does not match (``load_state_dict(strict=True)``).
     """
     from safetensors.torch import load_file
@@ -357,8 +350,7 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
     from eno_hf.models.encoders.musicnn_msd import is_pons_model, load_musicnn_msd
 
     if is_pons_model(path_or_name):
-        here = models_dir is not None and (Path(models_dir) / f"{Path(str(path_or_name)).stem}.safetensors").is_file()
-        return load_musicnn_msd(path_or_name, models_dir if here else None)
+        return load_musicnn_msd(path_or_name, models_dir)
     path = _resolve_weights(path_or_name, models_dir)
     state = load_file(str(path))
     arch = _arch_from_name(path.stem)
@@ -379,10 +371,7 @@ def tag_names(name: str, models_dir: str | Path | None = None) -> list[str]:
     dataset = Path(name).stem.split("-", 1)[0]
     if dataset not in TAG_FILES:
         raise ValueError(f"unknown dataset in {name!r}; expected a prefix in {sorted(TAG_FILES)}")
-    directory = Path(models_dir) if models_dir is not None else DEFAULT_MODELS_DIR
-    path = directory / "tags" / TAG_FILES[dataset]
-    if not path.is_file():
-        raise FileNotFoundError(f"tag list not found: {path}")
+    path = find_weight_file(f"tags/{TAG_FILES[dataset]}", FAMILY, models_dir)
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 

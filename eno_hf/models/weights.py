@@ -1,0 +1,59 @@
+"""Where pretrained weights are found: one lookup for every tagger loader.
+
+The models folder is ``paths.models_dir`` in a config, else the environment variable
+``ENO_MODELS_DIR``, else ``$ENO_SHARED_DIR/models`` (eno's example material; by default the
+``shared/`` folder beside a source checkout), else ``~/.eno/models``. Published weights keep the
+layout they ship in, one sub-folder per family::
+
+    {models_dir}/sota-music-tagging/msd-fcn.safetensors       (Won et al. 2020)
+    {models_dir}/sota-music-tagging/tags/msd-50.txt
+    {models_dir}/musicnn/msd-musicnn.safetensors              (Pons & Serra 2019)
+
+A file is looked up in ``{folder}/{family}/{name}`` and ``{folder}/{name}``, so a folder that holds
+the files directly works too. A missing file raises :class:`WeightsNotFoundError`, whose message
+names the file and every place looked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eno_hf.locations import default_models_dir
+
+__all__ = ["WeightsNotFoundError", "find_weight_file"]
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A pretrained weight file is missing; ``str()`` is one line naming it and every place looked.
+
+    Attributes:
+        name: the file looked for (e.g. ``msd-fcn.safetensors``).
+        looked: the full paths tried, in order.
+    """
+
+    def __init__(self, name: str, looked: list[Path]):
+        self.name = name
+        self.looked = list(looked)
+        super().__init__(
+            f"pretrained weights {name!r} not found; looked in: {', '.join(str(p) for p in looked)} "
+            "(set paths.models_dir in the config or the ENO_MODELS_DIR environment variable)")
+
+
+def find_weight_file(name: str | Path, family: str, models_dir: str | Path | None = None) -> Path:
+    """The path of weight (or tag-list) file ``name`` of ``family``.
+
+    Args:
+        name: a file name relative to the family folder (``"msd-fcn.safetensors"``,
+            ``"tags/msd-50.txt"``).
+        family: the sub-folder the weights ship in (``"sota-music-tagging"``, ``"musicnn"``).
+        models_dir: the models folder (or the family folder itself); default :func:`default_models_dir`.
+
+    Raises:
+        WeightsNotFoundError: no candidate exists (the message lists them).
+    """
+    root = Path(models_dir).expanduser() if models_dir is not None else default_models_dir()
+    looked = [root / family / name, root / name]
+    for cand in looked:
+        if cand.is_file():
+            return cand
+    raise WeightsNotFoundError(str(name), looked)
