@@ -35,12 +35,11 @@ def init_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last "
                                                           "stdout line.")] = False,
 ) -> None:
-    """Detect the source kind, id/path/label/group fields of a collection; write a commented eno.yaml.
+    """Look at a collection and write a commented eno.yaml for it (guide: docs/own-collection.md).
 
-    Prints what was found (files, labels per task, groups, rejects, open questions) and the next
-    commands. Ambiguous choices are written as `# QUESTION:` comments in the file. Exit 2 on
-    unusable input (empty folder, no audio, CSV without an id column, JSON that is not an album
-    list, missing path) or an existing file without --force; nothing is written then.
+    Detects the source kind (folders, csv, json_dump, jsonl_segments) and the id, path, label and group fields; prints the files, labels per task, groups, rejects, open questions (also `# QUESTION:` comments in the file) and the next commands.
+
+    Exit 2 on unusable input (a missing path, an empty folder, no audio, a CSV without an id column, a JSON that is not an album list) or an existing file without --force; nothing is written then.
     """
     from rich.console import Console
     from rich.markup import escape
@@ -72,7 +71,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     p("files: " + (", ".join(f"{n} {ext}" for ext, n in s["files"].items()) or "none"))
     where = s["metadata"] or s["audio_root"]
     p(f"recordings: {s['recordings']} from {where}")
-    for name, t in s["tasks"].items():
+    tasks = list(s["tasks"].items())
+    for name, t in tasks[:12]:
         if t["kind"] == "regression":
             p(f"  task {name} (regression, column {t['column']}): {t['values']} values, "
               f"{t['min']:g}..{t['max']:g}" if t["values"] else f"  task {name}: no values")
@@ -82,6 +82,8 @@ def _print_summary(s: dict[str, Any]) -> None:
             if t["column"] else ""
         dropped = f" ({t['dropped']} rarer dropped by labels.min_count)" if t["dropped"] else ""
         p(f"  task {name} ({t['kind']}{col}): {t['labels']} labels{dropped}; top: {top}")
+    if len(tasks) > 12:
+        p(f"  ... and {len(tasks) - 12} more tasks (see the file)")
     g = s["groups"]
     p(f"groups: {g['count']} by {g['column'] or 'none (each recording its own)'}, "
       f"largest {g['largest']} recordings")

@@ -462,7 +462,8 @@ def _choose_fields(plan: Plan, rows: list[dict[str, Any]], names: list[str],
     single: list[_Field] = []
     numeric: list[_Field] = []
     for f in prof.values():
-        if f.name in used or f.name == group or f.urls > 0 or f.n == 0:
+        if f.name in used or f.name == group or f.urls > 0 or f.n == 0 \
+                or any(c[0] == 0 and c[2] == f.name for c in group_cands):  # artist-like: not a label
             continue
         if f.lists >= 0.5 or f.separator:
             if f.tag_vocab >= 2:
@@ -487,24 +488,28 @@ def _choose_fields(plan: Plan, rows: list[dict[str, Any]], names: list[str],
             plan.ask(f"task:{t.name}", f"{f.name!r} holds nearly the same tags as {twin.name!r} "
                                        f"(kept: more tags per row); use it instead?")
     for f in sorted(single, key=lambda f: (_hint_rank(f.name, _LABEL_HINTS) is None, f.name)):
-        plan.tasks.append(Task(_task_name(f.name, taken), "singlelabel", f.name))
+        t = Task(_task_name(f.name, taken), "singlelabel", f.name, enabled=f.numeric < 0.5)
+        plan.tasks.append(t)
+        if not t.enabled:
+            plan.ask(f"task:{t.name}", f"{f.name!r} is mostly numbers with a few other values "
+                                       "(an index?); uncomment it if its values are classes.")
     has_labels = any(t.enabled for t in plan.tasks)
     for f in numeric:
         low = _snake(f.name)
-        target = (_hint_rank(f.name, _TARGET_HINTS) is not None
-                  or (not has_labels and not f.integer))
+        target = not f.integer and (_hint_rank(f.name, _TARGET_HINTS) is not None
+                                    or not has_labels)
         target = target and not low.endswith(_NOT_TARGET_SUFFIXES)
         t = Task(_task_name(f.name, taken), "regression", f.name, enabled=target)
         plan.tasks.append(t)
     off = [t.column for t in plan.tasks if t.kind == "regression" and not t.enabled]
     if off:
-        plan.ask("numeric", f"numeric columns {off} are left out (commented below); uncomment "
+        plan.ask("numeric", f"numeric columns {_few(off)} are left out (commented below); uncomment "
                             "those that are targets to predict.")
     on = [t.column for t in plan.tasks if t.kind == "regression" and t.enabled]
     if on:
-        plan.ask("numeric", f"numeric columns {on} are trained as regression targets; remove "
+        plan.ask("numeric", f"numeric columns {_few(on)} are trained as regression targets; remove "
                             "those that are not.")
-    if len([t for t in plan.tasks if t.kind == "singlelabel"]) > 1:
+    if len([t for t in plan.tasks if t.kind == "singlelabel" and t.enabled]) > 1:
         plan.ask("singlelabel", "several columns have few distinct values; each is a single-label "
                                 "task. Remove those that are not labels to learn.")
     if not any(t.enabled for t in plan.tasks):
@@ -537,6 +542,11 @@ def _choose_fields(plan: Plan, rows: list[dict[str, Any]], names: list[str],
     if urls:
         plan.note("download", f"{urls[0]!r} holds URLs: `eno download --set "
                               f"dataset.download.url_column={urls[0]}` fetches missing audio")
+
+
+def _few(names: list[str], k: int = 6) -> str:
+    """``names`` for a message: the first ``k`` and how many more."""
+    return str(names) if len(names) <= k else f"{names[:k]} and {len(names) - k} more"
 
 
 def _label_max(n: int) -> int:
@@ -846,7 +856,7 @@ def detect(path: str | Path, max_rows: int = MAX_ROWS, skip: tuple[Path, ...] = 
         if others:
             plan.ask("metadata", f"other metadata files here: {others}; {plan.metadata.name} was "
                                  "used.")
-        if any(len(a.relative_to(p).parts) > 1 for a in audio) and plan.kind != "folders":
+        if len({a.relative_to(p).parts[0] for a in audio if len(a.relative_to(p).parts) > 1}) > 1:
             plan.note("kind", "the audio also lies in sub-folders; `kind: folders` would take "
                               "labels from the folder names instead of the metadata")
         plan.path = p
@@ -906,11 +916,11 @@ def render_yaml(plan: Plan, out: Path, base: str = "tagger") -> str:
     n_q = len(plan.all_questions())
     L = [f"# eno configuration for {plan.path}, written by `eno init`.",
          f"# Source kind: {plan.kind}. Relative paths are relative to this file's folder.",
-         f"# Built on the built-in config {base!r} (see `eno config --list`); the settings below "
-         "replace its dataset.",
+         f"# Built on the built-in config {base!r} (`eno config --list`): its model and training "
+         "settings, with the dataset below.",
          f"# Open questions: {n_q} (search for QUESTION)." if n_q else "# No open questions.",
-         "# Next: eno ingest --config eno.yaml   (check labels and rejects), then "
-         "eno run --config eno.yaml",
+         f"# Next: eno ingest --config {Path(out).name}   (check labels and rejects), then "
+         f"eno run --config {Path(out).name}",
          f"defaults: [{base}]",
          "paths:",
          f"  data_root: {DATA_ROOT}        # datasets, caches, runs and the model hub",
@@ -1010,33 +1020,93 @@ def init_collection(path: str | Path, out: str | Path | None = None, base: str =
     if not target.parent.is_dir():
         raise InitError(target.parent, "the output folder does not exist", reason="missing_file")
     plan = detect(p, max_rows, skip=(target.parent / DATA_ROOT,))
-    text = render_yaml(plan, target, base)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=".eno-init-", suffix=".yaml", dir=target.parent)
     except OSError as exc:
         raise InitError(target, f"cannot write: {exc.strerror or exc} (choose another place with "
                                 "--out)", reason="io_error") from exc
     tmp = Path(tmp_name)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        try:
-            settings = load_config(tmp)
-        except ConfigError as exc:
-            raise ConfigError(str(exc).replace(str(tmp), str(target))) from exc
-        src = load_recordings(settings.dataset.source)
-        if not src.recordings:
-            first = src.rejected[0] if src.rejected else {}
-            raise InitError(plan.metadata or plan.path,
-                            f"no usable recording: {len(src.rejected)} rejected (first: "
-                            f"{first.get('reason')} {first.get('path')} {first.get('detail', '')})"
-                            .rstrip())
+        for _ in range(2):  # a second pass when a task turned out to have one value only
+            tmp.write_text(render_yaml(plan, target, base), encoding="utf-8")
+            try:
+                settings = load_config(tmp)
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace(str(tmp), str(target))) from exc
+            src = load_recordings(settings.dataset.source)
+            if not src.recordings:
+                first = src.rejected[0] if src.rejected else {}
+                raise InitError(plan.metadata or plan.path,
+                                f"no usable recording: {len(src.rejected)} rejected (first: "
+                                f"{first.get('reason')} {first.get('path')} "
+                                f"{first.get('detail', '')})".rstrip())
+            if not _drop_flat_tasks(plan, src.recordings):
+                break
         summary = _summary(plan, settings, src, target)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("wrote %s (%s, %d recordings)", target, plan.kind, summary["recordings"])
+    log.debug("wrote %s (%s, %d recordings)", target, plan.kind, summary["recordings"])
     return InitResult(target, plan, summary)
+
+
+def _drop_flat_tasks(plan: Plan, recordings: list[Any]) -> bool:
+    """Disable (with a question) the enabled tasks that have fewer than two values among the
+    recordings found; True if any was disabled.
+
+    Raises:
+        InitError: no task is left.
+    """
+    changed = False
+    for t in plan.tasks:
+        if not t.enabled:
+            continue
+        values: set[Any] = set()
+        for r in recordings:
+            if t.kind == "multilabel":
+                values.update(str(v).strip().casefold() for v in r.multilabel.get(t.name, []))
+            elif t.kind == "singlelabel":
+                v = r.singlelabel.get(t.name)
+                if v is not None:
+                    values.add(str(v).strip().casefold())
+            elif r.numeric.get(t.name) is not None:
+                values.add(r.numeric[t.name])
+        if len(values) < 2:
+            t.enabled = False
+            changed = True
+            seen = f"only {sorted(map(str, values))}" if values else "no value"
+            plan.ask(f"task:{t.name}", f"{t.column or t.name!r} has {seen} among the "
+                                       f"{len(recordings)} recordings found: nothing to learn, "
+                                       "left out.")
+    if changed and not any(t.enabled for t in plan.tasks):
+        raise InitError(plan.metadata or plan.path,
+                        f"no label with two different values among the {len(recordings)} "
+                        f"recordings found (tasks: {[t.name for t in plan.tasks]})")
+    plan.tasks.sort(key=lambda t: not t.enabled)
+    return changed
+
+
+def _unreadable(recordings: list[Any]) -> list[dict[str, Any]]:
+    """Rejects the build will make without decoding: zero-byte (``empty``) and unreadable
+    (``io_error``) files among the recordings found (each file checked once)."""
+    from eno_hf.data.sources import reject
+
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for r in recordings:
+        path = str(r.path)
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            if os.stat(path).st_size == 0:
+                out.append(reject(path, r.recording_id, "empty", "zero bytes"))
+            elif not os.access(path, os.R_OK):
+                out.append(reject(path, r.recording_id, "io_error", "not readable (permissions)"))
+        except OSError as exc:
+            out.append(reject(path, r.recording_id, "io_error", exc.strerror or str(exc)))
+    return out
 
 
 def _summary(plan: Plan, settings: Any, src: Any, target: Path) -> dict[str, Any]:
@@ -1068,7 +1138,8 @@ def _summary(plan: Plan, settings: Any, src: Any, target: Path) -> dict[str, Any
         tasks[t.name] = entry
     groups = Counter(r.group if r.group is not None else f"\0{r.recording_id}"
                      for r in src.recordings)
-    reasons = Counter(r["reason"] for r in src.rejected)
+    rejected = list(src.rejected) + _unreadable(src.recordings)
+    reasons = Counter(r["reason"] for r in rejected)
     here = target.parent
     cfg = _rel(target, Path.cwd()) if _rel(target, Path.cwd()) != str(target) else str(target)
     tag_dir = _rel(plan.audio_root, Path.cwd())
@@ -1082,8 +1153,8 @@ def _summary(plan: Plan, settings: Any, src: Any, target: Path) -> dict[str, Any
                    if plan.kind != "folders" else f"folder_group={plan.source.get('folder_group')}",
                    "count": len(groups),
                    "largest": max(groups.values(), default=0)},
-        "rejected": {"count": len(src.rejected), "by_reason": dict(reasons),
-                     "first": src.rejected[:10]},
+        "rejected": {"count": len(rejected), "by_reason": dict(reasons),
+                     "first": rejected[:10]},
         "questions": plan.all_questions(),
         "next": [f"eno ingest --config {cfg}", f"eno run --config {cfg}",
                  f"eno tag {tag_dir} --model {settings.registry.model_name} --config {cfg}"],

@@ -96,11 +96,14 @@ def test_folders_nested_albums_and_tags(tmp_path: Path, clips) -> None:
             d = albums / q / f"album-{i}-{j % 2}"
             d.mkdir(parents=True, exist_ok=True)
             (d / f.name).symlink_to(f)
+    (albums / "Q1" / "album-0-0" / "empty.mp3").write_bytes(b"")  # the build will reject it
     res = invoke(albums, "--json")
     assert res.exit_code == 0, res.output
     s = load_config(albums / "eno.yaml")
     assert (s.dataset.source.folder_mode, s.dataset.source.folder_group) == ("singlelabel", "parent")
-    assert last_json(res)["groups"]["count"] == 8
+    out = last_json(res)
+    assert out["groups"]["count"] == 8 and out["recordings"] == 13
+    assert out["rejected"]["by_reason"] == {"empty": 1}
 
     tags = tmp_path / "tags"
     for q, files in clips.items():
@@ -290,3 +293,19 @@ def test_registered_in_eno_cli() -> None:
     """`eno init` is a command of the main app (the line in eno_hf/cli.py)."""
     text = (PROJECT_ROOT / "eno_hf" / "cli.py").read_text()
     assert 'app.command("init")' in text and "eno_hf.init_cli" in text
+
+
+def test_guide_examples_load(tmp_path: Path) -> None:
+    """Every YAML example of docs/own-collection.md is a valid config (five lines each)."""
+    import re
+
+    text = (PROJECT_ROOT / "docs" / "own-collection.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 4
+    kinds = set()
+    for i, block in enumerate(blocks):
+        assert len(block.strip().splitlines()) == 5, block
+        (tmp_path / f"{i}.yaml").write_text(block)
+        s = load_config(tmp_path / f"{i}.yaml")
+        kinds.add(s.dataset.source.kind)
+    assert kinds == {"folders", "csv", "json_dump", "jsonl_segments"}
