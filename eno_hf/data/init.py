@@ -1019,6 +1019,7 @@ def init_collection(path: str | Path, out: str | Path | None = None, base: str =
         raise InitError(target, "already exists; pass --force to overwrite it")
     if not target.parent.is_dir():
         raise InitError(target.parent, "the output folder does not exist", reason="missing_file")
+    _check_base(base)
     plan = detect(p, max_rows, skip=(target.parent / DATA_ROOT,))
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=".eno-init-", suffix=".yaml", dir=target.parent)
@@ -1049,6 +1050,23 @@ def init_collection(path: str | Path, out: str | Path | None = None, base: str =
         tmp.unlink(missing_ok=True)
     log.debug("wrote %s (%s, %d recordings)", target, plan.kind, summary["recordings"])
     return InitResult(target, plan, summary)
+
+
+def _check_base(base: str) -> None:
+    """Refuse a base config that brings a dataset of its own: its label maps would merge with
+    the collection's (YAML mappings merge key by key).
+
+    Raises:
+        InitError: ``base`` sets ``dataset.source`` (e.g. ``small``: the 4Q demo).
+        eno_hf.config.ConfigError: ``base`` is neither a file nor a built-in config.
+    """
+    from eno_hf.config import SourceConfig, load_config, resolve_config_path
+
+    settings = load_config(base)
+    if settings.dataset.source != SourceConfig():
+        raise InitError(resolve_config_path(base), f"--base {base} brings its own dataset "
+                        f"({settings.dataset.name!r}) whose label columns would merge with the "
+                        "collection's: use a recipe without a dataset (tagger)")
 
 
 def _drop_flat_tasks(plan: Plan, recordings: list[Any]) -> bool:

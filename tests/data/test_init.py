@@ -284,6 +284,8 @@ def test_existing_file_needs_force(tmp_path: Path, clips) -> None:
     (col / "eno.yaml").write_text("# mine\n")
     _bad(col, expect=f"{col / 'eno.yaml'}: already exists; pass --force")
     assert (col / "eno.yaml").read_text() == "# mine\n"
+    _bad(col, "--force", "--base", "small", expect="--base small brings its own dataset ('4q')")
+    _bad(col, "--force", "--base", "nosuchrecipe", expect="nosuchrecipe: config file not found")
     res = invoke(col, "--force")
     assert res.exit_code == 0, res.output
     assert "defaults: [tagger]" in (col / "eno.yaml").read_text()
