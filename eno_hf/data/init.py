@@ -415,7 +415,7 @@ def _choose_fields(plan: Plan, rows: list[dict[str, Any]], names: list[str],
             cands.append((3 * f.stems + hint + 0.5 * no_space, f.name))
         cands.sort(key=lambda c: (-c[0], c[1]))
         strong = [c for c in cands if c[0] >= 1.0]
-        if strong and (path_field is None or strong[0][0] >= 1.0):
+        if strong:
             id_field = strong[0][1]
             plan.source["id_column"] = id_field
             close = [c[1] for c in strong[1:] if strong[0][0] - c[0] < 0.5]
@@ -576,8 +576,7 @@ def _path_template(plan: Plan, rows: list[dict[str, Any]], id_field: str,
         parts.append("{" + id_field + "}" + rel.suffix)
         templates["/".join(parts)] += 1
     template, hits = templates.most_common(1)[0]
-    if "{" + id_field + "}" in template and hits >= 0.95 * len(matched) and "{" in template.split("/")[0] \
-            or (hits == len(matched) and "/" not in template):
+    if hits >= 0.95 * len(matched):
         plan.source["path_template"] = template
         plan.note("path_template", f"fits {hits} of the {len(matched)} rows whose id names a file")
     else:
@@ -730,8 +729,6 @@ def _detect_jsonl(path: Path, max_rows: int) -> Plan:
     _choose_fields(plan, rows, names, {"segment_id", "segment_start", "segment_end"},
                    "recording_id", None, "the source recording (recording_id)")
     plan.source.pop("id_column", None)  # fixed by the adapter: segment_id
-    if "path_template" in plan.source:
-        pass
     return plan
 
 
@@ -771,7 +768,7 @@ def _detect_folders(root: Path, audio: list[Path]) -> Plan:
         if seconds and shared >= 0.5 * len(seconds):
             plan.source["folder_mode"] = "multilabel"
             plan.source["folder_group"] = "stem"
-            plan.ask("folder_mode", f"folders {depths and max(depths)} levels deep whose inner names "
+            plan.ask("folder_mode", f"folders {max(depths)} levels deep whose inner names "
                                     "repeat under several outer folders: every folder level is a "
                                     "tag (rock/live/x.mp3 -> [rock, live]). If the inner folders "
                                     "are albums, use folder_mode: singlelabel, folder_group: parent.")
