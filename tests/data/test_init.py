@@ -15,11 +15,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from eno_hf.config import PROJECT_ROOT, load_config
+from eno_hf.config import load_config
 from eno_hf.data.sources import load_recordings
 from eno_hf.init_cli import init_command
 
-FOURQ = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "4q-dev"
+REPO = Path(__file__).resolve().parents[2]
+FOURQ = REPO.parent / "shared" / "data" / "4q-dev"
 FOURQ_CSV = FOURQ / "panda_dataset_taffc_metadata.csv"
 needs_4q = pytest.mark.skipif(not FOURQ_CSV.is_file(), reason=f"real 4Q clips not found at {FOURQ}")
 
@@ -291,17 +292,20 @@ def test_existing_file_needs_force(tmp_path: Path, clips) -> None:
     assert "defaults: [tagger]" in (col / "eno.yaml").read_text()
 
 
-def test_registered_in_eno_cli() -> None:
-    """`eno init` is a command of the main app (the line in eno_hf/cli.py)."""
-    text = (PROJECT_ROOT / "eno_hf" / "cli.py").read_text()
-    assert 'app.command("init")' in text and "eno_hf.init_cli" in text
+def test_registered_in_eno_cli(tmp_path: Path) -> None:
+    """`eno init` is a command of the main app."""
+    from eno_hf.cli import app as eno_app
+
+    res = runner.invoke(eno_app, ["init", str(tmp_path / "nowhere")])
+    assert res.exit_code == 2 and "nowhere: no such file or folder" in res.stderr, res.output
+    assert "--force" in runner.invoke(eno_app, ["init", "--help"]).stdout
 
 
 def test_guide_examples_load(tmp_path: Path) -> None:
     """Every YAML example of docs/own-collection.md is a valid config (five lines each)."""
     import re
 
-    text = (PROJECT_ROOT / "docs" / "own-collection.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "own-collection.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
     assert len(blocks) == 4
     kinds = set()
