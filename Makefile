@@ -7,7 +7,7 @@ setup:
 test: setup
 	.venv/bin/python -m pytest tests -q -n 2 --dist loadfile --max-worker-restart=0 --durations=15
 demo: setup
-	.venv/bin/eno run --config configs/small.yaml
+	.venv/bin/eno run --config small
 bench: setup
 	.venv/bin/python benchmarks/ingest.py
 	.venv/bin/python benchmarks/inference.py
