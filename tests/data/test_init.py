@@ -1,6 +1,6 @@
 """``eno init``: detection of the four source kinds on real clips, the written eno.yaml, bad input.
 
-Real data: clips of ``../shared/data/4q-dev`` (skipped with a reason when absent). The command is
+Real data: clips of ``$ENO_SHARED_DIR/data/4q-dev`` (default ``../shared``) (skipped with a reason when absent). The command is
 driven through typer's CliRunner on ``eno_hf.init_cli.init_command``.
 """
 
@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 from eno_hf.config import load_config
 from eno_hf.data.sources import load_recordings
 from eno_hf.init_cli import init_command
+from eno_hf.locations import shared_path
 
 REPO = Path(__file__).resolve().parents[2]
-FOURQ = REPO.parent / "shared" / "data" / "4q-dev"
+FOURQ = shared_path("data/4q-dev")
 FOURQ_CSV = FOURQ / "panda_dataset_taffc_metadata.csv"
 needs_4q = pytest.mark.skipif(not FOURQ_CSV.is_file(), reason=f"real 4Q clips not found at {FOURQ}")
 
