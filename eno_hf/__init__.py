@@ -1,8 +1,10 @@
 """eno: turn a music collection into trained, served audio models.
 
-Importing ``eno_hf`` sets offline defaults (``eno_hf.env``) and registers eno's model classes
-with transformers' Auto classes, so ``pipeline("audio-classification", model=<dir>)`` loads
-eno models.
+Importing ``eno_hf`` sets offline defaults (``eno_hf.env``) and arranges the registration of
+eno's model classes with transformers' Auto classes, so ``pipeline("audio-classification",
+model=<dir>)`` and ``AutoModel.from_pretrained(<dir>)`` load eno models. It imports neither
+torch nor transformers: the classes are registered the first time an Auto class loads something
+(:mod:`eno_hf.models.auto_register`).
 """
 
 from eno_hf.env import apply_offline_defaults
@@ -13,11 +15,9 @@ __version__ = "0.1.0"
 
 
 def _register() -> None:
-    try:
-        from eno_hf.models import register_auto_classes
-    except ImportError:  # models package not built yet / optional deps missing
-        return
-    register_auto_classes()
+    from eno_hf.models.auto_register import install
+
+    install()
 
 
 _register()

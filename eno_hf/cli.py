@@ -1,12 +1,23 @@
 """The ``eno`` command line: every stage of the main job, plus tagging and weight import.
 
-Every command takes ``--config FILE`` (default ``configs/small.yaml``) and repeatable
-``--set key.path=value`` overrides, e.g.::
+Every command takes ``--config NAME_OR_FILE`` (a built-in config name such as ``small``, the
+default, listed by ``eno config --list``, or a YAML file) and repeatable ``--set key.path=value``
+overrides, e.g.::
 
-    eno run --config configs/small.yaml --set train.epochs=3 --json
-    eno build --set dataset.limit=20
+    eno run --config small --set train.epochs=3 --json
+    eno -q build --set dataset.limit=20
     eno tag ../shared/data/jamendo-lyrics-10 --model eno-tagger --json
     eno import-weights mtat-musicnn --out models/mtat-musicnn
+
+Root options: ``--version``, ``-v/--verbose`` (DEBUG log lines), ``-q/--quiet`` (warnings only, no
+progress bars); the default shows eno's INFO lines on stderr (``eno_hf.utils.logs``).
+
+``--json``: every command that produces results ends stdout with one JSON object on one line
+(``eno_hf.cli_common.print_json_last``). ``eno tag --json`` streams: one JSON record per input
+first, then the summary object. Everything meant for people goes to stderr.
+
+Importing this module is cheap: each command imports what it needs (torch, transformers,
+datasets, Prefect) when it runs, so ``eno --help`` and ``eno config`` start in well under a second.
 """
 
 from __future__ import annotations
@@ -22,12 +33,14 @@ from rich.console import Console
 from rich.table import Table
 
 import eno_hf  # noqa: F401  (offline defaults before HF/Prefect/ClearML import)
-from eno_hf.cli_common import ConfigOpt, SetOpt, load_settings, print_json_last
+from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, load_settings, print_json_last
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="eno: turn a music collection into trained, served audio models.",
+    help="eno: turn a music collection into trained, served audio models.\n\n"
+         "With --json a command ends stdout with one JSON object (the last line); `eno tag --json` "
+         "streams a JSON line per input before it. Human-readable output goes to stderr.",
 )
 hub_app = typer.Typer(help="The local model hub.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
@@ -38,7 +51,39 @@ app.command("embed")(__import__("eno_hf.embeddings.cli", fromlist=["embed_comman
 console = Console(stderr=True)
 out = Console()
 
-DEFAULT_CONFIG = Path("configs/small.yaml")
+DEFAULT_CONFIG = Path("small")  # a built-in config name (eno_hf/configs/small.yaml) or a file path
+
+
+def _version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else ``eno_hf.__version__``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eno")
+    except PackageNotFoundError:
+        return eno_hf.__version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"eno {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_print_version, is_eager=True,
+                                                    help="Print `eno <version>` and exit.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG (eno's own loggers).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr; no "
+                                                              "progress bars.")] = False,
+) -> None:
+    """Root options, applied before any command: the log level of eno's loggers (INFO by default)."""
+    from eno_hf.utils.logs import setup_logging
+
+    if verbose and quiet:
+        raise typer.BadParameter("give -v/--verbose or -q/--quiet, not both")
+    setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
 
 
 @contextmanager
@@ -55,12 +100,32 @@ def _input_errors():
         raise typer.Exit(2) from exc
 
 
+@contextmanager
+def _file_errors():
+    """A missing file the command needs (pretrained weights: ``WeightsNotFoundError``, which names
+    every place looked; a model or data file): one line on stderr, exit 2."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        from eno_hf.models.weights import WeightsNotFoundError
+
+        what = "weights error" if isinstance(exc, WeightsNotFoundError) else "file not found"
+        console.print(f"{what}: {_one_line(exc)}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """``str(exc)`` on one line (an ``OSError`` without a message gets its file name)."""
+    text = str(exc) or f"{type(exc).__name__}: {getattr(exc, 'filename', '')}"
+    return " ".join(text.split())
+
+
 
 
 # ----------------------------------------------------------------------------- stages
 @app.command()
 def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
-           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+           json_out: JsonOpt = False) -> None:
     """Read metadata into recordings (no audio decoding); print counts, label vocabularies, rejects."""
     from eno_hf.data.labels import clean_labels
     from eno_hf.data.sources import load_recordings
@@ -85,7 +150,7 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 
 @app.command()
 def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
-          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+          json_out: JsonOpt = False) -> None:
     """Build (or reuse) the versioned dataset: condition, segment, featurize, split, QC report."""
     from eno_hf.data.qc import print_qc_table
     from eno_hf.pipeline import run_stages
@@ -103,7 +168,7 @@ def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 
 @app.command()
 def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
-             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+             json_out: JsonOpt = False) -> None:
     """Fetch audio listed by URL in the metadata (dataset.download.url_column) into the data root.
 
     Retries with backoff, resumable partial downloads, checksums in manifest.json, failures with a
@@ -129,7 +194,7 @@ def download(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 
 @app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
-          json_out: Annotated[bool, typer.Option("--json")] = False,
+          json_out: JsonOpt = False,
           remote: Annotated[Optional[str], typer.Option(
               "--remote", help="Enqueue this training on a ClearML agent queue (needs a ClearML server).")] = None,
           dataset: Annotated[Optional[str], typer.Option(
@@ -158,7 +223,8 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         st = PipelineState(dataset_path=version_dir(s.paths.data_root, name, ver).resolve(), dataset_version=ver,
                            dataset=open_dataset(s.paths.data_root, name, ver),
                            run_dir=Path(s.paths.data_root).resolve() / "runs" / run_id(s, ver))
-    st = run_stages(s, ["train"] if dataset else ["dataset", "train"], state=st if dataset else None)
+    with _input_errors(), _file_errors():
+        st = run_stages(s, ["train"] if dataset else ["dataset", "train"], state=st if dataset else None)
     console.print(f"model: [bold]{st.model_dir}[/bold]{' (cached)' if st.cached['train'] else ''}")
     if json_out:
         print_json_last({"dataset": str(st.dataset_path), "model": str(st.model_dir)})
@@ -168,7 +234,7 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 def evaluate(model: Annotated[str, typer.Option("--model", "-m", help="Model dir, name or name@version.")],
              config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
              out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
-             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+             json_out: JsonOpt = False) -> None:
     """Evaluate a model on the dataset's test split: metrics.json, per-tag CSV, PNG plots."""
     from eno_hf.pipeline import run_stages
     from eno_hf.registry.hub import resolve
@@ -189,7 +255,8 @@ def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained 
              name: Annotated[Optional[str], typer.Option("--name")] = None,
              dataset: Annotated[Optional[Path], typer.Option(
                  "--dataset", help="The saved training dataset (default: the one an earlier registration of "
-                                   "this model recorded).")] = None) -> None:
+                                   "this model recorded).")] = None,
+             json_out: JsonOpt = False) -> None:
     """Copy a model directory into the local hub (and ClearML, when ``registry.clearml`` is on).
 
     A model trained by ``eno run`` (``{run}/model``) gets its card rewritten from the run's test
@@ -209,6 +276,10 @@ def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained 
     reg = register_model(s, model, name=name, **found)
     console.print(f"registered: [bold]{reg.version_dir}[/bold]"
                   + (f" (ClearML session {reg.clearml_session})" if reg.clearml_session else ""))
+    if json_out:
+        print_json_last({"registered": str(reg.version_dir), "name": reg.name,
+                         "version": reg.version_dir.name, "clearml_session": reg.clearml_session,
+                         "card_from_run": found["metrics"] is not None and found["dataset_info"] is not None})
 
 
 @app.command()
@@ -216,12 +287,14 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
         model: Annotated[str, typer.Option("--model", "-m", help="Model dir, name or name@version.")] = "eno-tagger",
         config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         top_k: Annotated[int, typer.Option("--top-k")] = 5,
-        json_out: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Stream one JSON line per input on stdout, "
+                                                        "then one summary object (the last line).")] = False,
         out_file: Annotated[Optional[Path], typer.Option("--out", help="Write JSONL here.")] = None) -> None:
     """Tag audio files with every head of a model. A folder is tagged recursively (JSONL).
 
     Every input gets a record (errors: ``{"path", "error": {"reason", "detail"}}``, the reason
     codes of docs/errors.md); exits 1 when any input failed, 2 when the model cannot be read.
+    With --json (streaming): the records, then ``{"inputs", "tagged", "failed", "reasons", "out"}``.
     """
     from eno_hf.inference.tag import tag_paths
     from eno_hf.registry.hub import resolve
@@ -236,7 +309,12 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
                                   allowed_roots=s.dataset.source.allowed_roots))
         first = next(records, None)  # loads the model: fail here, before any output
     except OSError as exc:
-        console.print(f"model error: {type(exc).__name__}: {exc}", markup=False)
+        from eno_hf.models.weights import WeightsNotFoundError
+
+        if isinstance(exc, WeightsNotFoundError):
+            console.print(f"weights error: {_one_line(exc)}", markup=False, soft_wrap=True)
+        else:
+            console.print(f"model error: {type(exc).__name__}: {exc}", markup=False)
         raise typer.Exit(2) from exc
     sink = out_file.open("w", encoding="utf-8") if out_file else None
     n, reasons = 0, {}
@@ -259,6 +337,9 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
     why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})" if reasons else ""
     console.print(f"tag: {n} input(s), {n - n_err} tagged, {n_err} failed{why}"
                   + (f" → {out_file}" if out_file else ""))
+    if json_out:
+        print_json_last({"inputs": n, "tagged": n - n_err, "failed": n_err, "reasons": reasons,
+                         "out": str(out_file) if out_file else None})
     if n_err:
         raise typer.Exit(1)
 
@@ -281,22 +362,34 @@ def _print_tags(rec: dict) -> None:
 
 @app.command("import-weights")
 def import_weights(name: Annotated[str, typer.Argument(help="e.g. mtat-musicnn, msd-fcn, jamendo-crnn")],
-                   out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")]) -> None:
-    """Turn a pretrained tagger from ../shared/models into a model directory pipeline() loads."""
+                   out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+                   config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+                   json_out: JsonOpt = False) -> None:
+    """Turn a pretrained tagger (from paths.models_dir, env ENO_MODELS_DIR) into a model directory
+    pipeline() loads. A missing weight file: one line naming every place looked, exit 2."""
     from eno_hf.models.import_weights import import_tagger
 
-    dest = import_tagger(name, out_dir)
+    s = load_settings(config, set_)
+    with _file_errors():
+        try:
+            dest = import_tagger(name, out_dir, models_dir=s.paths.models_dir)
+        except ValueError as exc:  # unknown tagger name
+            console.print(f"error: {_one_line(exc)}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from exc
     console.print(f"wrote [bold]{dest}[/bold]")
+    if json_out:
+        print_json_last({"name": name, "model": str(Path(dest).resolve())})
 
 
 from eno_hf.evaluation.cv_cli import cv_command  # noqa: E402
 
 app.command("cv")(cv_command)
+app.command("init")(__import__("eno_hf.init_cli", fromlist=["init_command"]).init_command)
 
 
 @app.command()
 def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
-        json_out: Annotated[bool, typer.Option("--json", help="Last stdout line: one JSON object.")] = False,
+        json_out: JsonOpt = False,
         prefect: Annotated[bool, typer.Option("--prefect/--no-prefect",
                                               help="Run as the Prefect flow eno-pipeline (ephemeral server).")] = True) -> None:
     """The main job: ingest → condition → dataset → baselines → train → evaluate → register → tag."""
@@ -305,14 +398,15 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         from eno_hf.performance.cli import run_performance_command
 
         return run_performance_command(s, json_out)
-    if prefect:  # the only place the CLI touches Prefect, and only when asked to
-        from flows.pipeline import eno_pipeline
+    with _input_errors(), _file_errors():
+        if prefect:  # the only place the CLI touches Prefect, and only when asked to
+            from eno_hf.flows.pipeline import eno_pipeline
 
-        result = eno_pipeline(settings=s)
-    else:
-        from eno_hf.pipeline import run_pipeline
+            result = eno_pipeline(settings=s)
+        else:
+            from eno_hf.pipeline import run_pipeline
 
-        result = run_pipeline(s).to_dict()
+            result = run_pipeline(s).to_dict()
     _print_run(result)
     if json_out:
         print_json_last(result)
@@ -333,21 +427,71 @@ def _print_run(r: dict) -> None:
 
 
 @app.command("config")
-def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
-    """Print the resolved configuration as YAML."""
+def show_config(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+                list_: Annotated[bool, typer.Option("--list", help="List the built-in configs (name and "
+                                                                   "what each is for) instead.")] = False,
+                json_out: JsonOpt = False) -> None:
+    """Print the resolved configuration as YAML (with --json: one JSON object instead)."""
+    if list_:
+        return _list_configs(json_out)
+    s = load_settings(config, set_)
+    settings = s.model_dump(mode="json")
+    if json_out:
+        from eno_hf.config import resolve_config_path
+
+        print_json_last({"config": str(resolve_config_path(config).absolute()), "settings": settings},
+                        drop_bulky=False)
+        return
     import yaml
 
-    s = load_settings(config, set_)
-    print(yaml.safe_dump(s.model_dump(mode="json"), sort_keys=False))
+    print(yaml.safe_dump(settings, sort_keys=False))
+
+
+def _config_summary(path: Path) -> str:
+    """The first non-empty comment line of a YAML file, without the ``#``."""
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            text = line.strip()
+            if text.startswith("#") and text.lstrip("#").strip():
+                return text.lstrip("#").strip()
+            if text and not text.startswith("#"):
+                break
+    except OSError:
+        pass
+    return ""
+
+
+def _list_configs(json_out: bool) -> None:
+    from rich.markup import escape
+
+    from eno_hf.config import builtin_configs
+
+    rows = [{"name": name, "path": str(path), "description": _config_summary(path)}
+            for name, path in builtin_configs().items()]
+    if json_out:
+        print_json_last({"configs": rows})
+        return
+    table = Table(title="built-in configs (--config NAME; or a YAML file path)", title_justify="left")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("description")
+    for r in rows:
+        table.add_row(escape(r["name"]), escape(r["description"]))
+    out.print(table)
 
 
 @hub_app.command("list")
-def hub_list(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
-    """List registered models and versions."""
+def hub_list(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """List registered models and versions (--json: ``{"hub", "models": [...]}``)."""
     from eno_hf.registry.hub import list_models
 
     s = load_settings(config, set_)
-    for row in list_models(s.paths.hub()):
+    rows = list_models(s.paths.hub())
+    if json_out:
+        print_json_last({"hub": str(s.paths.hub()), "models": rows}, drop_bulky=False)
+        return
+    if not rows:
+        console.print(f"no registered models in {s.paths.hub()}")
+    for row in rows:
         out.print(row)
 
 

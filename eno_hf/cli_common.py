@@ -6,7 +6,7 @@ Used by ``eno_hf/cli.py`` and the sub-apps (``eno dataset``, ``eno clarity``, ``
     from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, load_settings, print_json_last
 
     @app.command()
-    def build(config: ConfigOpt = Path("configs/small.yaml"), set_: SetOpt = None, json_out: JsonOpt = False):
+    def build(config: ConfigOpt = Path("small"), set_: SetOpt = None, json_out: JsonOpt = False):
         settings = load_settings(config, set_)   # exit 2 with "config error: ..." on a bad file/override
         ...
         print_json_last({"dataset": ...})        # strict JSON (NaN -> null), the last stdout line
@@ -24,7 +24,8 @@ from rich.console import Console
 
 __all__ = ["ConfigOpt", "SetOpt", "JsonOpt", "load_settings", "print_json_last", "compact"]
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Built-in config name (`eno config --list`) "
+                                                                "or a YAML file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
 
@@ -50,9 +51,16 @@ def compact(obj: Any) -> Any:
     return obj
 
 
-def print_json_last(obj: Any) -> None:
-    """Print one strict-JSON line (NaN → null, per-tag tables dropped) as the last stdout line."""
+def print_json_last(obj: Any, *, drop_bulky: bool = True) -> None:
+    """Print ``obj`` as one strict-JSON line, the command's last stdout line.
+
+    NaN/Inf become ``null``, numpy values plain numbers, paths and other objects strings. With
+    ``drop_bulky`` (default) per-tag tables (``per_tag``, ``per_class``, ``single_class_tags``,
+    ``thresholds``) are dropped: they are in the files the command wrote. Pass ``False`` for
+    objects where such keys are data (a config, a registry listing).
+    """
     from eno_hf.utils.io import to_jsonable
 
     sys.stdout.flush()
-    print(json.dumps(to_jsonable(compact(obj)), default=str, allow_nan=False), flush=True)
+    body = to_jsonable(compact(obj) if drop_bulky else obj)
+    print(json.dumps(body, default=str, allow_nan=False), flush=True)

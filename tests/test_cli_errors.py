@@ -86,3 +86,34 @@ def test_unreadable_model_is_a_permission_error(tmp_path: Path, monkeypatch) -> 
     assert result.exit_code == 2
     text = "".join(result.output.split())  # rich wraps long lines
     assert "PermissionError" in text and "model.safetensors" in text and "permissiondenied" in text
+
+
+def test_missing_weights_one_line_exit_2(tmp_path: Path) -> None:
+    empty = tmp_path / "models"
+    empty.mkdir()
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["import-weights", "msd-fcn", "--out", str(out), "--json",
+                                 "--set", f"paths.models_dir={empty}"])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("weights error:"), result.output
+    assert str(empty / "sota-music-tagging" / "msd-fcn.safetensors") in lines[0]
+    assert "Traceback" not in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("command, target", [
+    (["train"], "eno_hf.pipeline.run_stages"),
+    (["run", "--no-prefect"], "eno_hf.pipeline.run_pipeline"),
+])
+def test_weights_error_in_a_stage_exits_2(monkeypatch, tmp_path: Path, command: list[str], target: str) -> None:
+    from eno_hf.models.weights import WeightsNotFoundError
+
+    def missing(*args, **kwargs):
+        raise WeightsNotFoundError("msd-fcn.safetensors", [tmp_path / "a" / "msd-fcn.safetensors"])
+
+    module, _, name = target.rpartition(".")
+    monkeypatch.setattr(__import__(module, fromlist=[name]), name, missing)
+    result = runner.invoke(app, [*command, "--set", f"paths.data_root={tmp_path / 'data'}"])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("weights error: pretrained weights 'msd-fcn.safetensors'"), lines

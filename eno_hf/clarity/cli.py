@@ -4,7 +4,7 @@
     eno clarity init | generate | scan | normalize | verify | extract | analyze | train | export
     eno clarity run --set clarity.raw_dir=/my/tree --skip-init --skip-generate
 
-Every command takes ``--config`` (default ``configs/clarity.yaml``) and ``--set key=value``; with
+Every command takes ``--config`` (default: the built-in ``clarity``) and ``--set key=value``; with
 ``--json`` the last stdout line is one JSON object. Steps are cached (``eno_hf.clarity.pipeline``).
 """
 
@@ -21,7 +21,7 @@ from eno_hf.cli_common import load_settings as _s
 app = typer.Typer(help="Mix-clarity models: gold/flawed stems -> -18 LUFS -> fingerprints -> "
                        "flaw + correction models -> ONNX.", no_args_is_help=True)
 
-DEFAULT = Path("configs/clarity.yaml")
+DEFAULT = Path("clarity")  # the built-in config (eno_hf/configs/clarity.yaml) or a file path
 
 
 def _emit(res: dict[str, Any], json_out: bool, title: str) -> None:

@@ -88,3 +88,6 @@ def embed_command(
                       progress=lambda a, b: console.print(f"shard {a}/{b}"))
     console.print(f"embedded {res.embedded} (reused {res.reused}), rejected {len(res.rejected)} -> {out_dir} "
                   f"(dim {embedder.dim}, {spec.key})")
+    if json_out:
+        print_json_last({"out": str(out_dir), "embedded": res.embedded, "reused": res.reused,
+                         "rejected": len(res.rejected), "dim": embedder.dim, "embedder": spec.key})

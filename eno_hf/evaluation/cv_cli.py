@@ -7,10 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from eno_hf.cli_common import ConfigOpt, SetOpt
+
 
 def cv_command(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")] = Path("small"),
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value.")] = None,
+    config: ConfigOpt = Path("small"),
+    set_: SetOpt = None,
     candidates: Annotated[Optional[str], typer.Option("--candidates", help="Comma-separated names (default: all; "
                                                       "see eno_hf.evaluation.cv.CANDIDATES).")] = None,
     folds: Annotated[int, typer.Option("--folds", help="Outer folds per repeat.")] = 5,
@@ -19,10 +21,13 @@ def cv_command(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default {data_root}/cv/...).")] = None,
     dataset: Annotated[Optional[Path], typer.Option("--dataset", help="A saved dataset to use as is "
                                                     "(default: build or reuse the config's).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object on the last "
+                                                          "stdout line (instead of the markdown).")] = False,
 ) -> None:
     """Cross-validate the model candidates and baselines on fixed saved folds; write cv_report.json/.md."""
     from eno_hf.cli import console
     from eno_hf.cli_common import load_settings as _settings
+    from eno_hf.cli_common import print_json_last
     from eno_hf.evaluation.cv import cross_validate
 
     settings = _settings(config, set_)
@@ -33,5 +38,8 @@ def cv_command(
     except KeyError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    print(Path(report["markdown"]).read_text())
+    if not json_out:
+        print(Path(report["markdown"]).read_text())
     console.print(f"wrote [bold]{report['json']}[/bold] and {report['markdown']}")
+    if json_out:
+        print_json_last(report)

@@ -1,12 +1,16 @@
 """eno models: ``EnoModelConfig``, ``EnoForAudioTagging``, ``EnoFeatureExtractor`` and their
-registration with transformers' Auto classes (``register_auto_classes``, called on ``import eno_hf``).
+registration with transformers' Auto classes (``register_auto_classes``).
+
+The classes are loaded on first access (``from eno_hf.models import EnoForAudioTagging`` imports
+torch and transformers then), so light submodules such as ``eno_hf.models.weights`` or
+``eno_hf.models.auto_register`` import without them. ``import eno_hf`` arranges the Auto-class
+registration through :mod:`eno_hf.models.auto_register`.
 """
 
 from __future__ import annotations
 
-from eno_hf.models.configuration import EnoModelConfig
-from eno_hf.models.feature_extraction import EnoFeatureExtractor
-from eno_hf.models.modeling import EnoForAudioTagging, EnoOutput, EnoPreTrainedModel
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "EnoFeatureExtractor",
@@ -17,17 +21,47 @@ __all__ = [
     "register_auto_classes",
 ]
 
+_LAZY = {
+    "EnoModelConfig": "eno_hf.models.configuration",
+    "EnoFeatureExtractor": "eno_hf.models.feature_extraction",
+    "EnoForAudioTagging": "eno_hf.models.modeling",
+    "EnoOutput": "eno_hf.models.modeling",
+    "EnoPreTrainedModel": "eno_hf.models.modeling",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from eno_hf.models.configuration import EnoModelConfig
+    from eno_hf.models.feature_extraction import EnoFeatureExtractor
+    from eno_hf.models.modeling import EnoForAudioTagging, EnoOutput, EnoPreTrainedModel
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 def register_auto_classes() -> None:
     """Register eno with ``AutoConfig``, ``AutoModel``, ``AutoModelForAudioClassification`` and
     ``AutoFeatureExtractor`` (idempotent), so ``pipeline("audio-classification", model=dir)`` and
-    ``AutoModel.from_pretrained(dir)`` load eno model directories."""
+    ``AutoModel.from_pretrained(dir)`` load eno model directories. Imports torch and transformers."""
     from transformers import (
         AutoConfig,
         AutoFeatureExtractor,
         AutoModel,
         AutoModelForAudioClassification,
     )
+
+    from eno_hf.models.configuration import EnoModelConfig
+    from eno_hf.models.feature_extraction import EnoFeatureExtractor
+    from eno_hf.models.modeling import EnoForAudioTagging
 
     for register in (
         lambda: AutoConfig.register(EnoModelConfig.model_type, EnoModelConfig),

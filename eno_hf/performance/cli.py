@@ -42,9 +42,8 @@ def print_report(report: dict[str, Any]) -> None:
 def run_performance_command(settings: Any, json_out: bool = False) -> None:
     """Run ``eno_hf.performance.pipeline.run_performance``, print the report, optionally a JSON line."""
     import json
-    import sys
 
-    from eno_hf.evaluation.report import to_jsonable
+    from eno_hf.cli_common import print_json_last
     from eno_hf.performance.pipeline import run_performance
 
     res = run_performance(settings)
@@ -57,5 +56,4 @@ def run_performance_command(settings: Any, json_out: bool = False) -> None:
         for p in d["metrics"].get("protocols", {}).values():
             p.get("model", {}).pop("per_dimension", None)
             p.get("baseline_ridge_midi", {}).pop("per_dimension", None)
-        sys.stdout.flush()
-        print(json.dumps(to_jsonable(d), default=str, allow_nan=False), flush=True)
+        print_json_last(d, drop_bulky=False)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from eno_hf.cli_common import ConfigOpt, SetOpt
+from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, print_json_last
 from eno_hf.cli_common import load_settings as _settings
 
 console = Console(stderr=True)
@@ -22,7 +22,9 @@ def serve(model: Annotated[str, typer.Option("--model", "-m", help="Model dir, n
           onnx: Annotated[Optional[Path], typer.Option("--onnx", help="Serve this `eno export-onnx` directory "
                                                         "with ONNX Runtime instead of PyTorch.")] = None,
           config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
-    """Serve a model over HTTP: POST /predict, POST /predict/batch, GET /health, GET /model, /docs."""
+    """Serve a model over HTTP: POST /predict, POST /predict/batch, GET /health, GET /model, /docs.
+
+    Runs until stopped (no --json: it produces no result object)."""
     import uvicorn
 
     from eno_hf.registry.hub import resolve
@@ -44,17 +46,18 @@ def export_onnx(model: Annotated[str, typer.Argument(help="Model dir, name or na
                 clips: Annotated[Optional[list[Path]], typer.Option("--clip", help="Audio files to verify "
                                                                     "ONNX Runtime against PyTorch on.")] = None,
                 opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
-                config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
-    """Export a model to ONNX (model.onnx + config + feature extractor) and verify it with ONNX Runtime."""
-    import json
+                config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+    """Export a model to ONNX (model.onnx + config + feature extractor) and verify it with ONNX Runtime.
 
+    The verification report is written to OUT/onnx.json; --json prints it as the last stdout line."""
     from eno_hf.models.onnx_export import export_onnx as do_export
     from eno_hf.registry.hub import resolve
 
     s = _settings(config, set_)
     report = do_export(resolve(model, s.paths.hub()), out, verify_clips=clips or [], opset=opset)
     console.print(f"exported → [bold]{out}[/bold]; max |onnx - torch| = {report['max_abs_diff']:.2e}")
-    print(json.dumps(report), flush=True)
+    if json_out:
+        print_json_last({"out": str(out), **report}, drop_bulky=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,13 +1,12 @@
 """``eno dataset ...``: dataset workspaces (registered in ``eno_hf/cli.py`` as one ``add_typer``).
 
-Every command takes ``--config`` (default ``configs/workspace.yaml``) and ``--set key=value``
+Every command takes ``--config`` (default: the built-in ``workspace``) and ``--set key=value``
 overrides (e.g. ``--set workspace.dataset_id=demo``); ``--json`` prints one JSON line last.
 ``validate`` and ``all`` exit with status 1 when a score is below its threshold.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -15,27 +14,26 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt
+from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, print_json_last
 from eno_hf.cli_common import load_settings as _settings
 
 app = typer.Typer(help="Dataset workspaces for MIDI and audio (create, import, annotate, extract, augment, "
                        "synthesize, validate, split, all).", no_args_is_help=True)
 console = Console(stderr=True)
 
-DEFAULT = Path("configs/workspace.yaml")
+DEFAULT = Path("workspace")  # the built-in config (eno_hf/configs/workspace.yaml) or a file path
 
 
 def _emit(obj: Any, json_out: bool) -> None:
     if json_out:
-        sys.stdout.flush()
-        print(json.dumps(obj, default=str), flush=True)
+        print_json_last(obj, drop_bulky=False)
 
 
 def _progress(desc: str):
-    from tqdm import tqdm
+    from eno_hf.utils.progress import track
 
     def wrap(it, total):
-        return tqdm(it, total=total, desc=desc, file=sys.stderr, disable=total < 2)
+        return track(it, total=total, description=desc, unit="file", enabled=total >= 2)
     return wrap
 
 

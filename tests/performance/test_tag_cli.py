@@ -37,8 +37,10 @@ def test_tag_folder_of_midi_prints_every_head_one_line_per_file(percepiano_rows,
         shutil.copy(r.midi, folder / r.midi.name)
     (folder / "broken.mid").write_bytes(b"MThd not a midi file")
     res = CliRunner().invoke(app, ["tag", str(folder), "--model", str(tmp_path / "model"), "--json"])
-    lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    objs = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    lines, summary = objs[:-1], objs[-1]  # --json streams one record per input, then the summary object
     assert len(lines) == 3, res.stdout
+    assert summary == {"inputs": 3, "tagged": 2, "failed": 1, "reasons": {"undecodable": 1}, "out": None}
     assert res.exit_code == 1  # one input failed; the others were tagged
     by = {Path(x["path"]).name: x for x in lines}
     assert by["broken.mid"]["error"]["reason"] == "undecodable"
@@ -81,6 +83,7 @@ def test_ridge_model_uses_midi_statistics_for_midi_and_embeddings_for_audio(perc
     shutil.copy(clip, folder / clip.name)
     res = CliRunner().invoke(app, ["tag", str(folder), "--model", str(tmp_path / "model"), "--json"])
     assert res.exit_code == 0, res.output[-2000:]
-    by = {Path(x["path"]).suffix: x for x in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))}
+    by = {Path(x["path"]).suffix: x for x in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))
+          if "path" in x}  # the last object is the summary
     assert by[".mid"]["inputs"] == "embeddings+midi_statistics" and by[".mp3"]["inputs"] == "embeddings"
     assert list(by[".mp3"]["heads"]["ratings"]) == list(DIMENSIONS)
