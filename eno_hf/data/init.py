@@ -786,7 +786,8 @@ def _detect_folders(root: Path, audio: list[Path]) -> Plan:
 
 
 # ----------------------------------------------------------------------------- detect
-def detect(path: str | Path, max_rows: int = MAX_ROWS, skip: tuple[Path, ...] = ()) -> Plan:
+def detect(path: str | Path, max_rows: int = MAX_ROWS, skip: tuple[Path, ...] = (),
+           use_metadata: bool = True) -> Plan:
     """Decide the source kind and settings of the collection at ``path``.
 
     Args:
@@ -794,6 +795,7 @@ def detect(path: str | Path, max_rows: int = MAX_ROWS, skip: tuple[Path, ...] = 
             level) or a metadata file (its folder is the audio root).
         max_rows: rows/tracks/lines measured to decide the fields.
         skip: folders not to walk (e.g. the data root inside the collection).
+        use_metadata: look for a metadata file in a folder (False: label folders only).
 
     Returns:
         ``Plan`` (kind, audio root, metadata, source fields, tasks, questions).
@@ -832,7 +834,7 @@ def detect(path: str | Path, max_rows: int = MAX_ROWS, skip: tuple[Path, ...] = 
                            f"{sorted(AUDIO_SUFFIXES)})")
     errors: list[InitError] = []
     plan: Plan | None = None
-    for meta in metas:
+    for meta in metas if use_metadata else []:
         try:
             plan = detect(meta, max_rows, skip)
         except InitError as exc:
@@ -1017,7 +1019,8 @@ def init_collection(path: str | Path, out: str | Path | None = None, base: str =
     if not target.parent.is_dir():
         raise InitError(target.parent, "the output folder does not exist", reason="missing_file")
     _check_base(base)
-    plan = detect(p, max_rows, skip=(target.parent / DATA_ROOT,))
+    skip = (target.parent / DATA_ROOT,)
+    plan = detect(p, max_rows, skip=skip)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=".eno-init-", suffix=".yaml", dir=target.parent)
     except OSError as exc:
@@ -1025,7 +1028,8 @@ def init_collection(path: str | Path, out: str | Path | None = None, base: str =
                                 "--out)", reason="io_error") from exc
     tmp = Path(tmp_name)
     os.close(fd)
-    try:
+
+    def check(plan: Plan) -> tuple[Any, Any]:
         for _ in range(2):  # a second pass when a task turned out to have one value only
             tmp.write_text(render_yaml(plan, target, base), encoding="utf-8")
             try:
@@ -1041,6 +1045,20 @@ def init_collection(path: str | Path, out: str | Path | None = None, base: str =
                                 f"{first.get('detail', '')})".rstrip())
             if not _drop_flat_tasks(plan, src.recordings):
                 break
+        return settings, src
+
+    try:
+        try:
+            settings, src = check(plan)
+        except InitError as exc:
+            if not (p.is_dir() and plan.metadata is not None):
+                raise
+            try:  # the metadata names none of the audio here: label folders, if any
+                plan = detect(p, max_rows, skip=skip, use_metadata=False)
+            except InitError:
+                raise exc from None
+            plan.ask("kind", f"{exc.one_line()} -- so the folder names are the labels instead.")
+            settings, src = check(plan)
         summary = _summary(plan, settings, src, target)
         os.replace(tmp, target)
     finally:

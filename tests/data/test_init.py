@@ -316,3 +316,15 @@ def test_guide_examples_load(tmp_path: Path) -> None:
         s = load_config(tmp_path / f"{i}.yaml")
         kinds.add(s.dataset.source.kind)
     assert kinds == {"folders", "csv", "json_dump", "jsonl_segments"}
+
+
+def test_unrelated_csv_falls_back_to_folders(tmp_path: Path, clips) -> None:
+    """A CSV beside label folders that names none of their files: the folders are the labels,
+    and the file says why (a question)."""
+    col = copy_tree(clips, tmp_path / "col")
+    (col / "stats.csv").write_text("track_id,plays,mood\nt1,3,a\nt2,5,b\nt3,1,a\nt4,2,b\nt5,2,a\nt6,9,b\n")
+    res = invoke(col, "--json")
+    assert res.exit_code == 0, res.output
+    out = last_json(res)
+    assert out["kind"] == "folders" and out["recordings"] == 12
+    assert any("no usable recording" in q for q in out["questions"])
