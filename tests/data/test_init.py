@@ -328,3 +328,23 @@ def test_unrelated_csv_falls_back_to_folders(tmp_path: Path, clips) -> None:
     out = last_json(res)
     assert out["kind"] == "folders" and out["recordings"] == 12
     assert any("no usable recording" in q for q in out["questions"])
+
+
+def test_ambiguity_is_a_question(tmp_path: Path, clips) -> None:
+    """Two id-like unique columns and no grouping column: choices made, both asked in the file."""
+    col = copy_tree(clips, tmp_path / "col")
+    lines = ["track_id,isrc_id,file,genre"]
+    for i, (q, files) in enumerate(clips.items()):
+        for j, f in enumerate(files):
+            lines.append(f"t{i}{j},X{i}{j},{q}/{f.name},{['rock', 'jazz'][j % 2]}")
+    (col / "tracks.csv").write_text("\n".join(lines) + "\n")
+    res = invoke(col, "--json")
+    assert res.exit_code == 0, res.output
+    text = (col / "eno.yaml").read_text()
+    src = load_config(col / "eno.yaml").dataset.source
+    assert src.path_column == "file" and src.id_column in ("track_id", "isrc_id")
+    assert src.group_column is None and src.singlelabel == {"genre": "genre"}
+    qs = last_json(res)["questions"]
+    assert any("are all unique per row" in q for q in qs) and any("no grouping column" in q for q in qs)
+    assert text.count("# QUESTION:") >= 2
+    assert "group_column: null" in text
