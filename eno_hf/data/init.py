@@ -861,7 +861,8 @@ def detect(path: str | Path, max_rows: int = MAX_ROWS, skip: tuple[Path, ...] = 
         plan.path = p
         plan.name = _snake(p.name)
     plan.files = _suffix_counts(audio + other)
-    _outside_links(plan, audio)
+    if "allowed_roots" not in plan.source:
+        _outside_links(plan, audio)
     return plan
 
 
