@@ -909,7 +909,10 @@ def render_yaml(plan: Plan, out: Path, base: str = "tagger") -> str:
     here = Path(out).absolute().parent
     src = plan.source
 
+    shown: set[str] = set()
+
     def c(key: str, indent: str) -> list[str]:
+        shown.add(key)
         return (_comment_lines("", plan.notes.get(key, []), indent)
                 + _comment_lines("QUESTION: ", plan.questions.get(key, []), indent))
 
@@ -976,6 +979,10 @@ def render_yaml(plan: Plan, out: Path, base: str = "tagger") -> str:
           "run:",
           "  tag_files: []      # files or folders tagged after training (never seen in training)",
           ""]
+    rest = [q for key, qs in plan.questions.items() if key not in shown for q in qs]
+    if rest:  # never lose a question: those without a setting of their own go on top
+        at = L.index(f"defaults: [{base}]")
+        L[at:at] = _comment_lines("QUESTION: ", rest, "")
     return "\n".join(L)
 
 
