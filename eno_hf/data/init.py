@@ -17,8 +17,10 @@ fields and the grouping field (artist/album/performer-like names, else repeated 
 not labels). Every choice that could have gone another way is kept as a question
 (``Plan.questions``) and written as ``# QUESTION:`` next to it in the file.
 
-``render_yaml(plan, out)`` writes the commented ``eno.yaml`` layered on a built-in config
-(``defaults: [small]``); paths inside the output folder are written relative to the file.
+``render_yaml(plan, out)`` writes the commented ``eno.yaml`` layered on a built-in recipe without
+a dataset (``defaults: [tagger]``); paths inside the output folder are written relative to the
+file. A task with one value among the recordings found is left out (a question), and a folder
+whose metadata file names none of its audio falls back to its label folders (a question).
 ``init_collection(path)`` does both, validates the result with ``eno_hf.config.load_config`` and
 ``eno_hf.data.sources.load_recordings`` in a temporary file beside the target, and only then
 moves it into place; it returns the summary ``eno init`` prints.
