@@ -22,7 +22,13 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     # A first run creates and migrates the SQLite database: on a loaded 2-core machine (load ~19,
     # python imports alone ~95 s) that took longer than 120 s and `eno run` failed.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",
+    # Prefect's own loggers only (task/flow state lines); eno's loggers are not under "prefect"
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # eno's log lines (dataset size, metrics, where the model went) into the flow run's logs; the
+    # flows set the "eno_hf" logger to INFO (eno_hf.flows.runner.route_eno_logs). Lines logged
+    # outside a run (the CLI without Prefect) are not sent, and not warned about.
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "eno_hf",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "CLEARML_OFFLINE_MODE": "1",
     "CLEARML_SKIP_PIP_FREEZE": "1",
     "CLEARML_LOG_ENVIRONMENT": "",

@@ -12,27 +12,28 @@ summary as ``eno clarity run --json``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults before Prefect reads its settings)
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from eno_hf.clarity.pipeline import run_clarity
 from eno_hf.config import Settings
-from eno_hf.flows.runner import settings_of
+from eno_hf.flows.runner import flow_run_name, settings_of
 
 
 def _as_task(name: str, fn, *args) -> dict[str, Any]:
     return task(fn, name=f"eno-clarity-{name}", retries=1, cache_policy=NO_CACHE)(*args)
 
 
-@flow(name="eno-clarity", log_prints=True)
+@flow(name="eno-clarity", log_prints=True, flow_run_name=flow_run_name)
 def clarity_flow(config: str = "configs/clarity.yaml", overrides: list[str] | None = None,
                  skip_init: bool = False, skip_generate: bool = False,
                  settings: Settings | None = None) -> dict[str, Any]:
     """Run every clarity step as a Prefect task; returns ``run_clarity``'s summary."""
-    logger = get_run_logger()
+    logger = logging.getLogger("eno_hf.flows.clarity")  # INFO reaches the run's logs (runner.route_eno_logs)
     settings = settings_of(config, overrides, settings)
     res = run_clarity(settings, skip_init=skip_init, skip_generate=skip_generate, call=_as_task,
                       progress=lambda n, r: logger.info("%s: %.1f s%s", n, r.get("elapsed_s") or 0,

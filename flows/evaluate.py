@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eno_hf.flows.runner import prefect_runner, prefect_state, settings_of
+from eno_hf.flows.runner import flow_run_name, prefect_runner, prefect_state, publish_run_artifacts, settings_of
 from prefect import flow
 
 from eno_hf.config import Settings
 from eno_hf.pipeline import run_stages
 
 
-@flow(name="eno-evaluate", log_prints=True)
+@flow(name="eno-evaluate", log_prints=True, flow_run_name=flow_run_name)
 def eno_evaluate(model: str | None = None, out_dir: str | None = None, config: str = "small",
                  overrides: list[str] | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """``model``: a model directory, hub ``name`` or ``name@vN``; default: the model this config
@@ -28,4 +28,5 @@ def eno_evaluate(model: str | None = None, out_dir: str | None = None, config: s
         state.model_dir = model_dir
         state.eval_dir = Path(out_dir) if out_dir else model_dir.parent / f"eval-{state.dataset_version}"
         state = run_stages(s, ["evaluate"], state=state, runner=prefect_runner)
+    publish_run_artifacts(s, state)
     return {"metrics": state.metrics, "eval_dir": str(state.eval_dir), "cached": state.cached}

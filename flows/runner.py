@@ -9,7 +9,8 @@
            30 min timeout (enforced: stage tasks run in the flow's main thread).
   ``gpu``  holds one slot of the Prefect global concurrency limit ``gpu`` while it runs, so a
            worker never runs two GPU stages at once (``prefect gcl create gpu --limit 1``;
-           without that limit — e.g. the ephemeral server of ``eno run`` — nothing is held).
+           without that limit — e.g. the ephemeral server of ``eno run`` — nothing is held,
+           quietly: Prefect's "do not exist" warning is logged at DEBUG).
   ``cpu``  run once.
   ======== =========================================================================
 
@@ -28,6 +29,19 @@
 - ``settings_of(config, overrides, settings)``: the flows' parameters → ``Settings`` (validated by
   pydantic; a bad value fails the flow run at once with the offending key).
 
+What a flow run shows in the Prefect UI:
+
+- its name (``flow_run_name``, given to every flow): ``{flow}/{dataset}`` and a UTC time stamp,
+  or ``{flow}/{model}`` for flows on a given model; once the dataset stage knows the version,
+  ``prefect_runner`` renames the run ``{flow}/{dataset}@{version}``;
+- eno's own log lines (loggers under ``eno_hf``: dataset size, metrics, where the model went,
+  progress) at INFO in the run's logs: ``route_eno_logs()`` (run on import) gives the ``eno_hf``
+  logger Prefect's API log handler and level INFO when nobody set a level (the CLI's ``-v``/``-q``
+  win). ``PREFECT_LOGGING_LEVEL`` only filters Prefect's own loggers;
+- artifacts (``publish_run_artifacts``): a markdown report ``{model}-report`` / ``{dataset}-dataset``
+  (dataset QC, metrics beside baselines, cross-validated intervals, paths of plots and models,
+  ``eno_hf.evaluation.run_report``) and a table artifact ``{model}-metrics``.
+
 No Prefect result persistence and no Prefect cache: eno's own caches (per file, per dataset
 version, per stage marker) decide what is reused.
 """
@@ -36,8 +50,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
@@ -54,6 +71,25 @@ from eno_hf.features.numba_cache import warm_numba_cache
 from eno_hf.pipeline import PipelineState, Stage
 
 log = logging.getLogger(__name__)
+
+
+def route_eno_logs() -> None:
+    """Send the ``eno_hf`` loggers' records to the Prefect API (the flow run's Logs tab): add
+    Prefect's ``APILogHandler`` to the ``eno_hf`` logger unless it has one (the env default
+    ``PREFECT_LOGGING_EXTRA_LOGGERS=eno_hf`` of ``eno_hf.env`` already adds it where eno is imported
+    before Prefect sets up logging; a worker's flow-run process imports Prefect first), and set
+    its level to INFO when no level was set (``eno -v``/``-q`` set one). Records logged outside a
+    flow or task run are not sent (``PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW=ignore``)."""
+    from prefect.logging.handlers import APILogHandler
+
+    eno_log = logging.getLogger("eno_hf")
+    if not any(isinstance(h, APILogHandler) for h in eno_log.handlers):
+        eno_log.addHandler(APILogHandler())
+    if eno_log.level == logging.NOTSET:
+        eno_log.setLevel(logging.INFO)
+
+
+route_eno_logs()
 
 GPU_LIMIT = "gpu"
 """Name of the Prefect global concurrency limit GPU stages take a slot of."""
@@ -94,9 +130,20 @@ def settings_of(config: str | None = "small", overrides: Sequence[str] | None = 
     return Settings.model_validate(apply_overrides(settings.model_dump(mode="json"), list(overrides)))
 
 
+def gpu_slot() -> AbstractContextManager[Any]:
+    """Hold one slot of the global concurrency limit ``gpu`` while inside; where the server has no
+    such limit, nothing is held and nothing is warned (Prefect's message goes to DEBUG, as for its
+    own tag-based limits)."""
+    try:
+        from prefect.concurrency._sync import concurrency as _concurrency
+
+        return _concurrency(GPU_LIMIT, occupy=1, strict=False, suppress_warnings=True)
+    except (ImportError, TypeError):  # a Prefect without that (private) switch: the public API
+        return concurrency(GPU_LIMIT, occupy=1, strict=False)
+
+
 def _run_stage(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
-    slot = concurrency(GPU_LIMIT, occupy=1, strict=False) if stage.resource == "gpu" else nullcontext()
-    with slot:
+    with gpu_slot() if stage.resource == "gpu" else nullcontext():
         return stage.fn(settings, state)
 
 
@@ -110,8 +157,123 @@ def _stage_task(stage: Stage):
 
 def prefect_runner(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
     """Run ``stage`` as the Prefect task ``eno-{stage.name}`` (policy by ``stage.resource``, see
-    the module docstring). Must be called inside a flow run."""
-    return _stage_task(stage)(stage, settings, state)
+    the module docstring). Must be called inside a flow run. After the ``dataset`` stage the flow
+    run is renamed ``{flow}/{dataset}@{version}``."""
+    out = _stage_task(stage)(stage, settings, state)
+    if stage.name == "dataset" and out.get("dataset_version"):
+        rename_flow_run(f"{settings.dataset.name}@{out['dataset_version']}")
+    return out
+
+
+# ----------------------------------------------------------------------------- what the UI shows
+def _settings_from_parameters(params: Mapping[str, Any]) -> Settings:
+    given = params.get("settings")
+    if isinstance(given, Mapping):
+        given = Settings.model_validate(given)
+    return settings_of(params.get("config", "small"), params.get("overrides"), given)
+
+
+def _model_label(model: Any) -> str:
+    """A hub name (``eno-tagger``, ``eno-tagger@v3``) as is; a path by its last two parts."""
+    text = str(model)
+    return "/".join(Path(text).parts[-2:]) if "/" in text or "\\" in text else text
+
+
+def flow_run_name() -> str:
+    """The ``flow_run_name`` of every eno flow (Prefect calls it when the run starts):
+    ``{flow}/{what} {UTC time}``, ``what`` = the ``model`` parameter when the flow has one, else
+    the dataset name from the run's ``config``/``overrides``/``settings`` (left out when they do
+    not load: the flow run then fails with the config error itself)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    job = ctx.flow.name if ctx is not None else "eno"
+    params = dict(ctx.parameters or {}) if ctx is not None else {}
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    what = None
+    if params.get("model"):
+        what = _model_label(params["model"])
+    else:
+        try:
+            what = _settings_from_parameters(params).dataset.name
+        except Exception:  # noqa: BLE001 - a name is no place to fail a run
+            what = None
+    return f"{job}/{what} {stamp}" if what else f"{job} {stamp}"
+
+
+def rename_flow_run(what: str) -> None:
+    """Rename the current flow run ``{flow}/{what}`` (e.g. once the dataset version is known).
+    Outside a flow run, or when the API refuses, nothing happens (logged at DEBUG)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    name = f"{ctx.flow.name}/{what}"
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_name(ctx.flow_run.id, name)
+        ctx.flow_run.name = name
+    except Exception as exc:  # noqa: BLE001 - cosmetic
+        log.debug("could not rename flow run %s to %s: %s", ctx.flow_run.id, name, exc)
+
+
+def artifact_key(*parts: str) -> str:
+    """A Prefect artifact key from ``parts``: lower case, ``[a-z0-9-]`` only (Prefect's rule)."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", "-".join(parts).lower())).strip("-") or "eno"
+
+
+def publish_run_artifacts(settings: Settings, state: PipelineState) -> dict[str, str]:
+    """Publish what ``state`` holds as artifacts of the current flow run.
+
+    - markdown ``{model_name}-report`` (``{dataset}-dataset`` for runs without a model):
+      ``eno_hf.evaluation.run_report.run_report_markdown`` of the dataset QC, test metrics beside the
+      baselines, the dataset version's ``eno cv`` figures with intervals when present, and the paths
+      of the evaluation (plots), model, registered model and tags;
+    - table ``{model_name}-metrics`` (when test metrics are known): ``metrics_rows``.
+
+    Returns:
+        ``{"report": artifact id, "metrics": artifact id}`` (what was published; an API error is
+        logged as a warning, not raised: the run's work is done).
+    """
+    import json
+
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+    from prefect.context import FlowRunContext
+
+    from eno_hf.evaluation.cv import report_dir
+    from eno_hf.evaluation.run_report import metrics_rows, run_report_markdown
+
+    ctx = FlowRunContext.get()
+    title = ctx.flow_run.name if ctx is not None and ctx.flow_run is not None else "eno run"
+    name = settings.dataset.name
+    dataset = ({"name": name, "version": state.dataset_version,
+                "path": str(state.dataset_path) if state.dataset_path else None}
+               if state.dataset_version else None)
+    cv_report = None
+    if state.dataset_version and state.metrics:
+        cv_path = report_dir(settings.paths.data_root, name, str(state.dataset_version)) / "cv_report.json"
+        cv_report = json.loads(cv_path.read_text(encoding="utf-8")) if cv_path.is_file() else None
+    has_model = bool(state.metrics or state.model_dir or state.registered)
+    markdown = run_report_markdown(
+        title=title, dataset=dataset, qc_report=state.qc_report, metrics=state.metrics,
+        baselines=state.baselines, cv_report=cv_report, eval_dir=state.eval_dir, model_dir=state.model_dir,
+        registered=state.registered, tags=state.tags, cached=state.cached)
+    model_name = settings.registry.model_name
+    rows = metrics_rows(state.metrics, state.baselines)
+    out: dict[str, str] = {}
+    try:  # the work is done: an API that refuses an artifact must not fail the run
+        out["report"] = str(create_markdown_artifact(
+            markdown=markdown, key=artifact_key(model_name, "report") if has_model else artifact_key(name, "dataset"),
+            description=f"{title}: dataset, metrics, where the results are"))
+        if rows:
+            out["metrics"] = str(create_table_artifact(
+                table=rows, key=artifact_key(model_name, "metrics"),
+                description=f"{title}: test metrics (recording level) beside the baselines"))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not publish the run's artifacts: %s", exc)
+    return out
 
 
 @task(name="eno-process-files", cache_policy=NO_CACHE, persist_result=False, **IO_POLICY)
@@ -255,5 +417,7 @@ def prefect_map_fn(settings: Settings) -> Callable[[Callable[[Any], Any], Sequen
 
 
 def prefect_state(settings: Settings, **preset: Any) -> PipelineState:
-    """A ``PipelineState`` whose dataset build maps per-file work onto Prefect tasks."""
-    return PipelineState(progress=False, map_fn=prefect_map_fn(settings), **preset)
+    """A ``PipelineState`` whose dataset build maps per-file work onto Prefect tasks. Progress is
+    reported as everywhere (``eno_hf.utils.progress``: a bar on a terminal, INFO lines in a worker's
+    log, which reach the flow run's logs)."""
+    return PipelineState(progress=True, map_fn=prefect_map_fn(settings), **preset)

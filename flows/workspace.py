@@ -9,14 +9,15 @@ work (content-hash ids, features already on disk, copies found by provenance).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect reads settings)
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 
 from eno_hf.config import Settings
 from eno_hf.workspace import steps
-from eno_hf.flows.runner import settings_of
+from eno_hf.flows.runner import flow_run_name, settings_of
 
 
 create_task = task(name="workspace-create")(steps.step_create)
@@ -29,7 +30,7 @@ synthesize_task = task(name="workspace-synthesize")(steps.step_synthesize)
 
 @task(name="workspace-split")
 def split_task(settings: Settings) -> dict[str, Any]:
-    return steps.step_split(settings, progress=False)
+    return steps.step_split(settings, progress=True)
 
 
 @task(name="workspace-validate")
@@ -37,7 +38,7 @@ def validate_task(settings: Settings) -> dict[str, Any]:
     return steps.step_validate(settings).to_dict()
 
 
-@flow(name="eno-dataset-workspace", log_prints=False)
+@flow(name="eno-dataset-workspace", log_prints=False, flow_run_name=flow_run_name)
 def workspace_flow(config: str = "configs/workspace.yaml", overrides: list[str] | None = None,
                    settings: Settings | None = None) -> dict[str, Any]:
     """create → import → annotate → extract → augment → synthesize → extract → split → validate.
@@ -45,7 +46,7 @@ def workspace_flow(config: str = "configs/workspace.yaml", overrides: list[str] 
     Returns ``{step: summary}``; ``summary["validate"]["passed"]`` tells whether every score
     reached its threshold (the flow itself does not fail on low scores: the CLI exits non-zero).
     """
-    log = get_run_logger()
+    log = logging.getLogger("eno_hf.flows.workspace")  # INFO reaches the run's logs (runner.route_eno_logs)
     settings = settings_of(config, overrides, settings)
     out: dict[str, Any] = {"create": create_task(settings), "import": import_task(settings)}
     out["annotate"] = annotate_task(settings)

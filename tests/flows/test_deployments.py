@@ -137,6 +137,25 @@ def _procs_with(marker: str) -> list[int]:
     return found
 
 
+def _run_record(api: str, flow_run_id: str) -> tuple[list, list]:
+    """The flow run's artifacts and every one of its log lines, read with Prefect's client."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, LogFilter,
+                                                LogFilterFlowRunId)
+    from prefect.client.schemas.sorting import LogSort
+
+    with SyncPrefectClient(api) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+        logs: list = []
+        while True:  # the server returns at most 200 per call
+            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                    limit=200, offset=len(logs), sort=LogSort.TIMESTAMP_ASC)
+            logs += page
+            if len(page) < 200:
+                return artifacts, logs
+
+
 def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
@@ -212,6 +231,28 @@ def test_pipeline_deployment_runs_on_a_real_server(tmp_path: Path, fourq_dir: Pa
 
         flow_run = httpx.get(f"{api}/flow_runs/{flow_run_id}").json()
         assert flow_run["state_type"] == "COMPLETED"
+        version = next(p.name for p in (tmp_path / "data" / "datasets" / "4q").iterdir() if p.is_dir())
+        assert flow_run["name"] == f"eno-pipeline/4q@{version}"  # named after what it did
+
+        # what the UI shows: the artifacts (report + metrics table) and eno's own log lines
+        artifacts, run_logs = _run_record(api, flow_run_id)
+        by_key = {a.key: a for a in artifacts}
+        assert set(by_key) == {"eno-tagger-report", "eno-tagger-metrics"}, by_key
+        table = by_key["eno-tagger-metrics"]
+        assert table.type == "table"
+        rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+        metrics = json.loads(next((tmp_path / "data" / "runs").glob("*/eval/metrics.json")).read_text())
+        score = next(r for r in rows if r["head"] == "score")
+        assert score["model"] == pytest.approx(metrics["score"])
+        assert {r["head"] for r in rows} == {h for h, m in metrics.items() if isinstance(m, dict)} | {"score"}
+        report = by_key["eno-tagger-report"].data
+        assert "## Dataset" in report and "## Test metrics" in report and "registered model" in report
+        eno_lines = [lg for lg in run_logs if lg.name.startswith("eno_hf") and lg.level == 20]
+        said = " ".join(lg.message for lg in eno_lines)
+        for fact in (f"dataset 4q@{version}", "12 written", "model trained into", "test metrics", "registered as",
+                     "tagged 2 files"):
+            assert fact in said, (fact, said[-3000:])
+        assert not [(lg.name, lg.message) for lg in run_logs if lg.level >= 30]  # no WARNING (or worse)
         task_runs = httpx.post(f"{api}/task_runs/filter",
                                json={"flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
         by_name = {t["name"].rsplit("-", 1)[0]: t for t in task_runs if not t["name"].startswith("eno-process-file")}
