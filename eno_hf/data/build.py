@@ -173,7 +173,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
 
     Args:
         settings: root settings (``paths.data_root``, ``dataset``).
-        progress: show a tqdm progress bar over files.
+        progress: show progress over files (``eno_hf.utils.progress``: a bar on a terminal, log lines elsewhere).
         map_fn: ``map_fn(process_file, jobs) -> iterable of outcomes`` replacing the process pool
             (Prefect tasks). Outcomes must be ``process_file``'s return values, in any order.
 
@@ -306,7 +306,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         nonfinite = NonFiniteCounter()
         try:
             out_dir = tmp / "dataset"
-            splits_iter = _progress(("train", "validation", "test"), 3, progress, f"{cfg.name}: writing")
+            splits_iter = _progress(("train", "validation", "test"), 3, progress, f"{cfg.name}: writing", "split")
             for split in splits_iter:
                 chunks = _chunk_generator(split_items.get(split, []), cfg, fold_of, nonfinite)
                 write_split(out_dir / split, split, chunks, features, fingerprint=f"{version}-{split}")

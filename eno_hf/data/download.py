@@ -301,9 +301,9 @@ def download_all(items: Iterable[DownloadItem], dest: str | Path, *, concurrency
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             outcomes = pool.map(work, todo)
             if progress:
-                from tqdm import tqdm
+                from eno_hf.utils.progress import track
 
-                outcomes = tqdm(outcomes, total=len(todo), desc="download", unit="file")
+                outcomes = track(outcomes, total=len(todo), description="download", unit="file")
             for it, entry, failure in outcomes:
                 if entry is not None:
                     manifest[it.recording_id] = {k: v for k, v in entry.items() if k != "reused"}

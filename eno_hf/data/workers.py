@@ -106,9 +106,11 @@ def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> It
         yield from ex.map(fn, items, chunksize=1)
 
 
-def progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str) -> Iterable[Any]:
+def progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str, unit: str = "file") -> Iterable[Any]:
+    """``iterable`` with progress shown through ``eno_hf.utils.progress.track`` (a bar on a
+    terminal, INFO lines every ~10 % elsewhere, nothing when ``enabled`` is False or quiet)."""
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
+    from eno_hf.utils.progress import track
 
-    return tqdm(iterable, total=total, desc=desc, unit="file")
+    return track(iterable, total=total, description=desc, unit=unit)

@@ -166,7 +166,8 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
         render_cache: FluidSynth rendering cache folder (MIDI inputs).
         transform: optional ``(waveform, item) -> waveform`` applied after loading (e.g. a seeded
             augmentation chain for robustness tiers).
-        progress: called with ``(done_shards, total_shards)``.
+        progress: called with ``(done_shards, total_shards)`` (besides, progress over the items
+            is shown through ``eno_hf.utils.progress``).
         reverse_shards: work through the shards last to first (a second worker on the same
             ``out_dir`` started this way meets the first one in the middle; shards finished by
             the other worker are skipped, a shard both happen to compute is written identically).
@@ -207,45 +208,49 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
     result = EmbedResult(out, reused=sum(it.segment_id in known for it in items))
     order = sorted(todo, key=lambda it: (-it.size_hint, it.segment_id))
     shards = [order[i: i + shard_size] for i in range(0, len(order), shard_size)]
-    for k in (reversed(range(len(shards))) if reverse_shards else range(len(shards))):
-        shard = shards[k]
-        shard_ids = [it.segment_id for it in shard]
-        marker = out / "shards" / f"{hashlib.sha1('|'.join(sorted(shard_ids)).encode()).hexdigest()[:16]}.json"
-        if marker.is_file():
-            continue
-        if reverse_shards or len(shards) > 1:  # another worker may have done some of these meanwhile
-            known, known_rejects = finished()
-            shard = [it for it in shard if it.segment_id not in known and it.segment_id not in known_rejects]
-        metas: list[dict[str, Any]] = []
-        embs: list[torch.Tensor] = []
-        rejects: list[dict[str, str]] = []
-        for b in range(0, len(shard), batch_size):
-            batch = shard[b: b + batch_size]
-            waves, ok = [], []
-            for it in batch:
-                try:
-                    w = load_waveform(it, embedder.sample_rate, render_cache, soundfont)
-                    if transform is not None:
-                        w = np.asarray(transform(w, it), dtype=np.float32)
-                    waves.append(w)
-                    ok.append(it)
-                except RejectedInput as exc:
-                    rejects.append({"segment_id": it.segment_id, "path": str(it.path or ""), "reason": exc.reason,
-                                    "detail": exc.detail})
-            if not ok:
+    from eno_hf.utils.progress import Progress
+
+    with Progress(len(todo), f"embedding ({out.name})", "segment", enabled=bool(todo)) as bar:
+        for k in (reversed(range(len(shards))) if reverse_shards else range(len(shards))):
+            shard = shards[k]
+            shard_ids = [it.segment_id for it in shard]
+            marker = out / "shards" / f"{hashlib.sha1('|'.join(sorted(shard_ids)).encode()).hexdigest()[:16]}.json"
+            if marker.is_file():
                 continue
-            for it, w, emb in zip(ok, waves, embedder.embed_batch(waves)):
-                embs.append(emb)
-                start = float(it.segment_start)
-                end = float(it.segment_end) if it.segment_end is not None else start + len(w) / embedder.sample_rate
-                metas.append({"segment_id": it.segment_id, "recording_id": it.recording_id or it.segment_id,
-                              "segment_start": round(start, 4), "segment_end": round(end, 4),
-                              "frames": int(emb.shape[0]), **it.fields})
-        writer.write(out, marker.stem, metas, embs)
-        result.embedded += len(metas)
-        _atomic_json(marker, {"ids": shard_ids, "meta": metas, "rejected": rejects})
-        if progress is not None:
-            progress(k + 1, len(shards))
+            if reverse_shards or len(shards) > 1:  # another worker may have done some of these meanwhile
+                known, known_rejects = finished()
+                shard = [it for it in shard if it.segment_id not in known and it.segment_id not in known_rejects]
+            metas: list[dict[str, Any]] = []
+            embs: list[torch.Tensor] = []
+            rejects: list[dict[str, str]] = []
+            for b in range(0, len(shard), batch_size):
+                batch = shard[b: b + batch_size]
+                waves, ok = [], []
+                for it in batch:
+                    try:
+                        w = load_waveform(it, embedder.sample_rate, render_cache, soundfont)
+                        if transform is not None:
+                            w = np.asarray(transform(w, it), dtype=np.float32)
+                        waves.append(w)
+                        ok.append(it)
+                    except RejectedInput as exc:
+                        rejects.append({"segment_id": it.segment_id, "path": str(it.path or ""), "reason": exc.reason,
+                                        "detail": exc.detail})
+                if not ok:
+                    continue
+                for it, w, emb in zip(ok, waves, embedder.embed_batch(waves)):
+                    embs.append(emb)
+                    start = float(it.segment_start)
+                    end = float(it.segment_end) if it.segment_end is not None else start + len(w) / embedder.sample_rate
+                    metas.append({"segment_id": it.segment_id, "recording_id": it.recording_id or it.segment_id,
+                                  "segment_start": round(start, 4), "segment_end": round(end, 4),
+                                  "frames": int(emb.shape[0]), **it.fields})
+                bar.advance(len(batch))
+            writer.write(out, marker.stem, metas, embs)
+            result.embedded += len(metas)
+            _atomic_json(marker, {"ids": shard_ids, "meta": metas, "rejected": rejects})
+            if progress is not None:
+                progress(k + 1, len(shards))
     known, known_rejects = finished()
     by_id = {i: known[i] for i in ids if i in known}
     rejected = [known_rejects[i] for i in ids if i in known_rejects and i not in known]

@@ -113,11 +113,11 @@ def tagger_features(name: str, waveforms: Mapping[str, np.ndarray], batch_size: 
     tagger = load_sota_tagger(name)
     ids = sorted(waveforms)
     row_of = {rid: i for i, rid in enumerate(ids)}
-    from tqdm.auto import tqdm
+    from eno_hf.utils.progress import track
 
-    items = tqdm(augmented_waveforms(waveforms, copies) if copies else ((rid, waveforms[rid]) for rid in ids),
-                 total=len(ids) * max(copies, 1), desc=f"{name} features" + (f" ({copies} augmented copies)" if copies else ""),
-                 unit="clip", disable=len(ids) < 2, mininterval=5.0)
+    items = track(augmented_waveforms(waveforms, copies) if copies else ((rid, waveforms[rid]) for rid in ids),
+                  total=len(ids) * max(copies, 1), description=f"{name} features" + (f" ({copies} augmented copies)" if copies else ""),
+                  unit="clip", enabled=len(ids) >= 2)
     emb_rows, tag_rows, pool_rows, win_rows, owners, copy_owner = [], [], [], [], [], []
     with torch.inference_mode():
         for rid, wave in items:

@@ -65,35 +65,20 @@ def prefix_key(settings: Any) -> str:
                       "sample_rate": settings.dataset.audio.sample_rate}, 12)
 
 
-def encode_prefixes(model: Any, split: Any, batch_rows: int = 4, desc: str = "prefix features"
+def encode_prefixes(model: Any, split: Any, batch_rows: int | None = None, desc: str = "prefix features"
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """``frozen_prefix`` of every used inference window of every row of ``split`` (a progress bar
-    over the rows, titled ``desc``).
+    """``frozen_prefix`` of every used inference window of every row of ``split``
+    (``eno_hf.training.cache.encode_split`` with ``prefix=True``: shared out to worker processes on
+    the CPU, progress shown under ``desc``).
 
     Returns:
         ``(features (n_windows, prefix_dim) float32, recording ids (n_windows,) str)``.
     """
-    import torch
-    from tqdm.auto import tqdm
+    from eno_hf.training.cache import encode_split
 
-    encoder = model.encoder.eval()
-    cols = split.select_columns(["recording_id", "waveform"]).with_format("numpy")
-    feats: list[np.ndarray] = []
-    owners: list[str] = []
-    bar = tqdm(total=len(cols), desc=desc, unit="clip")
-    with torch.no_grad():
-        for start in range(0, len(cols), batch_rows):
-            batch = cols[start: start + batch_rows]
-            chunk = []
-            for rid, wave in zip(batch["recording_id"], batch["waveform"]):
-                windows, weights = model.split_windows(torch.from_numpy(np.asarray(wave, np.float32)).reshape(1, -1))
-                keep = windows[0][weights[0] > 0]
-                chunk.append(keep)
-                owners += [str(rid)] * keep.shape[0]
-            feats.append(encoder.frozen_prefix(torch.cat(chunk)).numpy())
-            bar.update(len(batch["recording_id"]))
-    bar.close()
-    return np.concatenate(feats).astype(np.float32), np.asarray(owners, dtype=str)
+    feats, rows = encode_split(model, split, batch_rows=batch_rows, desc=desc, prefix=True)
+    ids = np.asarray([str(r) for r in split["recording_id"]], dtype=str)
+    return feats, (ids[rows] if len(rows) else np.zeros(0, dtype=str))
 
 
 def prefix_cache(settings: Any, dataset: Any, dataset_path: str | Path, data_root: str | Path,

@@ -48,12 +48,14 @@ def load_model(model_dir: str | Path) -> Any:
     return EnoForAudioTagging.from_pretrained(str(model_dir)).eval()
 
 
-def predict_split(model: Any, split: Any, batch_size: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def predict_split(model: Any, split: Any, batch_size: int, progress: str | None = None
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Recording-level ``(probs, labels)`` of ``model`` on a dataset split (head name -> array),
-    via ``eno_hf.inference.predict.predict_dataset``."""
+    via ``eno_hf.inference.predict.predict_dataset`` (progress shown under the description
+    ``progress`` when given)."""
     from eno_hf.inference.predict import predict_dataset
 
-    pred = predict_dataset(model, split, batch_size=batch_size)
+    pred = predict_dataset(model, split, batch_size=batch_size, progress=progress)
     return dict(pred.probs), dict(pred.labels)
 
 
@@ -137,7 +139,8 @@ def evaluate_model(
     thresholds: dict[str, np.ndarray] = {}
     tune_split = ev.tune_thresholds_on
     if multilabel and tune_split and tune_split in dataset and len(dataset[tune_split]):
-        v_probs, v_labels = predict_split(model, dataset[tune_split], batch_size)
+        v_probs, v_labels = predict_split(model, dataset[tune_split], batch_size,
+                                           progress=f"evaluate: predicting {tune_split}")
         for name in multilabel:
             if name in v_probs and name in v_labels:
                 thresholds[name] = tune_thresholds(v_labels[name], v_probs[name])
@@ -146,7 +149,8 @@ def evaluate_model(
     elif multilabel:
         log.warning("evaluate_model: no %r split to tune thresholds on; using 0.5", tune_split)
 
-    probs, labels = predict_split(model, dataset[ev.split], batch_size)
+    probs, labels = predict_split(model, dataset[ev.split], batch_size,
+                                   progress=f"evaluate: predicting {ev.split}")
     results = evaluate_heads(heads, probs, labels, thresholds)
     arrays = {n: (labels[n], probs[n]) for n in multilabel if n in labels and n in probs}
     write_report(out_dir, results, heads, plots=ev.plots, arrays=arrays,

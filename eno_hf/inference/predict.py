@@ -68,6 +68,7 @@ def predict_dataset(
     dataset_split: Dataset,
     batch_size: int = 32,
     input_columns: Sequence[str] | None = None,
+    progress: str | None = None,
 ) -> RecordingPredictions:
     """Recording-level predictions of ``model`` on a dataset split.
 
@@ -81,6 +82,8 @@ def predict_dataset(
         batch_size: segments per forward pass.
         input_columns: default ``config.encoder_kwargs["columns"]`` for ``embeddings`` models,
             else ``["waveform"]``.
+        progress: a description to show progress under (``eno_hf.utils.progress``, in segments);
+            None shows nothing (for fast passes, e.g. on cached encoder outputs).
 
     Returns:
         ``RecordingPredictions`` (labels only for heads whose column exists in the split).
@@ -102,7 +105,11 @@ def predict_dataset(
     model.eval()
     probs: dict[str, list[np.ndarray]] = {h.name: [] for h in heads}
     labels: dict[str, list[np.ndarray]] = {}
-    with torch.no_grad():
+    from eno_hf.utils.heap import reuse_freed_memory
+    from eno_hf.utils.progress import Progress
+
+    with torch.no_grad(), reuse_freed_memory(), Progress(len(split), progress or "", "segment",
+                                                         enabled=progress is not None) as bar:
         for batch in loader:
             inputs = {k: batch[k].to(device) for k in ("input_values", "attention_mask") if k in batch}
             out = model(**inputs)
@@ -110,6 +117,7 @@ def predict_dataset(
                 probs[h.name].append(p.cpu().numpy())
                 if label_key(h.name) in batch:
                     labels.setdefault(h.name, []).append(batch[label_key(h.name)].numpy())
+            bar.advance(int(next(iter(inputs.values())).shape[0]) if inputs else batch_size)
     model.train(was_training)
     seg_probs = {k: np.concatenate(v) for k, v in probs.items() if v}
     seg_labels = {k: np.concatenate(v) for k, v in labels.items()}

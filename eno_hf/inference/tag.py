@@ -85,7 +85,8 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
     "tags": {head: [labels at or above the tuned thresholds / arg-max]}}`` (+ ``"warnings"``:
     decoder notes, when any); a file that cannot be used yields ``{"path": str, "error":
     {"reason": str, "detail": str}}`` with the reason codes of ``eno_hf.errors`` (an unexpected
-    exception: ``internal_error``) and the batch goes on.
+    exception: ``internal_error``) and the batch goes on. Progress over the inputs (more than one)
+    goes through ``eno_hf.utils.progress``.
 
     Raises:
         PermissionError / FileNotFoundError / OSError: ``model_dir`` is unreadable or not a model
@@ -98,7 +99,10 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
     model, extractor = load_model(model_dir)
     rate = int(extractor.sampling_rate)
     cfg = audio_cfg or AudioConfig()
-    for item in expand_paths(paths, allowed_roots=allowed_roots):
+    from eno_hf.utils.progress import track
+
+    items = list(expand_paths(paths, allowed_roots=allowed_roots))
+    for item in track(items, description="tagging", unit="file", enabled=len(items) > 1):
         if isinstance(item, RejectedInput):
             yield _error(item.path, item.reason, item.detail)
             continue

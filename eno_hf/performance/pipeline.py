@@ -79,18 +79,16 @@ def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundf
                workers: int = 1) -> EmbeddingTable:
     """Embed (cached, resumable; render + embed on ``workers`` ≤ 2 processes,
     ``embed_items_2way``) and load the table of ``rows`` (or ``items``)."""
-    from tqdm.auto import tqdm
+    from eno_hf.utils.progress import Progress
 
     out = work / "embeddings" / (spec.key + suffix)
     embedder = build_frame_embedder(spec)
     items = items if items is not None else _items(rows)
     markers = out / "shards"
     before = len(list(markers.glob("*.json"))) if markers.is_dir() else 0
-    with tqdm(desc=f"render + embed {spec.key + suffix}", unit="shard", leave=False) as bar:
+    with Progress(None, f"render + embed {spec.key + suffix}", "shard") as bar:
         def progress(_done: int, total: int) -> None:  # finished shards of both processes
-            bar.total = total
-            bar.n = min(total, len(list(markers.glob("*.json"))) - before)
-            bar.refresh()
+            bar.update(min(total, len(list(markers.glob("*.json"))) - before))
 
         embed_items_2way(items, embedder, out, workers=workers, shard_size=32, render_cache=work / "render",
                          soundfont=soundfont, transform=transform, progress=progress)

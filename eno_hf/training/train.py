@@ -252,7 +252,7 @@ def training_arguments(settings: Settings, output_dir: Path, label_names: list[s
         dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,
         label_names=label_names,
-        disable_tqdm=True,
+        disable_tqdm=True,  # progress goes through eno_hf.utils.progress (trainer_progress_callback)
         save_only_model=False,
     )
 
@@ -338,6 +338,9 @@ def train_model(
     # transformers' PrinterCallback print()s every log dict to stdout (breaks ``eno ... --json``)
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(LogCallback())
+    from eno_hf.utils.progress import trainer_progress_callback
+
+    trainer.add_callback(trainer_progress_callback("training"))  # a bar on a terminal, else log lines
     last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
     if last:
         log.info("resuming from %s", last)
