@@ -129,8 +129,8 @@ def test_own_collection_from_any_folder(installed):
     registered = Path(result["registered"])
     assert registered.is_dir() and str(registered).startswith(str(work)), result
 
-    tag = _run([eno, "tag", str(clips[0]), str(clips[5]), "--model", str(registered), "--json"], cwd=work, env=env,
-               timeout=600)
+    tag = _run([eno, "tag", str(clips[0]), str(clips[5]), "--model", str(registered), "--config", str(config),
+                "--json"], cwd=work, env=env, timeout=600)
     assert tag.returncode == 0, tag.stdout[-2000:] + tag.stderr[-3000:]
     records = [json.loads(ln) for ln in tag.stdout.splitlines() if ln.startswith("{")]
     tagged = [r for r in records if r.get("path") and not r.get("error")]

@@ -62,8 +62,9 @@ METADATA_KINDS = {".csv": "csv", ".tsv": "csv", ".tab": "csv", ".json": "json_du
 """Metadata file suffix -> source kind (a folder's metadata is looked for at its top level)."""
 MAX_ROWS = 2000
 """Rows (CSV rows, JSON tracks, JSONL lines) read to decide the fields."""
-DATA_ROOT = "eno-data"
-"""``paths.data_root`` written into the file (relative to it)."""
+DATA_ROOT = ".eno"
+"""``paths.data_root`` written into the file (relative to it): a hidden folder in the collection,
+which the folder scan of ``eno_hf.data.sources`` does not enter."""
 
 _ID_HINTS = ("id", "song", "track", "key", "uid", "uuid", "file", "filename", "recording", "clip",
              "sample", "segment", "name")

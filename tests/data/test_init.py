@@ -80,7 +80,7 @@ def test_folders_by_quadrant(tmp_path: Path, clips) -> None:
     assert "# QUESTION:" in text
     s = load_config(col / "eno.yaml")
     assert s.dataset.source.kind == "folders" and s.dataset.source.folder_mode == "singlelabel"
-    assert Path(s.paths.data_root) == (col / "eno-data").resolve()
+    assert Path(s.paths.data_root) == (col / ".eno").resolve()
     assert [(h.name, h.kind) for h in s.model.heads] == [("label", "singlelabel")]
     assert s.run.tag_files == []
     found = load_recordings(s.dataset.source)

@@ -87,7 +87,8 @@ class AudioIndex:
         root: folder to scan; None gives an empty index.
         extensions: accepted suffixes (case-insensitive), e.g. ``[".wav", ".mp3"]``.
         allowed_roots: further folders paths may resolve into (``SourceConfig.allowed_roots``).
-        exclude: files not to report as unsupported (the metadata file).
+        exclude: files not to report as unsupported (the metadata file). Hidden folders (a name
+            starting with ``.``, e.g. the ``.eno`` data root `eno init` writes) are not scanned.
     """
 
     def __init__(self, root: Path | None, extensions: list[str],
@@ -126,6 +127,8 @@ class AudioIndex:
         assert self.root is not None
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
             here = Path(dirpath)
+            # hidden folders are not inputs (.eno = the data root `eno init` writes, .AppleDouble, .git)
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for d in sorted(dirnames):
                 p = here / d
                 if not self._escapes(p) and not p.is_symlink() and Path(d).suffix.lower() in self.exts:
