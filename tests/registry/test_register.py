@@ -143,3 +143,40 @@ def test_eno_register_after_eno_cv_rewrites_the_card_with_the_cv_figures(tmp_pat
     res = CliRunner().invoke(app, ["register", "--model", str(_model(tmp_path)), "--name", "bare",
                                    *[a for x in sets for a in ("--set", x)]])
     assert res.exit_code == 0 and "copied as it is" in res.output
+
+
+def test_registered_card_is_a_huggingface_model_card_with_the_metrics(tmp_path: Path) -> None:
+    """The hub version's README.md loads with huggingface_hub; model-index = the run's metrics.json."""
+    from huggingface_hub import ModelCard
+
+    from eno_hf.evaluation.metrics import flatten_metrics
+
+    s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", f"paths.data_root={tmp_path / 'data'}",
+                                           "registry.clearml=false"])
+    metrics = {"quadrant": {"kind": "singlelabel", "accuracy": 0.5, "f1_macro": 0.45, "balanced_accuracy": 0.5,
+                            "roc_auc_macro": None, "n_samples": 8}, "score": 0.45}
+    model = _model(tmp_path)
+    (model / "metrics.json").write_text(json.dumps(metrics))
+    reg = register_model(s, model, dataset_info={"name": "4q", "version": "abc123", "path": str(tmp_path / "ds")})
+    card = ModelCard.load(reg.version_dir / "README.md")
+    stored = json.loads((model / "metrics.json").read_text())
+    got = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert got == {k: v for k, v in flatten_metrics({**stored, "quadrant": {
+        **stored["quadrant"], "roc_auc_macro": float("nan")}}).items() if v == v}
+    assert got["quadrant/f1_macro"] == 0.45 and "quadrant/roc_auc_macro" not in got  # undefined: left out
+    assert card.data.license == "apache-2.0" and card.data.datasets == ["4q"]
+    assert card.data.base_model == [f"sota-music-tagging/{t}" for t in s.model.taggers]  # small.yaml: the ensemble
+    assert {r.dataset_revision for r in card.data.eval_results} == {"abc123"}
+
+
+def test_imported_tagger_has_a_card(tmp_path: Path, sota_models_dir: Path) -> None:
+    """`eno import-weights` writes a card naming the source paper and the weights' licence."""
+    from huggingface_hub import ModelCard
+
+    from eno_hf.models.import_weights import import_tagger
+
+    out = import_tagger("mtat-musicnn", tmp_path / "m")
+    card = ModelCard.load(out / "README.md")
+    assert card.data.license == "mit" and card.data.base_model == "sota-music-tagging/mtat-musicnn"
+    assert "Evaluation of CNN-based automatic music tagging models" in card.text and "SMC" in card.text
+    assert "MagnaTagATune" in card.text and "guitar" in card.text  # trained on, and its tags
