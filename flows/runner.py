@@ -78,7 +78,8 @@ def route_eno_logs() -> None:
     Prefect's ``APILogHandler`` to the ``eno_hf`` logger unless it has one (the env default
     ``PREFECT_LOGGING_EXTRA_LOGGERS=eno_hf`` of ``eno_hf.env`` already adds it where eno is imported
     before Prefect sets up logging; a worker's flow-run process imports Prefect first), and set
-    its level to INFO when no level was set (``eno -v``/``-q`` set one). Records logged outside a
+    its level when no level was set: ``eno_hf.utils.logs.configured_level()`` (a parent ``eno -v``/``-q``
+    exports it as ``ENO_LOG_LEVEL``), INFO by default. Records logged outside a
     flow or task run are not sent (``PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW=ignore``)."""
     from prefect.logging.handlers import APILogHandler
 
@@ -86,7 +87,12 @@ def route_eno_logs() -> None:
     if not any(isinstance(h, APILogHandler) for h in eno_log.handlers):
         eno_log.addHandler(APILogHandler())
     if eno_log.level == logging.NOTSET:
-        eno_log.setLevel(logging.INFO)
+        try:  # the level a parent `eno -v/-q` exported (ENO_LOG_LEVEL), else INFO
+            from eno_hf.utils.logs import configured_level
+        except ImportError:
+            eno_log.setLevel(logging.INFO)
+        else:
+            eno_log.setLevel(configured_level())
 
 
 route_eno_logs()
