@@ -394,7 +394,8 @@ def write_imported_card(out_dir: str | Path, name: str, tags: Sequence[str], *, 
 
 A pretrained music auto-tagger, converted unchanged into an eno model directory by
 `eno import-weights {stem}` (one multi-label head `{head}`, the tagger's own output layer, no trunk):
-`pipeline("audio-classification")` reproduces the published model's clip-level scores.
+`pipeline("audio-classification")` gives the published model's clip-level scores (the MSD
+Musicnn/VGG to about 1e-3: their log-mel is computed per window here, per clip in the reference).
 
 ## Source
 
@@ -402,7 +403,7 @@ A pretrained music auto-tagger, converted unchanged into an eno model directory 
 - code and weights: {source['code']}
 - architecture: {arch_text}; trained on {trained_on}
 - licence of the weights: **{source['license'].upper()}** — {source['copyright']}.
-  This card and the converted files keep that licence; eno's own code is Apache-2.0.
+  The converted weights keep that licence; eno's own code is Apache-2.0.
 
 ## Input and output
 
