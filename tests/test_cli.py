@@ -145,3 +145,23 @@ def test_import_weights_json(tmp_path: Path, sota_models_dir: Path) -> None:
     obj = _last_json(result.stdout)
     assert obj == {"name": "msd-fcn", "model": str(out.resolve())}
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+
+
+def test_prefect_logging_setup_keeps_the_one_handler() -> None:
+    """Under `eno run` (Prefect in process) eno's lines are printed once, by eno's handler."""
+    import subprocess
+    import sys
+
+    code = """
+import logging
+from eno_hf.utils.logs import setup_logging
+setup_logging("INFO")
+from prefect.logging.configuration import setup_logging as prefect_setup
+prefect_setup()
+print([type(h).__name__ for h in logging.getLogger().handlers])
+logging.getLogger("eno_hf.probe").info("probe-line")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "['StderrHandler']"
+    assert res.stderr.count("probe-line") == 1, res.stderr

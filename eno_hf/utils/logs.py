@@ -17,16 +17,34 @@ import logging
 import os
 import sys
 
-__all__ = ["ENV_VAR", "LOGGER_NAME", "configured_level", "quiet", "setup_logging"]
+__all__ = ["ENV_VAR", "LOGGER_NAME", "configured_level", "console", "quiet", "setup_logging"]
 
 LOGGER_NAME = "eno_hf"
 ENV_VAR = "ENO_LOG_LEVEL"
 
 _explicit: int | None = None  # the level setup_logging was last called with (this process)
+_console = None
 
 
-class _StderrHandler(logging.StreamHandler):
-    """A stream handler on whatever ``sys.stderr`` is at emit time (test runners swap it)."""
+def console():
+    """The one ``rich`` console on stderr that the log handler writes to (created on first use).
+
+    Progress bars should draw on this console: rich then prints log lines above a live bar
+    instead of tearing it.
+    """
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True)
+    return _console
+
+
+class StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stderr`` is at emit time (test runners swap it).
+
+    Public name on purpose: Prefect's logging set-up keeps root handlers it counts as the user's,
+    and it does not count classes whose name starts with ``_``."""
 
     @property
     def stream(self):  # type: ignore[override]
@@ -48,17 +66,21 @@ def _to_level(level: int | str) -> int:
 
 def _make_handler() -> logging.Handler:
     if sys.stderr is not None and sys.stderr.isatty():
-        from rich.console import Console
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False,
+        handler: logging.Handler = RichHandler(console=console(), show_path=False,
                                                rich_tracebacks=False, markup=False, log_time_format="%X")
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
-        handler = _StderrHandler()
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
                                                datefmt="%H:%M:%S"))
     handler._eno = True  # type: ignore[attr-defined]  (found again by the next setup_logging call)
+    # written under the lock audio decoding holds while it captures fd 2 (else a line written
+    # meanwhile by another thread would become that file's "decoder notes")
+    from eno_hf.utils.progress import STDERR_LOCK
+
+    handler.lock = STDERR_LOCK
     return handler
 
 
