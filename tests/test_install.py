@@ -145,7 +145,7 @@ def test_own_collection_from_any_folder(installed):
     checked = 0
     for r in results:
         node = metrics
-        for key in str(r.metric_type).split("/"):
+        for key in str(r.metric_name).split("/"):  # "{head}/{metric}" or "score"
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, (int, float)) and not (isinstance(node, float) and math.isnan(node)):
             assert math.isclose(float(r.metric_value), float(node), rel_tol=1e-6, abs_tol=1e-9), (r, node)
