@@ -165,3 +165,45 @@ logging.getLogger("eno_hf.probe").info("probe-line")
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "['StderrHandler']"
     assert res.stderr.count("probe-line") == 1, res.stderr
+
+
+@pytest.fixture()
+def tiny_model(tmp_path: Path) -> Path:
+    import torch
+
+    from eno_hf.models import EnoFeatureExtractor, EnoForAudioTagging, EnoModelConfig
+
+    torch.manual_seed(0)
+    cfg = EnoModelConfig(encoder_type="mel_cnn", encoder_kwargs={"n_mels": 16, "channels": 2, "n_blocks": 1},
+                         chunk_s=1.0, hidden_dim=4, heads=[{"name": "m", "kind": "multilabel", "labels": ["a", "b"]}])
+    out = tmp_path / "model"
+    EnoForAudioTagging(cfg).save_pretrained(out)
+    EnoFeatureExtractor(sampling_rate=16_000).save_pretrained(out)
+    return out
+
+
+def test_register_json(tmp_path: Path, tiny_model: Path) -> None:
+    result = runner.invoke(app, ["register", "--model", str(tiny_model), "--name", "tiny", "--json",
+                                 "--set", f"paths.hub_dir={tmp_path / 'hub'}", "--set", "registry.clearml=false"])
+    assert result.exit_code == 0, result.output
+    obj = _last_json(result.stdout)
+    assert obj["registered"] == str(tmp_path / "hub" / "tiny" / "v1") and obj["version"] == "v1"
+    assert Path(obj["registered"], "config.json").is_file()
+    listed = _last_json(runner.invoke(app, ["hub", "list", "--json", "--set",
+                                            f"paths.hub_dir={tmp_path / 'hub'}"]).stdout)
+    assert [(m["name"], m["path"]) for m in listed["models"]] == [("tiny", obj["registered"])]
+
+
+def test_tag_json_streams_records_then_a_summary(tmp_path: Path, tiny_model: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    good = tmp_path / "good.wav"
+    sf.write(good, (0.1 * np.sin(np.arange(32_000) * 0.05)).astype("float32"), 16_000)
+    missing = tmp_path / "missing.wav"
+    result = runner.invoke(app, ["tag", str(good), str(missing), "--model", str(tiny_model), "--json"])
+    assert result.exit_code == 1, result.output  # one input failed
+    objs = [json.loads(ln) for ln in result.stdout.splitlines() if ln.strip()]
+    assert [Path(o["path"]).name for o in objs[:-1]] == ["good.wav", "missing.wav"]
+    assert objs[0]["heads"]["m"] and objs[1]["error"]["reason"] == "missing_file"
+    assert objs[-1] == {"inputs": 2, "tagged": 1, "failed": 1, "reasons": {"missing_file": 1}, "out": None}
