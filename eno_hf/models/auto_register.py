@@ -49,10 +49,10 @@ def ensure_registered() -> None:
     class then fails with transformers' own "unrecognized model" error.
     """
     global _registered, _in_progress
-    if _registered or _in_progress:
+    if _registered:
         return
-    with _lock:
-        if _registered or _in_progress:
+    with _lock:  # other threads wait here until registration is done
+        if _registered or _in_progress:  # done, or re-entered by this thread while registering
             return
         _in_progress = True
         try:
