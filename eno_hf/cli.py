@@ -52,6 +52,9 @@ console = Console(stderr=True)
 out = Console()
 
 DEFAULT_CONFIG = Path("small")  # a built-in config name (eno_hf/configs/small.yaml) or a file path
+MODEL_CONFIG = Path("base")
+"""Default of the commands that use a trained model but no dataset (tag, register, import-weights, hub
+list): the base config, which names no example data, so they run anywhere without ENO_SHARED_DIR."""
 
 
 def _version() -> str:
@@ -251,7 +254,7 @@ def evaluate(model: Annotated[str, typer.Option("--model", "-m", help="Model dir
 
 @app.command()
 def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained model directory.")],
-             config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+             config: ConfigOpt = MODEL_CONFIG, set_: SetOpt = None,
              name: Annotated[Optional[str], typer.Option("--name")] = None,
              dataset: Annotated[Optional[Path], typer.Option(
                  "--dataset", help="The saved training dataset (default: the one an earlier registration of "
@@ -285,7 +288,7 @@ def register(model: Annotated[Path, typer.Option("--model", "-m", help="Trained 
 @app.command()
 def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders.")],
         model: Annotated[str, typer.Option("--model", "-m", help="Model dir, name or name@version.")] = "eno-tagger",
-        config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+        config: ConfigOpt = MODEL_CONFIG, set_: SetOpt = None,
         top_k: Annotated[int, typer.Option("--top-k")] = 5,
         json_out: Annotated[bool, typer.Option("--json", help="Stream one JSON line per input on stdout, "
                                                         "then one summary object (the last line).")] = False,
@@ -363,7 +366,7 @@ def _print_tags(rec: dict) -> None:
 @app.command("import-weights")
 def import_weights(name: Annotated[str, typer.Argument(help="e.g. mtat-musicnn, msd-fcn, jamendo-crnn")],
                    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
-                   config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
+                   config: ConfigOpt = MODEL_CONFIG, set_: SetOpt = None,
                    json_out: JsonOpt = False) -> None:
     """Turn a pretrained tagger (from paths.models_dir, env ENO_MODELS_DIR) into a model directory
     pipeline() loads. A missing weight file: one line naming every place looked, exit 2."""
@@ -480,7 +483,7 @@ def _list_configs(json_out: bool) -> None:
 
 
 @hub_app.command("list")
-def hub_list(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
+def hub_list(config: ConfigOpt = MODEL_CONFIG, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
     """List registered models and versions (--json: ``{"hub", "models": [...]}``)."""
     from eno_hf.registry.hub import list_models
 

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm
 
 from eno_hf.audio.io import audio_info, load_audio
 from eno_hf.audio.validate import check_loudness, check_signal
@@ -96,6 +95,8 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
     every block is below the absolute gate.
     """
     x = np.asarray(samples, dtype=np.float32)  # float32 halves memory on long files
+    import pyloudnorm  # here, not at import: it pulls in scipy.signal (~2 s of `eno tag` start-up)
+
     meter = pyloudnorm.Meter(sample_rate)
     block = meter.block_size
     if x.shape[0] < block * sample_rate:
@@ -117,6 +118,8 @@ def loudness_range(samples: np.ndarray, sample_rate: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            import pyloudnorm
+
             lra = float(pyloudnorm.Meter(sample_rate).loudness_range(x))
         except ValueError:
             return 0.0

@@ -13,7 +13,7 @@ from eno_hf.cli_common import load_settings as _settings
 
 console = Console(stderr=True)
 
-DEFAULT_CONFIG = Path("small")
+DEFAULT_CONFIG = Path("base")  # serving needs a model, not a dataset: the config naming no example data
 
 
 def serve(model: Annotated[str, typer.Option("--model", "-m", help="Model dir, name or name@version.")] = "eno-tagger",
