@@ -56,7 +56,8 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: every float must be finite (.inf epochs or NaN rates are refused at load)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- paths
@@ -170,19 +171,35 @@ class AudioConfig(_Model):
     silence_threshold_dbfs: float = Field(-60.0, le=0.0)
     """A recording whose RMS is below this is rejected as silent."""
     resample_quality: Literal["HQ", "VHQ", "MQ", "LQ", "QQ"] = "HQ"
-    block_s: float = Field(30.0, gt=0.0)
+    block_s: float = Field(30.0, ge=0.5, le=3600.0)
     """Decode block length for streaming long files in bounded memory."""
     midi: MidiRenderConfig = Field(default_factory=MidiRenderConfig)
     """Rendering of MIDI inputs (accepted wherever audio is)."""
 
 
-class SegmentConfig(_Model):
-    """Fixed-window segmentation; ids are ``{recording_id}_seg{n:03d}``."""
+MAX_SEGMENTS_PER_POINT = 20
+"""``segment.hop_s`` is at least ``segment_s / 20``: no instant of audio lies in more than 20
+segments (a tiny hop would multiply every file's size; ``hop_s=1e-9`` once wrote 3 GB in 16 s)."""
 
-    segment_s: float = Field(10.0, gt=0.0)
-    hop_s: float = Field(10.0, gt=0.0)
+
+class SegmentConfig(_Model):
+    """Fixed-window segmentation; ids are ``{recording_id}_seg{n:03d}``.
+
+    Bounds: ``segment_s`` from 0.1 s to 1 h; ``hop_s`` at least ``segment_s / 20``
+    (``MAX_SEGMENTS_PER_POINT``) and at least one feature frame (checked in ``DatasetConfig``).
+    """
+
+    segment_s: float = Field(10.0, ge=0.1, le=3600.0)
+    hop_s: float = Field(10.0, gt=0.0, le=3600.0)
     min_last_ratio: float = Field(0.5, ge=0.0, le=1.0)
     """Keep a shorter last segment only if it is at least this fraction of ``segment_s``."""
+
+    @model_validator(mode="after")
+    def _hop_not_tiny(self) -> "SegmentConfig":
+        if self.hop_s < self.segment_s / MAX_SEGMENTS_PER_POINT:
+            raise ValueError(f"hop_s ({self.hop_s:g} s) must be at least segment_s / {MAX_SEGMENTS_PER_POINT} "
+                             f"({self.segment_s / MAX_SEGMENTS_PER_POINT:g} s)")
+        return self
 
 
 class FeaturesConfig(_Model):
@@ -263,6 +280,14 @@ class DatasetConfig(_Model):
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     """Only for ``eno download`` (does not change the dataset version)."""
 
+    @model_validator(mode="after")
+    def _hop_at_least_one_frame(self) -> "DatasetConfig":
+        frame_s = self.features.hop_length / self.audio.sample_rate
+        if self.segment.hop_s < frame_s:
+            raise ValueError(f"segment.hop_s ({self.segment.hop_s:g} s) is shorter than one feature frame "
+                             f"(features.hop_length / audio.sample_rate = {frame_s:g} s)")
+        return self
+
 
 # ----------------------------------------------------------------------------- model
 class HeadConfig(_Model):
@@ -296,7 +321,7 @@ class ModelConfig(_Model):
     embedding_dim: int | None = None
     """encoder=embeddings: size of the concatenated input vector (default: known column sizes,
     ``fingerprint`` = 64)."""
-    chunk_s: float | None = Field(None, gt=0.0)
+    chunk_s: float | None = Field(None, ge=0.1, le=3600.0)
     """Inference window in seconds; default: the encoder's native input length."""
     hidden_dim: int = Field(256, ge=1)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
@@ -307,7 +332,7 @@ class ModelConfig(_Model):
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     lora_target_modules: list[str] | None = None
     """Default per encoder family (``eno_hf.models.lora.DEFAULT_TARGETS``)."""
-    crop_s: float | None = Field(None, gt=0.0)
+    crop_s: float | None = Field(None, ge=0.1, le=3600.0)
     """Training crop length; default: the encoder's native input length (e.g. 3 s Musicnn)."""
     mel_cnn_channels: int = Field(32, ge=1)
     """mel_cnn width: 32 (the reference uses 128; 32 reaches >= 200x real time on one CPU core, see
@@ -320,11 +345,11 @@ class TrainConfig(_Model):
 
     output_dir: Path | None = None
     """Default ``{data_root}/runs/{model_name}``."""
-    epochs: float = Field(10, gt=0.0)
-    max_steps: int = Field(-1, ge=-1)
+    epochs: float = Field(10, gt=0.0, le=100_000)
+    max_steps: int = Field(-1, ge=-1, le=100_000_000)
     """-1: train for ``epochs``; else the number of optimizer steps."""
-    batch_size: int = Field(16, ge=1)
-    eval_batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(16, ge=1, le=65_536)
+    eval_batch_size: int = Field(32, ge=1, le=65_536)
     learning_rate: float = Field(1e-3, gt=0.0)
     encoder_learning_rate: float | None = Field(None, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
@@ -343,7 +368,7 @@ class EvaluateConfig(_Model):
     split: str = "test"
     tune_thresholds_on: str = "validation"
     plots: bool = True
-    batch_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=65_536)
     """Segments per forward pass when predicting; default ``train.eval_batch_size``."""
     pr_top_k: int = Field(8, ge=1)
     """Number of most frequent tags drawn in the precision-recall plot."""
