@@ -23,7 +23,7 @@ INSTRUMENTS: tuple[str, ...] = ("drums", "vocals", "bass", "guitar", "keys")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)  # finite floats only
 
 
 class FlawRecipe(_Model):

@@ -17,7 +17,7 @@ class EmbedConfig(BaseModel):
     ``model.taggers``, ``sota_tagger`` → ``model.tagger``, ``hf_audio`` → ``model.encoder_path``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # finite floats only
 
     kind: Literal["sota_tagger", "hf_audio", "tagger_ensemble"] | None = None
     encoder: str | None = None

@@ -15,7 +15,7 @@ __all__ = ["PerformanceConfig"]
 
 
 class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # finite floats only
 
 
 class EmbedderConfig(_M):
