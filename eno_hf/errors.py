@@ -40,7 +40,9 @@ REASON_DESCRIPTIONS: dict[str, str] = {
     "unsupported_media_type": "the multipart part's content type is not audio/MIDI",
     "bad_request": "the request is malformed (missing field, invalid base64, ...)",
     "too_many_files": "more files in one request than the service's max_files",
-    "overloaded": "the service's queue is full; retry later",
+    "overloaded": "the service's queue or its budget of bytes / audio seconds in flight is full; "
+                  "retry later (HTTP 503 with Retry-After)",
+    "unauthorized": "the service needs an API key and the request carries none or a wrong one (HTTP 401)",
 }
 """Reason code -> meaning (the table of ``docs/errors.md``)."""
 

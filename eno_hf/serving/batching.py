@@ -180,3 +180,68 @@ class DynamicBatcher(Generic[T, R]):
             except Exception as exc:  # noqa: BLE001
                 out.append(exc)
         return out
+
+
+class InflightBudget:
+    """A global budget of work in flight across all requests: request-body bytes and seconds of audio.
+
+    Each request reserves its body bytes (``reserve_bytes``, as they stream in or from
+    ``Content-Length``) and each file the seconds of audio it will expand to, measured before
+    decoding (``reserve_seconds``); both are released when the request or file is done. A reservation
+    that would pass a limit raises ``Overloaded`` (HTTP 503 ``overloaded``) and reserves nothing.
+    Thread-safe (decoding threads reserve seconds).
+
+    Args:
+        max_bytes: limit on reserved bytes.
+        max_seconds: limit on reserved seconds of audio.
+    """
+
+    def __init__(self, max_bytes: int, max_seconds: float) -> None:
+        import threading
+
+        self.max_bytes = int(max_bytes)
+        self.max_seconds = float(max_seconds)
+        self.bytes = 0
+        self.seconds = 0.0
+        self.refused = 0
+        self.peak_bytes = 0
+        self.peak_seconds = 0.0
+        self._lock = threading.Lock()
+
+    def reserve_bytes(self, n: int) -> None:
+        """Reserve ``n`` bytes. Raises ``Overloaded`` when ``bytes + n > max_bytes``."""
+        with self._lock:
+            if self.bytes + n > self.max_bytes:
+                self.refused += 1
+                raise Overloaded(f"{self.bytes + n} request bytes in flight > max_inflight_mb="
+                                 f"{self.max_bytes / 2**20:g}")
+            self.bytes += n
+            self.peak_bytes = max(self.peak_bytes, self.bytes)
+
+    def release_bytes(self, n: int) -> None:
+        """Give back ``n`` reserved bytes."""
+        with self._lock:
+            self.bytes = max(0, self.bytes - n)
+
+    def reserve_seconds(self, s: float, force: bool = False) -> None:
+        """Reserve ``s`` seconds of audio. Raises ``Overloaded`` when ``seconds + s > max_seconds``
+        (unless ``force``: used to account for audio that is already decoded)."""
+        with self._lock:
+            if not force and self.seconds + s > self.max_seconds:
+                self.refused += 1
+                raise Overloaded(f"{self.seconds + s:.0f} s of audio in flight > max_inflight_audio_s="
+                                 f"{self.max_seconds:g}")
+            self.seconds += s
+            self.peak_seconds = max(self.peak_seconds, self.seconds)
+
+    def release_seconds(self, s: float) -> None:
+        """Give back ``s`` reserved seconds."""
+        with self._lock:
+            self.seconds = max(0.0, self.seconds - s)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Current and peak reservations, limits, refusals (for ``GET /health``)."""
+        with self._lock:
+            return {"bytes": self.bytes, "max_bytes": self.max_bytes, "peak_bytes": self.peak_bytes,
+                    "audio_s": round(self.seconds, 3), "max_audio_s": self.max_seconds,
+                    "peak_audio_s": round(self.peak_seconds, 3), "refused": self.refused}

@@ -21,24 +21,41 @@ def serve(model: Annotated[str, typer.Option("--model", "-m", help="Model dir, n
           port: Annotated[Optional[int], typer.Option(help="Port (default serve.port, 8000).")] = None,
           onnx: Annotated[Optional[Path], typer.Option("--onnx", help="Serve this `eno export-onnx` directory "
                                                         "with ONNX Runtime instead of PyTorch.")] = None,
+          api_key_file: Annotated[Optional[Path], typer.Option(
+              "--api-key-file", envvar="ENO_API_KEY_FILE",
+              help="Require the key on this file's first line (Authorization: Bearer <key> or X-API-Key) "
+                   "on every route but /health (default serve.api_key_file; env ENO_API_KEY_FILE).")] = None,
           config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
-    """Serve a model over HTTP: POST /predict, POST /predict/batch, GET /health, GET /model, /docs.
+    """Serve a model over HTTP: POST /predict, POST /predict/batch, GET /health, GET /model, /openapi.json.
 
+    Put it behind a reverse proxy (TLS, rate and body limits) for anything beyond 127.0.0.1: see docs/serving.md.
     Runs until stopped (no --json: it produces no result object)."""
-    import uvicorn
-
     from eno_hf.registry.hub import resolve
-    from eno_hf.serving.app import create_app
+    from eno_hf.serving import server
+    from eno_hf.serving.app import create_app, docs_assets, load_api_key
     from eno_hf.serving.predictor import load_predictor
 
     s = _settings(config, set_)
-    cfg = s.serve.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    update = {k: v for k, v in {"host": host, "port": port, "api_key_file": api_key_file}.items() if v is not None}
+    cfg = s.serve.model_copy(update=update)
+    try:  # refuse a bad key file or missing docs assets before loading the model
+        if cfg.api_key_file is not None:
+            load_api_key(cfg.api_key_file)
+        if cfg.docs:
+            docs_assets(cfg)
+    except ValueError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     model_dir = None if onnx is not None else resolve(model, s.paths.hub())
     predictor = load_predictor(model_dir, onnx)
     info = predictor.info()
     console.print(f"serving [bold]{info['name']}[/bold] {info.get('version') or ''} ({predictor.backend}) "
-                  f"on http://{cfg.host}:{cfg.port} (docs: /docs)")
-    uvicorn.run(create_app(predictor, cfg), host=cfg.host, port=cfg.port, log_level="info")
+                  f"on http://{cfg.host}:{cfg.port}" + (" (API key required)" if cfg.api_key_file else "")
+                  + (" (docs: /docs)" if cfg.docs else ""))
+    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]bound to {cfg.host}:[/yellow] put a reverse proxy (TLS, limits) in front "
+                      "of it; see docs/serving.md")
+    server.run(create_app(predictor, cfg), cfg)
 
 
 def export_onnx(model: Annotated[str, typer.Argument(help="Model dir, name or name@version.")],

@@ -14,8 +14,11 @@ is kept, so soundfile/FFmpeg/the MIDI renderer pick the right decoder) and decod
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -48,6 +51,7 @@ REASON_STATUS: dict[str, int] = {
     "outside_root": 400,
     "too_many_files": 422,
     "overloaded": 503,
+    "unauthorized": 401,
     "io_error": 500,
 }
 """HTTP status per ``RejectedInput.reason`` (unknown reasons: 422)."""
@@ -79,16 +83,24 @@ def _suffix(filename: str | None) -> str:
     return suffix if suffix in ALLOWED_EXTENSIONS else ""
 
 
-def decode_upload(data: bytes, filename: str | None, sample_rate: int, limits: ServeConfig | None = None,
-                  content_type: str | None = None) -> np.ndarray:
+def decode_upload(data: bytes | BinaryIO, filename: str | None, sample_rate: int, limits: ServeConfig | None = None,
+                  content_type: str | None = None, reserve: Callable[[float], None] | None = None) -> np.ndarray:
     """Decode an uploaded audio or MIDI file and check it against the service limits.
 
+    The length is measured before anything is expanded: the header duration of audio, the playing
+    time of MIDI (``eno_hf.audio.io.audio_info``, nothing rendered); over ``max_duration_s`` the
+    upload is refused before decoding or rendering.
+
     Args:
-        data: the file's bytes.
+        data: the file's bytes, or a readable binary file object (copied to the temporary file in
+            1-MiB chunks, never read whole into memory).
         filename: the client's file name (only its extension is used; it names the file in errors).
         sample_rate: output rate in Hz (the model's).
         limits: ``ServeConfig`` (size, duration, rate, channels, silence); default ``ServeConfig()``.
         content_type: the part's declared content type (checked by ``check_content_type``).
+        reserve: called once with the measured duration in seconds (``max_duration_s`` when the
+            header tells none) before decoding; it may refuse by raising (e.g. ``RejectedInput``
+            ``overloaded`` from the in-flight budget).
 
     Returns:
         ``(samples,)`` float32 mono at ``sample_rate``, finite, not silent.
@@ -98,40 +110,52 @@ def decode_upload(data: bytes, filename: str | None, sample_rate: int, limits: S
             ``too_large`` (over ``max_upload_mb``), ``undecodable`` (garbage, text, truncated header),
             ``unsupported_format`` (over ``max_channels`` / ``max_sample_rate_hz``), ``too_long`` /
             ``too_short`` (duration limits), ``nan_inf`` (non-finite samples), ``silent`` (the
-            shared silence check), ``io_error`` (the temporary file could not be written).
+            shared silence check), ``io_error`` (the temporary file could not be written), or what
+            ``reserve`` raised.
     """
     from eno_hf.audio.io import audio_info, load_audio
 
     cfg = limits or ServeConfig()
     name = filename or "upload"
     check_content_type(content_type, name)
-    if not data:
-        raise RejectedInput(name, "empty", "the upload has no bytes")
-    if len(data) > cfg.max_upload_mb * 2**20:
+    limit = int(cfg.max_upload_mb * 2**20)
+    if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > limit:
         raise RejectedInput(name, "too_large", f"{len(data)} bytes > max_upload_mb={cfg.max_upload_mb}")
     suffix = _suffix(filename)
     fd, tmp = tempfile.mkstemp(prefix="eno-upload-", suffix=suffix)
     try:
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    fh.write(data)
+                else:
+                    shutil.copyfileobj(data, fh, 1 << 20)
+                size = fh.tell()
         except OSError as exc:
             raise RejectedInput(name, "io_error", f"could not buffer the upload: {exc}") from exc
-        if suffix not in MIDI_EXTENSIONS:
-            try:
-                info = audio_info(tmp)
-            except RejectedInput:
-                info = None  # load_audio below gives the precise reason
-            if info is not None:
-                if info.channels > cfg.max_channels or info.sample_rate > cfg.max_sample_rate_hz:
-                    raise RejectedInput(name, "unsupported_format",
-                                        f"{info.channels} channels at {info.sample_rate} Hz; limits: "
-                                        f"{cfg.max_channels} channels, {cfg.max_sample_rate_hz} Hz")
-                if info.duration_s > cfg.max_duration_s:
-                    raise RejectedInput(name, "too_long",
-                                        f"{info.duration_s:.1f} s > max_duration_s={cfg.max_duration_s}")
+        if not size:
+            raise RejectedInput(name, "empty", "the upload has no bytes")
+        if size > limit:
+            raise RejectedInput(name, "too_large", f"{size} bytes > max_upload_mb={cfg.max_upload_mb}")
         try:
-            samples, _ = load_audio(tmp, sample_rate=sample_rate, mono=True)
+            info = audio_info(tmp)
+        except RejectedInput:
+            info = None  # load_audio below gives the precise reason
+        if info is not None:
+            if info.format != "midi" and (info.channels > cfg.max_channels
+                                          or info.sample_rate > cfg.max_sample_rate_hz):
+                raise RejectedInput(name, "unsupported_format",
+                                    f"{info.channels} channels at {info.sample_rate} Hz; limits: "
+                                    f"{cfg.max_channels} channels, {cfg.max_sample_rate_hz} Hz")
+            if info.duration_s > cfg.max_duration_s:
+                raise RejectedInput(name, "too_long",
+                                    f"{info.duration_s:.1f} s > max_duration_s={cfg.max_duration_s}")
+        if reserve is not None:
+            known = info is not None and info.duration_s > 0
+            reserve(float(info.duration_s) if known else float(cfg.max_duration_s))
+        try:
+            samples, _ = load_audio(tmp, sample_rate=sample_rate, mono=True,
+                                    max_duration_s=cfg.max_duration_s)  # measured, not the header
         except RejectedInput as exc:
             raise RejectedInput(name, exc.reason, exc.detail.replace(tmp, name)) from exc
         except Exception as exc:  # noqa: BLE001 - any decoder failure is the upload's fault

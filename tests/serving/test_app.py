@@ -92,8 +92,28 @@ def test_errors_are_json_with_reason(client):
 def test_health_model_and_docs(client):
     h = client.get("/health")
     assert h.status_code == 200 and h.json()["ready"] is True
+    assert "pid" not in h.json() and h.json()["inflight"]["bytes"] == 0
     assert client.get("/model").json()["heads"][1]["thresholds"] == [0.0, 1.0, 0.0]
-    assert client.get("/docs").status_code == 200
+    assert client.get("/docs").status_code == 404  # off by default: no CDN assets
+    assert client.get("/redoc").status_code == 404
+
+
+def test_docs_from_local_assets_only(predictor, tmp_path):
+    """With ``serve.docs`` on, /docs references only local URLs (the assets folder), never a CDN;
+    without assets the app refuses to start."""
+    import re
+
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        (tmp_path / name).write_text(f"/* {name} */")
+    with TestClient(create_app(predictor, ServeConfig(docs=True, docs_assets_dir=tmp_path))) as c:
+        page = c.get("/docs")
+        assert page.status_code == 200
+        urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)""", page.text)
+        assert "/docs-assets/swagger-ui-bundle.js" in urls and "/openapi.json" in urls
+        assert not re.search(r"https?://", page.text), "external reference in /docs"
+        assert c.get("/docs-assets/swagger-ui.css").text == "/* swagger-ui.css */"
+    with pytest.raises(ValueError, match="docs_assets_dir"):
+        create_app(predictor, ServeConfig(docs=True, docs_assets_dir=tmp_path / "none"))
 
 
 def test_openapi_schema_with_schemathesis(predictor):
