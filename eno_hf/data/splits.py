@@ -23,8 +23,21 @@ import numpy as np
 from iterstrat.ml_stratifiers import IterativeStratification
 
 from eno_hf.config import SplitConfig
+from eno_hf.errors import NoUsableInput
 
-__all__ = ["SPLIT_NAMES", "MIN_GROUPS_STRATIFIED", "group_labels", "assign_splits", "assign_folds"]
+__all__ = ["SPLIT_NAMES", "MIN_GROUPS_STRATIFIED", "group_labels", "assign_splits", "assign_folds",
+           "TooFewGroups"]
+
+
+class TooFewGroups(NoUsableInput):
+    """Fewer groups (artists, albums, recordings) than the splits or folds asked for: each needs
+    one group at least. A ``ValueError``; the CLI prints it on one line and exits 2."""
+
+
+def _too_few(dataset: str | None, n_groups: int, what: str, hint: str) -> TooFewGroups:
+    where = f"dataset {dataset!r}: " if dataset else ""
+    return TooFewGroups(f"{where}{n_groups} group(s) of usable recordings cannot fill {what} "
+                        f"(one group at least each); {hint}")
 
 SPLIT_NAMES = ("train", "validation", "test")
 MIN_GROUPS_STRATIFIED = 10
@@ -115,20 +128,22 @@ def _rebalance(fold_of: np.ndarray, agg: np.ndarray, minimum: np.ndarray,
 
 
 def assign_splits(groups: Sequence[str | None], label_matrix: np.ndarray,
-                  cfg: SplitConfig) -> list[str]:
+                  cfg: SplitConfig, dataset: str | None = None) -> list[str]:
     """Grouped multi-label stratified split into ``"train"``/``"validation"``/``"test"``.
 
     Args:
         groups: n group keys (None = own group).
         label_matrix: ``(n, n_labels)`` 0/1 array (e.g. ``eno_hf.data.labels.label_matrix``).
         cfg: ``SplitConfig`` (fractions summing to 1, ``seed``).
+        dataset: the dataset's name, for the error message.
 
     Returns:
         n split names; deterministic for a given seed and input order.
 
     Raises:
-        ValueError: negative fractions, fractions not summing to 1, fewer groups than splits
-            with a non-zero fraction, or shape mismatch.
+        TooFewGroups: fewer groups than splits with a non-zero fraction (names the dataset, the
+            number of groups and the splits).
+        ValueError: negative fractions, fractions not summing to 1, or shape mismatch.
     """
     fractions = np.array([cfg.train, cfg.validation, cfg.test], dtype=float)
     if (fractions < 0).any() or abs(fractions.sum() - 1.0) > 1e-6:
@@ -140,15 +155,18 @@ def assign_splits(groups: Sequence[str | None], label_matrix: np.ndarray,
     if len(active) == 1:
         return [SPLIT_NAMES[active[0]]] * len(member)
     if agg.shape[0] < len(active):
-        raise ValueError(f"{agg.shape[0]} group(s) cannot fill {len(active)} splits "
-                         f"{[SPLIT_NAMES[i] for i in active]}; add data or set fractions to 0")
+        names = [SPLIT_NAMES[i] for i in active]
+        raise _too_few(dataset, int(agg.shape[0]), f"{len(active)} splits {names}",
+                       "add recordings (or groups: dataset.source.group_column / folder_group) or "
+                       "set a split's fraction to 0, e.g. --set dataset.split.test=0 with "
+                       "train + validation = 1")
     fold_of = _stratify(agg, fractions[active], cfg.seed)
     names = [SPLIT_NAMES[i] for i in active]
     return [names[fold_of[g]] for g in member]
 
 
 def assign_folds(groups: Sequence[str | None], label_matrix: np.ndarray, k: int,
-                 seed: int = 42) -> list[int]:
+                 seed: int = 42, dataset: str | None = None) -> list[int]:
     """Grouped multi-label stratified k-fold assignment.
 
     Args:
@@ -161,12 +179,14 @@ def assign_folds(groups: Sequence[str | None], label_matrix: np.ndarray, k: int,
         n fold indices in ``0..k-1``; members of a group share a fold.
 
     Raises:
-        ValueError: ``k < 2``, fewer groups than ``k``, or shape mismatch.
+        TooFewGroups: fewer groups than ``k`` (names ``dataset``).
+        ValueError: ``k < 2`` or shape mismatch.
     """
     if k < 2:
         raise ValueError(f"k must be >= 2, got {k}")
     _, agg, member = group_labels(groups, label_matrix)
     if agg.shape[0] < k:
-        raise ValueError(f"{agg.shape[0]} group(s) cannot fill {k} folds")
+        raise _too_few(dataset, int(agg.shape[0]), f"{k} folds",
+                       "add recordings or lower dataset.split.k_folds")
     fold_of = _stratify(agg, np.full(k, 1.0 / k), seed)
     return [int(fold_of[g]) for g in member]

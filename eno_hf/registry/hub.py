@@ -167,6 +167,38 @@ def resolve(spec: str | Path, hub_dir: str | Path | None = None) -> Path:
     return target
 
 
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+"""Suffixes of weight files that ``torch.load`` would unpickle: eno never loads them."""
+
+
+class PickleWeightsError(OSError):
+    """A model directory whose weights exist only as pickles (``pytorch_model.bin``, ``*.pt``):
+    eno loads safetensors only and never unpickles a model file (a pickle can run code)."""
+
+
+def require_safetensors(model_dir: str | Path) -> Path:
+    """Check that ``model_dir`` has safetensors weights before anything loads it.
+
+    Returns:
+        ``model_dir`` as a ``Path``.
+
+    Raises:
+        PickleWeightsError: no ``*.safetensors`` file but pickle weights (``PICKLE_WEIGHTS``);
+            one line naming the folder and the files. A folder with neither is left to the
+            loader (its own "no weights" error).
+    """
+    d = Path(model_dir)
+    if not d.is_dir() or any(d.glob("*.safetensors")):
+        return d
+    pickles = sorted(f.name for f in d.iterdir() if f.suffix.lower() in PICKLE_WEIGHTS and f.is_file())
+    if pickles:
+        raise PickleWeightsError(
+            f"{d}: weights only as pickle ({', '.join(pickles[:3])}); eno never unpickles model "
+            "files (a pickle can run code): save the model as model.safetensors "
+            "(save_pretrained(..., safe_serialization=True))")
+    return d
+
+
 def list_models(hub_dir: str | Path) -> list[dict[str, Any]]:
     """Every registered version: ``registry.json`` contents plus ``path`` and ``latest`` (bool),
     sorted by name then version number. An absent hub gives ``[]``."""

@@ -346,3 +346,134 @@ def test_recording_to_dict_roundtrip() -> None:
     d = rec.to_dict()
     assert d["path"] == "/x/y.wav" and d["multilabel"] == {"t": ["a"]} and d["end_s"] == 2.0
     assert Recording(**{**d, "path": Path(d["path"])}) == rec
+
+
+# ----------------------------------------------------------------------------- hostile walks
+def test_fourq_ids_keep_their_stem(fourq) -> None:
+    """No stem collides in 4Q: ids (and so the dataset version) do not change."""
+    assert all("." not in r.recording_id for r in fourq.recordings)
+
+
+def test_stem_collisions_keep_the_extension(tmp_path: Path) -> None:
+    root = tmp_path / "audio"
+    for name in ("rock/x.mp3", "rock/x.wav", "rock/x.mid", "rock/y.wav", "jazz/x.wav"):
+        touch(root / name)
+    res = load_recordings(SourceConfig(kind="folders", audio_root=root))
+    assert res.rejected == []
+    assert sorted(r.recording_id for r in res.recordings) == \
+        ["jazz__x", "rock__x.mid", "rock__x.mp3", "rock__x.wav", "rock__y"]
+    # csv without id column: ids from the named files' stems, the extension kept on collision
+    (tmp_path / "m.csv").write_text("path,genre\nrock/x.mp3,a\nrock/x.wav,b\nrock/y.wav,c\n")
+    res = load_recordings(SourceConfig(kind="csv", metadata=tmp_path / "m.csv", audio_root=root,
+                                       path_column="path", singlelabel={"genre": "genre"}))
+    assert sorted(r.recording_id for r in res.recordings) == ["x.mp3", "x.wav", "y"]
+    assert Counter(r["reason"] for r in res.rejected) == {"no_metadata": 2}
+
+
+def test_fifo_is_unsupported_not_missing(tmp_path: Path) -> None:
+    import os
+
+    root = tmp_path / "audio"
+    touch(root / "rock" / "a.wav")
+    os.mkfifo(root / "rock" / "pipe.wav")
+    res = load_recordings(SourceConfig(kind="folders", audio_root=root))
+    assert [r.recording_id for r in res.recordings] == ["rock__a"]
+    assert [(Path(r["path"]).name, r["reason"], r["detail"]) for r in res.rejected] == \
+        [("pipe.wav", "unsupported", "not a regular file")]
+
+
+def test_unlistable_folder_is_an_io_error(tmp_path: Path, monkeypatch) -> None:
+    """os.walk's error on a folder it cannot list becomes an io_error record (not a silent gap)."""
+    import errno
+    import os
+
+    root = tmp_path / "audio"
+    touch(root / "rock" / "a.wav")
+    touch(root / "locked" / "b.wav")
+    real_scandir = os.scandir
+
+    def scandir(path=None):
+        if Path(path).name == "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    res = load_recordings(SourceConfig(kind="folders", audio_root=root))
+    assert [r.recording_id for r in res.recordings] == ["rock__a"]
+    assert [(r["path"], r["reason"]) for r in res.rejected] == [(str(root / "locked"), "io_error")]
+    assert "Permission denied" in res.rejected[0]["detail"]
+
+
+def test_unreadable_folder_as_another_user(tmp_path: Path) -> None:
+    """A real mode-000 folder walked by a user that is not root (root reads it anyway): a forked
+    child drops to ``nobody`` with ``os.setuid`` and walks it (modules already imported)."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    if os.geteuid() == 0:
+        try:
+            uid = pwd.getpwnam("nobody").pw_uid
+        except KeyError:
+            pytest.skip("running as root and no 'nobody' user to drop to")
+    else:
+        uid = None
+    base = Path(tempfile.mkdtemp(prefix="eno-walk-"))  # outside pytest's mode-700 tmp folder
+    try:
+        base.chmod(0o755)
+        touch(base / "rock" / "a.wav")
+        touch(base / "locked" / "b.wav")
+        (base / "rock").chmod(0o755)
+        (base / "rock" / "a.wav").chmod(0o644)
+        (base / "locked").chmod(0)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: drop privileges, walk, report, exit without pytest's teardown
+            try:
+                os.close(read_fd)
+                if uid is not None:
+                    os.setgid(uid)
+                    os.setuid(uid)
+                r = load_recordings(SourceConfig(kind="folders", audio_root=base))
+                os.write(write_fd, json.dumps([[x.recording_id for x in r.recordings],
+                                               r.rejected]).encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as fh:
+            out = fh.read()
+        os.waitpid(pid, 0)
+        ids, rejected = json.loads(out)
+        assert ids == ["rock__a"]
+        assert [(r["path"], r["reason"]) for r in rejected] == [(str(base / "locked"), "io_error")]
+    finally:
+        (base / "locked").chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_walk_of_a_named_folder_follows_links(tmp_path: Path) -> None:
+    """``follow_symlinks`` (``eno tag FOLDER``): links inside the folder are followed, files and
+    folders, a loop walked once; the confined walk (dataset roots) rejects the same links."""
+    import os
+
+    from eno_hf.data.sources import AudioIndex
+
+    library = tmp_path / "library"
+    touch(library / "a.wav")
+    touch(library / "album" / "b.mp3")
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "a.wav").symlink_to(library / "a.wav")
+    (links / "album").symlink_to(library / "album", target_is_directory=True)
+    (links / "loop").symlink_to(links, target_is_directory=True)
+    (links / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    os.mkfifo(links / "pipe.wav")
+    exts = [".wav", ".mp3"]
+    followed = AudioIndex(links, exts, follow_symlinks=True)
+    assert followed.files == [links / "a.wav", links / "album" / "b.mp3", links / "gone.wav",
+                              links / "pipe.wav"]
+    assert followed.outside == [] and followed.unreadable == []
+    confined = AudioIndex(links, exts)
+    assert confined.files == [links / "pipe.wav"]
+    assert sorted(Path(e.path).name for e in confined.outside) == ["a.wav", "album", "nowhere.wav"]

@@ -19,8 +19,15 @@ ends up either in ``recordings`` or in ``rejected``. Each rejected item is ``{"p
   that resolves (``..`` and symlinks followed) outside ``audio_root`` and ``allowed_roots``; the
   item names the resolved path and the file is never opened (``eno_hf.audio.validate.confine``);
 - ``unsupported``: a file under ``audio_root`` (or named by a row) whose suffix is not an
-  audio/MIDI one, or a directory named like an audio file (``x.mp3/``); dot-files and the
-  metadata file itself are not reported.
+  audio/MIDI one, a directory named like an audio file (``x.mp3/``), or an entry that is not a
+  regular file (a FIFO, a socket, a device; detail ``"not a regular file"``, never opened);
+  dot-files and the metadata file itself are not reported;
+- ``io_error``: a folder under ``audio_root`` the walk cannot list (permission denied, I/O error;
+  the files in it cannot be counted), or an entry it cannot stat.
+
+Ids derived from file names (``folders``; ``csv`` without ``id_column``) keep the file's
+extension when two files of one folder share a stem (``x.mp3``, ``x.wav``, ``x.mid``), so each
+is an input of its own; ids without such a collision keep the stem.
 
 A metadata file unusable as a whole (missing, empty, header only, a configured column missing,
 not parseable) raises ``eno_hf.errors.MetadataError``: one line naming the file, line and column.
@@ -47,7 +54,8 @@ from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
 from eno_hf.errors import MetadataError, RejectedInput
 
-__all__ = ["SourceResult", "load_recordings", "reject", "row_rejection", "AudioIndex", "make_index"]
+__all__ = ["SourceResult", "load_recordings", "reject", "row_rejection", "AudioIndex", "make_index",
+           "file_ids"]
 
 ADAPTERS = {"csv": "csv", "json_dump": "json_dump", "jsonl_segments": "jsonl_segments",
             "folders": "folders"}
@@ -81,7 +89,8 @@ class AudioIndex:
     ``files``; symlinks that resolve outside the allowed roots go to ``outside`` (never opened);
     other files go to ``unsupported`` (dot-files and the ``exclude`` files, e.g. the metadata
     file itself, are ignored); folders named like audio files (``x.mp3/``) go to
-    ``unsupported_dirs`` (their content is still walked).
+    ``unsupported_dirs`` (their content is still walked); folders the walk cannot list and
+    entries it cannot stat go to ``unreadable`` (``RejectedInput`` with reason ``io_error``).
 
     Args:
         root: folder to scan; None gives an empty index.
@@ -89,11 +98,15 @@ class AudioIndex:
         allowed_roots: further folders paths may resolve into (``SourceConfig.allowed_roots``).
         exclude: files not to report as unsupported (the metadata file). Hidden folders (a name
             starting with ``.``, e.g. the ``.eno`` data root `eno init` writes) are not scanned.
+        follow_symlinks: take symlinks as their targets wherever they point, and walk symlinked
+            folders (each real folder once, so a link loop ends): for a folder the user named
+            on the command line (``eno tag``), never for a configured data root. Default False:
+            symlinks are confined to the root and ``allowed_roots``.
     """
 
     def __init__(self, root: Path | None, extensions: list[str],
                  allowed_roots: list[Path] | tuple[Path, ...] = (),
-                 exclude: tuple[Path, ...] = ()) -> None:
+                 exclude: tuple[Path, ...] = (), follow_symlinks: bool = False) -> None:
         from eno_hf.audio.validate import supported_extensions
 
         self.root = Path(root).absolute() if root is not None else None
@@ -104,6 +117,8 @@ class AudioIndex:
         self.outside: list[RejectedInput] = []
         self.unsupported: list[Path] = []
         self.unsupported_dirs: list[Path] = []
+        self.unreadable: list[RejectedInput] = []
+        self.follow = follow_symlinks
         if self.root is not None and self.root.is_dir():
             self._walk({Path(p).absolute().resolve() for p in exclude})
         self._by_stem: dict[str, list[Path]] = {}
@@ -114,7 +129,7 @@ class AudioIndex:
         """Record ``p`` in ``outside`` if it is a symlink resolving outside the roots."""
         from eno_hf.audio.validate import confine
 
-        if not p.is_symlink():
+        if self.follow or not p.is_symlink():
             return False
         try:
             confine(p, self.roots)
@@ -123,31 +138,62 @@ class AudioIndex:
             return True
         return False
 
+    def _unlisted(self, exc: OSError) -> None:
+        """``os.walk``'s ``onerror``: a folder that cannot be listed is an ``io_error`` record."""
+        self.unreadable.append(RejectedInput(
+            exc.filename, "io_error",
+            f"cannot list folder: {exc.strerror or exc}; the files in it are not counted"))
+
     def _walk(self, exclude: set[Path]) -> None:
         assert self.root is not None
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+        seen: set[Path] = {self.root.resolve()}
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=self.follow,
+                                                    onerror=self._unlisted):
             here = Path(dirpath)
             # hidden folders are not inputs (.eno = the data root `eno init` writes, .AppleDouble, .git)
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            if self.follow:  # each real folder once: a link loop or a second link is not rewalked
+                keep = []
+                for d in dirnames:
+                    real = (here / d).resolve()
+                    if real not in seen:
+                        seen.add(real)
+                        keep.append(d)
+                dirnames[:] = keep
             for d in sorted(dirnames):
                 p = here / d
-                if not self._escapes(p) and not p.is_symlink() and Path(d).suffix.lower() in self.exts:
-                    self.unsupported_dirs.append(p)
+                try:
+                    if not self._escapes(p) and (self.follow or not p.is_symlink()) \
+                            and Path(d).suffix.lower() in self.exts:
+                        self.unsupported_dirs.append(p)
+                except OSError as exc:
+                    self._unstat(p, exc)
             for name in filenames:
                 p = here / name
-                if self._escapes(p):
-                    continue
-                if p.suffix.lower() in self.exts:
-                    if p.is_dir():  # a symlink to a folder named like audio
-                        self.unsupported_dirs.append(p)
-                    else:  # a dangling symlink too: rejected later as missing_file
-                        self.files.append(p)
-                elif not name.startswith(".") and p.absolute().resolve() not in exclude:
-                    self.unsupported.append(p)
+                try:
+                    self._entry(p, name, exclude)
+                except OSError as exc:
+                    self._unstat(p, exc)
         self.files.sort()
         self.unsupported.sort()
         self.unsupported_dirs.sort()
         self.outside.sort(key=lambda e: str(e.path))
+        self.unreadable.sort(key=lambda e: str(e.path))
+
+    def _unstat(self, p: Path, exc: OSError) -> None:
+        self.unreadable.append(RejectedInput(p, "io_error", f"cannot stat: {exc.strerror or exc}"))
+
+    def _entry(self, p: Path, name: str, exclude: set[Path]) -> None:
+        """Sort one file entry of the walk (raises ``OSError`` when it cannot be stat'ed)."""
+        if self._escapes(p):
+            return
+        if p.suffix.lower() in self.exts:
+            if p.is_dir():  # a symlink to a folder named like audio
+                self.unsupported_dirs.append(p)
+            else:  # a dangling symlink too: rejected later as missing_file
+                self.files.append(p)
+        elif not name.startswith(".") and p.absolute().resolve() not in exclude:
+            self.unsupported.append(p)
 
     def by_stem(self, stem: str) -> list[Path]:
         """Files whose stem (name without suffix) equals ``stem``."""
@@ -232,6 +278,10 @@ def finalize(recordings: list[Recording], rejected: list[dict[str, Any]],
             rejected.append(reject(rec.path, rec.recording_id, "unsupported",
                                    "a directory, not an audio file"))
             continue
+        if rec.path is not None and Path(rec.path).exists() and not Path(rec.path).is_file():
+            # a FIFO, socket or device: never opened (reading a FIFO would block)
+            rejected.append(reject(rec.path, rec.recording_id, "unsupported", "not a regular file"))
+            continue
         if rec.path is None or not Path(rec.path).is_file():
             detail = rec.extra.pop("_missing_detail", "") or f"file not found: {rec.path}"
             rejected.append(reject(rec.path, rec.recording_id, "missing_file", detail))
@@ -249,6 +299,8 @@ def finalize(recordings: list[Recording], rejected: list[dict[str, Any]],
                                    f"audio file under {index.root} named by no metadata row"))
     for exc in index.outside:
         rejected.append(reject(exc.path, None, exc.reason, exc.detail))
+    for exc in index.unreadable:
+        rejected.append(reject(exc.path, None, exc.reason, exc.detail))
     for p in index.unsupported:
         if p.resolve() not in claimed:
             rejected.append(reject(p, None, "unsupported",
@@ -260,6 +312,19 @@ def finalize(recordings: list[Recording], rejected: list[dict[str, Any]],
                                    "a directory named like an audio file (its files are "
                                    "listed separately)"))
     return SourceResult(out, rejected)
+
+
+def file_ids(paths: list[Path], root: Path) -> dict[Path, str]:
+    """Recording ids derived from file paths under ``root``: the relative path without its
+    suffix, ``/`` replaced by ``__`` (``rock/live/c.mp3`` -> ``rock__live__c``); files of one
+    folder sharing a stem keep their suffix (``x.mp3``, ``x.wav`` -> ``x.mp3``, ``x.wav``) so
+    each stays an input of its own. Ids without a collision do not depend on other files."""
+    keys = {p: p.relative_to(root).with_suffix("").as_posix() for p in paths}
+    count: dict[str, int] = {}
+    for k in keys.values():
+        count[k] = count.get(k, 0) + 1
+    return {p: (p.relative_to(root).as_posix() if count[k] > 1 else k).replace("/", "__")
+            for p, k in keys.items()}
 
 
 def row_rejection(path: str | Path | None, recording_id: str | None, where: str,

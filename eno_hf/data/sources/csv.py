@@ -2,7 +2,8 @@
 
 Schema (columns named in ``SourceConfig``; any other columns go to ``Recording.extra``)::
 
-    id_column        unique id (default: the stem of the resolved path; needs path_column/template)
+    id_column        unique id (default: the stem of the resolved path, its file name when rows
+                     name files sharing a stem, x.mp3 + x.wav; needs path_column/template)
     path_column      path relative to audio_root (or absolute)            -- or --
     path_template    Python format string over the row, e.g. "{Quadrant}/{Song}.mp3"   -- or --
     stem_lookup      a file under audio_root whose stem equals the id (also the fallback when
@@ -182,4 +183,12 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
         except (ValueError, KeyError, IndexError) as exc:
             rid = (row.get(cfg.id_column) or None) if cfg.id_column else None
             rejected.append(row_rejection(path, rid, f"line {line}", exc))
+    if cfg.id_column is None:  # ids from file stems: x.mp3 and x.wav keep their suffix
+        paths_of: dict[str, set[Path]] = {}
+        for rec in recordings:
+            if rec.path is not None:
+                paths_of.setdefault(rec.recording_id, set()).add(Path(rec.path))
+        for rec in recordings:
+            if rec.path is not None and len(paths_of.get(rec.recording_id, ())) > 1:
+                rec.recording_id = Path(rec.path).name
     return recordings, rejected, index

@@ -12,7 +12,8 @@ Layout and mapping (``SourceConfig``)::
 - ``folder_mode``: ``singlelabel`` (default; the first directory level is the class) or
   ``multilabel`` (every directory level below audio_root is a tag);
 - ``recording_id``: the path relative to audio_root without its suffix, ``/`` replaced by ``__``
-  (``rock__live__c``), so files with the same name in different folders stay distinct;
+  (``rock__live__c``), so files with the same name in different folders stay distinct; files of
+  one folder sharing a stem keep their suffix (``rock__x.mp3``, ``rock__x.wav``);
 - ``group`` (``folder_group``): ``stem`` (default: the same file name in two class folders is one
   group), ``parent`` (the parent folder path, e.g. an album folder), or ``none`` (own group);
 - only files whose suffix is in ``extensions`` count as audio.
@@ -29,17 +30,19 @@ from pathlib import Path
 
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import AudioIndex, make_index, reject
+from eno_hf.data.sources import AudioIndex, file_ids, make_index, reject
 from eno_hf.errors import MetadataError
 
 
-def file_to_recording(path: Path, root: Path, cfg: SourceConfig) -> Recording | None:
-    """One audio file -> ``Recording``, or None if it sits directly in ``root`` (no label)."""
+def file_to_recording(path: Path, root: Path, cfg: SourceConfig,
+                      rid: str | None = None) -> Recording | None:
+    """One audio file -> ``Recording``, or None if it sits directly in ``root`` (no label).
+    ``rid``: its id (default: the relative path without suffix, see ``file_ids``)."""
     rel = path.relative_to(root)
     dirs = list(rel.parent.parts)
     if not dirs:
         return None
-    rid = rel.with_suffix("").as_posix().replace("/", "__")
+    rid = rid or rel.with_suffix("").as_posix().replace("/", "__")
     group = {"stem": path.stem, "parent": rel.parent.as_posix(), "none": None}[cfg.folder_group]
     if cfg.folder_mode == "multilabel":
         return Recording(rid, path, multilabel={cfg.folder_task: dirs}, group=group)
@@ -62,8 +65,9 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
     index = make_index(cfg, root)
     recordings: list[Recording] = []
     rejected: list[dict] = []
+    ids = file_ids(index.files, index.root)
     for path in index.files:
-        rec = file_to_recording(path, index.root, cfg)
+        rec = file_to_recording(path, index.root, cfg, ids[path])
         if rec is None:
             rejected.append(reject(path, None, "no_metadata",
                                    "file directly in audio_root: no label folder"))
