@@ -99,7 +99,7 @@ def _input_errors():
     try:
         yield
     except (MetadataError, NoUsableInput) as exc:
-        console.print(f"[red]input error:[/red] {escape(str(exc))}")
+        console.print(f"[red]input error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from exc
 
 
@@ -317,7 +317,8 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
         if isinstance(exc, WeightsNotFoundError):
             console.print(f"weights error: {_one_line(exc)}", markup=False, soft_wrap=True)
         else:
-            console.print(f"model error: {type(exc).__name__}: {exc}", markup=False)
+            console.print(f"model error: {type(exc).__name__}: {_one_line(exc)}", markup=False,
+                          soft_wrap=True)
         raise typer.Exit(2) from exc
     sink = out_file.open("w", encoding="utf-8") if out_file else None
     n, reasons = 0, {}

@@ -44,8 +44,10 @@ def load_model(model_dir: str | Path) -> Any:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
     from eno_hf.models import EnoForAudioTagging
+    from eno_hf.registry.hub import require_safetensors
 
-    return EnoForAudioTagging.from_pretrained(str(model_dir)).eval()
+    require_safetensors(model_dir)  # never unpickles a pytorch_model.bin
+    return EnoForAudioTagging.from_pretrained(str(model_dir), use_safetensors=True).eval()
 
 
 def predict_split(model: Any, split: Any, batch_size: int, progress: str | None = None

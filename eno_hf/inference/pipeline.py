@@ -25,10 +25,15 @@ def load_model(model_dir: str | Path, device: str | int = "cpu") -> tuple[EnoFor
     """Load ``(model in eval mode, feature extractor)`` from a saved eno model directory.
 
     Raises:
-        OSError: not a model directory (no ``config.json`` / weights).
+        OSError: not a model directory (no ``config.json`` / weights);
+            ``eno_hf.registry.hub.PickleWeightsError``: weights only as a pickle
+            (``pytorch_model.bin``; never unpickled, safetensors only).
     """
+    from eno_hf.registry.hub import require_safetensors
+
+    require_safetensors(model_dir)
     register_auto_classes()
-    model = EnoForAudioTagging.from_pretrained(str(model_dir)).eval()
+    model = EnoForAudioTagging.from_pretrained(str(model_dir), use_safetensors=True).eval()
     if device not in ("cpu", -1):
         model = model.to(f"cuda:{device}" if isinstance(device, int) else device)
     extractor = EnoFeatureExtractor.from_pretrained(str(model_dir))
