@@ -141,12 +141,18 @@ def _encode_rows(model: torch.nn.Module, waves: Any, embed: Any, start: int, sto
     return feats, np.concatenate(owner)
 
 
-def _worker_init() -> None:
+def _worker_init(parent_pid: int | None = None) -> None:
     """A forked ``encode_split`` worker: one torch/BLAS thread, freed activations kept for reuse,
-    the real stdout/stderr (not a progress display's proxies, whose locks stay with the parent)."""
+    the real stdout/stderr (not a progress display's proxies, whose locks stay with the parent);
+    it dies with ``parent_pid`` (``eno_hf.data.workers.die_with_parent``), even on ``kill -9``."""
     import sys
 
     from threadpoolctl import threadpool_limits
+
+    if parent_pid is not None:
+        from eno_hf.data.workers import die_with_parent
+
+        die_with_parent(parent_pid)
 
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
 
@@ -228,7 +234,7 @@ def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int | None 
 
                 _FORKED = (model, waves, embed)
                 with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
-                                         initializer=_worker_init) as ex:
+                                         initializer=_worker_init, initargs=(os.getpid(),)) as ex:
                     futures = {ex.submit(_encode_in_worker, b): k for k, b in enumerate(bounds)}
                     for fut in as_completed(futures):
                         k = futures[fut]
