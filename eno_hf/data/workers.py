@@ -4,7 +4,9 @@ with one torch/BLAS thread each, and the thread limits both need.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ from typing import Any
 
 from eno_hf.errors import RejectedInput
 
-__all__ = ["hash_files", "torch_threads", "pool_map", "progress"]
+__all__ = ["hash_files", "torch_threads", "pool_map", "progress", "die_with_parent", "reap_orphans"]
 
 
 def content_hash(path: Path) -> str:
@@ -65,8 +67,114 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _worker_init() -> None:
-    """One thread per worker process (torch intra-op, BLAS, OpenMP): the pool uses the cores."""
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Make this (forked) process receive SIGKILL when its parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)`` through ctypes), so a ``kill -9`` of the parent, e.g. by the OOM
+    killer, does not leave idle workers holding their memory. Exits at once if the parent
+    ``parent_pid`` already died before the call (the signal would never come).
+
+    The signal fires when the *thread* that forked this process ends: pools must be created and
+    used in one thread (``pool_map`` is). Returns False where the platform has no such signal
+    (then ``reap_orphans`` of the next run cleans up).
+    """
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        ok = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent_pid:  # the parent died between fork and prctl
+        os._exit(1)
+    return ok
+
+
+def _registry_dir() -> Path:
+    """Folder of this user's worker pid files (``$XDG_RUNTIME_DIR`` or the temp dir)."""
+    import tempfile
+
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"eno-workers-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+def _create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError):
+        return None
+
+
+def _register_worker(parent_pid: int) -> None:
+    """Record ``{pid, created, parent, parent_created}`` of this worker in ``_registry_dir()``."""
+    try:
+        d = _registry_dir()
+        d.mkdir(mode=0o700, exist_ok=True)
+        me = os.getpid()
+        (d / f"{me}.json").write_text(json.dumps({
+            "pid": me, "created": _create_time(me), "parent": parent_pid,
+            "parent_created": _create_time(parent_pid)}))
+    except OSError:
+        pass
+
+
+def reap_orphans() -> list[int]:
+    """Kill the pool workers of this user whose parent process is gone (left by a parent killed
+    where ``die_with_parent`` is not available, or by an older eno), and forget finished ones.
+
+    A worker is killed only when its pid file matches a live process with the recorded creation
+    time and the recorded parent no longer exists (pid gone or reused); pid files of processes
+    that ended are removed. Returns the pids killed.
+    """
+    import psutil
+
+    d = _registry_dir()
+    killed: list[int] = []
+    if not d.is_dir():
+        return killed
+    for f in d.glob("*.json"):
+        try:
+            info = json.loads(f.read_text())
+            pid, created = int(info["pid"]), info["created"]
+            parent, parent_created = int(info["parent"]), info["parent_created"]
+        except (OSError, ValueError, KeyError, TypeError):
+            f.unlink(missing_ok=True)
+            continue
+        if _create_time(pid) != created or created is None:  # that worker ended
+            f.unlink(missing_ok=True)
+            continue
+        if _create_time(parent) == parent_created and parent_created is not None:
+            continue  # its parent still runs
+        try:
+            psutil.Process(pid).kill()
+            killed.append(pid)
+        except psutil.Error:
+            pass
+        f.unlink(missing_ok=True)
+    return killed
+
+
+def _forget_workers(pids: Iterable[int]) -> None:
+    for pid in pids:
+        (_registry_dir() / f"{pid}.json").unlink(missing_ok=True)
+
+
+def _worker_init(parent_pid: int | None = None) -> None:
+    """One thread per worker process (torch intra-op, BLAS, OpenMP): the pool uses the cores.
+    With ``parent_pid``: the worker dies with its parent (``die_with_parent``) and is recorded
+    for ``reap_orphans``."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+        _register_worker(parent_pid)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
@@ -82,7 +190,9 @@ def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> It
     """``fn`` over ``items`` in ``workers`` processes (in order; inline when ``workers <= 1``).
 
     Workers are forked where the platform allows it (they start instantly with the parent's
-    imports, as torch's DataLoader workers do), else spawned.
+    imports, as torch's DataLoader workers do), else spawned. They die with this process, even
+    on ``kill -9`` (``die_with_parent``); workers left by a killed parent elsewhere are killed
+    by the next call (``reap_orphans``).
     """
     if workers <= 1 or len(items) <= 1:
         with torch_threads(1):
@@ -101,9 +211,18 @@ def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> It
     items = items[1:]
     methods = multiprocessing.get_all_start_methods()
     ctx = get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                             initializer=_worker_init) as ex:
-        yield from ex.map(fn, items, chunksize=1)
+    reap_orphans()
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
+                             initializer=_worker_init, initargs=(os.getpid(),))
+    pids: list[int] = []
+    try:
+        with ex:
+            results = ex.map(fn, items, chunksize=1)  # submits every item: the workers exist now
+            pids = list(getattr(ex, "_processes", None) or ())
+            yield from results
+    finally:
+        _forget_workers(pids)
+
 
 
 def progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str, unit: str = "file") -> Iterable[Any]:

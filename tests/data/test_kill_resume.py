@@ -158,3 +158,75 @@ def test_kill9_during_processing_and_write_then_resume(tmp_path: Path) -> None:
     assert _rows(second["dataset"]) == _rows(reference.path)
     assert _temporaries(data_root) == [], "stale temporaries left behind"
     assert not any(p.exists() for p in leaked)
+
+
+def test_kill9_of_main_process_leaves_no_worker(tmp_path: Path, fourq_clips: list[Path]) -> None:
+    """SIGKILL of ``eno build``'s main process alone (what the OOM killer does) mid-processing:
+    its pool workers die with it (parent-death signal) instead of idling on."""
+    import shutil
+
+    import psutil
+
+    audio, data_root = tmp_path / "audio", tmp_path / "data"
+    for i, clip in enumerate(fourq_clips):  # 8 real clips, 2 per quadrant
+        dest = audio / clip.parent.name / clip.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clip, dest)
+    cmd = [a.replace("dataset.segment.segment_s=0.25", "dataset.segment.segment_s=1.0")
+           .replace("dataset.segment.hop_s=0.25", "dataset.segment.hop_s=1.0")
+           for a in _cmd(audio, data_root)]
+    env = _env() | {"XDG_RUNTIME_DIR": str(tmp_path / "run")}  # this test's worker pid files
+    (tmp_path / "run").mkdir()
+    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    main = psutil.Process(proc.pid)
+    workers: list[psutil.Process] = []
+    deadline = time.monotonic() + 600
+    try:
+        while len(workers) < 2:
+            assert proc.poll() is None, "eno build finished before its pool started"
+            assert time.monotonic() < deadline, "timed out waiting for the pool workers"
+            workers = [c for c in main.children() if "python" in c.name().lower()]
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
+        proc.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"workers alive 10 s after the main process was killed: {alive}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def test_reap_orphans_kills_recorded_worker_of_dead_parent(tmp_path: Path, monkeypatch) -> None:
+    """A worker recorded by a parent that no longer exists is killed by the next run; a worker
+    whose parent still runs is left alone."""
+    import psutil
+
+    from eno_hf.data import workers
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    d = workers._registry_dir()
+    d.mkdir()
+    dead_parent = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_parent.wait()
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    kept = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        me = os.getpid()
+        for p, parent in ((orphan, dead_parent.pid), (kept, me)):
+            (d / f"{p.pid}.json").write_text(json.dumps({
+                "pid": p.pid, "created": psutil.Process(p.pid).create_time(), "parent": parent,
+                "parent_created": psutil.Process(me).create_time() if parent == me else 1.0}))
+        (d / "999999999.json").write_text(json.dumps({"pid": 999999999, "created": 1.0,
+                                                      "parent": me, "parent_created": 1.0}))
+        assert workers.reap_orphans() == [orphan.pid]
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert kept.poll() is None
+        assert sorted(f.name for f in d.iterdir()) == [f"{kept.pid}.json"]
+    finally:
+        for p in (orphan, kept):
+            p.kill()
+            p.wait()
