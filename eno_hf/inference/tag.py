@@ -5,10 +5,12 @@ the same thresholds as the dataset build (``dataset.audio``: ``min_duration_s``,
 ``silence_threshold_dbfs``), so tag rejects what the build rejects, with the same reason codes
 and messages. Bad inputs never stop a batch: they yield ``{"path", "error": {"reason",
 "detail"}}``. A folder is walked like a dataset source (``eno_hf.data.sources.AudioIndex``):
-audio/MIDI files are tagged; non-audio files and folders named like audio files yield
-``unsupported`` records, symlinks resolving outside the folder (and ``allowed_roots``) yield
-``outside_root`` records and are never opened. Files named on the command line are taken as
-given.
+audio/MIDI files are tagged; non-audio files, folders named like audio files and entries that
+are not regular files (FIFOs, sockets) yield ``unsupported`` records, sub-folders that cannot be
+listed yield ``io_error`` records. Files and folders named on the command line are the user's
+choice: they are taken as given, and symlinks inside a named folder are followed wherever they
+point (a link loop is walked once); confinement to data roots applies to metadata, templates and
+config-given roots (the dataset build), not here.
 """
 
 from __future__ import annotations
@@ -30,15 +32,18 @@ AUDIO_EXTENSIONS = tuple(SourceConfig().extensions)
 
 def expand_paths(paths: Iterable[str | Path], extensions: Sequence[str] = AUDIO_EXTENSIONS,
                  allowed_roots: Sequence[str | Path] = ()) -> Iterator[Path | RejectedInput]:
-    """Inputs in order: files as given; folders walked (sorted) into their audio files, plus a
-    ``RejectedInput`` for every other entry (``unsupported`` / ``outside_root``)."""
+    """Inputs in order: files as given; folders walked (sorted, symlinks followed: the user named
+    the folder) into their audio files, plus a ``RejectedInput`` for every other entry
+    (``unsupported``; ``io_error`` for a sub-folder that cannot be listed). ``allowed_roots`` is
+    accepted for compatibility; a named folder is not confined."""
     from eno_hf.data.sources import AudioIndex
 
     for p in map(Path, paths):
         if not p.is_dir():
             yield p
             continue
-        index = AudioIndex(p, list(extensions), allowed_roots=[Path(r) for r in allowed_roots])
+        index = AudioIndex(p, list(extensions), allowed_roots=[Path(r) for r in allowed_roots],
+                           follow_symlinks=True)
         items: list[tuple[str, Path | RejectedInput]] = [(str(f), f) for f in index.files]
         items += [(str(f), RejectedInput(f, "unsupported",
                                          f"suffix {f.suffix or '(none)'!r} is not a supported "
@@ -46,6 +51,7 @@ def expand_paths(paths: Iterable[str | Path], extensions: Sequence[str] = AUDIO_
         items += [(str(d), RejectedInput(d, "unsupported", "a directory named like an audio file"))
                   for d in index.unsupported_dirs]
         items += [(str(e.path), e) for e in index.outside]
+        items += [(str(e.path), e) for e in index.unreadable]
         for _, item in sorted(items, key=lambda kv: kv[0]):
             yield item
 
@@ -79,7 +85,7 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
         model_dir: saved eno model directory.
         top_k: labels per head in ``top``.
         audio_cfg: validation thresholds (``dataset.audio``); default ``AudioConfig()``.
-        allowed_roots: folders symlinks met in a walked folder may point into.
+        allowed_roots: kept for compatibility (symlinks in a named folder are followed).
 
     Record: ``{"path": str, "heads": {head: {label: score}}, "top": {head: [top_k labels by score]},
     "tags": {head: [labels at or above the tuned thresholds / arg-max]}}`` (+ ``"warnings"``:
