@@ -287,11 +287,12 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         groups = [r.group if r.group is not None else r.recording_id for r in ok_recs]
         strat_tasks = cfg.split.stratify_on or sorted(vocab)
         y = label_matrix(ok_recs, vocab, [t for t in strat_tasks if t in vocab])
-        split_of = assign_splits(groups, y, cfg.split)
+        split_of = assign_splits(groups, y, cfg.split, dataset=cfg.name)
         fold_of: dict[str, int] | None = None
         if cfg.split.k_folds > 1:
             tv = [i for i, s in enumerate(split_of) if s != "test"]
-            folds = assign_folds([groups[i] for i in tv], y[tv], cfg.split.k_folds, cfg.split.seed)
+            folds = assign_folds([groups[i] for i in tv], y[tv], cfg.split.k_folds, cfg.split.seed,
+                                 dataset=cfg.name)
             fold_of = {ok_recs[i].recording_id: f for i, f in zip(tv, folds)}
 
         ml, sl, num = _tasks_of(recs, cfg)
