@@ -150,13 +150,23 @@ class MidiRenderConfig(_Model):
     """FluidSynth master gain (loudness is normalized afterwards; this only avoids synth clipping)."""
     reverb: bool = False
     chorus: bool = False
+    max_duration_s: float = Field(1800.0, gt=0.0, allow_inf_nan=False)
+    """Longest MIDI file rendered, in seconds of playing time (read from the file with mido, tempo
+    map applied, before FluidSynth runs); longer: ``too_long`` and nothing is rendered."""
+    max_notes: int = Field(200_000, ge=1)
+    """Most notes (note_on with velocity > 0) in one MIDI file; more: ``too_long``, not rendered."""
+    cache_max_mb: float = Field(2048.0, gt=0.0, allow_inf_nan=False)
+    """Size cap of the rendering cache (``~/.eno/cache/midi-render``); least recently used
+    renderings are removed beyond it."""
 
     def render_settings(self, sample_rate: int):
         """The ``eno_hf.audio.midi.RenderSettings`` for synthesis at ``sample_rate`` Hz."""
         from eno_hf.audio.midi import RenderSettings
 
         return RenderSettings(sample_rate=int(sample_rate), soundfont=self.soundfont,
-                              gain=self.gain, reverb=self.reverb, chorus=self.chorus)
+                              gain=self.gain, reverb=self.reverb, chorus=self.chorus,
+                              max_duration_s=self.max_duration_s, max_notes=self.max_notes,
+                              cache_max_mb=self.cache_max_mb)
 
 
 class AudioConfig(_Model):
@@ -173,6 +183,9 @@ class AudioConfig(_Model):
     resample_quality: Literal["HQ", "VHQ", "MQ", "LQ", "QQ"] = "HQ"
     block_s: float = Field(30.0, ge=0.5, le=3600.0)
     """Decode block length for streaming long files in bounded memory."""
+    max_duration_s: float = Field(10_800.0, gt=0.0, allow_inf_nan=False)
+    """Longest accepted input in seconds, measured while decoding (never from the header alone:
+    an MP3 header can understate its length); decoding stops there and the input is ``too_long``."""
     midi: MidiRenderConfig = Field(default_factory=MidiRenderConfig)
     """Rendering of MIDI inputs (accepted wherever audio is)."""
 

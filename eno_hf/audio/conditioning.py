@@ -199,11 +199,13 @@ def load_and_condition(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, 
 
     Raises:
         AudioDecodeError: undecodable/empty/missing file (see ``load_audio``).
-        RejectedInput: the reasons of ``condition``, naming ``path``.
+        RejectedInput: the reasons of ``condition``, naming ``path``; ``too_long`` when more than
+            ``cfg.max_duration_s`` seconds decode (the header is not trusted).
     """
     info = audio_info(path)
     samples, sr = load_audio(path, sample_rate=cfg.sample_rate, mono=True, block_s=cfg.block_s,
                              quality=cfg.resample_quality,
-                             midi=cfg.midi.render_settings(cfg.sample_rate))
+                             midi=cfg.midi.render_settings(cfg.sample_rate),
+                             max_duration_s=cfg.max_duration_s)  # measured while decoding
     return condition(samples, sr, cfg, path=path, source_sample_rate=info.sample_rate,
                      source_channels=info.channels)

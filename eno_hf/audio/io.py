@@ -11,6 +11,14 @@ is garbage), the audio decoded so far is returned and a warning is logged; a fil
 decodes raises ``AudioDecodeError``. libsndfile's MP3 decoder (mpg123) itself stops quietly at a
 truncation point, so a cut MP3 usually just yields a shorter signal.
 
+Lengths are measured by decoding, never taken from a header alone: ``load_audio`` /
+``iter_audio`` stop as soon as more than ``max_duration_s`` seconds have been decoded (reason
+``too_long``), whatever the header claims. An MP3 whose Xing/Info frame count understates the
+stream (libsndfile's mpg123 would stop at the count: a 2-hour file "lasting" 7 s) is detected by
+asking FFmpeg for audio past the header's end, and is then decoded by FFmpeg to its real end (a
+decoder note says so). MIDI files are measured (``eno_hf.audio.midi.inspect_midi``) before they
+are rendered.
+
 Decoder chatter (mpg123's "Note: Illegal Audio-MPEG-Header ...", FFmpeg warnings) is captured
 from file descriptor 2 while decoding: it is appended to the ``AudioDecodeError`` detail of a
 failed file and, for a file that decodes, logged at INFO naming the file and handed to
@@ -41,7 +49,7 @@ from eno_hf.errors import AudioDecodeError, RejectedInput
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AudioInfo", "audio_info", "content_hash", "load_audio", "decoder_notes"]
+__all__ = ["AudioInfo", "audio_info", "content_hash", "load_audio", "iter_audio", "decoder_notes"]
 
 
 @dataclass(frozen=True)
@@ -253,9 +261,7 @@ def _ffmpeg_blocks(path: Path, block_s: float, mono: bool
             if data.shape[0] == 0:
                 return
             yield data
-            start += block_s
-            if duration and start >= duration + float(md.begin_stream_seconds or 0.0):
-                return
+            start += block_s  # past the header's duration too: FFmpeg decodes to the real end
 
     return sr, ch, frames, gen()
 
@@ -294,86 +300,73 @@ class _Output:
         return self.buf[: self.n]
 
 
-@_quiet_decoder
-def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = True,
-               block_s: float = 30.0, quality: str = "HQ", midi=None) -> tuple[np.ndarray, int]:
-    """Decode an audio file to float32 in [-1, 1], streamed in blocks.
+_MP3_PROBE_S = 1.0
+"""Seconds FFmpeg is asked for past an MP3 header's end; more than half of it decoded = the header lies."""
 
-    Args:
-        path: wav/flac/aiff/mp3/ogg(vorbis)/opus via soundfile; m4a and other FFmpeg formats via
-            torchcodec; ``.mid``/``.midi`` rendered by FluidSynth (``eno_hf.audio.midi``, cached),
-            then decoded like a WAV.
-        sample_rate: output rate in Hz; ``None`` keeps the native rate. Resampling uses
-            ``soxr.ResampleStream`` (SoX resampler, ``quality`` = "HQ" by default).
-        mono: mix channels down to their mean.
-        block_s: decode block length in seconds (memory bound = one block of the source).
-        quality: soxr quality ("VHQ", "HQ", "MQ", "LQ", "QQ").
-        midi: ``eno_hf.audio.midi.RenderSettings`` for MIDI inputs (soundfont, gain, reverb);
-            its ``sample_rate`` is replaced by ``sample_rate`` when given. Default settings if None.
 
-    Returns:
-        ``(samples, sr)``: ``samples`` is ``(n,)`` float32 when ``mono`` else ``(channels, n)``.
-
-    Raises:
-        AudioDecodeError: reason ``missing_file``, ``unsupported`` (a directory), ``io_error``
-            (not readable), ``empty`` (zero bytes, or a valid header
-            with no audio frame) or ``undecodable`` (truncated/garbage/not audio/unsupported). Partially decodable files return what
-            decodes (see module docstring).
-    """
-    path = Path(path)
-    _check_file(path)
-    from eno_hf.audio import midi as _midi
-
-    if _midi.is_midi(path):
-        settings = midi or _midi.RenderSettings()
-        if sample_rate:
-            settings = dataclasses.replace(settings, sample_rate=int(sample_rate))
-        wav = _midi.render_midi_to_wav(path, settings)
-        return load_audio(wav, sample_rate=sample_rate, mono=mono, block_s=block_s, quality=quality)
+def _mp3_frame_count_header(path: Path) -> bool:
+    """Whether the MP3's first frame carries a Xing/Info or VBRI header (a frame count that
+    libsndfile's mpg123 trusts); without one the length comes from decoding anyway."""
     try:
-        opened = _sf_blocks(path, block_s)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_exc:
-        return _decode_ffmpeg(path, sample_rate, mono, block_s, quality, f"soundfile: {sf_exc}")
+        with open(path, "rb") as fh:
+            head = fh.read(10)
+            start = 0
+            if head[:3] == b"ID3" and len(head) == 10:  # ID3v2: syncsafe size
+                size = 0
+                for b in head[6:10]:
+                    size = (size << 7) | (b & 0x7F)
+                start = 10 + size + (10 if head[5] & 0x10 else 0)
+            fh.seek(start)
+            frame = fh.read(4096)
+    except OSError:
+        return False
+    return b"Xing" in frame or b"Info" in frame or b"VBRI" in frame
+
+
+def _mp3_header_understates(path: Path, header_s: float) -> float | None:
+    """For an MP3 with a frame-count header, the seconds FFmpeg decodes in
+    ``[header_s, header_s + 1 s]`` when that is more than half a second (the count understates
+    the stream); else None."""
+    if not _mp3_frame_count_header(path):
+        return None
     try:
-        return _decode(path, opened, sample_rate, mono, quality, "soundfile")
-    except _NothingDecoded as exc:  # opened but nothing decodes: let FFmpeg try
-        return _decode_ffmpeg(path, sample_rate, mono, block_s, quality, str(exc))
+        from torchcodec.decoders import AudioDecoder
+
+        dec = AudioDecoder(str(path))
+        got = dec.get_samples_played_in_range(header_s, header_s + _MP3_PROBE_S)
+        seconds = got.data.shape[-1] / float(got.sample_rate)
+    except Exception:  # noqa: BLE001 - nothing past the end (or no FFmpeg): the header holds
+        return None
+    return seconds if seconds > _MP3_PROBE_S / 2 else None
 
 
-class _NothingDecoded(Exception):
-    """A backend opened the file but produced no audio frame."""
+def _too_long(path: Path, produced: int, out_sr: int, max_duration_s: float,
+              header_s: float | None) -> RejectedInput:
+    said = f"; the header says {header_s:.1f} s" if header_s else ""
+    return RejectedInput(path, "too_long",
+                         f"more than max_duration_s={max_duration_s:g} s of audio (decoding "
+                         f"stopped at {produced / out_sr:.1f} s{said})")
 
 
-_MAX_PREALLOC_S = 3600.0
+def _resampled(path: Path, opened: tuple[int, int, int, Iterator[np.ndarray]],
+               sample_rate: int | None, mono: bool, quality: str, backend: str,
+               max_duration_s: float | None, meta: dict[str, Any]) -> Iterator[np.ndarray]:
+    """Mix down and resample the blocks of one opened backend; yields ``(n, out_ch)`` float32.
 
-
-def _decode_ffmpeg(path: Path, sample_rate: int | None, mono: bool, block_s: float,
-                   quality: str, sf_detail: str) -> tuple[np.ndarray, int]:
-    try:
-        opened = _ffmpeg_blocks(path, block_s, mono)
-    except Exception as exc:  # noqa: BLE001 - any FFmpeg failure is a decode error
-        raise AudioDecodeError(path, f"{sf_detail}; ffmpeg: {_first_line(exc)}") from exc
-    try:
-        return _decode(path, opened, sample_rate, mono, quality, "ffmpeg")
-    except _NothingDecoded as exc:
-        reason = "empty" if "0 frames" in str(exc) and "0 frames" in sf_detail else "undecodable"
-        raise AudioDecodeError(path, f"{sf_detail}; {exc}", reason=reason) from exc
-
-
-def _decode(path: Path, opened: tuple[int, int, int, Iterator[np.ndarray]],
-            sample_rate: int | None, mono: bool, quality: str, backend: str
-            ) -> tuple[np.ndarray, int]:
-    """Mix down, resample and accumulate the blocks of one opened backend."""
+    Raises ``_NothingDecoded`` when no audio comes out, ``RejectedInput("too_long")`` as soon as
+    more than ``max_duration_s`` seconds have been produced (the rest is never decoded)."""
     src_sr, ch, frames, blocks = opened
     if src_sr <= 0 or ch <= 0:
         raise _NothingDecoded(f"{backend}: invalid header (sample_rate={src_sr}, channels={ch})")
     out_sr = int(sample_rate) if sample_rate else src_sr
     out_ch = 1 if mono else ch
+    meta.update(source_sample_rate=src_sr, channels=ch, frames=frames, sample_rate=out_sr,
+                out_channels=out_ch, backend=backend)
     resampler = (soxr.ResampleStream(src_sr, out_sr, out_ch, dtype="float32", quality=quality)
                  if out_sr != src_sr else None)
-    # preallocate from the header, but never trust a (possibly corrupt) header for > 1 h
-    expected = int(np.ceil(frames * out_sr / src_sr)) + 16 if frames > 0 else out_sr * 60
-    out = _Output(min(expected, int(_MAX_PREALLOC_S * out_sr)), out_ch)
+    limit = None if max_duration_s is None else int(max_duration_s * out_sr)
+    header_s = frames / src_sr if frames > 0 else None
+    produced = 0
     decoded_any = False
     try:
         for data in blocks:
@@ -384,18 +377,221 @@ def _decode(path: Path, opened: tuple[int, int, int, Iterator[np.ndarray]],
             if resampler is not None:
                 data = resampler.resample_chunk(data, last=False)
             if data.shape[0]:
-                out.add(data.reshape(-1, out_ch))
+                produced += data.shape[0]
+                if limit is not None and produced > limit:
+                    raise _too_long(path, produced, out_sr, max_duration_s, header_s)
+                yield data.reshape(-1, out_ch)
+    except RejectedInput:
+        raise
     except Exception as exc:  # noqa: BLE001 - decoder errors mid-stream
         if not decoded_any:
             raise _NothingDecoded(f"{backend}: {_first_line(exc)}") from exc
         log.warning("%s: decoding stopped early (%s); keeping %d decoded samples",
-                    path, _first_line(exc), out.n)
+                    path, _first_line(exc), produced)
     if resampler is not None:
         tail = resampler.resample_chunk(np.zeros((0, out_ch), dtype=np.float32), last=True)
         if tail.shape[0]:
-            out.add(tail.reshape(-1, out_ch))
-    if out.n == 0:
+            produced += tail.shape[0]
+            if limit is not None and produced > limit:
+                raise _too_long(path, produced, out_sr, max_duration_s, header_s)
+            yield tail.reshape(-1, out_ch)
+    if produced == 0:
         raise _NothingDecoded(f"{backend}: 0 frames decoded")
+
+
+def _ffmpeg_stream(path: Path, sample_rate: int | None, mono: bool, block_s: float, quality: str,
+                   sf_detail: str, max_duration_s: float | None, meta: dict[str, Any]
+                   ) -> Iterator[np.ndarray]:
+    try:
+        opened = _ffmpeg_blocks(path, block_s, mono)
+    except Exception as exc:  # noqa: BLE001 - any FFmpeg failure is a decode error
+        raise AudioDecodeError(path, f"{sf_detail}; ffmpeg: {_first_line(exc)}") from exc
+    try:
+        yield from _resampled(path, opened, sample_rate, mono, quality, "ffmpeg", max_duration_s,
+                              meta)
+    except _NothingDecoded as exc:
+        reason = "empty" if "0 frames" in str(exc) and "0 frames" in sf_detail else "undecodable"
+        raise AudioDecodeError(path, f"{sf_detail}; {exc}", reason=reason) from exc
+
+
+def _stream(path: Path, sample_rate: int | None, mono: bool, block_s: float, quality: str,
+            max_duration_s: float | None, meta: dict[str, Any], notes: list[str]
+            ) -> Iterator[np.ndarray]:
+    """Decoded ``(n, out_ch)`` float32 blocks of an audio file (not MIDI): soundfile first,
+    FFmpeg when soundfile cannot open it, decodes nothing, or trusts a lying MP3 header."""
+    try:
+        opened = _sf_blocks(path, block_s)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_exc:
+        yield from _ffmpeg_stream(path, sample_rate, mono, block_s, quality,
+                                  f"soundfile: {sf_exc}", max_duration_s, meta)
+        return
+    src_sr, _, frames, blocks = opened
+    if frames > 0 and src_sr > 0 and _sf_is_mp3(path):
+        extra = _mp3_header_understates(path, frames / src_sr)
+        if extra is not None:
+            blocks.close()  # type: ignore[attr-defined]
+            notes.append(f"MP3 header says {frames / src_sr:.2f} s but the stream goes on "
+                         f"past it; decoded with FFmpeg to its real end")
+            yield from _ffmpeg_stream(path, sample_rate, mono, block_s, quality,
+                                      "soundfile: header frame count too small", max_duration_s,
+                                      meta)
+            return
+    try:
+        yield from _resampled(path, opened, sample_rate, mono, quality, "soundfile",
+                              max_duration_s, meta)
+    except _NothingDecoded as exc:  # opened but nothing decodes: let FFmpeg try
+        yield from _ffmpeg_stream(path, sample_rate, mono, block_s, quality, str(exc),
+                                  max_duration_s, meta)
+
+
+def _sf_is_mp3(path: Path) -> bool:
+    try:
+        return sf.info(str(path)).format == "MP3"
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _midi_wav(path: Path, sample_rate: int | None, midi: Any, max_duration_s: float | None
+              ) -> tuple[Path, Any]:
+    from eno_hf.audio import midi as _midi
+
+    settings = midi or _midi.RenderSettings()
+    if sample_rate:
+        settings = dataclasses.replace(settings, sample_rate=int(sample_rate))
+    return _midi.render_midi_to_wav(path, settings, max_duration_s=max_duration_s), settings
+
+
+@_quiet_decoder
+def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = True,
+               block_s: float = 30.0, quality: str = "HQ", midi=None,
+               max_duration_s: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode an audio file to float32 in [-1, 1], streamed in blocks.
+
+    Args:
+        path: wav/flac/aiff/mp3/ogg(vorbis)/opus via soundfile; m4a and other FFmpeg formats via
+            torchcodec; ``.mid``/``.midi`` measured, then rendered by FluidSynth
+            (``eno_hf.audio.midi``, cached), then decoded like a WAV.
+        sample_rate: output rate in Hz; ``None`` keeps the native rate. Resampling uses
+            ``soxr.ResampleStream`` (SoX resampler, ``quality`` = "HQ" by default).
+        mono: mix channels down to their mean.
+        block_s: decode block length in seconds (memory bound = one block of the source).
+        quality: soxr quality ("VHQ", "HQ", "MQ", "LQ", "QQ").
+        midi: ``eno_hf.audio.midi.RenderSettings`` for MIDI inputs (soundfont, gain, reverb,
+            limits); its ``sample_rate`` is replaced by ``sample_rate`` when given. Default
+            settings if None.
+        max_duration_s: longest accepted length in seconds, counted on the decoded output (a
+            MIDI file: its playing time, before rendering); None: no limit.
+
+    Returns:
+        ``(samples, sr)``: ``samples`` is ``(n,)`` float32 when ``mono`` else ``(channels, n)``.
+
+    Raises:
+        AudioDecodeError: reason ``missing_file``, ``unsupported`` (a directory), ``io_error``
+            (not readable), ``empty`` (zero bytes, or a valid header
+            with no audio frame) or ``undecodable`` (truncated/garbage/not audio/unsupported);
+            MIDI: also ``too_long`` / ``silent`` (``eno_hf.audio.midi.inspect_midi``).
+            Partially decodable files return what decodes (see module docstring).
+        RejectedInput: ``too_long``: more than ``max_duration_s`` seconds decoded.
+    """
+    path = Path(path)
+    _check_file(path)
+    from eno_hf.audio import midi as _midi
+
+    if _midi.is_midi(path):
+        wav, settings = _midi_wav(path, sample_rate, midi, max_duration_s)
+        try:
+            samples, sr = load_audio(wav, sample_rate=sample_rate, mono=mono, block_s=block_s,
+                                     quality=quality, max_duration_s=max_duration_s)
+        except RejectedInput:
+            _midi.discard_render(path, settings)
+            raise
+        if not np.any(samples):  # digital silence: rejected downstream, not worth caching
+            _midi.discard_render(path, settings)
+        return samples, sr
+    meta: dict[str, Any] = {}
+    notes: list[str] = []
+    out: _Output | None = None
+    for block in _stream(path, sample_rate, mono, block_s, quality, max_duration_s, meta, notes):
+        if out is None:
+            # preallocate from the header, but never trust a (possibly corrupt) header for > 1 h
+            frames, src_sr, out_sr = meta["frames"], meta["source_sample_rate"], meta["sample_rate"]
+            expected = int(np.ceil(frames * out_sr / src_sr)) + 16 if frames > 0 else out_sr * 60
+            out = _Output(min(expected, int(_MAX_PREALLOC_S * out_sr)), meta["out_channels"])
+        out.add(block)
+    if notes:  # eno's own notes on this file (e.g. a lying MP3 header), like decoder notes
+        log.info("%s: %s", path, " | ".join(notes))
+        for sink in getattr(_NOTES, "stack", []):
+            sink.extend(notes)
+    assert out is not None  # _stream raises when nothing decodes
     samples = out.result()
     samples = samples[:, 0].copy() if mono else np.ascontiguousarray(samples.T)
-    return samples, out_sr
+    return samples, meta["sample_rate"]
+
+
+def iter_audio(path: str | Path, sample_rate: int | None = None, mono: bool = True,
+               block_s: float = 30.0, quality: str = "HQ", midi=None,
+               max_duration_s: float | None = None) -> Iterator[np.ndarray]:
+    """Decode an audio file block by block: the blocks of ``load_audio``, never the whole signal.
+
+    Same arguments, decoders, checks and errors as ``load_audio`` (a partial decode ends the
+    iteration early; ``too_long`` is raised by the ``next()`` that crosses ``max_duration_s``).
+    Concatenated, the blocks equal ``load_audio(...)[0]`` sample for sample. Memory: one source
+    block of ``block_s`` seconds plus its resampled output. Decoder stderr is captured around each
+    block only (the caller's own output between blocks is untouched) and reaches
+    ``decoder_notes()`` collectors active in this thread when the iteration ends.
+
+    Yields:
+        float32 ``(n,)`` blocks when ``mono`` else ``(channels, n)``, at ``sample_rate`` Hz (the
+        native rate when None). MIDI: the FluidSynth rendering (cached) streamed like a WAV.
+
+    Raises:
+        AudioDecodeError / RejectedInput: as ``load_audio``.
+    """
+    path = Path(path)
+    notes: list[str] = []
+    try:
+        with _captured_stderr(notes):
+            _check_file(path)
+            from eno_hf.audio import midi as _midi
+
+            settings = None
+            target = path
+            if _midi.is_midi(path):
+                target, settings = _midi_wav(path, sample_rate, midi, max_duration_s)
+        meta: dict[str, Any] = {}
+        gen = _stream(target, sample_rate, mono, block_s, quality, max_duration_s, meta, notes)
+        silent = True
+        try:
+            while True:
+                with _captured_stderr(notes):
+                    try:
+                        block = next(gen)
+                    except StopIteration:
+                        break
+                silent = silent and not np.any(block)
+                yield block[:, 0].copy() if mono else np.ascontiguousarray(block.T)
+        except RejectedInput:
+            if settings is not None:
+                _midi.discard_render(path, settings)
+            raise
+        finally:
+            gen.close()
+        if settings is not None and silent:
+            _midi.discard_render(path, settings)
+    except AudioDecodeError as exc:
+        if notes:
+            joined = " | ".join(dict.fromkeys(notes[:5]))
+            raise AudioDecodeError(exc.path, f"{exc.detail}; decoder: {joined}",
+                                   reason=exc.reason) from exc
+        raise
+    if notes:
+        log.info("%s: decoder notes: %s", path, " | ".join(dict.fromkeys(notes[:5])))
+        for sink in getattr(_NOTES, "stack", []):
+            sink.extend(notes)
+
+
+class _NothingDecoded(Exception):
+    """A backend opened the file but produced no audio frame."""
+
+
+_MAX_PREALLOC_S = 3600.0

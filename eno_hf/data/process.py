@@ -59,7 +59,8 @@ def _decode(rec: Recording, cfg: DatasetConfig) -> tuple[np.ndarray, Any]:
     info = audio_info(rec.path)
     samples, sr = load_audio(rec.path, sample_rate=cfg.audio.sample_rate, mono=True,
                              block_s=cfg.audio.block_s,
-                             midi=cfg.audio.midi.render_settings(cfg.audio.sample_rate))
+                             midi=cfg.audio.midi.render_settings(cfg.audio.sample_rate),
+                             max_duration_s=cfg.audio.max_duration_s)
     a = int(round((rec.start_s or 0.0) * sr))
     b = samples.shape[0] if rec.end_s is None else int(round(rec.end_s * sr))
     if a >= samples.shape[0]:

@@ -11,6 +11,15 @@ listed yield ``io_error`` records. Files and folders named on the command line a
 choice: they are taken as given, and symlinks inside a named folder are followed wherever they
 point (a link loop is walked once); confinement to data roots applies to metadata, templates and
 config-given roots (the dataset build), not here.
+
+Long files are tagged in bounded memory (flat in the file's length): a first streamed decoding
+pass (``eno_hf.audio.validate.scan_audio``) checks the input and measures its integrated
+loudness and sample peak; a second pass (skipped for inputs up to 10 minutes, kept from the first)
+applies the feature extractor's loudness gain block by block and runs the model on groups of
+``chunk_batch_size`` windows of ``chunk_s`` (``stream_scores``); the per-window probabilities are
+averaged as the model's own ``forward`` averages them, so the scores equal those of the
+whole-file path. Inputs longer than ``dataset.audio.max_duration_s`` (decoded length, not the
+header's) are ``too_long``: decoding stops there.
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ from typing import Any
 from eno_hf.config import AudioConfig, SourceConfig
 from eno_hf.errors import RejectedInput
 
-__all__ = ["AUDIO_EXTENSIONS", "expand_paths", "tag_paths", "write_jsonl", "check_model_readable"]
+__all__ = ["AUDIO_EXTENSIONS", "expand_paths", "tag_paths", "stream_scores", "write_jsonl",
+           "check_model_readable"]
 
 AUDIO_EXTENSIONS = tuple(SourceConfig().extensions)
 """Extensions picked up when a folder is given (the same list as dataset sources, plus MIDI)."""
@@ -98,8 +108,8 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
         PermissionError / FileNotFoundError / OSError: ``model_dir`` is unreadable or not a model
             directory (nothing is tagged).
     """
-    from eno_hf.audio.validate import validate_audio
-    from eno_hf.inference.pipeline import load_model, predict_waveform, tags_above_threshold
+    from eno_hf.audio.validate import scan_audio
+    from eno_hf.inference.pipeline import load_model, tags_above_threshold
 
     check_model_readable(model_dir)
     model, extractor = load_model(model_dir)
@@ -113,8 +123,8 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
             yield _error(item.path, item.reason, item.detail)
             continue
         try:
-            audio = validate_audio(item, cfg=cfg, sample_rate=rate)
-            scores = predict_waveform(audio.samples, rate, model, extractor)
+            audio = scan_audio(item, cfg=cfg, sample_rate=rate)
+            scores = stream_scores(audio, model, extractor)
         except RejectedInput as exc:
             yield _error(item, exc.reason, exc.detail)
             continue
@@ -131,6 +141,107 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
         if audio.warnings:
             rec["warnings"] = audio.warnings
         yield rec
+
+
+def _loudness_gain(audio: Any, extractor: Any) -> float | None:
+    """The gain ``EnoFeatureExtractor`` (``normalize_loudness``) would apply to the whole signal,
+    from the scan's integrated loudness and sample peak; None = left as is."""
+    import numpy as np
+
+    from eno_hf.models.feature_extraction import MIN_LOUDNESS_S
+
+    target = getattr(extractor, "target_lufs", None)
+    lufs = audio.loudness_lufs
+    if target is None or audio.stats.n < int(MIN_LOUDNESS_S * audio.sample_rate) \
+            or not np.isfinite(lufs):
+        return None
+    gain = 10.0 ** ((target - lufs) / 20.0)
+    ceiling = getattr(extractor, "peak_ceiling_dbfs", None)
+    if ceiling is not None and audio.stats.peak > 0:
+        gain = min(gain, 10.0 ** (ceiling / 20.0) / audio.stats.peak)
+    return gain
+
+
+def stream_scores(audio: Any, model: Any, extractor: Any) -> dict[str, dict[str, float]]:
+    """Per-head scores of a scanned input, computed window by window in bounded memory.
+
+    Args:
+        audio: ``eno_hf.audio.validate.ScannedAudio`` at ``extractor.sampling_rate`` (its
+            ``blocks()`` give the signal again, its stats the loudness and peak).
+        model: ``EnoForAudioTagging`` (eval mode); ``config.chunk_s`` windows (hop = window), a
+            last partial window kept when it holds ``chunk_tail_min_ratio`` of one (zero-padded),
+            at least one window; ``chunk_batch_size`` windows per forward pass.
+        extractor: ``EnoFeatureExtractor`` (``target_lufs``, ``peak_ceiling_dbfs``).
+
+    Returns:
+        ``{head: {label: score}}`` as ``eno_hf.inference.pipeline.predict_waveform`` on the whole
+        signal: window probabilities averaged per head (sigmoid / softmax; regression: mean).
+
+    Memory: one decoded block plus ``chunk_batch_size`` windows, whatever the input's length.
+    """
+    import numpy as np
+    import torch
+
+    from eno_hf.inference.pipeline import head_scores
+    from eno_hf.models.modeling import LOGIT_EPS
+
+    cfg = model.config
+    gain = _loudness_gain(audio, extractor)
+    win = int(model.window_samples)
+    group = max(1, int(cfg.chunk_batch_size))
+    ratio = float(cfg.chunk_tail_min_ratio)
+    device = next(model.parameters()).device
+    raw: dict[str, list[torch.Tensor]] = {}
+
+    def run(windows: np.ndarray) -> None:
+        with torch.no_grad():
+            out = model(input_values=torch.from_numpy(windows).to(device))
+        for spec in cfg.heads:  # one window per example: head_logits are the raw outputs
+            value = out.head_logits[spec["name"]]
+            raw.setdefault(spec["name"], []).append(value.reshape(value.shape[0], -1).cpu())
+
+    buf = np.zeros(0, dtype=np.float32)
+    n_windows = 0
+    for block in audio.blocks():
+        x = np.asarray(block, dtype=np.float32)
+        if gain is not None:
+            x = (x * gain).astype(np.float32)
+        buf = np.concatenate([buf, x]) if buf.size else x
+        while buf.shape[0] >= group * win:
+            run(np.ascontiguousarray(buf[: group * win].reshape(group, win)))
+            n_windows += group
+            buf = buf[group * win:]
+    n_full, rem = divmod(buf.shape[0], win)
+    k_tail = n_full + int(rem > 0 and rem >= ratio * win)
+    if n_windows + k_tail == 0:
+        k_tail = 1  # every input keeps one window
+    if k_tail:
+        tail = np.zeros(k_tail * win, dtype=np.float32)
+        used = min(buf.shape[0], tail.shape[0])
+        tail[:used] = buf[:used]
+        run(tail.reshape(k_tail, win))
+        n_windows += k_tail
+    k = n_windows
+    weights = torch.ones(1, k)
+    w = (weights / weights.sum(dim=1, keepdim=True))[..., None]
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        return (t.reshape(1, k, -1) * w).sum(dim=1)
+
+    head_logits: dict[str, torch.Tensor] = {}
+    for spec in cfg.heads:
+        name, kind = spec["name"], spec["kind"]
+        out = torch.cat(raw[name], dim=0)
+        if kind == "multilabel":
+            head_logits[name] = out if k == 1 else torch.logit(mean(torch.sigmoid(out)), eps=LOGIT_EPS)
+        elif kind == "singlelabel":
+            head_logits[name] = out if k == 1 else torch.log(
+                mean(torch.softmax(out, dim=-1)).clamp_min(LOGIT_EPS))
+        elif kind in ("regression", "ranking"):
+            head_logits[name] = mean(out).squeeze(-1)
+        else:
+            head_logits[name] = mean(out)
+    return head_scores(head_logits, cfg)
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], out_path: str | Path) -> int:

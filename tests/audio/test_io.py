@@ -229,3 +229,32 @@ def test_header_only_wav_is_empty(tmp_path: Path) -> None:
     with pytest.raises(AudioDecodeError) as exc:
         load_audio(path)
     assert exc.value.reason == "empty"
+
+
+def test_iter_audio_blocks_equal_load_audio(fourq_clips: list[Path], tmp_path: Path) -> None:
+    from eno_hf.audio.io import iter_audio
+
+    for src in (fourq_clips[0], tmp_path / "tone.wav"):
+        if src.suffix == ".wav":
+            sf.write(src, np.stack([_sine(440, 44_100, 3.3), _sine(220, 44_100, 3.3)], 1), 44_100)
+        whole, sr = load_audio(src, sample_rate=16_000, block_s=1.0)
+        blocks = list(iter_audio(src, sample_rate=16_000, block_s=1.0))
+        assert len(blocks) > 2 and all(b.dtype == np.float32 and b.ndim == 1 for b in blocks)
+        assert np.array_equal(np.concatenate(blocks), whole)
+
+
+def test_max_duration_stops_decoding(tmp_path: Path) -> None:
+    from eno_hf.audio.io import iter_audio
+    from eno_hf.errors import RejectedInput
+
+    path = tmp_path / "ten.flac"
+    sf.write(path, _sine(440, 16_000, 10.0), 16_000)
+    assert load_audio(path, max_duration_s=10.5)[0].shape[0] == 160_000
+    with pytest.raises(RejectedInput) as err:
+        load_audio(path, max_duration_s=4.0, block_s=1.0)
+    assert err.value.reason == "too_long" and "stopped at 5.0 s" in err.value.detail
+    it = iter_audio(path, max_duration_s=4.0, block_s=1.0)
+    got = [next(it) for _ in range(4)]  # the first four seconds come out, then the limit
+    assert sum(b.shape[0] for b in got) == 64_000
+    with pytest.raises(RejectedInput, match="too_long"):
+        next(it)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +49,9 @@ def test_render_real_performance(real_midi: Path) -> None:
 
 def test_render_is_cached_and_soundfonts_differ(real_midi: Path, tmp_path) -> None:
     a = midi.render_midi_to_wav(real_midi, midi.RenderSettings(sample_rate=16000))
-    mtime = a.stat().st_mtime_ns
+    inode = a.stat().st_ino
     again = midi.render_midi_to_wav(real_midi, midi.RenderSettings(sample_rate=16000))
-    assert again == a and again.stat().st_mtime_ns == mtime  # served from the cache
+    assert again == a and again.stat().st_ino == inode  # served from the cache (not re-rendered)
     if Path(midi.SOUNDFONTS["timgm6mb"]).is_file():
         b = midi.render_midi_to_wav(real_midi, midi.RenderSettings(sample_rate=16000, soundfont="timgm6mb"))
         assert b != a
@@ -110,3 +112,97 @@ def test_midi_without_notes_is_silent(tmp_path: Path) -> None:
 def test_missing_soundfont_names_the_package(real_midi: Path) -> None:
     with pytest.raises(FileNotFoundError, match="fluid-soundfont-gm"):
         midi.render_midi(real_midi, soundfont="/nonexistent/font.sf2")
+
+
+def test_inspect_matches_mido_on_real_performances() -> None:
+    import mido
+
+    if not PERCEPIANO.is_dir():
+        pytest.skip(f"real data not available: {PERCEPIANO} is absent")
+    for path in sorted(PERCEPIANO.glob("*.mid"))[:25]:
+        ref = mido.MidiFile(str(path))
+        facts = midi.inspect_midi(path)
+        assert facts.duration_s == pytest.approx(ref.length, abs=1e-9)
+        assert facts.n_notes == sum(1 for t in ref.tracks for m in t
+                                    if m.type == "note_on" and m.velocity > 0)
+
+
+def test_limits_and_corrupt_headers_before_rendering(tmp_path: Path, monkeypatch) -> None:
+    import mido
+
+    monkeypatch.setattr(subprocess, "run", _no_synth)  # nothing below may reach FluidSynth
+    f = mido.MidiFile(ticks_per_beat=1)
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=64, time=0),
+                            mido.Message("note_off", note=60, velocity=0, time=7000)])
+    f.tracks.append(track)
+    long = tmp_path / "long.mid"
+    f.save(str(long))
+    assert long.stat().st_size < 64 and midi.inspect_midi(long).duration_s == 3500.0
+    with pytest.raises(AudioDecodeError) as exc:
+        midi.render_midi_to_wav(long, midi.RenderSettings(sample_rate=16000))
+    assert exc.value.reason == "too_long" and "3500.0 s > max_duration_s=1800" in exc.value.detail
+    with pytest.raises(AudioDecodeError, match="notes > max_notes=1"):
+        midi.inspect_midi(long.parent / _two_notes(tmp_path), max_notes=1)
+    good = long.read_bytes()
+    for name, data in {"format7": good[:8] + b"\x00\x07" + good[10:],
+                       "no_tracks": good[:10] + b"\x00\x00" + good[12:],
+                       "smpte": good[:12] + b"\xe7\x28" + good[14:],
+                       "tpb0": good[:12] + b"\x00\x00" + good[14:],
+                       "track_cut": good[:-3],
+                       "not_midi": b"RIFF" + good[4:]}.items():
+        bad = tmp_path / f"{name}.mid"
+        bad.write_bytes(data)
+        with pytest.raises(AudioDecodeError) as err:
+            load_audio(bad, sample_rate=16000)
+        assert err.value.reason == "undecodable", name
+    assert not (tmp_path / "render-cache").exists() or not any((tmp_path / "render-cache").iterdir())
+
+
+def _no_synth(*args, **kwargs):
+    raise AssertionError("FluidSynth was run")
+
+
+def _two_notes(folder: Path) -> str:
+    import mido
+
+    f = mido.MidiFile()
+    f.tracks.append(mido.MidiTrack([mido.Message("note_on", note=n, velocity=64, time=0)
+                                    for n in (60, 64)]))
+    f.save(str(folder / "two.mid"))
+    return "two.mid"
+
+
+def test_cache_is_bounded_lru_and_cleaned(real_midi: Path, tmp_path: Path, monkeypatch) -> None:
+    cache = tmp_path / "render-cache"
+    srcs = []
+    for n in range(4):  # the same music under four cache keys (a trailing byte differs)
+        srcs.append(tmp_path / f"m{n}.mid")
+        srcs[-1].write_bytes(real_midi.read_bytes() + b"\x00" * n)
+    a = midi.render_midi_to_wav(srcs[0], midi.RenderSettings(sample_rate=8000))
+    size = a.stat().st_size
+    capped = midi.RenderSettings(sample_rate=8000, cache_max_mb=2.5 * size / 2**20)
+    dead = cache / ".render-999999999-abc.wav"  # a temporary of a process that is gone
+    dead.write_bytes(b"x" * 100)
+    b = midi.render_midi_to_wav(srcs[1], capped)
+    assert a.exists() and b.exists() and not dead.exists()
+    os.utime(a, (1, 1))
+    os.utime(b, (2, 2))
+    assert midi.render_midi_to_wav(srcs[0], capped) == a  # a cache hit: a is now the newest
+    c = midi.render_midi_to_wav(srcs[2], capped)  # three do not fit: the least recently used goes
+    assert a.exists() and c.exists() and not b.exists()
+    assert sum(p.stat().st_size for p in cache.iterdir()) <= 2.5 * size
+    # a failed synthesis leaves no temporary behind
+    monkeypatch.setattr(midi.shutil, "which", lambda name: "/bin/false")
+    with pytest.raises(AudioDecodeError, match="fluidsynth failed"):
+        midi.render_midi_to_wav(srcs[3], capped)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([a.name, c.name])
+
+
+def test_rendering_rejected_after_rendering_is_removed(real_midi: Path, tmp_path: Path) -> None:
+    from eno_hf.audio.validate import validate_audio
+
+    cfg = AudioConfig(silence_threshold_dbfs=-0.1)  # every real rendering is "silent" here
+    with pytest.raises(RejectedInput) as exc:
+        validate_audio(real_midi, cfg=cfg)
+    assert exc.value.reason == "silent"
+    assert not list((tmp_path / "render-cache").glob("*.wav"))

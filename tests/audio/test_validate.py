@@ -143,3 +143,61 @@ def test_service_limits() -> None:
         with pytest.raises(RejectedInput) as err:
             validate_audio(data, filename="s.wav", limits=limits)
         assert err.value.reason == reason and err.value.path == "s.wav"
+
+
+def test_scan_audio_gives_the_reasons_and_messages_of_validate_audio(tmp_path: Path) -> None:
+    from eno_hf.audio.validate import scan_audio
+
+    nan = tone()
+    nan[3] = np.nan
+    loud_then_quiet = np.concatenate([tone(1.0), 1e-5 * tone(3.0)])
+    cases = {"empty": b"", "undecodable": b"\x89PNG\r\n\x1a\n" + b"\x00" * 500,
+             "silent": wav_bytes(np.zeros(2 * SR)), "too_short": wav_bytes(tone(0.05)),
+             "nan_inf": wav_bytes(nan, subtype="FLOAT"), "ok": wav_bytes(loud_then_quiet)}
+    cfg = AudioConfig(block_s=0.7)  # several blocks per file
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.wav"
+        path.write_bytes(data)
+        try:
+            whole = validate_audio(path, cfg=cfg, sample_rate=SR)
+        except RejectedInput as exc:
+            with pytest.raises(RejectedInput) as streamed:
+                scan_audio(path, cfg, sample_rate=SR)
+            assert (streamed.value.reason, streamed.value.path) == (exc.reason, exc.path) == \
+                (name, str(path))
+            if name != "undecodable":
+                assert streamed.value.detail == exc.detail
+            continue
+        scanned = scan_audio(path, cfg, sample_rate=SR)
+        assert scanned.loudness_lufs == whole.loudness_lufs  # streamed BS.1770 == pyloudnorm
+        assert np.array_equal(scanned.samples, whole.samples)
+        assert np.array_equal(np.concatenate(list(scan_audio(path, cfg, keep_s=1.0).blocks())),
+                              whole.samples)  # not kept: decoded again, same samples
+
+
+def test_signal_stats_loudness_equals_pyloudnorm_on_real_audio(fourq_clips) -> None:
+    from eno_hf.audio.conditioning import integrated_loudness
+    from eno_hf.audio.validate import SignalStats
+
+    y, sr = load_audio(fourq_clips[0], sample_rate=SR)
+    for block in (4801, 16_000 * 7):
+        stats = SignalStats(sr)
+        for i in range(0, y.shape[0], block):
+            stats.add(y[i:i + block])
+        assert stats.integrated_loudness() == integrated_loudness(y, sr)
+        assert stats.peak == float(np.abs(y).max()) and stats.n == y.shape[0]
+
+
+def test_decoding_stops_at_max_duration(tmp_path: Path) -> None:
+    from eno_hf.audio.validate import scan_audio
+
+    path = tmp_path / "six.wav"
+    path.write_bytes(wav_bytes(tone(6.0)))
+    for fn in (lambda: validate_audio(path, cfg=AudioConfig(max_duration_s=5.0)),
+               lambda: scan_audio(path, AudioConfig(max_duration_s=5.0, block_s=1.0))):
+        with pytest.raises(RejectedInput) as err:
+            fn()
+        assert err.value.reason == "too_long" and "max_duration_s=5" in err.value.detail
+    # a service limit below the config's applies too
+    with pytest.raises(RejectedInput, match="too_long"):
+        scan_audio(path, AudioConfig(), limits=Limits(max_duration_s=3.0))

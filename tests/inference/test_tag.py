@@ -39,3 +39,45 @@ def test_folders_are_expanded_and_jsonl_written(tiny_model_dir, fourq_clips, tmp
     assert lines[0]["path"].endswith("bad.wav") and lines[0]["error"]["reason"] == "undecodable"
     assert lines[1]["path"].endswith("notes.txt") and lines[1]["error"]["reason"] == "unsupported"
     assert lines[2]["path"] == str(fourq_clips[1]) and "heads" in lines[2]
+
+
+def test_streamed_scores_equal_the_whole_file_path(tiny_model_dir, fourq_clips, tmp_path):
+    """eno tag decodes and runs the model window by window; the scores are those of the whole
+    signal through the feature extractor and the model's own chunk averaging."""
+    from eno_hf.audio.validate import scan_audio, validate_audio
+    from eno_hf.config import AudioConfig
+    from eno_hf.inference.pipeline import load_model, predict_waveform
+    from eno_hf.inference.tag import stream_scores
+
+    model, extractor = load_model(tiny_model_dir)
+    model.config.chunk_batch_size = 4  # 30-s clips at chunk_s=2: several groups of windows
+    cfg = AudioConfig(block_s=3.7)
+    for clip in fourq_clips[:2]:
+        whole = validate_audio(clip, cfg=cfg, sample_rate=16_000)
+        expected = predict_waveform(whole.samples, 16_000, model, extractor)
+        for keep_s in (600.0, 1.0):  # kept from the first pass / decoded a second time
+            got = stream_scores(scan_audio(clip, cfg, sample_rate=16_000, keep_s=keep_s),
+                                model, extractor)
+            assert got == expected
+    # tail rule and a single short window, as the model's forward applies them
+    import soundfile as sf
+
+    short = tmp_path / "short.wav"
+    for n_s in (5.5625, 1.2):
+        x = whole.samples[: int(n_s * 16_000)]
+        sf.write(short, x, 16_000, subtype="FLOAT")
+        exp = predict_waveform(validate_audio(short, cfg=cfg).samples, 16_000, model, extractor)
+        assert stream_scores(scan_audio(short, cfg, keep_s=0.5), model, extractor) == exp
+
+
+def test_tag_rejects_what_is_too_long(tiny_model_dir, fourq_clips, tmp_path):
+    from eno_hf.config import AudioConfig
+
+    long_midi = tmp_path / "long.mid"  # 35 bytes, 3,500 s of playing time
+    long_midi.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x01MTrk\x00\x00\x00\x0d"
+                          b"\x00\x90\x3c\x40\xb6\x58\x80\x3c\x00\x00\xff\x2f\x00")
+    records = list(tag_paths([fourq_clips[0], long_midi], tiny_model_dir,
+                             audio_cfg=AudioConfig(max_duration_s=20.0)))
+    assert [r["error"]["reason"] for r in records] == ["too_long", "too_long"]
+    assert "max_duration_s=20" in records[0]["error"]["detail"]
+    assert "3500.0 s > max_duration_s=20" in records[1]["error"]["detail"]  # nothing rendered
