@@ -17,8 +17,10 @@ REASON_DESCRIPTIONS: dict[str, str] = {
     "empty": "zero bytes, or a valid header with no audio frame / no samples",
     "undecodable": "no decoder can read it: truncated, garbage, text/image renamed to audio, "
                    "corrupt MIDI",
-    "unsupported": "not an audio/MIDI file by its suffix, or a directory named like one",
-    "io_error": "the file exists but cannot be read (permission denied, I/O error)",
+    "unsupported": "not an audio/MIDI file by its suffix, a directory named like one, or not a "
+                   "regular file (FIFO, socket, device; never opened)",
+    "io_error": "the file exists but cannot be read (permission denied, I/O error), or a folder "
+                "the walk cannot list",
     "outside_root": "the path resolves (after symlinks) outside the configured audio root(s) and "
                     "allowed roots; the file is not opened",
     "too_short": "shorter than audio.min_duration_s, or too short for one segment",
