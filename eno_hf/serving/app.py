@@ -18,6 +18,7 @@ Connection timeouts and the connection cap live in ``eno_hf.serving.server``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -287,6 +288,7 @@ def create_app(predictor: Predictor, cfg: ServeConfig | None = None) -> FastAPI:
             await batcher.stop()
 
     budget = InflightBudget(int(cfg.max_inflight_mb * 2**20), cfg.max_inflight_audio_s)
+    decode_slots = asyncio.Semaphore(cfg.decode_workers)
     api_key = load_api_key(cfg.api_key_file) if cfg.api_key_file is not None else None
     assets = docs_assets(cfg) if cfg.docs else None
     app = FastAPI(title="eno", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -334,8 +336,9 @@ def create_app(predictor: Predictor, cfg: ServeConfig | None = None) -> FastAPI:
 
         try:
             await upload.seek(0)
-            samples = await run_in_threadpool(decode_upload, upload.file, name, predictor.sample_rate, cfg,
-                                              upload.content_type, reserve)
+            async with decode_slots:
+                samples = await run_in_threadpool(decode_upload, upload.file, name, predictor.sample_rate, cfg,
+                                                  upload.content_type, reserve)
             actual = len(samples) / predictor.sample_rate
             if actual > reserved:  # the header understated the length: account for what was decoded
                 budget.reserve_seconds(actual - reserved, force=True)
@@ -366,8 +369,6 @@ def create_app(predictor: Predictor, cfg: ServeConfig | None = None) -> FastAPI:
               summary="Tag several files (multipart field 'files', repeated); bad files get per-item errors")
     async def predict_batch(files: list[UploadFile] = File(..., description="audio or MIDI files")
                             ) -> BatchResponse:
-        import asyncio
-
         t0 = time.perf_counter()
         if len(files) > cfg.max_files:
             raise RejectedInput(None, "too_many_files", f"{len(files)} files > max_files={cfg.max_files}")

@@ -49,7 +49,7 @@ class ServeConfig(BaseModel):
     """``torch.set_num_threads`` for the inference thread (None = PyTorch's default)."""
 
     # --- global budget of work in flight (all requests together) ---
-    max_inflight_mb: float = Field(512.0, gt=0.0, le=65_536.0)
+    max_inflight_mb: float = Field(1024.0, gt=0.0, le=65_536.0)
     """Request bodies being received or held, all requests together, in MiB; a request that would go
     beyond it gets 503 ``overloaded`` (with ``Retry-After``). Must hold one largest request
     (``max_files x max_upload_mb``) for that request to ever be accepted."""
@@ -57,6 +57,9 @@ class ServeConfig(BaseModel):
     """Seconds of audio being decoded or waiting for / in inference, all requests together (each file
     reserves its length measured before decoding: header duration, MIDI length); beyond it: 503
     ``overloaded``. Should be at least ``max_duration_s`` (else a longest file is always refused)."""
+    decode_workers: int = Field(2, ge=1, le=256)
+    """Files decoded at the same time, all requests together (each holds a thread, the GIL at times,
+    and its decoded samples); the others wait their turn. About the number of CPU cores."""
     retry_after_s: int = Field(5, ge=1, le=3600)
     """``Retry-After`` header (seconds) on 503 ``overloaded`` answers."""
 
