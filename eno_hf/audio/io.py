@@ -46,6 +46,7 @@ import soundfile as sf
 import soxr
 
 from eno_hf.errors import AudioDecodeError, RejectedInput
+from eno_hf.utils.progress import STDERR_LOCK as _STDERR_LOCK  # shared with eno's own stderr writers
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,6 @@ def _check_file(path: Path) -> None:
         raise AudioDecodeError(path, exc.detail, reason=exc.reason) from None
 
 
-_STDERR_LOCK = threading.RLock()
 _NOTES = threading.local()
 
 

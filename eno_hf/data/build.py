@@ -209,7 +209,8 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
     t_hash = time.perf_counter()
     hashes: dict[str, str] = {}
     usable: list[Recording] = []
-    by_path = _hash_files(sorted({str(r.path) for r in recs}), max(1, cfg.num_workers))
+    by_path = _hash_files(sorted({str(r.path) for r in recs}), max(1, cfg.num_workers),
+                          cache_file=data_root / "cache" / "content-hashes.json")  # unchanged files not re-read
     for rec in recs:  # pre-cut segment sources name one file many times: hashed once
         res = by_path[str(rec.path)]
         if isinstance(res, RejectedInput):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -25,8 +26,27 @@ def content_hash(path: Path) -> str:
     return content_hash(path)
 
 
-def hash_files(paths: Sequence[str], threads: int) -> dict[str, str | RejectedInput | OSError]:
-    """``{path: sha256 hex}`` (or the ``RejectedInput``/``OSError`` raised for it), threaded."""
+def _stat_key(path: str) -> list[int] | None:
+    """``[size, mtime_ns, ctime_ns, inode]`` of a regular file, else None (a chmod, a rewrite or a
+    replacement changes it)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def hash_files(paths: Sequence[str], threads: int, cache_file: str | Path | None = None
+               ) -> dict[str, str | RejectedInput | OSError]:
+    """``{path: sha256 hex}`` (or the ``RejectedInput``/``OSError`` raised for it), threaded.
+
+    With ``cache_file`` (JSON ``{path: [size, mtime_ns, ctime_ns, inode, sha256]}``) a file whose
+    stat is unchanged since it was hashed is not read again (the stat is taken before hashing, so
+    a file changed meanwhile is hashed again next time); the cache is rewritten atomically when
+    it changed. An unreadable or invalid cache file counts as empty.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     def one(p: str) -> str | RejectedInput | OSError:
@@ -35,10 +55,37 @@ def hash_files(paths: Sequence[str], threads: int) -> dict[str, str | RejectedIn
         except (RejectedInput, OSError) as exc:
             return exc
 
-    if threads <= 1 or len(paths) <= 1:
-        return {p: one(p) for p in paths}
-    with ThreadPoolExecutor(max_workers=threads) as ex:
-        return dict(zip(paths, ex.map(one, paths)))
+    cache: dict[str, list[Any]] = {}
+    if cache_file is not None:
+        try:
+            loaded = json.loads(Path(cache_file).read_text(encoding="utf-8"))
+            cache = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            cache = {}
+    out: dict[str, str | RejectedInput | OSError] = {}
+    stats: dict[str, list[int] | None] = {}
+    todo: list[str] = []
+    for p in paths:
+        stats[p] = key = _stat_key(p) if cache_file is not None else None
+        hit = cache.get(p)
+        if key is not None and isinstance(hit, list) and len(hit) == 5 and hit[:4] == key:
+            out[p] = str(hit[4])
+        else:
+            todo.append(p)
+    if threads <= 1 or len(todo) <= 1:
+        fresh = {p: one(p) for p in todo}
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            fresh = dict(zip(todo, ex.map(one, todo)))
+    out.update(fresh)
+    if cache_file is not None:
+        updates = {p: [*stats[p], h] for p, h in fresh.items() if isinstance(h, str) and stats[p] is not None}
+        if updates:
+            from eno_hf.utils.io import atomic_write_json
+
+            cache.update(updates)
+            atomic_write_json(cache_file, cache, indent=None)
+    return {p: out[p] for p in paths}
 
 
 @contextmanager
@@ -222,7 +269,6 @@ def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> It
             yield from results
     finally:
         _forget_workers(pids)
-
 
 
 def progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str, unit: str = "file") -> Iterable[Any]:

@@ -21,6 +21,7 @@ training steps and epochs through the same helper.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -31,7 +32,8 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["ENV_VAR", "LOGGER_NAME", "Progress", "progress_mode", "track", "trainer_progress_callback"]
+__all__ = ["ENV_VAR", "LOGGER_NAME", "STDERR_LOCK", "LockedStderr", "Progress", "progress_mode", "track",
+           "trainer_progress_callback"]
 
 ENV_VAR = "ENO_PROGRESS"
 """Environment variable forcing the display: ``auto`` (default), ``bar``, ``log`` or ``off``."""
@@ -42,9 +44,52 @@ LOG_STEPS = 10
 LOG_EVERY_S = 60.0
 """Log mode: a line at least this often (seconds) while work goes on (no line for idle time)."""
 
+STDERR_LOCK = threading.RLock()
+"""Held while file descriptor 2 is redirected (``eno_hf.audio.io`` captures what C decoders print
+there) and while eno writes to stderr from Python (progress bars, the ``eno`` log handler): a line
+written by one thread while another decodes would otherwise land in that file's decoder notes."""
+STDERR_LOCK_WAIT_S = 5.0
+"""Longest wait for ``STDERR_LOCK`` before writing anyway (never a deadlock, at worst a lost line)."""
+
 log = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 _MODES = ("bar", "log", "off")
+
+
+class LockedStderr(io.TextIOBase):
+    """``sys.stderr`` (as it is at each write; a rich live display's proxy unwrapped), written
+    under ``STDERR_LOCK``. The file of the progress bar's console."""
+
+    @staticmethod
+    def _stream() -> Any:
+        stream = sys.stderr
+        return getattr(stream, "rich_proxied_file", stream)
+
+    def write(self, text: str) -> int:
+        got = STDERR_LOCK.acquire(timeout=STDERR_LOCK_WAIT_S)
+        try:
+            return self._stream().write(text)
+        finally:
+            if got:
+                STDERR_LOCK.release()
+
+    def flush(self) -> None:
+        got = STDERR_LOCK.acquire(timeout=STDERR_LOCK_WAIT_S)
+        try:
+            self._stream().flush()
+        finally:
+            if got:
+                STDERR_LOCK.release()
+
+    def isatty(self) -> bool:
+        return bool(self._stream().isatty())
+
+    def fileno(self) -> int:
+        return self._stream().fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream(), "encoding", None) or "utf-8"
 
 
 def _quiet() -> bool:
@@ -153,6 +198,10 @@ class Progress:
         self.done += n
         if self.mode == "bar":
             self._bar.update(self._task, advance=n)
+            now = time.monotonic()
+            if now - self._last_log >= 0.2 or (self.total and self.done >= self.total):
+                self._bar.refresh()
+                self._last_log = now
         elif self.mode == "log":
             now = time.monotonic()
             crossed = bool(self.total) and self.done * LOG_STEPS >= self._next_step * self.total
@@ -172,7 +221,7 @@ class Progress:
         """Change the description shown from now on (e.g. ``"training (epoch 3/60)"``)."""
         self.description = description
         if self.mode == "bar":
-            self._bar.update(self._task, description=description)
+            self._bar.update(self._task, description=description, refresh=True)
 
     def close(self, failed: bool = False) -> None:
         """Stop the bar / write the final line (INFO; nothing when ``failed``). Idempotent."""
@@ -207,7 +256,8 @@ def _acquire_bar() -> Any:
             _shared_bar = RichProgress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                                        MofNCompleteColumn(), TextColumn("{task.fields[unit]}"), TimeElapsedColumn(),
                                        TextColumn("ETA"), TimeRemainingColumn(),
-                                       console=Console(stderr=True), transient=False)
+                                       console=Console(file=LockedStderr()), transient=False,
+                                       auto_refresh=False)  # redrawn by advance(): no thread writing to stderr
             _shared_bar.start()
         _bar_users += 1
         return _shared_bar

@@ -40,7 +40,7 @@ def fake(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(R, "load_model", lambda p: SimpleNamespace(config=SimpleNamespace(heads=HEADS)))
 
-    def fake_predict(model, split, batch_size):
+    def fake_predict(model, split, batch_size, progress=None):
         calls.append((split[0], batch_size))
         return _fake_predictions(split[0])
 

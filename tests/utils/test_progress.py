@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import sys
 
@@ -143,3 +144,30 @@ def test_reuse_freed_memory_keeps_results_and_nests():
             again = [conv(x).numpy() for _ in range(3)]
     assert isinstance(active, bool)
     assert all(np.array_equal(a, ref) for a in again)
+
+
+def test_a_line_written_while_a_decoder_captures_stderr_is_not_a_decoder_note(capfd, monkeypatch):
+    """Decoding redirects fd 2 to collect what C decoders print; eno's own stderr writers (the bar's
+    console, the log handler) wait for it instead of writing into that file's notes."""
+    import threading
+    import time
+
+    from eno_hf.audio.io import _captured_stderr
+
+    monkeypatch.setattr(sys, "stderr", open(2, "w", closefd=False, buffering=1))  # a real fd-2 stderr
+    notes: list[str] = []
+    started = threading.Event()
+
+    def decode():
+        with _captured_stderr(notes):
+            started.set()
+            time.sleep(0.5)
+            os.write(2, b"mpg123: Illegal Audio-MPEG-Header\n")  # what a C decoder prints
+
+    t = threading.Thread(target=decode)
+    t.start()
+    started.wait(5)
+    P.LockedStderr().write("4q: processing: 36/360 files (10 %)\n")
+    t.join()
+    assert notes == ["mpg123: Illegal Audio-MPEG-Header"]
+    assert "36/360 files" in capfd.readouterr().err
