@@ -230,7 +230,7 @@ class Progress:
         self._closed = True
         now = time.monotonic()
         if self.mode == "bar":
-            _release_bar()
+            _release_bar(self._task)
         if self.mode in ("bar", "log") and not failed:
             elapsed = now - self._start
             total = f"/{self.total}" if self.total and self.done != self.total else ""
@@ -263,13 +263,20 @@ def _acquire_bar() -> Any:
         return _shared_bar
 
 
-def _release_bar() -> None:
+def _release_bar(task: Any) -> None:
+    """One user fewer: the last one stops the display; a nested one removes its finished line."""
     global _shared_bar, _bar_users
     with _bar_lock:
         _bar_users -= 1
-        if _bar_users <= 0 and _shared_bar is not None:
+        if _shared_bar is None:
+            return
+        if _bar_users <= 0:
+            _shared_bar.refresh()
             _shared_bar.stop()
             _shared_bar, _bar_users = None, 0
+        else:
+            _shared_bar.remove_task(task)
+            _shared_bar.refresh()
 
 
 def track(iterable: Iterable[T], total: int | None = None, description: str = "working", unit: str = "item",
