@@ -35,7 +35,9 @@ REASON_DESCRIPTIONS: dict[str, str] = {
     "bad_shape": "an embedding tensor whose shape is not (frames, dim) / (dim,) with the dataset's dim",
     "bad_dtype": "an embedding tensor that is not floating point (or cannot be read without unpickling)",
     # service limits (``validate.Limits``, the HTTP service)
-    "too_long": "longer than the service's max_duration_s",
+    "too_long": "longer than audio.max_duration_s or the service's max_duration_s (measured while "
+                "decoding, not from the header); a MIDI file beyond audio.midi.max_duration_s / "
+                "max_notes (checked before rendering)",
     "unsupported_format": "more channels or a higher sample rate than the service accepts",
     # HTTP requests only (``eno serve``; see docs/serving.md)
     "too_large": "the upload is larger than the service's max_upload_mb",

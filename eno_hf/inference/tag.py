@@ -15,10 +15,10 @@ config-given roots (the dataset build), not here.
 Long files are tagged in bounded memory (flat in the file's length): a first streamed decoding
 pass (``eno_hf.audio.validate.scan_audio``) checks the input and measures its integrated
 loudness and sample peak; a second pass (skipped for inputs up to 10 minutes, kept from the first)
-applies the feature extractor's loudness gain block by block and runs the model on groups of
-``chunk_batch_size`` windows of ``chunk_s`` (``stream_scores``); the per-window probabilities are
-averaged as the model's own ``forward`` averages them, so the scores equal those of the
-whole-file path. Inputs longer than ``dataset.audio.max_duration_s`` (decoded length, not the
+applies the feature extractor's loudness gain block by block and runs the model on a minute of
+``chunk_s`` windows at a time (``stream_scores``); the per-window probabilities are averaged as
+the model's own ``forward`` averages them, so the scores equal those of the whole-file path (to
+float rounding when fewer windows than ``chunk_batch_size`` go through the encoder at once). Inputs longer than ``dataset.audio.max_duration_s`` (decoded length, not the
 header's) are ``too_long``: decoding stops there.
 """
 
@@ -33,8 +33,8 @@ from typing import Any
 from eno_hf.config import AudioConfig, SourceConfig
 from eno_hf.errors import RejectedInput
 
-__all__ = ["AUDIO_EXTENSIONS", "expand_paths", "tag_paths", "stream_scores", "write_jsonl",
-           "check_model_readable"]
+__all__ = ["AUDIO_EXTENSIONS", "expand_paths", "tag_paths", "stream_scores", "windows_per_batch",
+           "write_jsonl", "check_model_readable"]
 
 AUDIO_EXTENSIONS = tuple(SourceConfig().extensions)
 """Extensions picked up when a folder is given (the same list as dataset sources, plus MIDI)."""
@@ -162,7 +162,20 @@ def _loudness_gain(audio: Any, extractor: Any) -> float | None:
     return gain
 
 
-def stream_scores(audio: Any, model: Any, extractor: Any) -> dict[str, dict[str, float]]:
+TAG_BATCH_AUDIO_S = 60.0
+"""Seconds of audio per forward pass of ``eno tag`` (windows per pass: ``TAG_BATCH_AUDIO_S //
+chunk_s``, at least 1, at most ``chunk_batch_size``): encoder activations grow with the windows of
+a pass (``msd-fcn``, 29-s windows: ~90 MB a window), so a long file must not send 16 at once."""
+
+
+def windows_per_batch(config: Any) -> int:
+    """Windows per forward pass in ``stream_scores`` (see ``TAG_BATCH_AUDIO_S``)."""
+    by_audio = int(TAG_BATCH_AUDIO_S // max(float(config.chunk_s), 1e-3))
+    return max(1, min(int(config.chunk_batch_size), by_audio))
+
+
+def stream_scores(audio: Any, model: Any, extractor: Any, windows_per_pass: int | None = None
+                  ) -> dict[str, dict[str, float]]:
     """Per-head scores of a scanned input, computed window by window in bounded memory.
 
     Args:
@@ -170,14 +183,18 @@ def stream_scores(audio: Any, model: Any, extractor: Any) -> dict[str, dict[str,
             ``blocks()`` give the signal again, its stats the loudness and peak).
         model: ``EnoForAudioTagging`` (eval mode); ``config.chunk_s`` windows (hop = window), a
             last partial window kept when it holds ``chunk_tail_min_ratio`` of one (zero-padded),
-            at least one window; ``chunk_batch_size`` windows per forward pass.
+            at least one window.
         extractor: ``EnoFeatureExtractor`` (``target_lufs``, ``peak_ceiling_dbfs``).
+        windows_per_pass: windows per forward pass (default ``windows_per_batch(model.config)``);
+            with ``chunk_batch_size`` the encoder sees the batches of the model's own forward
+            and the scores are equal bit for bit, with fewer they agree to float rounding.
 
     Returns:
         ``{head: {label: score}}`` as ``eno_hf.inference.pipeline.predict_waveform`` on the whole
         signal: window probabilities averaged per head (sigmoid / softmax; regression: mean).
 
-    Memory: one decoded block plus ``chunk_batch_size`` windows, whatever the input's length.
+    Memory: one decoded block plus the activations of ``windows_per_pass`` windows, whatever
+    the input's length.
     """
     import numpy as np
     import torch
@@ -188,7 +205,7 @@ def stream_scores(audio: Any, model: Any, extractor: Any) -> dict[str, dict[str,
     cfg = model.config
     gain = _loudness_gain(audio, extractor)
     win = int(model.window_samples)
-    group = max(1, int(cfg.chunk_batch_size))
+    group = max(1, int(windows_per_pass or windows_per_batch(cfg)))
     ratio = float(cfg.chunk_tail_min_ratio)
     device = next(model.parameters()).device
     raw: dict[str, list[torch.Tensor]] = {}

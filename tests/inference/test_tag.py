@@ -59,6 +59,9 @@ def test_streamed_scores_equal_the_whole_file_path(tiny_model_dir, fourq_clips, 
             got = stream_scores(scan_audio(clip, cfg, sample_rate=16_000, keep_s=keep_s),
                                 model, extractor)
             assert got == expected
+        one = stream_scores(scan_audio(clip, cfg, sample_rate=16_000), model, extractor,
+                            windows_per_pass=1)  # other encoder batches: equal to float rounding
+        assert all(abs(one[h][k] - expected[h][k]) < 1e-5 for h in expected for k in expected[h])
     # tail rule and a single short window, as the model's forward applies them
     import soundfile as sf
 
@@ -68,6 +71,15 @@ def test_streamed_scores_equal_the_whole_file_path(tiny_model_dir, fourq_clips, 
         sf.write(short, x, 16_000, subtype="FLOAT")
         exp = predict_waveform(validate_audio(short, cfg=cfg).samples, 16_000, model, extractor)
         assert stream_scores(scan_audio(short, cfg, keep_s=0.5), model, extractor) == exp
+
+
+def test_windows_per_pass_bounded_by_a_minute_of_audio():
+    from eno_hf.inference.tag import windows_per_batch
+    from eno_hf.models import EnoModelConfig
+
+    assert windows_per_batch(EnoModelConfig(chunk_s=29.0, chunk_batch_size=16)) == 2
+    assert windows_per_batch(EnoModelConfig(chunk_s=3.0, chunk_batch_size=16)) == 16
+    assert windows_per_batch(EnoModelConfig(chunk_s=120.0, chunk_batch_size=16)) == 1
 
 
 def test_tag_rejects_what_is_too_long(tiny_model_dir, fourq_clips, tmp_path):
