@@ -86,6 +86,8 @@ def test_folders_by_quadrant(tmp_path: Path, clips) -> None:
     found = load_recordings(s.dataset.source)
     assert len(found.recordings) == 12
     assert {r.singlelabel["label"] for r in found.recordings} == {"Q1", "Q2", "Q3", "Q4"}
+    # the written eno.yaml is no input: only notes.txt is reported
+    assert [Path(r["path"]).name for r in found.rejected] == ["notes.txt"]
     assert not [p for p in col.iterdir() if p.name.startswith(".eno-init")]  # no temporaries
 
 

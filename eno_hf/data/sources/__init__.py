@@ -82,6 +82,10 @@ def reject(path: str | Path | None, recording_id: str | None, reason: str,
             "recording_id": printable(recording_id), "reason": reason, "detail": printable(detail)}
 
 
+CONFIG_FILE_NAME = "eno.yaml"
+"""The config file ``eno init`` writes into a collection: not an input, never reported as unsupported."""
+
+
 class AudioIndex:
     """The files under a root folder (recursive walk, symlinked folders not followed), sorted.
 
@@ -192,7 +196,7 @@ class AudioIndex:
                 self.unsupported_dirs.append(p)
             else:  # a dangling symlink too: rejected later as missing_file
                 self.files.append(p)
-        elif not name.startswith(".") and p.absolute().resolve() not in exclude:
+        elif not name.startswith(".") and name != CONFIG_FILE_NAME and p.absolute().resolve() not in exclude:
             self.unsupported.append(p)
 
     def by_stem(self, stem: str) -> list[Path]:
