@@ -113,7 +113,8 @@ _FORKED: tuple[Any, Any, Any] | None = None
 
 def cpu_workers(model: torch.nn.Module) -> int:
     """Worker processes ``encode_split`` uses by default: the usable CPU cores when ``model`` is on
-    the CPU and processes can be forked (Linux), else 1."""
+    the CPU and processes can be forked (Linux, and not inside a daemonic process such as a pool
+    worker, which may not have children), else 1."""
     import multiprocessing
     import sys
 
@@ -121,7 +122,8 @@ def cpu_workers(model: torch.nn.Module) -> int:
         on_cpu = next(model.parameters()).device.type == "cpu"
     except StopIteration:
         on_cpu = True
-    if not on_cpu or sys.platform == "darwin" or "fork" not in multiprocessing.get_all_start_methods():
+    if (not on_cpu or sys.platform == "darwin" or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
         return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
