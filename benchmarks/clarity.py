@@ -11,7 +11,7 @@ Prints, in one run, side by side:
 - fingerprint extraction (``eno_hf.features.fingerprint``) per second of audio on the normalized
   ``processed/`` files of the run (wall and CPU ms per audio second, median over files).
 
-Target (issue 12): ONNX p99 < 5 ms for the plug-in. Inputs are the real fingerprints of the run's
+Target: ONNX p99 < 5 ms for the plug-in. Inputs are the real fingerprints of the run's
 ``features.parquet``. Run after ``eno clarity run``:
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/clarity.py [--config configs/clarity.yaml] [--set k=v]

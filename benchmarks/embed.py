@@ -33,7 +33,7 @@ embedded per wall second), wall s, CPU s (this process + finished children) and 
    build first (cold page cache, numba's cache); then ``--repeats`` builds per setting, 1 and 2
    workers alternating, and the medians (each run is printed too).
 
-Targets (issue 8): batched never slower than one-by-one; 2 workers ≥ 1.7× one (both embedding and
+Targets: batched never slower than one-by-one; 2 workers ≥ 1.7× one (both embedding and
 build). Clips are decoded once, before anything is timed.
 """
 

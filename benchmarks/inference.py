@@ -5,7 +5,7 @@ per wall second; "×RT b1 CPU": per second of process CPU time, i.e. what a core
 give on a machine shared with other jobs), and training examples/s (forward + backward + optimizer
 step on training crops).
 Real audio (a 4q-dev clip) is used when ../shared/data is present, noise otherwise; timings are
-the median of ``--repeats`` runs after one warm-up. Target (issue #3): ≥ 200× real time on one
+the median of ``--repeats`` runs after one warm-up. Target: ≥ 200× real time on one
 core for ``mel_cnn`` (configured as ``configs/mel-cnn.yaml``: 3-s chunks).
 
 Inference runs under ``torch.no_grad()`` in eval mode, as ``pipeline()`` does, so ``mel_cnn`` takes
@@ -118,7 +118,7 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     "ensemble (default)": ("configs/small.yaml", []),
     "mtat-musicnn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=mtat-musicnn", "model.finetune=lora"]),
     "msd-fcn (LoRA)": (DATASET, ["model.encoder=sota_tagger", "model.tagger=msd-fcn", "model.finetune=lora"]),
-    # cheaper mel_cnn candidates (issue #3), not run by default
+    # cheaper mel_cnn candidates, not run by default
     "mel_cnn c64": (MEL_CNN, ["model.mel_cnn_channels=64"]),
     "mel_cnn c48": (MEL_CNN, ["model.mel_cnn_channels=48"]),
     "mel_cnn 96 mels": (MEL_CNN, ["dataset.features.n_mels=96"]),

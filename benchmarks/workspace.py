@@ -1,4 +1,4 @@
-"""Run time of the README's workspace example (`eno dataset all`, issue 13), cold and warm, per step.
+"""Run time of the README's workspace example (`eno dataset all`), cold and warm, per step.
 
 Runs, as subprocesses from the project root, on a fresh data root and a fresh FluidSynth render
 cache (what a fresh clone sees):

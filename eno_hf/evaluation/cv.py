@@ -116,7 +116,7 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
     Candidate("msd-musicnn-probe", "ridge", ["msd-musicnn"],
               description="ridge probe on MSD-Musicnn penultimate mean+max"),
     Candidate("msd-musicnn-logreg", "linear", ["msd-musicnn"],
-              description="baseline (the peer of issue 14): logistic-regression probe on MSD-Musicnn penultimate mean+max"),
+              description="baseline (the peer): logistic-regression probe on MSD-Musicnn penultimate mean+max"),
     Candidate("default", "default", [],
               description="the config's model (default: LoRA-top tagger_ensemble + trunk + heads), trained per fold "
                           "with its own recipe (evaluation.cv_finetune)"),
@@ -126,7 +126,7 @@ CANDIDATES: dict[str, Candidate] = {c.name: c for c in [
     Candidate("default-refit", "default", [], refit=True,
               description="the default, epoch chosen on the validation part, then refit on training + validation"),
     Candidate("default-val3", "default", [], val_inner=3,
-              description="the default with a validation part of 1/3 of the training artists (before session 15)"),
+              description="the default with a validation part of 1/3 of the training artists (before 2026-12-04, 4f9b4ea)"),
     Candidate("ensemble-mlp", "mlp", DEFAULT_ENSEMBLE,
               description="the default's encoder frozen + its MLP trunk/heads"),
     Candidate("ensemble-probe", "ridge", DEFAULT_ENSEMBLE,

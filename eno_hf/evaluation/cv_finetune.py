@@ -22,7 +22,7 @@ frozen bottoms (``TaggerEnsembleEncoder.frozen_prefix``) and only runs the train
    (``train.early_stopping_patience``), on an artist-grouped validation part of the outer training
    part with the config's validation share (``validation_inner``: 1/9 of its artists for the 80/10/10
    split; the default trains on the rest, like ``eno train`` on its train/validation split; before
-   session 15 it was 1/3, which trained the CV models on less data than the real one). The quadrant temperature (Guo et al. 2017) is fitted on that validation part. Window
+   2026-12-04 (4f9b4ea) it was 1/3, which trained the CV models on less data than the real one). The quadrant temperature (Guo et al. 2017) is fitted on that validation part. Window
    probabilities are averaged per recording (as ``predict_dataset``).
 
 ``candidate`` options (``evaluation.cv.Candidate``): ``seeds`` (average of several fresh models),

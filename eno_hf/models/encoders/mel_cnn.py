@@ -8,7 +8,7 @@ each block; the shortcut is a strided 3x3 conv + BN when shape changes), global 
 The reference's dense1/BN/dense2 tag head is left out: eno heads sit on the pooled embedding.
 
 Inference path (eval mode with autograd off, e.g. under ``torch.inference_mode()``): the same
-function computed faster on the CPU (issue #3) by three exact rewrites: every BatchNorm is folded
+function computed faster on the CPU by three exact rewrites: every BatchNorm is folded
 into the preceding conv (``torch.nn.utils.fusion.fuse_conv_bn_weights``; Jacob et al., CVPR 2018,
 sec. 3.2), recomputed from the live parameters at every call so state dicts, ``save_pretrained``
 and LoRA are untouched; the single-input-channel convs of the first block run as patch
