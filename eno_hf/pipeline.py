@@ -11,7 +11,7 @@ it (the same idea as ``build_dataset(map_fn=...)``):
 
 - ``run_directly`` (default, ``eno run --no-prefect``, ``eno build/train/evaluate/register``) calls
   the function;
-- ``flows.runner.prefect_runner`` (``eno run``, every Prefect flow and deployment) wraps it in a
+- ``eno_hf.flows.runner.prefect_runner`` (``eno run``, every Prefect flow and deployment) wraps it in a
   Prefect task with retries/timeouts and, for GPU stages, a slot of the global concurrency limit
   ``gpu``. This module never imports Prefect.
 
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -54,12 +55,16 @@ from eno_hf.utils.io import atomic_write_json, json_hash
 
 Resource = Literal["cpu", "gpu", "io"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class PipelineState:
     """What the stages produced so far (in memory; paths absolute).
 
-    Run options (set by the caller, read by stages): ``progress`` (progress bars) and ``map_fn``
+    Run options (set by the caller, read by stages): ``progress`` (False hides the progress of
+    long stages, otherwise shown through ``eno_hf.utils.progress``: a bar on a terminal, INFO lines
+    elsewhere, nothing with ``eno -q``) and ``map_fn``
     (how the dataset build maps per-file work, see ``eno_hf.data.build.build_dataset``).
     A caller may preset outputs to start mid-way, e.g. ``model_dir`` to evaluate or register a
     model trained elsewhere.
@@ -206,6 +211,11 @@ def stage_dataset(settings: Settings, state: PipelineState) -> dict[str, Any]:
 
         register_dataset_version(built.path, settings.dataset.name, built.version, root,
                                  settings.registry.clearml_project, settings.registry.clearml_offline, record=record)
+    acc, splits = built.report["accounting"], built.report.get("splits") or {}
+    log.info("dataset %s@%s%s: %d inputs, %d written, %d rejected%s; %s", settings.dataset.name, built.version,
+             " (reused)" if built.cache_hit else "", acc["n_inputs"], acc["n_written"], acc["n_rejected"],
+             "".join(f", {k}: {v}" for k, v in sorted((built.report.get("rejected_by_reason") or {}).items())),
+             ", ".join(f"{k} {v['n_recordings']} recordings / {v['n_segments']} segments" for k, v in splits.items()))
     return {"dataset_path": Path(built.path).resolve(), "dataset_version": built.version,
             "dataset": built.dataset, "qc_report": built.report,
             "run_dir": root / "runs" / run_id(settings, built.version),
@@ -257,6 +267,7 @@ def stage_train(settings: Settings, state: PipelineState) -> dict[str, Any]:
     model_dir = state.run_dir / "model"
     key = json_hash({"run": state.run_dir.name, "dataset": state.dataset_version})
     if _done(model_dir, key):
+        log.info("model reused (same run and dataset version): %s", model_dir)
         return {"model_dir": model_dir, "cached": {"train": True}}
     from eno_hf.registry.clearml import ClearMLCallback, make_tracker
     from eno_hf.training.train import train_model
@@ -276,7 +287,25 @@ def stage_train(settings: Settings, state: PipelineState) -> dict[str, Any]:
             shutil.rmtree(model_dir)
         shutil.copytree(src, model_dir)
     _mark_done(model_dir, key, {"best_metric": getattr(result, "best_metric", None)})
+    log.info("model trained into %s (best %s: %s)", model_dir, settings.train.metric_for_best_model,
+             getattr(result, "best_metric", None))
     return {"model_dir": model_dir, "cached": {"train": False}}
+
+
+def _log_metrics(metrics: dict[str, Any], baselines: dict[str, Any], eval_dir: Path, reused: bool = False) -> None:
+    """One INFO line of test metrics: the score beside the baselines', then each head's figures."""
+    from eno_hf.evaluation.metrics import flatten_metrics
+
+    def fmt(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, (int, float)) and v == v else "–"
+
+    flat = flatten_metrics({k: ({kk: (float("nan") if vv is None else vv) for kk, vv in v.items()}
+                                if isinstance(v, dict) else (float("nan") if v is None else v))
+                            for k, v in metrics.items()})
+    log.info("test metrics%s: score %s (%s); %s; report in %s", " (reused)" if reused else "",
+             fmt(flat.pop("score")),
+             ", ".join(f"{n} {fmt((b or {}).get('score'))}" for n, b in (baselines or {}).items()) or "no baselines",
+             ", ".join(f"{k} {fmt(v)}" for k, v in flat.items()), eval_dir)
 
 
 def stage_evaluate(settings: Settings, state: PipelineState) -> dict[str, Any]:
@@ -288,11 +317,13 @@ def stage_evaluate(settings: Settings, state: PipelineState) -> dict[str, Any]:
                      "evaluate": settings.evaluate.model_dump(mode="json")})
     if _done(eval_dir, key) and (eval_dir / "metrics.json").is_file():
         metrics = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+        _log_metrics(metrics, state.baselines, eval_dir, reused=True)
         return {"metrics": metrics, "eval_dir": eval_dir, "cached": {"evaluate": True}}
     from eno_hf.evaluation.run import evaluate_model
 
     metrics = evaluate_model(state.model_dir, state.dataset, eval_dir, settings)
     _mark_done(eval_dir, key)
+    _log_metrics(metrics, state.baselines, eval_dir)
     return {"metrics": metrics, "eval_dir": eval_dir, "cached": {"evaluate": False}}
 
 
@@ -321,6 +352,7 @@ def stage_register(settings: Settings, state: PipelineState) -> dict[str, Any]:
     if marker_dir is not None:
         done = _done(marker_dir, key)
         if done and Path(done["version_dir"]).is_dir():
+            log.info("model already registered as %s", done["version_dir"])
             return {"registered": Path(done["version_dir"]), "clearml": done.get("clearml_session"),
                     "cached": {"register": True}}
     dataset_info = ({"name": settings.dataset.name, "version": state.dataset_version,
@@ -329,17 +361,41 @@ def stage_register(settings: Settings, state: PipelineState) -> dict[str, Any]:
                          dataset_info=dataset_info)
     if marker_dir is not None:
         _mark_done(marker_dir, key, reg.to_dict())
+    log.info("model %s registered as %s (card: %s)", state.model_dir, reg.version_dir, Path(reg.version_dir) / "README.md")
     return {"registered": reg.version_dir, "clearml": reg.clearml_session, "cached": {"register": False}}
 
 
+def _files_key(paths: Sequence[str | Path]) -> list[Any]:
+    """(path, size, mtime) of every file named or under a named folder (``None`` when missing)."""
+    key: list[Any] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            key.append([str(p.resolve())] + [(f.relative_to(p).as_posix(), f.stat().st_size, f.stat().st_mtime_ns)
+                                             for f in sorted(p.rglob("*")) if f.is_file()])
+        else:
+            st = p.stat() if p.is_file() else None
+            key.append((str(p.resolve()), st.st_size if st else None, st.st_mtime_ns if st else None))
+    return key
+
+
 def stage_tag(settings: Settings, state: PipelineState) -> dict[str, Any]:
-    """Tag ``run.tag_files`` (never seen in training) into ``{run_dir}/tags.jsonl``."""
+    """Tag ``run.tag_files`` (never seen in training) into ``{run_dir}/tags.jsonl``; reused while the
+    model (weights and ``config.json``, which holds the tuned thresholds) and the files are unchanged
+    (marker ``{run_dir}/tag/stage.json``)."""
     state.require("model_dir", "run_dir")
+    out = state.run_dir / "tags.jsonl"
+    config = state.model_dir / "config.json"
+    key = json_hash({"model": _model_key(state.model_dir), "files": _files_key(settings.run.tag_files),
+                     "config": hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None})
+    if _done(state.run_dir / "tag", key) and out.is_file():
+        log.info("tags reused (same model and files): %s", out)
+        return {"tags": out, "cached": {"tag": True}}
     from eno_hf.inference.tag import tag_paths, write_jsonl
 
-    out = state.run_dir / "tags.jsonl"
-    write_jsonl(tag_paths([Path(p) for p in settings.run.tag_files], state.model_dir), out)
-    return {"tags": out}
+    n = write_jsonl(tag_paths([Path(p) for p in settings.run.tag_files], state.model_dir), out)
+    _mark_done(state.run_dir / "tag", key, {"n_records": n})
+    log.info("tagged %d files with %s into %s", n, state.model_dir, out)
+    return {"tags": out, "cached": {"tag": False}}
 
 
 STAGES: tuple[Stage, ...] = (
@@ -385,7 +441,7 @@ def run_stages(settings: Settings, names: Sequence[str] | None = None, state: Pi
         names: stage names to run (default: all).
         state: a (possibly preset) state to continue from; a new one by default.
         runner: ``runner(stage, settings, state) -> dict`` (``run_directly``, or
-            ``flows.runner.prefect_runner``).
+            ``eno_hf.flows.runner.prefect_runner``).
 
     Returns:
         The final ``PipelineState``.
