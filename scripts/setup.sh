@@ -29,6 +29,6 @@ fi
 # server process) compiled ~1,500 modules from source at start-up (~6 s of an unchanged `eno run`).
 if [ "$(cat .venv/.eno-pyc-stamp 2>/dev/null)" != "$stamp" ]; then
   echo "[setup] compiling bytecode (once per install, about a minute)"
-  .venv/bin/python -m compileall -q -j 0 .venv/lib/python3*/site-packages >/dev/null 2>&1 || true
+  .venv/bin/python -m compileall -q -j 0 .venv/lib/python3*/site-packages eno_hf/ >/dev/null 2>&1 || true
   echo "$stamp" > .venv/.eno-pyc-stamp
 fi
