@@ -30,6 +30,10 @@ MIDI_EXTENSIONS = (".mid", ".midi")
 ALLOWED_EXTENSIONS = tuple(sorted({*SourceConfig().extensions, *MIDI_EXTENSIONS, ".aif", ".aiff", ".wma"}))
 """Client file extensions kept on the temporary file (anything else: no extension, content sniffed)."""
 
+MIN_BYTES_PER_S = 1000.0
+"""Bytes per second of the most compressed audio expected (8 kb/s): an upload whose header tells no
+duration reserves ``size / MIN_BYTES_PER_S`` seconds of the in-flight budget (at most ``max_duration_s``)."""
+
 MIDI_CONTENT_TYPES = ("audio/midi", "audio/x-midi", "audio/mid", "application/x-midi", "audio/sp-midi")
 GENERIC_CONTENT_TYPES = ("", "application/octet-stream", "binary/octet-stream", "video/mp4", "video/ogg",
                          "video/webm", "application/ogg")
@@ -98,8 +102,8 @@ def decode_upload(data: bytes | BinaryIO, filename: str | None, sample_rate: int
         sample_rate: output rate in Hz (the model's).
         limits: ``ServeConfig`` (size, duration, rate, channels, silence); default ``ServeConfig()``.
         content_type: the part's declared content type (checked by ``check_content_type``).
-        reserve: called once with the measured duration in seconds (``max_duration_s`` when the
-            header tells none) before decoding; it may refuse by raising (e.g. ``RejectedInput``
+        reserve: called once with the measured duration in seconds (when the header tells none:
+            ``size / MIN_BYTES_PER_S``, at most ``max_duration_s``) before decoding; it may refuse by raising (e.g. ``RejectedInput``
             ``overloaded`` from the in-flight budget).
 
     Returns:
@@ -152,7 +156,9 @@ def decode_upload(data: bytes | BinaryIO, filename: str | None, sample_rate: int
                                     f"{info.duration_s:.1f} s > max_duration_s={cfg.max_duration_s}")
         if reserve is not None:
             known = info is not None and info.duration_s > 0
-            reserve(float(info.duration_s) if known else float(cfg.max_duration_s))
+            # no header duration: what the file could hold at 8 kb/s (the lowest common MP3/Opus rate)
+            guess = min(float(cfg.max_duration_s), size / MIN_BYTES_PER_S)
+            reserve(float(info.duration_s) if known else guess)
         try:
             samples, _ = load_audio(tmp, sample_rate=sample_rate, mono=True,
                                     max_duration_s=cfg.max_duration_s)  # measured, not the header
