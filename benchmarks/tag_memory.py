@@ -17,6 +17,12 @@ process under ``/usr/bin/time -v`` (its "Maximum resident set size"):
 
 Prints the peak RSS of each, the long file's peak above the baseline and the target; the last
 stdout line is a JSON object with ``--json``. Never asserts.
+
+Measured on the 2-core CPU machine, ``msd-fcn`` (29-s windows): baseline 950-960 MB; 20-minute
+WAV (202 MB): +93 MB above it; 60-minute WAV (606 MB): +124 MB. Before ``eno tag`` streamed
+(``--whole``), the 20-minute WAV took +1,510 MB (and +1,390 MB streamed with 16 windows per pass,
+the model's ``chunk_batch_size``: encoder activations, ~90 MB a window, hence one minute of
+windows per pass).
 """
 
 from __future__ import annotations
