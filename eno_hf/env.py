@@ -16,6 +16,9 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "TRANSFORMERS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    # datasets' own tqdm bars ("Flattening the indices", "Map") would interleave with eno's progress
+    # (eno_hf.utils.progress) and fill Prefect worker logs
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
     "TOKENIZERS_PARALLELISM": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -183,11 +183,12 @@ def _input_columns(settings: Settings) -> list[str]:
 
 
 class LogCallback(TrainerCallback):
-    """Trainer logs (losses, eval metrics) to this module's ``logging`` logger instead of stdout."""
+    """Trainer logs (losses, eval metrics) to this module's ``logging`` logger at DEBUG (``eno -v``)
+    instead of stdout; at INFO the progress lines and the pipeline's summary say enough."""
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if state.is_local_process_zero and logs:
-            log.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items()})
+            log.debug("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items()})
 
 
 # ----------------------------------------------------------------------------- training
