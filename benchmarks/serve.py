@@ -13,7 +13,7 @@ Each mode starts its own ``eno serve`` process (a real uvicorn server) and sends
 each client is an ``httpx.AsyncClient`` loop that posts the next clip as soon as its answer came back
 (closed loop). Latency = client-side wall time of one request. The machine load (1-min load average,
 CPU count) is printed: on a shared machine the absolute figures are only comparable within one run.
-Targets (issue 11): batching raises throughput at 16 clients; p99 < 2 x p50 at 4 clients.
+Targets: batching raises throughput at 16 clients; p99 < 2 x p50 at 4 clients.
 """
 
 from __future__ import annotations

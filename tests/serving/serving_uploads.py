@@ -25,7 +25,7 @@ def noise(seconds: float, seed: int, rate: int = SR) -> np.ndarray:
 
 
 def bad_uploads(real_mp3: bytes | None = None) -> dict[str, tuple[str, bytes, str, str]]:
-    """``case -> (filename, bytes, content type, expected reason)`` for every bad input of issue 11
+    """``case -> (filename, bytes, content type, expected reason)`` for every bad upload the service must refuse
     (with the limits of ``LIMITS``)."""
     nan = noise(2.0, 1)
     nan[100:200] = np.nan

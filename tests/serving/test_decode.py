@@ -1,4 +1,4 @@
-"""``decode_upload``: every bad input of issue 11 gets its reason code; good audio decodes."""
+"""``decode_upload``: every bad upload gets its reason code; good audio decodes."""
 
 from __future__ import annotations
 

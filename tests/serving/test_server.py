@@ -72,7 +72,7 @@ def test_health_and_model(server):
 
 @pytest.mark.slow
 def test_curl_predict_equals_eno_tag(server, serve_model_dir, fourq_clips):
-    """The done-criterion of issue 11: `curl -F file=@song.mp3 /predict` == `eno tag song.mp3`."""
+    """The service answers as the CLI does: `curl -F file=@song.mp3 /predict` == `eno tag song.mp3`."""
     url, _ = server
     clip = fourq_clips[0]
     out = subprocess.run(["curl", "-sS", "-F", f"file=@{clip}", f"{url}/predict"], capture_output=True,
