@@ -46,7 +46,7 @@ import soundfile as sf
 import soxr
 
 from eno_hf.errors import AudioDecodeError, RejectedInput
-from eno_hf.utils.progress import STDERR_LOCK as _STDERR_LOCK  # shared with eno's own stderr writers
+from eno_hf.utils.logs import STDERR_LOCK as _STDERR_LOCK  # shared with eno's own stderr writers
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
-__all__ = ["ENV_VAR", "LOGGER_NAME", "configured_level", "console", "quiet", "setup_logging"]
+__all__ = ["ENV_VAR", "LOGGER_NAME", "STDERR_LOCK", "configured_level", "console", "quiet", "setup_logging"]
+
+STDERR_LOCK = threading.RLock()
+"""Held while file descriptor 2 is redirected (``eno_hf.audio.io`` captures what C decoders print
+there) and while eno writes to stderr from Python (progress bars, the ``eno`` log handler): a line
+written by one thread while another decodes would otherwise land in that file's decoder notes."""
 
 LOGGER_NAME = "eno_hf"
 ENV_VAR = "ENO_LOG_LEVEL"
@@ -78,8 +84,6 @@ def _make_handler() -> logging.Handler:
     handler._eno = True  # type: ignore[attr-defined]  (found again by the next setup_logging call)
     # written under the lock audio decoding holds while it captures fd 2 (else a line written
     # meanwhile by another thread would become that file's "decoder notes")
-    from eno_hf.utils.progress import STDERR_LOCK
-
     handler.lock = STDERR_LOCK
     return handler
 

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from eno_hf.utils.logs import STDERR_LOCK, quiet
+
 __all__ = ["ENV_VAR", "LOGGER_NAME", "STDERR_LOCK", "LockedStderr", "Progress", "progress_mode", "track",
            "trainer_progress_callback"]
 
@@ -44,10 +46,6 @@ LOG_STEPS = 10
 LOG_EVERY_S = 60.0
 """Log mode: a line at least this often (seconds) while work goes on (no line for idle time)."""
 
-STDERR_LOCK = threading.RLock()
-"""Held while file descriptor 2 is redirected (``eno_hf.audio.io`` captures what C decoders print
-there) and while eno writes to stderr from Python (progress bars, the ``eno`` log handler): a line
-written by one thread while another decodes would otherwise land in that file's decoder notes."""
 STDERR_LOCK_WAIT_S = 5.0
 """Longest wait for ``STDERR_LOCK`` before writing anyway (never a deadlock, at worst a lost line)."""
 
@@ -93,10 +91,6 @@ class LockedStderr(io.TextIOBase):
 
 
 def _quiet() -> bool:
-    try:
-        from eno_hf.utils.logs import quiet
-    except ImportError:  # pragma: no cover - logs.py ships with eno; kept for partial installs
-        return logging.getLogger("eno_hf").getEffectiveLevel() > logging.INFO
     return quiet()
 
 
