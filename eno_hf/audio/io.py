@@ -129,6 +129,24 @@ def decoder_notes() -> Iterator[list[str]]:
         stack.remove(notes)
 
 
+def _with_notes(exc: AudioDecodeError, notes: list[str]) -> AudioDecodeError:
+    """``exc`` with the decoder's first (distinct) stderr lines appended to its detail; itself when none."""
+    if not notes:
+        return exc
+    joined = " | ".join(dict.fromkeys(notes[:5]))
+    return AudioDecodeError(exc.path, f"{exc.detail}; decoder: {joined}", reason=exc.reason)
+
+
+def _publish_notes(path: str | Path, notes: list[str]) -> None:
+    """A successful decode's stderr lines: one INFO line naming the file, and every open
+    ``decoder_notes`` block of this thread."""
+    if not notes:
+        return
+    log.info("%s: decoder notes: %s", path, " | ".join(dict.fromkeys(notes[:5])))
+    for sink in getattr(_NOTES, "stack", []):
+        sink.extend(notes)
+
+
 def _quiet_decoder(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator: the decoder's stderr goes into the error detail (failures) or into
     ``decoder_notes`` + an INFO log line naming the file (successes), never to the terminal."""
@@ -140,15 +158,8 @@ def _quiet_decoder(fn: Callable[..., Any]) -> Callable[..., Any]:
             with _captured_stderr(notes):
                 result = fn(path, *args, **kwargs)
         except AudioDecodeError as exc:
-            if notes:
-                joined = " | ".join(dict.fromkeys(notes[:5]))
-                raise AudioDecodeError(exc.path, f"{exc.detail}; decoder: {joined}",
-                                       reason=exc.reason) from exc
-            raise
-        if notes:
-            log.info("%s: decoder notes: %s", path, " | ".join(dict.fromkeys(notes[:5])))
-            for sink in getattr(_NOTES, "stack", []):
-                sink.extend(notes)
+            raise _with_notes(exc, notes) from exc
+        _publish_notes(path, notes)
         return result
 
     return wrapper
@@ -579,15 +590,8 @@ def iter_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
         if settings is not None and silent:
             _midi.discard_render(path, settings)
     except AudioDecodeError as exc:
-        if notes:
-            joined = " | ".join(dict.fromkeys(notes[:5]))
-            raise AudioDecodeError(exc.path, f"{exc.detail}; decoder: {joined}",
-                                   reason=exc.reason) from exc
-        raise
-    if notes:
-        log.info("%s: decoder notes: %s", path, " | ".join(dict.fromkeys(notes[:5])))
-        for sink in getattr(_NOTES, "stack", []):
-            sink.extend(notes)
+        raise _with_notes(exc, notes) from exc
+    _publish_notes(path, notes)
 
 
 class _NothingDecoded(Exception):
