@@ -587,18 +587,24 @@ def _path_template(plan: Plan, rows: list[dict[str, Any]], id_field: str,
                                f"after {id_field!r} ({len(matched)} of {len(rows)} rows read match)")
 
 
-def _read_csv(path: Path, max_rows: int) -> tuple[list[str], list[dict[str, Any]], str]:
-    from eno_hf.data.sources.csv import sniff_delimiter
-
+def _read_text(path: Path) -> str:
+    """``path`` as UTF-8 text (a BOM dropped). Raises InitError: unreadable (``io_error``) or not
+    UTF-8 (naming the line of the first bad byte)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InitError(path, f"cannot read: {exc.strerror or exc}", reason="io_error") from exc
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InitError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", line=line) from exc
+
+
+def _read_csv(path: Path, max_rows: int) -> tuple[list[str], list[dict[str, Any]], str]:
+    from eno_hf.data.sources.csv import sniff_delimiter
+
+    text = _read_text(path)
     lines = text.splitlines()
     first = lines[0] if lines else ""
     if not first.strip():
@@ -639,15 +645,7 @@ def _detect_csv(path: Path, max_rows: int) -> Plan:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InitError(path, f"cannot read: {exc.strerror or exc}", reason="io_error") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InitError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", line=line) from exc
+    text = _read_text(path)
     if not text.strip():
         raise InitError(path, "empty file", line=1)
     try:
