@@ -154,7 +154,12 @@ def ingest(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 @app.command()
 def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
           json_out: JsonOpt = False) -> None:
-    """Build (or reuse) the versioned dataset: condition, segment, featurize, split, QC report."""
+    """Build (or reuse) the versioned dataset: condition, segment, featurize, split, QC report.
+
+    Exit codes: 0 every input written; 1 the dataset was written but some inputs were rejected (each
+    with its reason in qc_report.json, as ``eno tag`` exits 1 when some inputs failed); 2 nothing
+    usable (bad config, unusable metadata, too few groups).
+    """
     from eno_hf.data.qc import print_qc_table
     from eno_hf.pipeline import run_stages
 
@@ -165,8 +170,15 @@ def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     hit = st.cached["dataset"]
     console.print(f"dataset: [bold]{st.dataset_path}[/bold] (version {st.dataset_version}"
                   f"{', cache hit' if hit else ''})")
+    n_rejected = len(st.qc_report.get("rejected") or [])
+    if n_rejected:
+        console.print(f"[yellow]{n_rejected} input(s) rejected[/yellow], each with its reason in "
+                      f"{st.dataset_path / 'qc_report.json'}; the dataset holds the others (exit 1)")
     if json_out:
-        print_json_last({"dataset": str(st.dataset_path), "version": st.dataset_version, "cache_hit": hit})
+        print_json_last({"dataset": str(st.dataset_path), "version": st.dataset_version, "cache_hit": hit,
+                         "n_rejected": n_rejected})
+    if n_rejected:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -194,7 +194,7 @@ def test_build_accounts_for_every_input(corpus) -> None:
     base, exp, atime = corpus
     data_root = base / "data"
     result = runner.invoke(app, build_args(base, data_root))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # written, with rejected inputs
     last = json.loads(result.stdout.strip().splitlines()[-1])
     report = json.loads((Path(last["dataset"]) / "qc_report.json").read_text())
     got: dict[str, str] = {}

@@ -34,10 +34,12 @@ class ServeConfig(BaseModel):
     """Largest accepted file (and, times ``max_files``, request body) in MiB; larger: HTTP 413."""
     max_duration_s: float = Field(900.0, gt=0.0, le=86_400.0)
     """Longest accepted audio in seconds (header duration, then decoded length); longer: 422."""
-    min_duration_s: float = Field(0.5, ge=0.0, le=3600.0)
-    """Shortest accepted audio in seconds; shorter: 422 ``too_short``."""
+    min_duration_s: float = Field(1.0, ge=0.0, le=3600.0)
+    """Shortest accepted audio in seconds; shorter: 422 ``too_short``. The default is the build's
+    (``dataset.audio.min_duration_s``), so a clip the dataset build would take is served too."""
     max_sample_rate_hz: int = Field(96_000, gt=0, le=768_000)
-    """Highest accepted native sample rate (a 192 kHz upload is refused: 12x the decode work of 16 kHz)."""
+    """Highest accepted native sample rate (a 192 kHz upload is refused: 12x the decode work of 16 kHz).
+    A service limit: ``eno build`` and ``eno tag`` read any rate (their inputs are the user's own files)."""
     max_channels: int = Field(8, ge=1, le=64)
     """Most channels accepted (mixed down to mono)."""
 

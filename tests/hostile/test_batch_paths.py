@@ -70,7 +70,7 @@ def _build(audio: Path, data_root: Path) -> dict:
     for s in sets:
         args += ["--set", s]
     result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # written, with rejected inputs
     last = json.loads(result.stdout.strip().splitlines()[-1])
     return json.loads((Path(last["dataset"]) / "qc_report.json").read_text())
 

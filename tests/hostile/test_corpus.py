@@ -156,7 +156,7 @@ def test_whole_corpus_through_build_tag_and_serve(env, model, server) -> None:
               "dataset.audio_column=false", "dataset.features.mfcc=false"]:
         args += ["--set", s]
     result = runner.invoke(app, args + _sets())
-    assert result.exit_code == 0, result.output  # rejections are accounted for, not a failure
+    assert result.exit_code == 1, result.output  # the dataset is written; rejected inputs exit 1
     last = json.loads(result.stdout.strip().splitlines()[-1])
     report = json.loads((Path(last["dataset"]) / "qc_report.json").read_text())
     ids = {k.replace("/", "__"): k for k in exp} | {Path(k).with_suffix("").as_posix().replace("/", "__"): k

@@ -61,3 +61,25 @@ def test_content_types_refused(ctype):
     with pytest.raises(RejectedInput) as info:
         check_content_type(ctype, "x")
     assert info.value.reason == "unsupported_media_type" and REASON_STATUS[info.value.reason] == 415
+
+
+@pytest.mark.parametrize("duration_s", [0.8, 1.2])
+def test_default_limits_match_the_build(tmp_path, duration_s):
+    """With default settings, the service and the build/tag validator take or refuse the same short
+    clip for the same reason (one minimum duration, one silence threshold)."""
+    from eno_hf.audio.validate import validate_audio
+    from eno_hf.config import AudioConfig
+
+    assert ServeConfig().min_duration_s == AudioConfig().min_duration_s
+    data = wav_bytes(noise(duration_s, 3, SR), SR)
+
+    def outcome(fn):
+        try:
+            fn()
+        except RejectedInput as exc:
+            return exc.reason
+        return "ok"
+
+    served = outcome(lambda: decode_upload(data, "c.wav", SR, ServeConfig(), content_type="audio/x-wav"))
+    built = outcome(lambda: validate_audio(data, filename="c.wav", cfg=AudioConfig(), sample_rate=SR))
+    assert served == built == ("too_short" if duration_s < 1.0 else "ok")
