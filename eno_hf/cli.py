@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 import eno_hf  # noqa: F401  (offline defaults before HF/Prefect/ClearML import)
-from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, load_settings, print_json_last
+from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, console, load_settings, print_json_last
 
 app = typer.Typer(
     add_completion=False,
@@ -48,7 +48,6 @@ app.add_typer(__import__("eno_hf.clarity.cli", fromlist=["app"]).app, name="clar
 app.add_typer(__import__("eno_hf.workspace.cli", fromlist=["app"]).app, name="dataset")
 app.command("embed")(__import__("eno_hf.embeddings.cli", fromlist=["embed_command"]).embed_command)
 
-console = Console(stderr=True)
 out = Console()
 
 DEFAULT_CONFIG = Path("small")  # a built-in config name (eno_hf/configs/small.yaml) or a file path

@@ -22,14 +22,15 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-__all__ = ["ConfigOpt", "SetOpt", "JsonOpt", "load_settings", "print_json_last", "compact"]
+__all__ = ["ConfigOpt", "SetOpt", "JsonOpt", "console", "load_settings", "print_json_last", "compact"]
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Built-in config name (`eno config --list`) "
                                                                 "or a YAML file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override: key.path=value (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
 
-_err = Console(stderr=True)
+console = Console(stderr=True)
+"""The CLI's messages (stderr; stdout carries only results and the ``--json`` line)."""
 _BULKY = {"per_tag", "per_class", "single_class_tags", "thresholds"}
 
 
@@ -40,7 +41,7 @@ def load_settings(config: Path, sets: list[str] | None):
     try:
         return load_config(config, sets or [])
     except ConfigError as exc:
-        _err.print(f"[red]config error:[/red] {exc}")
+        console.print(f"[red]config error:[/red] {exc}")
         raise typer.Exit(2) from exc
 
 

@@ -12,28 +12,7 @@ from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, load_settings, print_j
 
 console = Console(stderr=True)
 
-__all__ = ["embed_command", "items_from_dataset"]
-
-
-def items_from_dataset(data_root: str | Path, name: str, version: str = "latest") -> list[Any]:
-    """One ``EmbedItem`` per segment of a built dataset version (original file + segment times)."""
-    from datasets import load_from_disk
-
-    from eno_hf.data.version import resolve_version, version_dir
-    from eno_hf.embeddings.embed import EmbedItem
-
-    v = resolve_version(data_root, name, version)
-    d = load_from_disk(str(version_dir(data_root, name, v)))
-    items = []
-    for split in (d.keys() if hasattr(d, "keys") else [None]):
-        ds = d[split] if split is not None else d
-        cols = [c for c in ("segment_id", "recording_id", "group", "path", "segment_start_s", "segment_end_s") if c in ds.column_names]
-        for row in ds.select_columns(cols):
-            items.append(EmbedItem(segment_id=str(row["segment_id"]), path=row["path"], recording_id=row.get("recording_id"),
-                                   segment_start=float(row.get("segment_start_s") or 0.0), segment_end=row.get("segment_end_s"),
-                                   size_hint=float((row.get("segment_end_s") or 0) - (row.get("segment_start_s") or 0)),
-                                   fields={"group": row.get("group"), **({"split": split} if split else {})}))
-    return items
+__all__ = ["embed_command"]
 
 
 def embed_command(
@@ -56,7 +35,7 @@ def embed_command(
     """Embed every segment (one (frames, dim) tensor each), resumable by shard; every input ends in
     metadata.jsonl or rejections.jsonl. With --companion: the companion Arrow dataset of a dataset
     version (pooled embedding float32 [+ frames float16] by segment_id), see docs/deployments.md."""
-    from eno_hf.embeddings.embed import EmbedItem, embed_items, items_from_folder
+    from eno_hf.embeddings.embed import EmbedItem, embed_items, items_from_dataset, items_from_folder
     from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
 
     if companion:

@@ -176,7 +176,7 @@ def embed_dataset(settings: Any, version: str = "latest", progress: Any = None) 
     from filelock import FileLock
 
     from eno_hf.data.version import resolve_version
-    from eno_hf.embeddings.cli import items_from_dataset
+    from eno_hf.embeddings.embed import items_from_dataset
     from eno_hf.utils.io import atomic_write_json
 
     e = settings.embed

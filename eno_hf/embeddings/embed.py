@@ -36,7 +36,7 @@ from eno_hf.errors import RejectedInput
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EmbedItem", "EmbedResult", "MIDI_SUFFIXES", "PtWriter", "ShardWriter", "embed_items", "embed_items_2way", "items_from_folder",
+__all__ = ["EmbedItem", "EmbedResult", "MIDI_SUFFIXES", "PtWriter", "ShardWriter", "embed_items", "embed_items_2way", "items_from_dataset", "items_from_folder",
            "load_waveform"]
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -314,3 +314,23 @@ def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_di
     result = embed_items(items, embedder, out_dir, **{k: v for k, v in kwargs.items() if k != "progress"})
     result.embedded, result.reused = here.embedded + there, here.reused
     return result
+
+
+def items_from_dataset(data_root: str | Path, name: str, version: str = "latest") -> list[Any]:
+    """One ``EmbedItem`` per segment of a built dataset version (original file + segment times)."""
+    from datasets import load_from_disk
+
+    from eno_hf.data.version import resolve_version, version_dir
+
+    v = resolve_version(data_root, name, version)
+    d = load_from_disk(str(version_dir(data_root, name, v)))
+    items = []
+    for split in (d.keys() if hasattr(d, "keys") else [None]):
+        ds = d[split] if split is not None else d
+        cols = [c for c in ("segment_id", "recording_id", "group", "path", "segment_start_s", "segment_end_s") if c in ds.column_names]
+        for row in ds.select_columns(cols):
+            items.append(EmbedItem(segment_id=str(row["segment_id"]), path=row["path"], recording_id=row.get("recording_id"),
+                                   segment_start=float(row.get("segment_start_s") or 0.0), segment_end=row.get("segment_end_s"),
+                                   size_hint=float((row.get("segment_end_s") or 0) - (row.get("segment_start_s") or 0)),
+                                   fields={"group": row.get("group"), **({"split": split} if split else {})}))
+    return items

@@ -25,9 +25,8 @@ def cv_command(
                                                           "stdout line (instead of the markdown).")] = False,
 ) -> None:
     """Cross-validate the model candidates and baselines on fixed saved folds; write cv_report.json/.md."""
-    from eno_hf.cli import console
+    from eno_hf.cli_common import console, print_json_last
     from eno_hf.cli_common import load_settings as _settings
-    from eno_hf.cli_common import print_json_last
     from eno_hf.evaluation.cv import cross_validate
 
     settings = _settings(config, set_)

@@ -76,7 +76,7 @@ def test_companion_rows_pooling_and_reuse(built: Path, tmp_path: Path) -> None:
     from eno_hf.embeddings.companion import attach_embeddings, embed_dataset
     from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
     from eno_hf.embeddings.embed import load_waveform
-    from eno_hf.embeddings.cli import items_from_dataset
+    from eno_hf.embeddings.embed import items_from_dataset
 
     s = _settings(built, _copy_data(built, tmp_path / "data"))
     res = embed_dataset(s)
