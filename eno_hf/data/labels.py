@@ -17,11 +17,14 @@ class becomes None (missing).
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from eno_hf.config import LabelsConfig
 from eno_hf.data.recording import Recording
@@ -58,20 +61,49 @@ def _alias_map(cfg: LabelsConfig, task: str) -> dict[str, list[str]]:
     return out
 
 
-def _clean_row(tags: Sequence[str], aliases: dict[str, list[str]], lowercase: bool) -> list[str]:
-    out: list[str] = []
-    for tag in tags:
-        if tag is None:
-            continue
-        norm = normalize_tag(tag, lowercase)
-        for t in aliases.get(norm, [norm]):
-            if t and t not in out:
-                out.append(t)
-    return out
+class _TagCleaner:
+    """Steps 1-3 for one task, with each distinct raw tag normalized and aliased once.
+
+    ``targets(raw)`` is the tuple of non-empty cleaned tags a raw tag stands for; the strings are
+    interned, so each distinct cleaned tag is one object however many rows hold it.
+    """
+
+    def __init__(self, cfg: LabelsConfig, task: str) -> None:
+        self._aliases = _alias_map(cfg, task)
+        self._lowercase = cfg.lowercase
+        self._cache: dict[object, tuple[str, ...]] = {}
+
+    def targets(self, raw: object) -> tuple[str, ...]:
+        if type(raw) is not str:  # 1, 1.0 and True are one dict key but three tags
+            return self._compute(raw)
+        out = self._cache.get(raw)
+        if out is None:
+            out = self._cache[raw] = self._compute(raw)
+        return out
+
+    def _compute(self, raw: object) -> tuple[str, ...]:
+        norm = normalize_tag(raw, self._lowercase)  # type: ignore[arg-type]
+        return tuple(sys.intern(t) for t in self._aliases.get(norm, [norm]) if t)
+
+    def row(self, tags: Sequence[str] | None) -> list[str]:
+        """Cleaned, de-duplicated row (first occurrence kept); None tags skipped."""
+        out: list[str] = []
+        for tag in tags or ():
+            if tag is None:
+                continue
+            for t in self.targets(tag):
+                if t not in out:
+                    out.append(t)
+        return out
 
 
 def clean_labels(recordings: Sequence[Recording], cfg: LabelsConfig) -> LabelResult:
     """Clean every multi-label and single-label task of ``recordings``; see the module docstring.
+
+    One pass builds each cleaned ``Recording`` (new ``multilabel``/``singlelabel``/``numeric``/
+    ``extra`` dicts; tag strings shared) and counts tags; a second pass removes the dropped tags in
+    place from the new rows only where a row holds one. Each distinct raw tag is normalized once
+    per task, so millions of recordings with a few thousand distinct tags clean in seconds.
 
     Args:
         recordings: from ``eno_hf.data.sources.load_recordings`` (not modified).
@@ -79,38 +111,61 @@ def clean_labels(recordings: Sequence[Recording], cfg: LabelsConfig) -> LabelRes
 
     Returns:
         ``LabelResult(recordings, vocab, dropped)``; numeric tasks are passed through unchanged.
+
+    Raises:
+        ValueError: a task is both multi-label and single-label.
     """
     ml_tasks = sorted({t for r in recordings for t in r.multilabel})
     sl_tasks = sorted({t for r in recordings for t in r.singlelabel})
     overlap = set(ml_tasks) & set(sl_tasks)
     if overlap:
         raise ValueError(f"task(s) {sorted(overlap)} are both multi-label and single-label")
-    ml = {t: [_clean_row(r.multilabel.get(t, []), _alias_map(cfg, t), cfg.lowercase)
-              for r in recordings] for t in ml_tasks}
-    sl = {}
-    for t in sl_tasks:
-        aliases = _alias_map(cfg, t)
-        rows = [_clean_row([] if r.singlelabel.get(t) is None else [r.singlelabel[t]], aliases,
-                           cfg.lowercase) for r in recordings]
-        sl[t] = [row[:1] for row in rows]
+    ml_clean = [(t, _TagCleaner(cfg, t)) for t in ml_tasks]
+    sl_clean = [(t, _TagCleaner(cfg, t)) for t in sl_tasks]
+    counts: dict[str, Counter[str]] = {t: Counter() for t in (*ml_tasks, *sl_tasks)}
+    out: list[Recording] = []
+    for r in recordings:
+        multilabel = dict(r.multilabel)
+        for t, cleaner in ml_clean:
+            row = cleaner.row(r.multilabel.get(t))
+            multilabel[t] = row
+            if row:
+                counts[t].update(row)
+        singlelabel = dict(r.singlelabel)
+        for t, cleaner in sl_clean:
+            v = r.singlelabel.get(t)
+            cls = None
+            if v is not None:
+                targets = cleaner.targets(v)
+                cls = targets[0] if targets else None
+            singlelabel[t] = cls
+            if cls is not None:
+                counts[t][cls] += 1
+        out.append(replace(r, multilabel=multilabel, singlelabel=singlelabel,
+                           numeric=dict(r.numeric), extra=dict(r.extra)))
     vocab: dict[str, list[str]] = {}
     dropped: dict[str, dict[str, int]] = {}
-    for t, rows in {**ml, **sl}.items():
-        counts = Counter(tag for row in rows for tag in row)
+    drops: dict[str, set[str]] = {}
+    for t in (*ml_tasks, *sl_tasks):
         min_count = cfg.min_count.get(t, cfg.default_min_count)
-        drop = {tag: n for tag, n in counts.items() if n < min_count}
+        drop = {tag: n for tag, n in counts[t].items() if n < min_count}
         dropped[t] = dict(sorted(drop.items()))
-        vocab[t] = sorted(tag for tag in counts if tag not in drop)
-        for row in rows:
-            row[:] = [tag for tag in row if tag not in drop]
-    out = []
-    for i, r in enumerate(recordings):
-        out.append(replace(
-            r,
-            multilabel={**r.multilabel, **{t: ml[t][i] for t in ml_tasks}},
-            singlelabel={**r.singlelabel, **{t: (sl[t][i][0] if sl[t][i] else None)
-                                             for t in sl_tasks}},
-            numeric=dict(r.numeric), extra=dict(r.extra)))
+        vocab[t] = sorted(tag for tag in counts[t] if tag not in drop)
+        if drop:
+            drops[t] = set(drop)
+    for t in ml_tasks:
+        if t in drops:
+            drop_set = drops[t]
+            for r in out:
+                row = r.multilabel[t]
+                if not drop_set.isdisjoint(row):
+                    row[:] = [tag for tag in row if tag not in drop_set]
+    for t in sl_tasks:
+        if t in drops:
+            drop_set = drops[t]
+            for r in out:
+                if r.singlelabel[t] in drop_set:
+                    r.singlelabel[t] = None
     return LabelResult(out, vocab, dropped)
 
 
@@ -143,31 +198,54 @@ def to_multi_hot(rows: Sequence[Sequence[str]], vocab: Sequence[str],
 
 
 def label_matrix(recordings: Sequence[Recording], vocab: dict[str, list[str]],
-                 tasks: Sequence[str] | None = None) -> np.ndarray:
+                 tasks: Sequence[str] | None = None) -> sp.csr_matrix:
     """Concatenated multi-hot / one-hot matrix over label tasks, for stratified splitting.
+
+    Built in one pass over the recordings into CSR arrays (no dense intermediate): 3M recordings
+    x 1,500 labels at ~8 labels each take ~30 MB instead of 4.5 GB.
 
     Args:
         recordings: cleaned recordings (``LabelResult.recordings``).
         vocab: ``LabelResult.vocab``.
-        tasks: tasks to include (default: all in ``vocab``, sorted); single-label tasks become
-            one-hot columns, missing values all-zero.
+        tasks: tasks to include (default: all in ``vocab``, sorted), in this column order; a
+            recording's multi-label row for a task is used when present, else its single-label
+            value (one-hot; missing = all-zero). Tags not in ``vocab`` are ignored.
 
     Returns:
-        ``(n, sum(len(vocab[t])))`` uint8 array.
+        ``(n, sum(len(vocab[t])))`` uint8 ``scipy.sparse.csr_matrix``, 1 where the recording has
+        the label (sorted column indices, no duplicates, no explicit zeros); ``.toarray()`` gives
+        the dense multi-hot matrix, and row indexing (``y[rows]``) works as on an array.
 
     Raises:
         KeyError: a task not in ``vocab``.
     """
-    blocks = []
-    for t in (sorted(vocab) if tasks is None else tasks):
-        rows = []
-        for r in recordings:
+    task_list = sorted(vocab) if tasks is None else list(tasks)
+    columns: list[dict[str, int]] = []
+    offset = 0
+    for t in task_list:
+        columns.append({tag: offset + j for j, tag in enumerate(vocab[t])})
+        offset += len(vocab[t])
+    indices = array("l")
+    indptr = array("q", [0])
+    row: set[int] = set()
+    for r in recordings:
+        row.clear()
+        for t, col in zip(task_list, columns):
             if t in r.multilabel:
-                rows.append(r.multilabel[t])
+                for tag in r.multilabel[t]:
+                    j = col.get(tag)
+                    if j is not None:
+                        row.add(j)
             else:
                 v = r.singlelabel.get(t)
-                rows.append([] if v is None else [v])
-        blocks.append(to_multi_hot(rows, vocab[t], unknown="ignore"))
-    if not blocks:
-        return np.zeros((len(recordings), 0), dtype=np.uint8)
-    return np.concatenate(blocks, axis=1)
+                j = None if v is None else col.get(v)
+                if j is not None:
+                    row.add(j)
+        indices.extend(sorted(row))
+        indptr.append(len(indices))
+    ind = np.frombuffer(indices, dtype=np.dtype("l")).astype(np.int32 if offset < 2**31 else np.int64)
+    ptr = np.frombuffer(indptr, dtype=np.int64)
+    if ptr[-1] < 2**31:
+        ptr = ptr.astype(np.int32)
+    return sp.csr_matrix((np.ones(len(ind), dtype=np.uint8), ind, ptr),
+                         shape=(len(recordings), offset))
