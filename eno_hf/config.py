@@ -159,15 +159,6 @@ class MidiRenderConfig(_Model):
     """Size cap of the rendering cache (``~/.eno/cache/midi-render``); least recently used
     renderings are removed beyond it."""
 
-    def render_settings(self, sample_rate: int):
-        """The ``eno_hf.audio.midi.RenderSettings`` for synthesis at ``sample_rate`` Hz."""
-        from eno_hf.audio.midi import RenderSettings
-
-        return RenderSettings(sample_rate=int(sample_rate), soundfont=self.soundfont,
-                              gain=self.gain, reverb=self.reverb, chorus=self.chorus,
-                              max_duration_s=self.max_duration_s, max_notes=self.max_notes,
-                              cache_max_mb=self.cache_max_mb)
-
 
 class AudioConfig(_Model):
     """Conditioning: decode, mono mix-down, resample (soxr), loudness-normalize (pyloudnorm)."""

@@ -25,20 +25,19 @@ holds a few copies of the 16 kHz mono signal: about 270 MB peak for a 10-minute 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from eno_hf.audio.io import audio_info, load_audio
+from eno_hf.audio.loudness import integrated_loudness, loudness_range, peak_dbfs, rms_dbfs  # noqa: F401  (re-exported)
+from eno_hf.audio.midi import RenderSettings
 from eno_hf.audio.validate import check_loudness, check_signal
 from eno_hf.config import AudioConfig
 
 __all__ = ["ConditioningStats", "condition", "normalization_gain", "load_and_condition",
            "integrated_loudness", "loudness_range", "peak_dbfs", "rms_dbfs"]
-
-_EPS = 1e-12
 
 
 @dataclass
@@ -72,58 +71,6 @@ class ConditioningStats:
         """Plain-JSON dict of the fields (floats rounded to 4 decimals)."""
         return {k: (round(float(v), 4) if isinstance(v, float) else v)
                 for k, v in asdict(self).items()}
-
-
-def peak_dbfs(samples: np.ndarray) -> float:
-    """Sample peak of ``samples`` in dBFS (``-inf``-safe: floor at -240 dBFS)."""
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-    return 20.0 * np.log10(max(peak, _EPS))
-
-
-def rms_dbfs(samples: np.ndarray) -> float:
-    """RMS level of ``samples`` in dBFS (full-scale square wave = 0 dBFS), floor -240 dBFS."""
-    if samples.size == 0:
-        return 20.0 * np.log10(_EPS)
-    ms = float(np.mean(np.square(samples, dtype=np.float64)))
-    return 10.0 * np.log10(max(ms, _EPS**2))
-
-
-def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4 via pyloudnorm), mono ``(n,)`` float input.
-
-    Shorter than 400 ms: a single ungated block over the whole signal. Returns ``-inf`` when
-    every block is below the absolute gate.
-    """
-    x = np.asarray(samples, dtype=np.float32)  # float32 halves memory on long files
-    import pyloudnorm  # here, not at import: it pulls in scipy.signal (~2 s of `eno tag` start-up)
-
-    meter = pyloudnorm.Meter(sample_rate)
-    block = meter.block_size
-    if x.shape[0] < block * sample_rate:
-        meter.block_size = x.shape[0] / sample_rate
-        # n / sr * sr can round above n (e.g. 8000 / 22050), which pyloudnorm rejects
-        while meter.block_size * sample_rate > x.shape[0]:
-            meter.block_size = float(np.nextafter(meter.block_size, 0.0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lufs = float(meter.integrated_loudness(x))
-    return lufs if np.isfinite(lufs) else float("-inf")
-
-
-def loudness_range(samples: np.ndarray, sample_rate: int) -> float:
-    """EBU Tech 3342 loudness range in LU (pyloudnorm); 0.0 when undefined."""
-    x = np.asarray(samples, dtype=np.float32)  # float32 halves memory on long files
-    if x.shape[0] + 1.5 * sample_rate < 3.0 * sample_rate:
-        return 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            import pyloudnorm
-
-            lra = float(pyloudnorm.Meter(sample_rate).loudness_range(x))
-        except ValueError:
-            return 0.0
-    return lra if np.isfinite(lra) else 0.0
 
 
 def normalization_gain(lufs_before: float, peak_before_dbfs: float, target_lufs: float,
@@ -205,7 +152,7 @@ def load_and_condition(path: str | Path, cfg: AudioConfig) -> tuple[np.ndarray, 
     info = audio_info(path)
     samples, sr = load_audio(path, sample_rate=cfg.sample_rate, mono=True, block_s=cfg.block_s,
                              quality=cfg.resample_quality,
-                             midi=cfg.midi.render_settings(cfg.sample_rate),
+                             midi=RenderSettings.from_config(cfg.midi, cfg.sample_rate),
                              max_duration_s=cfg.max_duration_s)  # measured while decoding
     return condition(samples, sr, cfg, path=path, source_sample_rate=info.sample_rate,
                      source_channels=info.channels)

@@ -45,6 +45,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from eno_hf.audio.files import check_file
 from eno_hf.errors import AudioDecodeError, RejectedInput
 from eno_hf.utils.logs import STDERR_LOCK as _STDERR_LOCK  # shared with eno's own stderr writers
 
@@ -78,9 +79,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _check_file(path: Path) -> None:
-    """``eno_hf.audio.validate.check_file`` (missing_file / unsupported / io_error / empty)."""
-    from eno_hf.audio.validate import check_file
-
+    """``eno_hf.audio.files.check_file`` (missing_file / unsupported / io_error / empty)."""
     try:
         check_file(path)
     except RejectedInput as exc:

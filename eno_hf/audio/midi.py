@@ -47,10 +47,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eno_hf.errors import AudioDecodeError
+
+if TYPE_CHECKING:
+    from eno_hf.config import MidiRenderConfig
 
 __all__ = ["MIDI_SUFFIXES", "SOUNDFONTS", "RenderSettings", "MidiFacts", "is_midi", "inspect_midi",
            "midi_duration_s", "render_midi", "render_midi_to_wav", "render_path", "discard_render",
@@ -101,6 +105,13 @@ class RenderSettings:
     max_duration_s: float = MAX_RENDER_S
     max_notes: int = 200_000
     cache_max_mb: float = 2048.0
+
+    @classmethod
+    def from_config(cls, cfg: MidiRenderConfig, sample_rate: int) -> RenderSettings:
+        """The settings of ``cfg`` (``dataset.audio.midi``) for synthesis at ``sample_rate`` Hz."""
+        return cls(sample_rate=int(sample_rate), soundfont=cfg.soundfont, gain=cfg.gain, reverb=cfg.reverb,
+                   chorus=cfg.chorus, max_duration_s=cfg.max_duration_s, max_notes=cfg.max_notes,
+                   cache_max_mb=cfg.cache_max_mb)
 
 
 @dataclass(frozen=True)
@@ -497,7 +508,7 @@ def render_midi_to_wav(path: str | Path, settings: RenderSettings | None = None,
 def render_midi(path: str | Path, sample_rate: int | None = 16000, soundfont: str | Path | None = None,
                 mono: bool = True, settings: RenderSettings | None = None,
                 cache_dir: str | Path | None = None) -> np.ndarray:
-    """Render a MIDI file to audio: FluidSynth → cached WAV → ``load_audio`` (mono, soxr).
+    """Render a MIDI file to audio: FluidSynth → cached WAV at ``sample_rate`` → float32 (mono: channel mean).
 
     Args:
         path: a Standard MIDI File.
@@ -517,12 +528,14 @@ def render_midi(path: str | Path, sample_rate: int | None = 16000, soundfont: st
     """
     from dataclasses import replace
 
-    from eno_hf.audio.io import load_audio
+    import soundfile
 
     base = settings or RenderSettings()
     rate = int(sample_rate) if sample_rate else base.sample_rate
     sf = str(soundfont) if soundfont is not None else base.soundfont
     cfg = replace(base, sample_rate=rate, soundfont=sf)
     wav = render_midi_to_wav(path, cfg, cache_dir=cache_dir)
-    samples, _ = load_audio(wav, sample_rate=rate, mono=mono)
-    return samples
+    data, _ = soundfile.read(str(wav), dtype="float32", always_2d=True)  # synthesized at ``rate``
+    if mono:  # channel mean, as eno_hf.audio.io.load_audio mixes down
+        return data.mean(axis=1, dtype=np.float32)
+    return np.ascontiguousarray(data.T)

@@ -41,7 +41,6 @@ Example (the HTTP service)::
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,95 +48,15 @@ from pathlib import Path
 
 import numpy as np
 
-from eno_hf.config import AudioConfig, SourceConfig
+from eno_hf.audio.files import check_file, confine, is_supported, supported_extensions
+from eno_hf.audio.loudness import integrated_loudness
+from eno_hf.audio.midi import RenderSettings
+from eno_hf.config import AudioConfig
 from eno_hf.errors import RejectedInput
 
 __all__ = ["ValidatedAudio", "SourceInfo", "Limits", "SignalStats", "ScannedAudio",
            "supported_extensions", "is_supported", "confine", "check_file", "check_signal",
            "check_loudness", "validate_audio", "scan_audio", "max_duration"]
-
-_MIDI_SUFFIXES = (".mid", ".midi")
-
-
-def supported_extensions(extensions: Iterable[str] | None = None) -> frozenset[str]:
-    """Lower-case suffixes (with the dot) eno decodes: ``extensions`` (default: the dataset
-    source default list, ``SourceConfig().extensions``) plus ``.mid``/``.midi``."""
-    exts = SourceConfig().extensions if extensions is None else extensions
-    out = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in exts}
-    return frozenset(out | set(_MIDI_SUFFIXES))
-
-
-def is_supported(path: str | Path, extensions: Iterable[str] | None = None) -> bool:
-    """Whether ``path``'s suffix (case-insensitive) is one eno decodes."""
-    return Path(path).suffix.lower() in supported_extensions(extensions)
-
-
-def _resolved_roots(roots: Iterable[str | Path]) -> list[Path]:
-    return [Path(r).expanduser().resolve() for r in roots]
-
-
-def confine(raw: str | Path, roots: Sequence[str | Path], base: str | Path | None = None) -> Path:
-    """``raw`` as an absolute path, checked to resolve inside one of ``roots``.
-
-    Args:
-        raw: a path from metadata / a template / a walk; relative paths are joined to ``base``
-            (default: the first root).
-        roots: allowed folders (the audio root first, then ``SourceConfig.allowed_roots``); an
-            empty sequence allows nothing.
-        base: folder relative paths are relative to.
-
-    Returns:
-        The lexical absolute path (``base / raw`` or ``raw``; symlinks not replaced, so dataset
-        ``path`` columns keep the names users gave).
-
-    Raises:
-        RejectedInput: ``outside_root`` naming the resolved path; nothing is opened.
-    """
-    p = Path(raw).expanduser()
-    if not p.is_absolute():
-        if base is None and not roots:
-            raise RejectedInput(p, "outside_root", "relative path and no audio root configured")
-        p = Path(base if base is not None else roots[0]).expanduser().absolute() / p
-    resolved = p.resolve()
-    allowed = _resolved_roots(roots)
-    if not any(resolved == r or resolved.is_relative_to(r) for r in allowed):
-        shown = ", ".join(str(r) for r in allowed) or "(none)"
-        raise RejectedInput(resolved, "outside_root",
-                            f"{raw} resolves to {resolved}, outside the audio root(s) {shown}; "
-                            "add its folder to dataset.source.allowed_roots to allow it")
-    return p
-
-
-def check_file(path: str | Path, extensions: Iterable[str] | None = None,
-               check_suffix: bool = False) -> Path:
-    """Cheap checks before decoding (one ``stat`` and one ``access``; the file is not read).
-
-    Raises:
-        RejectedInput: ``missing_file`` (does not exist), ``unsupported`` (a directory, or
-            ``check_suffix`` and the suffix is not supported), ``io_error`` (not readable by this
-            user), ``empty`` (zero bytes).
-    """
-    path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise RejectedInput(path, "missing_file", "file not found") from None
-    except OSError as exc:
-        raise RejectedInput(path, "io_error", f"cannot stat: {exc.strerror or exc}") from exc
-    if path.is_dir():
-        raise RejectedInput(path, "unsupported", "a directory, not an audio file")
-    if not path.is_file():
-        raise RejectedInput(path, "unsupported", "not a regular file")
-    if check_suffix and not is_supported(path, extensions):
-        raise RejectedInput(path, "unsupported",
-                            f"suffix {path.suffix or '(none)'!r} is not a supported audio/MIDI "
-                            f"format ({', '.join(sorted(supported_extensions(extensions)))})")
-    if not os.access(path, os.R_OK):
-        raise RejectedInput(path, "io_error", "permission denied (not readable by this user)")
-    if st.st_size == 0:
-        raise RejectedInput(path, "empty", "zero-byte file")
-    return path
-
 
 def check_signal(samples: np.ndarray, sample_rate: int, cfg: AudioConfig,
                  path: str | Path | None = None) -> None:
@@ -317,12 +236,11 @@ def _discard_midi_render(path: Path, cfg: AudioConfig, rate: int) -> None:
     from eno_hf.audio import midi
 
     if midi.is_midi(path):
-        midi.discard_render(path, cfg.midi.render_settings(rate))
+        midi.discard_render(path, RenderSettings.from_config(cfg.midi, rate))
 
 
 def _validate_file(path: Path, cfg: AudioConfig, rate: int, extensions: Iterable[str] | None,
                    shown: str, limits: Limits) -> ValidatedAudio:
-    from eno_hf.audio.conditioning import integrated_loudness
     from eno_hf.audio.io import audio_info, decoder_notes, load_audio
 
     try:
@@ -332,7 +250,7 @@ def _validate_file(path: Path, cfg: AudioConfig, rate: int, extensions: Iterable
         with decoder_notes() as notes:
             samples, sr = load_audio(path, sample_rate=rate, mono=True, block_s=cfg.block_s,
                                      quality=cfg.resample_quality,
-                                     midi=cfg.midi.render_settings(rate),
+                                     midi=RenderSettings.from_config(cfg.midi, rate),
                                      max_duration_s=max_duration(cfg, limits))
         try:
             check_signal(samples, sr, cfg, path=shown)
@@ -444,8 +362,7 @@ class SignalStats:
         if self.n == 0 or self.nonfinite:
             return float("-inf")
         if self.n < self._block_s * self.sample_rate:  # as conditioning: one shortened block
-            from eno_hf.audio.conditioning import integrated_loudness
-
+        
             return integrated_loudness(np.concatenate(self._head), self.sample_rate)
         t_g, step = self._block_s, self._step
         num_blocks = int(np.round(((self.n / self.sample_rate - t_g) / (t_g * step)))) + 1
@@ -556,7 +473,7 @@ def scan_audio(path: str | Path, cfg: AudioConfig | None = None, sample_rate: in
     path = Path(path)
     shown = str(path)
     decode = dict(sample_rate=rate, mono=True, block_s=cfg.block_s, quality=cfg.resample_quality,
-                  midi=cfg.midi.render_settings(rate), max_duration_s=max_duration(cfg, limits))
+                  midi=RenderSettings.from_config(cfg.midi, rate), max_duration_s=max_duration(cfg, limits))
     stats = SignalStats(rate)
     kept: list[np.ndarray] | None = []
     keep_n = int(keep_s * rate)

@@ -49,6 +49,7 @@ def label_fields(rec: Recording) -> dict[str, Any]:
 def _decode(rec: Recording, cfg: DatasetConfig) -> tuple[np.ndarray, Any]:
     """Conditioned mono float32 signal of ``rec`` (cropped when it has a time range) + stats."""
     from eno_hf.audio.conditioning import condition, load_and_condition
+    from eno_hf.audio.midi import RenderSettings
 
     if rec.path is None:
         raise RejectedInput(None, "missing_file", f"recording {rec.recording_id!r} has no path")
@@ -59,7 +60,7 @@ def _decode(rec: Recording, cfg: DatasetConfig) -> tuple[np.ndarray, Any]:
     info = audio_info(rec.path)
     samples, sr = load_audio(rec.path, sample_rate=cfg.audio.sample_rate, mono=True,
                              block_s=cfg.audio.block_s,
-                             midi=cfg.audio.midi.render_settings(cfg.audio.sample_rate),
+                             midi=RenderSettings.from_config(cfg.audio.midi, cfg.audio.sample_rate),
                              max_duration_s=cfg.audio.max_duration_s)
     a = int(round((rec.start_s or 0.0) * sr))
     b = samples.shape[0] if rec.end_s is None else int(round(rec.end_s * sr))

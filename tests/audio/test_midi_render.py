@@ -47,6 +47,19 @@ def test_render_real_performance(real_midi: Path) -> None:
     assert float(np.sqrt(np.mean(y ** 2))) > 1e-3  # not silence
 
 
+def test_render_midi_equals_decoding_the_rendering(real_midi: Path) -> None:
+    """``render_midi`` reads FluidSynth's WAV itself: the same samples, bit for bit, as
+    ``load_audio`` of that WAV (mono mix-down and stereo)."""
+    from eno_hf.audio.io import load_audio
+
+    settings = midi.RenderSettings(sample_rate=16000)
+    wav = midi.render_midi_to_wav(real_midi, settings)
+    mono = midi.render_midi(real_midi, sample_rate=16000)
+    np.testing.assert_array_equal(mono, load_audio(wav, sample_rate=16000, mono=True)[0])
+    stereo = midi.render_midi(real_midi, sample_rate=16000, mono=False)
+    np.testing.assert_array_equal(stereo, load_audio(wav, sample_rate=16000, mono=False)[0])
+
+
 def test_render_is_cached_and_soundfonts_differ(real_midi: Path, tmp_path) -> None:
     a = midi.render_midi_to_wav(real_midi, midi.RenderSettings(sample_rate=16000))
     inode = a.stat().st_ino

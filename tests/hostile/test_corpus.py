@@ -212,7 +212,7 @@ def test_whole_corpus_through_build_tag_and_serve(env, model, server) -> None:
     assert proc.poll() is None  # the hostile uploads did not take the service down
 
     # the rendering cache: within its cap, no temporary, only renderings of accepted MIDI files
-    from eno_hf.audio.midi import is_midi, render_path
+    from eno_hf.audio.midi import RenderSettings, is_midi, render_path
     from eno_hf.config import MidiRenderConfig
 
     cap = int(LIMITS["dataset.audio.midi.cache_max_mb"] * 2**20)
@@ -220,7 +220,8 @@ def test_whole_corpus_through_build_tag_and_serve(env, model, server) -> None:
     assert not [p for p in files if p.name.startswith(".render-")], files
     assert sum(p.stat().st_size for p in files) <= cap
     settings = MidiRenderConfig(max_duration_s=LIMITS["dataset.audio.midi.max_duration_s"],
-                                cache_max_mb=LIMITS["dataset.audio.midi.cache_max_mb"]).render_settings(16_000)
+                                cache_max_mb=LIMITS["dataset.audio.midi.cache_max_mb"])
+    settings = RenderSettings.from_config(settings, 16_000)
     midis = [k for k in exp if is_midi(k) and (audio / k).is_file()]
     accepted = {render_path(audio / k, settings) for k in midis if exp[k][0] == "ok"}
     rejected = {render_path(audio / k, settings) for k in midis if exp[k][0] != "ok"}

@@ -11,6 +11,7 @@ from corpus import (LIMITS, midi_bomb_long, midi_bomb_notes, midi_corrupt_header
 
 from eno_hf.audio.conditioning import load_and_condition
 from eno_hf.audio.io import audio_info, load_audio
+from eno_hf.audio.midi import RenderSettings
 from eno_hf.audio.validate import scan_audio, validate_audio
 from eno_hf.config import AudioConfig, MidiRenderConfig
 from eno_hf.errors import RejectedInput
@@ -54,7 +55,7 @@ def test_long_midi_reports_its_length(tmp_path) -> None:
     path, _ = midi_bomb_long(tmp_path)
     assert path.stat().st_size < 64
     with pytest.raises(RejectedInput, match=r"3500\.0 s > max_duration_s=900"):
-        load_audio(path, 16000, midi=CFG.midi.render_settings(16000))
+        load_audio(path, 16000, midi=RenderSettings.from_config(CFG.midi, 16000))
     assert audio_info(path).duration_s == pytest.approx(3500.0)  # measuring is no rejection
 
 
