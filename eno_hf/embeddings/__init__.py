@@ -1,0 +1,1 @@
+"""Frame embeddings of audio/MIDI (``eno embed``), their stores and dataset companions."""

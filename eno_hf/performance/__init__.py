@@ -1,0 +1,1 @@
+"""Performance evaluation of piano recordings and MIDI: PercePiano ratings, tiers, probes, models."""
