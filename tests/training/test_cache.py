@@ -42,5 +42,6 @@ def test_frozen_cache_returns_data_and_a_view_sharing_parameters(tmp_path):
         view.heads["moods"].bias.fill_(3.0)
     assert float(model.heads["moods"].bias.detach()[0]) == 3.0
     again = cache_inputs(model, {"train": split}, ["recording_id", "moods"], tmp_path, "frozen", progress=False)
-    assert len(list(tmp_path.glob("train-*.npz"))) == 1  # reused from disk
+    assert len(list(tmp_path.glob("train-*.features.npy"))) == 1  # reused from disk
+    assert len(list(tmp_path.glob("train-*.arrow"))) == 1
     np.testing.assert_allclose(np.stack(again.datasets["train"][EMBEDDING_COLUMN]), np.stack(train[EMBEDDING_COLUMN]))

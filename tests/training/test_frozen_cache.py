@@ -84,7 +84,7 @@ def test_frozen_cache_trains_heads_only_and_saves_raw_audio_model(tiny_dataset, 
     out = tmp_path / "run"
     res = train_model(_settings(), tiny_dataset, output_dir=out)
 
-    caches = sorted(p.name.split("-")[0] for p in (out / CACHE_SUBDIR).glob("*.npz"))
+    caches = sorted(p.name.split("-")[0] for p in (out / CACHE_SUBDIR).glob("*.features.npy"))
     assert caches == ["test", "train", "validation"]
     assert len([h for h in res.history if "eval_score" in h]) == 3
 
@@ -141,7 +141,7 @@ def test_lora_on_cached_prefixes_adapts_the_top_layers_only(tiny_dataset, tmp_pa
     out = tmp_path / "run"
     assert train_mod.cache_mode(settings, _lora_model(settings)) == "prefix"
     res = train_model(settings, tiny_dataset, output_dir=out)
-    assert len(list((out / CACHE_SUBDIR).glob("*.npz"))) == 3
+    assert len(list((out / CACHE_SUBDIR).glob("*.features.npy"))) == 3
 
     model = AutoModelForAudioClassification.from_pretrained(res.model_dir).eval()
     state = model.state_dict()
