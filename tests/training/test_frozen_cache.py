@@ -160,3 +160,50 @@ def _lora_model(settings):
 
     model = create_model(settings, {"moods": MOODS, "quad": QUADS})
     return apply_finetune(model, settings.model)
+
+
+@pytest.mark.parametrize("finetune", ["frozen", "lora"])
+def test_memory_mapped_cache_inputs_equal_the_in_memory_computation(tiny_dataset, tmp_path, random_ensemble, finetune):
+    """cache_inputs (features on disk, memory-mapped Arrow datasets) gives bit for bit the
+    standardization buffers and the per-window datasets of the former in-memory computation."""
+    import copy
+
+    from eno_hf.models.factory import create_model
+    from eno_hf.training.cache import EMBEDDING_COLUMN, cache_inputs, encode_split
+
+    settings = _settings(finetune)
+    model = (_lora_model(settings) if finetune == "lora" else create_model(settings, {"moods": MOODS, "quad": QUADS}))
+    mode = train_mod.cache_mode(settings, model)
+    assert mode == ("prefix" if finetune == "lora" else "frozen")
+    prefix = mode == "prefix"
+    reference = copy.deepcopy(model)
+    columns = ["recording_id", "moods", "quadrant"]
+    cached = cache_inputs(model, tiny_dataset, columns, tmp_path, mode, progress=False)
+
+    # the former computation: everything in memory
+    encoded = {name: tuple(np.array(a) for a in encode_split(reference, split, workers=1, progress=False, prefix=prefix))
+               for name, split in tiny_dataset.items()}
+    enc = reference.encoder
+    train = torch.from_numpy(encoded["train"][0])
+    if prefix:
+        with torch.no_grad():
+            enc.eval()
+            train = torch.cat([enc.raw_from_prefix(part, reference.window_samples) for part in train.split(64)])
+    enc.set_standardization(train.mean(dim=0), train.std(dim=0, unbiased=False))
+    for buf in ("feature_mean", "feature_std"):
+        assert torch.equal(getattr(model.encoder, buf), getattr(enc, buf)), buf
+    assert model.encoder.feature_std.ne(1).any()  # statistics were set
+    for name, (feats, rows) in encoded.items():
+        if not prefix:
+            with torch.no_grad():
+                feats = enc.standardize(torch.from_numpy(feats)).numpy()
+        got = cached.datasets[name]
+        assert got.cache_files and got.cache_files[0]["filename"].endswith(".arrow")  # memory-mapped
+        assert len(got) == len(rows) and got.format["type"] == "numpy"
+        assert np.array_equal(np.stack(got[EMBEDDING_COLUMN]), feats)  # bit for bit
+        base = tiny_dataset[name].select(rows.tolist())
+        assert list(got["recording_id"]) == list(base["recording_id"])
+        assert list(got["quadrant"]) == list(base["quadrant"])
+    again = cache_inputs(model, tiny_dataset, columns, tmp_path, mode, progress=False)  # reused: same files
+    assert again.datasets["train"].cache_files == cached.datasets["train"].cache_files
+    assert len(list(tmp_path.glob("*.arrow"))) == 3
