@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Recording:
     """One audio file (or a time range of it) with its labels, as read from metadata.
 
@@ -21,6 +21,8 @@ class Recording:
         group: value that must not cross splits (artist, album, source recording); None = own group.
         start_s, end_s: time range in seconds inside ``path`` for pre-segmented sources, else None.
         extra: any other metadata (strings/numbers), kept for dataset cards and debugging.
+
+    Slotted (no per-instance ``__dict__``): a source of millions of recordings holds them all.
     """
 
     recording_id: str

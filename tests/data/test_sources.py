@@ -226,6 +226,164 @@ def test_json_dump_group_by_artist_and_custom_tasks(tmp_path: Path) -> None:
     assert {r.recording_id for r in res.recordings} == {"t1", "t2", "t4"}  # no rating parsed now
 
 
+def _album_list(n: int) -> list[dict]:
+    return [{"album_id": f"al{i}", "artist": f"artist{i % 7}", "genres": ["IDM"],
+             "tracks": [{"track_id": f"al{i}-{t}", "path": f"pool/f{(i + t) % 4}.wav"}
+                        for t in range(3)]} for i in range(n)]
+
+
+def test_json_dump_broken_albums_in_the_middle_lose_only_their_rows(tmp_path: Path) -> None:
+    for k in range(4):
+        touch(tmp_path / "pool" / f"f{k}.wav")
+    albums: list = _album_list(40)
+    albums[10] = "junk"                                     # not an object
+    del albums[20]["tracks"]                                # no track list
+    albums[30]["tracks"][1]["rating"] = "n/a"               # a bad number: this track only
+    albums[30]["tracks"][2] = 7                             # not an object: this track only
+    meta = tmp_path / "dump.json"
+    meta.write_text(json.dumps(albums))                     # a top-level list of albums
+    res = load_recordings(SourceConfig(kind="json_dump", metadata=meta))
+    ids = {r.recording_id for r in res.recordings}
+    assert len(ids) == 37 * 3 + 1                           # every other track
+    assert "al9-2" in ids and "al11-0" in ids and "al30-0" in ids and "al39-2" in ids
+    bad = [(r["recording_id"], r["detail"].split(":")[0]) for r in res.rejected]
+    assert bad == [(None, "albums[10]"), ("al20", "albums[20]"),
+                   ("al30-1", "albums[30].tracks[1]"), (None, "albums[30].tracks[2]")]
+    assert reasons(res) == {"bad_metadata": 4}
+    assert all(r.numeric == {"rating": None} and r.multilabel["genres"] == ["IDM"]
+               for r in res.recordings)
+
+
+def test_json_dump_truncated_or_broken_is_one_error_naming_the_position(tmp_path: Path) -> None:
+    from eno_hf.data.sources import json_dump
+
+    albums = _album_list(3000)
+    albums[2000]["title"] = "Café ☕"                        # characters of 2 and 3 bytes before the error
+    text = json.dumps({"albums": albums}, indent=1, ensure_ascii=False)
+    data = text.encode()
+    assert len(data) > 2 * json_dump.READ_SIZE              # the errors below lie past the first reads
+    meta = tmp_path / "dump.json"
+    for cut in (len(data) // 2, len(data) - 3):
+        meta.write_bytes(data[:cut])                         # a truncated dump
+        with pytest.raises(MetadataError) as err:
+            load_recordings(SourceConfig(kind="json_dump", metadata=meta, audio_root=tmp_path))
+        head = data[:cut].decode("utf-8", "ignore")
+        assert (err.value.line, err.value.column) == (head.count("\n") + 1,
+                                                      len(head) - head.rfind("\n"))
+        assert f"byte offset {cut}" in str(err.value) and "truncated" in str(err.value)
+    # a syntax error deep in the file: its byte, line and character column
+    key = '"album_id": "al2500"'
+    at = text.index(key) + len(key)
+    meta.write_bytes((text[:at] + ",," + text[at:]).encode())
+    with pytest.raises(MetadataError) as err:
+        load_recordings(SourceConfig(kind="json_dump", metadata=meta, audio_root=tmp_path))
+    head = text[:at + 1]
+    assert (err.value.line, err.value.column) == (head.count("\n") + 1, len(head) - head.rfind("\n"))
+    assert f"byte offset {len(head.encode())}" in str(err.value)
+    # a bad byte deep in the file; NaN (Python's json.dump writes it; not JSON)
+    meta.write_bytes(data[:at] + b"\xff" + data[at:])
+    with pytest.raises(MetadataError) as err:
+        load_recordings(SourceConfig(kind="json_dump", metadata=meta, audio_root=tmp_path))
+    assert "not UTF-8" in str(err.value) and f"byte offset {at}" in str(err.value)
+    meta.write_text('[{"album_id": "a", "rating": NaN, "tracks": []}]')
+    with pytest.raises(MetadataError, match="NaN is not JSON: write null"):
+        load_recordings(SourceConfig(kind="json_dump", metadata=meta, audio_root=tmp_path))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b" \n\t", "empty file"),
+    (b'{"albums": {"item": {"tracks": []}}}', "expected {\"albums\": [...]}"),
+    (b'{"other": [1, 2]}', "expected {\"albums\": [...]}"),
+    (b'"albums"', "expected {\"albums\": [...]}"),
+    (b"albums", "not a JSON document"),
+    (b"[] []", "trailing garbage"),
+])
+def test_json_dump_not_an_album_list(tmp_path: Path, content: bytes, message: str) -> None:
+    meta = tmp_path / "dump.json"
+    meta.write_bytes(content)
+    with pytest.raises(MetadataError) as err:
+        load_recordings(SourceConfig(kind="json_dump", metadata=meta))
+    assert message in str(err.value) and err.value.line == 1
+
+
+def test_json_dump_bom_and_albums_after_other_keys(tmp_path: Path) -> None:
+    for k in range(3):
+        touch(tmp_path / "pool" / f"f{k}.wav")
+    doc = {"exported": "2026-01-01", "meta": {"albums": 1}, "albums": _album_list(1)[:1]}
+    (tmp_path / "dump.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())
+    res = load_recordings(SourceConfig(kind="json_dump", metadata=tmp_path / "dump.json"))
+    assert [r.recording_id for r in res.recordings] == ["al0-0", "al0-1", "al0-2"]
+    assert res.rejected == []
+
+
+def test_truncated_dump_exits_2_naming_the_position(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eno_hf.cli import app
+
+    meta = tmp_path / "dump.json"
+    meta.write_text(json.dumps({"albums": _album_list(5)})[:-40])
+    args = ["build", "--config", "configs/base.yaml"]
+    for s in (f"paths.data_root={tmp_path / 'data'}", "dataset.source.kind=json_dump",
+              f"dataset.source.metadata={meta}", f"dataset.source.audio_root={tmp_path}"):
+        args += ["--set", s]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    text = "".join(result.output.split())
+    assert "prematureEOFatbyteoffset" in text and "Traceback" not in result.output
+
+
+def test_rows_over_a_small_pool_stat_each_path_once(tmp_path: Path, monkeypatch) -> None:
+    """3000 tracks naming 4 files: the file system is asked about each path a bounded number
+    of times, not once per row."""
+    import os
+
+    for k in range(4):
+        touch(tmp_path / "pool" / f"f{k}.wav")
+    meta = tmp_path / "dump.json"
+    meta.write_text(json.dumps({"albums": _album_list(1000)}))
+    calls: Counter = Counter()
+    real_lstat, real_stat = os.lstat, os.stat
+
+    def lstat(p, *a, **k):
+        calls[str(p)] += 1
+        return real_lstat(p, *a, **k)
+
+    def stat(p, *a, **k):
+        calls[str(p)] += 1
+        return real_stat(p, *a, **k)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    monkeypatch.setattr(os, "stat", stat)
+    res = load_recordings(SourceConfig(kind="json_dump", metadata=meta))
+    assert len(res.recordings) == 3000
+    pool_calls = {p: n for p, n in calls.items() if p.startswith(str(tmp_path / "pool"))}
+    assert len(pool_calls) >= 4 and max(pool_calls.values()) <= 10, pool_calls  # 750 rows a file
+
+
+def test_probe_resolves_as_path_resolve(tmp_path: Path) -> None:
+    """``AudioIndex.probe``'s fast resolution (cached folder + one lstat) equals ``Path.resolve``."""
+    import os
+
+    from eno_hf.data.sources import AudioIndex
+
+    root = tmp_path / "root"
+    touch(root / "real" / "a.wav")
+    (root / "dirlink").symlink_to(root / "real", target_is_directory=True)
+    (root / "filelink.wav").symlink_to(root / "real" / "a.wav")
+    (root / "dangling.wav").symlink_to(root / "nowhere.wav")
+    os.mkfifo(root / "pipe.wav")
+    index = AudioIndex(root, [".wav"])
+    cases = {"real/a.wav": "file", "dirlink/a.wav": "file", "filelink.wav": "file",
+             "dangling.wav": "missing", "pipe.wav": "other", "real": "dir", "dirlink": "dir",
+             "real/../real/a.wav": "file", "no/such/dir/x.wav": "missing",
+             "dirlink/missing.wav": "missing"}
+    for rel, kind in cases.items():
+        p = root / rel
+        assert index.probe(p) == (str(p.resolve()), kind), rel
+        assert index.probe(p) == (str(p.resolve()), kind), rel  # cached: same answer
+
+
 # ----------------------------------------------------------------------------- JSONL segments
 def test_jsonl_segments(tmp_path: Path) -> None:
     touch(tmp_path / "songs" / "s1.flac")

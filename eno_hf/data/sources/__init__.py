@@ -32,7 +32,9 @@ is an input of its own; ids without such a collision keep the stem.
 A metadata file unusable as a whole (missing, empty, header only, a configured column missing,
 not parseable) raises ``eno_hf.errors.MetadataError``: one line naming the file, line and column.
 
-Adapters never decode audio; they only check that files exist.
+Adapters never decode audio; they only check that files exist. A path is resolved and stat'ed
+once per read however many rows name it (``AudioIndex.probe``, ``AudioIndex.resolve``), so
+millions of rows over a small pool of files cost no file-system calls per row.
 
 Example:
     >>> from eno_hf.config import load_config
@@ -46,6 +48,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import stat
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,7 +111,13 @@ class AudioIndex:
             folders (each real folder once, so a link loop ends): for a folder the user named
             on the command line (``eno tag``), never for a configured data root. Default False:
             symlinks are confined to the root and ``allowed_roots``.
+
+    ``probe`` and ``resolve`` remember their answers (up to ``CACHE_ENTRIES`` paths each, then
+    they start over): an index serves one read of the file system's state.
     """
+
+    CACHE_ENTRIES = 1 << 18
+    """Paths remembered by ``probe`` / ``resolve`` / folder resolution before their caches are emptied."""
 
     def __init__(self, root: Path | None, extensions: list[str],
                  allowed_roots: list[Path] | tuple[Path, ...] = (),
@@ -128,6 +139,10 @@ class AudioIndex:
         self._by_stem: dict[str, list[Path]] = {}
         for p in self.files:
             self._by_stem.setdefault(p.stem, []).append(p)
+        self._allowed = [str(r.resolve()) for r in self.roots]
+        self._probes: dict[Path, tuple[str, str]] = {}
+        self._real_dirs: dict[Path, str] = {}
+        self._lexical: dict[str, Path] = {}
 
     def _escapes(self, p: Path) -> bool:
         """Record ``p`` in ``outside`` if it is a symlink resolving outside the roots."""
@@ -212,12 +227,78 @@ class AudioIndex:
         """
         from eno_hf.audio.validate import confine
 
-        return confine(raw, self.roots, base=self.root if self.root is not None else Path.cwd())
+        key = raw if isinstance(raw, str) else str(raw)
+        hit = self._lexical.get(key)
+        if hit is not None:
+            return hit
+        # the lexical path as ``confine`` makes it; its resolved form from ``probe`` (cached per
+        # folder); ``confine`` itself raises the rejection (and is the reference for the check)
+        p = Path(raw).expanduser()
+        if not p.is_absolute():
+            if self.root is None and not self.roots:
+                return confine(raw, self.roots, base=Path.cwd())
+            p = (self.root if self.root is not None else Path.cwd().absolute()) / p
+        if not self._inside(self.probe(p)[0]):
+            return confine(raw, self.roots, base=self.root if self.root is not None else Path.cwd())
+        if len(self._lexical) >= self.CACHE_ENTRIES:
+            self._lexical.clear()
+        self._lexical[key] = p
+        return p
+
+    def _inside(self, resolved: str) -> bool:
+        return any(resolved == r or resolved.startswith(r if r.endswith(os.sep) else r + os.sep)
+                   for r in self._allowed)
+
+    def probe(self, path: str | Path) -> tuple[str, str]:
+        """``(resolved path, kind)`` of ``path``, stat'ed once per index.
+
+        ``resolved`` is ``Path(path).resolve()`` as a string (symlinks and ``..`` followed; a
+        path that does not exist resolved as far as it goes), computed from the cached resolved
+        folder plus one ``lstat`` of the name. ``kind`` is what the path is, symlinks followed:
+        ``"file"`` (regular file), ``"dir"``, ``"other"`` (FIFO, socket, device) or ``"missing"``
+        (absent, a dangling link, or not stat-able).
+        """
+        p = path if isinstance(path, Path) else Path(path)
+        hit = self._probes.get(p)
+        if hit is not None:
+            return hit
+        try:
+            st: os.stat_result | None = os.lstat(p)
+        except (OSError, ValueError):
+            st = None
+        if (st is not None and stat.S_ISLNK(st.st_mode)) or not p.is_absolute() or ".." in p.parts \
+                or p.parent == p:
+            resolved = str(p.resolve())
+            try:
+                st = os.stat(p)
+            except (OSError, ValueError):
+                st = None
+        else:  # the name is no link: its folder's real path + the name
+            resolved = os.path.join(self._real_dir(p.parent), p.name)
+        kind = "missing" if st is None else "file" if stat.S_ISREG(st.st_mode) \
+            else "dir" if stat.S_ISDIR(st.st_mode) else "other"
+        if len(self._probes) >= self.CACHE_ENTRIES:
+            self._probes.clear()
+        hit = self._probes[p] = (resolved, kind)
+        return hit
+
+    def _real_dir(self, folder: Path) -> str:
+        hit = self._real_dirs.get(folder)
+        if hit is None:
+            if len(self._real_dirs) >= self.CACHE_ENTRIES:
+                self._real_dirs.clear()
+            hit = self._real_dirs[folder] = str(folder.resolve())
+        return hit
+
+    def is_file(self, path: str | Path) -> bool:
+        """Whether ``path`` is a regular file (symlinks followed; ``probe``, cached)."""
+        return self.probe(path)[1] == "file"
 
 
-def candidate_path(row: dict[str, Any], cfg: SourceConfig, index: AudioIndex) -> Path | None:
+def candidate_path(row: Mapping[str, Any], cfg: SourceConfig, index: AudioIndex) -> Path | None:
     """The audio path a metadata row names: its path field (``cfg.path_column``, default ``path``)
-    or ``cfg.path_template`` formatted over the row; None if neither is given.
+    or ``cfg.path_template`` formatted over the row (``str.format_map``: any mapping, e.g. a
+    ``ChainMap`` of a track over its album); None if neither is given.
 
     Raises:
         ValueError: ``path_template`` names a field the row lacks.
@@ -227,7 +308,7 @@ def candidate_path(row: dict[str, Any], cfg: SourceConfig, index: AudioIndex) ->
         return index.resolve(str(row[path_field]).strip())
     if cfg.path_template:
         try:
-            return index.resolve(cfg.path_template.format(**row))
+            return index.resolve(cfg.path_template.format_map(row))
         except KeyError as exc:
             raise ValueError(f"path_template field {exc} missing") from exc
     return None
@@ -241,7 +322,7 @@ def locate(index: AudioIndex, recording_id: str, candidate: Path | None,
         (path or None, detail): the existing file, or ``candidate`` (may not exist) / None with a
         detail explaining why nothing was found.
     """
-    if candidate is not None and candidate.is_file():
+    if candidate is not None and index.is_file(candidate):
         return candidate, ""
     if stem_lookup:
         matches = index.by_stem(recording_id)
@@ -265,40 +346,43 @@ def finalize(recordings: list[Recording], rejected: list[dict[str, Any]],
     out: list[Recording] = []
     rejected = list(rejected)
     seen: dict[str, Recording] = {}
-    claimed: set[Path] = set()
+    claimed: set[str] = set()  # resolved paths named by a row (``index.probe``: stat'ed once each)
     for item in rejected:
         if item.get("path"):
-            claimed.add(Path(item["path"]).resolve())
+            claimed.add(index.probe(Path(item["path"]).absolute())[0])
     for rec in recordings:
+        kind = "missing"
         if rec.path is not None:
-            claimed.add(Path(rec.path).resolve())
+            resolved, kind = index.probe(rec.path)
+            claimed.add(resolved)
         if rec.recording_id in seen:
             first = seen[rec.recording_id]
             rejected.append(reject(rec.path, rec.recording_id, "bad_metadata",
                                    f"duplicate id (first: {first.path})"))
             continue
         seen[rec.recording_id] = rec
-        if rec.path is not None and Path(rec.path).is_dir():
+        if kind == "dir":
             rejected.append(reject(rec.path, rec.recording_id, "unsupported",
                                    "a directory, not an audio file"))
             continue
-        if rec.path is not None and Path(rec.path).exists() and not Path(rec.path).is_file():
+        if kind == "other":
             # a FIFO, socket or device: never opened (reading a FIFO would block)
             rejected.append(reject(rec.path, rec.recording_id, "unsupported", "not a regular file"))
             continue
-        if rec.path is None or not Path(rec.path).is_file():
+        if kind != "file":
             detail = rec.extra.pop("_missing_detail", "") or f"file not found: {rec.path}"
             rejected.append(reject(rec.path, rec.recording_id, "missing_file", detail))
             continue
         rec.extra.pop("_missing_detail", None)
-        if Path(rec.path).suffix.lower() not in index.exts:
+        suffix = rec.path.suffix if isinstance(rec.path, Path) else Path(rec.path).suffix
+        if suffix.lower() not in index.exts:
             rejected.append(reject(rec.path, rec.recording_id, "unsupported",
-                                   f"suffix {Path(rec.path).suffix or '(none)'!r} is not a "
+                                   f"suffix {suffix or '(none)'!r} is not a "
                                    "supported audio/MIDI format"))
             continue
         out.append(rec)
     for p in index.files:
-        if p.resolve() not in claimed:
+        if index.probe(p)[0] not in claimed:
             rejected.append(reject(p, None, "no_metadata",
                                    f"audio file under {index.root} named by no metadata row"))
     for exc in index.outside:
@@ -306,12 +390,12 @@ def finalize(recordings: list[Recording], rejected: list[dict[str, Any]],
     for exc in index.unreadable:
         rejected.append(reject(exc.path, None, exc.reason, exc.detail))
     for p in index.unsupported:
-        if p.resolve() not in claimed:
+        if index.probe(p)[0] not in claimed:
             rejected.append(reject(p, None, "unsupported",
                                    f"suffix {p.suffix or '(none)'!r} is not a supported "
                                    "audio/MIDI format"))
     for p in index.unsupported_dirs:
-        if p.resolve() not in claimed:
+        if index.probe(p)[0] not in claimed:
             rejected.append(reject(p, None, "unsupported",
                                    "a directory named like an audio file (its files are "
                                    "listed separately)"))
@@ -422,7 +506,9 @@ def printable(value: Any) -> Any:
 
 
 def split_tags(value: Any, separator: str) -> list[str]:
-    """Raw tags from a cell: a list (kept) or a string split on ``separator``; trimmed, no empties."""
+    """Raw tags from a cell: a list (kept) or a string split on ``separator``; trimmed, no empties.
+
+    Tags are interned (``sys.intern``): millions of rows share one string per distinct tag."""
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
@@ -430,7 +516,7 @@ def split_tags(value: Any, separator: str) -> list[str]:
     else:
         text = str(value)
         items = text.split(separator) if separator else [text]
-    return [t.strip() for t in items if t is not None and t.strip()]
+    return [sys.intern(t) for t in (v.strip() for v in items) if t]
 
 
 def to_float(value: Any) -> float | None:
