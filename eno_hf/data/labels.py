@@ -88,10 +88,12 @@ class _TagCleaner:
     def row(self, tags: Sequence[str] | None) -> list[str]:
         """Cleaned, de-duplicated row (first occurrence kept); None tags skipped."""
         out: list[str] = []
+        cache = self._cache
         for tag in tags or ():
             if tag is None:
                 continue
-            for t in self.targets(tag):
+            targets = cache.get(tag) if type(tag) is str else None
+            for t in targets if targets is not None else self.targets(tag):
                 if t not in out:
                     out.append(t)
         return out

@@ -125,11 +125,14 @@ def group_labels(groups: Sequence[str | None], label_matrix: np.ndarray | sp.spm
     if y.shape[0] != len(groups):
         raise ValueError(f"{len(groups)} groups but label_matrix has {y.shape[0]} rows")
     keys, member = _group_index(groups)
-    rows = np.repeat(member, np.diff(y.indptr))
-    agg = sp.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, y.indices)),
-                        shape=(len(keys), y.shape[1]))  # duplicates summed
-    agg.sum_duplicates()
-    agg.data = np.ones(len(agg.data), dtype=bool)
+    n_groups = len(keys)
+    # (n_groups, n) membership indicator times the labels; bool sparse products accumulate by OR
+    indptr = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(member, minlength=n_groups), out=indptr[1:])
+    members = sp.csr_matrix((np.ones(len(member), dtype=bool), np.argsort(member, kind="stable"),
+                             indptr), shape=(n_groups, len(member)))
+    agg = sp.csr_matrix(members @ y.astype(bool, copy=False))
+    agg.sort_indices()
     return keys, agg, member
 
 
