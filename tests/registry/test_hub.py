@@ -53,22 +53,80 @@ def test_register_rejects_bad_input(tmp_path):
     m = _model_dir(tmp_path, "m", b"w")
     with pytest.raises(ValueError, match="invalid model name"):
         register(m, tmp_path / "hub", "../evil")
-    # Nothing half-written.
-    assert not any((tmp_path / "hub").rglob("config.json")) if (tmp_path / "hub").exists() else True
+    # refused before anything is written: no hub folder, nothing outside it
+    assert not (tmp_path / "hub").exists() and not (tmp_path / "evil").exists()
 
 
-_WRITER = r"""
-import sys
+# the same probe as tests/data/test_build_lock.py (a child script cannot import a test module)
+# Prepended to each child's script, so that the test proves the two writers overlapped instead of
+# trusting it. argv: probe folder, number of processes, seconds to hold a lock once taken, then the
+# call's own arguments. (1) A barrier: each child, its imports done, leaves a file in the probe
+# folder and waits until every child has left one, so the two calls start together (not one after
+# the other, e.g. when one child's imports are slower). (2) Every ``filelock.FileLock`` the call
+# takes through the patched name records when it was asked for, acquired and
+# about to be released (CLOCK_MONOTONIC: one clock for every process on Linux) in holds.jsonl.
+LOCK_PROBE = r"""
+import json, os, sys, time
+import filelock
+PROBE, N_PROCS, HOLD_S, ARGS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+_FileLock = filelock.FileLock
+
+
+class ProbedLock:
+    def __init__(self, lock_file, *args, **kwargs):
+        self._lock, self._path = _FileLock(lock_file, *args, **kwargs), str(lock_file)
+
+    def __enter__(self):
+        asked = time.monotonic()
+        self._lock.acquire()
+        self._times = {"asked": asked, "acquired": time.monotonic()}
+        time.sleep(HOLD_S)
+        return self
+
+    def __exit__(self, *exc):
+        rec = dict(self._times, released=time.monotonic(), pid=os.getpid(), path=self._path)
+        self._lock.release()
+        with open(os.path.join(PROBE, "holds.jsonl"), "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+def barrier():
+    open(os.path.join(PROBE, f"ready-{os.getpid()}"), "w").close()
+    deadline = time.monotonic() + 600
+    while sum(n.startswith("ready-") for n in os.listdir(PROBE)) < N_PROCS:
+        if time.monotonic() > deadline:
+            sys.exit("barrier: the other process never got there")
+        time.sleep(0.005)
+"""
+
+# register() holds its lock only to claim the number and move ``latest`` (milliseconds): the probe
+# holds it HOLD_S longer, so that the other writer's attempt falls inside a hold.
+_WRITER = LOCK_PROBE + r"""
+import eno_hf.registry.hub
 from eno_hf.registry.hub import register
-model, hub, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+eno_hf.registry.hub.FileLock = ProbedLock
+model, hub, n, writer = ARGS[0], ARGS[1], int(ARGS[2]), ARGS[3]
+barrier()
 for _ in range(n):
-    register(model, hub, "shared", {"writer": sys.argv[4]})
+    register(model, hub, "shared", {"writer": writer})
 """
 
 
+def assert_contended(probe: Path, lock_dir: Path) -> None:
+    """The holds of the lock files in ``lock_dir`` by the two processes never overlapped (the lock
+    excluded), and one process asked for a lock while the other held it (the attempts overlapped:
+    without the lock both would have gone on at once)."""
+    holds = [r for r in map(json.loads, (probe / "holds.jsonl").read_text().splitlines())
+             if Path(r["path"]).resolve().parent == lock_dir.resolve()]
+    assert len({h["pid"] for h in holds}) == 2, holds
+    pairs = [(a, b) for a in holds for b in holds if a["pid"] != b["pid"]]
+    assert all(a["released"] <= b["acquired"] or b["released"] <= a["acquired"] for a, b in pairs), holds
+    assert any(a["acquired"] < b["asked"] < a["released"] for a, b in pairs), holds
+
+
 def test_two_processes_registering_the_same_name(tmp_path) -> None:
-    """Two writers on one hub (as two workers on an NFS share): distinct versions, every copy
-    complete, ``latest`` = the newest, no temporary folder left."""
+    """Two writers on one hub (as two workers on an NFS share), proven to contend for the lock:
+    distinct versions, every copy complete, ``latest`` = the newest, no temporary folder left."""
     import subprocess
     import sys
 
@@ -76,10 +134,14 @@ def test_two_processes_registering_the_same_name(tmp_path) -> None:
     model.mkdir()
     (model / "config.json").write_text("{}")
     (model / "model.safetensors").write_bytes(b"x" * 200_000)
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(model), str(tmp_path / "hub"), "4", w])
-             for w in ("a", "b")]
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(probe), "2", "0.3",
+                               str(model), str(tmp_path / "hub"), "4", w]) for w in ("a", "b")]
     assert [p.wait(timeout=600) for p in procs] == [0, 0]  # imports alone took ~95 s under load
     root = tmp_path / "hub" / "shared"
+    # they overlapped: a writer asked for the lock while the other held it
+    assert_contended(probe, root)
     versions = sorted(int(p.name[1:]) for p in root.iterdir() if p.is_dir() and p.name.startswith("v"))
     assert versions == list(range(1, 9))
     infos = [json.loads((root / f"v{v}" / "registry.json").read_text()) for v in versions]
