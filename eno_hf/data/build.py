@@ -10,10 +10,11 @@ The build, over one module per concern:
 - here, ``build_dataset(settings)``: sources → label cleaning → content hashes → version → (cache hit:
   load) → per-file processing in parallel with a per-file cache → duplicate-content rejection →
   grouped stratified splits → ``DatasetDict`` written to a temp folder and moved into place
-  atomically → ``LATEST``, ``README.md``, ``qc_report.json``, ``settings.json``.
+  atomically → ``LATEST``, ``README.md``, ``qc_report.json`` (summary), ``qc_rows.jsonl`` (one row
+  per input), ``settings.json``.
 
 Per-file results are cached as
-``{data_root}/cache/segments/{content_hash}-{processing_hash}-f{FEATURE_DEFINITIONS_VERSION}.arrow``
+``{data_root}/cache/segments/{content_hash[:2]}/{content_hash}-{processing_hash}-f{FEATURE_DEFINITIONS_VERSION}.arrow``
 (an Arrow IPC file: arrays in the dataset's Arrow types + segment bounds + conditioning stats +
 NaN/Inf counts, no labels), so relabelling, re-splitting or adding files reprocesses only what
 changed. Deterministic rejections are cached as ``.rejected.json``.
@@ -29,6 +30,7 @@ build holds about one recording's arrays at a time regardless of dataset size.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -78,7 +80,8 @@ class BuildResult:
         path: the version folder ``{data_root}/datasets/{name}/{version}``.
         version: content-addressed version string.
         dataset: the ``DatasetDict`` (memory-mapped from ``path``).
-        report: the QC report dict (also in ``path/qc_report.json``).
+        report: the QC report dict (also in ``path/qc_report.json``; one row per input in
+            ``path/qc_rows.jsonl``, ``eno_hf.data.qc.read_qc_rows``).
         cache_hit: True when the version already existed and nothing was processed.
         n_processed: files processed in this run (cache misses).
     """
@@ -115,11 +118,42 @@ def _versioned(rejection: dict[str, Any]) -> bool:
     return not (rejection.get("reason") == "unsupported" and not rejection.get("recording_id"))
 
 
+def _fingerprint_rows(recs: Iterable[Recording]) -> Iterator[list[Any]]:
+    """One JSON-able row per recording, in the order given: id, path, group, time range, labels."""
+    for r in recs:
+        yield [r.recording_id, str(r.path), r.group, r.start_s, r.end_s,
+               sorted((k, list(v)) for k, v in r.multilabel.items()),
+               sorted(r.singlelabel.items()), sorted(r.numeric.items())]
+
+
 def _metadata_fingerprint(recs: Sequence[Recording]) -> list[Any]:
-    return sorted([r.recording_id, str(r.path), r.group, r.start_s, r.end_s,
-                   sorted((k, list(v)) for k, v in r.multilabel.items()),
-                   sorted(r.singlelabel.items()),
-                   sorted(r.numeric.items())] for r in recs)
+    """The rows of ``_fingerprint_rows`` sorted by recording id, as one list (small datasets)."""
+    return list(_fingerprint_rows(sorted(recs, key=lambda r: r.recording_id)))
+
+
+def dataset_version(cfg: DatasetConfig, hashes: dict[str, str], recs: Sequence[Recording],
+                    rejected: Iterable[dict[str, Any]], vocab: dict[str, list[str]]) -> str:
+    """The content-addressed version of a build (``eno_hf.data.version.compute_version``).
+
+    Hashed: every ``(recording_id, content hash)``, one row per recording (``_fingerprint_rows``,
+    by recording id), the versioned source rejections (``_versioned``; sorted JSON), ``vocab``
+    and ``FEATURE_DEFINITIONS_VERSION``. Linear in the number of recordings (``recs`` already
+    sorted by id costs one pass); nothing is held as one document.
+
+    Args:
+        cfg: the dataset config.
+        hashes: recording_id -> sha256 of the file bytes (usable inputs).
+        recs: the recordings (after label cleaning and ``limit``), any order.
+        rejected: rejected items ``{"path", "recording_id", "reason", "detail"}`` so far.
+        vocab: task -> vocabulary.
+    """
+    from eno_hf.features import FEATURE_DEFINITIONS_VERSION
+
+    in_order = sorted(recs, key=lambda r: r.recording_id)  # one pass when already sorted
+    kept = sorted(json.dumps(r, sort_keys=True, default=str) for r in rejected if _versioned(r))
+    rows = itertools.chain(_fingerprint_rows(in_order), (["rejected", r] for r in kept))
+    return compute_version(hashes.items(), cfg, {"feature_definitions": FEATURE_DEFINITIONS_VERSION,
+                                                 "vocab": vocab}, rows=rows)
 
 
 def _chunk_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dict[str, int] | None,
@@ -169,7 +203,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
     (``assign_splits``; group defaults to ``recording_id``), optional ``fold`` → Arrow tables
     from a generator into a temp folder → atomic ``os.replace`` into
     ``{data_root}/datasets/{name}/{version}`` → ``LATEST``, ``README.md``, ``qc_report.json``,
-    ``settings.json``.
+    ``qc_rows.jsonl``, ``settings.json``.
 
     Args:
         settings: root settings (``paths.data_root``, ``dataset``).
@@ -186,7 +220,8 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
     """
     from eno_hf.data.card import write_card
     from eno_hf.data.labels import clean_labels, label_matrix
-    from eno_hf.data.qc import NonFiniteCounter, make_qc_report, write_qc_report
+    from eno_hf.data.qc import (QC_ROWS_NAME, NonFiniteCounter, make_qc_report, write_qc_report,
+                                write_qc_rows)
     from eno_hf.data.sources import load_recordings
     from eno_hf.data.splits import assign_folds, assign_splits
 
@@ -222,14 +257,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
             usable.append(rec)
     hash_s = time.perf_counter() - t_hash
 
-    from eno_hf.features import FEATURE_DEFINITIONS_VERSION
-
-    version = compute_version(hashes.items(), cfg, {"recordings": _metadata_fingerprint(recs),
-                                                     "feature_definitions": FEATURE_DEFINITIONS_VERSION,
-                                                     "vocab": vocab,
-                                                     "source_rejected": sorted(
-                                                         json.dumps(r, sort_keys=True, default=str)
-                                                         for r in rejected if _versioned(r))})
+    version = dataset_version(cfg, hashes, recs, rejected, vocab)
     final = version_dir(data_root, cfg.name, version)
     # one builder per version (also across machines sharing the data root): a second process waits
     # here and then finds the finished version (cache hit) instead of building it again
@@ -316,14 +344,11 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                 json.dumps({"splits": ["train", "validation", "test"]}), encoding="utf-8")
             write_s = time.perf_counter() - t_write
 
-            written = []
             split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
             cond = []
             for job, split in zip(ok_jobs, split_of):
                 rec = job.recording
                 out = outcomes[rec.recording_id]
-                written.append({"recording_id": rec.recording_id, "n_segments": out["n_segments"],
-                                "split": split})
                 split_records[split].append({
                     "recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
                     "n_segments": out["n_segments"],
@@ -332,8 +357,12 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                 cond.append(out["stats"])
             tasks = {**{t: ("multilabel", vocab.get(t, [])) for t in ml},
                      **{t: ("singlelabel", vocab.get(t, [])) for t in sl}}
+            write_qc_rows(out_dir / QC_ROWS_NAME, (
+                {"recording_id": job.recording.recording_id, "split": split,
+                 "n_segments": outcomes[job.recording.recording_id]["n_segments"]}
+                for job, split in zip(ok_jobs, split_of)), rejected)
             report = make_qc_report(dataset=cfg.name, version=version, n_inputs=n_inputs,
-                                    written=written, rejected=rejected,
+                                    n_written=len(ok_jobs), rejected=rejected,
                                     split_recordings=split_records, tasks=tasks,
                                     non_finite=nonfinite.to_dict(), conditioning=cond)
             report["labels_dropped"] = labels.dropped

@@ -124,7 +124,7 @@ def render_card(*, settings: Settings, version: str, report: Mapping[str, Any],
 
     out += ["## Counts", "",
             f"{acc['statement']} — every input is either written or listed with a reason in "
-            "`qc_report.json`.", "",
+            "`qc_report.json`; `qc_rows.jsonl` holds one row per input.", "",
             _table(["split", "recordings", "segments", "groups"],
                    [[s, v["n_recordings"], v["n_segments"], v["n_groups"]] for s, v in splits.items()]),
             ""]

@@ -1,9 +1,12 @@
 """The per-file cache: one recording's processed segments as an Arrow IPC file, keyed by content.
 
-``{data_root}/cache/segments/{content_hash}-{processing_hash}-f{FEATURE_DEFINITIONS_VERSION}.arrow``
+``{data_root}/cache/segments/{content_hash[:2]}/{content_hash}-{processing_hash}-f{FEATURE_DEFINITIONS_VERSION}.arrow``
 holds the arrays in the dataset's Arrow types + segment bounds + conditioning stats + NaN/Inf
 counts (no labels), so relabelling, re-splitting or adding files reprocesses only what changed.
-Deterministic rejections are cached as ``.rejected.json``. ``process_file(job)`` is the unit a
+Deterministic rejections are cached as ``.rejected.json`` beside it. The 256 sub-folders (first
+two hex digits of the content hash) keep folders small: 3M files are ~12k a folder. A result
+found at the older flat place (``{data_root}/cache/segments/{name}``) is moved into its
+sub-folder when first looked up (``cached_outcome``), so it is not processed again. ``process_file(job)`` is the unit a
 worker (process pool, Prefect task, Dask worker) runs: process + write the cache, return a small
 outcome dict.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +59,10 @@ class FileJob:
 
 
 def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: DatasetConfig) -> Path:
-    """``{data_root}/cache/segments/{content_hash}-{processing_hash}-f{N}[-{crop}].arrow``.
+    """``{data_root}/cache/segments/{content[:2]}/{content}-{processing_hash}-f{N}[-{crop}].arrow``.
 
-    ``N`` is ``eno_hf.features.FEATURE_DEFINITIONS_VERSION`` (results of older feature code are
-    not reused).
+    ``content`` is the file's sha256 (hex); ``N`` is ``eno_hf.features.FEATURE_DEFINITIONS_VERSION``
+    (results of older feature code are not reused); ``crop`` hashes a pre-cut time range.
     """
     from eno_hf.features import FEATURE_DEFINITIONS_VERSION
 
@@ -66,7 +70,7 @@ def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: Dat
     if rec.start_s is not None or rec.end_s is not None:
         crop = hashlib.sha256(f"{rec.start_s}:{rec.end_s}".encode()).hexdigest()[:8]
         name += f"-{crop}"
-    return segment_cache_dir(data_root) / f"{name}.arrow"
+    return segment_cache_dir(data_root) / content[:2] / f"{name}.arrow"
 
 
 def _rejection_path(cache_path: str | Path) -> Path:
@@ -149,10 +153,29 @@ def load_cached(path: str | Path) -> tuple[list[tuple[float, float]], dict[str, 
     return [tuple(b) for b in meta["bounds"]], meta["stats"], arrays
 
 
+def _adopt_flat(p: Path) -> None:
+    """Move ``p``'s result (or cached rejection) from the flat layout (``p.parent.parent / p.name``,
+    before the sub-folders) into ``p``'s folder, if it is there and ``p`` is not."""
+    for new in (p, _rejection_path(p)):
+        old = new.parent.parent / new.name
+        if old.is_file():
+            try:
+                new.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(old, new)
+            except OSError:  # another build moved it first, or a read-only cache: look it up as is
+                pass
+            return
+
+
 def cached_outcome(job: FileJob) -> dict[str, Any] | None:
-    """The outcome recorded in the cache for ``job`` (as ``process_file`` returns it), or None."""
+    """The outcome recorded in the cache for ``job`` (as ``process_file`` returns it), or None.
+
+    A result at the flat place of older builds is moved into its sub-folder first.
+    """
     p = Path(job.cache_path)
     rec = job.recording
+    if not p.is_file() and not _rejection_path(p).is_file():
+        _adopt_flat(p)
     if p.is_file():
         try:
             meta = _read_cache_meta(p)

@@ -1,11 +1,11 @@
 """QC / validation report of a dataset build: every input accounted for, splits, labels, numbers.
 
-The report is a plain JSON-able dict (``qc_report.json`` next to the dataset)::
+The report is a plain JSON-able dict (``qc_report.json`` next to the dataset), a summary whose
+size does not grow with the number of written inputs::
 
     {
       "dataset", "version", "created_utc",
       "accounting": {"n_inputs", "n_written", "n_rejected", "invariant_holds", "statement"},
-      "written":  [{"recording_id", "n_segments", "split"}],
       "rejected": [{"path", "recording_id", "reason", "detail"}],
       "rejected_by_reason": {reason: count},
       "splits":   {split: {"n_recordings", "n_segments", "n_groups"}},
@@ -24,24 +24,34 @@ and ``write_s`` (Arrow splits)).
 ``n_inputs`` counts every metadata row / audio file the source saw (accepted recordings plus
 the source's own rejections); the invariant ``n_inputs == n_written + n_rejected`` is checked
 and stated in ``accounting``.
+
+One row per input goes to ``qc_rows.jsonl`` beside it (``write_qc_rows``, written as a stream;
+``read_qc_rows`` iterates it)::
+
+    {"status": "written", "recording_id", "split", "n_segments"}
+    {"status": "rejected", "path", "recording_id", "reason", "detail"}
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eno_hf.utils.io import atomic_write_json
+from eno_hf.utils.io import atomic_write, atomic_write_json
 
 __all__ = [
     "summarize", "label_summary", "NonFiniteCounter", "make_qc_report", "write_qc_report",
-    "print_qc_table",
+    "print_qc_table", "QC_ROWS_NAME", "write_qc_rows", "read_qc_rows",
 ]
+
+QC_ROWS_NAME = "qc_rows.jsonl"
+"""The per-input rows of a build, beside ``qc_report.json``."""
 
 
 def summarize(values: Iterable[float | None]) -> dict[str, float | int | None]:
@@ -122,27 +132,37 @@ def make_qc_report(
     dataset: str,
     version: str,
     n_inputs: int,
-    written: Sequence[Mapping[str, Any]],
+    written: Sequence[Any] | None = None,
     rejected: Sequence[Mapping[str, Any]],
     split_recordings: Mapping[str, Sequence[Mapping[str, Any]]],
     tasks: Mapping[str, tuple[str, Sequence[str]]],
     non_finite: Mapping[str, Mapping[str, int]],
     conditioning: Sequence[Mapping[str, Any]],
+    n_written: int | None = None,
 ) -> dict[str, Any]:
     """Assemble the QC report (see the module docstring for its layout).
 
     Args:
         dataset, version: dataset name and version string.
         n_inputs: number of inputs the source saw (accepted recordings + source rejections).
-        written: ``{"recording_id", "n_segments", "split"}`` per written recording.
+        written: the written recordings, only counted (their rows go to ``qc_rows.jsonl``,
+            ``write_qc_rows``); or give ``n_written``.
         rejected: ``{"path", "recording_id", "reason", "detail"}`` per rejected input.
         split_recordings: split -> per written recording ``{"recording_id", "group",
             "n_segments", "labels": {task: tags | class | None}}``.
         tasks: task -> (``"multilabel"`` | ``"singlelabel"``, vocabulary).
         non_finite: ``NonFiniteCounter.to_dict()``.
         conditioning: ``ConditioningStats.to_dict()`` per written recording.
+        n_written: the number of written recordings, when ``written`` is not given.
+
+    Raises:
+        ValueError: neither ``written`` nor ``n_written`` given.
     """
-    n_written, n_rejected = len(written), len(rejected)
+    if n_written is None:
+        if written is None:
+            raise ValueError("make_qc_report needs written or n_written")
+        n_written = len(written)
+    n_rejected = len(rejected)
     holds = n_inputs == n_written + n_rejected
     statement = (f"n_inputs ({n_inputs}) {'==' if holds else '!='} n_written ({n_written}) "
                  f"+ n_rejected ({n_rejected})")
@@ -176,7 +196,6 @@ def make_qc_report(
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "accounting": {"n_inputs": n_inputs, "n_written": n_written, "n_rejected": n_rejected,
                        "invariant_holds": holds, "statement": statement},
-        "written": [dict(w) for w in written],
         "rejected": [dict(r) for r in rejected],
         "rejected_by_reason": dict(Counter(str(r.get("reason")) for r in rejected)),
         "splits": splits,
@@ -190,6 +209,54 @@ def make_qc_report(
 def write_qc_report(report: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``report`` as indented strict JSON (NaN -> null), atomically. Returns the path."""
     return atomic_write_json(path, report)
+
+
+def write_qc_rows(path: str | Path, written: Iterable[Mapping[str, Any]],
+                  rejected: Iterable[Mapping[str, Any]]) -> int:
+    """Write one JSON line per input to ``path`` (atomically, as a stream; see the module docstring).
+
+    Args:
+        path: the ``qc_rows.jsonl`` file (its folder is created).
+        written: ``{"recording_id", "split", "n_segments"}`` per written recording.
+        rejected: ``{"path", "recording_id", "reason", "detail"}`` per rejected input.
+
+    Returns:
+        The number of rows written.
+    """
+    encode = json.JSONEncoder(default=str).encode  # ASCII: a lone surrogate in an id cannot fail
+    count = 0
+
+    def write(fh: Any) -> None:
+        nonlocal count
+        for status, rows in (("written", written), ("rejected", rejected)):
+            for row in rows:
+                fh.write(encode({"status": status, **row}) + "\n")
+                count += 1
+
+    atomic_write(path, write, binary=False)
+    return count
+
+
+def read_qc_rows(path: str | Path, status: str | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of a ``qc_rows.jsonl`` one at a time (see the module docstring).
+
+    Args:
+        path: the file, or the dataset version folder holding it.
+        status: ``"written"`` or ``"rejected"`` to keep only those rows; None for all.
+
+    Raises:
+        FileNotFoundError: no such file (a dataset built before the rows moved out of
+            ``qc_report.json`` has none: rebuild it).
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / QC_ROWS_NAME
+    with open(p, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                if status is None or row.get("status") == status:
+                    yield row
 
 
 def print_qc_table(report: Mapping[str, Any], console: Any = None) -> None:

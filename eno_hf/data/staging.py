@@ -2,7 +2,7 @@
 
 A build writes a version into ``{data_root}/datasets/{name}/.{version}.tmp-XXXX/`` and moves it
 into place at the end; per-file results are written to temporaries in
-``{data_root}/cache/segments/`` and renamed. A ``kill -9`` leaves these behind. They are removed
+``{data_root}/cache/segments/`` and its sub-folders (``{content_hash[:2]}/``) and renamed. A ``kill -9`` leaves these behind. They are removed
 by the next build, but only when no live process owns them:
 
 - staging folders hold ``.owner.lock`` (JSON: pid, host, created) on which the building process
@@ -126,7 +126,8 @@ def remove_stale(datasets_parent: str | Path | None = None,
 
     Args:
         datasets_parent: ``{data_root}/datasets/{name}`` (staging folders ``.*.tmp-*``).
-        cache_dir: ``{data_root}/cache/segments`` (temporaries ``.*.{host}-{pid}.*``).
+        cache_dir: ``{data_root}/cache/segments`` (temporaries ``.*.{host}-{pid}.*``, in it and
+            in its sub-folders one level down; one ``scandir`` per folder, no ``stat`` per file).
     """
     removed: list[Path] = []
     if datasets_parent is not None and Path(datasets_parent).is_dir():
@@ -135,10 +136,19 @@ def remove_stale(datasets_parent: str | Path | None = None,
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed.append(tmp)
     if cache_dir is not None and Path(cache_dir).is_dir():
-        for entry in os.scandir(cache_dir):
-            if entry.name.startswith(".") and entry.is_file() and _cache_temp_orphaned(Path(entry.path)):
-                Path(entry.path).unlink(missing_ok=True)
-                removed.append(Path(entry.path))
+        folders = [str(cache_dir)]
+        with os.scandir(cache_dir) as top:
+            folders += sorted(e.path for e in top if not e.name.startswith(".") and e.is_dir())
+        for folder in folders:
+            try:
+                with os.scandir(folder) as entries:
+                    stale = [Path(e.path) for e in entries if e.name.startswith(".") and e.is_file()
+                             and _cache_temp_orphaned(Path(e.path))]
+            except OSError:  # removed meanwhile
+                continue
+            for path in stale:
+                path.unlink(missing_ok=True)
+                removed.append(path)
     if removed:
         log.info("removed %d temporaries left by killed builds: %s", len(removed),
                  ", ".join(str(p) for p in removed[:5]))

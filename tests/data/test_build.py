@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,10 @@ import soundfile as sf
 
 from eno_hf.config import load_config
 from eno_hf.data.build import (
-    FileJob, build_dataset, export_parquet, open_dataset, process_file, process_recording,
+    FileJob, build_dataset, cache_path_for, export_parquet, open_dataset, process_file,
+    process_recording,
 )
+from eno_hf.data.qc import read_qc_rows
 from eno_hf.data.recording import Recording
 from eno_hf.errors import RejectedInput
 
@@ -141,7 +144,12 @@ def test_fourq_qc_report_and_card(fourq_build) -> None:
     acc = rep["accounting"]
     assert acc["invariant_holds"] and acc["n_inputs"] == LIMIT == acc["n_written"]
     n_rows = sum(len(ds) for ds in fourq_build.dataset.values())
-    assert sum(w["n_segments"] for w in rep["written"]) == n_rows
+    assert "written" not in rep  # one row per input: qc_rows.jsonl
+    rows = list(read_qc_rows(fourq_build.path))
+    assert [r["status"] for r in rows] == ["written"] * LIMIT  # no input rejected
+    assert sum(r["n_segments"] for r in rows) == n_rows
+    assert Counter(r["split"] for r in rows) == {
+        s: v["n_recordings"] for s, v in rep["splits"].items() if v["n_recordings"]}
     assert sum(s["n_segments"] for s in rep["splits"].values()) == n_rows
     for col in ("waveform", "log_mel", "mfcc", "fingerprint"):
         assert rep["non_finite"][col]["nan"] == 0 and rep["non_finite"][col]["inf"] == 0
@@ -211,7 +219,7 @@ def test_fourq_one_more_file_processes_only_it(fourq_build, fourq_settings) -> N
     res = build_dataset(more, progress=False, map_fn=calls)
     assert not res.cache_hit and res.version != fourq_build.version
     assert len(calls.ids) == 1
-    assert calls.ids[0] not in {w["recording_id"] for w in fourq_build.report["written"]}
+    assert calls.ids[0] not in {w["recording_id"] for w in read_qc_rows(fourq_build.path, "written")}
     assert res.report["accounting"]["n_written"] == LIMIT + 1
     assert res.report["build"] == {**res.report["build"], "n_processed": 1, "n_from_cache": LIMIT}
     phases = [res.report["build"][k] for k in ("load_s", "hash_s", "process_wall_s", "write_s")]
@@ -315,7 +323,7 @@ def test_full_song_and_long_form(tmp_path, jamendo_dir: Path, longform_dir: Path
     per_rec: dict[str, list[dict]] = {}
     for r in rows:
         per_rec.setdefault(r["recording_id"], []).append(r)
-    durations = {w["recording_id"]: w["n_segments"] for w in res.report["written"]}
+    durations = {w["recording_id"]: w["n_segments"] for w in read_qc_rows(res.path, "written")}
     from eno_hf.audio.io import audio_info
 
     for name, src in (("long__Veränderung_-_doromusis", song),
@@ -327,3 +335,65 @@ def test_full_song_and_long_form(tmp_path, jamendo_dir: Path, longform_dir: Path
         assert segs[-1]["segment_end_s"] == pytest.approx(dur, abs=10.0)
         assert [s["segment_id"] for s in segs] == [f"{name}_seg{n:03d}" for n in range(len(segs))]
     assert len(res.dataset["validation"]) == 0 and len(res.dataset["test"]) == 0
+
+
+# ----------------------------------------------------------------------------- versions
+def _rec(rid: str, tags: list[str], group: str | None = None) -> Recording:
+    return Recording(rid, Path(f"/music/{rid}.wav"), multilabel={"mood": tags}, group=group)
+
+
+def test_dataset_version_is_streamed_and_order_free() -> None:
+    from eno_hf.data.build import dataset_version
+    from eno_hf.data.version import compute_version
+
+    cfg = load_config("configs/base.yaml").dataset
+    recs = [_rec(f"r{i:04d}", ["calm"] if i % 2 else ["dark", "calm"], f"g{i % 7}") for i in range(3000)]
+    hashes = {r.recording_id: f"{i:064x}" for i, r in enumerate(recs)}
+    vocab = {"mood": ["calm", "dark"]}
+    rejected = [{"path": "/music/x.wav", "recording_id": "x", "reason": "missing_file", "detail": ""}]
+    v = dataset_version(cfg, hashes, recs, rejected, vocab)
+    assert len(v) == 16 and int(v, 16) >= 0
+    shuffled = recs[::-1]
+    assert dataset_version(cfg, dict(reversed(list(hashes.items()))), shuffled, rejected, vocab) == v
+    relabelled = [*recs[:-1], _rec(recs[-1].recording_id, ["dark"], "g0")]
+    assert dataset_version(cfg, hashes, relabelled, rejected, vocab) != v
+    assert dataset_version(cfg, hashes, recs, [], vocab) != v
+    assert dataset_version(cfg, {**hashes, "r0000": "f" * 64}, recs, rejected, vocab) != v
+    # unsupported files no row names are not part of the version
+    stray = {"path": "/music/notes.txt", "recording_id": None, "reason": "unsupported", "detail": ""}
+    assert dataset_version(cfg, hashes, recs, [*rejected, stray], vocab) == v
+    # (id, hash) pairs are length-prefixed: moving characters between the two changes the version
+    assert compute_version([("ab", "c")], cfg) != compute_version([("a", "bc")], cfg)
+    assert compute_version([], cfg, rows=[["a", "b"]]) != compute_version([], cfg, rows=[["a"], ["b"]])
+
+
+def test_processing_hash_does_not_follow_the_build_format() -> None:
+    """Versions were re-hashed (BUILD_FORMAT bumped), per-file results were not: their cache
+    names (processing_hash) stay what they were, so no file is processed again."""
+    from eno_hf.data import version
+    from eno_hf.utils.io import json_hash
+
+    cfg = load_config("configs/base.yaml").dataset
+    assert version.BUILD_FORMAT != version.PROCESSING_FORMAT == "eno-build-1"
+    assert version.processing_hash(cfg) == json_hash({
+        "format": "eno-build-1", "audio": cfg.audio.model_dump(mode="json"),
+        "segment": cfg.segment.model_dump(mode="json"),
+        "features": cfg.features.model_dump(mode="json")})[:12]
+
+
+def test_cache_results_of_the_flat_layout_are_moved_not_redone(tmp_path: Path) -> None:
+    from eno_hf.data.file_cache import _rejection_path, cached_outcome
+
+    cfg = load_config("configs/base.yaml").dataset
+    rec = Recording("r", tmp_path / "r.wav")
+    content = "cd" + "1" * 62
+    path = cache_path_for(tmp_path, rec, content, cfg)
+    assert path.parent.name == "cd" and path.parent.parent.name == "segments"
+    job = FileJob(rec, cfg, content, str(path))
+    assert cached_outcome(job) is None
+    flat = path.parent.parent / _rejection_path(path).name  # where builds before the sub-folders put it
+    flat.parent.mkdir(parents=True)
+    flat.write_text(json.dumps({"reason": "silent", "detail": "RMS -90 dBFS"}))
+    out = cached_outcome(job)
+    assert out is not None and (out["status"], out["reason"]) == ("rejected", "silent")
+    assert not flat.exists() and _rejection_path(path).is_file()

@@ -117,7 +117,7 @@ def _temporaries(data_root: Path) -> list[Path]:
     ds = data_root / "datasets" / "kill"
     cache = data_root / "cache" / "segments"
     found = list(ds.glob(".*.tmp-*")) if ds.is_dir() else []
-    found += [p for p in cache.iterdir() if p.name.startswith(".")] if cache.is_dir() else []
+    found += [p for p in cache.rglob(".*") if p.is_file()] if cache.is_dir() else []  # sub-folders too
     return found
 
 
@@ -129,9 +129,9 @@ def test_kill9_during_processing_and_write_then_resume(tmp_path: Path) -> None:
     cache = data_root / "cache" / "segments"
 
     # 1. kill -9 while files are being processed (some per-file results cached, not all)
-    _kill_when(audio, data_root, lambda: cache.is_dir() and len(list(cache.glob("*.arrow"))) >= 6)
+    _kill_when(audio, data_root, lambda: cache.is_dir() and len(list(cache.rglob("*.arrow"))) >= 6)
     assert not (data_root / "datasets" / "kill" / reference.version).exists()
-    n_cached = len(list(cache.glob("*.arrow")))
+    n_cached = len(list(cache.rglob("*.arrow")))
     assert 6 <= n_cached < N_FILES
     first = _run(audio, data_root)
     assert first["version"] == reference.version and not first["cache_hit"]

@@ -6,10 +6,12 @@ import json
 import math
 
 import numpy as np
+import pytest
 from rich.console import Console
 
 from eno_hf.data.qc import (
-    NonFiniteCounter, label_summary, make_qc_report, print_qc_table, summarize, write_qc_report,
+    QC_ROWS_NAME, NonFiniteCounter, label_summary, make_qc_report, print_qc_table, read_qc_rows,
+    summarize, write_qc_report, write_qc_rows,
 )
 
 
@@ -98,3 +100,32 @@ def test_write_and_print(tmp_path) -> None:
     text = console.export_text()
     assert "n_inputs (4) == n_written (3) + n_rejected (1)" in text
     assert "undecodable" in text and "train|test" in text
+
+
+def test_report_keeps_no_per_input_rows() -> None:
+    rep = _report(4)
+    assert "written" not in rep and len(rep["rejected"]) == 1
+    counted = make_qc_report(dataset="toy", version="v1", n_inputs=4, n_written=3,
+                             rejected=rep["rejected"], split_recordings={}, tasks={},
+                             non_finite={}, conditioning=[])
+    assert counted["accounting"]["statement"] == rep["accounting"]["statement"]
+    with pytest.raises(ValueError, match="written or n_written"):
+        make_qc_report(dataset="toy", version="v1", n_inputs=4, rejected=[],
+                       split_recordings={}, tasks={}, non_finite={}, conditioning=[])
+
+
+def test_qc_rows_stream_round_trip(tmp_path) -> None:
+    written = ({"recording_id": f"r{i}", "split": "train", "n_segments": i} for i in range(1000))
+    rejected = [{"path": "/x/bad\udcff.flac", "recording_id": "r\u00e9", "reason": "undecodable",
+                 "detail": "not audio"}]
+    n = write_qc_rows(tmp_path / "v" / QC_ROWS_NAME, written, rejected)  # a generator: one pass
+    assert n == 1001
+    rows = list(read_qc_rows(tmp_path / "v"))  # the version folder names its file
+    assert len(rows) == 1001 and rows[0] == {"status": "written", "recording_id": "r0",
+                                             "split": "train", "n_segments": 0}
+    assert [r["recording_id"] for r in read_qc_rows(tmp_path / "v", "rejected")] == ["r\u00e9"]
+    assert sum(r["n_segments"] for r in read_qc_rows(tmp_path / "v" / QC_ROWS_NAME, "written")) \
+        == sum(range(1000))
+    assert len((tmp_path / "v" / QC_ROWS_NAME).read_text().splitlines()) == 1001
+    with pytest.raises(FileNotFoundError):
+        next(read_qc_rows(tmp_path / "elsewhere"))

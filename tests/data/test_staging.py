@@ -70,3 +70,29 @@ def test_cache_temporaries_of_dead_pids_only(tmp_path: Path) -> None:
     unrelated.write_bytes(b"x")
     assert remove_stale(cache_dir=tmp_path) == [orphan]
     assert mine.exists() and other_host.exists() and unrelated.exists()
+
+
+def test_cache_temporaries_in_the_sub_folders(tmp_path: Path) -> None:
+    """Per-file results live in ``{content_hash[:2]}/`` sub-folders: their temporaries are found there."""
+    from eno_hf.config import load_config
+    from eno_hf.data.file_cache import cache_path_for
+    from eno_hf.data.recording import Recording
+    from eno_hf.data.version import segment_cache_dir
+
+    cfg = load_config("configs/base.yaml").dataset
+    final = cache_path_for(tmp_path, Recording("r", tmp_path / "r.wav"), "ab" + "0" * 62, cfg)
+    cache = segment_cache_dir(tmp_path)
+    assert final.parent == cache / "ab"
+    final.parent.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    host = cache_temp_prefix(final).rsplit(".", 2)[1].rpartition("-")[0]
+    orphan = final.parent / f".{final.name}.{host}-{dead}.x1"
+    orphan.write_bytes(b"x")
+    mine = final.parent / (cache_temp_prefix(final) + "x2")
+    mine.write_bytes(b"x")
+    flat_orphan = cache / f".{final.name}.{host}-{dead}.x3"  # a temporary of the flat layout
+    flat_orphan.write_bytes(b"x")
+    final.write_bytes(b"x")
+    assert sorted(remove_stale(cache_dir=cache)) == sorted([orphan, flat_orphan])
+    assert mine.exists() and final.exists()

@@ -16,6 +16,7 @@ from batch_corpus import deny_listing, make_batch_corpus, make_link_folder, rel,
 from typer.testing import CliRunner
 
 from eno_hf.cli import app
+from eno_hf.data.qc import read_qc_rows
 from eno_hf.errors import REASON_DESCRIPTIONS
 
 runner = CliRunner()
@@ -60,7 +61,8 @@ def tiny_model(tmp_path_factory) -> Path:
     return out
 
 
-def _build(audio: Path, data_root: Path) -> dict:
+def _build(audio: Path, data_root: Path) -> tuple[dict, list[dict]]:
+    """(qc_report.json, the written rows of qc_rows.jsonl) of ``eno build`` over ``audio``."""
     sets = [f"paths.data_root={data_root}", "dataset.name=batch", "dataset.source.kind=folders",
             f"dataset.source.audio_root={audio}", "dataset.source.folder_group=none",
             "dataset.segment.segment_s=1.0", "dataset.segment.hop_s=1.0",
@@ -72,14 +74,15 @@ def _build(audio: Path, data_root: Path) -> dict:
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output  # written, with rejected inputs
     last = json.loads(result.stdout.strip().splitlines()[-1])
-    return json.loads((Path(last["dataset"]) / "qc_report.json").read_text())
+    return (json.loads((Path(last["dataset"]) / "qc_report.json").read_text()),
+            list(read_qc_rows(Path(last["dataset"]), "written")))
 
 
 def test_batch_corpus_through_build_and_tag(corpus, tiny_model, tmp_path: Path) -> None:
     audio, exp = corpus
 
     # eno build: every entry once, with the expected reason (links: outside_root)
-    report = _build(audio, tmp_path / "data")
+    report, written = _build(audio, tmp_path / "data")
     ids = {k.replace("/", "__"): k for k in exp} | \
         {Path(k).with_suffix("").as_posix().replace("/", "__"): k for k in exp}
     got: dict[str, str] = {}
@@ -90,13 +93,13 @@ def test_batch_corpus_through_build_and_tag(corpus, tiny_model, tmp_path: Path) 
             next(k for k in exp if k.startswith("links/") and Path(k).name == path.name)
         assert key not in got, item
         got[key] = item["reason"]
-    for w in report["written"]:
+    for w in written:
         key = ids[w["recording_id"]]
         assert key not in got, w
         got[key] = "ok"
     assert got == {k: b for k, (b, _) in exp.items()}
     # the three files of stem x are three inputs (their ids keep the extension)
-    assert {w["recording_id"] for w in report["written"]} >= {"rock__x.mp3", "rock__x.wav",
+    assert {w["recording_id"] for w in written} >= {"rock__x.mp3", "rock__x.wav",
                                                               "rock__x.mid"}
     assert report["accounting"]["invariant_holds"]
     assert report["accounting"]["n_inputs"] == len(exp)
