@@ -81,26 +81,25 @@ def _group_index(groups: Sequence[str | None]) -> tuple[list[str], np.ndarray]:
     n = len(groups)
     if n == 0:
         return [], np.zeros(0, dtype=np.int64)
-    arr = np.empty(n, dtype=object)
-    arr[:] = list(groups)
-    own = np.equal(arr, None)
-    rows = np.arange(n)
-    member = np.empty(n, dtype=np.int64)
-    codes, uniques = pd.factorize(arr[~own], use_na_sentinel=False)
-    named_rows = rows[~own]
+    own = np.fromiter((g is None for g in groups), dtype=bool, count=n)
+    named_rows = np.flatnonzero(~own)
+    codes, uniques = pd.factorize(np.fromiter((groups[i] for i in named_rows.tolist()),
+                                              dtype=object, count=len(named_rows)),
+                                  use_na_sentinel=False)
     # first row of every named group (codes are numbered in first-seen order)
     first_row = np.full(len(uniques), n, dtype=np.int64)
     np.minimum.at(first_row, codes, named_rows)
     opens = own.copy()  # rows that open a new group: own-group rows and first sightings
     opens[first_row] = True
     new_id = np.cumsum(opens) - 1
+    member = np.empty(n, dtype=np.int64)
     member[own] = new_id[own]
-    member[named_rows] = new_id[first_row[codes]]
-    keys: list[str] = [None] * int(opens.sum())  # type: ignore[list-item]
-    for i in rows[own].tolist():
-        keys[new_id[i]] = f"\x00row{i}"
-    for key, fr in zip(uniques.tolist(), new_id[first_row].tolist()):
-        keys[fr] = key
+    member[named_rows] = new_id[first_row][codes]
+    keys: list = [None] * int(opens.sum())
+    for i, gid in zip(np.flatnonzero(own).tolist(), new_id[own].tolist()):
+        keys[gid] = f"\x00row{i}"
+    for key, gid in zip(uniques.tolist(), new_id[first_row].tolist()):
+        keys[gid] = key
     return keys, member
 
 
