@@ -245,7 +245,8 @@ def label_matrix(recordings: Sequence[Recording], vocab: dict[str, list[str]],
                     row.add(j)
         indices.extend(sorted(row))
         indptr.append(len(indices))
-    ind = np.frombuffer(indices, dtype=np.dtype("l")).astype(np.int32 if offset < 2**31 else np.int64)
+    ind = np.frombuffer(indices, dtype=np.dtype("l"))
+    ind = ind.astype(np.int32 if offset < 2**31 else np.int64)
     ptr = np.frombuffer(indptr, dtype=np.int64)
     if ptr[-1] < 2**31:
         ptr = ptr.astype(np.int32)

@@ -59,7 +59,8 @@ def _as_csr(label_matrix: np.ndarray | sp.spmatrix | sp.sparray) -> sp.csr_matri
     """``(n, n_labels)`` CSR of the non-zero entries (explicit zeros removed), any input dtype."""
     if sp.issparse(label_matrix):
         if label_matrix.ndim != 2:
-            raise ValueError(f"label_matrix must be 2-D (n, n_labels), got shape {label_matrix.shape}")
+            raise ValueError("label_matrix must be 2-D (n, n_labels), got shape "
+                             f"{label_matrix.shape}")
         y = sp.csr_matrix(label_matrix)
         if not y.has_canonical_format or not y.data.all():
             y = y.copy()  # never canonicalize the caller's arrays in place

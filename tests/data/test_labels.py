@@ -209,8 +209,8 @@ def test_clean_labels_matches_reference_on_generated_rows(seed: int) -> None:
     assert res.vocab == vocab and list(res.vocab) == list(vocab)
     assert res.dropped == dropped and list(res.dropped) == list(dropped)
     assert res.recordings == ref
-    assert all(list(a.multilabel) == list(b.multilabel) and list(a.singlelabel) == list(b.singlelabel)
-               for a, b in zip(res.recordings, ref))
+    assert all(list(a.multilabel) == list(b.multilabel)
+               and list(a.singlelabel) == list(b.singlelabel) for a, b in zip(res.recordings, ref))
     assert any(dropped.values()) and sum(map(len, vocab.values())) > 5  # the case is not trivial
     assert all(a is not b and a.multilabel is not b.multilabel
                for a, b in zip(res.recordings, recs))

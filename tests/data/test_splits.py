@@ -218,7 +218,8 @@ def test_assign_splits_and_folds_equal_the_iterstrat_version(seed: int) -> None:
     n_groups = len(_reference_group_labels(groups, y)[0])
     if n_groups < MIN_GROUPS_STRATIFIED:
         pytest.skip("too few groups for stratification")
-    cfg = [SplitConfig(seed=seed), SplitConfig(train=1 / 3, validation=1 / 3, test=1 / 3, seed=seed),
+    cfg = [SplitConfig(seed=seed),
+           SplitConfig(train=1 / 3, validation=1 / 3, test=1 / 3, seed=seed),
            SplitConfig(train=0.7, validation=0.0, test=0.3, seed=seed)][seed % 3]
     ref = _reference_assign_splits(groups, y, cfg)
     assert assign_splits(groups, y, cfg) == ref
@@ -255,7 +256,8 @@ def test_fourq_splits_equal_the_iterstrat_version(fourq_labels) -> None:
         cfg = SplitConfig(seed=seed)
         assert assign_splits(groups, y, cfg) == _reference_assign_splits(groups, dense, cfg)
     _, agg, member = _reference_group_labels(groups, dense)
-    assert assign_folds(groups, y, 5, 7) == _reference_stratify(agg, np.full(5, 0.2), 7)[member].tolist()
+    ref_folds = _reference_stratify(agg, np.full(5, 0.2), 7)[member].tolist()
+    assert assign_folds(groups, y, 5, 7) == ref_folds
     tv = list(range(0, 360, 2))
     sub_groups = [groups[i] for i in tv]
     _, agg, member = _reference_group_labels(sub_groups, dense[tv])
