@@ -76,5 +76,5 @@ def test_pitch_shift_keeps_length_and_moves_pitch() -> None:
 
 
 def test_rejects_2d() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expects \(n_samples,\), got shape \(2, 100\)"):
         Augmenter(SR, seed=0)(np.zeros((2, 100), np.float32))

@@ -34,7 +34,7 @@ def test_overlapping_hop() -> None:
 
 
 def test_invalid_config() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"hop_s\s+Input should be greater than 0"):
         segment_bounds(10.0, SegmentConfig(hop_s=0.0))
 
 

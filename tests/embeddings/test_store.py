@@ -33,7 +33,7 @@ def test_cut_windows_pads_short_and_keeps_half_tails() -> None:
     assert cut_windows(np.ones(10, np.float32), 48, 48).shape == (1, 48)
     assert cut_windows(np.ones(48 * 2 + 30, np.float32), 48, 48).shape == (3, 48)   # 30/48 >= half: kept
     assert cut_windows(np.ones(48 * 2 + 10, np.float32), 48, 48).shape == (2, 48)   # 10/48 < half: dropped
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"non-empty 1-D waveform, got shape \(2, 2\)"):
         cut_windows(np.ones((2, 2), np.float32), 48, 48)
 
 

@@ -114,7 +114,7 @@ def test_singlelabel_perfect_and_errors():
     y = np.array([0, 1, 2, 3] * 5)
     r = singlelabel_metrics(y, np.eye(4)[y])
     assert r["accuracy"] == 1.0 and r["f1_macro"] == 1.0 and r["roc_auc_macro"] == 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="class index 5 >= n_classes 4"):
         singlelabel_metrics(np.array([0, 5]), np.eye(4)[:2])
     empty = singlelabel_metrics(np.array([-1, -1]), np.eye(4)[:2])
     assert empty["n_samples"] == 0 and math.isnan(empty["accuracy"])
@@ -142,7 +142,7 @@ def test_aggregate_by_recording_means():
     np.testing.assert_allclose(mean, [[0.3, 0.2], [0.5, 0.5], [0.3, 0.3]])
     u2, first = first_by_recording(ids, np.array([10, 20, 11, 21, 30]))
     assert u2.tolist() == uniq.tolist() and first.tolist() == [20, 10, 30]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 ids for 5 rows"):
         aggregate_by_recording(["a"], probs)
 
 

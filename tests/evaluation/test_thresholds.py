@@ -47,7 +47,7 @@ def test_missing_labels_ignored_and_grid():
 
 
 def test_shape_errors():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"y shape \(3, 2\) != probs shape \(3, 3\)"):
         tune_thresholds(np.zeros((3, 2)), np.zeros((3, 3)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="empty grid"):
         tune_thresholds(np.zeros((3, 2)), np.zeros((3, 2)), grid=[])

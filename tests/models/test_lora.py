@@ -82,5 +82,5 @@ def test_full_and_model_config_argument():
     apply_finetune(model, cfg)
     lora_a = [p for n, p in model.named_parameters() if "lora_A" in n]
     assert lora_a and all(p.shape[0] == 3 for p in lora_a)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="finetune mode must be one of .*got 'partial'"):
         apply_finetune(make("mel_cnn"), "partial")

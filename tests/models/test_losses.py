@@ -104,7 +104,7 @@ def test_info_nce_lower_for_aligned_pairs():
     # Symmetric.
     b = torch.randn(16, 32, generator=g)
     assert torch.allclose(info_nce(a, b), info_nce(b, a))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"two \(B, d\) tensors of equal shape, got \(16, 32\) and \(16, 5\)"):
         info_nce(a, b[:, :5])
 
 

@@ -67,7 +67,7 @@ def test_deterministic_in_eval_and_batch_independent() -> None:
 def test_rejects_bad_rank_and_args() -> None:
     with pytest.raises(ValueError, match="batch, samples"):
         _tiny()(torch.zeros(16_000))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_blocks, channels and n_mels must be >= 1, got 0"):
         MelCNNEncoder(n_blocks=0)
 
 

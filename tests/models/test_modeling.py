@@ -52,11 +52,12 @@ def test_config_round_trip(tmp_path):
     assert back.thresholds == {"moods": [0.2, 0.3, 0.4]} and back.encoder_kwargs == TINY_MEL_CNN
 
 
-@pytest.mark.parametrize("head", [{"name": "x", "kind": "multilabel", "labels": []},
-                                  {"name": "x", "kind": "bogus", "labels": ["a"]},
-                                  {"name": "a/b", "kind": "regression"}])
-def test_config_rejects_bad_heads(head):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("head", "message"),
+                         [({"name": "x", "kind": "multilabel", "labels": []}, "a multilabel head needs labels"),
+                          ({"name": "x", "kind": "bogus", "labels": ["a"]}, "kind must be one of .*got 'bogus'"),
+                          ({"name": "a/b", "kind": "regression"}, "name must be non-empty without '/'")])
+def test_config_rejects_bad_heads(head, message):
+    with pytest.raises(ValueError, match=message):
         EnoModelConfig(heads=[head])
 
 
@@ -138,7 +139,7 @@ def test_embeddings_encoder_takes_feature_vectors():
                          hidden_dim=8, heads=HEADS[:2])
     model = EnoForAudioTagging(cfg).eval()
     assert model(torch.randn(5, 64)).logits.shape == (5, 7)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected features of shape \(batch, 64\), got \(5, 63\)"):
         model(torch.randn(5, 63))
 
 

@@ -81,7 +81,7 @@ def test_standardization_buffers(ensemble):
     reloaded = TaggerEnsembleEncoder(SPECS[:1])
     reloaded.load_state_dict(enc.state_dict())
     assert torch.equal(reloaded.feature_mean, enc.feature_mean)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"mean/std of shape \(400,\), got \(3,\), \(3,\)"):
         enc.set_standardization(torch.zeros(3), torch.ones(3))
 
 
@@ -94,7 +94,7 @@ def test_build_encoder_from_config_alone():
 
 
 def test_no_tagger_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs at least one tagger"):
         TaggerEnsembleEncoder([])
 
 

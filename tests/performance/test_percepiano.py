@@ -66,7 +66,7 @@ def test_degradations_grow_with_severity(percepiano_rows, tmp_path: Path) -> Non
     assert vel_std[0] > vel_std[1] > vel_std[2] > vel_std[3] and vel_std[3] < 1.0
     assert onset_dev[0] < 1e-3 < onset_dev[1] < onset_dev[2] < onset_dev[3]
     assert wrong[0] == 0 and wrong[3] > wrong[1] > 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown degradation 'tempo'"):
         degrade_midi(src, "tempo", 1)
 
 

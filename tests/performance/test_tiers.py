@@ -250,7 +250,7 @@ def test_model_saves_loads_and_computes_its_loss(tmp_path: Path) -> None:
     again = EnoForPerformanceEvaluation.from_pretrained(tmp_path / "m")
     assert again.config.head_specs == model.config.head_specs
     assert torch.allclose(again(embeddings=x, frame_mask=mask).heads["ratings"], out.heads["ratings"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="name must be non-empty without '/'"):
         HeadSpec("bad/name", "regression")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a multilabel head needs labels"):
         HeadSpec("c", "multilabel")

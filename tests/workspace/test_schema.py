@@ -80,7 +80,7 @@ def test_invalid_manifest_on_disk_is_reported_with_the_field(make_settings):
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     p = tmp_path / "m.json"
     atomic_write_json(p, {"a": 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant: nan"):
         atomic_write_json(p, {"a": float("nan")})  # strict JSON: NaN refused mid-write
     assert json.loads(p.read_text()) == {"a": 1}
     assert [x.name for x in tmp_path.iterdir()] == ["m.json"]  # no temporary file left behind
