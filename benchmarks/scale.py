@@ -23,22 +23,27 @@ across sizes with the growth exponent (log-log slope of wall time between consec
 the projection to 300k albums: the largest measured size scaled by the last exponent (measured
 directly when 300k ran). A size runs in its own process under ``--timeout-s`` and a memory guard
 (``--max-rss-gb``, the child is killed above it): a stage that did not finish is reported so.
-Split quality (on ``--quality-size``): per label with >= 20 rows, its share of rows in each
-split minus the split's fraction; max and mean absolute deviation over labels and splits, and the
-share of label-split cells more than 5 points off. ``--code-root DIR`` runs the stages on another
+Split quality (on ``--quality-size``): per label with >= 20 rows (and >= 200), its share of rows
+in each split minus the split's fraction; max and mean absolute deviation over labels and splits,
+and the share of label-split cells more than 5 points off; the same over groups (what grouped
+stratification balances), and all of it for a seeded random split of the groups, for scale. ``--code-root DIR`` runs the stages on another
 checkout of eno (e.g. a ``git worktree`` of an older commit under /tmp) for a before/after.
 
-**Audio** (``--audio``, in files): per size, ``make_audio`` writes that many distinct 5-s excerpts of
-the 4Q clips and long-form tracks (16 kHz mono FLAC, reused when present under ``--work-dir``),
-then ``eno build --config small`` (4Q source mapping pointed at the CSV) runs in a subprocess on a
-fresh data root with ``--workers`` processes. Printed: wall, CPU (the process tree, from
-``wait4``), files/s, audio-s per CPU-s, peak RSS of the parent, of the largest worker and of the
-whole tree (psutil sampled every 0.2 s), and the growth exponent of wall time. ``--dask`` then
-builds the largest size again through the Prefect flow ``eno-build`` with ``run.task_runner=dask``
-(a LocalCluster of ``--workers`` single-threaded processes) on another fresh data root: the same
-dataset version as the plain build is checked, and the scheduler overhead is (dask CPU - plain
-CPU) / plain CPU. Projection: hours for 3M tracks from CPU s per file (2 cores and N cores, work
-split evenly), and for 12,000 h of audio from audio-s per CPU-s.
+**Audio** (``--audio``, in files): per size, ``make_audio`` writes that many distinct 10-s
+excerpts (``--excerpt-s``) of the 4Q clips and long-form tracks (16 kHz mono FLAC, reused when
+present under ``--work-dir``), then ``eno build --config small`` (4Q source mapping pointed at the
+CSV) runs in a subprocess on a fresh data root with ``--workers`` processes. Printed: wall, CPU
+(the process tree, from ``wait4``; a psutil sum per process as a cross-check), files/s, audio-s
+per CPU-s, peak RSS of the parent, of the largest worker and of the whole tree (psutil sampled
+every 0.2 s), the build's own phase times, and the growth exponent of wall time. ``--dask`` then
+builds the largest size (or ``--dask-size``) again through the Prefect flow ``eno-build`` with
+``run.task_runner=dask`` (a LocalCluster of ``--workers`` single-threaded processes) on another
+fresh data root: the same dataset version as the plain build is checked, and the scheduler
+overhead is (dask CPU - plain CPU) / plain CPU (``eno build`` itself ignores ``run.task_runner``:
+only the flows use it).
+Projection: hours for 3M tracks from the marginal CPU s per file between the two largest sizes
+(start-up left out; 2 and N cores, work split evenly), and for 12,000 h of audio from the
+audio-s per CPU-s that gives.
 
 Work files (dumps, excerpts, data roots) live under ``--work-dir`` (default
 ``/tmp/eno-scale``), never in the repository; generated dumps and audio are reused across runs.
@@ -93,30 +98,52 @@ def _emit(obj: dict[str, Any]) -> None:
     print("@@" + json.dumps(obj), flush=True)
 
 
-def _split_quality(split_of: list[str], y: Any, fractions: dict[str, float], min_rows: int = 20
-                   ) -> dict[str, Any]:
-    """Per label (column of ``y``) with >= ``min_rows`` rows: share of its rows in each split minus
-    the split's fraction. ``y`` dense ndarray or scipy sparse matrix (rows = recordings)."""
+def _deviations(counts: Any, fractions: Any, least: int) -> dict[str, Any]:
+    """Max/mean |share - fraction| over labels with >= ``least`` members; ``counts`` (splits, labels)."""
     import numpy as np
 
-    names = [s for s, f in fractions.items() if f > 0]
-    split_arr = np.asarray(split_of)
-    per_split = []
-    for s in names:
-        mask = split_arr == s
-        col = np.asarray(y[mask].sum(axis=0)).ravel()
-        per_split.append(col)
-    counts = np.vstack(per_split).astype(np.float64)  # (splits, labels)
     total = counts.sum(axis=0)
-    keep = total >= min_rows
-    share = counts[:, keep] / total[keep]
-    dev = np.abs(share - np.array([fractions[s] for s in names])[:, None])
-    row_share = {s: round(float((split_arr == s).mean()), 4) for s in names}
-    return {"n_labels": int(keep.sum()), "min_rows": min_rows,
+    keep = total >= least
+    dev = np.abs(counts[:, keep] / total[keep] - fractions[:, None])
+    return {"n_labels": int(keep.sum()),
             "max_abs_dev": round(float(dev.max()), 4) if dev.size else None,
             "mean_abs_dev": round(float(dev.mean()), 4) if dev.size else None,
-            "share_cells_over_5pt": round(float((dev > 0.05).mean()), 4) if dev.size else None,
-            "row_share": row_share}
+            "cells_over_5pt": round(float((dev > 0.05).mean()), 4) if dev.size else None}
+
+
+def _split_quality(split_of: list[str], y: Any, groups: list[str], fractions: dict[str, float],
+                   seed: int, min_rows: int = 20) -> dict[str, Any]:
+    """Label balance of a split: per label (column of ``y``, dense or scipy sparse, rows =
+    recordings), its share of rows in each split minus the split's fraction, over labels with >=
+    ``min_rows`` (and 10x that) rows; the same over groups (share of the groups holding the label:
+    what grouped iterative stratification balances); and, for scale, the same measures for a
+    random split of the groups by the fractions (seeded)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    names = [s for s, f in fractions.items() if f > 0]
+    fr = np.array([fractions[s] for s in names])
+    y = sp.csr_matrix(y)
+    keys, member = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    g_of_row = sp.csr_matrix((np.ones(len(member)), (member, np.arange(len(member)))),
+                             shape=(len(keys), len(member)))
+    yg = (g_of_row @ y) > 0  # (groups, labels): the group holds the label
+    split_arr = np.asarray(split_of)
+    split_of_group = np.empty(len(keys), dtype=object)
+    split_of_group[member] = split_arr
+
+    def measures(row_split: Any, group_split: Any) -> dict[str, Any]:
+        rc = np.vstack([np.asarray(y[row_split == s].sum(axis=0)).ravel() for s in names]).astype(float)
+        gc = np.vstack([np.asarray(yg[group_split == s].sum(axis=0)).ravel() for s in names]).astype(float)
+        return {"row_share": {s: round(float((row_split == s).mean()), 4) for s in names},
+                f"rows>={min_rows}": _deviations(rc, fr, min_rows),
+                f"rows>={10 * min_rows}": _deviations(rc, fr, 10 * min_rows),
+                f"groups>={min_rows}": _deviations(gc, fr, min_rows)}
+
+    rng = np.random.default_rng(seed)
+    rand_group = rng.choice(np.array(names, dtype=object), size=len(keys), p=fr)
+    return {"eno": measures(split_arr, split_of_group),
+            "random_groups": measures(rand_group[member], rand_group)}
 
 
 def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -> None:
@@ -224,7 +251,8 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
            "n_labels": {t: len(v) for t, v in state["labels"].vocab.items()}})
     if quality:
         fr = {"train": cfg.split.train, "validation": cfg.split.validation, "test": cfg.split.test}
-        _emit({"event": "quality", **_split_quality(state["split_of"], y, fr)})
+        groups = [r.group if r.group is not None else r.recording_id for r in state["recs"]]
+        _emit({"event": "quality", **_split_quality(state["split_of"], y, groups, fr, cfg.split.seed)})
 
 
 def _nbytes(y: Any) -> int:
@@ -263,6 +291,7 @@ class TreeSampler(threading.Thread):
         self.interval, self.kill_above_mb = interval, kill_above_mb
         self.peak_parent_mb = self.peak_child_mb = self.peak_tree_mb = 0.0
         self.n_children_max = 0
+        self.cpu_of: dict[int, float] = {}  # last CPU s seen per process (a cross-check of wait4)
         self.killed = False
         self._halt = threading.Event()
 
@@ -272,10 +301,14 @@ class TreeSampler(threading.Thread):
         while not self._halt.is_set():
             try:
                 parent = self.proc.memory_info().rss / 2**20
+                t = self.proc.cpu_times()
+                self.cpu_of[self.proc.pid] = t.user + t.system
                 kids = []
                 for c in self.proc.children(recursive=True):
                     try:
                         kids.append(c.memory_info().rss / 2**20)
+                        t = c.cpu_times()
+                        self.cpu_of[c.pid] = t.user + t.system
                     except psutil.Error:
                         pass
             except psutil.Error:
@@ -363,19 +396,22 @@ def run_metadata_size(work: Path, n_albums: int, args: argparse.Namespace, quali
     return result
 
 
-def metadata_table(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Print the cross-size table (wall s per stage, exponent, projection); returns the projection."""
+def metadata_table(results: list[dict[str, Any]], key: str = "wall_s") -> dict[str, Any]:
+    """Print the cross-size table of ``key`` (``wall_s`` or ``cpu_s``) per stage with the growth
+    exponent and the projection to 300k albums (the largest measured size scaled by the last
+    exponent, at least 1: a smaller slope between two sizes is start-up cost or noise, not
+    sub-linear growth). Returns the projection in seconds per stage."""
     sizes = [r["n_albums"] for r in results]
-    print("\nwall s per stage (exponent = log-log slope from the previous size)")
+    print(f"\n{key[:-2]} s per stage (^ = log-log slope from the previous size)")
     print(f"  {'stage':<8}" + "".join(f"{s:>20,}" for s in sizes) + f"{'300k proj.':>14}")
     projection: dict[str, Any] = {}
     for stage in (*STAGES, "total"):
         cells, prev, last = [], None, None
         for r in results:
             if stage == "total":
-                w = sum(r["stages"][s]["wall_s"] for s in STAGES) if not r.get("not_finished") else None
+                w = sum(r["stages"][s][key] for s in STAGES) if not r.get("not_finished") else None
             else:
-                w = r["stages"].get(stage, {}).get("wall_s")
+                w = r["stages"].get(stage, {}).get(key)
             slope = log_slope(prev[0], prev[1], r["n_albums"], w) if prev and w else None
             cells.append(f"{w:>10.2f}" + (f" (^{slope:4.2f})" if slope is not None else " " * 8)
                          if w is not None else f"{'—':>18}")
@@ -385,12 +421,13 @@ def metadata_table(results: list[dict[str, Any]]) -> dict[str, Any]:
         proj = None
         if last:
             n, w, slope = last
-            proj = w if n == TARGET_ALBUMS else (w * (TARGET_ALBUMS / n) ** max(slope if slope is not None else 1.0, 1.0))
+            proj = w if n == TARGET_ALBUMS else w * (TARGET_ALBUMS / n) ** max(slope if slope is not None else 1.0, 1.0)
         projection[stage] = round(proj, 1) if proj is not None else None
         print(f"  {stage:<8}" + "".join(f"{c:>20}" for c in cells)
               + (f"{proj:>13.0f}s" if proj is not None else f"{'—':>14}"))
-    peak = [max((s['peak_rss_mb'] for s in r["stages"].values()), default=0) for r in results]
-    print(f"  {'peak RSS':<8}" + "".join(f"{p:>17,.0f} MB" for p in peak))
+    if key == "wall_s":
+        peak = [max((s["peak_rss_mb"] for s in r["stages"].values()), default=0) for r in results]
+        print(f"  {'peak RSS':<8}" + "".join(f"{p:>17,.0f} MB" for p in peak))
     return projection
 
 
@@ -412,6 +449,7 @@ def _run_build(cmd: list[str], env: dict[str, str], log: Path, timeout_s: float)
     return {"rc": rc, "timed_out": timed_out, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
             "peak_parent_mb": round(sampler.peak_parent_mb), "peak_worker_mb": round(sampler.peak_child_mb),
             "peak_tree_mb": round(sampler.peak_tree_mb), "max_processes": sampler.n_children_max + 1,
+            "cpu_sampled_s": round(sum(sampler.cpu_of.values()), 1), "n_processes_seen": len(sampler.cpu_of),
             "json": json.loads(last), "log": str(log)}
 
 
@@ -436,7 +474,7 @@ def run_audio(work: Path, sizes: list[int], args: argparse.Namespace) -> dict[st
     out: dict[str, Any] = {"sizes": []}
     for n in sizes:
         t0 = time.perf_counter()
-        aset = make_audio(work / f"audio-{n}", n, seed=args.seed)
+        aset = make_audio(work / f"audio-{n}-{args.excerpt_s:g}s", n, seed=args.seed, excerpt_s=args.excerpt_s)
         print(f"  {n:,} files ready under {aset.audio_root} ({aset.n_sources} sources) in "
               f"{time.perf_counter() - t0:.0f} s (not timed)", flush=True)
         root = work / f"data-{n}-pool{args.workers}-{int(time.time())}"
@@ -445,7 +483,7 @@ def run_audio(work: Path, sizes: list[int], args: argparse.Namespace) -> dict[st
         for o in ov:
             cmd += ["--set", o]
         r = _run_build(cmd, env, work / f"build-{n}.log", args.timeout_s)
-        r.update(n_files=n, audio_s=n * 5.0)
+        r.update(n_files=n, audio_s=n * args.excerpt_s)
         if r["json"].get("dataset"):
             r["qc"] = _qc_build(r["json"]["dataset"])
         out["sizes"].append(r)
@@ -453,15 +491,16 @@ def run_audio(work: Path, sizes: list[int], args: argparse.Namespace) -> dict[st
     for prev, cur in zip(out["sizes"], out["sizes"][1:]):
         cur["wall_exponent"] = log_slope(prev["n_files"], prev["wall_s"], cur["n_files"], cur["wall_s"])
     if args.dask and out["sizes"]:
-        plain = out["sizes"][-1]
+        want = parse_size(args.dask_size) if args.dask_size else out["sizes"][-1]["n_files"]
+        plain = next((r for r in out["sizes"] if r["n_files"] == want), out["sizes"][-1])
         n = plain["n_files"]
-        aset = make_audio(work / f"audio-{n}", n, seed=args.seed)
+        aset = make_audio(work / f"audio-{n}-{args.excerpt_s:g}s", n, seed=args.seed, excerpt_s=args.excerpt_s)
         root = work / f"data-{n}-dask{args.workers}-{int(time.time())}"
         ov = [*aset.overrides(), f"paths.data_root={root}", f"dataset.num_workers={args.workers}",
               "run.task_runner=dask", f"run.dask_workers={args.workers}"]
         r = _run_build([sys.executable, "-c", DASK_SCRIPT, "small", json.dumps(ov)], env,
                        work / f"build-{n}-dask.log", args.timeout_s)
-        r.update(n_files=n, audio_s=n * 5.0, runner="dask")
+        r.update(n_files=n, audio_s=n * args.excerpt_s, runner="dask")
         if r["json"].get("dataset"):
             r["qc"] = _qc_build(r["json"]["dataset"])
         r["same_version"] = r["json"].get("version") == plain["json"].get("version")
@@ -476,15 +515,18 @@ def run_audio(work: Path, sizes: list[int], args: argparse.Namespace) -> dict[st
     if ok:
         big = ok[-1]
         cpu_per_file = big["cpu_s"] / big["n_files"]
-        rt_per_core = big["audio_s"] / big["cpu_s"]
-        proj = {"from": big["n_files"], "cpu_s_per_file": round(cpu_per_file, 4),
+        if len(ok) > 1:  # marginal cost between the two largest sizes: start-up (imports, pool) left out
+            a = ok[-2]
+            cpu_per_file = (big["cpu_s"] - a["cpu_s"]) / (big["n_files"] - a["n_files"])
+        rt_per_core = args.excerpt_s / cpu_per_file
+        proj = {"from": [r["n_files"] for r in ok[-2:]], "cpu_s_per_file": round(cpu_per_file, 4),
                 "audio_s_per_cpu_s": round(rt_per_core, 2),
                 "hours_3M_tracks": {str(c): round(TARGET_TRACKS * cpu_per_file / c / 3600, 1) for c in (2, 16, 64)},
                 "hours_12000h_audio": {str(c): round(TARGET_AUDIO_H * 3600 / rt_per_core / c / 3600, 1)
                                        for c in (2, 16, 64)},
                 "hours_3M_tracks_wall_2_workers": round(TARGET_TRACKS / (big["n_files"] / big["wall_s"]) / 3600, 1)}
         out["projection"] = proj
-        print(f"\nprojection (from {big['n_files']:,} files, {cpu_per_file * 1000:.0f} ms CPU per 5-s file, "
+        print(f"\nprojection (from {proj['from']} files, {cpu_per_file * 1000:.0f} ms CPU per {args.excerpt_s:g}-s file, "
               f"{rt_per_core:.1f} audio-s per CPU-s):")
         print(f"  3M such files: {proj['hours_3M_tracks']} h on N cores (CPU-bound, even split); "
               f"{proj['hours_3M_tracks_wall_2_workers']} h at the measured 2-worker wall rate")
@@ -503,6 +545,10 @@ def _print_audio(r: dict[str, Any]) -> None:
           + (f", exponent {exp:.2f}" if exp else "") + f"; version {r['json'].get('version')}"
           + (f"; written {r['qc']['n_written']}, rejected {r['qc']['rejected_by_reason']}" if r.get("qc") else ""),
           flush=True)
+    b = (r.get("qc") or {}).get("build") or {}
+    print(f"      CPU sampled over {r['n_processes_seen']} processes: {r['cpu_sampled_s']} s; build phases (s): "
+          + ", ".join(f"{k} {b[k]}" for k in ("load_s", "hash_s", "process_wall_s", "write_s", "wall_s") if k in b),
+          flush=True)
 
 
 _ARGS: argparse.Namespace | None = None
@@ -517,8 +563,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", help="metadata sizes in albums, e.g. 3k,30k,300k")
     ap.add_argument("--audio", help="audio build sizes in files, e.g. 1k,5k,20k")
-    ap.add_argument("--dask", action="store_true", help="also build the largest audio size with run.task_runner=dask")
+    ap.add_argument("--dask", action="store_true", help="also build one audio size with run.task_runner=dask")
+    ap.add_argument("--dask-size", help="the --audio size built again with Dask (default: the largest)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--excerpt-s", type=float, default=10.0, help="length of each generated recording")
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/eno-scale"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--k-folds", type=int, default=0)
@@ -549,13 +597,17 @@ def main() -> None:
         for n in [parse_size(s) for s in args.sizes.split(",")]:
             results.append(run_metadata_size(args.work_dir, n, args, quality=(n == q)))
         report["metadata"] = results
-        report["projection_300k_s"] = metadata_table(results)
+        report["projection_300k_wall_s"] = metadata_table(results, "wall_s")
+        report["projection_300k_cpu_s"] = metadata_table(results, "cpu_s")
         for r in results:
             if "quality" in r:
-                qd = r["quality"]
-                print(f"\nsplit quality at {r['n_albums']:,} albums ({qd['n_labels']} labels with >= 20 rows): "
-                      f"max |share - fraction| {qd['max_abs_dev']}, mean {qd['mean_abs_dev']}, "
-                      f"cells > 5 pt {qd['share_cells_over_5pt']}; row shares {qd['row_share']}")
+                print(f"\nsplit quality at {r['n_albums']:,} albums (|share - fraction| per label and split)")
+                for who, q in r["quality"].items():
+                    print(f"  {who}: row shares {q['row_share']}")
+                    for k, qd in q.items():
+                        if k != "row_share":
+                            print(f"    labels with {k}: {qd['n_labels']}, max {qd['max_abs_dev']}, mean "
+                                  f"{qd['mean_abs_dev']}, cells > 5 pt off: {qd['cells_over_5pt']}")
     if args.audio:
         report["audio"] = run_audio(args.work_dir, [parse_size(s) for s in args.audio.split(",")], args)
     if args.json:

@@ -11,7 +11,7 @@ Two generators:
   file of a small pool of real clips (``path_template: "{pool_file}"``), so ingest sees a real
   ``audio_root`` without 3M files. ``broken_fraction`` of the albums are broken in assorted ways;
   the returned ``DumpInfo`` says which rows the adapter must reject and which ids it must lose.
-- ``make_audio(out_dir, n, seed=...)``: ``n`` distinct short recordings (excerpts of the 4Q clips
+- ``make_audio(out_dir, n, seed=...)``: ``n`` distinct short recordings (10 s by default) (excerpts of the 4Q clips
   and the long-form tracks under ``$ENO_SHARED_DIR/data``, each at its own offset and gain; 16-bit
   FLAC, mono, 16 kHz) plus a metadata CSV in the 4Q CSV's column names, so ``eno build --config
   small`` builds it with four ``--set`` overrides (``AudioSet.overrides``).
@@ -314,7 +314,7 @@ def audio_sources() -> list[Path]:
     return clips + longs
 
 
-def make_audio(out_dir: str | Path, n: int, *, seed: int, excerpt_s: float = 5.0,
+def make_audio(out_dir: str | Path, n: int, *, seed: int, excerpt_s: float = 10.0,
                sample_rate: int = 16000) -> AudioSet:
     """Write ``n`` distinct excerpts of real music as 16-bit mono FLAC + ``metadata.csv``.
 
@@ -333,7 +333,8 @@ def make_audio(out_dir: str | Path, n: int, *, seed: int, excerpt_s: float = 5.0
         out_dir: folder for ``audio/`` and ``metadata.csv``.
         n: number of recordings (>= 1).
         seed: offsets and gains are a function of ``n``, the seed and the source list.
-        excerpt_s: excerpt length in seconds (5 s = one 10-s segment with ``min_last_ratio`` 0.5).
+        excerpt_s: excerpt length in seconds (10 s: one segment under ``small``'s 30-s segments
+            with ``min_last_ratio`` 0.3, which rejects files under 9 s as ``too_short``).
         sample_rate: Hz.
 
     Returns:
