@@ -191,17 +191,20 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
 
     def version(st):
         import eno_hf.data.build as build
-        from eno_hf.data.version import compute_version
         from eno_hf.data.workers import hash_files
-        from eno_hf.features import FEATURE_DEFINITIONS_VERSION
 
-        recs, rejected = st["recs"], st["rejected"]
+        recs, rejected, vocab = st["recs"], st["rejected"], st["labels"].vocab
         by_path = hash_files(sorted({str(r.path) for r in recs}), max(1, cfg.num_workers))
         hashes = {r.recording_id: by_path[str(r.path)] for r in recs}
+        if hasattr(build, "dataset_version"):  # the build's own function (row-by-row hashing)
+            st["version"] = build.dataset_version(cfg, hashes, recs, rejected, vocab)
+            return
+        from eno_hf.data.version import compute_version  # older checkouts: the build's call, inlined
+        from eno_hf.features import FEATURE_DEFINITIONS_VERSION
+
         st["version"] = compute_version(hashes.items(), cfg, {
             "recordings": build._metadata_fingerprint(recs),
-            "feature_definitions": FEATURE_DEFINITIONS_VERSION,
-            "vocab": st["labels"].vocab,
+            "feature_definitions": FEATURE_DEFINITIONS_VERSION, "vocab": vocab,
             "source_rejected": sorted(json.dumps(r, sort_keys=True, default=str)
                                       for r in rejected if build._versioned(r))})
 
@@ -216,24 +219,32 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
                                        cfg.split.seed, dataset=cfg.name)
 
     def qc(st):
-        from eno_hf.data.qc import make_qc_report, write_qc_report
+        import eno_hf.data.qc as qcmod
         recs, vocab = st["recs"], st["labels"].vocab
         ml = sorted({t for r in recs[:1000] for t in r.multilabel})
         stats = {"lufs_before": -14.0, "lufs_after": -18.0, "gain_db": -4.0, "peak_after_dbfs": -1.5,
                  "clipping_prevented": False, "duration_s": 30.0}
-        written, split_records, cond = [], {s: [] for s in ("train", "validation", "test")}, []
-        for rec, s in zip(recs, st["split_of"]):
-            written.append({"recording_id": rec.recording_id, "n_segments": 3, "split": s})
+        split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
+        cond = []
+        for rec, s in zip(recs, st["split_of"]):  # as the build assembles them (3 segments each)
             split_records[s].append({"recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
                                      "n_segments": 3, "labels": {t: rec.multilabel.get(t, []) for t in ml}})
             cond.append(stats)
         tasks = {t: ("multilabel", vocab.get(t, [])) for t in ml}
-        report = make_qc_report(dataset=cfg.name, version=st["version"],
-                                n_inputs=len(recs) + len(st["rejected"]), written=written,
-                                rejected=st["rejected"], split_recordings=split_records, tasks=tasks,
-                                non_finite={}, conditioning=cond)
+        common = dict(dataset=cfg.name, version=st["version"], n_inputs=len(recs) + len(st["rejected"]),
+                      rejected=st["rejected"], split_recordings=split_records, tasks=tasks,
+                      non_finite={}, conditioning=cond)
         qc_dir.mkdir(parents=True, exist_ok=True)
-        write_qc_report(report, qc_dir / "qc_report.json")
+        if hasattr(qcmod, "write_qc_rows"):  # summary + one streamed row per input
+            qcmod.write_qc_rows(qc_dir / qcmod.QC_ROWS_NAME, (
+                {"recording_id": rec.recording_id, "split": s, "n_segments": 3}
+                for rec, s in zip(recs, st["split_of"])), st["rejected"])
+            report = qcmod.make_qc_report(n_written=len(recs), **common)
+        else:  # older checkouts: every written recording inside qc_report.json
+            report = qcmod.make_qc_report(written=[{"recording_id": rec.recording_id, "n_segments": 3,
+                                                    "split": s} for rec, s in zip(recs, st["split_of"])],
+                                          **common)
+        qcmod.write_qc_report(report, qc_dir / "qc_report.json")
         st["qc_ok"] = report["accounting"]["invariant_holds"]
 
     n_rows = lambda st: len(st.get("recs", st.get("source").recordings if "source" in st else [])) \
@@ -245,7 +256,12 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
                      ("qc", qc)):
         stage(name, fn, n_rows)
     y = state["y"]
+    import hashlib
+
+    split_sha = hashlib.sha256("\n".join(f"{r.recording_id} {s}" for r, s in
+                                         zip(state["recs"], state["split_of"])).encode()).hexdigest()[:16]
     _emit({"event": "done", "version": state["version"], "qc_invariant": state["qc_ok"],
+           "split_sha256": split_sha,
            "matrix": {"shape": list(y.shape), "type": type(y).__name__,
                       "mb": round(_nbytes(y) / 2**20, 1)},
            "n_labels": {t: len(v) for t, v in state["labels"].vocab.items()}})
