@@ -121,7 +121,7 @@ def test_npy_appender_grows_the_header_in_place(tmp_path):
     blocks = [np.arange(6, dtype=np.float32).reshape(2, 3), np.zeros((0, 3), np.float32), np.ones((1, 3), np.float64)]
     for b in blocks:
         out.append(b)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected rows of shape \(3,\), got a block of \(1, 4\)"):
         out.append(np.zeros((1, 4), np.float32))
     out.close()
     got = open_npy(tmp_path / "x.npy")
@@ -159,5 +159,5 @@ def test_cached_split_is_memory_mapped_and_equal_to_the_in_memory_dataset(tmp_pa
         assert bool(got.cache_files) == (path is not None)  # on disk: memory-mapped Arrow file
     doubled = cached_split(split, mapped, rows, ["recording_id"], path=tmp_path / "t2.arrow", transform=lambda b: 2 * b)
     assert np.array_equal(np.stack(doubled[EMBEDDING_COLUMN]), 2 * features)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="22 feature rows but 21 row indices"):
         cached_split(split, mapped, rows[:-1], columns)
