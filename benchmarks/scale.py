@@ -5,8 +5,8 @@
 
 **Metadata** (``--sizes``, in albums; ~10 tracks each): per size, a RYM-style JSON dump
 (``benchmarks/synthetic_collection.make_dump``: Zipf-like labels over ~1,200 descriptors and ~300
-genres, ~3 albums per artist, every track pointing at one of 20 real 4Q clips copied once into
-the work dir) is generated (not timed), then a fresh subprocess times, with the library functions
+genres, ~3 albums per artist, 0.1 % of the albums broken (``--broken-fraction``), every track
+pointing at one of 20 real 4Q clips copied once into the work dir) is generated (not timed), then a fresh subprocess times, with the library functions
 ``eno_hf.data.build.build_dataset`` calls, in its order:
 
 ``ingest``   ``eno_hf.data.sources.load_recordings`` (adapter + ``finalize``: ids, files);
@@ -251,7 +251,7 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
         + len(st.get("rejected", st["source"].rejected if "source" in st else []))  # noqa: E731
     stage("ingest", ingest, n_rows)
     _emit({"event": "counts", "recordings": len(state["source"].recordings),
-           "rejected": len(state["source"].rejected)})
+           "rejected": len(state["source"].rejected), "expected_recordings": info["n_valid"]})
     for name, fn in (("labels", labels), ("matrix", matrix), ("version", version), ("split", split),
                      ("qc", qc)):
         stage(name, fn, n_rows)
@@ -278,16 +278,16 @@ def _nbytes(y: Any) -> int:
 
 
 # ----------------------------------------------------------------------------- metadata parent
-def _dump_for(work: Path, n_albums: int, seed: int) -> Path:
+def _dump_for(work: Path, n_albums: int, seed: int, broken_fraction: float) -> Path:
     """Generate (or reuse) the dump of ``n_albums``; returns its ``.info.json`` sidecar."""
     pool_root = work / "pool-root"
     pool = make_pool(pool_root, 20)
-    dump = work / "dumps" / f"albums-{n_albums}-seed{seed}.json"
+    dump = work / "dumps" / f"albums-{n_albums}-seed{seed}-broken{broken_fraction:g}.json"
     info_path = dump.with_suffix(".info.json")
     if info_path.is_file() and dump.is_file():
         return info_path
     t0 = time.perf_counter()
-    info = make_dump(dump, n_albums, seed=seed, pool=pool, audio_root=pool_root)
+    info = make_dump(dump, n_albums, seed=seed, pool=pool, audio_root=pool_root, broken_fraction=broken_fraction)
     print(f"  generated {dump} ({info.n_tracks:,} tracks, {dump.stat().st_size / 2**20:.0f} MB) in "
           f"{time.perf_counter() - t0:.1f} s (not timed)", flush=True)
     info_path.write_text(json.dumps({"overrides": info.source_overrides(), "n_albums": info.n_albums,
@@ -361,7 +361,7 @@ def _wait4(proc: subprocess.Popen, timeout_s: float) -> tuple[int, float, bool]:
 
 
 def run_metadata_size(work: Path, n_albums: int, args: argparse.Namespace, quality: bool) -> dict[str, Any]:
-    info_path = _dump_for(work, n_albums, args.seed)
+    info_path = _dump_for(work, n_albums, args.seed, args.broken_fraction)
     info = json.loads(info_path.read_text())
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child-metadata", str(info_path),
            "--k-folds", str(args.k_folds), "--qc-dir", str(work / "qc" / f"{n_albums}")]
@@ -405,6 +405,14 @@ def run_metadata_size(work: Path, n_albums: int, args: argparse.Namespace, quali
         result["stopped"] = f"killed: over {args.timeout_s} s"
     elif proc.returncode != 0:
         result["stopped"] = "failed: " + "".join(err_lines[-5:]).strip()[-600:]
+    if "done" in result:
+        d = result["done"]
+        c = result["counts"]
+        print(f"  {n_albums:>8,} albums  {c['recordings']:,} recordings "
+              f"({'as expected' if c['recordings'] == c['expected_recordings'] else 'EXPECTED ' + str(c['expected_recordings'])}), "
+              f"{result['counts']['rejected']:,} rejected; label matrix {d['matrix']['type']} "
+              f"{d['matrix']['shape']} {d['matrix']['mb']} MB; version {d['version']}; split digest "
+              f"{d['split_sha256']}; QC invariant {d['qc_invariant']}", flush=True)
     missing = [s for s in STAGES if s not in result["stages"]]
     if missing:
         result["not_finished"] = missing
@@ -586,6 +594,7 @@ def main() -> None:
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/eno-scale"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--k-folds", type=int, default=0)
+    ap.add_argument("--broken-fraction", type=float, default=0.001, help="share of broken albums in the dumps")
     ap.add_argument("--quality-size", default="30k", help="metadata size whose split quality is measured")
     ap.add_argument("--code-root", help="run the metadata stages on this eno checkout (PYTHONPATH)")
     ap.add_argument("--timeout-s", type=float, default=3600.0, help="per size (metadata) / per build (audio)")
