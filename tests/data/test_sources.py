@@ -130,6 +130,24 @@ def test_tsv_path_column_missing_orphan_duplicate_bad_rows(tmp_path: Path) -> No
                             "unsupported": 1}
 
 
+def test_csv_is_read_as_a_stream(tmp_path: Path) -> None:
+    """Rows are parsed as they are read: the rows before a broken line are handed out first, then
+    one MetadataError names the broken line."""
+    from eno_hf.data.sources.csv import iter_rows
+
+    meta = tmp_path / "m.csv"
+    meta.write_text("id,genre\n" + "".join(f"r{i},rock\n" for i in range(500))
+                    + '"' + "x" * 200_000 + '",rock\n')  # past csv's field size limit
+    header, rows = iter_rows(meta)
+    assert header == ["id", "genre"]
+    got = []
+    with pytest.raises(MetadataError) as err:
+        for line, row in rows:
+            got.append((line, row["id"]))
+    assert got[0] == (2, "r0") and got[-1] == (501, "r499") and len(got) == 500
+    assert err.value.line in (501, 502) and "CSV parse error" in str(err.value)
+
+
 def test_csv_stem_lookup_and_configured_delimiter(tmp_path: Path) -> None:
     touch(tmp_path / "deep" / "dir" / "s1.opus")
     touch(tmp_path / "a" / "s2.wav")

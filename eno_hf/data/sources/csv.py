@@ -38,14 +38,14 @@ Example (``configs/datasets/4q.yaml``, the 4Q emotion dataset CSV as it ships)::
 from __future__ import annotations
 
 import csv
-import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
-from eno_hf.data.sources import (AudioIndex, check_utf8, decode_text, locate, make_index,
-                                 metadata_path, row_rejection, split_tags, to_float, to_label)
+from eno_hf.data.sources import (AudioIndex, check_utf8, locate, make_index, metadata_path,
+                                 row_rejection, split_tags, to_float, to_label)
 from eno_hf.errors import MetadataError
 
 _SNIFF_DELIMITERS = ",\t;|"
@@ -59,39 +59,77 @@ def sniff_delimiter(header_line: str, path: Path) -> str:
         return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
 
 
-def read_rows(path: Path, delimiter: str | None = None) -> tuple[list[str], list[tuple[int, dict]]]:
-    """Header and ``(line_number, row_dict)`` pairs of a CSV/TSV file.
+def iter_rows(path: Path, delimiter: str | None = None,
+              check_header: Callable[[list[str]], None] | None = None,
+              ) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    """Header and a stream of ``(line_number, row_dict)`` pairs of a CSV/TSV file.
 
-    Rows with too many fields carry the extra values under the key ``None``; rows with too few
-    carry None values (``csv.DictReader`` semantics). Blank lines are skipped. Bytes that are not
-    UTF-8 are kept as surrogate escapes (``decode_text``): ``read`` rejects only the rows holding
-    them. ``line_number`` is the line the row ends on (1-based; the header is line 1).
+    The file is read as it is iterated (memory holds one row, whatever the file's size). Rows
+    with too many fields carry the extra values under the key ``None``; rows with too few carry
+    None values (``csv.DictReader`` semantics). Blank lines are skipped. Bytes that are not
+    UTF-8 are kept as surrogate escapes (``decode_text`` semantics): ``read`` rejects only the
+    rows holding them. ``line_number`` is the line the row ends on (1-based; the header is line 1).
+
+    ``check_header(header)`` is called before the stream is handed out (the file is closed
+    when it raises).
 
     Raises:
-        MetadataError: empty file, a header that is blank or not UTF-8, a CSV syntax error, or
-            a header without data rows (naming the file and line).
+        MetadataError: here: empty file, a header that is blank or not UTF-8, a CSV syntax error
+            in the header or first row, or a header without data rows; while iterating: a CSV
+            syntax error or a read error further down (naming the file and line).
     """
     try:
-        text = decode_text(path.read_bytes())
+        fh = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        first = fh.readline()
     except OSError as exc:
         raise MetadataError(path, f"cannot read: {exc.strerror or exc}", reason="io_error") from exc
-    first = text.splitlines()[0] if text.strip() else ""
-    if not first.strip():
-        raise MetadataError(path, "empty file or empty header line", line=1)
     try:
-        check_utf8(first, "header")
-    except ValueError as exc:
-        raise MetadataError(path, str(exc), line=1) from exc
-    delim = delimiter or sniff_delimiter(first, path)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim)
-    try:
-        header = [h for h in (reader.fieldnames or [])]
-        rows = [(reader.line_num, row) for row in reader]
-    except csv.Error as exc:
-        raise MetadataError(path, f"CSV parse error: {exc}", line=reader.line_num) from exc
-    if not rows:
-        raise MetadataError(path, "header only: no data rows", line=2)
-    return header, rows
+        first = first.rstrip("\r\n")
+        if not first.strip():
+            raise MetadataError(path, "empty file or empty header line", line=1)
+        try:
+            check_utf8(first, "header")
+        except ValueError as exc:
+            raise MetadataError(path, str(exc), line=1) from exc
+        fh.seek(0)
+        reader = csv.DictReader(fh, delimiter=delimiter or sniff_delimiter(first, path))
+        rows = iter(reader)
+        try:
+            header = list(reader.fieldnames or [])
+            head = next(rows, None)
+        except csv.Error as exc:
+            raise MetadataError(path, f"CSV parse error: {exc}", line=reader.line_num) from exc
+        if head is None:
+            raise MetadataError(path, "header only: no data rows", line=2)
+        if check_header is not None:
+            check_header(header)
+    except BaseException:
+        fh.close()
+        raise
+
+    def stream() -> Iterator[tuple[int, dict]]:
+        with fh:
+            yield (reader.line_num, head)
+            try:
+                for row in rows:
+                    yield reader.line_num, row
+            except csv.Error as exc:
+                raise MetadataError(path, f"CSV parse error: {exc}", line=reader.line_num) from exc
+            except OSError as exc:
+                raise MetadataError(path, f"cannot read: {exc.strerror or exc}", line=reader.line_num,
+                                    reason="io_error") from exc
+
+    return header, stream()
+
+
+def read_rows(path: Path, delimiter: str | None = None) -> tuple[list[str], list[tuple[int, dict]]]:
+    """``iter_rows`` with the rows as a list (small files; ``read`` streams them).
+
+    Raises:
+        MetadataError: as ``iter_rows``.
+    """
+    header, rows = iter_rows(path, delimiter)
+    return header, list(rows)
 
 
 def _check_columns(path: Path, header: list[str], cfg: SourceConfig) -> None:
@@ -173,8 +211,7 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
     """
     path = metadata_path(cfg)
     index = make_index(cfg)
-    header, rows = read_rows(path, cfg.delimiter)
-    _check_columns(path, header, cfg)
+    _, rows = iter_rows(path, cfg.delimiter, lambda header: _check_columns(path, header, cfg))
     recordings: list[Recording] = []
     rejected: list[dict] = []
     for line, row in rows:

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import codecs
 import sys
-from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,9 +105,29 @@ def _field(track: Mapping[str, Any], album: Mapping[str, Any], name: str) -> Any
     return album.get(name) if value is None else value
 
 
+@dataclass(frozen=True)
+class AlbumFields:
+    """What every track of one album shares, computed once per album.
+
+    Attributes:
+        fields: the album's fields without ``tracks``.
+        tags: multi-label task -> the album's tags (``split_tags``), the fallback of its tracks.
+    """
+
+    fields: dict[str, Any]
+    tags: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, album: Mapping[str, Any], fields: FieldMap) -> AlbumFields:
+        """The shared fields of ``album`` under ``fields``."""
+        return cls({k: v for k, v in album.items() if k != "tracks"},
+                   {t: split_tags(album.get(m.column), m.separator)
+                    for t, m in fields.multilabel.items()})
+
+
 def track_to_recording(track: Any, album: dict[str, Any], cfg: SourceConfig, index: AudioIndex,
                        fields: FieldMap | None = None,
-                       album_fields: Mapping[str, Any] | None = None) -> Recording:
+                       album_fields: AlbumFields | None = None) -> Recording:
     """One track (with its album) -> ``Recording``; see the module docstring for the mapping.
 
     Args:
@@ -116,7 +135,7 @@ def track_to_recording(track: Any, album: dict[str, Any], cfg: SourceConfig, ind
         album: its album object.
         cfg: the source config; ``fields`` = ``FieldMap.of(cfg)`` when given (computed once per read).
         index: the audio index the path is resolved and looked up in.
-        album_fields: ``album`` without ``tracks`` (computed once per album when given).
+        album_fields: ``AlbumFields.of(album, fields)`` when given (computed once per album).
 
     Raises:
         ValueError: a bad track (not an object, no id, a bad number, a template field missing);
@@ -128,10 +147,9 @@ def track_to_recording(track: Any, album: dict[str, Any], cfg: SourceConfig, ind
     rid = to_label(track.get(f.id_field))
     if rid is None:
         raise ValueError(f"no {f.id_field!r}")
-    if album_fields is None:
-        album_fields = {k: v for k, v in album.items() if k != "tracks"}
-    # track fields win over album fields (a track key holding null too, as a merged dict)
-    candidate = candidate_path(ChainMap(track, album_fields), cfg, index)
+    shared = album_fields if album_fields is not None else AlbumFields.of(album, f)
+    # track fields win over album fields (a track key holding null too)
+    candidate = candidate_path({**shared.fields, **track}, cfg, index)
     path, detail = locate(index, rid, candidate, cfg.stem_lookup)
     numeric: dict[str, float | None] = {}
     for task, name in f.numeric.items():
@@ -149,8 +167,8 @@ def track_to_recording(track: Any, album: dict[str, Any], cfg: SourceConfig, ind
         extra["_missing_detail"] = detail
     return Recording(
         recording_id=rid, path=path,
-        multilabel={t: split_tags(_field(track, album, m.column), m.separator)
-                    for t, m in f.multilabel.items()},
+        multilabel={t: list(shared.tags[t]) if track.get(m.column) is None
+                    else split_tags(track[m.column], m.separator) for t, m in f.multilabel.items()},
         singlelabel={t: to_label(_field(track, album, c)) for t, c in f.singlelabel.items()},
         numeric=numeric,
         group=to_label(_field(track, album, f.group_field)),
@@ -319,7 +337,7 @@ def read(cfg: SourceConfig) -> tuple[list[Recording], list[dict], AudioIndex]:
                 rejected.append(reject(path, to_label(aid), "bad_metadata",
                                        f"albums[{i}]: not an object with a 'tracks' list"))
                 continue
-            album_fields = {k: v for k, v in album.items() if k != "tracks"}
+            album_fields = AlbumFields.of(album, fields)
             for j, track in enumerate(album["tracks"]):
                 try:
                     recordings.append(track_to_recording(track, album, cfg, index, fields,
