@@ -48,6 +48,7 @@ def test_worker_processes_give_identical_prefixes(ensemble_and_clips):
     got, rows = encode_split(model, split, batch_rows=1, workers=2, prefix=True, progress=False)
     assert torch.get_num_threads() == threads and model.encoder.training  # this process left as it was
     assert ref.shape == got.shape and ref.shape[0] == len(split) and ref.dtype == np.float32
+    assert isinstance(got, np.memmap) and isinstance(rows, np.memmap)  # on disk, not in memory
     assert np.array_equal(rows, ref_rows) and rows.tolist() == [0, 1, 2]
     assert np.array_equal(got, ref)  # bit for bit
     assert np.isfinite(got).all() and np.abs(got).sum() > 0
