@@ -406,14 +406,28 @@ app.command("init")(__import__("eno_hf.init_cli", fromlist=["init_command"]).ini
 def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         json_out: JsonOpt = False,
         prefect: Annotated[bool, typer.Option("--prefect/--no-prefect",
-                                              help="Run as the Prefect flow eno-pipeline (ephemeral server).")] = True) -> None:
-    """The main job: ingest → condition → dataset → baselines → train → evaluate → register → tag."""
+                                              help="Run as the job's Prefect flow (eno-pipeline, eno-performance, "
+                                                   "eno-clarity, eno-dataset-workspace; ephemeral server).")] = True
+        ) -> None:
+    """Run the config's job (`job:`; eno_hf.jobs): tagging (dataset → baselines → train → evaluate →
+    register → tag), performance, clarity or workspace."""
+    from eno_hf.jobs import job_name
+
     s = load_settings(config, set_)
-    if s.performance is not None:  # performance evaluation job (eno_hf.performance.pipeline)
+    job = job_name(s)
+    if job == "performance":  # eno_hf.performance.pipeline.PERFORMANCE
         from eno_hf.performance.cli import run_performance_command
 
-        return run_performance_command(s, json_out)
-    with _input_errors(), _file_errors():
+        return run_performance_command(s, json_out, prefect=prefect)
+    if job == "clarity":  # eno_hf.clarity.pipeline.CLARITY
+        from eno_hf.clarity.cli import run_clarity_command
+
+        return run_clarity_command(s, json_out, prefect=prefect)
+    if job == "workspace":  # eno_hf.workspace.steps.WORKSPACE
+        from eno_hf.workspace.cli import run_workspace_command
+
+        return run_workspace_command(s, json_out, prefect=prefect)
+    with _input_errors(), _file_errors():  # the tagging job, eno_hf.pipeline.TAGGING
         if prefect:  # the only place the CLI touches Prefect, and only when asked to
             from eno_hf.flows.pipeline import eno_pipeline
 

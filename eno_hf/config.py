@@ -430,6 +430,9 @@ class Settings(_Model):
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     performance: Any = None
     """``eno_hf.performance.config.PerformanceConfig`` when set: ``eno run`` runs the performance job."""
+    job: Literal["tagging", "performance", "clarity", "workspace"] | None = None
+    """The job ``eno run`` runs (``eno_hf.jobs.JOBS``); unset: ``performance`` when ``performance`` is
+    set, else ``tagging`` (``eno_hf.jobs.job_of``)."""
 
     @field_validator("performance", mode="before")
     @classmethod

@@ -1,13 +1,14 @@
-"""The main job, defined once: an ordered list of stages run directly or through an orchestrator.
+"""The tagging job (the main job), defined once: an ordered tuple of stages run directly or
+through an orchestrator (the job model of ``eno_hf.jobs``).
 
-``STAGES`` is the single definition of the main job::
+``STAGES`` (``TAGGING.stages``) is the single definition of the tagging job::
 
     dataset → embed → baselines → train → evaluate → register → tag
 
 Each ``Stage`` is a plain function ``fn(settings, state) -> dict`` of ``Settings`` and the
-``PipelineState`` the earlier stages produced; it returns the state fields it sets. ``run_pipeline``
-walks the list and hands every stage to a *runner* — the one seam between the job and whoever runs
-it (the same idea as ``build_dataset(map_fn=...)``):
+``PipelineState`` the earlier stages produced; it returns the state fields it sets. ``run_stages``
+(``eno_hf.jobs.run_stages`` over ``TAGGING``) walks the list and hands every stage to a *runner* —
+the one seam between the job and whoever runs it (the same idea as ``build_dataset(map_fn=...)``):
 
 - ``run_directly`` (default, ``eno run --no-prefect``, ``eno build/train/evaluate/register``) calls
   the function;
@@ -22,7 +23,7 @@ Caching, one mechanism per level:
 - per file: ``{data_root}/cache/segments/*.arrow`` (``eno_hf.data.build``);
 - per dataset: the content-addressed version folder ``datasets/{name}/{version}/`` (+ ``LATEST``);
 - per later stage: a ``stage.json`` marker beside the stage's outputs holding the hash of its
-  inputs (``json_hash``); a marker whose key differs (other model, other dataset version) is
+  inputs (``json_hash``; ``eno_hf.jobs.read_marker`` / ``write_marker``); a marker whose key differs (other model, other dataset version) is
   ignored and the stage runs again.
 
 Layout under ``data_root``::
@@ -44,16 +45,18 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from eno_hf import jobs
 from eno_hf.config import Settings
+from eno_hf.jobs import Job, Resource, Stage, StageRunner, read_marker, run_directly, write_marker
 from eno_hf.utils.io import atomic_write_json, json_hash
 
-Resource = Literal["cpu", "gpu", "io"]
+__all__ = ["PipelineState", "RunResult", "Resource", "STAGES", "Stage", "StageRunner", "TAGGING", "head_specs",
+           "run_directly", "run_id", "run_pipeline", "run_stages", "select_stages", "write_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -108,23 +111,12 @@ class PipelineState:
             if getattr(self, name) is None:
                 raise RuntimeError(f"pipeline state has no {name!r}: run the stage that produces it first")
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One step of the main job.
-
-    Attributes:
-        name: ``dataset``, ``embed``, ``baselines``, ``train``, ``evaluate``, ``register`` or ``tag``.
-        fn: ``fn(settings, state) -> dict`` of the ``PipelineState`` fields it sets.
-        resource: ``"gpu"`` (model forward/backward), ``"io"`` (copies, network shares, trackers:
-            worth retrying) or ``"cpu"``.
-        enabled: ``enabled(settings)``; a disabled stage is skipped.
-    """
-
-    name: str
-    fn: Callable[[Settings, PipelineState], dict[str, Any]]
-    resource: Resource = "cpu"
-    enabled: Callable[[Settings], bool] = lambda settings: True
+    @staticmethod
+    def run_label(settings: Settings, changes: dict[str, Any]) -> str | None:
+        """What a stage's ``changes`` tell about the run for its name: ``{dataset}@{version}`` once
+        the dataset stage knows the version (``prefect_runner`` renames the flow run), else None."""
+        version = changes.get("dataset_version")
+        return f"{settings.dataset.name}@{version}" if version else None
 
 
 @dataclass
@@ -176,17 +168,12 @@ def run_id(settings: Settings, dataset_version: str) -> str:
 
 # ----------------------------------------------------------------------------- stage markers
 def _done(path: Path, key: str) -> dict[str, Any] | None:
-    """The ``stage.json`` marker in ``path`` when it was written for inputs ``key``, else None."""
-    marker = path / "stage.json"
-    if not marker.is_file():
-        return None
-    info = json.loads(marker.read_text(encoding="utf-8"))
-    return info if info.get("key") == key else None
+    """The ``stage.json`` marker in the folder ``path`` when it was written for inputs ``key``, else None."""
+    return read_marker(path / "stage.json", key)
 
 
 def _mark_done(path: Path, key: str, info: dict[str, Any] | None = None) -> None:
-    atomic_write_json(path / "stage.json", {**(info or {}), "key": key,
-                                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_marker(path / "stage.json", key, info)
 
 
 def _model_key(model_dir: Path) -> list[Any]:
@@ -407,14 +394,16 @@ STAGES: tuple[Stage, ...] = (
     Stage("register", stage_register, "io"),
     Stage("tag", stage_tag, "gpu", enabled=lambda s: bool(s.run.tag_files)),
 )
-"""The main job. Every entry point (CLI, Prefect flows, deployments) runs (a slice of) this list."""
+"""The tagging job's stages. Every tagging entry point (CLI, Prefect flows, deployments) runs (a
+slice of) this tuple."""
 
-StageRunner = Callable[[Stage, Settings, PipelineState], dict[str, Any]]
+
+def _tagging_result(settings: Settings, state: PipelineState) -> dict[str, Any]:
+    return RunResult.from_state(state).to_dict()
 
 
-def run_directly(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
-    """The default runner: call the stage function in this process."""
-    return stage.fn(settings, state)
+TAGGING = Job("tagging", STAGES, PipelineState, _tagging_result)
+"""The tagging job (``eno_hf.jobs.JOBS["tagging"]``); its result is ``RunResult.to_dict()``."""
 
 
 def select_stages(names: Sequence[str] | None = None) -> tuple[Stage, ...]:
@@ -423,18 +412,13 @@ def select_stages(names: Sequence[str] | None = None) -> tuple[Stage, ...]:
     Raises:
         ValueError: an unknown stage name.
     """
-    if names is None:
-        return STAGES
-    known = {s.name for s in STAGES}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; stages are {[s.name for s in STAGES]}")
-    return tuple(s for s in STAGES if s.name in set(names))
+    return TAGGING.select(names)
 
 
 def run_stages(settings: Settings, names: Sequence[str] | None = None, state: PipelineState | None = None,
                runner: StageRunner = run_directly) -> PipelineState:
-    """Run the enabled stages of ``select_stages(names)`` in order through ``runner``.
+    """The tagging job's enabled stages of ``select_stages(names)`` in order through ``runner``
+    (``eno_hf.jobs.run_stages(TAGGING, ...)``).
 
     Args:
         settings: the configuration (passed to every stage; never re-read from YAML).
@@ -446,16 +430,12 @@ def run_stages(settings: Settings, names: Sequence[str] | None = None, state: Pi
     Returns:
         The final ``PipelineState``.
     """
-    state = state if state is not None else PipelineState()
-    for stage in select_stages(names):
-        if stage.enabled(settings):
-            state.update(runner(stage, settings, state))
-    return state
+    return jobs.run_stages(TAGGING, settings, names, state if state is not None else PipelineState(), runner)
 
 
 def run_pipeline(settings: Settings, progress: bool = True, runner: StageRunner = run_directly,
                  map_fn: Callable[..., Any] | None = None) -> RunResult:
-    """The whole main job (``STAGES``) through ``runner``. Returns its ``RunResult``."""
+    """The whole tagging job (``STAGES``) through ``runner``. Returns its ``RunResult``."""
     state = run_stages(settings, state=PipelineState(progress=progress, map_fn=map_fn), runner=runner)
     return RunResult.from_state(state)
 

@@ -1,7 +1,8 @@
 """How Prefect runs eno's stages: the runner behind every flow in ``flows/`` (no stage logic here).
 
-- ``prefect_runner(stage, settings, state)``: the ``eno_hf.pipeline.run_stages`` seam. Each stage
-  becomes one Prefect task ``eno-{stage}``; its scheduling follows ``Stage.resource``:
+- ``prefect_runner(stage, settings, state)``: the ``eno_hf.jobs.run_stages`` seam, for every job
+  (``eno_hf.jobs.JOBS``). Each stage becomes one Prefect task (``Stage.task_name``, default
+  ``eno-{stage}``); its scheduling follows ``Stage.resource``:
 
   ======== =========================================================================
   ``io``   3 retries, exponential backoff (2 s, 4 s, 8 s, ±50 % jitter), only on ``OSError``
@@ -11,7 +12,7 @@
            worker never runs two GPU stages at once (``prefect gcl create gpu --limit 1``;
            without that limit — e.g. the ephemeral server of ``eno run`` — nothing is held,
            quietly: Prefect's "do not exist" warning is logged at DEBUG).
-  ``cpu``  run once.
+  ``cpu``  run once (``Stage.retries`` more times, 5 s apart, on any error, when set).
   ======== =========================================================================
 
 - ``prefect_map_fn(settings)``: the ``build_dataset(map_fn=...)`` seam. Per-file work runs as
@@ -32,8 +33,9 @@
 What a flow run shows in the Prefect UI:
 
 - its name (``flow_run_name``, given to every flow): ``{flow}/{dataset}`` and a UTC time stamp,
-  or ``{flow}/{model}`` for flows on a given model; once the dataset stage knows the version,
-  ``prefect_runner`` renames the run ``{flow}/{dataset}@{version}``;
+  or ``{flow}/{model}`` for flows on a given model; once a stage's output tells more (the job's
+  state has ``run_label(settings, changes)``: the tagging job's dataset stage knows the version),
+  ``prefect_runner`` renames the run, e.g. ``{flow}/{dataset}@{version}``;
 - eno's own log lines (loggers under ``eno_hf``: dataset size, metrics, where the model went,
   progress) at INFO in the run's logs: ``route_eno_logs()`` (run on import) gives the ``eno_hf``
   logger Prefect's API log handler and level INFO when nobody set a level (the CLI's ``-v``/``-q``
@@ -68,7 +70,8 @@ from prefect.tasks import exponential_backoff
 from eno_hf.config import Settings, apply_overrides, load_config
 from eno_hf.data.build import FileJob, _torch_threads, process_file
 from eno_hf.features.numba_cache import warm_numba_cache
-from eno_hf.pipeline import PipelineState, Stage
+from eno_hf.jobs import Stage
+from eno_hf.pipeline import PipelineState
 
 log = logging.getLogger(__name__)
 
@@ -148,26 +151,36 @@ def gpu_slot() -> AbstractContextManager[Any]:
         return concurrency(GPU_LIMIT, occupy=1, strict=False)
 
 
-def _run_stage(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
+STAGE_RETRY_DELAY_S = 5
+"""Seconds between the ``Stage.retries`` of a non-``io`` stage."""
+
+
+def _run_stage(stage: Stage, settings: Settings, state: Any) -> dict[str, Any]:
     with gpu_slot() if stage.resource == "gpu" else nullcontext():
         return stage.fn(settings, state)
 
 
 def _stage_task(stage: Stage):
-    opts: dict[str, Any] = {"name": f"eno-{stage.name}", "cache_policy": NO_CACHE, "persist_result": False,
-                            "tags": [f"eno-{stage.resource}"]}
+    opts: dict[str, Any] = {"name": stage.task_name or f"eno-{stage.name}", "cache_policy": NO_CACHE,
+                            "persist_result": False, "tags": [f"eno-{stage.resource}"]}
     if stage.resource == "io":
         opts.update(IO_POLICY, timeout_seconds=IO_TIMEOUT_S)
+    elif stage.retries:
+        opts.update(retries=stage.retries, retry_delay_seconds=STAGE_RETRY_DELAY_S)
     return task(_run_stage, **opts)
 
 
-def prefect_runner(stage: Stage, settings: Settings, state: PipelineState) -> dict[str, Any]:
-    """Run ``stage`` as the Prefect task ``eno-{stage.name}`` (policy by ``stage.resource``, see
-    the module docstring). Must be called inside a flow run. After the ``dataset`` stage the flow
-    run is renamed ``{flow}/{dataset}@{version}``."""
+def prefect_runner(stage: Stage, settings: Settings, state: Any) -> dict[str, Any]:
+    """Run ``stage`` of any job as a Prefect task (``stage.task_name``, default ``eno-{stage.name}``;
+    policy by ``stage.resource``, see the module docstring). Must be called inside a flow run.
+    When the job's state has ``run_label(settings, changes)`` and it names the stage's output
+    (the tagging job: ``{dataset}@{version}`` after the dataset stage), the flow run is renamed
+    ``{flow}/{label}``."""
     out = _stage_task(stage)(stage, settings, state)
-    if stage.name == "dataset" and out.get("dataset_version"):
-        rename_flow_run(f"{settings.dataset.name}@{out['dataset_version']}")
+    label = getattr(state, "run_label", None)
+    what = label(settings, out) if callable(label) else None
+    if what:
+        rename_flow_run(what)
     return out
 
 

@@ -1,10 +1,14 @@
-"""Prefect flow ``eno-dataset-workspace``: the ``eno dataset all`` steps as tasks.
+"""Prefect flow ``eno-dataset-workspace``: the workspace job (``eno_hf.workspace.steps.WORKSPACE``),
+each stage a task ``workspace-{step}``.
 
-Thin wrapper over ``eno_hf.workspace.steps`` (each step opens the workspace, works, saves the
-manifest atomically and returns a JSON-able summary); bad inputs are the library's per-file
-rejections, never task failures. Tasks run one after another (each depends on the manifest the
-previous one wrote); a failed run resumes where it stopped because every step skips finished
-work (content-hash ids, features already on disk, copies found by provenance).
+Thin wrapper over ``eno_hf.jobs.run_stages`` with ``prefect_runner`` (each step opens the
+workspace, works, saves the manifest atomically and returns a JSON-able summary); bad inputs are
+the library's per-file rejections, never task failures. Tasks run one after another (each depends
+on the manifest the previous one wrote); a failed run resumes where it stopped because every step
+skips finished work (content-hash ids, features already on disk, copies found by provenance).
+
+The module also keeps each step as a standalone task (``create_task`` ... ``validate_task``) for
+flows that compose them.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ import eno_hf  # noqa: F401  (offline env defaults, PREFECT_HOME, before Prefect
 from prefect import flow, task
 
 from eno_hf.config import Settings
+from eno_hf.flows.runner import flow_run_name, prefect_runner, settings_of
+from eno_hf.jobs import run_stages
 from eno_hf.workspace import steps
-from eno_hf.flows.runner import flow_run_name, settings_of
-
 
 create_task = task(name="workspace-create")(steps.step_create)
 import_task = task(name="workspace-import")(steps.step_import)
@@ -43,19 +47,14 @@ def workspace_flow(config: str = "configs/workspace.yaml", overrides: list[str] 
                    settings: Settings | None = None) -> dict[str, Any]:
     """create → import → annotate → extract → augment → synthesize → extract → split → validate.
 
-    Returns ``{step: summary}``; ``summary["validate"]["passed"]`` tells whether every score
-    reached its threshold (the flow itself does not fail on low scores: the CLI exits non-zero).
+    Returns ``{step: summary}`` (``eno_hf.workspace.steps.workspace_result``);
+    ``summary["validate"]["passed"]`` tells whether every score reached its threshold (the flow
+    itself does not fail on low scores: the CLI exits non-zero).
     """
     log = logging.getLogger("eno_hf.flows.workspace")  # INFO reaches the run's logs (runner.route_eno_logs)
     settings = settings_of(config, overrides, settings)
-    out: dict[str, Any] = {"create": create_task(settings), "import": import_task(settings)}
-    out["annotate"] = annotate_task(settings)
-    out["extract"] = extract_task(settings)
-    out["augment"] = augment_task(settings)
-    out["synthesize"] = synthesize_task(settings)
-    out["extract_new"] = extract_task(settings)
-    out["split"] = split_task(settings)
-    out["validate"] = validate_task(settings)
+    state = run_stages(steps.WORKSPACE, settings, state=steps.WorkspaceState(), runner=prefect_runner)
+    out = steps.workspace_result(settings, state)
     log.info("workspace %s: dataset %s, scores %s", out["create"]["workspace"], out["split"]["dataset"],
              out["validate"]["scores"])
     return out

@@ -15,8 +15,6 @@ import grimp
 KNOWN_CIRCLES: dict[frozenset[str], str] = {
     frozenset({"eno_hf.evaluation.cv", "eno_hf.evaluation.cv_finetune"}):
         "cross-validation of the default recipe: to go with the one-trainer cross-validation package",
-    frozenset({"eno_hf.performance.pipeline", "eno_hf.performance.selection"}):
-        "nested tier selection calls the performance job's cross-validation: to go with the job stages",
 }
 
 

@@ -70,14 +70,25 @@ def test_register_stage_registers_an_unchanged_model_once(tmp_path: Path) -> Non
 
 
 def test_stage_marker_key_must_match(tmp_path: Path) -> None:
-    P._mark_done(tmp_path, "key-a", {"x": 1})
-    assert P._done(tmp_path, "key-a")["x"] == 1
+    from eno_hf.jobs import read_marker, write_marker
+
+    write_marker(tmp_path / "stage.json", "key-a", {"x": 1})
+    assert P._done(tmp_path, "key-a")["x"] == 1  # the tagging stages' folder marker is the same file
+    assert read_marker(tmp_path / "stage.json", "key-a")["x"] == 1
     assert P._done(tmp_path, "key-b") is None
     assert P._done(tmp_path / "nowhere", "key-a") is None
 
 
+def test_tagging_is_the_registered_tagging_job() -> None:
+    from eno_hf.jobs import JOBS, job_of
+
+    assert JOBS["tagging"] is P.TAGGING and P.TAGGING.stages is P.STAGES
+    assert job_of(load_config("configs/small.yaml")) is P.TAGGING
+
+
 def test_library_and_cli_never_import_prefect() -> None:
-    code = ("import sys, eno_hf.cli, eno_hf.pipeline, eno_hf.registry.register, eno_hf.utils.io; "
+    code = ("import sys, eno_hf.cli, eno_hf.jobs, eno_hf.pipeline, eno_hf.performance.pipeline, "
+            "eno_hf.clarity.pipeline, eno_hf.workspace.steps, eno_hf.registry.register, eno_hf.utils.io; "
             "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith(('prefect.', 'flows'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          check=True)

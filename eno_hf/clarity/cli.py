@@ -77,16 +77,29 @@ def run(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = Fa
         skip_generate: Annotated[bool, typer.Option("--skip-generate", help="No generated variants.")] = False
         ) -> None:
     """All steps: init, generate, scan, normalize, verify, extract, analyze, train, export."""
+    run_clarity_command(_s(config, set_), json_out, skip_init=skip_init, skip_generate=skip_generate)
+
+
+def run_clarity_command(settings: Any, json_out: bool = False, prefect: bool = False, skip_init: bool = False,
+                        skip_generate: bool = False) -> None:
+    """Run the clarity job (``run_clarity``, each step's time as it ends; with ``prefect`` the flow
+    ``eno-clarity`` on an ephemeral server, whose log shows them), print where everything went,
+    optionally a JSON line (``eno clarity run``, and ``eno run`` for ``job: clarity``)."""
     from rich.console import Console
 
-    from eno_hf.clarity.pipeline import run_clarity
     con = Console(stderr=True)
+    if prefect:
+        from eno_hf.flows.clarity import clarity_flow
 
-    def progress(name: str, res: dict[str, Any]) -> None:
-        con.print(f"[bold]{name}[/bold]: {res.get('elapsed_s', 0) or 0:.1f} s"
-                  + (" (cached)" if res.get("cache_hit") else ""))
+        res = clarity_flow(settings=settings, skip_init=skip_init, skip_generate=skip_generate)
+    else:
+        from eno_hf.clarity.pipeline import run_clarity
 
-    res = run_clarity(_s(config, set_), skip_init=skip_init, skip_generate=skip_generate, progress=progress)
+        def progress(name: str, res: dict[str, Any]) -> None:
+            con.print(f"[bold]{name}[/bold]: {res.get('elapsed_s', 0) or 0:.1f} s"
+                      + (" (cached)" if res.get("cache_hit") else ""))
+
+        res = run_clarity(settings, skip_init=skip_init, skip_generate=skip_generate, progress=progress)
     for key in ("features_csv", "feature_metadata", "normalization_log", "verify", "analysis", "plots",
                 "model", "model_card", "onnx", "parity"):
         con.print(f"  {key}: {res[key]}")

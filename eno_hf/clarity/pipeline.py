@@ -15,11 +15,18 @@ Work dir (``ClarityConfig.workdir``, default ``{data_root}/clarity``)::
     models/eno-clarity/              config.json, ONNX pair, README.md (card): what the hub gets
     models/eno-clarity-sklearn/      this run's scikit-learn pair (joblib pickles, never registered)
     reports/metrics.json             all families: hold-out + grouped CV with intervals
-    .cache/{step}.json               {key, result} of the last run of each step
+    .cache/{step}.json               {key, result, finished} of the last run of each step
 
 A step whose key (SHA-256 over the step's config section, the content hashes of its input files
 and the source of the code that defines its output) equals the cached one, and whose outputs still
-exist, returns the cached result without recomputing.
+exist, returns the cached result without recomputing (markers: ``eno_hf.jobs.read_marker`` /
+``write_marker``).
+
+The job (``CLARITY``, ``eno_hf.jobs``): the steps as ``Stage`` s over a ``ClarityState``, run in
+order by ``eno_hf.jobs.run_stages`` through a runner (``run_directly``; the Prefect flow
+``eno-clarity`` passes ``prefect_runner``: one task ``eno-clarity-{step}`` per step)::
+
+    init → generate → scan → normalize → verify → extract → analyze → train → export
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,10 +52,12 @@ from eno_hf.clarity import normalize as _normalize
 from eno_hf.clarity.source import scan, manifest, validate
 from eno_hf.config import Settings
 from eno_hf.features import fingerprint as _fingerprint
+from eno_hf.jobs import Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
 from eno_hf.utils.io import atomic_write_json, json_hash
 
-__all__ = ["ClarityPaths", "paths", "step_init", "step_generate", "step_scan", "step_normalize",
-           "step_verify", "step_extract", "step_analyze", "step_train", "step_export", "run_clarity"]
+__all__ = ["CLARITY", "ClarityPaths", "ClarityState", "STEPS", "paths", "step_init", "step_generate", "step_scan",
+           "step_normalize", "step_verify", "step_extract", "step_analyze", "step_train", "step_export",
+           "clarity_summary", "run_clarity"]
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +99,13 @@ def _cached(p: ClarityPaths, step: str, key: str, compute: Callable[[], dict[str
             outputs: Callable[[dict[str, Any]], list[str]] = lambda r: []) -> dict[str, Any]:
     """Return the cached result of ``step`` when its key matches and its outputs exist, else compute."""
     marker = p.cache / f"{step}.json"
-    if marker.is_file():
-        old = json.loads(marker.read_text(encoding="utf-8"))
-        if old.get("key") == key and all(Path(o).exists() for o in outputs(old["result"])):
-            return {**old["result"], "cache_hit": True}
+    old = read_marker(marker, key)
+    if old is not None and all(Path(o).exists() for o in outputs(old["result"])):
+        return {**old["result"], "cache_hit": True}
     t0 = time.perf_counter()
     result = compute()
     result["elapsed_s"] = round(time.perf_counter() - t0, 2)
-    atomic_write_json(marker, {"key": key, "result": result}, indent=1)
+    write_marker(marker, key, {"result": result}, indent=1)
     return {**result, "cache_hit": False}
 
 
@@ -294,41 +304,76 @@ def _summary_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_clarity(s: Settings, skip_init: bool = False, skip_generate: bool = False,
-                progress: Callable[[str, dict[str, Any]], None] | None = None,
-                call: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Every step in order; returns the summary (``eno clarity run --json``'s last line).
+STEPS = ("init", "generate", "scan", "normalize", "verify", "extract", "analyze", "train", "export")
+"""The clarity job's steps, in order."""
 
-    Keys: ``workdir``, ``manifest``, ``validation``, ``normalization_log``, ``verify``,
-    ``features_csv``, ``features_parquet``, ``feature_columns``, ``feature_metadata``, ``analysis``,
-    ``plots``, ``model``, ``onnx``, ``parity``, ``metrics`` (per family: hold-out + CV mean + 95 % CI),
-    ``metrics_file``, ``rejected`` (every input left out, with its reason), ``steps`` (elapsed,
-    cache hits).
 
-    ``call(name, step_fn, *args)`` runs each step (default: ``step_fn(*args)``); the Prefect flow
-    passes one that runs it as a task.
+@dataclass
+class ClarityState:
+    """What the clarity steps returned so far.
+
+    Attributes:
+        progress: ``progress(step, result)`` called as each step's result arrives (run option).
+        results: step name -> its result dict (``elapsed_s``, ``cache_hit`` and the step's fields).
+        entries: the scanned ``source.ScanEntry`` list (``scan``; read by normalize and extract).
+        steps: step name -> ``{elapsed_s, cache_hit}`` (the summary's ``steps``).
     """
-    call = call or (lambda name, fn, *args: fn(*args))
-    say = progress or (lambda name, res: None)
-    steps: dict[str, Any] = {}
 
-    def note(name, res):
-        steps[name] = {"elapsed_s": res.get("elapsed_s"), "cache_hit": res.get("cache_hit")}
-        say(name, res)
-        return res
+    progress: Callable[[str, dict[str, Any]], None] | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entries: list[Any] | None = None
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    if not skip_init:
-        note("init", call("init", step_init, s))
-    if not skip_generate:
-        note("generate", call("generate", step_generate, s))
-    sc = note("scan", call("scan", step_scan, s))
-    entries = sc.pop("_entries")
-    norm = note("normalize", call("normalize", step_normalize, s, entries))
-    ver = note("verify", call("verify", step_verify, s, norm))
-    ext = note("extract", call("extract", step_extract, s, entries, norm))
-    ana = note("analyze", call("analyze", step_analyze, s, ext))
-    tr = note("train", call("train", step_train, s, ext))
-    exp = note("export", call("export", step_export, s, tr))
+    def update(self, changes: dict[str, Any]) -> None:
+        """Record a step's returned ``{step: result}`` (and ``entries``), then report it to ``progress``.
+
+        Raises:
+            KeyError: a key that is neither a step name nor ``entries``.
+        """
+        for name, res in changes.items():
+            if name == "entries":
+                self.entries = res
+                continue
+            if name not in STEPS:
+                raise KeyError(f"clarity stage returned unknown field {name!r}")
+            self.results[name] = res
+            self.steps[name] = {"elapsed_s": res.get("elapsed_s"), "cache_hit": res.get("cache_hit")}
+            if self.progress is not None:
+                self.progress(name, res)
+
+    def result(self, name: str) -> dict[str, Any]:
+        """The result of step ``name``.
+
+        Raises:
+            RuntimeError: that step has not run.
+        """
+        if name not in self.results:
+            raise RuntimeError(f"clarity state has no {name!r} result: run that step first")
+        return self.results[name]
+
+
+def _stage_scan(s: Settings, st: ClarityState) -> dict[str, Any]:
+    res = step_scan(s)
+    return {"scan": res, "entries": res.pop("_entries")}
+
+
+_STAGE_FNS: dict[str, Callable[[Settings, ClarityState], dict[str, Any]]] = {
+    "init": lambda s, st: {"init": step_init(s)},
+    "generate": lambda s, st: {"generate": step_generate(s)},
+    "scan": _stage_scan,
+    "normalize": lambda s, st: {"normalize": step_normalize(s, st.entries)},
+    "verify": lambda s, st: {"verify": step_verify(s, st.result("normalize"))},
+    "extract": lambda s, st: {"extract": step_extract(s, st.entries, st.result("normalize"))},
+    "analyze": lambda s, st: {"analyze": step_analyze(s, st.result("extract"))},
+    "train": lambda s, st: {"train": step_train(s, st.result("extract"))},
+    "export": lambda s, st: {"export": step_export(s, st.result("train"))},
+}
+
+
+def clarity_summary(s: Settings, st: ClarityState) -> dict[str, Any]:
+    """The summary of a full run (``run_clarity``'s return value, see there)."""
+    sc, norm, ver, ext = st.result("scan"), st.result("normalize"), st.result("verify"), st.result("extract")
+    ana, tr, exp = st.result("analyze"), st.result("train"), st.result("export")
     metrics = _read(tr["metrics"])
     rejected = [{"stage": "scan", **r} for r in sc["rejected"]] + \
                [{"stage": "extract", **r} for r in ext["rejected"]]
@@ -345,5 +390,40 @@ def run_clarity(s: Settings, skip_init: bool = False, skip_generate: bool = Fals
         "model": exp["hub_dir"], "model_card": exp["model_card"], "clearml": exp["clearml"],
         "onnx": exp["onnx"], "parity": exp["parity"],
         "metrics": _summary_metrics(metrics), "metrics_file": tr["metrics"],
-        "rejected": rejected, "steps": steps,
+        "rejected": rejected, "steps": dict(st.steps),
     }
+
+
+CLARITY = Job("clarity", tuple(Stage(name, _STAGE_FNS[name], "cpu", task_name=f"eno-clarity-{name}", retries=1)
+                               for name in STEPS), ClarityState, clarity_summary)
+"""The clarity job (``eno_hf.jobs.JOBS["clarity"]``): every step a ``cpu`` stage (task
+``eno-clarity-{step}``, retried once by the Prefect runner); its result is ``clarity_summary``."""
+
+
+def clarity_stage_names(skip_init: bool = False, skip_generate: bool = False) -> list[str]:
+    """``STEPS`` without ``init`` / ``generate`` when skipped (gold / flawed files already in raw/)."""
+    return [n for n in STEPS if not (n == "init" and skip_init) and not (n == "generate" and skip_generate)]
+
+
+def run_clarity(s: Settings, skip_init: bool = False, skip_generate: bool = False,
+                progress: Callable[[str, dict[str, Any]], None] | None = None,
+                runner: StageRunner = run_directly, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every step in order (``CLARITY`` through ``runner``); returns the summary (``eno clarity
+    run --json``'s last line).
+
+    Keys: ``workdir``, ``manifest``, ``validation``, ``normalization_log``, ``verify``,
+    ``features_csv``, ``features_parquet``, ``feature_columns``, ``feature_metadata``, ``analysis``,
+    ``plots``, ``model``, ``onnx``, ``parity``, ``metrics`` (per family: hold-out + CV mean + 95 % CI),
+    ``metrics_file``, ``rejected`` (every input left out, with its reason), ``steps`` (elapsed,
+    cache hits).
+
+    Args:
+        progress: ``progress(step, result)`` after each step.
+        runner: ``eno_hf.jobs.run_directly`` (default) or ``eno_hf.flows.runner.prefect_runner``
+            (the flow ``eno-clarity``).
+        names: the steps to run (default: ``clarity_stage_names(skip_init, skip_generate)``); a
+            summary needs scan through export.
+    """
+    names = list(names) if names is not None else clarity_stage_names(skip_init, skip_generate)
+    state = run_stages(CLARITY, s, names, ClarityState(progress=progress), runner)
+    return clarity_summary(s, state)

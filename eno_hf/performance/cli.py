@@ -1,4 +1,5 @@
-"""CLI glue of the performance job: ``eno run`` dispatches here when the config has ``performance``."""
+"""CLI glue of the performance job: ``eno run`` dispatches here for ``job: performance`` (or a
+``performance`` section without ``job``)."""
 
 from __future__ import annotations
 
@@ -39,20 +40,26 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(f"published mean R²: {report.get('published_mean_r2')}")
 
 
-def run_performance_command(settings: Any, json_out: bool = False) -> None:
-    """Run ``eno_hf.performance.pipeline.run_performance``, print the report, optionally a JSON line."""
+def run_performance_command(settings: Any, json_out: bool = False, prefect: bool = False) -> None:
+    """Run the performance job (``eno_hf.performance.pipeline.run_performance``; with ``prefect``
+    the flow ``eno-performance`` on an ephemeral server), print the report, optionally a JSON line."""
     import json
 
     from eno_hf.cli_common import print_json_last
-    from eno_hf.performance.pipeline import run_performance
 
-    res = run_performance(settings)
-    print_report(res.report)
-    console.print(f"model {res.model_dir}\nregistered {res.registered}")
-    for rec in res.tags or []:
+    if prefect:
+        from eno_hf.flows.performance import performance_flow
+
+        d = performance_flow(settings=settings)
+    else:
+        from eno_hf.performance.pipeline import run_performance
+
+        d = run_performance(settings).to_dict()
+    print_report(d["metrics"])
+    console.print(f"model {d['model']}\nregistered {d['registered']}")
+    for rec in d["tags"] or []:
         console.print(json.dumps(rec)[:300])
     if json_out:
-        d = res.to_dict()
         for p in d["metrics"].get("protocols", {}).values():
             p.get("model", {}).pop("per_dimension", None)
             p.get("baseline_ridge_midi", {}).pop("per_dimension", None)

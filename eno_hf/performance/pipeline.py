@@ -1,11 +1,27 @@
-"""The performance-evaluation job (``eno run`` with a ``performance`` section, e.g.
-``configs/percepiano.yaml``): render -> embed -> (select encoder) -> T2/T4 data -> grouped CV with
-baselines -> final model -> register -> tag.
+"""The performance-evaluation job (``eno run`` with ``job: performance``, or a ``performance``
+section, e.g. ``configs/percepiano.yaml``): render -> embed -> (select encoder) -> T2/T4 data ->
+grouped CV with baselines -> final model -> register -> tag.
+
+The job (``PERFORMANCE``, ``eno_hf.jobs``): stages over a ``PerformanceState``, run in order by
+``eno_hf.jobs.run_stages`` through a runner (``run_directly``, or ``prefect_runner`` in the flow
+``eno-performance``)::
+
+    inputs          render + embed with every candidate embedder, MIDI statistics   (gpu)
+    select          embedder + tiers of the registered model, chosen on all rows     (gpu)
+    cross_validate  grouped CV per protocol (nested selection inside the folds)      (gpu)
+    fit             final model + report.json + model card                           (gpu)
+    register        local hub (+ ClearML) through eno_hf.registry.register.register_model (io)
+    tag             tag ``tag_files`` with the registered model                      (gpu)
 
 Everything slow is cached under ``{data_root}/performance/{name}/``: FluidSynth renderings
 (``render/``), frame embeddings per embedder (``embeddings/{key}/``, the ``.pt`` + metadata.jsonl
 layout, resumable by shard), degraded/augmented embeddings (``embeddings/{key}-t2``/``-t4``), MIDI
 statistics (``midi_statistics.json``). Reports go to ``{data_root}/performance/{name}/report.json``.
+The select, cross_validate (per protocol), fit and register stages leave a marker
+``stages/{stage}.json`` (``eno_hf.jobs.write_marker``) keyed by a hash of their inputs (the
+performance settings but ``tag_files``/``workers``, the rows, the choices they build on) beside
+their result ``stages/{stage}.result.json`` (NaN kept); an unchanged re-run reuses them. The
+tag stage always runs (one forward pass per file).
 
 Protocols: ``performer``-grouped folds (unseen players) and ``piece``-grouped folds (unseen music);
 per fold the model (all enabled tiers; with ``ratings_fit="ridge"`` its ratings maps chosen by
@@ -24,8 +40,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +48,18 @@ import numpy as np
 
 from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
-from eno_hf.models.heads import HeadSpec
+from eno_hf.jobs import Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
 from eno_hf.performance.config import EmbedderConfig, PerformanceConfig, TiersConfig
 from eno_hf.performance.data import EmbeddingTable
 from eno_hf.performance.percepiano import DIMENSIONS, PercePianoRow, load_percepiano
-from eno_hf.performance.selection import TIER_CRITERIA, EmbedderInputs, select_procedure
+from eno_hf.performance.selection import (TIER_CRITERIA, EmbedderInputs, Selection, build_model_config,
+                                          cross_validate, prefix_dim, select_procedure)
+from eno_hf.utils.io import atomic_write_json, atomic_write_text, json_hash
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PerformanceRun", "build_model_config", "cross_validate", "embedder_inputs", "prefix_dim", "run_performance"]
+__all__ = ["PERFORMANCE", "PerformanceRun", "PerformanceState", "build_model_config", "cross_validate",
+           "embedder_inputs", "prefix_dim", "run_performance"]
 
 @dataclass
 class PerformanceRun:
@@ -108,41 +126,9 @@ def midi_stats(rows: list[PercePianoRow], work: Path) -> np.ndarray:
         if r.segment_id not in cache:
             s = midi_statistics(r.midi)
             cache[r.segment_id] = [None if not np.isfinite(s[k]) else s[k] for k in MIDI_STATISTICS]
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    cache_path.write_text(json.dumps(cache))
+    atomic_write_text(cache_path, json.dumps(cache))
     x = np.array([[np.nan if v is None else v for v in cache[r.segment_id]] for r in rows], dtype=np.float64)
     return np.nan_to_num(x.reshape(len(rows), len(MIDI_STATISTICS)))
-
-
-def prefix_dim(spec: EmbedderSpec, input_dim: int) -> int:
-    """Width of the ``prefix`` columns of ``spec``'s ``(frames, input_dim)`` frames: ``input_dim``
-    minus the embedding layer's width for ``features="prefix+embedding"``, else 0."""
-    if spec.features != "prefix+embedding":
-        return 0
-    return input_dim - build_frame_embedder(EmbedderSpec(kind=spec.kind, name=spec.name, features="embedding",
-                                                         path=spec.path, hop_s=spec.hop_s)).dim
-
-
-def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpec, t2: bool, t3: bool):
-    """The ``EnoPerformanceConfig`` of the run: heads derived from the rating dimensions; the
-    ratings fit, the prefix width of ``prefix+embedding`` frames and the MIDI statistics names from
-    ``cfg``."""
-    from eno_hf.features.midi import MIDI_STATISTICS
-    from eno_hf.performance.model import EnoPerformanceConfig
-
-    ridge = cfg.ratings_fit == "ridge"
-
-    heads = [HeadSpec("ratings", "regression", labels=DIMENSIONS)]
-    if t3:
-        heads.append(HeadSpec("passage", "projection", dim=cfg.projection_dim, weight=cfg.tiers.weights.get("t3", 0.4)))
-    if t2:
-        heads.append(HeadSpec("quality", "ranking", weight=cfg.tiers.weights.get("t2", 0.6)))
-    return EnoPerformanceConfig(input_dim=input_dim, pooling=cfg.pooling, hidden_dim=cfg.hidden_dim, dropout=cfg.dropout,
-                                input_dropout=cfg.input_dropout, heads=heads, embedder=spec.to_dict(),
-                                tier_weights=dict(cfg.tiers.weights), ratings_fit=cfg.ratings_fit,
-                                quality_fit=cfg.quality_fit,
-                                prefix_dim=prefix_dim(spec, input_dim),
-                                midi_statistics=list(MIDI_STATISTICS) if ridge and cfg.use_midi_statistics else [])
 
 
 def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soundfont: str | None = None,
@@ -212,207 +198,6 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
             r = nested_ridge_cv(blocks, y, key, folds, head_candidates(e, prefix, midi), inner_folds=inner_folds, seed=seed)
             out["head"][e + ("+midi" if midi else "")] = rep(r["selected"])
     return out
-
-
-def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, EmbedderInputs],
-                   rows: list[PercePianoRow], stats: np.ndarray, protocol: str,
-                   tiers: TiersConfig | None = None) -> dict[str, Any]:
-    """Grouped CV of the tiered model and the baselines (see the module docstring).
-
-    In each outer fold, ``selection.select_procedure`` first chooses on the fold's training side
-    only: the embedder when ``data`` maps several, and the tiers unless ``tiers`` is given (and
-    ``cfg.tier_selection`` is on). The figures then score the whole procedure, choices included.
-
-    Args:
-        data: one embedder's inputs (``EmbedderInputs``: frame table row-aligned with ``rows``,
-            degraded T2 / augmented T4 performances), or embedder key -> inputs to choose from.
-            T2/T4 data are always evaluated on their held-out sources; trained on only when the
-            fold's tiers enable T2 / T4.
-        rows: the performances; stats: ``(n, S)`` float64 MIDI statistics; protocol: the row
-            field the outer folds are grouped by (``performer`` or ``piece``).
-        tiers: fixed tiers for every fold (no tier selection); None = chosen per fold.
-
-    Returns:
-        ``{"model": regression report + interval (+ ``ridge_choices`` per fold), "model_audio_only":
-        the same model without the MIDI statistics (when it takes them), "baseline_mean": ...,
-        "baseline_ridge_midi": ...,
-        "t3": retrieval metrics of the passage head on held-out folds (over the folds where T3
-        trained), "t3_baseline": the same retrieval with the z-scored mean+std pooled input
-        embeddings (what there is without T3), "t2": ordinal metrics of the quality head on
-        held-out degraded groups (over the folds where T2 trained; with the degraded files' MIDI
-        statistics when the model takes them), "t2_audio_only": the same from the embeddings
-        alone (when the model takes MIDI statistics), "t2_baseline": the same with the mean
-        predicted rating (same inputs) as the score, "t4": robustness between clean and augmented
-        renderings (``output_pearson``: mean over the model's heads of the per-column Pearson r),
-        "selection": ``{"folds": per fold {embedder, tiers, selection (select_embedder's report),
-        tier_selection (select_tiers'), evaluated: {t2, t3}: whether that fold's held-out part
-        scored the tier (a fold that trains T2 but holds out no degraded group, or trains T3 but
-        holds out no two performances of one passage, adds nothing to "t2"/"t3")}, "counts": folds
-        per embedder and per kept tier, "evaluated": folds that scored T2/T3}`` (when anything was
-        chosen), "folds": n, "loss_curves": per-fold first/last logged losses}``. A tier kept in some
-        fold but scored in none has no "t2"/"t3" entry and a ``"t2_not_scored"``/``"t3_not_scored"``
-        reason instead.
-    """
-    from eno_hf.inference.performance import predict_heads
-    from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
-    from eno_hf.performance.probe import Candidate, _center_scale, select_ridge
-    from eno_hf.performance.samplers import grouped_folds
-    from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
-
-    inputs = {data.spec.key: data} if isinstance(data, EmbedderInputs) else dict(data)
-    y = np.stack([r.labels for r in rows]).astype(np.float64)
-    passages = [r.passage for r in rows]
-    key = [getattr(r, protocol) for r in rows]
-    folds = grouped_folds(key, cfg.n_folds, cfg.seed)
-    pred, pred_audio, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
-    choices: list[dict[str, Any]] = []
-    proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    raw_parts: list[tuple[np.ndarray, np.ndarray]] = []
-    t2_parts: dict[str, list] = {"quality": [], "audio": [], "base": [], "order": [], "groups": [],
-                                 "q_order": [], "q_groups": []}
-    t4_pairs, t4_sources, curves, selections = [], [], [], []
-    by_id = {r.segment_id: r for r in rows}
-    for f, (tr, te) in enumerate(folds):
-        chosen = select_procedure(cfg, inputs, rows, stats, tr, tiers=tiers)
-        inp, ftiers = chosen.inputs, chosen.tiers
-        selections.append({"embedder": inp.spec.key, "tiers": {t: bool(getattr(ftiers, t)) for t in ("t2", "t3", "t4")},
-                           "selection": chosen.report["embedder"], "tier_selection": chosen.report["tiers"]})
-        table, t2_data, t4_data = inp.table, inp.t2, inp.t4
-        mcfg = build_model_config(cfg, table.dim, inp.spec, t2=t2_data is not None and ftiers.t2, t3=ftiers.t3)
-        train_ids = {rows[i].segment_id for i in tr}
-        t2_fold = t4_fold = None
-        raw = inp.pooled_mean_std
-        mu, sd = _center_scale(raw[tr])
-        raw_parts.append((te, (raw[te] - mu) / sd))
-        t2_all, te2 = None, []
-        if t2_data is not None:
-            t2_all = OrdinalData(t2_data["table"], t2_data["order"], t2_data["groups"], keys=t2_data["source"],
-                                 midi=t2_data.get("midi") if mcfg.midi_statistics else None)
-            src = t2_data["source"]
-            te2 = [i for i, s in enumerate(src) if s in by_id and s not in train_ids]
-            if ftiers.t2:
-                t2_fold = t2_all.subset([i for i, s in enumerate(src) if s in train_ids])
-        if t4_data is not None and ftiers.t4:
-            tr4 = [i for i, s in enumerate(t4_data["source"]) if s in train_ids]
-            if tr4:
-                t4_fold = InvarianceData(t4_data["clean"].subset(tr4), t4_data["augmented"].subset(tr4))
-        hist: list = []
-        model = fit_tiers(mcfg, table.subset(tr), y[tr], [passages[i] for i in tr], t2=t2_fold, t4=t4_fold,
-                          epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                          seed=cfg.seed + f, groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,
-                          log_history=hist, ridge_groups=[key[i] for i in tr], midi=stats[tr])
-        logs = [h for h in hist if "loss" in h]
-        curves.append({"first": {k: v for k, v in logs[0].items() if k.startswith("loss")},
-                       "last": {k: v for k, v in logs[-1].items() if k.startswith("loss")}} if logs else {})
-        if model.config.ridge_selection:
-            choices.append(dict(model.config.ridge_selection))
-        out = predict_heads(model, [table.tensors[i] for i in te])
-        pred_audio[te] = out["ratings"]
-        pred[te] = predict_heads(model, [table.tensors[i] for i in te], midi=stats[te])["ratings"] \
-            if mcfg.midi_statistics else out["ratings"]
-        midi_fit, _ = select_ridge({"midi": stats}, y, key, tr, [Candidate(None)], seed=cfg.seed)
-        ridge[te] = midi_fit.predict({"midi": stats}, te)
-        scored = {"t2": False, "t3": False}
-        if "passage" in out:
-            proj_parts.append((te, out["passage"]))
-            scored["t3"] = len({passages[i] for i in te}) < len(te)  # some passage held out twice
-        if t2_all is not None and te2:
-            tensors2 = [t2_all.table.tensors[i] for i in te2]
-            o2a = predict_heads(model, tensors2)
-            o2 = o2a if t2_all.midi is None else predict_heads(model, tensors2, midi=t2_all.midi[te2])
-            order2, groups2 = list(t2_all.order[te2]), [t2_all.groups[i] for i in te2]
-            if "quality" in o2:
-                scored["t2"] = True
-                t2_parts["quality"].append(o2["quality"])
-                t2_parts["audio"].append(o2a["quality"] if t2_all.midi is not None else None)
-                t2_parts["q_order"] += order2
-                t2_parts["q_groups"] += groups2
-            t2_parts["base"].append(o2["ratings"].mean(1))
-            t2_parts["order"] += order2
-            t2_parts["groups"] += groups2
-        if t4_data is not None:
-            te4 = [i for i, s in enumerate(t4_data["source"]) if s in by_id and s not in train_ids]
-            if te4:
-                a = predict_heads(model, [t4_data["clean"].tensors[i] for i in te4])
-                b = predict_heads(model, [t4_data["augmented"].tensors[i] for i in te4])
-                t4_pairs.append((te4, a, b))
-                t4_sources += [t4_data["source"][i] for i in te4]
-        selections[-1]["evaluated"] = scored
-    res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "loss_curves": curves}
-    if len(inputs) > 1 or (tiers is None and cfg.tier_selection):
-        res["selection"] = {"folds": selections, "counts": {
-            "embedder": dict(Counter(s["embedder"] for s in selections)),
-            **{t: sum(s["tiers"][t] for s in selections) for t in ("t2", "t3", "t4")}},
-            "evaluated": {t: sum(s["evaluated"][t] for s in selections) for t in ("t2", "t3")}}
-    res["model"] = {**regression_report(y, pred, passages, DIMENSIONS),
-                    "interval": bootstrap_interval(y, pred, key, cfg.n_boot, cfg.seed)}
-    if choices:
-        res["model"]["ridge_choices"] = choices
-    if cfg.ratings_fit == "ridge" and cfg.use_midi_statistics:
-        res["model_audio_only"] = {**{k: v for k, v in regression_report(y, pred_audio, passages, DIMENSIONS).items()
-                                      if k != "per_dimension"},
-                                   "interval": bootstrap_interval(y, pred_audio, key, cfg.n_boot, cfg.seed)}
-    mean_pred = np.zeros_like(y)
-    for tr, te in folds:
-        mean_pred[te] = np.nanmean(y[tr], axis=0)
-    res["baseline_mean"] = {k: v for k, v in regression_report(y, mean_pred, passages, DIMENSIONS).items() if k != "per_dimension"}
-    res["baseline_ridge_midi"] = {**regression_report(y, ridge, passages, DIMENSIONS),
-                                  "interval": bootstrap_interval(y, ridge, key, cfg.n_boot, cfg.seed)}
-    for name, parts in (("t3", proj_parts), ("t3_baseline", raw_parts)):
-        # retrieval within each held-out fold (queries only see unseen performers/pieces)
-        per = [m for m in (retrieval_metrics(z, [passages[i] for i in te]) for te, z in parts)
-               if m["n_queries"]]  # a fold without two performances of one passage has no query
-        if per:
-            res[name] = {k: float(np.average([p[k] for p in per], weights=[p["n_queries"] for p in per]))
-                         for k in per[0] if k != "n_queries"}
-            res[name]["n_queries"] = int(sum(p["n_queries"] for p in per))
-    if t2_parts["base"]:
-        q_order, q_groups = np.array(t2_parts["q_order"], float), t2_parts["q_groups"]
-        if t2_parts["quality"]:
-            res["t2"] = ordinal_metrics(np.concatenate(t2_parts["quality"]), q_order, q_groups)
-            if all(a is not None for a in t2_parts["audio"]):
-                res["t2_audio_only"] = ordinal_metrics(np.concatenate(t2_parts["audio"]), q_order, q_groups)
-        res["t2_baseline"] = ordinal_metrics(np.concatenate(t2_parts["base"]), np.array(t2_parts["order"], float),
-                                             t2_parts["groups"])
-    if t4_pairs:
-        res["t4"] = _robustness(t4_pairs, t4_sources, by_id)
-    for t, why in (("t2", "no held-out part of a fold that trained T2 holds a degraded group"),
-                   ("t3", "no held-out part of a fold that trained T3 holds two performances of one passage")):
-        if t not in res and any(s["tiers"][t] for s in selections):
-            res[f"{t}_not_scored"] = why
-    return res
-
-
-def _robustness(pairs: list[tuple[list[int], dict[str, np.ndarray], dict[str, np.ndarray]]], sources: list[str],
-                by_id: dict[str, PercePianoRow]) -> dict[str, Any]:
-    """T4 robustness of held-out clean/augmented prediction pairs (``predict_heads`` outputs per
-    fold): for the ratings, the mean per-dimension Pearson r and MAE between clean and augmented
-    predictions and the within-passage pairwise accuracy on each side (and its drop); per head
-    (those every fold's model has), the mean per-column Pearson r (``head_pearson``) and their mean
-    (``output_pearson``)."""
-    from eno_hf.performance.metrics import pairwise_accuracy
-
-    def cat(side: int, head: str) -> np.ndarray:
-        return np.concatenate([np.asarray(p[side][head], float).reshape(len(p[0]), -1) for p in pairs])
-
-    def pearson(a: np.ndarray, b: np.ndarray) -> float:
-        rs = [np.corrcoef(a[:, k], b[:, k])[0, 1] for k in range(a.shape[1]) if a[:, k].std() > 0 and b[:, k].std() > 0]
-        return float(np.mean(rs)) if rs else float("nan")
-
-    a, b = cat(1, "ratings"), cat(2, "ratings")
-    yy = np.stack([by_id[s].labels for s in sources]).astype(float)
-    grp = [by_id[s].passage for s in sources]
-    def accuracy(pred: np.ndarray) -> float:  # NaN (no warning) when no passage has two of these sources
-        vals = [v for v in (pairwise_accuracy(yy[:, k], pred[:, k], grp) for k in range(pred.shape[1])) if v == v]
-        return float(np.mean(vals)) if vals else float("nan")
-
-    acc_clean, acc_aug = accuracy(a), accuracy(b)
-    common = [h for h in ("ratings", "quality", "passage") if all(h in p[1] for p in pairs)]  # heads of every fold
-    heads = {h: pearson(cat(1, h), cat(2, h)) for h in common}
-    return {"n": len(sources), "pearson_clean_vs_augmented": heads["ratings"],
-            "pairwise_accuracy_clean": float(acc_clean), "pairwise_accuracy_augmented": float(acc_aug),
-            "pairwise_accuracy_drop": float(acc_clean - acc_aug), "mae_clean_vs_augmented": float(np.abs(a - b).mean()),
-            "head_pearson": heads, "output_pearson": float(np.nanmean(list(heads.values())))}
 
 
 def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path) -> dict[str, Any]:
@@ -602,38 +387,191 @@ def embedder_inputs(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
     return inputs, rows
 
 
-def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
-    """Run the whole job for ``settings.performance`` (see the module docstring): embed with every
-    candidate embedder (``embedder_inputs``); grouped CV per protocol, the embedder and tiers
-    chosen inside each outer fold from its training side (``cfg.nested_selection``; else once, on
-    all rows, before the CV); the final model with the choice made on all rows; register; tag.
+# ----------------------------------------------------------------------------- the job's stages
+@dataclass
+class PerformanceState:
+    """What the performance stages produced so far (in memory).
 
-    Raises:
-        ValueError: ``settings.performance`` missing. FileNotFoundError: PercePiano not found.
+    Attributes:
+        started: ``time.time()`` when the job started (the report's ``runtime_s``).
+        rows / inputs / stats: the performances, embedder key -> ``EmbedderInputs`` (row-aligned),
+            ``(n, S)`` float64 MIDI statistics (``inputs``).
+        final: the ``Selection`` of the registered model (``select``).
+        report: the job's report (``select`` starts it, ``cross_validate`` adds ``protocols``,
+            ``fit`` ``ridge_selection`` and ``runtime_s``).
+        model_dir / registered / tags: ``fit``, ``register``, ``tag``.
+        cached: stage name -> whether its marker was reused.
     """
-    cfg: PerformanceConfig = settings.performance
+
+    progress: bool = True
+    started: float = field(default_factory=time.time)
+    rows: list[PercePianoRow] | None = None
+    inputs: dict[str, EmbedderInputs] | None = None
+    stats: np.ndarray | None = None
+    final: Selection | None = None
+    report: dict[str, Any] | None = None
+    model_dir: Path | None = None
+    registered: Path | None = None
+    tags: list[dict[str, Any]] | None = None
+    cached: dict[str, bool] = field(default_factory=dict)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a stage's returned fields (``cached`` dicts are merged).
+
+        Raises:
+            KeyError: a key that is not a field of ``PerformanceState``.
+        """
+        names = {f.name for f in fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise KeyError(f"stage returned unknown state field {key!r}")
+            if key == "cached":
+                self.cached.update(value)
+            else:
+                setattr(self, key, value)
+
+    def require(self, *names: str) -> None:
+        """Raise ``RuntimeError`` naming the first of ``names`` an earlier stage has not set."""
+        for name in names:
+            if getattr(self, name) is None:
+                raise RuntimeError(f"performance state has no {name!r}: run the stage that produces it first")
+
+
+def _cfg(settings: Any) -> PerformanceConfig:
+    cfg = settings.performance
     if cfg is None:
         raise ValueError("settings.performance is not set")
-    t0 = time.time()
-    work = Path(settings.paths.data_root) / "performance" / cfg.name
+    return cfg
+
+
+def _work(settings: Any) -> Path:
+    return Path(settings.paths.data_root) / "performance" / _cfg(settings).name
+
+
+def _plain(o: Any) -> Any:
+    """``o`` with numpy scalars/arrays as Python numbers/lists and tuples as lists, dict keys
+    included (NaN kept: JSON ``NaN``)."""
+    if isinstance(o, dict):
+        return {(k.item() if isinstance(k, np.generic) else k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _plain(o.tolist())
+    if isinstance(o, np.generic):
+        return o.item()
+    return o
+
+
+def _reuse(settings: Any, name: str, key: str) -> Any:
+    """The stored result of stage ``name`` when its marker holds ``key``, else None."""
+    stages = _work(settings) / "stages"
+    if read_marker(stages / f"{name}.json", key) is None or not (stages / f"{name}.result.json").is_file():
+        return None
+    return json.loads((stages / f"{name}.result.json").read_text(encoding="utf-8"))
+
+
+def _store(settings: Any, name: str, key: str, result: Any) -> None:
+    """Write stage ``name``'s ``result`` (JSON, NaN kept), then its marker (``key``), both atomically."""
+    stages = _work(settings) / "stages"
+    atomic_write_text(stages / f"{name}.result.json", json.dumps(_plain(result), default=float))
+    write_marker(stages / f"{name}.json", key, {"result": f"{name}.result.json"})
+
+
+def _inputs_key(settings: Any, state: PerformanceState) -> dict[str, Any]:
+    """What every later stage's result depends on: the performance settings (but where to tag and
+    how many processes embed) and the rows."""
+    return {"performance": _cfg(settings).model_dump(mode="json", exclude={"tag_files", "workers"}),
+            "rows": [r.segment_id for r in state.rows]}
+
+
+def _choice(final: Selection) -> dict[str, Any]:
+    return {"embedder": final.inputs.spec.key, "tiers": final.tiers.model_dump(mode="json")}
+
+
+def stage_inputs(settings: Any, state: PerformanceState) -> dict[str, Any]:
+    """Render and embed the rated performances with every candidate embedder (``embedder_inputs``,
+    cached and resumable by shard) and their MIDI statistics (``midi_stats``)."""
+    cfg, work = _cfg(settings), _work(settings)
     inputs, rows = embedder_inputs(cfg, select_rows(cfg), work)
-    stats = midi_stats(rows, work)
-    final = select_procedure(cfg, inputs, rows, stats, np.arange(len(rows)))
-    spec, table, t2, t4, tiers = final.inputs.spec, final.inputs.table, final.inputs.t2, final.inputs.t4, final.tiers
+    return {"rows": rows, "inputs": inputs, "stats": midi_stats(rows, work)}
+
+
+def stage_select(settings: Any, state: PerformanceState) -> dict[str, Any]:
+    """The embedder and tiers of the registered model, chosen on all rows (``select_procedure``),
+    and the report's head (data, embedder, tiers, their selection reports)."""
+    state.require("rows", "inputs", "stats")
+    cfg, rows = _cfg(settings), state.rows
+    key = json_hash({"stage": "select", **_inputs_key(settings, state)})
+    stored = _reuse(settings, "select", key)
+    if stored is not None and stored["embedder"] in state.inputs:
+        final = Selection(state.inputs[stored["embedder"]], TiersConfig.model_validate(stored["tiers"]),
+                          stored["report"])
+        cached = True
+    else:
+        final = select_procedure(cfg, state.inputs, rows, state.stats, np.arange(len(rows)))
+        _store(settings, "select", key, {**_choice(final), "report": final.report})
+        cached = False
+    spec, table = final.inputs.spec, final.inputs.table
     report: dict[str, Any] = {"dataset": cfg.name, "n": len(rows), "embedder": spec.key, "dim": table.dim,
                               "pieces": dict(Counter(r.piece for r in rows)),
                               "performers": dict(Counter(r.performer for r in rows)),
                               "only_cached": cfg.only_cached, "limit": cfg.limit,
                               "nested_selection": cfg.nested_selection,
-                              "selection": final.report["embedder"], "tiers": tiers.model_dump(),
+                              "selection": final.report["embedder"], "tiers": final.tiers.model_dump(),
                               "tier_selection": final.report["tiers"], "protocols": {},
                               "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537}}
+    return {"final": final, "report": report, "cached": {"select": cached}}
+
+
+def _cv_key(settings: Any, state: PerformanceState, protocol: str) -> str:
+    cfg = _cfg(settings)
+    return json_hash({"stage": "cross_validate", "protocol": protocol, **_inputs_key(settings, state),
+                      "final": None if cfg.nested_selection else _choice(state.final)})
+
+
+def stage_cross_validate(settings: Any, state: PerformanceState) -> dict[str, Any]:
+    """Grouped CV of the model and the baselines per protocol (``cross_validate``; with
+    ``nested_selection`` the embedder and tiers are chosen inside each outer fold, else the
+    registered model's choice is cross-validated). One marker per protocol (``cv-{protocol}``)."""
+    state.require("rows", "inputs", "stats", "final", "report")
+    cfg, final = _cfg(settings), state.final
+    protocols: dict[str, Any] = {}
+    reused = []
     for protocol in cfg.protocols:
-        report["protocols"][protocol] = (cross_validate(cfg, inputs, rows, stats, protocol) if cfg.nested_selection
-                                         else cross_validate(cfg, final.inputs, rows, stats, protocol, tiers=tiers))
-    # final model on everything
+        key = _cv_key(settings, state, protocol)
+        stored = _reuse(settings, f"cv-{protocol}", key)
+        if stored is None:
+            stored = (cross_validate(cfg, state.inputs, state.rows, state.stats, protocol) if cfg.nested_selection
+                      else cross_validate(cfg, final.inputs, state.rows, state.stats, protocol, tiers=final.tiers))
+            _store(settings, f"cv-{protocol}", key, stored)
+        else:
+            reused.append(protocol)
+        protocols[protocol] = stored
+    return {"report": {**state.report, "protocols": protocols},
+            "cached": {"cross_validate": bool(cfg.protocols) and len(reused) == len(cfg.protocols)}}
+
+
+def _fit_key(settings: Any, state: PerformanceState) -> str:
+    return json_hash({"stage": "fit", **_inputs_key(settings, state), "final": _choice(state.final),
+                      "cv": [_cv_key(settings, state, p) for p in _cfg(settings).protocols]})
+
+
+def stage_fit(settings: Any, state: PerformanceState) -> dict[str, Any]:
+    """The final model on every row with the registered model's choice (``fit_tiers``), saved into
+    ``{work}/model`` with its ``eval_report.json`` and model card (``README.md``); the report in
+    ``{work}/report.json`` (strict JSON: NaN as null)."""
+    state.require("rows", "stats", "final", "report")
+    cfg, work, rows, final = _cfg(settings), _work(settings), state.rows, state.final
+    model_dir = work / "model"
+    key = _fit_key(settings, state)
+    stored = _reuse(settings, "fit", key)
+    if stored is not None and (model_dir / "config.json").is_file():
+        log.info("performance model reused (same settings, rows and choices): %s", model_dir)
+        return {"report": stored, "model_dir": model_dir, "cached": {"fit": True}}
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 
+    spec, table, t2, t4, tiers = final.inputs.spec, final.inputs.table, final.inputs.t2, final.inputs.t4, final.tiers
+    report = dict(state.report)
     mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None and tiers.t2, t3=tiers.t3)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     model = fit_tiers(mcfg, table, y, [r.passage for r in rows],
@@ -642,24 +580,89 @@ def run_performance(settings: Any, progress: Any = None) -> PerformanceRun:
                       t4=InvarianceData(t4["clean"], t4["augmented"]) if t4 and tiers.t4 else None,
                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,
-                      ridge_groups=[getattr(r, cfg.ridge_groups) for r in rows], midi=stats)
+                      ridge_groups=[getattr(r, cfg.ridge_groups) for r in rows], midi=state.stats)
     report["ridge_selection"] = dict(model.config.ridge_selection)
-    model_dir = work / "model"
     model.save_pretrained(model_dir)
-    report["runtime_s"] = round(time.time() - t0, 1)
-    (work / "report.json").write_text(json.dumps(report, indent=2, default=float))
-    (model_dir / "eval_report.json").write_text(json.dumps(report, indent=2, default=float))
-    (model_dir / "README.md").write_text(performance_model_card({**report, "model_name": cfg.model_name}),
-                                         encoding="utf-8")
-    from eno_hf.registry.hub import register
+    report["runtime_s"] = round(time.time() - state.started, 1)
+    atomic_write_json(work / "report.json", report)
+    atomic_write_json(model_dir / "eval_report.json", report)
+    atomic_write_text(model_dir / "README.md", performance_model_card({**report, "model_name": cfg.model_name}))
+    _store(settings, "fit", key, report)
+    return {"report": report, "model_dir": model_dir, "cached": {"fit": False}}
 
-    summary = {p: {"mean_r2": v["model"]["mean_r2"], "ridge_midi_mean_r2": v["baseline_ridge_midi"]["mean_r2"],
-                   **({"audio_only_mean_r2": v["model_audio_only"]["mean_r2"]} if "model_audio_only" in v else {})}
-               for p, v in report["protocols"].items()}
-    registered = register(model_dir, settings.paths.hub(), cfg.model_name, {"metrics": summary, "embedder": spec.key})
-    tags = None
-    if cfg.tag_files:
-        from eno_hf.inference.performance import tag_performance_paths
 
-        tags = list(tag_performance_paths(cfg.tag_files, registered, render_cache=work / "render"))
-    return PerformanceRun(report, model_dir, registered, tags)
+def registry_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """Per protocol the model's mean R², the MIDI-statistics ridge's and (when scored) the
+    audio-only model's: the metrics registered with the model."""
+    return {p: {"mean_r2": v["model"]["mean_r2"], "ridge_midi_mean_r2": v["baseline_ridge_midi"]["mean_r2"],
+                **({"audio_only_mean_r2": v["model_audio_only"]["mean_r2"]} if "model_audio_only" in v else {})}
+            for p, v in report["protocols"].items()}
+
+
+def stage_register(settings: Any, state: PerformanceState) -> dict[str, Any]:
+    """Register ``{work}/model`` as ``performance.model_name`` through
+    ``eno_hf.registry.register.register_model`` (local hub, + ClearML when ``registry.clearml``)
+    with the per-protocol summary (``registry_summary``) as its metrics. An unchanged model (same
+    files, same summary) whose hub version still exists is not registered again."""
+    state.require("model_dir", "report", "final")
+    from eno_hf.registry.register import register_model
+
+    cfg, model_dir = _cfg(settings), state.model_dir
+    summary = registry_summary(state.report)
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file())
+    key = json_hash({"stage": "register", "name": cfg.model_name, "summary": summary,
+                     "embedder": state.final.inputs.spec.key,
+                     "model": [str(model_dir.resolve())] + [(p.relative_to(model_dir).as_posix(), p.stat().st_size,
+                                                             p.stat().st_mtime_ns) for p in files]})
+    marker = _work(settings) / "stages" / "register.json"
+    done = read_marker(marker, key)
+    if done and Path(done["version_dir"]).is_dir():
+        log.info("performance model already registered as %s", done["version_dir"])
+        return {"registered": Path(done["version_dir"]), "cached": {"register": True}}
+    reg_settings = settings.model_copy(update={"registry": settings.registry.model_copy(
+        update={"model_name": cfg.model_name})})
+    reg = register_model(reg_settings, model_dir, name=cfg.model_name, metrics=summary)
+    write_marker(marker, key, reg.to_dict())
+    log.info("performance model %s registered as %s", model_dir, reg.version_dir)
+    return {"registered": Path(reg.version_dir), "cached": {"register": False}}
+
+
+def stage_tag(settings: Any, state: PerformanceState) -> dict[str, Any]:
+    """Tag ``performance.tag_files`` with the registered model
+    (``eno_hf.inference.performance.tag_performance_paths``; MIDI rendered into ``{work}/render``)."""
+    state.require("registered")
+    from eno_hf.inference.performance import tag_performance_paths
+
+    cfg = _cfg(settings)
+    return {"tags": list(tag_performance_paths(cfg.tag_files, state.registered, render_cache=_work(settings) / "render"))}
+
+
+def _performance_result(settings: Any, state: PerformanceState) -> PerformanceRun:
+    return PerformanceRun(state.report, state.model_dir, state.registered, state.tags)
+
+
+PERFORMANCE = Job("performance", (
+    Stage("inputs", stage_inputs, "gpu", task_name="eno-performance-inputs"),
+    Stage("select", stage_select, "gpu", task_name="eno-performance-select"),
+    Stage("cross_validate", stage_cross_validate, "gpu", task_name="eno-performance-cross-validate"),
+    Stage("fit", stage_fit, "gpu", task_name="eno-performance-fit"),
+    Stage("register", stage_register, "io", task_name="eno-performance-register"),
+    Stage("tag", stage_tag, "gpu", enabled=lambda s: bool(s.performance is not None and s.performance.tag_files),
+          task_name="eno-performance-tag"),
+), PerformanceState, _performance_result)
+"""The performance job (``eno_hf.jobs.JOBS["performance"]``); its result is a ``PerformanceRun``."""
+
+
+def run_performance(settings: Any, progress: Any = None, runner: StageRunner = run_directly) -> PerformanceRun:
+    """Run the whole job for ``settings.performance`` (``PERFORMANCE`` through ``runner``; see the
+    module docstring): embed with every candidate embedder (``embedder_inputs``); the registered
+    model's embedder and tiers chosen on all rows; grouped CV per protocol, the embedder and tiers
+    chosen inside each outer fold from its training side (``cfg.nested_selection``; else the
+    registered model's choice); the final model; register; tag.
+
+    Raises:
+        ValueError: ``settings.performance`` missing. FileNotFoundError: PercePiano not found.
+    """
+    _cfg(settings)
+    state = run_stages(PERFORMANCE, settings, state=PerformanceState(), runner=runner)
+    return _performance_result(settings, state)

@@ -162,11 +162,13 @@ def synthesize(n: Annotated[Optional[int], typer.Option("--n", help="Samples per
     _emit(out, json_out)
 
 
-def _validate(s, json_out: bool, extra: dict | None = None) -> None:
+def _validate(s, json_out: bool, extra: dict | None = None, rep: Any = None) -> None:
+    """Print (and with ``json_out`` emit) the validation report ``rep`` (default: validate now);
+    exit 1 below the thresholds."""
     from eno_hf.workspace.steps import step_validate
     from eno_hf.workspace.validate import _jsonable, print_report
 
-    rep = _guard(step_validate, s)
+    rep = rep if rep is not None else _guard(step_validate, s)
     print_report(rep, Console())
     body = _jsonable({k: v for k, v in rep.to_dict().items() if k != "rejected"})
     _emit({"steps": extra, "validation": body} if extra is not None else body, json_out)
@@ -196,29 +198,65 @@ def split(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = 
 @app.command("all")
 def all_(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
     """create → import → annotate → extract → augment → synthesize → extract → split → validate."""
-    from eno_hf.workspace import steps
+    run_workspace_command(_settings(config, set_), json_out)
 
-    s = _settings(config, set_)
+
+def run_workspace_command(s, json_out: bool = False, prefect: bool = False) -> None:
+    """Run the workspace job (``eno dataset all``, and ``eno run`` for ``job: workspace``): each
+    step's outcome as it ends, step times, the validation report; exit 1 below the thresholds.
+    With ``prefect``: the flow ``eno-dataset-workspace`` on an ephemeral server (no step times)."""
+    if prefect:
+        return _run_workspace_flow(s, json_out)
+    from eno_hf.jobs import run_directly, run_stages
+    from eno_hf.workspace.steps import WORKSPACE, WorkspaceState
+
     t: dict[str, Any] = {}
-    summary: dict[str, Any] = {"create": _timed(t, "create", steps.step_create, s)}
-    console.print(f"workspace: [bold]{summary['create']['workspace']}[/bold]")
-    summary["import"] = _timed(t, "import", steps.step_import, s)
-    for src in summary["import"]["sources"]:
-        console.print(f"import {src['path']}: {src['imported']} new, {len(src['duplicates'])} duplicates, "
-                      f"{len(src['rejected'])} rejected")
-    summary["annotate"] = _timed(t, "annotate", steps.step_annotate, s)
-    console.print(f"annotate: {summary['annotate']}")
-    summary["extract"] = _timed(t, "extract", steps.step_extract, s, False, _progress("extract"))
-    _report_rejects(summary["extract"]["rejected"], "rejected")
-    summary["augment"] = _timed(t, "augment", steps.step_augment, s, None, None, _progress("augment"))
-    summary["synthesize"] = _timed(t, "synthesize", steps.step_synthesize, s)
-    summary["extract_new"] = _timed(t, "extract_new", steps.step_extract, s, False, _progress("extract (new)"))
-    _report_rejects(summary["extract_new"]["rejected"], "rejected")
-    console.print(f"augment: {summary['augment']['created']} copies; synthesize: "
-                  f"{summary['synthesize']['created']} samples")
-    summary["split"] = _timed(t, "split", steps.step_split, s)
-    console.print(f"dataset: [bold]{summary['split']['dataset']}[/bold] splits {summary['split']['splits']}")
+
+    def runner(stage, settings, state):  # the job's stages in this process: guarded, timed, reported
+        if stage.name == "validate":
+            return _guard(run_directly, stage, settings, state)
+        out = _timed(t, stage.name, run_directly, stage, settings, state)
+        _report_stage(stage.name, out[stage.name], state.summary)
+        return out
+
+    state = run_stages(WORKSPACE, s, state=WorkspaceState(progress=_progress), runner=runner)
+    summary: dict[str, Any] = dict(state.summary)
     summary["timings"] = t
     console.print("step times (wall / CPU s): " + ", ".join(f"{k} {v['wall_s']:.0f}/{v['cpu_s']:.0f}"
                                                             for k, v in t.items()))
-    _validate(s, json_out, extra=summary)
+    _validate(s, json_out, extra=summary, rep=state.validation)
+
+
+def _run_workspace_flow(s, json_out: bool) -> None:
+    from eno_hf.flows.workspace import workspace_flow
+    from eno_hf.workspace.validate import _jsonable
+
+    out = _guard(workspace_flow, settings=s)
+    validation = out.pop("validate")
+    for name, summary in out.items():
+        _report_stage(name, summary, out)
+    _emit({"steps": out, "validation": _jsonable({k: v for k, v in validation.items() if k != "rejected"})}, json_out)
+    if not validation["passed"]:
+        console.print(f"[red]below threshold:[/red] {', '.join(validation.get('failing') or [])}")
+        raise typer.Exit(1)
+
+
+def _report_stage(name: str, out: dict[str, Any], summary: dict[str, Any]) -> None:
+    """What ``eno dataset all`` prints once stage ``name`` returned ``out`` (``summary``: the
+    earlier stages')."""
+    if name == "create":
+        console.print(f"workspace: [bold]{out['workspace']}[/bold]")
+    elif name == "import":
+        for src in out["sources"]:
+            console.print(f"import {src['path']}: {src['imported']} new, {len(src['duplicates'])} duplicates, "
+                          f"{len(src['rejected'])} rejected")
+    elif name == "annotate":
+        console.print(f"annotate: {out}")
+    elif name == "extract":
+        _report_rejects(out["rejected"], "rejected")
+    elif name == "extract_new":
+        _report_rejects(out["rejected"], "rejected")
+        console.print(f"augment: {summary['augment']['created']} copies; synthesize: "
+                      f"{summary['synthesize']['created']} samples")
+    elif name == "split":
+        console.print(f"dataset: [bold]{out['dataset']}[/bold] splits {out['splits']}")

@@ -4,7 +4,7 @@
   tested on fixed CV results (each tier kept or dropped for the right reason); the real path runs
   on the MIDI statistics of real Beethoven performances as one-frame embeddings.
 - ``select_embedder``: the embedder whose frames carry the ratings wins, judged on the given rows.
-- ``pipeline.cross_validate`` chooses inside every outer fold from its training side only.
+- ``selection.cross_validate`` chooses inside every outer fold from its training side only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from eno_hf.embeddings.frames import EmbedderSpec
-from eno_hf.performance import pipeline, selection
+from eno_hf.performance import selection
 from eno_hf.performance.config import PerformanceConfig
 from eno_hf.performance.data import EmbeddingTable
 
@@ -46,7 +46,7 @@ def test_each_tier_is_kept_only_when_its_held_out_metric_rises(monkeypatch, perc
         (False, True, False): _res(0.30, t2=0.0, t2b=0.05, t3=0.70, t3b=0.60, t4=0.80),
         (False, False, False): _res(0.30, t2=0.0, t2b=0.05, t3=0.0, t3b=0.60, t4=0.80),
     }
-    monkeypatch.setattr(pipeline, "cross_validate", _fake_cv(results))
+    monkeypatch.setattr(selection, "cross_validate", _fake_cv(results))
     cfg = PerformanceConfig(selection_limit=30)
     chosen, rep = selection.select_tiers(cfg, rows, table, np.zeros((len(rows), 3)), EmbedderSpec(), t2, t4)
     assert (chosen.t2, chosen.t3, chosen.t4) == (True, False, False)
@@ -141,15 +141,15 @@ def test_cross_validate_chooses_inside_each_outer_fold(monkeypatch, beethoven_mi
     folds = grouped_folds([r.performer for r in rows], 3, 0)
     inputs = _beethoven_inputs(beethoven_midi_statistics, leak_rows=folds[0][1])
     calls = []
-    real = pipeline.select_procedure
+    real = selection.select_procedure
 
     def spy(cfg, inputs, rows, stats, idx, tiers=None):
         calls.append(np.asarray(idx))
         return real(cfg, inputs, rows, stats, idx, tiers=tiers)
 
-    monkeypatch.setattr(pipeline, "select_procedure", spy)
+    monkeypatch.setattr(selection, "select_procedure", spy)
     cfg = PerformanceConfig(n_folds=3, n_boot=20, tiers={"t2": False, "t3": False, "t4": False})
-    res = pipeline.cross_validate(cfg, inputs, rows, stats, "performer")
+    res = selection.cross_validate(cfg, inputs, rows, stats, "performer")
     assert [sorted(c) for c in calls] == [sorted(tr) for tr, _ in folds]
     sel = res["selection"]
     key = {k: v.spec.key for k, v in inputs.items()}
@@ -160,9 +160,9 @@ def test_cross_validate_chooses_inside_each_outer_fold(monkeypatch, beethoven_mi
     assert sel["evaluated"] == {"t2": 0, "t3": 0} and not any(f"{t}_not_scored" in res for t in ("t2", "t3"))
     # without the leak every fold picks the informative frames, and the figures are those of that
     # embedder fixed: each fold used what it chose
-    clean = pipeline.cross_validate(cfg, {k: inputs[k] for k in ("informative", "noise")}, rows, stats, "performer")
+    clean = selection.cross_validate(cfg, {k: inputs[k] for k in ("informative", "noise")}, rows, stats, "performer")
     assert clean["selection"]["counts"]["embedder"] == {key["informative"]: 3}
-    fixed = pipeline.cross_validate(cfg, inputs["informative"], rows, stats, "performer", tiers=cfg.tiers)
+    fixed = selection.cross_validate(cfg, inputs["informative"], rows, stats, "performer", tiers=cfg.tiers)
     assert "selection" not in fixed
     assert fixed["model"]["mean_r2"] == pytest.approx(clean["model"]["mean_r2"], abs=1e-12)
     assert res["model_audio_only"]["mean_r2"] < clean["model_audio_only"]["mean_r2"]  # leak: noise on its test rows
