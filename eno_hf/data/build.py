@@ -156,6 +156,31 @@ def dataset_version(cfg: DatasetConfig, hashes: dict[str, str], recs: Sequence[R
                                                  "vocab": vocab}, rows=rows)
 
 
+class _SplitRecords(Sequence[dict[str, Any]]):
+    """One split's per-recording QC entries for ``make_qc_report``, made when read:
+    ``{"recording_id", "group", "n_segments", "labels": {task: tags | class | None}}`` from the
+    jobs and their outcomes (a dataset of millions of recordings never holds them all)."""
+
+    def __init__(self, jobs: list[FileJob], outcomes: dict[str, dict[str, Any]], ml: list[str],
+                 sl: list[str]) -> None:
+        self.jobs, self.outcomes, self.ml, self.sl = jobs, outcomes, ml, sl
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        rec = self.jobs[i].recording
+        return {"recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
+                "n_segments": self.outcomes[rec.recording_id]["n_segments"],
+                "labels": {**{t: rec.multilabel.get(t, []) for t in self.ml},
+                           **{t: rec.singlelabel.get(t) for t in self.sl}}}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self.jobs)))
+
+
 def _chunk_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: dict[str, int] | None,
                      nonfinite: Any) -> Iterator[tuple[list[dict[str, Any]], Any]]:
     """Per recording of one split: (scalar rows, memory-mapped cache table with the arrays).
@@ -234,6 +259,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
     # labels are cleaned over the whole source, then ``limit`` applies: a quick run keeps the
     # full run's vocabularies (recordings past the limit are out of scope, not rejected)
     labels = clean_labels(source.recordings, cfg.labels)
+    del source  # the cleaned copies are what the build uses: the source's recordings can go
     vocab = labels.vocab
     recs = sorted(labels.recordings, key=lambda r: r.recording_id)
     if cfg.limit is not None:
@@ -344,17 +370,11 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
                 json.dumps({"splits": ["train", "validation", "test"]}), encoding="utf-8")
             write_s = time.perf_counter() - t_write
 
-            split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
-            cond = []
+            jobs_of: dict[str, list[FileJob]] = {s: [] for s in ("train", "validation", "test")}
             for job, split in zip(ok_jobs, split_of):
-                rec = job.recording
-                out = outcomes[rec.recording_id]
-                split_records[split].append({
-                    "recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
-                    "n_segments": out["n_segments"],
-                    "labels": {**{t: rec.multilabel.get(t, []) for t in ml},
-                               **{t: rec.singlelabel.get(t) for t in sl}}})
-                cond.append(out["stats"])
+                jobs_of[split].append(job)
+            split_records = {s: _SplitRecords(js, outcomes, ml, sl) for s, js in jobs_of.items()}
+            cond = [outcomes[job.recording.recording_id]["stats"] for job in ok_jobs]
             tasks = {**{t: ("multilabel", vocab.get(t, [])) for t in ml},
                      **{t: ("singlelabel", vocab.get(t, [])) for t in sl}}
             write_qc_rows(out_dir / QC_ROWS_NAME, (
