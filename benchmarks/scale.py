@@ -218,18 +218,31 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
             st["folds"] = assign_folds([groups[i] for i in tv], y[tv], cfg.split.k_folds,
                                        cfg.split.seed, dataset=cfg.name)
 
-    def qc(st):
-        import eno_hf.data.qc as qcmod
-        recs, vocab = st["recs"], st["labels"].vocab
-        ml = sorted({t for r in recs[:1000] for t in r.multilabel})
+    def qc_inputs(st):  # not timed: what the build's processing stage leaves (3 segments per file)
+        from types import SimpleNamespace
         stats = {"lufs_before": -14.0, "lufs_after": -18.0, "gain_db": -4.0, "peak_after_dbfs": -1.5,
                  "clipping_prevented": False, "duration_s": 30.0}
-        split_records: dict[str, list[dict[str, Any]]] = {s: [] for s in ("train", "validation", "test")}
-        cond = []
-        for rec, s in zip(recs, st["split_of"]):  # as the build assembles them (3 segments each)
-            split_records[s].append({"recording_id": rec.recording_id, "group": rec.group or rec.recording_id,
-                                     "n_segments": 3, "labels": {t: rec.multilabel.get(t, []) for t in ml}})
-            cond.append(stats)
+        st["outcomes"] = {r.recording_id: {"n_segments": 3, "stats": stats} for r in st["recs"]}
+        st["jobs"] = [SimpleNamespace(recording=r) for r in st["recs"]]
+
+    def qc(st):
+        import eno_hf.data.build as build
+        import eno_hf.data.qc as qcmod
+        recs, vocab, outcomes = st["recs"], st["labels"].vocab, st["outcomes"]
+        ml = sorted({t for r in recs[:1000] for t in r.multilabel})
+        jobs_of: dict[str, list[Any]] = {s: [] for s in ("train", "validation", "test")}
+        for job, s in zip(st["jobs"], st["split_of"]):
+            jobs_of[s].append(job)
+        if hasattr(build, "_SplitRecords"):  # entries made when read, as the build does
+            split_records: dict[str, Any] = {s: build._SplitRecords(js, outcomes, ml, [])
+                                             for s, js in jobs_of.items()}
+        else:  # older checkouts: one dict per recording
+            split_records = {s: [{"recording_id": j.recording.recording_id,
+                                  "group": j.recording.group or j.recording.recording_id,
+                                  "n_segments": outcomes[j.recording.recording_id]["n_segments"],
+                                  "labels": {t: j.recording.multilabel.get(t, []) for t in ml}} for j in js]
+                             for s, js in jobs_of.items()}
+        cond = [outcomes[r.recording_id]["stats"] for r in recs]
         tasks = {t: ("multilabel", vocab.get(t, [])) for t in ml}
         common = dict(dataset=cfg.name, version=st["version"], n_inputs=len(recs) + len(st["rejected"]),
                       rejected=st["rejected"], split_recordings=split_records, tasks=tasks,
@@ -237,7 +250,8 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
         qc_dir.mkdir(parents=True, exist_ok=True)
         if hasattr(qcmod, "write_qc_rows"):  # summary + one streamed row per input
             qcmod.write_qc_rows(qc_dir / qcmod.QC_ROWS_NAME, (
-                {"recording_id": rec.recording_id, "split": s, "n_segments": 3}
+                {"recording_id": rec.recording_id, "split": s,
+                 "n_segments": outcomes[rec.recording_id]["n_segments"]}
                 for rec, s in zip(recs, st["split_of"])), st["rejected"])
             report = qcmod.make_qc_report(n_written=len(recs), **common)
         else:  # older checkouts: every written recording inside qc_report.json
@@ -252,9 +266,10 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
     stage("ingest", ingest, n_rows)
     _emit({"event": "counts", "recordings": len(state["source"].recordings),
            "rejected": len(state["source"].rejected), "expected_recordings": info["n_valid"]})
-    for name, fn in (("labels", labels), ("matrix", matrix), ("version", version), ("split", split),
-                     ("qc", qc)):
+    for name, fn in (("labels", labels), ("matrix", matrix), ("version", version), ("split", split)):
         stage(name, fn, n_rows)
+    qc_inputs(state)
+    stage("qc", qc, n_rows)
     y = state["y"]
     import hashlib
 
