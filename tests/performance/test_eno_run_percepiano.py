@@ -1,5 +1,6 @@
-"""``eno run --config configs/percepiano.yaml`` end to end on the shortest real performances:
-render → embed → tiers (ridge ratings head) + baselines in both grouped protocols → register → tag."""
+"""``eno run --config configs/percepiano.yaml`` end to end on 40 real performances spread over the
+pieces and performers: render → embed → tiers (ridge ratings head) + baselines in both grouped
+protocols → register → tag; the model beats the training mean on unseen performers."""
 
 from __future__ import annotations
 
@@ -13,13 +14,42 @@ from eno_hf.performance.percepiano import DIMENSIONS
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _spread_subset(src: Path, dest: Path, n: int) -> Path:
+    """A PercePiano source folder (``labels.csv`` + the MIDI files it names, copied) holding ``n``
+    rated performances spread over the performers and the pieces (``pipeline.balanced_rows``, the
+    shortest first). ``performance.limit`` takes the ``n`` shortest instead: 36 of the 40 shortest
+    are one piece (Schubert D960 mv3), where no protocol can beat the training mean (measured:
+    performer R² -0.277 vs -0.209, piece -1.771 vs -1.044)."""
+    import csv
+    import shutil
+
+    from eno_hf.performance.percepiano import load_percepiano
+    from eno_hf.performance.pipeline import balanced_rows
+
+    keep = {r.segment_id for r in balanced_rows([r for r in load_percepiano(src) if r.rated], n)}
+    with open(src / "labels.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames, [r for r in reader if r["segment_id"] in keep]
+    dest.mkdir(parents=True)
+    with open(dest / "labels.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    for r in rows:
+        (dest / r["midi"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / r["midi"], dest / r["midi"])
+    assert len(rows) == n
+    return dest
+
+
 @pytest.mark.slow
 def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from eno_hf.cli import app
 
-    sets = [f"paths.data_root={tmp_path / 'data'}", "performance.limit=40", "performance.epochs=4",
+    source = _spread_subset(percepiano_dir, tmp_path / "percepiano-40", 40)  # 16 pieces, 17 performers
+    sets = [f"paths.data_root={tmp_path / 'data'}", f"performance.source={source}", "performance.epochs=4",
             "performance.degrade_segments=2", "performance.augment_segments=4", "performance.n_folds=3",
             "performance.n_boot=50"]
     res = CliRunner().invoke(app, ["run", "--config", str(PROJECT_ROOT / "configs/percepiano.yaml"), "--json",
@@ -32,6 +62,8 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
         for key in ("model", "model_audio_only", "baseline_ridge_midi", "baseline_mean"):
             r2 = prot[key]["mean_r2"]
             assert r2 == r2 and r2 < 1.0, (key, r2)  # finite, not a perfect (leaked) fit
+        # the training mean of each outer fold's training side: about 0 or below on unseen groups
+        assert prot["baseline_mean"]["mean_r2"] <= 0.0, prot["baseline_mean"]
         choices = prot["model"]["ridge_choices"]
         assert len(choices) == 3 and all({"ridge", "ridge_midi"} <= set(c) for c in choices)  # chosen in every fold
         assert prot["model"]["interval"]["low"] <= prot["model"]["mean_r2"] + 1e-9
@@ -50,6 +82,16 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
             assert (t in prot) == (sel["evaluated"][t] > 0), t
             assert all(f["tiers"][t] for f in sel["folds"] if f["evaluated"][t]), t
             assert (f"{t}_not_scored" in prot) == (sel["counts"][t] > 0 and t not in prot), t
+    # Quality bar, from the same run: on unseen performers the model beats the training mean, its
+    # 95 % bootstrap interval too. Measured (this subset, 3 folds): R² 0.218 [0.044, 0.316] vs the
+    # mean's -0.085 (ridge on MIDI statistics 0.239). On unseen pieces (16 pieces, 2-4
+    # performances each) it does not: -0.469 vs -0.088 (on all 1,033 performances: -0.001 vs
+    # -0.230, docs/performance.md), so no bar there.
+    perf = report["protocols"]["performer"]
+    mean_r2 = perf["baseline_mean"]["mean_r2"]
+    assert perf["model"]["mean_r2"] > mean_r2 + 0.15, (perf["model"], mean_r2)
+    assert perf["model"]["interval"]["low"] > mean_r2, (perf["model"]["interval"], mean_r2)
+    assert perf["model"]["mean_pearson"] > 0.2, perf["model"]  # measured 0.480 (the mean's: -0.230)
     # the registered model's choice: on all 40 (the selection rows + T2/T4 sources are all 40 here)
     assert report["selection"]["n"] == 40 and report["embedder"] == report["selection"]["chosen"]
     sel = report["tier_selection"]
