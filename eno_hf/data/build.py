@@ -258,8 +258,8 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
     rejected: list[dict[str, Any]] = [dict(r) for r in source.rejected]
     # labels are cleaned over the whole source, then ``limit`` applies: a quick run keeps the
     # full run's vocabularies (recordings past the limit are out of scope, not rejected)
-    labels = clean_labels(source.recordings, cfg.labels)
-    del source  # the cleaned copies are what the build uses: the source's recordings can go
+    labels = clean_labels(source.recordings, cfg.labels, in_place=True)  # never two copies
+    del source
     vocab = labels.vocab
     recs = sorted(labels.recordings, key=lambda r: r.recording_id)
     if cfg.limit is not None:

@@ -99,7 +99,8 @@ class _TagCleaner:
         return out
 
 
-def clean_labels(recordings: Sequence[Recording], cfg: LabelsConfig) -> LabelResult:
+def clean_labels(recordings: Sequence[Recording], cfg: LabelsConfig,
+                 in_place: bool = False) -> LabelResult:
     """Clean every multi-label and single-label task of ``recordings``; see the module docstring.
 
     One pass builds each cleaned ``Recording`` (new ``multilabel``/``singlelabel``/``numeric``/
@@ -108,8 +109,11 @@ def clean_labels(recordings: Sequence[Recording], cfg: LabelsConfig) -> LabelRes
     per task, so millions of recordings with a few thousand distinct tags clean in seconds.
 
     Args:
-        recordings: from ``eno_hf.data.sources.load_recordings`` (not modified).
+        recordings: from ``eno_hf.data.sources.load_recordings`` (not modified unless ``in_place``).
         cfg: ``LabelsConfig``.
+        in_place: clean the given recordings themselves (their ``multilabel``/``singlelabel``
+            dicts) and return them, instead of new ones: the build's way, so a collection of
+            millions of recordings is never held twice.
 
     Returns:
         ``LabelResult(recordings, vocab, dropped)``; numeric tasks are passed through unchanged.
@@ -127,13 +131,13 @@ def clean_labels(recordings: Sequence[Recording], cfg: LabelsConfig) -> LabelRes
     counts: dict[str, Counter[str]] = {t: Counter() for t in (*ml_tasks, *sl_tasks)}
     out: list[Recording] = []
     for r in recordings:
-        multilabel = dict(r.multilabel)
+        multilabel = r.multilabel if in_place else dict(r.multilabel)
         for t, cleaner in ml_clean:
             row = cleaner.row(r.multilabel.get(t))
             multilabel[t] = row
             if row:
                 counts[t].update(row)
-        singlelabel = dict(r.singlelabel)
+        singlelabel = r.singlelabel if in_place else dict(r.singlelabel)
         for t, cleaner in sl_clean:
             v = r.singlelabel.get(t)
             cls = None
@@ -143,8 +147,8 @@ def clean_labels(recordings: Sequence[Recording], cfg: LabelsConfig) -> LabelRes
             singlelabel[t] = cls
             if cls is not None:
                 counts[t][cls] += 1
-        out.append(replace(r, multilabel=multilabel, singlelabel=singlelabel,
-                           numeric=dict(r.numeric), extra=dict(r.extra)))
+        out.append(r if in_place else replace(r, multilabel=multilabel, singlelabel=singlelabel,
+                                              numeric=dict(r.numeric), extra=dict(r.extra)))
     vocab: dict[str, list[str]] = {}
     dropped: dict[str, dict[str, int]] = {}
     drops: dict[str, set[str]] = {}

@@ -214,3 +214,21 @@ def test_clean_labels_matches_reference_on_generated_rows(seed: int) -> None:
     assert any(dropped.values()) and sum(map(len, vocab.values())) > 5  # the case is not trivial
     assert all(a is not b and a.multilabel is not b.multilabel
                for a, b in zip(res.recordings, recs))
+
+
+def test_clean_labels_in_place_equals_the_copy() -> None:
+    """``in_place=True`` (the build's way) cleans the given recordings themselves, with the
+    same result as the copying default."""
+    import copy
+
+    recs = [Recording(f"r{i}", None, multilabel={"moods": [" Calm", "DARK", "rare"][: 1 + i % 3]},
+                      singlelabel={"q": ["Q1", "q1 ", "Q2"][i % 3]}, numeric={"x": float(i)})
+            for i in range(30)]
+    cfg = LabelsConfig(min_count={"moods": 5})
+    copied = clean_labels(copy.deepcopy(recs), cfg)
+    ids = [id(r) for r in recs]
+    in_place = clean_labels(recs, cfg, in_place=True)
+    assert [id(r) for r in in_place.recordings] == ids  # the same objects, cleaned
+    assert in_place.recordings == copied.recordings
+    assert in_place.vocab == copied.vocab and in_place.dropped == copied.dropped
+    assert recs[0].multilabel["moods"] == ["calm"]
