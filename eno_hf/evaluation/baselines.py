@@ -154,11 +154,9 @@ def _table(split: Any, heads: Sequence[Head]) -> RecordingTable:
 
 
 def _labelled(kind: str, y: np.ndarray) -> np.ndarray:
-    if kind == MULTILABEL:
-        return ~np.all(y < 0, axis=1)
-    if kind == SINGLELABEL:
-        return y >= 0
-    return np.isfinite(y)
+    from eno_hf.models.losses import labelled_mask
+
+    return labelled_mask(kind if kind in (MULTILABEL, SINGLELABEL) else "regression", y)
 
 
 # ----------------------------------------------------------------------------- label prior

@@ -6,7 +6,7 @@ Batch label conventions (``docs/architecture.md``):
 - single-label ``(B,)`` long; ``-100`` means missing (``CrossEntropyLoss(ignore_index=-100)``);
 - regression ``(B,)`` float32; ``NaN`` means missing.
 
-Missing samples never contribute. A head with no labelled sample in the batch contributes an exact
+Missing samples never contribute (``labelled_mask`` is the one definition of "missing"). A head with no labelled sample in the batch contributes an exact
 zero that still carries a gradient graph (so ``backward()`` works and nothing becomes NaN).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -33,6 +34,31 @@ def _zero(like: Tensor) -> Tensor:
     return like.sum() * 0.0
 
 
+def labelled_mask(kind: str, labels: Any) -> Any:
+    """Which rows of a head's labels are labelled (the one definition of "missing" in eno).
+
+    Args:
+        kind: ``"multilabel"`` (a row whose entries are all ``< 0`` is missing), ``"singlelabel"``
+            (a negative class id is missing: ``-1`` in recording tables, ``-100`` in batches) or
+            ``"regression"`` (NaN is missing).
+        labels: ``numpy.ndarray`` or ``torch.Tensor``: ``(n, n_tags)`` multi-hot, ``(n,)`` class
+            ids or ``(n,)`` values.
+
+    Returns:
+        ``(n,)`` bool mask of the same library as ``labels``.
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
+    if kind == "multilabel":
+        return ~(labels < 0).all(-1)
+    if kind == "singlelabel":
+        return labels >= 0
+    if kind == "regression":
+        return labels == labels  # False exactly for NaN, in numpy and torch alike
+    raise ValueError(f"labelled_mask: no labels for head kind {kind!r}")
+
+
 def multilabel_loss(logits: Tensor, labels: Tensor, pos_weight: Tensor | None = None) -> Tensor:
     """Binary cross-entropy with logits over labelled rows.
 
@@ -45,27 +71,30 @@ def multilabel_loss(logits: Tensor, labels: Tensor, pos_weight: Tensor | None = 
         Scalar mean over labelled rows and classes; 0 when no row is labelled.
     """
     labels = labels.to(logits.dtype)
-    mask = ~(labels < 0).all(dim=-1)
+    mask = labelled_mask("multilabel", labels)
     if not bool(mask.any()):
         return _zero(logits)
     pw = pos_weight.to(logits.device, logits.dtype) if pos_weight is not None else None
     return F.binary_cross_entropy_with_logits(logits[mask], labels[mask], pos_weight=pw)
 
 
-def singlelabel_loss(logits: Tensor, labels: Tensor) -> Tensor:
+def singlelabel_loss(logits: Tensor, labels: Tensor, class_weight: Tensor | None = None) -> Tensor:
     """Cross-entropy over labelled samples (``ignore_index=-100``; any negative label is missing).
 
     Args:
         logits: ``(B, n)`` float; labels: ``(B,)`` long class ids.
+        class_weight: ``(n,)`` per-class weights (``torch.nn.CrossEntropyLoss(weight=...)``: the mean
+            is then weighted by the targets' weights), or None.
 
     Returns:
         Scalar mean over labelled samples; 0 when none is labelled.
     """
     labels = labels.long()
-    labels = torch.where(labels < 0, torch.full_like(labels, IGNORE_INDEX), labels)
+    labels = torch.where(labelled_mask("singlelabel", labels), labels, torch.full_like(labels, IGNORE_INDEX))
     if not bool((labels != IGNORE_INDEX).any()):
         return _zero(logits)
-    return F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+    w = class_weight.to(logits.device, logits.dtype) if class_weight is not None else None
+    return F.cross_entropy(logits, labels, weight=w, ignore_index=IGNORE_INDEX)
 
 
 def regression_loss(predictions: Tensor, targets: Tensor) -> Tensor:
@@ -79,10 +108,46 @@ def regression_loss(predictions: Tensor, targets: Tensor) -> Tensor:
     """
     predictions = predictions.reshape(predictions.shape[0], -1)[:, 0]
     targets = targets.to(predictions.dtype).reshape(-1)
-    mask = ~torch.isnan(targets)
+    mask = labelled_mask("regression", targets)
     if not bool(mask.any()):
         return _zero(predictions)
     return F.mse_loss(predictions[mask], targets[mask])
+
+
+def head_loss(kind: str, logits: Tensor, labels: Tensor, weight: Tensor | None = None) -> Tensor:
+    """The supervised loss of one head by its kind: ``multilabel_loss`` (``weight`` = ``pos_weight``),
+    ``singlelabel_loss`` (``weight`` = class weights) or ``regression_loss`` (``weight`` unused).
+
+    Raises:
+        ValueError: a kind outside ``LOSS_KINDS``.
+    """
+    if kind == "multilabel":
+        return multilabel_loss(logits, labels, weight)
+    if kind == "singlelabel":
+        return singlelabel_loss(logits, labels, weight)
+    if kind == "regression":
+        return regression_loss(logits, labels)
+    raise ValueError(f"head_loss: no supervised loss for head kind {kind!r} (have {LOSS_KINDS})")
+
+
+def balanced_weights(kind: str, labels: np.ndarray, n_out: int, max_pos_weight: float = 100.0) -> Tensor:
+    """Class-balanced loss weights from labelled rows: single-label ``n / (K n_k)`` per class (0 for
+    an absent class; King & Zeng 2001, scikit-learn's ``class_weight="balanced"``), multi-label
+    ``pos_weight = n_neg / n_pos`` per tag (1 for a tag without positives), capped at ``max_pos_weight``.
+
+    Args:
+        labels: labelled rows only: ``(n,)`` int class ids or ``(n, n_out)`` 0/1.
+
+    Returns:
+        ``(n_out,)`` float32 tensor (``head_loss``'s ``weight``).
+    """
+    if kind == "singlelabel":
+        counts = np.bincount(labels, minlength=n_out).astype(np.float64)
+        w = np.where(counts > 0, len(labels) / (n_out * np.maximum(counts, 1)), 0.0)
+        return torch.tensor(w, dtype=torch.float32)
+    pos = labels.sum(axis=0).astype(np.float64)
+    w = np.where(pos > 0, (len(labels) - pos) / np.maximum(pos, 1), 1.0)
+    return torch.tensor(np.minimum(w, max_pos_weight), dtype=torch.float32)
 
 
 
@@ -116,12 +181,7 @@ def multitask_loss(
         if kind not in LOSS_KINDS or name not in labels or name not in head_logits:
             continue
         logits, target = head_logits[name], labels[name].to(head_logits[name].device)
-        if kind == "multilabel":
-            loss = multilabel_loss(logits, target, (pos_weight or {}).get(name))
-        elif kind == "singlelabel":
-            loss = singlelabel_loss(logits, target)
-        else:
-            loss = regression_loss(logits, target)
+        loss = head_loss(kind, logits, target, (pos_weight or {}).get(name) if kind == "multilabel" else None)
         per_head[name] = loss
         weighted = float(head_attr(head, "weight", 1.0) or 0.0) * loss
         total = weighted if total is None else total + weighted

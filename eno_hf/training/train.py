@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -213,19 +214,21 @@ def _greater_is_better(metric: str) -> bool:
     return "loss" not in metric
 
 
-def training_arguments(settings: Settings, output_dir: Path, label_names: list[str], n_train: int | None = None
-                       ) -> TrainingArguments:
+def training_arguments(settings: Settings, output_dir: Path, label_names: list[str], n_train: int | None = None,
+                       evaluate: bool = True) -> TrainingArguments:
     """``TrainingArguments`` from ``settings.train``: eval/save/log each epoch (or, when
     ``max_steps`` ends training before the first epoch ends, once at ``max_steps``), best model at
     the end, CPU-friendly (no fp16, no pinned memory without CUDA), ``report_to=[]``.
 
     Args:
         n_train: training rows, to tell whether ``max_steps`` ends inside the first epoch.
+        evaluate: False: no evaluation and no checkpoint (logs still each epoch / at ``max_steps``).
     """
     t = settings.train
     steps_per_epoch = math.ceil(n_train / t.batch_size) if n_train else None
     by_steps = bool(t.max_steps > 0 and steps_per_epoch and t.max_steps < steps_per_epoch)
     strategy = "steps" if by_steps else "epoch"
+    kept = strategy if evaluate else "no"
     every = t.max_steps if by_steps else 500
     return TrainingArguments(
         output_dir=str(output_dir),
@@ -236,15 +239,15 @@ def training_arguments(settings: Settings, output_dir: Path, label_names: list[s
         learning_rate=t.learning_rate,
         weight_decay=t.weight_decay,
         warmup_steps=float(t.warmup_ratio),
-        eval_strategy=strategy,
-        save_strategy=strategy,
+        eval_strategy=kept,
+        save_strategy=kept,
         logging_strategy=strategy,
         eval_steps=every,
         save_steps=every,
         logging_steps=every,
         save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=t.metric_for_best_model,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model=t.metric_for_best_model if evaluate else None,
         greater_is_better=_greater_is_better(t.metric_for_best_model),
         seed=t.seed,
         data_seed=t.seed,
@@ -256,6 +259,119 @@ def training_arguments(settings: Settings, output_dir: Path, label_names: list[s
         disable_tqdm=True,  # progress goes through eno_hf.utils.progress (trainer_progress_callback)
         save_only_model=False,
     )
+
+
+class StopAfterEpochs(TrainerCallback):
+    """Stop training once ``epochs`` epochs are done, the learning-rate schedule staying the one of
+    ``train.epochs`` (a refit at an epoch chosen elsewhere, e.g. by cross-validation)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = int(epochs)
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if state.epoch is not None and state.epoch >= self.epochs - 1e-6:
+            control.should_training_stop = True
+        return control
+
+
+def best_epoch(trainer: EnoTrainer) -> int:
+    """The epoch (1-based) of the best ``metric_for_best_model`` seen by ``trainer`` (the checkpoint
+    ``load_best_model_at_end`` restored); the last epoch run when nothing was evaluated."""
+    state = trainer.state
+    key = trainer.args.metric_for_best_model or ""
+    key = key if key.startswith("eval_") else f"eval_{key}"
+    if state.best_metric is not None:
+        for entry in state.log_history:
+            if entry.get(key) == state.best_metric and entry.get("epoch") is not None:
+                return max(1, int(round(entry["epoch"])))
+    return max(1, int(round(state.epoch or 0)))
+
+
+def fit(
+    settings: Settings,
+    model: torch.nn.Module,
+    heads: Sequence[HeadSpec],
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    output_dir: str | Path,
+    input_columns: Sequence[str],
+    pos_weight: Mapping[str, torch.Tensor] | None = None,
+    callbacks: Sequence[TrainerCallback] | None = None,
+    cached: bool = False,
+    progress: str | None = "training",
+) -> EnoTrainer:
+    """The one training loop of eno: ``EnoTrainer`` with the recipe of ``settings.train`` on
+    ``train_ds``, evaluated, checkpointed and early-stopped each epoch on ``val_ds`` (recording-level
+    ``eval_score``, best checkpoint restored at the end). ``train_model`` (``eno train``) and the
+    cross-validation of the default (``eno_hf.evaluation.cv.default``) both train through it.
+
+    Args:
+        settings: ``train`` (epochs, batch sizes, learning rates, weight decay, warm-up, seed,
+            patience, resume, augment, num_workers) and ``model.crop_s``.
+        model: the model to train (for cached inputs, a ``cache.training_view``); trained in place.
+        heads: the trained heads (``LOSS_KINDS`` with a column in ``train_ds``).
+        train_ds, val_ds: one row per segment (or cached window): ``recording_id``, the input
+            columns, the heads' label columns. ``val_ds=None``: no evaluation, no checkpoint, no
+            early stopping (stop with a ``StopAfterEpochs`` callback).
+        output_dir: checkpoints (``train.resume`` resumes from the last one there).
+        input_columns: the columns forming ``input_values`` (``["waveform"]`` or ``["embedding"]``).
+        pos_weight: multi-label head -> ``(n_tags,)`` BCE positive weights (``compute_pos_weight``).
+        callbacks: extra ``TrainerCallback`` s.
+        cached: inputs are cached encoder vectors (one CPU thread; random crops and augmentation
+            never apply to them).
+        progress: description of the progress bar / log lines, or None for none.
+
+    Returns:
+        The ``EnoTrainer`` after ``train()`` (its ``model`` holds the best checkpoint when evaluated).
+    """
+    t = settings.train
+    out = Path(output_dir)
+    cfg = model.config
+    sample_rate = int(cfg.sample_rate)
+    crop_s = settings.model.crop_s or getattr(cfg, "chunk_s", None)
+    crop_samples = int(round(crop_s * sample_rate)) if crop_s else None
+    input_columns = list(input_columns)
+    vocab = {h.name: list(h.labels) for h in heads if h.kind in CLASSIFICATION_KINDS}
+    label_names = [label_key(h.name) for h in heads]
+    augmenter = default_augmenter(sample_rate, t.seed) if t.augment and input_columns == ["waveform"] else None
+    train_collate = EnoCollator(heads, vocab, crop_samples, sample_rate, train=True,
+                                augmenter=augmenter, seed=t.seed, input_columns=input_columns)
+    eval_collate = EnoCollator(heads, vocab, None, sample_rate, train=False, input_columns=input_columns)
+
+    args = training_arguments(settings, out, label_names, len(train_ds), evaluate=val_ds is not None)
+    stopping = [EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience)] if val_ds is not None else []
+    trainer = EnoTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        data_collator=train_collate,
+        eval_data_collator=eval_collate,
+        compute_metrics=make_compute_metrics(heads, list(val_ds["recording_id"])) if val_ds is not None else None,
+        callbacks=[*stopping, *(callbacks or [])],
+        heads=heads,
+        pos_weight=pos_weight,
+        encoder_learning_rate=t.encoder_learning_rate,
+    )
+    # transformers' PrinterCallback print()s every log dict to stdout (breaks ``eno ... --json``)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(LogCallback())
+    if progress:
+        from eno_hf.utils.progress import trainer_progress_callback
+
+        trainer.add_callback(trainer_progress_callback(progress))  # a bar on a terminal, else log lines
+    last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    # on cached vectors every step is small: one CPU thread (a second one only spins: 6 epochs of
+    # the default took 14 s with one thread vs 28 s with two on a busy 2-core machine, same result)
+    from contextlib import nullcontext
+
+    from eno_hf.data.workers import torch_threads
+
+    with torch_threads(1) if cached and not torch.cuda.is_available() else nullcontext():
+        trainer.train(resume_from_checkpoint=last)
+    return trainer
 
 
 def train_model(
@@ -293,17 +409,13 @@ def train_model(
     torch.manual_seed(t.seed)
 
     heads = dataset_heads(settings, dataset["train"])
-    vocab = {h.name: list(h.labels) for h in heads if h.kind in CLASSIFICATION_KINDS}
     model = create_model(settings, heads)
     model = _finetune(model, settings)
     cfg = model.config
     sample_rate = int(cfg.sample_rate)
-    crop_s = settings.model.crop_s or getattr(cfg, "chunk_s", None)
-    crop_samples = int(round(crop_s * sample_rate)) if crop_s else None
     input_columns = _input_columns(settings)
 
     train_heads = [h for h in heads if h.kind in LOSS_KINDS and h.column in dataset["train"].column_names]
-    label_names = [label_key(h.name) for h in train_heads]
     columns = [*input_columns, "recording_id", *(h.column for h in train_heads)]
     mode = cache_mode(settings, model)
     cached = None  # trained on cached vectors (frozen outputs or prefixes) through a view of the model
@@ -317,43 +429,14 @@ def train_model(
     else:
         train_ds = _training_split(dataset["train"], columns)
         val_ds = _training_split(dataset["validation"], columns)
-    augmenter = default_augmenter(sample_rate, t.seed) if t.augment and input_columns == ["waveform"] else None
-    train_collate = EnoCollator(train_heads, vocab, crop_samples, sample_rate, train=True,
-                                augmenter=augmenter, seed=t.seed, input_columns=input_columns)
-    eval_collate = EnoCollator(train_heads, vocab, None, sample_rate, train=False, input_columns=input_columns)
 
-    args = training_arguments(settings, out, label_names, len(train_ds))
-    trainer = EnoTrainer(
-        model=training_view(model, cached) if cached is not None else model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=val_ds,
-        data_collator=train_collate,
-        eval_data_collator=eval_collate,
-        compute_metrics=make_compute_metrics(train_heads, list(val_ds["recording_id"])),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience), *(callbacks or [])],
-        heads=train_heads,
-        pos_weight=compute_pos_weight(dataset["train"], train_heads),
-        encoder_learning_rate=t.encoder_learning_rate,
-    )
-    # transformers' PrinterCallback print()s every log dict to stdout (breaks ``eno ... --json``)
-    trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(LogCallback())
-    from eno_hf.utils.progress import trainer_progress_callback
+    trainer = fit(settings, training_view(model, cached) if cached is not None else model, train_heads,
+                  train_ds, val_ds, out, input_columns, pos_weight=compute_pos_weight(dataset["train"], train_heads),
+                  callbacks=callbacks, cached=cached is not None)
+    if cached is not None:  # the view shares its trained parameters with ``model``
+        from eno_hf.data.workers import torch_threads
 
-    trainer.add_callback(trainer_progress_callback("training"))  # a bar on a terminal, else log lines
-    last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
-    if last:
-        log.info("resuming from %s", last)
-    # on cached vectors every step is small: one CPU thread (a second one only spins: 6 epochs of
-    # the default took 14 s with one thread vs 28 s with two on a busy 2-core machine, same result)
-    from contextlib import nullcontext
-
-    from eno_hf.data.workers import torch_threads
-
-    with torch_threads(1) if cached is not None and not torch.cuda.is_available() else nullcontext():
-        trainer.train(resume_from_checkpoint=last)
-        if cached is not None:  # the view shares its trained parameters with ``model``
+        with torch_threads(1) if not torch.cuda.is_available() else nullcontext():
             val_pred = predict_dataset(trainer.model, cached.datasets["validation"], t.eval_batch_size, input_columns)
             test_pred = (predict_dataset(trainer.model, cached.datasets["test"], t.eval_batch_size, input_columns)
                          if "test" in cached.datasets else None)
