@@ -32,7 +32,7 @@ from eno_hf.utils.io import atomic_write_json
 
 __all__ = ["METADATA_FILES", "register_dataset_version"]
 
-METADATA_FILES = ("dataset_dict.json", "dataset_info.json", "qc_report.json", "README.md", "settings.json")
+METADATA_FILES = ("dataset_dict.json", "dataset_info.json", "qc_report.json", "qc_rows.jsonl", "README.md", "settings.json")
 
 
 def register_dataset_version(version_dir: str | Path, name: str, version: str, data_root: str | Path,
