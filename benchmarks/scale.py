@@ -590,6 +590,49 @@ def _print_audio(r: dict[str, Any]) -> None:
           flush=True)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The figures of ``report`` as markdown tables (for docs/scale.md)."""
+    lines: list[str] = []
+    meta = report.get("metadata") or []
+    if meta:
+        lines += ["| albums | tracks | stage | wall s | CPU s | peak RSS MB | RSS after MB | rows/s |",
+                  "|---:|---:|---|---:|---:|---:|---:|---:|"]
+        for r in meta:
+            for stage in STAGES:
+                e = r["stages"].get(stage)
+                if e is None:
+                    lines.append(f"| {r['n_albums']:,} | {r['n_tracks']:,} | {stage} | not reached "
+                                 f"({r.get('stopped', '')}) | | | | |")
+                    continue
+                lines.append(f"| {r['n_albums']:,} | {r['n_tracks']:,} | {stage} | {e['wall_s']:.2f} | "
+                             f"{e['cpu_s']:.2f} | {e['peak_rss_mb']:,.0f} | {e['rss_mb']:,.0f} | "
+                             f"{e['rows_per_s'] or 0:,.0f} |")
+        lines += ["", "| stage | " + " | ".join(f"CPU s {r['n_albums'] // 1000}k (exp.)" for r in meta)
+                  + " | 300k projection CPU s |", "|---|" + "---:|" * (len(meta) + 1)]
+        proj = report.get("projection_300k_cpu_s") or {}
+        for stage in (*STAGES, "total"):
+            cells, prev = [], None
+            for r in meta:
+                w = (sum(r["stages"][s]["cpu_s"] for s in STAGES) if not r.get("not_finished") else None) \
+                    if stage == "total" else r["stages"].get(stage, {}).get("cpu_s")
+                slope = log_slope(prev[0], prev[1], r["n_albums"], w) if prev and w else None
+                cells.append("—" if w is None else f"{w:.2f}" + (f" ({slope:.2f})" if slope is not None else ""))
+                prev = (r["n_albums"], w) if w else None
+            lines.append(f"| {stage} | " + " | ".join(cells) + f" | {proj.get(stage) or '—'} |")
+    audio = report.get("audio") or {}
+    rows = list(audio.get("sizes", [])) + ([audio["dask"]] if audio.get("dask") else [])
+    if rows:
+        lines += ["", "| files | runner | rc | wall s | CPU s | files/s | audio-s per CPU-s | peak RSS parent / "
+                  "worker / tree MB | wall exponent | version |", "|---:|---|---:|---:|---:|---:|---:|---|---:|---|"]
+        for r in rows:
+            exp = r.get("wall_exponent")
+            lines.append(f"| {r['n_files']:,} | {r.get('runner', 'pool')} | {r['rc']} | {r['wall_s']:.0f} | "
+                         f"{r['cpu_s']:.0f} | {r['n_files'] / r['wall_s']:.1f} | {r['audio_s'] / r['cpu_s']:.0f} | "
+                         f"{r['peak_parent_mb']:,} / {r['peak_worker_mb']:,} / {r['peak_tree_mb']:,} | "
+                         f"{f'{exp:.2f}' if exp else '—'} | `{r['json'].get('version')}` |")
+    return "\n".join(lines) + "\n"
+
+
 _ARGS: argparse.Namespace | None = None
 
 
@@ -615,6 +658,7 @@ def main() -> None:
     ap.add_argument("--timeout-s", type=float, default=3600.0, help="per size (metadata) / per build (audio)")
     ap.add_argument("--max-rss-gb", type=float, default=16.0, help="metadata child killed above this RSS")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--markdown", type=Path, help="also write the figures as markdown tables here")
     ap.add_argument("--child-metadata", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--qc-dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--quality", action="store_true", help=argparse.SUPPRESS)
@@ -652,6 +696,8 @@ def main() -> None:
         report["audio"] = run_audio(args.work_dir, [parse_size(s) for s in args.audio.split(",")], args)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
 
 
 if __name__ == "__main__":
