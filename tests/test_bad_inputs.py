@@ -1,18 +1,22 @@
 """A hostile corpus generated on the fly goes through the real ``eno build`` and ``eno tag`` CLIs.
 
 Every input must be accounted for with the expected reason code in both commands, nothing
-outside the audio root may be opened by ``eno build`` (a sentinel WAV outside the root keeps its
-access time and never shows up as accepted; ``eno tag`` follows links in the folder the user
-named), and the good files must give the same rows / scores as a run on the
-good files alone. Tiny generated WAVs (2 s at 16 kHz) plus one real MP3, cut, for the truncated
-MP3 case.
+outside the audio root may be opened by ``eno build`` (inotify sees no open of a sentinel WAV
+outside the root, and it never shows up as accepted; ``eno tag`` follows links in the folder the
+user named, and there inotify does see the open), and the good files must give the same rows /
+scores as a run on the good files alone. Tiny generated WAVs (2 s at 16 kHz) plus one real MP3,
+cut, for the truncated MP3 case. An unreadable file (``io_error``) is tested in a subprocess that
+cannot read it even as root.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
-import time
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,44 @@ from eno_hf.errors import REASON_DESCRIPTIONS
 runner = CliRunner()
 SR = 16_000
 IS_ROOT = os.geteuid() == 0
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class OpenWitness:
+    """Counts the opens and reads of one file by any process, through Linux inotify (``IN_OPEN |
+    IN_ACCESS`` on the file; a read through a symbolic link is seen too). Unlike the access time,
+    which a ``noatime`` mount never updates (and ``relatime`` only sometimes), this cannot miss an
+    open; ``stat``/``realpath`` (what a root check needs) raise no event.
+    Source: inotify(7).
+    """
+
+    IN_ACCESS, IN_OPEN, IN_NONBLOCK, IN_CLOEXEC = 0x1, 0x20, 0o4000, 0o2000000
+
+    def __init__(self, path: Path) -> None:
+        self.fd = _LIBC.inotify_init1(self.IN_NONBLOCK | self.IN_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        if _LIBC.inotify_add_watch(self.fd, os.fsencode(path), self.IN_OPEN | self.IN_ACCESS) < 0:
+            os.close(self.fd)
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+
+    def events(self) -> int:
+        """Events since the last call (each ``struct inotify_event``: 16 bytes + its name)."""
+        n = 0
+        while True:
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return n
+            off = 0
+            while off < len(buf):
+                name_len = struct.unpack_from("iIII", buf, off)[3]
+                off += 16 + name_len
+                n += 1
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def tone(path: Path, seconds: float = 2.0, sr: int = SR, channels: int = 1, seed: int = 0,
@@ -106,7 +148,7 @@ def make_corpus(base: Path, real_mp3: Path | None) -> dict[str, tuple[str, str]]
         exp["cut.mp3"] = ("too_short", "too_short")
     (audio / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02garbage")
     exp["corrupt.mid"] = ("undecodable", "undecodable")
-    if not IS_ROOT:  # root reads mode-000 files anyway
+    if not IS_ROOT:  # root reads mode-000 files anyway: see test_unreadable_file_is_io_error
         tone(audio / "locked.wav", seed=11)
         (audio / "locked.wav").chmod(0)
         exp["locked.wav"] = ("io_error", "io_error")
@@ -161,15 +203,12 @@ def build_args(base: Path, data_root: Path, meta: str = "meta.csv") -> list[str]
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> tuple[Path, dict[str, tuple[str, str]], float]:
+def corpus(tmp_path_factory) -> tuple[Path, dict[str, tuple[str, str]]]:
     base = tmp_path_factory.mktemp("hostile")
     real = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "4q-dev" / "Q1"
     mp3 = sorted(real.glob("*.mp3"))[0] if real.is_dir() else None
     exp = make_corpus(base, mp3)
-    secret = base / "outside" / "secret.wav"
-    old = time.time() - 3 * 86400  # relatime updates an atime older than mtime on any read
-    os.utime(secret, (old, secret.stat().st_mtime))
-    return base, exp, secret.stat().st_atime
+    return base, exp
 
 
 def _key(item: dict, base: Path, exp: dict) -> str:
@@ -192,9 +231,14 @@ def _walk_name(p: Path, base: Path) -> str:
 
 
 def test_build_accounts_for_every_input(corpus) -> None:
-    base, exp, atime = corpus
+    base, exp = corpus
     data_root = base / "data"
-    result = runner.invoke(app, build_args(base, data_root))
+    witness = OpenWitness(base / "outside" / "secret.wav")
+    try:
+        result = runner.invoke(app, build_args(base, data_root))
+        opened_outside = witness.events()
+    finally:
+        witness.close()
     assert result.exit_code == 1, result.output  # written, with rejected inputs
     last = json.loads(result.stdout.strip().splitlines()[-1])
     report = json.loads((Path(last["dataset"]) / "qc_report.json").read_text())
@@ -213,8 +257,9 @@ def test_build_accounts_for_every_input(corpus) -> None:
     # resolved paths are named for outside_root rows
     climb = next(r for r in report["rejected"] if r["recording_id"] == "climb")
     assert climb["path"] == str((base / "outside" / "secret.wav").resolve())
-    # the sentinel outside the root was never read
-    assert (base / "outside" / "secret.wav").stat().st_atime == atime
+    # the sentinel outside the root was never opened (test_tag_accounts_for_every_input shows
+    # the same witness seeing eno tag's open of it)
+    assert opened_outside == 0
 
     # good files: the same rows as a build on the good files alone
     good_rows = [f"{Path(n).stem},{n},rock,120" for n in GOOD]
@@ -261,11 +306,16 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def test_tag_accounts_for_every_input(corpus, tiny_model, tmp_path) -> None:
-    base, exp, atime = corpus
+    base, exp = corpus
     out = tmp_path / "tags.jsonl"
     missing = base / "audio" / "not-there.wav"
-    result = runner.invoke(app, ["tag", str(base / "audio"), str(missing), "--model",
-                                 str(tiny_model), "--out", str(out)])
+    witness = OpenWitness(base / "outside" / "secret.wav")
+    try:
+        result = runner.invoke(app, ["tag", str(base / "audio"), str(missing), "--model",
+                                     str(tiny_model), "--out", str(out)])
+        opened_outside = witness.events()
+    finally:
+        witness.close()
     assert result.exit_code == 1, result.output  # some inputs failed
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     got: dict[str, str] = {}
@@ -284,13 +334,62 @@ def test_tag_accounts_for_every_input(corpus, tiny_model, tmp_path) -> None:
     n_failed = sum(v != "ok" for v in expected.values())
     assert f"{len(expected)} input(s), {len(expected) - n_failed} tagged, {n_failed} failed" \
         in " ".join(result.output.split())
-    # (the sentinel outside is read here: the link is in the folder the user named)
+    # the sentinel outside is read here (the link is in the folder the user named): the witness
+    # that saw no open in test_build_accounts_for_every_input does see this one
+    assert opened_outside > 0
     # a good file gets the same scores as when tagged alone
     alone = runner.invoke(app, ["tag", str(base / "audio" / "good1.wav"), "--model",
                                 str(tiny_model), "--json"])
     assert alone.exit_code == 0, alone.output
     rec = json.loads(alone.stdout.strip().splitlines()[0])
     assert rec["heads"] == next(r for r in records if r["path"].endswith("good1.wav"))["heads"]
+
+
+def _drop_dac_capabilities() -> None:
+    """``preexec_fn`` for a child of root: drop ``CAP_DAC_OVERRIDE`` (1) and ``CAP_DAC_READ_SEARCH``
+    (2) from the bounding set (``prctl(PR_CAPBSET_DROP)``, 24), so the program it executes runs as
+    uid 0 without them and gets the ordinary permission checks: a mode-000 file is unreadable to
+    it, as to any user. Source: capabilities(7), prctl(2)."""
+    for cap in (1, 2):
+        if _LIBC.prctl(24, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap})")
+
+
+@pytest.mark.slow
+def test_unreadable_file_is_io_error(tiny_model, tmp_path) -> None:
+    """``io_error``: a mode-000 file in ``eno build`` and ``eno tag``, both run as subprocesses that
+    may not read it. Root reads a mode-000 file anyway (CI runs as root), so as root the
+    subprocesses run without the capabilities that let it; the same ``open`` in such a subprocess
+    must fail first (else the test would prove nothing)."""
+    audio = tmp_path / "audio"
+    for i in range(5):  # enough recordings for the 60/20/20 split
+        tone(audio / f"good{i}.wav", seed=20 + i)
+    locked = tone(audio / "locked.wav", seed=11)
+    locked.chmod(0)
+    (tmp_path / "meta.csv").write_text("id,file,genre,bpm\n" + "".join(
+        f"{p.stem},{p.name},rock,120\n" for p in sorted(audio.iterdir())))
+    preexec = _drop_dac_capabilities if IS_ROOT else None
+
+    def run(args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], cwd=PROJECT_ROOT, preexec_fn=preexec,
+                              capture_output=True, text=True, timeout=900)
+
+    probe = run(["-c", f"open({str(locked)!r}, 'rb')"])
+    assert probe.returncode == 1 and "PermissionError" in probe.stderr, probe.stderr[-2000:]
+
+    build = run(["-m", "eno_hf.cli", *build_args(tmp_path, tmp_path / "data")])
+    assert build.returncode == 1, build.stderr[-3000:]  # written, with one rejected input
+    dataset = Path(json.loads(build.stdout.strip().splitlines()[-1])["dataset"])
+    report = json.loads((dataset / "qc_report.json").read_text())
+    assert [(r["recording_id"], r["reason"]) for r in report["rejected"]] == [("locked", "io_error")]
+    assert sorted(w["recording_id"] for w in read_qc_rows(dataset, "written")) == [f"good{i}" for i in range(5)]
+
+    out = tmp_path / "tags.jsonl"
+    tag = run(["-m", "eno_hf.cli", "tag", str(audio), "--model", str(tiny_model), "--out", str(out)])
+    assert tag.returncode == 1, tag.stderr[-3000:]  # one input failed
+    got = {Path(r["path"]).name: (r["error"]["reason"] if r.get("error") else "ok")
+           for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert got == {"locked.wav": "io_error", **{f"good{i}.wav": "ok" for i in range(5)}}
 
 
 def test_every_reason_is_documented() -> None:
