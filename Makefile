@@ -1,4 +1,4 @@
-.PHONY: setup test demo bench
+.PHONY: setup test test-fast demo bench
 setup:
 	@bash scripts/setup.sh
 # two pytest-xdist workers, one per core; whole files per worker (module fixtures built once);
@@ -6,6 +6,9 @@ setup:
 # crashed worker (pytest-xdist#1378), so a crash ends the run at once with its report
 test: setup
 	.venv/bin/python -m pytest tests -q -n 2 --dist loadfile --max-worker-restart=0 --durations=15
+# the inner loop: everything but the tests marked slow, e2e or flow (real runs, servers, training)
+test-fast: setup
+	.venv/bin/python -m pytest tests -q -n 2 --dist loadfile --max-worker-restart=0 -m "not slow and not e2e and not flow"
 demo: setup
 	.venv/bin/eno run --config small
 bench: setup

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_warm_numba_cache_compiles_the_gufuncs_into_an_empty_cache(tmp_path: Path) -> None:
     # a fresh process with an empty cache dir: what a worker sees on a fresh install
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}

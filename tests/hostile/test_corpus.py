@@ -136,6 +136,7 @@ def _sets() -> list[str]:
     return args
 
 
+@pytest.mark.slow
 def test_whole_corpus_through_build_tag_and_serve(env, model, server) -> None:
     audio, exp, cache, base = env
     url, proc, log = server

@@ -43,6 +43,7 @@ def _spread_subset(src: Path, dest: Path, n: int) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

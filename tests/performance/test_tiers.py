@@ -51,6 +51,7 @@ def _cfg(dim: int, heads, **kw) -> EnoPerformanceConfig:
                                 heads=heads, **kw)
 
 
+@pytest.mark.slow
 def test_t1_regression_and_ranking_beat_the_mean_on_unseen_performers(beethoven) -> None:
     rows, x, y = beethoven
     tr, te = grouped_folds([r.performer for r in rows], 2, seed=0)[0]
@@ -69,6 +70,7 @@ def test_t1_regression_and_ranking_beat_the_mean_on_unseen_performers(beethoven)
     assert rep["mean_pairwise_accuracy"] > 0.52 and rep["mean_pearson"] > 0.2          # chance: 0.5 and 0
 
 
+@pytest.mark.slow
 def test_t3_contrastive_retrieves_the_same_passage_for_unseen_performers(beethoven) -> None:
     rows, x, y = beethoven
     tr, te = grouped_folds([r.performer for r in rows], 2, seed=0)[0]
@@ -110,6 +112,7 @@ def degraded(percepiano_rows, tmp_path_factory):
             "train": train, "test": test, "t1": t1, "ratings_rows": ratings_rows}
 
 
+@pytest.mark.slow
 def test_t2_ranks_degraded_performances_in_severity_order(degraded) -> None:
     d = degraded
     table, order, groups, train, test, ratings_rows = (d[k] for k in ("table", "order", "groups", "train", "test",
@@ -127,6 +130,7 @@ def test_t2_ranks_degraded_performances_in_severity_order(degraded) -> None:
     assert m["spearman"] > 0.3 and m["pairwise_accuracy"] > 0.65
 
 
+@pytest.mark.slow
 def test_t2_closed_form_ranking_ridge_orders_unseen_sources(degraded, tmp_path: Path) -> None:
     """``quality_fit="ridge"``: the pairwise ranking ridge (alpha by inner folds grouped by source)
     ranks the held-out sources' severities, survives save/load, and trains nothing by gradient."""
@@ -152,6 +156,7 @@ def test_t2_closed_form_ranking_ridge_orders_unseen_sources(degraded, tmp_path: 
         EnoForPerformanceEvaluation(_cfg(4, heads)).set_quality_ridge(torch.zeros(4), torch.zeros(4))
 
 
+@pytest.mark.slow
 def test_t2_ranking_ridge_with_midi_statistics_orders_unseen_sources_from_midi(degraded, tmp_path: Path) -> None:
     """With ``midi_statistics``, ``quality_ridge_midi`` (embeddings + the degraded files' MIDI
     statistics) ranks held-out severities although the embeddings carry nothing (seeded noise), and
