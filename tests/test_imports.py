@@ -12,10 +12,7 @@ import sys
 
 import grimp
 
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"eno_hf.evaluation.cv", "eno_hf.evaluation.cv_finetune"}):
-        "cross-validation of the default recipe: to go with the one-trainer cross-validation package",
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 
 def import_circles(package: str = "eno_hf") -> list[frozenset[str]]:

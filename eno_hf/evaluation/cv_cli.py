@@ -1,4 +1,5 @@
-"""``eno cv``: repeated artist-grouped cross-validation of the model candidates (``evaluation.cv``)."""
+"""``eno cv``: repeated artist-grouped cross-validation of the model candidates (``evaluation.cv``,
+candidates in ``configs/cv/*.yaml``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def cv_command(
     config: ConfigOpt = Path("small"),
     set_: SetOpt = None,
     candidates: Annotated[Optional[str], typer.Option("--candidates", help="Comma-separated names (default: all; "
-                                                      "see eno_hf.evaluation.cv.CANDIDATES).")] = None,
+                                                      "one configs/cv/{name}.yaml each).")] = None,
     folds: Annotated[int, typer.Option("--folds", help="Outer folds per repeat.")] = 5,
     repeats: Annotated[int, typer.Option("--repeats", help="Repeats with different fold seeds.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first repeat's folds.")] = 0,

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_SUBDIR", "EMBEDDING_COLUMN", "FEATURES_FILE", "ROWS_FILE", "CachedInputs", "NpyAppender", "PrefixInput",
            "cache_inputs", "cache_mode", "cached_encode_split", "cached_split", "encode_split", "open_npy",
-           "training_view", "uses_frozen_cache"]
+           "set_prefix_standardization", "training_view", "uses_frozen_cache"]
 
 EMBEDDING_COLUMN = "embedding"
 """Column of cached encoder outputs in the datasets built by ``cached_split``."""
@@ -554,6 +554,23 @@ def _raw_statistics_source(encoder: torch.nn.Module, prefixes: np.ndarray, windo
         os.unlink(name)
 
 
+def set_prefix_standardization(model: torch.nn.Module, prefixes: np.ndarray, directory: str | Path) -> None:
+    """Set ``model.encoder``'s standardization buffers from cached training prefixes: torch's
+    ``mean`` / ``std(unbiased=False)`` over the un-adapted suffixes' outputs
+    (``encoder.raw_from_prefix``, 64 rows at a time into an unlinked ``.npy`` in ``directory``).
+
+    Args:
+        model: ``EnoForAudioTagging`` whose encoder has ``raw_from_prefix`` and ``set_standardization``.
+        prefixes: ``(n_windows, prefix_dim)`` float32 training-window prefixes (may be memory-mapped).
+        directory: an existing folder for the temporary file.
+    """
+    encoder = model.encoder
+    encoder.eval()
+    raw = _raw_statistics_source(encoder, prefixes, model.window_samples, Path(directory))
+    source = _as_tensor(raw)
+    encoder.set_standardization(source.mean(dim=0), source.std(dim=0, unbiased=False))
+
+
 @dataclass
 class CachedInputs:
     """What ``cache_inputs`` produced.
@@ -612,11 +629,12 @@ def cache_inputs(model: torch.nn.Module, dataset: Mapping[str, Dataset], columns
     if hasattr(encoder, "set_standardization"):
         train_feats = encoded["train"][0]
         if prefix:  # raw features of the not-yet-adapted suffixes
-            encoder.eval()
-            train_feats = _raw_statistics_source(encoder, train_feats, model.window_samples, cache_dir)
-        source = _as_tensor(train_feats)
-        encoder.set_standardization(source.mean(dim=0), source.std(dim=0, unbiased=False))
-        del source, train_feats
+            set_prefix_standardization(model, train_feats, cache_dir)
+        else:
+            source = _as_tensor(train_feats)
+            encoder.set_standardization(source.mean(dim=0), source.std(dim=0, unbiased=False))
+            del source
+        del train_feats
         if not prefix:
             def transform(block: np.ndarray) -> np.ndarray:
                 with torch.no_grad():
