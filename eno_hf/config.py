@@ -480,11 +480,11 @@ def _read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 def builtin_configs() -> dict[str, Path]:
     """The built-in eno configs: name (``"small"``, ``"datasets/4q"``) -> file, sorted by name
-    (``configs/accelerate/`` holds ``accelerate launch`` files, not eno configs)."""
+    (``configs/accelerate/`` holds ``accelerate launch`` files, ``configs/cv/`` ``eno cv`` candidates: not eno configs)."""
     if not CONFIG_DIR.is_dir():
         return {}
     return {p.relative_to(CONFIG_DIR).with_suffix("").as_posix(): p
-            for p in sorted(CONFIG_DIR.rglob("*.yaml")) if p.parent.name != "accelerate"}
+            for p in sorted(CONFIG_DIR.rglob("*.yaml")) if p.parent.name not in ("accelerate", "cv")}
 
 
 def _builtin_path(name: str) -> Path | None:
