@@ -291,3 +291,28 @@ def test_performance_stage_marker_with_another_key_is_ignored(monkeypatch, tmp_p
     # select ran again; the nested CV does not build on its choice, and the same choice came out
     assert calls["select"] == 2 and calls["cv"] == 2 and calls["fit"] == 1
     assert "tag" not in calls  # the tag stage is off without files
+
+
+@pytest.mark.parametrize("config, job", [("percepiano", "performance"), ("clarity", "clarity"),
+                                         ("workspace", "workspace")])
+def test_eno_run_runs_the_configs_job(monkeypatch, config: str, job: str) -> None:
+    """``eno run`` dispatches on ``job_of(settings)`` and passes ``--prefect/--no-prefect`` on."""
+    from typer.testing import CliRunner
+
+    import eno_hf.clarity.cli
+    import eno_hf.performance.cli
+    import eno_hf.workspace.cli
+    from eno_hf.cli import app
+
+    seen: list[tuple[str, str, bool, bool]] = []
+    for name, module, attr in (("performance", eno_hf.performance.cli, "run_performance_command"),
+                               ("clarity", eno_hf.clarity.cli, "run_clarity_command"),
+                               ("workspace", eno_hf.workspace.cli, "run_workspace_command")):
+        monkeypatch.setattr(module, attr, lambda s, json_out=False, prefect=False, _n=name:
+                            seen.append((_n, job_name(s), json_out, prefect)))
+    for flag, prefect in (("--prefect", True), ("--no-prefect", False)):
+        res = CliRunner().invoke(app, ["run", "--config", config, "--json", flag])
+        assert res.exit_code == 0, res.output
+        assert seen.pop() == (job, job, True, prefect)
+    res = CliRunner().invoke(app, ["run", "--config", "small", "--set", f"job={job}", "--no-prefect"])
+    assert res.exit_code == 0 and seen == [(job, job, False, False)]
