@@ -309,6 +309,9 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
     Every input gets a record (errors: ``{"path", "error": {"reason", "detail"}}``, the reason
     codes of docs/errors.md); exits 1 when any input failed, 2 when the model cannot be read.
     With --json (streaming): the records, then ``{"inputs", "tagged", "failed", "reasons", "out"}``.
+    A performance model's record says which input it used, ``"input_branch"``: ``"midi"`` (a MIDI
+    file), ``"audio+transcription"`` (a recording transcribed to MIDI for a model that reads MIDI
+    statistics; needs the ``transcription`` extra) or ``"audio"`` (embeddings only).
     """
     from eno_hf.inference.tag import tag_paths
     from eno_hf.registry.hub import resolve
@@ -318,7 +321,7 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
         model_dir = resolve(model, s.paths.hub())
         from eno_hf.inference.performance import is_performance_model, tag_performance_paths
 
-        records = (tag_performance_paths(paths, model_dir) if is_performance_model(model_dir)
+        records = (tag_performance_paths(paths, model_dir, audio_cfg=s.dataset.audio) if is_performance_model(model_dir)
                    else tag_paths(paths, model_dir, top_k=top_k, audio_cfg=s.dataset.audio,
                                   allowed_roots=s.dataset.source.allowed_roots))
         first = next(records, None)  # loads the model: fail here, before any output

@@ -59,14 +59,29 @@ def is_performance_model(model_dir: str | Path) -> bool:
 
 
 def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, render_cache: str | Path | None = None,
-                          soundfont: str | None = None) -> Iterator[dict[str, Any]]:
+                          soundfont: str | None = None, transcribe_audio: bool = True,
+                          audio_cfg: Any = None) -> Iterator[dict[str, Any]]:
     """Every head of a performance model for audio or MIDI files (folders expanded recursively).
 
     Record per file: ``{"path", "heads": {"ratings": {dimension: value}, "quality": float,
-    "passage": [projection]}, "frames": int, "inputs": "embeddings" | "embeddings+midi_statistics"}``;
-    a MIDI file also feeds its MIDI statistics (``eno_hf.features.midi``) to a model with a
-    ``ridge_midi`` map; a file that cannot be used yields ``{"path", "error": {"reason", "detail"}}``
-    and the batch goes on.
+    "passage": [projection]}, "frames": int, "inputs": "embeddings" | "embeddings+midi_statistics",
+    "input_branch": "midi" | "audio+transcription" | "audio"}``; a file that cannot be used yields
+    ``{"path", "error": {"reason", "detail"}}`` and the batch goes on.
+
+    Branches, for a model with a ``ridge_midi`` map (``config.midi_statistics`` set):
+    ``"midi"``: a MIDI file; embeddings of its FluidSynth rendering and its MIDI statistics
+    (``eno_hf.features.midi.midi_statistics``). ``"audio+transcription"``: a recording; embeddings
+    of the recording and the MIDI statistics of its automatic transcription
+    (``eno_hf.audio.transcribe.transcribe_to_file``: Basic Pitch, cached; no sustain pedal, so the
+    pedal statistics are 0; a recording with no transcribed note is ``silent``). ``"audio"``: a
+    recording with embeddings only: the model has no MIDI map, ``transcribe_audio`` is False, or
+    basic-pitch is not installed (a warning says so once). A MIDI file given to a model without
+    a MIDI map is still ``"midi"`` (its rendering's embeddings).
+
+    Args:
+        transcribe_audio: transcribe recordings for a model that reads MIDI statistics.
+        audio_cfg: ``AudioConfig`` of the transcription's decoding and limits (``dataset.audio``;
+            default ``AudioConfig()``).
     """
     from eno_hf.embeddings.embed import AUDIO_SUFFIXES, MIDI_SUFFIXES, EmbedItem, load_waveform
     from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
@@ -82,16 +97,21 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
         else:
             files.append(p)
     specs = {s.name: s for s in model.config.head_specs}
+    transcriber = _transcriber() if transcribe_audio and model.config.midi_statistics else None
     for f in files:
         midi = None
+        is_midi = f.suffix.lower() in MIDI_SUFFIXES
+        branch = "midi" if is_midi else "audio"
         try:
             w = load_waveform(EmbedItem(segment_id=f.stem, path=str(f)), embedder.sample_rate, render_cache, soundfont)
             emb = embedder.embed(w)
-            if model.config.midi_statistics and f.suffix.lower() in MIDI_SUFFIXES:
+            midi_file = f if is_midi else (transcriber(f, audio_cfg=audio_cfg) if transcriber else None)
+            if model.config.midi_statistics and midi_file is not None:
                 from eno_hf.features.midi import midi_statistics
 
-                st = midi_statistics(f)
+                st = midi_statistics(midi_file)
                 midi = np.nan_to_num(np.array([[st[k] for k in model.config.midi_statistics]], dtype=np.float64))
+                branch = "midi" if is_midi else "audio+transcription"
         except RejectedInput as exc:
             yield {"path": str(f), "error": {"reason": exc.reason, "detail": exc.detail}}
             continue
@@ -109,4 +129,19 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
             else:
                 heads[name] = [round(float(x), 5) for x in v]
         yield {"path": str(f), "heads": heads, "frames": int(emb.shape[0]),
-               "inputs": "embeddings" if midi is None else "embeddings+midi_statistics"}
+               "inputs": "embeddings" if midi is None else "embeddings+midi_statistics", "input_branch": branch}
+
+
+def _transcriber() -> Any:
+    """``eno_hf.audio.transcribe.transcribe_to_file`` when basic-pitch is installed, else None
+    (with one warning: recordings then go through the ``"audio"`` branch)."""
+    from eno_hf.audio.transcribe import model_path, transcribe_to_file
+
+    try:
+        model_path()
+    except (ImportError, FileNotFoundError) as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("recordings are not transcribed (embeddings only): %s", exc)
+        return None
+    return transcribe_to_file
