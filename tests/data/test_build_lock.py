@@ -96,7 +96,9 @@ def test_concurrent_builds_of_one_version(tmp_path: Path, run_concurrently) -> N
             "dataset.audio_column=false", "dataset.features.mfcc=false"]
     probe = tmp_path / "probe"
     probe.mkdir()
-    outs = run_concurrently(SCRIPT, [str(probe), "2", "0", *sets])
+    # each holds the lock 2 s longer than it needs: on a loaded machine the waiter's scan and hash
+    # can take longer than the whole build of 8 short files, and then nothing would overlap
+    outs = run_concurrently(SCRIPT, [str(probe), "2", "2", *sets])
     # they overlapped: one asked for the version's lock while the other held it
     assert_contended(probe, tmp_path / "data" / "datasets" / "lock")
     assert outs[0]["version"] == outs[1]["version"]

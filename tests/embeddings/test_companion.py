@@ -243,7 +243,9 @@ def test_two_processes_same_companion_wait_and_reuse(built: Path, tmp_path: Path
     sets = _sets(built) + [f"paths.data_root={data}"]
     probe = tmp_path / "probe"
     probe.mkdir()
-    outs = run_concurrently(script, [str(probe), "2", "0", *sets])
+    # each holds the lock 2 s longer than it needs, so that on a loaded machine the second one's
+    # attempt still falls inside the first one's hold
+    outs = run_concurrently(script, [str(probe), "2", "2", *sets])
     # they overlapped: one asked for the companion's lock while the other held it
     from eno_hf.embeddings.companion import companion_dir
 
