@@ -22,7 +22,7 @@ PERCEPIANO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "p
 SR = T.TRANSCRIBE_SAMPLE_RATE
 
 # Onset-only note F1 (mir_eval, 50 ms) measured with the default settings on these FluidR3
-# renderings by benchmarks/transcribe.py (2026-12-07): 0.833, 0.756, 0.931; each bar is the
+# renderings by benchmarks/transcribe.py (2026-12-07): 0.833, 0.756, 0.936; each bar is the
 # measured value rounded down to two decimals.
 REAL_BARS = {
     "Beethoven_WoO80_var15_8bars_22_10": 0.83,
