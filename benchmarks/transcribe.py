@@ -20,7 +20,9 @@ Printed: per soundfont, mean / min / max of onset-only F1, precision and recall 
 with offsets, and the transcription speed as x real time (audio seconds per wall second of the model
 and note creation on one thread, per wall second and per CPU second of the process: on a shared
 machine the CPU figure is the steadier one; the onnxruntime session is created before timing).
-The load average is printed with the figures. ``--markdown`` prints the same as a table. Never asserts.
+The load average is printed with the figures. ``--markdown`` prints the same as a table. ``--statistics`` also compares the MIDI statistics
+the performance models read (``eno_hf.features.midi.midi_statistics``) of each transcription with
+those of its source (Pearson r over performances x soundfonts, median relative error). Never asserts.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-note-ms", type=float, default=None)
     ap.add_argument("--basic-pitch-defaults", action="store_true",
                     help="Basic Pitch's own settings instead of eno's tuned piano defaults")
+    ap.add_argument("--statistics", action="store_true",
+                    help="also compare eno_hf.features.midi.midi_statistics of the source and of the transcription")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
 
@@ -153,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     T._session(1)  # session creation not timed
     summary: dict[str, dict[str, list[float]]] = {}
+    stats_src: list[dict[str, float]] = []
+    stats_est: list[dict[str, float]] = []
     for sf in args.soundfonts:
         acc: dict[str, list[float]] = {"f1": [], "precision": [], "recall": [], "f1_offsets": [], "f1_offsets_pedal": []}
         audio_s = wall_s = cpu_s = 0.0
@@ -164,6 +170,15 @@ def main(argv: list[str] | None = None) -> None:
             cpu_s += time.process_time() - c0
             audio_s += y.shape[0] / T.TRANSCRIBE_SAMPLE_RATE
             sc = note_scores(pretty_midi.PrettyMIDI(str(f)), est)
+            if args.statistics:
+                import tempfile
+
+                from eno_hf.features.midi import midi_statistics
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    est.write(str(Path(tmp) / "t.mid"))
+                    stats_est.append(midi_statistics(Path(tmp) / "t.mid"))
+                stats_src.append(midi_statistics(f))
             for k in acc:
                 acc[k].append(sc[k])
             print(f"{sf:15s} {f.stem:45s} {y.shape[0] / T.TRANSCRIBE_SAMPLE_RATE:6.1f} s  notes ref {sc['n_ref']:4d} "
@@ -172,6 +187,18 @@ def main(argv: list[str] | None = None) -> None:
         acc["x_realtime"] = [audio_s / wall_s]
         acc["x_realtime_cpu"] = [audio_s / cpu_s]
         summary[sf] = acc
+    if stats_src:
+        from eno_hf.features.midi import MIDI_STATISTICS
+
+        print("\n# midi_statistics of the transcription vs the source MIDI, over every performance x soundfont:")
+        print("# Pearson r, and median |transcription - source| / |source|")
+        for k in MIDI_STATISTICS:
+            a = np.array([d[k] for d in stats_src], dtype=float)
+            b = np.array([d[k] for d in stats_est], dtype=float)
+            ok = np.isfinite(a) & np.isfinite(b)
+            r = np.corrcoef(a[ok], b[ok])[0, 1] if ok.sum() > 2 and a[ok].std() > 0 and b[ok].std() > 0 else float("nan")
+            rel = np.median(np.abs(b[ok] - a[ok]) / np.maximum(np.abs(a[ok]), 1e-9)) if ok.any() else float("nan")
+            print(f"{k:28s} r {r:6.3f}  median relative error {rel:7.3f}")
     print(f"\n# load average at the end {os.getloadavg()[0]:.1f}")
     if args.markdown:
         print("| soundfont | note F1 onset-only, mean (min-max) | precision | recall | note F1 with offsets "
