@@ -177,8 +177,11 @@ def metadata_child(info_path: Path, k_folds: int, quality: bool, qc_dir: Path) -
         st["source"] = load_recordings(cfg.source)
 
     def labels(st):
+        import inspect
+
         from eno_hf.data.labels import clean_labels
-        st["labels"] = clean_labels(st["source"].recordings, cfg.labels)
+        kw = {"in_place": True} if "in_place" in inspect.signature(clean_labels).parameters else {}
+        st["labels"] = clean_labels(st["source"].recordings, cfg.labels, **kw)  # as the build calls it
         st["recs"] = sorted(st["labels"].recordings, key=lambda r: r.recording_id)
         st["rejected"] = [dict(r) for r in st["source"].rejected]
         del st["source"]
