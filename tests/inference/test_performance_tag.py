@@ -139,3 +139,19 @@ def test_eno_tag_json_reports_the_branch(tmp_path: Path, inputs: Path) -> None:
     if (inputs / "melody.mid").exists():
         assert branches[".mid"] == "midi"
     assert summary["failed"] == 0 and summary["tagged"] == len(records)
+
+
+def test_without_basic_pitch_recordings_take_the_audio_branch(tmp_path: Path, inputs: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    from eno_hf.audio import transcribe
+    from eno_hf.inference.performance import tag_performance_paths
+
+    def missing():
+        raise ImportError("No module named 'basic_pitch'")
+
+    monkeypatch.setattr(transcribe, "model_path", missing)
+    model = _model(tmp_path / "model", midi=True)
+    with caplog.at_level("WARNING"):
+        rec = {Path(r["path"]).name: r for r in tag_performance_paths([inputs / "melody.wav"], model)}["melody.wav"]
+    assert rec["input_branch"] == "audio" and rec["inputs"] == "embeddings"
+    assert "not transcribed" in caplog.text
