@@ -106,7 +106,7 @@ class TranscriptionSettings:
             (the smaller of this and ``AudioConfig.max_duration_s`` applies).
         cache_max_mb: size cap of the transcription cache (MiB).
 
-    Only the first six fields choose the notes (and the cache key).
+    Only the first seven fields choose the notes (and the cache key).
     """
 
     onset_threshold: float = 0.6
