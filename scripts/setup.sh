@@ -19,7 +19,11 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 stamp=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.eno-stamp 2>/dev/null)" != "$stamp" ]; then
   echo "[setup] installing eno into .venv (2-5 minutes the first time)"
-  .venv/bin/pip install --no-compile -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
+  .venv/bin/pip install --no-compile -q --disable-pip-version-check -c constraints.txt -e '.[dev,transcription]' 2>&1 \
+    | grep -v "is ignored: it is neither a file nor a directory" || true
+  # basic-pitch (piano transcription) without its TensorFlow pin, which cannot resolve beside numpy 2:
+  # eno runs its ONNX model through onnxruntime (eno_hf/audio/transcribe.py)
+  .venv/bin/pip install --no-compile -q --disable-pip-version-check -c constraints.txt --no-deps basic-pitch==0.4.0 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
   .venv/bin/python -c "import eno_hf, torch, torchaudio, torchcodec" 
   echo "$stamp" > .venv/.eno-stamp

@@ -51,7 +51,7 @@ def test_tag_folder_of_midi_prints_every_head_one_line_per_file(percepiano_rows,
 
 
 @pytest.mark.slow
-def test_ridge_model_uses_midi_statistics_for_midi_and_embeddings_for_audio(percepiano_rows, fourq_dir: Path,
+def test_ridge_model_uses_midi_statistics_for_midi_and_for_transcribed_audio(percepiano_rows, fourq_dir: Path,
                                                                              tmp_path: Path) -> None:
     import torch
     from typer.testing import CliRunner
@@ -85,5 +85,8 @@ def test_ridge_model_uses_midi_statistics_for_midi_and_embeddings_for_audio(perc
     assert res.exit_code == 0, res.output[-2000:]
     by = {Path(x["path"]).suffix: x for x in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))
           if "path" in x}  # the last object is the summary
-    assert by[".mid"]["inputs"] == "embeddings+midi_statistics" and by[".mp3"]["inputs"] == "embeddings"
+    assert by[".mid"]["input_branch"] == "midi" and by[".mid"]["inputs"] == "embeddings+midi_statistics"
+    # a recording is transcribed (eno_hf.audio.transcribe): its notes feed the same MIDI branch
+    assert by[".mp3"]["input_branch"] == "audio+transcription"
+    assert by[".mp3"]["inputs"] == "embeddings+midi_statistics"
     assert list(by[".mp3"]["heads"]["ratings"]) == list(DIMENSIONS)
