@@ -287,8 +287,9 @@ def step_export(s: Settings, tr: dict[str, Any] | None = None) -> dict[str, Any]
         reg_settings = s.model_copy(update={"registry": s.registry.model_copy(update={
             "model_name": c.models.model_name, "clearml": c.models.clearml,
             "clearml_project": c.models.clearml_project})})
-        registration = register_model(reg_settings, model_dir, name=c.models.model_name, metrics={
-            **{fam: m["test"] for fam, m in metrics["families"].items()}, "onnx_parity": parity})
+        test_metrics = {**{fam: m["test"] for fam, m in metrics["families"].items()}, "onnx_parity": parity}
+        registration = register_model(reg_settings, model_dir, name=c.models.model_name, metrics=test_metrics,
+                                      metadata={"metrics": test_metrics})
         hub_dir, clearml_path = Path(registration.version_dir).resolve(), registration.clearml_session
         return {"onnx": {k: str(hub_dir / Path(v).name) for k, v in onnx_paths.items()},
                 "parity": parity, "hub_dir": str(hub_dir), "clearml": clearml_path,

@@ -621,7 +621,8 @@ def stage_register(settings: Any, state: PerformanceState) -> dict[str, Any]:
         return {"registered": Path(done["version_dir"]), "cached": {"register": True}}
     reg_settings = settings.model_copy(update={"registry": settings.registry.model_copy(
         update={"model_name": cfg.model_name})})
-    reg = register_model(reg_settings, model_dir, name=cfg.model_name, metrics=summary)
+    reg = register_model(reg_settings, model_dir, name=cfg.model_name, metrics=summary,
+                         metadata={"metrics": summary, "embedder": state.final.inputs.spec.key})
     write_marker(marker, key, reg.to_dict())
     log.info("performance model %s registered as %s", model_dir, reg.version_dir)
     return {"registered": Path(reg.version_dir), "cached": {"register": False}}

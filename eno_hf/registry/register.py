@@ -89,7 +89,8 @@ def recorded_run_outputs(model_dir: str | Path, hub_dir: str | Path,
 def register_model(settings: Settings, model_dir: str | Path, *, name: str | None = None,
                    metrics: Mapping[str, Any] | None = None,
                    baselines: Mapping[str, Any] | None = None,
-                   dataset_info: Mapping[str, Any] | None = None) -> Registration:
+                   dataset_info: Mapping[str, Any] | None = None,
+                   metadata: Mapping[str, Any] | None = None) -> Registration:
     """Register ``model_dir`` in the hub (and ClearML).
 
     Args:
@@ -102,6 +103,8 @@ def register_model(settings: Settings, model_dir: str | Path, *, name: str | Non
         baselines: baseline metrics for the card.
         dataset_info: ``{name, version, path}`` of the training dataset, stored in
             ``registry.json`` and the card.
+        metadata: further JSON facts stored in ``registry.json`` as given, after (and over) the
+            flattened ``metrics``: e.g. the performance job's per-protocol summary and embedder.
 
     Returns:
         ``Registration``.
@@ -135,6 +138,8 @@ def register_model(settings: Settings, model_dir: str | Path, *, name: str | Non
     meta: dict[str, Any] = {"metrics": flat}
     if dataset_info:
         meta["dataset"] = dict(dataset_info)
+    if metadata:
+        meta.update(to_jsonable(dict(metadata)))
     version_dir = hub_register(model_dir, settings.paths.hub(), name, meta)
     session = None
     if reg.clearml:

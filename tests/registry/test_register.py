@@ -78,6 +78,18 @@ def test_undefined_metrics_are_stored_as_null(tmp_path: Path) -> None:
     assert stored["genres/roc_auc_macro"] is None and stored["genres/pr_auc_macro"] == 0.5 and stored["score"] == 0.4
 
 
+def test_metadata_is_stored_as_given(tmp_path: Path) -> None:
+    """Jobs whose metrics are not per-head tables (the performance job's per-protocol summary,
+    clarity's model families) keep them in ``registry.json`` through ``metadata``."""
+    s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", "registry.clearml=false"])
+    summary = {"performer": {"mean_r2": 0.41, "ridge_midi_mean_r2": float("nan")}}
+    reg = register_model(s, _model(tmp_path), name="perf", metrics=summary,
+                         metadata={"metrics": summary, "embedder": "mert-v1-95m"})
+    stored = json.loads((reg.version_dir / "registry.json").read_text())["metadata"]
+    assert stored["metrics"] == {"performer": {"mean_r2": 0.41, "ridge_midi_mean_r2": None}}
+    assert stored["embedder"] == "mert-v1-95m"
+
+
 def test_register_puts_the_dataset_versions_cv_report_in_the_card(tmp_path: Path) -> None:
     from eno_hf.evaluation.cv import report_dir
 
