@@ -20,7 +20,7 @@ A stage's ``resource`` (``"cpu"``, ``"gpu"`` or ``"io"``) tells the runner how t
 
 Caching, one mechanism per level:
 
-- per file: ``{data_root}/cache/segments/*.arrow`` (``eno_hf.data.build``);
+- per file: ``{data_root}/cache/segments/{hash[:2]}/*.arrow`` (``eno_hf.data.build``);
 - per dataset: the content-addressed version folder ``datasets/{name}/{version}/`` (+ ``LATEST``);
 - per later stage: a ``stage.json`` marker beside the stage's outputs holding the hash of its
   inputs (``json_hash``; ``eno_hf.jobs.read_marker`` / ``write_marker``); a marker whose key differs (other model, other dataset version) is
