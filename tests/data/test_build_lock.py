@@ -10,52 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from lock_probe import LOCK_PROBE, assert_contended
 
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 N_FILES = 8
 
-# Prepended to each child's script, so that the test proves the two builds overlapped instead of
-# trusting it. argv: probe folder, number of processes, seconds to hold a lock once taken, then the
-# call's own arguments. (1) A barrier: each child, its imports done, leaves a file in the probe
-# folder and waits until every child has left one, so the two calls start together (not one after
-# the other, e.g. when one child's imports are slower). (2) Every ``filelock.FileLock`` the call
-# takes through ``FileLock`` in the patched module records when it was asked for, acquired and
-# about to be released (CLOCK_MONOTONIC: one clock for every process on Linux) in holds.jsonl.
-LOCK_PROBE = r"""
-import json, os, sys, time
-import filelock
-PROBE, N_PROCS, HOLD_S, ARGS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
-_FileLock = filelock.FileLock
-
-
-class ProbedLock:
-    def __init__(self, lock_file, *args, **kwargs):
-        self._lock, self._path = _FileLock(lock_file, *args, **kwargs), str(lock_file)
-
-    def __enter__(self):
-        asked = time.monotonic()
-        self._lock.acquire()
-        self._times = {"asked": asked, "acquired": time.monotonic()}
-        time.sleep(HOLD_S)
-        return self
-
-    def __exit__(self, *exc):
-        rec = dict(self._times, released=time.monotonic(), pid=os.getpid(), path=self._path)
-        self._lock.release()
-        with open(os.path.join(PROBE, "holds.jsonl"), "a") as f:
-            f.write(json.dumps(rec) + "\n")
-
-
-def barrier():
-    open(os.path.join(PROBE, f"ready-{os.getpid()}"), "w").close()
-    deadline = time.monotonic() + 600
-    while sum(n.startswith("ready-") for n in os.listdir(PROBE)) < N_PROCS:
-        if time.monotonic() > deadline:
-            sys.exit("barrier: the other process never got there")
-        time.sleep(0.005)
-"""
 
 SCRIPT = LOCK_PROBE + r"""
 import eno_hf.data.build
@@ -68,18 +29,6 @@ r = build_dataset(cfg, progress=False)
 print(json.dumps({"version": r.version, "cache_hit": bool(r.cache_hit), "n_processed": r.n_processed,
                   "rows": {k: len(v) for k, v in r.dataset.items()}}))
 """
-
-
-def assert_contended(probe: Path, lock_dir: Path) -> None:
-    """The holds of the lock files in ``lock_dir`` by the two processes never overlapped (the lock
-    excluded), and one process asked for a lock while the other held it (the attempts overlapped:
-    without the lock both would have gone on at once)."""
-    holds = [r for r in map(json.loads, (probe / "holds.jsonl").read_text().splitlines())
-             if Path(r["path"]).resolve().parent == lock_dir.resolve()]
-    assert len({h["pid"] for h in holds}) == 2, holds
-    pairs = [(a, b) for a in holds for b in holds if a["pid"] != b["pid"]]
-    assert all(a["released"] <= b["acquired"] or b["released"] <= a["acquired"] for a, b in pairs), holds
-    assert any(a["acquired"] < b["asked"] < a["released"] for a, b in pairs), holds
 
 
 def test_concurrent_builds_of_one_version(tmp_path: Path, run_concurrently) -> None:
