@@ -53,6 +53,11 @@ def test_every_shipped_config_validates() -> None:
     for path in sorted(CONFIG_DIR.rglob("*.yaml")):
         if path.parent.name == "datasets":
             continue
+        if path.parent.name == "cv":  # `eno cv` candidates (eno_hf.evaluation.cv.candidates), not eno settings
+            from eno_hf.evaluation.cv.candidates import load_candidate
+
+            assert load_candidate(path.stem).name == path.stem, path
+            continue
         if path.parent.name == "accelerate":  # `accelerate launch --config_file` files, not eno settings
             import yaml
 
