@@ -143,7 +143,7 @@ def frozen_features(settings: Any, parts: Sequence[PrefixPart], n: int) -> np.nd
             if not len(part.rows):
                 continue
             raw = torch.cat([encoder.raw_from_prefix(p, model.window_samples)
-                             for p in torch.from_numpy(np.ascontiguousarray(part.features)).split(64)]).double().numpy()
+                             for p in torch.from_numpy(np.array(part.features, dtype=np.float32)).split(64)]).double().numpy()
             sums = np.zeros((n, raw.shape[1])) if sums is None else sums
             np.add.at(sums, part.owner, raw)
             counts += np.bincount(part.owner, minlength=n)
