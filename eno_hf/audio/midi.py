@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIDI_SUFFIXES", "SOUNDFONTS", "RenderSettings", "MidiFacts", "is_midi", "inspect_midi",
            "midi_duration_s", "render_midi", "render_midi_to_wav", "render_path", "discard_render",
-           "evict_cache", "resolve_soundfont"]
+           "evict_cache", "evict_lru", "resolve_soundfont"]
 
 MIDI_SUFFIXES = frozenset({".mid", ".midi", ".smf"})
 
@@ -386,17 +386,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def evict_cache(cache_dir: str | Path | None = None, max_bytes: int | None = None,
-                keep: Path | None = None) -> int:
-    """Bound the rendering cache: remove temporaries of dead processes (and any older than an
-    hour), then the least recently used renderings (oldest ``mtime``; cache hits refresh it)
-    until at most ``max_bytes`` remain. ``keep`` is never removed. Returns bytes freed."""
-    cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
+def evict_lru(folder: str | Path, suffix: str, max_bytes: int | None = None, keep: Path | None = None,
+              tmp_prefix: str = ".") -> int:
+    """Bound a file cache: remove temporaries (names starting with ``tmp_prefix``) of dead processes
+    (``{tmp_prefix}{pid}-...``) or older than an hour, then the least recently used ``suffix`` files
+    (oldest ``mtime``; cache hits refresh it) until at most ``max_bytes`` remain (None: no size
+    bound). ``keep`` is never removed. Returns the bytes freed; never raises on I/O errors.
+    Used by the rendering cache here and the transcription cache (``eno_hf.audio.transcribe``)."""
     freed = 0
     now = time.time()
     entries: list[tuple[float, int, Path]] = []
     try:
-        listing = list(os.scandir(cache))
+        listing = list(os.scandir(folder))
     except OSError:
         return 0
     for e in listing:
@@ -406,9 +407,9 @@ def evict_cache(cache_dir: str | Path | None = None, max_bytes: int | None = Non
             continue
         if not e.is_file(follow_symlinks=False):
             continue
-        if e.name.startswith(".render-"):
-            parts = e.name.split("-")
-            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else -1
+        if e.name.startswith(tmp_prefix):
+            head = e.name[len(tmp_prefix):].split("-")[0]
+            pid = int(head) if head.isdigit() else -1
             if (pid > 0 and pid != os.getpid() and not _pid_alive(pid)) or \
                     now - st.st_mtime > _STALE_TMP_S:
                 try:
@@ -417,7 +418,7 @@ def evict_cache(cache_dir: str | Path | None = None, max_bytes: int | None = Non
                 except OSError:
                     pass
             continue
-        if e.name.endswith(".wav"):
+        if e.name.endswith(suffix):
             entries.append((st.st_mtime, st.st_size, Path(e.path)))
     if max_bytes is None:
         return freed
@@ -434,6 +435,14 @@ def evict_cache(cache_dir: str | Path | None = None, max_bytes: int | None = Non
         except OSError:
             pass
     return freed
+
+
+def evict_cache(cache_dir: str | Path | None = None, max_bytes: int | None = None,
+                keep: Path | None = None) -> int:
+    """Bound the rendering cache (``evict_lru`` over ``.wav`` renderings, temporaries
+    ``.render-{pid}-...``). Returns bytes freed."""
+    return evict_lru(Path(cache_dir) if cache_dir is not None else _cache_dir(), ".wav", max_bytes, keep,
+                     tmp_prefix=".render-")
 
 
 def render_midi_to_wav(path: str | Path, settings: RenderSettings | None = None,

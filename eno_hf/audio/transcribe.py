@@ -49,7 +49,6 @@ import hashlib
 import json
 import logging
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,7 +73,6 @@ MAX_TRANSCRIBE_S = 1800.0
 """Default longest input transcribed (s), as ``eno_hf.audio.midi.MAX_RENDER_S`` for renderings."""
 _OVERLAP_FRAMES = 30  # as basic_pitch.inference.run_inference: windows overlap by 30 frames
 _BATCH_WINDOWS = 8    # windows of ~2 s per onnxruntime call
-_STALE_TMP_S = 3600.0
 _INSTALL_HINT = ("automatic transcription needs basic-pitch: pip install -c constraints.txt -e '.[transcription]' "
                  "&& pip install -c constraints.txt --no-deps basic-pitch==0.4.0")
 _log = logging.getLogger(__name__)
@@ -272,42 +270,12 @@ def cache_dir() -> Path:
 
 def evict_transcriptions(cache: str | Path | None = None, max_bytes: int | None = None,
                          keep: Path | None = None) -> int:
-    """Bound the transcription cache: remove temporaries older than an hour, then the least
-    recently used ``.mid`` files (oldest mtime) until at most ``max_bytes`` remain; ``keep`` is
-    never removed. Returns the bytes freed; never raises."""
-    folder = Path(cache) if cache is not None else cache_dir()
-    try:
-        listing = list(os.scandir(folder))
-    except OSError:
-        return 0
-    now, freed, entries = time.time(), 0, []
-    for e in listing:
-        try:
-            st = e.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if not e.is_file(follow_symlinks=False):
-            continue
-        if e.name.startswith(".") and now - st.st_mtime > _STALE_TMP_S:
-            try:
-                os.unlink(e.path)
-                freed += st.st_size
-            except OSError:
-                pass
-        elif e.name.endswith(".mid"):
-            entries.append((st.st_mtime, st.st_size, Path(e.path)))
-    total = sum(size for _, size, _ in entries)
-    for _, size, p in sorted(entries, key=lambda t: t[0]):
-        if max_bytes is None or total <= max_bytes:
-            break
-        if p == keep:
-            continue
-        try:
-            p.unlink()
-            freed, total = freed + size, total - size
-        except OSError:
-            pass
-    return freed
+    """Bound the transcription cache (``eno_hf.audio.midi.evict_lru`` over ``.mid`` files:
+    temporaries older than an hour, then least recently used first); ``keep`` is never removed.
+    Returns the bytes freed; never raises."""
+    from eno_hf.audio.midi import evict_lru
+
+    return evict_lru(Path(cache) if cache is not None else cache_dir(), ".mid", max_bytes, keep)
 
 
 def _key(content: str, decode: dict[str, Any], settings: TranscriptionSettings) -> str:
