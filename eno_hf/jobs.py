@@ -34,13 +34,13 @@ import importlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from eno_hf.utils.io import atomic_write_json
 
-__all__ = ["JOBS", "Job", "Resource", "Stage", "StageRunner", "job_of", "read_marker", "run_directly", "run_stages",
+__all__ = ["JOBS", "FieldState", "Job", "Resource", "Stage", "StageRunner", "job_of", "read_marker", "run_directly", "run_stages",
            "write_marker"]
 
 Resource = Literal["cpu", "gpu", "io"]
@@ -72,6 +72,35 @@ class Stage:
     enabled: Callable[[Any], bool] = _always
     task_name: str | None = None
     retries: int = 0
+
+
+class FieldState:
+    """Base of a dataclass job state whose stages return its own fields (``PipelineState``,
+    ``PerformanceState``): ``update`` sets them (``cached`` dicts are merged), ``require`` names the
+    first one an earlier stage has not set. ``state_label`` names the state in errors."""
+
+    state_label = "job state"
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a stage's returned fields (``cached`` dicts are merged).
+
+        Raises:
+            KeyError: a key that is not a field of the state.
+        """
+        names = {f.name for f in fields(self)}  # type: ignore[arg-type]
+        for key, value in changes.items():
+            if key not in names:
+                raise KeyError(f"stage returned unknown {self.state_label} field {key!r}")
+            if key == "cached":
+                self.cached.update(value)  # type: ignore[attr-defined]
+            else:
+                setattr(self, key, value)
+
+    def require(self, *names: str) -> None:
+        """Raise ``RuntimeError`` naming the first of ``names`` an earlier stage has not set."""
+        for name in names:
+            if getattr(self, name) is None:
+                raise RuntimeError(f"{self.state_label} has no {name!r}: run the stage that produces it first")
 
 
 @dataclass(frozen=True)

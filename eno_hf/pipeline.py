@@ -46,13 +46,13 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eno_hf import jobs
 from eno_hf.config import Settings
-from eno_hf.jobs import Job, Resource, Stage, StageRunner, read_marker, run_directly, write_marker
+from eno_hf.jobs import FieldState, Job, Resource, Stage, StageRunner, read_marker, run_directly, write_marker
 from eno_hf.utils.io import atomic_write_json, json_hash
 
 __all__ = ["PipelineState", "RunResult", "Resource", "STAGES", "Stage", "StageRunner", "TAGGING", "head_specs",
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PipelineState:
+class PipelineState(FieldState):
     """What the stages produced so far (in memory; paths absolute).
 
     Run options (set by the caller, read by stages): ``progress`` (False hides the progress of
@@ -90,26 +90,7 @@ class PipelineState:
     tags: Path | None = None
     cached: dict[str, bool] = field(default_factory=dict)
 
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply a stage's returned fields (``cached`` dicts are merged).
-
-        Raises:
-            KeyError: a key that is not a field of ``PipelineState``.
-        """
-        names = {f.name for f in fields(self)}
-        for key, value in changes.items():
-            if key not in names:
-                raise KeyError(f"stage returned unknown state field {key!r}")
-            if key == "cached":
-                self.cached.update(value)
-            else:
-                setattr(self, key, value)
-
-    def require(self, *names: str) -> None:
-        """Raise ``RuntimeError`` naming the first of ``names`` an earlier stage has not set."""
-        for name in names:
-            if getattr(self, name) is None:
-                raise RuntimeError(f"pipeline state has no {name!r}: run the stage that produces it first")
+    state_label = "pipeline state"
 
     @staticmethod
     def run_label(settings: Settings, changes: dict[str, Any]) -> str | None:

@@ -40,7 +40,7 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ import numpy as np
 
 from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
-from eno_hf.jobs import Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
+from eno_hf.jobs import FieldState, Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
 from eno_hf.performance.config import EmbedderConfig, PerformanceConfig, TiersConfig
 from eno_hf.performance.data import EmbeddingTable
 from eno_hf.performance.percepiano import DIMENSIONS, PercePianoRow, load_percepiano
@@ -389,7 +389,7 @@ def embedder_inputs(cfg: PerformanceConfig, rows: list[PercePianoRow], work: Pat
 
 # ----------------------------------------------------------------------------- the job's stages
 @dataclass
-class PerformanceState:
+class PerformanceState(FieldState):
     """What the performance stages produced so far (in memory).
 
     Attributes:
@@ -415,26 +415,7 @@ class PerformanceState:
     tags: list[dict[str, Any]] | None = None
     cached: dict[str, bool] = field(default_factory=dict)
 
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply a stage's returned fields (``cached`` dicts are merged).
-
-        Raises:
-            KeyError: a key that is not a field of ``PerformanceState``.
-        """
-        names = {f.name for f in fields(self)}
-        for key, value in changes.items():
-            if key not in names:
-                raise KeyError(f"stage returned unknown state field {key!r}")
-            if key == "cached":
-                self.cached.update(value)
-            else:
-                setattr(self, key, value)
-
-    def require(self, *names: str) -> None:
-        """Raise ``RuntimeError`` naming the first of ``names`` an earlier stage has not set."""
-        for name in names:
-            if getattr(self, name) is None:
-                raise RuntimeError(f"performance state has no {name!r}: run the stage that produces it first")
+    state_label = "performance state"
 
 
 def _cfg(settings: Any) -> PerformanceConfig:
