@@ -322,10 +322,12 @@ class TreeSampler(threading.Thread):
         import psutil
 
         self.proc = psutil.Process(pid)
+        self.cmdline = self.proc.cmdline()
         self.interval, self.kill_above_mb = interval, kill_above_mb
         self.peak_parent_mb = self.peak_child_mb = self.peak_tree_mb = 0.0
         self.n_children_max = 0
         self.cpu_of: dict[int, float] = {}  # last CPU s seen per process (a cross-check of wait4)
+        self.role_of: dict[int, str] = {}  # what each process is (``_role``), for the CPU breakdown
         self.killed = False
         self._halt = threading.Event()
 
@@ -343,6 +345,9 @@ class TreeSampler(threading.Thread):
                         kids.append(c.memory_info().rss / 2**20)
                         t = c.cpu_times()
                         self.cpu_of[c.pid] = t.user + t.system
+                        if c.pid not in self.role_of:
+                            cmd = c.cmdline()
+                            self.role_of[c.pid] = "forked worker" if cmd == self.cmdline else _role(cmd)
                     except psutil.Error:
                         pass
             except psutil.Error:
@@ -362,6 +367,20 @@ class TreeSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=5)
+
+
+def _role(cmdline: list[str]) -> str:
+    """A short name for a child process of a build from its command line: the Prefect API server,
+    a process spawned by multiprocessing (a Dask worker), or the program's name (a forked pool
+    worker, whose command line is its parent's, is named by the caller)."""
+    text = " ".join(cmdline)
+    if "uvicorn" in text or "prefect" in text and "server" in text:
+        return "prefect server"
+    if "multiprocessing" in text and "spawn" in text or "forkserver" in text:
+        return "spawned worker"
+    if "resource_tracker" in text:
+        return "resource tracker"
+    return Path(cmdline[0]).name if cmdline else "?"
 
 
 def _wait4(proc: subprocess.Popen, timeout_s: float) -> tuple[int, float, bool]:
@@ -492,7 +511,17 @@ def _run_build(cmd: list[str], env: dict[str, str], log: Path, timeout_s: float)
             "peak_parent_mb": round(sampler.peak_parent_mb), "peak_worker_mb": round(sampler.peak_child_mb),
             "peak_tree_mb": round(sampler.peak_tree_mb), "max_processes": sampler.n_children_max + 1,
             "cpu_sampled_s": round(sum(sampler.cpu_of.values()), 1), "n_processes_seen": len(sampler.cpu_of),
+            "cpu_by_role": _cpu_by_role(sampler, proc.pid),
             "json": json.loads(last), "log": str(log)}
+
+
+def _cpu_by_role(sampler: TreeSampler, root_pid: int) -> dict[str, float]:
+    """CPU s per kind of process (the last sample of each; ``main`` is the build's own process)."""
+    out: dict[str, float] = {}
+    for pid, cpu in sampler.cpu_of.items():
+        role = "main" if pid == root_pid else sampler.role_of.get(pid, "?")
+        out[role] = round(out.get(role, 0.0) + cpu, 1)
+    return out
 
 
 def _qc_build(path: str) -> dict[str, Any]:
@@ -588,7 +617,8 @@ def _print_audio(r: dict[str, Any]) -> None:
           + (f"; written {r['qc']['n_written']}, rejected {r['qc']['rejected_by_reason']}" if r.get("qc") else ""),
           flush=True)
     b = (r.get("qc") or {}).get("build") or {}
-    print(f"      CPU sampled over {r['n_processes_seen']} processes: {r['cpu_sampled_s']} s; build phases (s): "
+    print(f"      CPU sampled over {r['n_processes_seen']} processes: {r['cpu_sampled_s']} s "
+          f"({', '.join(f'{k} {v}' for k, v in r.get('cpu_by_role', {}).items())}); build phases (s): "
           + ", ".join(f"{k} {b[k]}" for k in ("load_s", "hash_s", "process_wall_s", "write_s", "wall_s") if k in b),
           flush=True)
 
