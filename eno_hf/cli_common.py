@@ -17,10 +17,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:  # annotations only: the CLI loads eno_hf.config when a command runs (fast --help)
+    from eno_hf.config import Settings
 
 __all__ = ["ConfigOpt", "SetOpt", "JsonOpt", "console", "load_settings", "print_json_last", "compact"]
 
@@ -34,7 +37,7 @@ console = Console(stderr=True)
 _BULKY = {"per_tag", "per_class", "single_class_tags", "thresholds"}
 
 
-def load_settings(config: Path, sets: list[str] | None):
+def load_settings(config: Path, sets: list[str] | None) -> Settings:
     """``load_config(config, sets)``; a :class:`~eno_hf.config.ConfigError` prints one line and exits 2."""
     from eno_hf.config import ConfigError, load_config
 

@@ -36,13 +36,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from eno_hf.serving.config import ServeConfig
-
-from eno_hf.workspace.config import WorkspaceConfig
-
+# Each package owns its config model; Settings composes them. Those modules import pydantic and
+# eno_hf.locations only (performance.config: also its augmentation steps, numpy), never eno_hf.config.
+from eno_hf.clarity.config import ClarityConfig  # package-owned section model (see above)
+from eno_hf.embeddings.config import EmbedConfig  # package-owned section model (see above)
 from eno_hf.locations import default_models_dir, shared_dir
+from eno_hf.performance.config import PerformanceConfig  # package-owned section model (see above)
+from eno_hf.serving.config import ServeConfig  # package-owned section model (see above)
+from eno_hf.workspace.config import WorkspaceConfig  # package-owned section model (see above)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (or the site-packages folder of an installed wheel)."""
@@ -410,36 +413,38 @@ class RunConfig(_Model):
     are per-file cache hits)."""
 
 
-from eno_hf.clarity.config import ClarityConfig  # noqa: E402  (own module; imports pydantic only)
-from eno_hf.embeddings.config import EmbedConfig  # noqa: E402  (own module; imports pydantic only)
-
 
 class Settings(_Model):
-    """Root configuration."""
+    """Root configuration: one section per concern; ``eno_hf.jobs.JOBS`` reads the sections its job needs."""
 
     paths: PathsConfig = Field(default_factory=PathsConfig)
+    """Where eno reads and writes: data root, local hub, pretrained weights."""
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    """The dataset build (``eno build``): source, labels, audio conditioning, segments, features, splits."""
     model: ModelConfig = Field(default_factory=ModelConfig)
+    """The tagging model: encoder and heads."""
     train: TrainConfig = Field(default_factory=TrainConfig)
+    """Training the tagging model (``eno train``)."""
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    """Evaluating it (``eno evaluate``): thresholds, baselines, plots."""
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    """Registering it: the local hub and ClearML."""
     run: RunConfig = Field(default_factory=RunConfig)
+    """The main job as a whole (``eno run``): files tagged at the end, Prefect task runner, Dask."""
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    """Serving models over HTTP (``eno serve``) and through ClearML Serving."""
     clarity: ClarityConfig = Field(default_factory=ClarityConfig)
+    """The mix-clarity job: gold stems, flawed renders, fingerprints, correction models."""
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    """The dataset workspace job: a validated folder of MIDI and audio per dataset."""
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
-    performance: Any = None
-    """``eno_hf.performance.config.PerformanceConfig`` when set: ``eno run`` runs the performance job."""
+    """Frame embeddings of audio/MIDI (``eno embed``), their store and dataset companions."""
+    performance: PerformanceConfig | None = None
+    """The performance job (piano recordings and MIDI, PercePiano ratings); when set and ``job`` is
+    unset, ``eno run`` runs it."""
     job: Literal["tagging", "performance", "clarity", "workspace"] | None = None
     """The job ``eno run`` runs (``eno_hf.jobs.JOBS``); unset: ``performance`` when ``performance`` is
     set, else ``tagging`` (``eno_hf.jobs.job_of``)."""
-
-    @field_validator("performance", mode="before")
-    @classmethod
-    def _performance(cls, v: Any) -> Any:
-        from eno_hf.performance.config import PerformanceConfig
-
-        return None if v is None else PerformanceConfig.model_validate(v)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -38,6 +38,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from eno_hf.config import Settings
 from eno_hf.utils.io import atomic_write_json
 
 __all__ = ["JOBS", "FieldState", "Job", "Resource", "Stage", "StageRunner", "job_of", "read_marker", "run_directly", "run_stages",
@@ -48,7 +49,7 @@ Resource = Literal["cpu", "gpu", "io"]
 network shares, trackers: worth retrying) or ``cpu``."""
 
 
-def _always(settings: Any) -> bool:
+def _always(settings: Settings) -> bool:
     return True
 
 
@@ -67,9 +68,9 @@ class Stage:
     """
 
     name: str
-    fn: Callable[[Any, Any], dict[str, Any]]
+    fn: Callable[[Settings, Any], dict[str, Any]]
     resource: Resource = "cpu"
-    enabled: Callable[[Any], bool] = _always
+    enabled: Callable[[Settings], bool] = _always
     task_name: str | None = None
     retries: int = 0
 
@@ -142,16 +143,16 @@ class Job:
         return tuple(s for s in self.stages if s.name in set(names))
 
 
-StageRunner = Callable[[Stage, Any, Any], dict[str, Any]]
+StageRunner = Callable[[Stage, Settings, Any], dict[str, Any]]
 """``runner(stage, settings, state) -> dict`` of the state fields the stage sets."""
 
 
-def run_directly(stage: Stage, settings: Any, state: Any) -> dict[str, Any]:
+def run_directly(stage: Stage, settings: Settings, state: Any) -> dict[str, Any]:
     """The default runner: call the stage function in this process."""
     return stage.fn(settings, state)
 
 
-def run_stages(job: Job, settings: Any, names: Sequence[str] | None = None, state: Any = None,
+def run_stages(job: Job, settings: Settings, names: Sequence[str] | None = None, state: Any = None,
                runner: StageRunner = run_directly) -> Any:
     """Run the enabled stages of ``job.select(names)`` in order through ``runner``.
 
@@ -228,7 +229,7 @@ JOBS: Mapping[str, Job] = _LazyJobs()
 """Every job by name (``tagging``, ``performance``, ``clarity``, ``workspace``); imported lazily."""
 
 
-def job_name(settings: Any) -> str:
+def job_name(settings: Settings) -> str:
     """``settings.job`` when set, else ``performance`` when ``settings.performance`` is set, else
     ``tagging``."""
     name = getattr(settings, "job", None)
@@ -237,7 +238,7 @@ def job_name(settings: Any) -> str:
     return "performance" if getattr(settings, "performance", None) is not None else "tagging"
 
 
-def job_of(settings: Any) -> Job:
+def job_of(settings: Settings) -> Job:
     """The ``Job`` a configuration runs (``job_name``).
 
     Raises:

@@ -11,12 +11,15 @@ Every command takes ``--config`` (default: the built-in ``clarity``) and ``--set
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, print_json_last
 from eno_hf.cli_common import load_settings as _s
+
+if TYPE_CHECKING:  # annotations only: the CLI loads eno_hf.config when a command runs (fast --help)
+    from eno_hf.config import Settings
 
 app = typer.Typer(help="Mix-clarity models: gold/flawed stems -> -18 LUFS -> fingerprints -> "
                        "flaw + correction models -> ONNX.", no_args_is_help=True)
@@ -80,7 +83,7 @@ def run(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = Fa
     run_clarity_command(_s(config, set_), json_out, skip_init=skip_init, skip_generate=skip_generate)
 
 
-def run_clarity_command(settings: Any, json_out: bool = False, prefect: bool = False, skip_init: bool = False,
+def run_clarity_command(settings: Settings, json_out: bool = False, prefect: bool = False, skip_init: bool = False,
                         skip_generate: bool = False) -> None:
     """Run the clarity job (``run_clarity``, each step's time as it ends; with ``prefect`` the flow
     ``eno-clarity`` on an ephemeral server, whose log shows them), print where everything went,

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from eno_hf.config import Settings
 from eno_hf.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -318,7 +319,7 @@ def download_all(items: Iterable[DownloadItem], dest: str | Path, *, concurrency
     return result
 
 
-def download_dataset_audio(settings, progress: bool = True) -> DownloadResult:
+def download_dataset_audio(settings: Settings, progress: bool = True) -> DownloadResult:
     """``download_all`` for the URLs of ``settings.dataset.source.metadata`` (CSV/TSV).
 
     Uses ``dataset.source.id_column`` and ``dataset.download.url_column``; files go to

@@ -45,9 +45,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eno_hf.errors import MetadataError
+
+if TYPE_CHECKING:  # annotations only: `eno init` loads the config and the sources when it checks a plan
+    from eno_hf.config import Settings
+    from eno_hf.data.sources import SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -1038,7 +1042,7 @@ def init_collection(path: str | Path, out: str | Path | None = None, base: str =
     tmp = Path(tmp_name)
     os.close(fd)
 
-    def check(plan: Plan) -> tuple[Any, Any]:
+    def check(plan: Plan) -> tuple[Settings, SourceResult]:
         for _ in range(2):  # a second pass when a task turned out to have one value only
             tmp.write_text(render_yaml(plan, target, base), encoding="utf-8")
             try:
@@ -1151,7 +1155,7 @@ def _unreadable(recordings: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _summary(plan: Plan, settings: Any, src: Any, target: Path) -> dict[str, Any]:
+def _summary(plan: Plan, settings: Settings, src: SourceResult, target: Path) -> dict[str, Any]:
     from eno_hf.data.labels import clean_labels
 
     labels = clean_labels(src.recordings, settings.dataset.labels)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eno_hf.config import Settings
 from eno_hf.embeddings.embed import ShardWriter, embed_items
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
 
@@ -116,7 +117,7 @@ class CompanionResult:
     cache_hit: bool
 
 
-def embedder_spec(settings: Any) -> EmbedderSpec:
+def embedder_spec(settings: Settings) -> EmbedderSpec:
     """The ``EmbedderSpec`` of ``settings.embed`` (kind/encoder default to the model's encoder).
 
     Raises:
@@ -134,7 +135,7 @@ def embedder_spec(settings: Any) -> EmbedderSpec:
     return EmbedderSpec(kind=kind, name=name, features=e.features, path=str(path) if path else None, hop_s=e.hop_s)
 
 
-def companion_dir(settings: Any, version: str) -> Path:
+def companion_dir(settings: Settings, version: str) -> Path:
     """``{data_root}/embeddings/{dataset}/{version}/{encoder key}-{pooling}[-frames]``."""
     e = settings.embed
     key = f"{embedder_spec(settings).key}-{e.pooling}{'-frames' if e.frames else ''}".replace("+", "_")
@@ -159,7 +160,7 @@ def _assemble(out: Path, ids: list[str]):
     return allrows.select([first[s] for s in ids if s in first])
 
 
-def embed_dataset(settings: Any, version: str = "latest", progress: Any = None) -> CompanionResult:
+def embed_dataset(settings: Settings, version: str = "latest", progress: Any = None) -> CompanionResult:
     """Embed every segment of dataset version ``version`` into its companion dataset (module docstring).
 
     Holds ``{companion}/.lock`` (``filelock``) for the whole run: a second process on the same

@@ -39,7 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.config import Settings
 from eno_hf.errors import RejectedInput
+from eno_hf.workspace.config import AugmentConfig
 from eno_hf.workspace.ingest import SAMPLE_ID_HEX, updated
 from eno_hf.workspace.keys import transpose_key
 from eno_hf.workspace.schema import Annotations, ManifestEntry, Provenance, Rejection
@@ -62,7 +64,7 @@ def _nonzero_int(rng: np.random.Generator, lo: int, hi: int) -> int:
     return int(rng.choice(choices)) if choices else 0
 
 
-def draw_midi_params(cfg, rng: np.random.Generator) -> list[dict[str, Any]]:
+def draw_midi_params(cfg: AugmentConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
     """Operations with their drawn parameters (in application order)."""
     ops: list[dict[str, Any]] = []
     for op in cfg.midi_ops:
@@ -127,7 +129,7 @@ def transform_labels(ann: Annotations, ops: list[dict[str, Any]]) -> Annotations
     return updated(ann, **changes)
 
 
-def draw_audio_params(cfg, rng: np.random.Generator) -> list[dict[str, Any]]:
+def draw_audio_params(cfg: AugmentConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
     ops: list[dict[str, Any]] = []
     for op in cfg.audio_ops:
         if op == "pitch_shift":
@@ -204,7 +206,7 @@ def _augment_one(args: tuple) -> dict[str, Any]:
     return {"status": "ok", "sample_id": sid, "path": final, "ops": ops, "seed": seed}
 
 
-def augment_workspace(ws, manifest, settings, copies_midi: int | None = None,
+def augment_workspace(ws: Workspace, manifest: Manifest, settings: Settings, copies_midi: int | None = None,
                       copies_audio: int | None = None, progress: Any = None) -> AugmentReport:
     """Make the configured number of copies of every imported sample lacking them (in
     place; saves the manifest). Re-running creates nothing new (copies are found by provenance

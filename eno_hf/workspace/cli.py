@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, print_json_last
 from eno_hf.cli_common import load_settings as _settings
+
+if TYPE_CHECKING:  # annotations only: the CLI loads eno_hf.config when a command runs (fast --help)
+    from eno_hf.config import Settings
 
 app = typer.Typer(help="Dataset workspaces for MIDI and audio (create, import, annotate, extract, augment, "
                        "synthesize, validate, split, all).", no_args_is_help=True)
@@ -162,7 +165,7 @@ def synthesize(n: Annotated[Optional[int], typer.Option("--n", help="Samples per
     _emit(out, json_out)
 
 
-def _validate(s, json_out: bool, extra: dict | None = None, rep: Any = None) -> None:
+def _validate(s: Settings, json_out: bool, extra: dict | None = None, rep: Any = None) -> None:
     """Print (and with ``json_out`` emit) the validation report ``rep`` (default: validate now);
     exit 1 below the thresholds."""
     from eno_hf.workspace.steps import step_validate
@@ -201,7 +204,7 @@ def all_(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = F
     run_workspace_command(_settings(config, set_), json_out)
 
 
-def run_workspace_command(s, json_out: bool = False, prefect: bool = False) -> None:
+def run_workspace_command(s: Settings, json_out: bool = False, prefect: bool = False) -> None:
     """Run the workspace job (``eno dataset all``, and ``eno run`` for ``job: workspace``): each
     step's outcome as it ends, step times, the validation report; exit 1 below the thresholds.
     With ``prefect``: the flow ``eno-dataset-workspace`` on an ephemeral server (no step times)."""
@@ -227,7 +230,7 @@ def run_workspace_command(s, json_out: bool = False, prefect: bool = False) -> N
     _validate(s, json_out, extra=summary, rep=state.validation)
 
 
-def _run_workspace_flow(s, json_out: bool) -> None:
+def _run_workspace_flow(s: Settings, json_out: bool) -> None:
     from eno_hf.flows.workspace import workspace_flow
     from eno_hf.workspace.validate import _jsonable
 

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from eno_hf.config import AudioConfig, Settings
 from eno_hf.errors import RejectedInput
 
 LABEL_FIELDS = ("key", "mode", "tempo_bpm", "groove_type", "swing_ratio", "articulation", "chord_progression")
@@ -40,7 +41,7 @@ class ExtractJob:
     path: str
     out_json: str
     out_npz: str
-    audio_cfg: Any
+    audio_cfg: AudioConfig
     chords: bool
 
 
@@ -141,7 +142,7 @@ def labels_from_features(feats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def extract_workspace(ws, manifest, settings, force: bool = False, progress: Any = None) -> ExtractReport:
+def extract_workspace(ws: Workspace, manifest: Manifest, settings: Settings, force: bool = False, progress: Any = None) -> ExtractReport:
     """Extract features of every sample of ``manifest`` (in place; saves the manifest).
 
     Args:

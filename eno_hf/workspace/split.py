@@ -72,13 +72,11 @@ def write_table(ws, manifest) -> Path:
     return path
 
 
-def dataset_settings(ws, settings, manifest=None):
+def dataset_settings(ws: Workspace, settings: Settings, manifest: Manifest | None = None) -> Settings:
     """Root ``Settings`` whose ``dataset`` reads the workspace table (other dataset settings —
     audio, segments, features, split fractions and seed — are the caller's). Imported files are
     symbolic links to their original folders: those folders (and the configured sources) are the
     source's ``allowed_roots``, so eno's path confinement lets exactly them through."""
-    from eno_hf.config import Settings, deep_merge
-
     table = ws.abs("processed/dataset.csv")
     roots = {str(Path(src.path).resolve()) for src in settings.workspace.sources.values()}
     if manifest is not None:
@@ -98,7 +96,7 @@ def dataset_settings(ws, settings, manifest=None):
     return Settings.model_validate(deep_merge(data, patch))
 
 
-def split_workspace(ws, manifest, settings, progress: bool = True) -> SplitResult:
+def split_workspace(ws: Workspace, manifest: Manifest, settings: Settings, progress: bool = True) -> SplitResult:
     """Write the table, build (or reuse) the dataset version, write ``splits/*.txt``.
 
     Raises:

@@ -20,24 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eno_hf.config import Settings
 from eno_hf.jobs import Job, Stage
 from eno_hf.workspace.layout import Workspace
+from eno_hf.workspace.schema import Manifest
 
 
 _BOOKKEEPING = {".json", ".npz", ".txt", ".csv"}
 
 
-def _open(settings) -> tuple[Workspace, Any]:
+def _open(settings: Settings) -> tuple[Workspace, Manifest]:
     ws = Workspace.open(settings.workspace, settings.paths.data_root)
     return ws, ws.load()
 
 
-def step_create(settings) -> dict[str, Any]:
+def step_create(settings: Settings) -> dict[str, Any]:
     ws = Workspace.create(settings.workspace, settings.paths.data_root)
     return {"workspace": str(ws.path), "samples": len(ws.load().samples)}
 
 
-def step_import(settings, folders: list[Path] | None = None, copy_files: bool = False) -> dict[str, Any]:
+def step_import(settings: Settings, folders: list[Path] | None = None, copy_files: bool = False) -> dict[str, Any]:
     """Import the configured sources (or ``folders``, each as a source with default settings)."""
     from eno_hf.workspace.config import ImportSource
     from eno_hf.workspace.ingest import import_folder
@@ -57,7 +59,7 @@ def step_import(settings, folders: list[Path] | None = None, copy_files: bool = 
     return out
 
 
-def step_annotate(settings, overwrite: bool = False) -> dict[str, Any]:
+def step_annotate(settings: Settings, overwrite: bool = False) -> dict[str, Any]:
     from eno_hf.workspace.ingest import annotate_from_sources
 
     ws, manifest = _open(settings)
@@ -66,7 +68,7 @@ def step_annotate(settings, overwrite: bool = False) -> dict[str, Any]:
     return counts
 
 
-def step_extract(settings, force: bool = False, progress=None) -> dict[str, Any]:
+def step_extract(settings: Settings, force: bool = False, progress=None) -> dict[str, Any]:
     from eno_hf.workspace.extract import extract_workspace
 
     ws, manifest = _open(settings)
@@ -74,7 +76,7 @@ def step_extract(settings, force: bool = False, progress=None) -> dict[str, Any]
     return {"extracted": len(rep.extracted), "cached": len(rep.cached), "rejected": rep.rejected}
 
 
-def step_augment(settings, copies_midi: int | None = None, copies_audio: int | None = None,
+def step_augment(settings: Settings, copies_midi: int | None = None, copies_audio: int | None = None,
                  progress=None) -> dict[str, Any]:
     from eno_hf.workspace.augment import augment_workspace
 
@@ -83,21 +85,21 @@ def step_augment(settings, copies_midi: int | None = None, copies_audio: int | N
     return {"created": len(rep.created), "existing": len(rep.existing), "rejected": rep.rejected}
 
 
-def step_synthesize(settings, per_category: int | None = None) -> dict[str, Any]:
+def step_synthesize(settings: Settings, per_category: int | None = None) -> dict[str, Any]:
     from eno_hf.workspace.synth import synthesize_workspace
 
     ws, manifest = _open(settings)
     return {"created": len(synthesize_workspace(ws, manifest, settings, per_category))}
 
 
-def step_validate(settings):
+def step_validate(settings: Settings):
     from eno_hf.workspace.validate import validate_workspace
 
     ws, manifest = _open(settings)
     return validate_workspace(ws, manifest, settings)
 
 
-def step_split(settings, progress: bool = True) -> dict[str, Any]:
+def step_split(settings: Settings, progress: bool = True) -> dict[str, Any]:
     from eno_hf.workspace.split import split_workspace
 
     ws, manifest = _open(settings)
@@ -151,7 +153,7 @@ WORKSPACE_STEPS = ("create", "import", "annotate", "extract", "augment", "synthe
 """The workspace job's stages, in order."""
 
 
-def workspace_result(settings, state: WorkspaceState) -> dict[str, Any]:
+def workspace_result(settings: Settings, state: WorkspaceState) -> dict[str, Any]:
     """``{step: summary}`` of a run, ``validate``'s as ``ValidationReport.to_dict()``
     (``summary["validate"]["passed"]``: whether every score reached its threshold)."""
     out = dict(state.summary)

@@ -36,7 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.config import Settings
+from eno_hf.workspace.config import SynthConfig
 from eno_hf.workspace.keys import key_name, pitch_class
+from eno_hf.workspace.layout import Workspace
+from eno_hf.workspace.schema import Manifest
 
 MODES = {  # semitone offsets of the 7 degrees
     "ionian": (0, 2, 4, 5, 7, 9, 11), "lydian": (0, 2, 4, 6, 7, 9, 11), "mixolydian": (0, 2, 4, 5, 7, 9, 10),
@@ -120,7 +124,7 @@ def voice_lead(prev: list[int] | None, triad: list[int]) -> list[int]:
     return min(cands, key=lambda v: sum(abs(x - y) for x, y in zip(v, prev)))
 
 
-def draw_spec(emotion: str, rng: np.random.Generator, cfg) -> SynthSpec:
+def draw_spec(emotion: str, rng: np.random.Generator, cfg: SynthConfig) -> SynthSpec:
     r = RULES[emotion]
     mode_name = str(rng.choice(r["modes"]))
     tonic = str(rng.choice(cfg.tonics))
@@ -187,7 +191,7 @@ def compose(spec: SynthSpec, rng: np.random.Generator):
     return pm
 
 
-def synthesize_workspace(ws, manifest, settings, per_category: int | None = None) -> list[str]:
+def synthesize_workspace(ws: Workspace, manifest: Manifest, settings: Settings, per_category: int | None = None) -> list[str]:
     """Write ``per_category`` synthetic samples for every category of the workspace (in place;
     saves the manifest). Deterministic for a given ``synth.seed``; samples already present (same
     content) are not added twice. Returns the new sample ids."""

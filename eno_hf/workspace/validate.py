@@ -30,6 +30,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from eno_hf.config import Settings
+from eno_hf.workspace.layout import Workspace
+from eno_hf.workspace.schema import Manifest
 from eno_hf.workspace.schema import atomic_write_json
 
 REQUIRED = ("emotion", "valence", "arousal", "key", "mode", "tempo_bpm")
@@ -120,7 +123,7 @@ def structure_checks(ws, manifest) -> list[dict[str, Any]]:
     return checks
 
 
-def validate_workspace(ws, manifest, settings, write_back: bool = True) -> ValidationReport:
+def validate_workspace(ws: Workspace, manifest: Manifest, settings: Settings, write_back: bool = True) -> ValidationReport:
     """Score the workspace (see the module docstring); saves quality scores and the report."""
     from eno_hf.workspace.extract import load_features
     from eno_hf.workspace.ingest import updated
