@@ -5,8 +5,8 @@
   passage, negatives = other passages) at once.
 * ``ordered_group_batches``: whole groups (e.g. one performance and its degraded versions) for T2.
 * ``paired_batches``: ``(clean, augmented)`` index pairs for T4.
-* ``grouped_folds``: ``GroupKFold``-style folds by a metadata column (piece or performer), so no
-  ``segment_id``, and no value of the column, is on both sides.
+* ``grouped_folds``: balanced grouped folds by a metadata column (piece or performer), so no
+  ``segment_id``, and no value of the column, is on both sides (``eno_hf.data.folds.group_folds``).
 
 Every sampler takes a ``seed`` and an ``epoch``: the same (seed, epoch) always gives the same
 batches.
@@ -73,27 +73,17 @@ def paired_batches(pairs: Sequence[tuple[int, int]], pairs_per_batch: int = 16, 
 
 
 def grouped_folds(groups: Sequence[Hashable], n_folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(train_idx, test_idx)`` folds with every group wholly on one side; groups are assigned
-    greedily (largest first, seeded tie order) to the fold with the fewest items, so folds are
-    balanced. ``n_folds`` is capped at the number of groups.
+    """``(train_idx, test_idx)`` folds with every group wholly on one side
+    (``eno_hf.data.folds.group_folds`` with an int seed: largest group first into the fold with the
+    fewest items, seeded tie order, so folds are balanced). ``n_folds`` is capped at the number of
+    groups.
 
     Raises:
         ValueError: fewer than 2 groups.
     """
-    g = _groups(groups)
-    if len(g) < 2:
-        raise ValueError(f"need at least 2 groups for grouped folds, got {len(g)}")
-    n_folds = min(n_folds, len(g))
-    rng = np.random.default_rng([seed, 7])
-    names = list(g)
-    tie = rng.permutation(len(names))
-    order = sorted(range(len(names)), key=lambda i: (-len(g[names[i]]), tie[i]))
-    sizes = [0] * n_folds
-    fold_of: dict[Hashable, int] = {}
-    for i in order:
-        f = int(np.argmin(sizes))
-        fold_of[names[i]] = f
-        sizes[f] += len(g[names[i]])
-    assign = np.array([fold_of[k] for k in groups])
-    all_idx = np.arange(len(groups))
-    return [(all_idx[assign != f], all_idx[assign == f]) for f in range(n_folds)]
+    from eno_hf.data.folds import fold_pairs, group_folds
+
+    n_groups = len(set(groups))
+    if n_groups < 2:
+        raise ValueError(f"need at least 2 groups for grouped folds, got {n_groups}")
+    return fold_pairs(group_folds(groups, min(n_folds, n_groups), seed))

@@ -1,10 +1,19 @@
-"""Outer and inner folds of the cross-validation: artist-grouped, stratified, seeded, saved.
+"""Outer and inner folds of the cross-validation: per protocol, stratified, seeded, saved.
 
-Outer folds: ``n_repeats`` x ``n_folds`` artist-grouped folds over every recording of the dataset,
-stratified by the single-label head (scikit-learn ``StratifiedGroupKFold(shuffle=True,
-random_state=seed + repeat)``), written to ``folds-k{k}-r{r}-s{seed}.json`` and reused while the
-recording ids agree. Inner folds (model selection inside an outer training part): scikit-learn
-``GroupKFold`` by artist.
+Outer folds: ``n_repeats`` x ``n_folds`` folds over every recording of the dataset, stratified by
+the single-label head, repeat ``r`` seeded ``seed + r`` (``eno_hf.data.folds``), by protocol:
+
+* ``artist`` (default): artist-grouped, scikit-learn ``StratifiedGroupKFold(shuffle=True)``: no
+  artist on both sides, the honest figure for unseen artists.
+* ``random``: no grouping, scikit-learn ``StratifiedKFold(shuffle=True)`` over the clips: the
+  protocol of Panda, Malheiro & Paiva, "Novel Audio Features for Music Emotion Recognition" (IEEE
+  Trans. Affective Computing, 2018) on 4Q: 20 repetitions of stratified 10-fold CV
+  (``--protocol random --folds 10 --repeats 20``). Optimistic where an artist has several clips.
+
+Saved to ``folds_file(...)`` (the protocol in the name, so protocols never share a file) and reused
+while the recording ids agree. Inner folds (model selection inside an outer training part):
+scikit-learn ``GroupKFold`` by the protocol's groups (artists; each clip its own group under
+``random``).
 """
 
 from __future__ import annotations
@@ -16,43 +25,46 @@ from pathlib import Path
 
 import numpy as np
 
+from eno_hf.data.folds import fold_pairs, group_folds, random_folds, repeated_folds
+
 log = logging.getLogger(__name__)
+
+PROTOCOLS = ("artist", "random")
+"""Outer-fold protocols of ``eno cv``: artist-grouped (default) or random (no grouping)."""
 
 
 def make_folds(ids: Sequence[str], groups: Sequence[str], strata: np.ndarray, n_folds: int = 5,
-               n_repeats: int = 3, seed: int = 0) -> np.ndarray:
-    """``(n_repeats, n)`` int fold index of every recording: artist-grouped, stratified by ``strata``
-    (scikit-learn ``StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed + repeat)``).
+               n_repeats: int = 3, seed: int = 0, protocol: str = "artist") -> np.ndarray:
+    """``(n_repeats, n)`` int fold index of every recording, stratified by ``strata``, repeat ``r``
+    seeded ``seed + r``: ``artist`` = grouped by ``groups`` (scikit-learn
+    ``StratifiedGroupKFold(n_folds, shuffle=True)``), ``random`` = no grouping (``StratifiedKFold(n_folds,
+    shuffle=True)``; ``RepeatedStratifiedKFold``'s protocol).
 
     Args:
         ids: ``n`` recording ids. groups: ``n`` artists. strata: ``(n,)`` int class ids (< 0: class 0).
+        protocol: one of ``PROTOCOLS``.
 
     Raises:
-        ValueError: fewer groups than folds.
+        ValueError: unknown protocol; fewer groups (``artist``) or recordings (``random``) than folds.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups = np.asarray(groups)
-    if len(set(groups.tolist())) < n_folds:
-        raise ValueError(f"{len(set(groups.tolist()))} groups for {n_folds} folds")
-    out = np.full((n_repeats, len(ids)), -1, dtype=np.int64)
-    y = np.where(np.asarray(strata) < 0, 0, strata)
-    for r in range(n_repeats):
-        cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed + r)
-        for f, (_, test) in enumerate(cv.split(np.zeros(len(ids)), y, groups)):
-            out[r, test] = f
-    return out
+    if protocol == "artist":
+        return repeated_folds(lambda s: group_folds(list(groups), n_folds, s, strata=strata), n_repeats, seed)
+    if protocol == "random":
+        return repeated_folds(lambda s: random_folds(len(ids), n_folds, s, strata=strata), n_repeats, seed)
+    raise ValueError(f"unknown CV protocol {protocol!r} (one of {PROTOCOLS})")
 
 
-def folds_file(n_folds: int, n_repeats: int, seed: int) -> str:
-    """``folds-k{n_folds}-r{n_repeats}-s{seed}.json``: the name saved folds go by."""
-    return f"folds-k{n_folds}-r{n_repeats}-s{seed}.json"
+def folds_file(n_folds: int, n_repeats: int, seed: int, protocol: str = "artist") -> str:
+    """The name saved folds go by: ``folds-k{n_folds}-r{n_repeats}-s{seed}.json`` for ``artist``
+    (the name it always had), ``folds-{protocol}-k...`` for any other protocol."""
+    return ("folds-" if protocol == "artist" else f"folds-{protocol}-") + f"k{n_folds}-r{n_repeats}-s{seed}.json"
 
 
 def load_or_make_folds(path: str | Path, ids: Sequence[str], groups: Sequence[str], strata: np.ndarray,
-                       n_folds: int, n_repeats: int, seed: int) -> np.ndarray:
-    """Folds from ``path`` if it holds the same ids, folds, repeats and seed; else made
-    (``make_folds``) and written there (JSON: ``n_folds, n_repeats, seed, ids, groups, folds``).
+                       n_folds: int, n_repeats: int, seed: int, protocol: str = "artist") -> np.ndarray:
+    """Folds from ``path`` if it holds the same ids, folds, repeats, seed and protocol; else made
+    (``make_folds``) and written there (JSON: ``protocol, n_folds, n_repeats, seed, ids, groups, folds``;
+    a file without ``protocol`` is ``artist``).
 
     Returns:
         ``(n_repeats, n)`` int64.
@@ -60,21 +72,19 @@ def load_or_make_folds(path: str | Path, ids: Sequence[str], groups: Sequence[st
     path = Path(path)
     if path.is_file():
         saved = json.loads(path.read_text())
-        if (saved.get("ids") == list(ids) and saved.get("n_folds") == n_folds
-                and saved.get("n_repeats") == n_repeats and saved.get("seed") == seed):
+        if (saved.get("ids") == list(ids) and saved.get("n_folds") == n_folds and saved.get("n_repeats") == n_repeats
+                and saved.get("seed") == seed and saved.get("protocol", "artist") == protocol):
             return np.asarray(saved["folds"], dtype=np.int64)
-        log.warning("%s: saved folds do not match (ids/folds/repeats/seed); making new ones", path)
-    folds = make_folds(ids, groups, strata, n_folds, n_repeats, seed)
+        log.warning("%s: saved folds do not match (ids/folds/repeats/seed/protocol); making new ones", path)
+    folds = make_folds(ids, groups, strata, n_folds, n_repeats, seed, protocol)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"n_folds": n_folds, "n_repeats": n_repeats, "seed": seed, "ids": list(ids),
-                                "groups": list(map(str, groups)), "folds": folds.tolist()}))
+    path.write_text(json.dumps({"protocol": protocol, "n_folds": n_folds, "n_repeats": n_repeats, "seed": seed,
+                                "ids": list(ids), "groups": list(map(str, groups)), "folds": folds.tolist()}))
     return folds
 
 
 def inner_folds(groups: np.ndarray, n_inner: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``min(n_inner, n_groups)`` artist-grouped ``(train, validation)`` position pairs over ``groups``
+    """``min(n_inner, n_groups)`` grouped ``(train, validation)`` position pairs over ``groups``
     (scikit-learn ``GroupKFold``, deterministic)."""
-    from sklearn.model_selection import GroupKFold
-
     n_inner = min(n_inner, len(set(groups.tolist())))
-    return list(GroupKFold(n_splits=n_inner).split(np.zeros(len(groups)), groups=groups))
+    return fold_pairs(group_folds(groups, n_inner, seed=None))

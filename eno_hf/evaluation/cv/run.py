@@ -7,13 +7,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eno_hf.evaluation.cv.candidates import Candidate, load_candidates
 from eno_hf.evaluation.cv.data import ENSEMBLE_BLOCK, CVData, labels_of, load_cv_data
-from eno_hf.evaluation.cv.folds import folds_file, inner_folds, load_or_make_folds
+from eno_hf.evaluation.cv.folds import PROTOCOLS, folds_file, inner_folds, load_or_make_folds
 from eno_hf.evaluation.cv.probes import (
     L2_GRID, MLP_EPOCH_GRID, fit_predict_linear, fit_predict_mlp, fit_predict_prior, fit_predict_ridge,
 )
@@ -21,6 +21,9 @@ from eno_hf.evaluation.cv.report import report_dir, write_cv_report
 from eno_hf.evaluation.cv.scores import fold_metrics
 from eno_hf.evaluation.cv.stats import add_reference_differences, corrected_interval
 from eno_hf.evaluation.metrics import SINGLELABEL
+
+if TYPE_CHECKING:
+    from eno_hf.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -89,28 +92,33 @@ def run_cv(data: CVData, candidates: Sequence[Candidate], folds: np.ndarray, n_i
     return add_reference_differences(report, reference)
 
 
-def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_folds: int = 5, n_repeats: int = 3,
+def cross_validate(settings: Settings, candidates: Sequence[str] | None = None, n_folds: int = 5, n_repeats: int = 3,
                    seed: int = 0, n_inner: int = 3, out_dir: str | Path | None = None,
                    reference: str = "msd-musicnn-logreg", folds_dir: str | Path | None = None,
-                   dataset_path: str | Path | None = None) -> dict[str, Any]:
+                   dataset_path: str | Path | None = None, protocol: str = "artist") -> dict[str, Any]:
     """Build (or reuse) the dataset of ``settings``, cache the features the candidates need, run
     ``run_cv`` on fixed saved folds and write the report.
 
     Args:
-        settings: ``eno_hf.config.Settings``.
+        settings: the project settings.
         candidates: names of ``configs/cv/*.yaml`` candidates (default: all).
         out_dir: default ``{data_root}/cv/{dataset}-{version}``.
-        folds_dir: where ``folds-k{k}-r{r}-s{seed}.json`` is kept (default ``{data_root}/cv/{dataset}-{version}``),
-            so runs with other ``out_dir`` s share the folds.
+        folds_dir: where the folds file (``folds.folds_file``) is kept (default
+            ``{data_root}/cv/{dataset}-{version}``), so runs with other ``out_dir`` s share the folds.
         dataset_path: a saved dataset to use as is (default: ``build_dataset(settings)``, which
             hashes every source file to find the cached version).
+        protocol: ``artist`` (artist-grouped outer and inner folds) or ``random`` (stratified,
+            no grouping, outer and inner: every clip its own group); ``folds.make_folds``.
 
     Returns:
-        the report dict, with ``"json"`` / ``"markdown"`` paths added.
+        the report dict (``"protocol"`` and ``"folds_file"`` included), with ``"json"`` /
+        ``"markdown"`` paths added.
 
     Raises:
-        KeyError: unknown candidate name.
+        KeyError: unknown candidate name. ValueError: unknown protocol.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown CV protocol {protocol!r} (one of {PROTOCOLS})")
     from datasets import load_from_disk
 
     from eno_hf.data.build import build_dataset
@@ -131,11 +139,14 @@ def cross_validate(settings: Any, candidates: Sequence[str] | None = None, n_fol
     out = Path(out_dir) if out_dir else default_dir
     single = next((h["name"] for h in data.heads if h["kind"] == SINGLELABEL), None)
     strata = data.labels[single] if single else np.zeros(len(data.ids), dtype=np.int64)
-    name = folds_file(n_folds, n_repeats, seed)
+    name = folds_file(n_folds, n_repeats, seed, protocol)
     folds = load_or_make_folds(Path(folds_dir or default_dir) / name, list(data.ids), list(data.groups),
-                               strata, n_folds, n_repeats, seed)
+                               strata, n_folds, n_repeats, seed, protocol)
+    if protocol == "random":  # no artist grouping in model selection either
+        data.groups = np.asarray(data.ids, dtype=object)
     report = run_cv(data, cands, folds, n_inner=n_inner, reference=reference)
     report["dataset"] = str(ds_path)
+    report["protocol"] = protocol
     report["folds_file"] = name
     js, md = write_cv_report(report, out)
     report["json"], report["markdown"] = str(js), str(md)
