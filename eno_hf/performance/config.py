@@ -98,7 +98,13 @@ class PerformanceConfig(_M):
     per_group: int = 4
     seed: int = 0
     n_folds: int = 5
-    protocols: list[str] = Field(default_factory=lambda: ["performer", "piece"])
+    protocols: list[Literal["piece", "performer", "composition4fold", "performer4fold"]] = Field(
+        default_factory=lambda: ["performer", "piece"])
+    """Outer-fold protocols the ``cross_validate`` stage reports (``eno_hf.performance.protocols``):
+    ``piece`` (whole pieces held out: unseen music, the hardest), ``performer`` (unseen players),
+    and the dataset's own ``composition4fold`` (passages held out; 15 % of the performances set
+    aside as a test set) and ``performer4fold`` (performers 3-10 held out two per fold, 1-2 set
+    aside). ``n_folds``/``seed`` apply to ``piece``/``performer``; the dataset's are fixed at 4."""
     n_boot: int = 300
     tiers: TiersConfig = Field(default_factory=TiersConfig)
     tier_selection: bool = True

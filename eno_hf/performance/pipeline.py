@@ -23,8 +23,10 @@ performance settings but ``tag_files``/``workers``, the rows, the choices they b
 their result ``stages/{stage}.result.json`` (NaN kept); an unchanged re-run reuses them. The
 tag stage always runs (one forward pass per file).
 
-Protocols: ``performer``-grouped folds (unseen players) and ``piece``-grouped folds (unseen music);
-per fold the model (all enabled tiers; with ``ratings_fit="ridge"`` its ratings maps chosen by
+Protocols (``performance.protocols``, ``PerformanceConfig.protocols``): ``piece``-grouped folds
+(unseen music, the hardest), ``performer``-grouped folds (unseen players), and the dataset's own
+``composition4fold`` (passages held out, 15 % set aside as a test set) and ``performer4fold``
+(performers 3-10 held out in pairs, 1-2 set aside); per fold the model (all enabled tiers; with ``ratings_fit="ridge"`` its ratings maps chosen by
 inner folds of the same grouping) and two baselines are fit on the training side only: the
 per-dimension training mean, and a ridge regression on the MIDI statistics of
 ``eno_hf.features.midi.midi_statistics`` (z-scored, alpha chosen by the same inner grouped folds:
@@ -166,30 +168,32 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
     statistics), the probe whose (encoder, layers, pooling, MIDI weight, alpha) the inner
     grouped CV chose per outer fold, and per encoder the model's own ridge ratings head
     (``head``: ``{encoder}`` = embeddings only, ``{encoder}+midi``; ``probe.head_candidates``).
-    Each with mean R² and a 95 % bootstrap interval over groups."""
+    Each with mean R² and a 95 % bootstrap interval over groups, pooled over the performances some
+    fold holds out (``protocols.protocol_folds``; ``n_evaluated`` of ``n``)."""
     from eno_hf.performance.metrics import bootstrap_interval, regression_report
     from eno_hf.performance.probe import Candidate, candidates, head_candidates, nested_ridge_cv
-    from eno_hf.performance.samplers import grouped_folds
+    from eno_hf.performance.protocols import protocol_folds
 
     y = np.stack([r.labels for r in rows]).astype(np.float64)
-    key = [getattr(r, protocol) for r in rows]
+    pf = protocol_folds(rows, protocol, n_folds, seed)
+    key, folds, ev = pf.groups, pf.folds, pf.evaluated
     passages = [r.passage for r in rows]
-    folds = grouped_folds(key, n_folds, seed)
     fixed = [Candidate(None)]
     for e in encoders:
         fixed += [Candidate(e, "prefix+embedding", "meanstd"), Candidate(e, "prefix+embedding", "meanstd", 1.0)]
     res = nested_ridge_cv(blocks, y, key, folds, candidates(encoders), inner_folds=inner_folds, seed=seed, fixed=fixed)
 
     def rep(pred: np.ndarray) -> dict[str, Any]:
-        r = regression_report(y, pred, passages, DIMENSIONS)
+        r = regression_report(y[ev], pred[ev], [passages[i] for i in ev], DIMENSIONS)
         return {**{k: v for k, v in r.items() if k != "per_dimension"},
                 "per_dimension_r2": {d: v["r2"] for d, v in r["per_dimension"].items()},
-                "interval": bootstrap_interval(y, pred, key, n_boot, seed)}
+                "interval": bootstrap_interval(y[ev], pred[ev], [key[i] for i in ev], n_boot, seed)}
 
     mean_pred = np.zeros_like(y)
     for tr, te in folds:
         mean_pred[te] = y[tr].mean(0)
-    out = {"protocol": protocol, "folds": len(folds), "n": len(rows), "training_mean": rep(mean_pred),
+    out = {"protocol": protocol, "folds": len(folds), "n": len(rows), "n_evaluated": len(ev),
+           "set_aside": len(pf.set_aside), "training_mean": rep(mean_pred),
            "selected": {**rep(res["selected"]), "choices": res["choices"], "chosen_counts": res["chosen_counts"]},
            "fixed": {k: rep(v) for k, v in res["fixed"].items()}, "inner_r2": res["inner_r2"], "head": {}}
     for e in encoders:
@@ -459,9 +463,10 @@ def _store(settings: Any, name: str, key: str, result: Any) -> None:
 
 
 def _inputs_key(settings: Any, state: PerformanceState) -> dict[str, Any]:
-    """What every later stage's result depends on: the performance settings (but where to tag and
-    how many processes embed) and the rows."""
-    return {"performance": _cfg(settings).model_dump(mode="json", exclude={"tag_files", "workers"}),
+    """What every later stage's result depends on: the performance settings (but where to tag, how
+    many processes embed, and which protocols are listed: each protocol's CV keys on its own name,
+    and ``fit`` on every listed protocol's CV key) and the rows."""
+    return {"performance": _cfg(settings).model_dump(mode="json", exclude={"tag_files", "workers", "protocols"}),
             "rows": [r.segment_id for r in state.rows]}
 
 

@@ -326,8 +326,9 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
             degraded T2 / augmented T4 performances), or embedder key -> inputs to choose from.
             T2/T4 data are always evaluated on their held-out sources; trained on only when the
             fold's tiers enable T2 / T4.
-        rows: the performances; stats: ``(n, S)`` float64 MIDI statistics; protocol: the row
-            field the outer folds are grouped by (``performer`` or ``piece``).
+        rows: the performances; stats: ``(n, S)`` float64 MIDI statistics; protocol: the outer
+            folds (``protocols.protocol_folds``: ``piece``, ``performer``, ``composition4fold``,
+            ``performer4fold``); the figures pool the performances some fold holds out.
         tiers: fixed tiers for every fold (no tier selection); None = chosen per fold.
 
     Returns:
@@ -347,21 +348,25 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         scored the tier (a fold that trains T2 but holds out no degraded group, or trains T3 but
         holds out no two performances of one passage, adds nothing to "t2"/"t3")}, "counts": folds
         per embedder and per kept tier, "evaluated": folds that scored T2/T3}`` (when anything was
-        chosen), "folds": n, "loss_curves": per-fold first/last logged losses}``. A tier kept in some
+        chosen), "folds": n, "n_evaluated": performances held out by some fold, "set_aside": the
+        protocol's separate test set (0 for ``piece``/``performer``), "set_aside_test" (when it is
+        not empty): ``{"n", "mean_r2_per_fold", "mean_r2"}`` of each fold's model on it,
+        "loss_curves": per-fold first/last logged losses}``. A tier kept in some
         fold but scored in none has no "t2"/"t3" entry and a ``"t2_not_scored"``/``"t3_not_scored"``
         reason instead.
     """
     from eno_hf.inference.performance import predict_heads
     from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
     from eno_hf.performance.probe import Candidate, _center_scale, select_ridge
-    from eno_hf.performance.samplers import grouped_folds
+    from eno_hf.performance.protocols import protocol_folds
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 
     inputs = {data.spec.key: data} if isinstance(data, EmbedderInputs) else dict(data)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     passages = [r.passage for r in rows]
-    key = [getattr(r, protocol) for r in rows]
-    folds = grouped_folds(key, cfg.n_folds, cfg.seed)
+    pf = protocol_folds(rows, protocol, cfg.n_folds, cfg.seed)
+    key, folds, ev, aside = pf.groups, pf.folds, pf.evaluated, pf.set_aside
+    aside_r2: list[float] = []
     pred, pred_audio, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
     choices: list[dict[str, Any]] = []
     proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -378,6 +383,7 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         table, t2_data, t4_data = inp.table, inp.t2, inp.t4
         mcfg = build_model_config(cfg, table.dim, inp.spec, t2=t2_data is not None and ftiers.t2, t3=ftiers.t3)
         train_ids = {rows[i].segment_id for i in tr}
+        test_ids = {rows[i].segment_id for i in te}
         t2_fold = t4_fold = None
         raw = inp.pooled_mean_std
         mu, sd = _center_scale(raw[tr])
@@ -387,7 +393,7 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
             t2_all = OrdinalData(t2_data["table"], t2_data["order"], t2_data["groups"], keys=t2_data["source"],
                                  midi=t2_data.get("midi") if mcfg.midi_statistics else None)
             src = t2_data["source"]
-            te2 = [i for i, s in enumerate(src) if s in by_id and s not in train_ids]
+            te2 = [i for i, s in enumerate(src) if s in test_ids]
             if ftiers.t2:
                 t2_fold = t2_all.subset([i for i, s in enumerate(src) if s in train_ids])
         if t4_data is not None and ftiers.t4:
@@ -408,6 +414,9 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         pred_audio[te] = out["ratings"]
         pred[te] = predict_heads(model, [table.tensors[i] for i in te], midi=stats[te])["ratings"] \
             if mcfg.midi_statistics else out["ratings"]
+        if len(aside):
+            pa = predict_heads(model, [table.tensors[i] for i in aside], **({"midi": stats[aside]} if mcfg.midi_statistics else {}))
+            aside_r2.append(regression_report(y[aside], pa["ratings"], [passages[i] for i in aside], DIMENSIONS)["mean_r2"])
         midi_fit, _ = select_ridge({"midi": stats}, y, key, tr, [Candidate(None)], seed=cfg.seed)
         ridge[te] = midi_fit.predict({"midi": stats}, te)
         scored = {"t2": False, "t3": False}
@@ -429,33 +438,38 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
             t2_parts["order"] += order2
             t2_parts["groups"] += groups2
         if t4_data is not None:
-            te4 = [i for i, s in enumerate(t4_data["source"]) if s in by_id and s not in train_ids]
+            te4 = [i for i, s in enumerate(t4_data["source"]) if s in test_ids]
             if te4:
                 a = predict_heads(model, [t4_data["clean"].tensors[i] for i in te4])
                 b = predict_heads(model, [t4_data["augmented"].tensors[i] for i in te4])
                 t4_pairs.append((te4, a, b))
                 t4_sources += [t4_data["source"][i] for i in te4]
         selections[-1]["evaluated"] = scored
-    res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "loss_curves": curves}
+    res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "n_evaluated": len(ev),
+                           "set_aside": len(aside), "loss_curves": curves}
+    if aside_r2:
+        res["set_aside_test"] = {"n": len(aside), "mean_r2_per_fold": aside_r2, "mean_r2": float(np.mean(aside_r2))}
     if len(inputs) > 1 or (tiers is None and cfg.tier_selection):
         res["selection"] = {"folds": selections, "counts": {
             "embedder": dict(Counter(s["embedder"] for s in selections)),
             **{t: sum(s["tiers"][t] for s in selections) for t in ("t2", "t3", "t4")}},
             "evaluated": {t: sum(s["evaluated"][t] for s in selections) for t in ("t2", "t3")}}
-    res["model"] = {**regression_report(y, pred, passages, DIMENSIONS),
-                    "interval": bootstrap_interval(y, pred, key, cfg.n_boot, cfg.seed)}
+    y_ev, pas_ev, key_ev = y[ev], [passages[i] for i in ev], [key[i] for i in ev]
+    res["model"] = {**regression_report(y_ev, pred[ev], pas_ev, DIMENSIONS),
+                    "interval": bootstrap_interval(y_ev, pred[ev], key_ev, cfg.n_boot, cfg.seed)}
     if choices:
         res["model"]["ridge_choices"] = choices
     if cfg.ratings_fit == "ridge" and cfg.use_midi_statistics:
-        res["model_audio_only"] = {**{k: v for k, v in regression_report(y, pred_audio, passages, DIMENSIONS).items()
+        res["model_audio_only"] = {**{k: v for k, v in regression_report(y_ev, pred_audio[ev], pas_ev, DIMENSIONS).items()
                                       if k != "per_dimension"},
-                                   "interval": bootstrap_interval(y, pred_audio, key, cfg.n_boot, cfg.seed)}
+                                   "interval": bootstrap_interval(y_ev, pred_audio[ev], key_ev, cfg.n_boot, cfg.seed)}
     mean_pred = np.zeros_like(y)
     for tr, te in folds:
         mean_pred[te] = np.nanmean(y[tr], axis=0)
-    res["baseline_mean"] = {k: v for k, v in regression_report(y, mean_pred, passages, DIMENSIONS).items() if k != "per_dimension"}
-    res["baseline_ridge_midi"] = {**regression_report(y, ridge, passages, DIMENSIONS),
-                                  "interval": bootstrap_interval(y, ridge, key, cfg.n_boot, cfg.seed)}
+    res["baseline_mean"] = {k: v for k, v in regression_report(y_ev, mean_pred[ev], pas_ev, DIMENSIONS).items()
+                            if k != "per_dimension"}
+    res["baseline_ridge_midi"] = {**regression_report(y_ev, ridge[ev], pas_ev, DIMENSIONS),
+                                  "interval": bootstrap_interval(y_ev, ridge[ev], key_ev, cfg.n_boot, cfg.seed)}
     for name, parts in (("t3", proj_parts), ("t3_baseline", raw_parts)):
         # retrieval within each held-out fold (queries only see unseen performers/pieces)
         per = [m for m in (retrieval_metrics(z, [passages[i] for i in te]) for te, z in parts)

@@ -52,27 +52,36 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     source = _spread_subset(percepiano_dir, tmp_path / "percepiano-40", 40)  # 16 pieces, 17 performers
     sets = [f"paths.data_root={tmp_path / 'data'}", f"performance.source={source}", "performance.epochs=4",
             "performance.degrade_segments=2", "performance.augment_segments=4", "performance.n_folds=3",
-            "performance.n_boot=50"]
+            "performance.n_boot=50", "performance.protocols=[performer,piece,composition4fold,performer4fold]"]
     res = CliRunner().invoke(app, ["run", "--config", str(PROJECT_ROOT / "configs/percepiano.yaml"), "--json",
                                    *[a for s in sets for a in ("--set", s)]])
     assert res.exit_code == 0, res.output[-4000:]
     out = json.loads([x for x in res.stdout.splitlines() if x.startswith("{")][-1])
     report = out["metrics"]
-    assert report["n"] == 40 and set(report["protocols"]) == {"performer", "piece"}
+    assert report["n"] == 40
+    assert list(report["protocols"]) == ["performer", "piece", "composition4fold", "performer4fold"]
     for name, prot in report["protocols"].items():
+        k = 3 if name in ("performer", "piece") else 4  # the dataset's protocols: always 4 folds
+        assert prot["folds"] == k
+        if k == 4:  # a set-aside test set, scored by each fold's model; only held-out rows pooled
+            assert prot["set_aside"] > 0 and prot["n_evaluated"] + prot["set_aside"] <= 40
+            assert len(prot["set_aside_test"]["mean_r2_per_fold"]) == 4
+        else:
+            assert prot["set_aside"] == 0 and prot["n_evaluated"] == 40
         for key in ("model", "model_audio_only", "baseline_ridge_midi", "baseline_mean"):
             r2 = prot[key]["mean_r2"]
             assert r2 == r2 and r2 < 1.0, (key, r2)  # finite, not a perfect (leaked) fit
         # the training mean of each outer fold's training side: about 0 or below on unseen groups
         assert prot["baseline_mean"]["mean_r2"] <= 0.0, prot["baseline_mean"]
         choices = prot["model"]["ridge_choices"]
-        assert len(choices) == 3 and all({"ridge", "ridge_midi"} <= set(c) for c in choices)  # chosen in every fold
+        assert len(choices) == k and all({"ridge", "ridge_midi"} <= set(c) for c in choices)  # chosen in every fold
         assert prot["model"]["interval"]["low"] <= prot["model"]["mean_r2"] + 1e-9
         assert prot["model"]["mean_r2"] != prot["model_audio_only"]["mean_r2"]  # the MIDI statistics are used
-        assert {"t2_baseline", "t3_baseline", "t4"} <= set(prot)  # evaluated whether or not the tier trains
+        if k == 3:  # (the dataset's protocols may hold out none of the 2 T2 / 4 T4 sources)
+            assert {"t2_baseline", "t3_baseline", "t4"} <= set(prot)  # evaluated whether or not the tier trains
         # nested selection: embedder and tiers chosen in each outer fold from its training side
         sel = prot["selection"]
-        assert len(sel["folds"]) == 3 and sum(sel["counts"]["embedder"].values()) == 3
+        assert len(sel["folds"]) == k and sum(sel["counts"]["embedder"].values()) == k
         assert set(sel["counts"]["embedder"]) <= {"sota_tagger-mtat-musicnn-prefix+embedding",
                                                   "sota_tagger-mtat-fcn-prefix+embedding"}
         for fold in sel["folds"]:
