@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import os
 import sys
@@ -47,6 +46,7 @@ import soxr
 
 from eno_hf.audio.files import check_file
 from eno_hf.errors import AudioDecodeError, RejectedInput
+from eno_hf.utils.io import file_sha256
 from eno_hf.utils.logs import STDERR_LOCK as _STDERR_LOCK  # shared with eno's own stderr writers
 
 log = logging.getLogger(__name__)
@@ -207,8 +207,8 @@ def audio_info(path: str | Path) -> AudioInfo:
                                    ) from exc
 
 
-def content_hash(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of the file bytes, read in ``chunk_bytes`` chunks.
+def content_hash(path: str | Path) -> str:
+    """SHA-256 hex digest of the file bytes, streamed (``eno_hf.utils.io.file_sha256``).
 
     Raises:
         AudioDecodeError: the file is missing (``missing_file``), a directory (``unsupported``)
@@ -221,11 +221,7 @@ def content_hash(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     except AudioDecodeError as exc:
         if exc.reason != "empty":
             raise
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_bytes):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def _sf_blocks(path: Path, block_s: float) -> tuple[int, int, int, Iterator[np.ndarray]]:

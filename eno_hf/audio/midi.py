@@ -38,12 +38,10 @@ All three have an acoustic grand piano at program 0. Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +50,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eno_hf.errors import AudioDecodeError
+from eno_hf.utils.io import atomic_path, file_digest
 
 if TYPE_CHECKING:
     from eno_hf.config import MidiRenderConfig
@@ -339,10 +338,7 @@ def _cache_dir() -> Path:
 
 
 def _cache_key(path: Path, sf_path: Path, settings: RenderSettings) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+    h = file_digest(path)
     st = sf_path.stat()
     synth = {"sample_rate": settings.sample_rate, "soundfont": settings.soundfont,
              "gain": settings.gain, "reverb": settings.reverb, "chorus": settings.chorus}
@@ -490,26 +486,22 @@ def render_midi_to_wav(path: str | Path, settings: RenderSettings | None = None,
         except OSError:
             pass
         return out
-    fd, tmp = tempfile.mkstemp(suffix=".wav", dir=cache, prefix=f".render-{os.getpid()}-")
-    os.close(fd)
     cmd = [exe, "-ni", "-q", "-T", "wav", "-r", str(int(settings.sample_rate)),
            "-g", str(float(settings.gain)),
            "-o", f"synth.reverb.active={int(settings.reverb)}",
            "-o", f"synth.chorus.active={int(settings.chorus)}",
-           "-F", tmp, str(sf_path), str(path)]
+           "-F"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        if proc.returncode != 0 or not Path(tmp).is_file() or Path(tmp).stat().st_size <= 44:
-            msg = (proc.stderr or proc.stdout or "no output").strip().splitlines()
-            raise AudioDecodeError(path, f"fluidsynth failed (exit {proc.returncode}): "
-                                   f"{msg[-1][:200] if msg else ''}", reason="undecodable")
-        os.replace(tmp, out)
+        with atomic_path(out, prefix=f".render-{os.getpid()}-", suffix=".wav") as tmp:
+            proc = subprocess.run([*cmd, str(tmp), str(sf_path), str(path)], capture_output=True, text=True,
+                                  timeout=timeout_s)
+            if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size <= 44:
+                msg = (proc.stderr or proc.stdout or "no output").strip().splitlines()
+                raise AudioDecodeError(path, f"fluidsynth failed (exit {proc.returncode}): "
+                                       f"{msg[-1][:200] if msg else ''}", reason="undecodable")
     except subprocess.TimeoutExpired as exc:
         raise AudioDecodeError(path, f"fluidsynth did not finish in {timeout_s:.0f} s",
                                reason="undecodable") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     evict_cache(cache, int(settings.cache_max_mb * 2**20), keep=out)
     return out
 

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from eno_hf.errors import RejectedInput
+from eno_hf.utils.io import atomic_write, file_sha256
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -181,7 +182,7 @@ def model_id() -> str:
     """``basic-pitch-{version}-icassp_2022-{sha256(nmp.onnx)[:16]}``: names the model in cache keys."""
     from importlib.metadata import version
 
-    digest = hashlib.sha256(model_path().read_bytes()).hexdigest()[:16]
+    digest = file_sha256(model_path())[:16]
     return f"basic-pitch-{version('basic-pitch')}-icassp_2022-{digest}"
 
 
@@ -314,7 +315,6 @@ def transcribe_to_file(source: str | Path | np.ndarray, sample_rate: int | None 
         ValueError: samples without ``sample_rate``.
     """
     from eno_hf.config import AudioConfig
-    from eno_hf.utils.io import atomic_write
 
     s = settings or TranscriptionSettings()
     cfg = audio_cfg or AudioConfig()

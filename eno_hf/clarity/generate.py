@@ -24,10 +24,10 @@ import numpy as np
 import soundfile as sf
 
 from eno_hf.audio.io import load_audio
-from eno_hf.utils.io import atomic_write_json
 from eno_hf.clarity.config import ClarityConfig, FlawRecipe
 from eno_hf.clarity.names import flawed_name, parse_name
 from eno_hf.clarity.source import LABELS_FILE
+from eno_hf.utils.io import atomic_path, atomic_write_json
 
 __all__ = ["correction_names", "draw_params", "apply_flaw", "generate_flawed"]
 
@@ -142,9 +142,8 @@ def generate_flawed(cfg: ClarityConfig, raw_dir: str | Path, gold_files: list[st
                 failed.append({"file": rel, "reason": f"{type(exc).__name__}: {exc}"})
                 break
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp.wav")
-            sf.write(str(tmp), y, cfg.sample_rate, subtype="FLOAT")
-            tmp.replace(target)
+            with atomic_path(target, suffix=".wav") as tmp:
+                sf.write(str(tmp), y, cfg.sample_rate, subtype="FLOAT")
             records.append(rec)
             written += 1
     planned = {x["file"] for x in records}

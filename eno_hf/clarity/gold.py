@@ -27,6 +27,7 @@ import soundfile as sf
 from eno_hf.audio.io import load_audio
 from eno_hf.clarity.config import ClarityConfig
 from eno_hf.clarity.names import gold_name
+from eno_hf.utils.io import atomic_path
 
 __all__ = ["DRUM_SOUNDS", "drum_sound", "collect_drum_samples", "render_midi", "revoice_midi",
            "write_gold"]
@@ -194,9 +195,8 @@ def write_gold(cfg: ClarityConfig, raw_dir: Path) -> dict[str, object]:
             sources.pop(str(target.relative_to(raw_dir)))
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp.wav")
-        sf.write(str(tmp), y, sr, subtype="PCM_24")
-        tmp.replace(target)
+        with atomic_path(target, suffix=".wav") as tmp:
+            sf.write(str(tmp), y, sr, subtype="PCM_24")
         written += 1
 
     for sound, paths in collect_drum_samples(g.drumkits_dir, g.drums_per_sound).items():

@@ -28,7 +28,6 @@ Example::
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -42,7 +41,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from eno_hf.config import Settings
-from eno_hf.utils.io import atomic_write_json
+from eno_hf.utils.io import atomic_write_json, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +105,6 @@ def _suffix(url: str, content_type: str | None) -> str:
         return _CT_SUFFIX[ct]
     suffix = Path(urlparse(url).path).suffix.lower()
     return suffix if suffix in AUDIO_SUFFIXES else ".bin"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def items_from_csv(path: str | Path, id_column: str, url_column: str) -> tuple[list[DownloadItem], list[dict]]:
@@ -180,7 +171,7 @@ def download_one(item: DownloadItem, dest: str | Path, *, client=None, retries: 
     stem = _safe_stem(item.recording_id)
     if known and known.get("url") == item.url:
         p = dest / Path(known["path"]).name
-        if p.is_file() and p.stat().st_size == known.get("bytes") and _sha256(p) == known.get("sha256"):
+        if p.is_file() and p.stat().st_size == known.get("bytes") and file_sha256(p) == known.get("sha256"):
             return {**known, "reused": True}
     part = dest / f"{stem}.part"
     own_client = client is None
@@ -206,7 +197,7 @@ def download_one(item: DownloadItem, dest: str | Path, *, client=None, retries: 
     final = dest / f"{stem}{_suffix(item.url, ctype)}"
     os.replace(part, final)
     return {"recording_id": item.recording_id, "url": item.url, "path": str(final), "bytes": total,
-            "sha256": _sha256(final), "content_type": ctype, "attempts": attempts, "reused": False}
+            "sha256": file_sha256(final), "content_type": ctype, "attempts": attempts, "reused": False}
 
 
 def _fetch(client, url: str, part: Path, max_bytes: int, content_types: tuple[str, ...],

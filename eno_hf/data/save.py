@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from eno_hf.data.arrow import ARRAY_COLUMNS
+from eno_hf.utils.io import atomic_write_json
 
 __all__ = ["write_split", "SHARD_ROWS", "WRITER_BATCH_SIZE"]
 
@@ -93,7 +93,6 @@ def write_split(out_dir: Path, split: str, chunks: Iterable[tuple[list[dict[str,
              "_output_all_columns": False, "_split": split}
     info = asdict(ds.info)
     del ds, parts
-    (out_dir / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-    (out_dir / "dataset_info.json").write_text(
-        json.dumps({k: info[k] for k in sorted(info)}, indent=2), encoding="utf-8")
+    atomic_write_json(out_dir / "state.json", state, sort_keys=True, sanitize=False)
+    atomic_write_json(out_dir / "dataset_info.json", {k: info[k] for k in sorted(info)}, sanitize=False)
     return n

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eno_hf.errors import RejectedInput
+from eno_hf.utils.io import atomic_write_json
 
 __all__ = ["hash_files", "torch_threads", "pool_map", "progress", "die_with_parent", "reap_orphans"]
 
@@ -81,8 +82,6 @@ def hash_files(paths: Sequence[str], threads: int, cache_file: str | Path | None
     if cache_file is not None:
         updates = {p: [*stats[p], h] for p, h in fresh.items() if isinstance(h, str) and stats[p] is not None}
         if updates:
-            from eno_hf.utils.io import atomic_write_json
-
             cache.update(updates)
             atomic_write_json(cache_file, cache, indent=None)
     return {p: out[p] for p in paths}
@@ -167,9 +166,8 @@ def _register_worker(parent_pid: int) -> None:
         d = _registry_dir()
         d.mkdir(mode=0o700, exist_ok=True)
         me = os.getpid()
-        (d / f"{me}.json").write_text(json.dumps({
-            "pid": me, "created": _create_time(me), "parent": parent_pid,
-            "parent_created": _create_time(parent_pid)}))
+        atomic_write_json(d / f"{me}.json", {"pid": me, "created": _create_time(me), "parent": parent_pid,
+                                             "parent_created": _create_time(parent_pid)}, indent=None)
     except OSError:
         pass
 

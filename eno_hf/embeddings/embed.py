@@ -33,6 +33,7 @@ import torch
 
 from eno_hf.embeddings.frames import FrameEmbedder
 from eno_hf.errors import RejectedInput
+from eno_hf.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,6 @@ def items_from_folder(folder: str | Path, recursive: bool = True) -> list[EmbedI
     return [EmbedItem(segment_id=str(p.relative_to(root).with_suffix("")).replace("/", "__"), path=str(p),
                       size_hint=float(p.stat().st_size) * (30.0 if p.suffix.lower() in MIDI_SUFFIXES else 1.0))
             for p in files]
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj), encoding="utf-8")
-    tmp.replace(path)
 
 
 class ShardWriter:
@@ -248,7 +243,7 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
                 bar.advance(len(batch))
             writer.write(out, marker.stem, metas, embs)
             result.embedded += len(metas)
-            _atomic_json(marker, {"ids": shard_ids, "meta": metas, "rejected": rejects})
+            atomic_write_json(marker, {"ids": shard_ids, "meta": metas, "rejected": rejects})
             if progress is not None:
                 progress(k + 1, len(shards))
     known, known_rejects = finished()
@@ -263,7 +258,7 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
         for r in rejected:
             fh.write(json.dumps(r) + "\n")
     result.rejected = rejected
-    _atomic_json(out / "manifest.json", {"embedder": embedder.spec.to_dict(), "key": embedder.spec.key,
+    atomic_write_json(out / "manifest.json", {"embedder": embedder.spec.to_dict(), "key": embedder.spec.key,
                                          "dim": embedder.dim, "sample_rate": embedder.sample_rate,
                                          "window": embedder.window, "hop": embedder.hop,
                                          "n_segments": len(by_id), "n_rejected": len(rejected),

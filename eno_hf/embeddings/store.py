@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from eno_hf.errors import RejectedInput
+from eno_hf.utils.io import atomic_write_json
 
 __all__ = ["ImportResult", "export_embeddings", "import_embeddings", "load_embedding_dataset", "load_tensor",
            "read_metadata"]
@@ -226,7 +227,7 @@ def import_embeddings(src: str | Path, data_root: str | Path, name: str, expecte
     report = {"source": str(src), "name": name, "version": version, "dim": dim, "accepted": len(good),
               "rejected": len(rejected), "reasons": dict(Counter(r["reason"] for r in rejected)),
               "rejections": rejected, "frames_total": int(sum(columns["frames"]))}
-    (out / "qc_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    atomic_write_json(out / "qc_report.json", report)
     write_latest(data_root, name, version)
     return ImportResult(out, version, len(good), rejected)
 

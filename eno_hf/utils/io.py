@@ -1,10 +1,14 @@
-"""The one place for atomic writes, pointer files, JSON hashing and JSON sanitising.
+"""The one place for atomic writes, pointer files, file and JSON hashing and JSON sanitising.
 
-- ``atomic_write(path, write, binary=True)``: ``write(fh)`` into a temporary file in the target's
-  folder, then ``os.replace`` it into place (readers see the old file or the new one, never a
-  partial one; POSIX ``rename(2)`` is atomic within one file system, NFS included). A failed
-  ``write`` leaves no temporary file behind.
-- ``atomic_write_text``/``atomic_write_json``: the same for text and (strict, sanitised) JSON.
+- ``atomic_path(path)``: a temporary path in the target's folder for a writer that wants a path (a
+  subprocess, a library); on success it is ``os.replace`` d into place (readers see the old file or
+  the new one, never a partial one; POSIX ``rename(2)`` is atomic within one file system, NFS
+  included). A failure leaves no temporary file behind.
+- ``atomic_write(path, write, binary=True, fsync=False)``: ``write(fh)`` into such a temporary.
+- ``atomic_write_text``/``atomic_write_json``: the same for text and strict JSON (sanitised, or
+  refused when ``sanitize=False``).
+- ``file_digest(path)``/``file_sha256(path)``: SHA-256 of a file's bytes, streamed
+  (``hashlib.file_digest``): content hashes, cache keys, download manifests.
 - ``write_pointer``/``read_pointer``: a one-line text file naming the current version of
   something (``datasets/{name}/LATEST``, ``hub/{name}/latest``).
 - ``json_hash(obj, length)``: SHA-256 hex of the canonical JSON of ``obj`` (sorted keys, compact
@@ -21,12 +25,13 @@ import math
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["owned_temp_prefix", "atomic_write", "atomic_write_text", "atomic_write_json", "write_pointer", "read_pointer",
-           "json_hash", "to_jsonable"]
+__all__ = ["owned_temp_prefix", "atomic_path", "atomic_write", "atomic_write_text", "atomic_write_json", "write_pointer",
+           "read_pointer", "file_digest", "file_sha256", "json_hash", "to_jsonable"]
 
 
 def owned_temp_prefix(final: str | Path) -> str:
@@ -37,14 +42,47 @@ def owned_temp_prefix(final: str | Path) -> str:
     return f".{Path(final).name}.{host}-{os.getpid()}."
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[Any]], Any], binary: bool = True) -> Path:
-    """Write ``path`` atomically: ``write(fh)`` into a temp file beside it (named by
-    ``owned_temp_prefix``), then ``os.replace``.
+@contextmanager
+def atomic_path(path: str | Path, prefix: str | None = None, suffix: str = "") -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; on a clean exit it replaces ``path`` (``os.replace``).
+
+    Args:
+        path: destination; its parent folders are created.
+        prefix: name prefix of the temporary (default ``owned_temp_prefix(path)``, so cleaners can
+            tell a dead writer's orphan from a live one's file).
+        suffix: name suffix of the temporary (a program that picks the format by extension).
+
+    Yields:
+        The temporary's ``Path`` (created empty, mode 0600, as ``tempfile.mkstemp`` makes it).
+
+    Raises:
+        Whatever the body or the file system raises; the temporary is removed first and ``path``
+        is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=owned_temp_prefix(path) if prefix is None else prefix, suffix=suffix,
+                                dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[Any]], Any], binary: bool = True,
+                 fsync: bool = False) -> Path:
+    """Write ``path`` atomically: ``write(fh)`` into an ``atomic_path`` temporary, then ``os.replace``.
 
     Args:
         path: destination; its parent folders are created.
         write: called once with the open temp file (``"wb"`` when ``binary`` else ``"w"`` UTF-8).
         binary: open mode of the temp file.
+        fsync: flush the bytes to the device before the rename (the file then survives a power
+            loss, not only a crash of the process; slower, for files written rarely).
 
     Returns:
         ``path`` as a ``Path``.
@@ -52,29 +90,35 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], Any], binary: bool
     Raises:
         Whatever ``write`` or the file system raises; the temp file is removed first.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=owned_temp_prefix(path), dir=path.parent)
-    try:
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8") as fh:
             write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+    return Path(path)
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
+def atomic_write_text(path: str | Path, text: str, fsync: bool = False) -> Path:
     """``atomic_write`` of a UTF-8 text. Returns ``path``."""
-    return atomic_write(path, lambda fh: fh.write(text), binary=False)
+    return atomic_write(path, lambda fh: fh.write(text), binary=False, fsync=fsync)
 
 
-def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2, sort_keys: bool = False) -> Path:
-    """Write ``to_jsonable(obj)`` as strict JSON (NaN → ``null``) plus a newline, atomically."""
-    text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=sort_keys, ensure_ascii=False,
-                      allow_nan=False)
-    return atomic_write_text(path, text + "\n")
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2, sort_keys: bool = False,
+                      sanitize: bool = True, fsync: bool = False) -> Path:
+    """Write ``obj`` as strict JSON plus a newline, atomically (``atomic_write``). Returns ``path``.
+
+    Args:
+        sanitize: write ``to_jsonable(obj)`` (NaN/±inf → ``null``, numpy → Python, paths → ``str``);
+            ``False`` writes ``obj`` as it is.
+
+    Raises:
+        ValueError: ``sanitize=False`` and ``obj`` holds NaN or ±inf (nothing is written).
+        TypeError: ``sanitize=False`` and ``obj`` holds something JSON does not know.
+    """
+    text = json.dumps(to_jsonable(obj) if sanitize else obj, indent=indent, sort_keys=sort_keys,
+                      ensure_ascii=False, allow_nan=False)
+    return atomic_write_text(path, text + "\n", fsync=fsync)
 
 
 def write_pointer(path: str | Path, value: str) -> Path:
@@ -88,6 +132,26 @@ def read_pointer(path: str | Path) -> str | None:
     if not p.is_file():
         return None
     return p.read_text(encoding="utf-8").strip() or None
+
+
+def file_digest(path: str | Path) -> "hashlib._Hash":
+    """SHA-256 hash object of the bytes of the file at ``path``, read in blocks (``hashlib.file_digest``);
+    update it further for a key that covers more than the file.
+
+    Raises:
+        OSError: the file cannot be opened or read (``FileNotFoundError``, ``IsADirectoryError``...).
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256")
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest (64 characters) of the bytes of the file at ``path`` (``file_digest``).
+
+    Raises:
+        OSError: the file cannot be opened or read.
+    """
+    return file_digest(path).hexdigest()
 
 
 def json_hash(obj: Any, length: int | None = None) -> str:

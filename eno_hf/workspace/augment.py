@@ -41,10 +41,12 @@ import numpy as np
 
 from eno_hf.config import Settings
 from eno_hf.errors import RejectedInput
+from eno_hf.utils.io import atomic_write
 from eno_hf.workspace.config import AugmentConfig
 from eno_hf.workspace.ingest import SAMPLE_ID_HEX, updated
 from eno_hf.workspace.keys import transpose_key
-from eno_hf.workspace.schema import Annotations, ManifestEntry, Provenance, Rejection
+from eno_hf.workspace.layout import Workspace
+from eno_hf.workspace.schema import Annotations, Manifest, ManifestEntry, Provenance, Rejection
 
 
 @dataclass
@@ -174,17 +176,16 @@ def _augment_one(args: tuple) -> dict[str, Any]:
     """Worker: make one copy. Returns ``{"status", "path", "ops", "seed", ...}``."""
     kind, src_path, out_dir, ops, seed, audio_cfg = args
     import hashlib
+    import io
     import os
-    import tempfile
 
+    buf = io.BytesIO()
     try:
         if kind == "midi":
             from eno_hf.features.midi import load_midi
 
             pm = apply_midi_ops(load_midi(src_path), ops)
-            fd, tmp = tempfile.mkstemp(suffix=".mid", dir=out_dir)
-            os.close(fd)
-            pm.write(tmp)
+            pm.write(buf)
             ext = ".mid"
         else:
             import soundfile as sf
@@ -193,16 +194,13 @@ def _augment_one(args: tuple) -> dict[str, Any]:
 
             y, _ = load_and_condition(src_path, audio_cfg)
             y = apply_audio_ops(y, audio_cfg.sample_rate, ops)
-            fd, tmp = tempfile.mkstemp(suffix=".wav", dir=out_dir)
-            os.close(fd)
-            sf.write(tmp, y, audio_cfg.sample_rate, subtype="PCM_16")
+            sf.write(buf, y, audio_cfg.sample_rate, subtype="PCM_16", format="WAV")
             ext = ".wav"
     except RejectedInput as exc:
         return {"status": "rejected", "reason": exc.reason, "detail": exc.detail}
-    with open(tmp, "rb") as fh:
-        sid = hashlib.sha256(fh.read()).hexdigest()[:SAMPLE_ID_HEX]
+    sid = hashlib.sha256(buf.getvalue()).hexdigest()[:SAMPLE_ID_HEX]
     final = os.path.join(out_dir, sid + ext)
-    os.replace(tmp, final)
+    atomic_write(final, lambda fh: fh.write(buf.getvalue()))
     return {"status": "ok", "sample_id": sid, "path": final, "ops": ops, "seed": seed}
 
 

@@ -30,6 +30,9 @@ import numpy as np
 
 from eno_hf.config import AudioConfig, Settings
 from eno_hf.errors import RejectedInput
+from eno_hf.utils.io import atomic_write_json
+from eno_hf.workspace.layout import Workspace
+from eno_hf.workspace.schema import Manifest
 
 LABEL_FIELDS = ("key", "mode", "tempo_bpm", "groove_type", "swing_ratio", "articulation", "chord_progression")
 
@@ -100,10 +103,8 @@ def sample_features(job: ExtractJob) -> dict[str, Any]:
     clean["n_nonfinite"] = n_bad
     clean["n_numeric"] = n_num
     Path(job.out_json).parent.mkdir(parents=True, exist_ok=True)
-    from eno_hf.workspace.schema import atomic_write_json
-
     np.savez(job.out_npz, **arrays)
-    atomic_write_json(job.out_json, clean)
+    atomic_write_json(job.out_json, clean, indent=1, sanitize=False)
     return {"sample_id": job.sample_id, "status": "ok", "features": clean}
 
 

@@ -23,10 +23,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from eno_hf.workspace.config import WorkspaceConfig
-from eno_hf.workspace.schema import Manifest, ManifestEntry, WorkspaceInfo, atomic_write_json
+from eno_hf.utils.io import atomic_write_json
+from eno_hf.workspace.schema import Manifest, ManifestEntry, WorkspaceInfo
 
 SUBDIRS = ("raw/midi", "raw/audio", "raw/synthetic", "processed/features", "processed/augmented",
            "annotations", "splits", "reports")
+
+_DURABLE = {"indent": 1, "sanitize": False, "fsync": True}
+"""How a workspace's own records are written (``atomic_write_json``): strict JSON (NaN refused), on
+the device before the rename, so a crash or a power loss never leaves a half-written manifest."""
 
 
 class WorkspaceError(ValueError):
@@ -81,7 +86,7 @@ class Workspace:
         info = WorkspaceInfo(dataset_id=cfg.dataset_id, target_model=cfg.target_model,
                              categories=list(cfg.categories), target_per_category=cfg.target_per_category,
                              created_utc=created)
-        atomic_write_json(ws.config_path, info.model_dump(mode="json"))
+        atomic_write_json(ws.config_path, info.model_dump(mode="json"), **_DURABLE)
         if not ws.manifest_path.is_file():
             ws.save(Manifest(dataset_id=cfg.dataset_id))
         return ws
@@ -115,7 +120,7 @@ class Workspace:
         """Validate and write ``manifest.json`` atomically, and ``annotations/{sample_id}.json``
         for every sample whose file content would change."""
         manifest = Manifest.model_validate(manifest.model_dump())
-        atomic_write_json(self.manifest_path, manifest.model_dump(mode="json"))
+        atomic_write_json(self.manifest_path, manifest.model_dump(mode="json"), **_DURABLE)
         for e in manifest.samples:
             self.write_annotation(e)
 
@@ -128,4 +133,4 @@ class Workspace:
                     return
             except (OSError, json.JSONDecodeError):
                 pass
-        atomic_write_json(path, data)
+        atomic_write_json(path, data, **_DURABLE)

@@ -1,15 +1,12 @@
 """Workspace files validated with pydantic: ``config.json`` and ``manifest.json``.
 
 ``manifest.json`` holds one ``ManifestEntry`` per sample and the inputs that were rejected
-(with their reasons); it is written atomically (temporary file in the same folder, ``fsync``,
-``os.replace``), so a crash never leaves a half-written manifest.
+(with their reasons); ``Workspace.save`` writes it atomically (``eno_hf.utils.io.atomic_write_json``:
+a temporary in the same folder, ``fsync``, ``os.replace``), so a crash never leaves a half-written manifest.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,20 +115,3 @@ class WorkspaceInfo(_Model):
     categories: list[str]
     target_per_category: int = Field(ge=1)
     created_utc: str
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, flushed and fsynced, then
-    ``os.replace`` (atomic on POSIX); strict JSON (NaN/Inf raise ``ValueError``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, allow_nan=False, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

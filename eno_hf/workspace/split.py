@@ -26,6 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eno_hf.config import Settings, deep_merge
+from eno_hf.utils.io import atomic_path
+from eno_hf.workspace.layout import Workspace
+from eno_hf.workspace.schema import Manifest
+
 LABEL_COLUMNS = ("emotion", "key", "mode", "groove_type", "articulation", "chord_progression",
                  "origin", "kind", "source")
 NUMERIC_COLUMNS = ("valence", "arousal", "tempo_bpm", "swing_ratio")
@@ -50,8 +55,7 @@ def write_table(ws, manifest) -> Path:
 
     path = ws.abs("processed/dataset.csv")
     cols = ["sample_id", "file_path", "group", "performer", *LABEL_COLUMNS, *NUMERIC_COLUMNS, *MIDI_COLUMNS]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for e in sorted(manifest.samples, key=lambda e: e.sample_id):
@@ -68,7 +72,6 @@ def write_table(ws, manifest) -> Path:
                 v = feats.get(c)
                 row[c] = "" if v is None else f"{v:.6g}"
             w.writerow(row)
-    tmp.replace(path)
     return path
 
 

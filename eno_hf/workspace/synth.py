@@ -29,14 +29,14 @@ ratio, articulation, chord progression; ``is_verified = False``, ``notes = "synt
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from eno_hf.config import Settings
+from eno_hf.utils.io import atomic_write
 from eno_hf.workspace.config import SynthConfig
 from eno_hf.workspace.keys import key_name, pitch_class
 from eno_hf.workspace.layout import Workspace
@@ -212,13 +212,11 @@ def synthesize_workspace(ws: Workspace, manifest: Manifest, settings: Settings, 
             rng = np.random.default_rng([cfg.seed, ci, i])
             spec = draw_spec(emotion, rng, cfg)
             pm = compose(spec, rng)
-            fd, tmp = tempfile.mkstemp(suffix=".mid", dir=out_dir)
-            os.close(fd)
-            pm.write(tmp)
-            with open(tmp, "rb") as fh:
-                sid = hashlib.sha256(fh.read()).hexdigest()[:SAMPLE_ID_HEX]
+            buf = io.BytesIO()
+            pm.write(buf)
+            sid = hashlib.sha256(buf.getvalue()).hexdigest()[:SAMPLE_ID_HEX]
             final = out_dir / f"{sid}.mid"
-            os.replace(tmp, final)
+            atomic_write(final, lambda fh: fh.write(buf.getvalue()))
             if sid in ids:
                 continue
             mode = "major" if spec.mode_name in MAJOR_MODES else "minor"

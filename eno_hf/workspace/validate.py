@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from eno_hf.config import Settings
+from eno_hf.utils.io import atomic_write_json
 from eno_hf.workspace.layout import Workspace
 from eno_hf.workspace.schema import Manifest
-from eno_hf.workspace.schema import atomic_write_json
 
 REQUIRED = ("emotion", "valence", "arousal", "key", "mode", "tempo_bpm")
 REQUIRED_MIDI = ("groove_type", "articulation")
@@ -169,7 +169,7 @@ def validate_workspace(ws: Workspace, manifest: Manifest, settings: Settings, wr
                               rejected=[r.model_dump() for r in manifest.rejected])
     if write_back:
         ws.save(manifest)
-    atomic_write_json(ws.abs("reports/validation.json"), _jsonable(report.to_dict()))
+    atomic_write_json(ws.abs("reports/validation.json"), _jsonable(report.to_dict()), indent=1, sanitize=False)
     return report
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from eno_hf.workspace.layout import SUBDIRS, Workspace, WorkspaceError
-from eno_hf.workspace.schema import Annotations, Manifest, ManifestEntry, atomic_write_json
+from eno_hf.workspace.schema import Annotations, Manifest, ManifestEntry
 
 
 def _entry(sid="a" * 16, **kw):
@@ -75,15 +75,6 @@ def test_invalid_manifest_on_disk_is_reported_with_the_field(make_settings):
     ws.manifest_path.write_text(json.dumps(data))
     with pytest.raises(WorkspaceError, match="valence"):
         ws.load()
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    p = tmp_path / "m.json"
-    atomic_write_json(p, {"a": 1})
-    with pytest.raises(ValueError, match="not JSON compliant: nan"):
-        atomic_write_json(p, {"a": float("nan")})  # strict JSON: NaN refused mid-write
-    assert json.loads(p.read_text()) == {"a": 1}
-    assert [x.name for x in tmp_path.iterdir()] == ["m.json"]  # no temporary file left behind
 
 
 def test_save_writes_per_sample_annotation_files(make_settings):
