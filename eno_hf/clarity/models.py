@@ -12,10 +12,10 @@ Inputs: the 64 fingerprint columns (``FINGERPRINT_NAMES``, float32). Classificat
 (``none`` = gold). Regression target: the ``target_*`` correction vector (rows without a known
 correction are left out of regression). Splits are grouped by source recording (``group``: a gold
 file and all its variants stay on one side): an 80/20 ``GroupShuffleSplit`` hold-out and a
-``StratifiedGroupKFold`` cross-validation over all files. Metrics: accuracy and macro-F1 of the flaw,
-MAE and R² per correction output (and their means). Intervals: 95 % percentile intervals of a
-group (cluster) bootstrap over the pooled out-of-fold predictions (``models.bootstrap`` resamples of
-whole groups), next to the fold mean and standard deviation.
+``StratifiedGroupKFold`` cross-validation over all files (``eno_hf.data.folds.group_folds``).
+Metrics: accuracy and macro-F1 of the flaw, MAE and R² per correction output (and their means).
+Intervals: 95 % percentile intervals of a group (cluster) bootstrap over the pooled out-of-fold
+predictions (``models.bootstrap`` resamples of whole groups), next to the fold mean and standard deviation.
 
 The registered model is the ``random_forest`` pair fitted on the 80 % training side; its hold-out
 metrics are the ``test`` metrics of the card.
@@ -32,12 +32,13 @@ from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoosti
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+from sklearn.model_selection import GroupShuffleSplit
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from eno_hf.clarity.config import ModelsConfig
+from eno_hf.data.folds import fold_pairs, group_folds
 from eno_hf.features.fingerprint import FINGERPRINT_NAMES
 from eno_hf.utils.io import atomic_write_json
 
@@ -145,8 +146,7 @@ def _train_and_compare(frame, target_cols, cfg, families):
         raise ValueError(f"need at least 2 groups for grouped CV, got {n_groups}")
     tr, te = split_holdout(groups, cfg.test_size, cfg.seed)
     assert not set(groups[tr]) & set(groups[te])
-    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=cfg.seed)
-    fold_idx = list(cv.split(X, y_cls, groups))
+    fold_idx = fold_pairs(group_folds(groups, folds, cfg.seed, strata=y_cls))  # StratifiedGroupKFold, shuffled
 
     result: dict[str, Any] = {"families": {}}
     registered = None
