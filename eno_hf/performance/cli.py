@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from eno_hf.config import Settings
 
 console = Console(stderr=True)
 
 
 def print_report(report: dict[str, Any]) -> None:
-    """Mean R² (95 % interval), Pearson r, MAE, pairwise accuracy per protocol, model vs baselines."""
+    """Mean R² (95 % interval), Pearson r, MAE, pairwise accuracy per protocol, model vs baselines
+    (and, for a protocol with a set-aside test set, the folds' models' mean R² on it)."""
     for protocol, res in report.get("protocols", {}).items():
-        t = Table(title=f"{report.get('dataset')} — {protocol}-grouped CV ({res['folds']} folds, n={res['n']})")
+        name = f"{protocol}-grouped" if protocol in ("piece", "performer") else protocol
+        held = (f", {res['n_evaluated']} held out, {res['set_aside']} set aside" if res.get("set_aside") else "")
+        t = Table(title=f"{report.get('dataset')} — {name} CV ({res['folds']} folds, n={res['n']}{held})")
         for col in ("system", "mean R² [95% CI]", "mean r", "MAE", "pairwise acc"):
             t.add_column(col)
         from eno_hf.performance.pipeline import REPORT_SYSTEMS
@@ -27,6 +33,9 @@ def print_report(report: dict[str, Any]) -> None:
             r2 = f"{m['mean_r2']:.3f}" + (f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
             t.add_row(label, r2, f"{m['mean_pearson']:.3f}", f"{m['mean_mae']:.4f}", f"{m['mean_pairwise_accuracy']:.3f}")
         console.print(t)
+        if "set_aside_test" in res:
+            st = res["set_aside_test"]
+            console.print(f"  set-aside test ({st['n']}): mean R² {st['mean_r2']:.3f} (mean of the {res['folds']} folds' models)")
         counts = (res.get("selection") or {}).get("counts")
         if counts:  # nested: chosen inside each outer fold from its training side
             console.print(f"  chosen per fold: embedder {counts['embedder']}; folds keeping "
@@ -40,7 +49,7 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(f"published mean R²: {report.get('published_mean_r2')}")
 
 
-def run_performance_command(settings: Any, json_out: bool = False, prefect: bool = False) -> None:
+def run_performance_command(settings: Settings, json_out: bool = False, prefect: bool = False) -> None:
     """Run the performance job (``eno_hf.performance.pipeline.run_performance``; with ``prefect``
     the flow ``eno-performance`` on an ephemeral server), print the report, optionally a JSON line."""
     import json

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.config import Settings
 from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
 from eno_hf.jobs import FieldState, Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
@@ -422,14 +423,14 @@ class PerformanceState(FieldState):
     state_label = "performance state"
 
 
-def _cfg(settings: Any) -> PerformanceConfig:
+def _cfg(settings: Settings) -> PerformanceConfig:
     cfg = settings.performance
     if cfg is None:
         raise ValueError("settings.performance is not set")
     return cfg
 
 
-def _work(settings: Any) -> Path:
+def _work(settings: Settings) -> Path:
     return Path(settings.paths.data_root) / "performance" / _cfg(settings).name
 
 
@@ -447,7 +448,7 @@ def _plain(o: Any) -> Any:
     return o
 
 
-def _reuse(settings: Any, name: str, key: str) -> Any:
+def _reuse(settings: Settings, name: str, key: str) -> Any:
     """The stored result of stage ``name`` when its marker holds ``key``, else None."""
     stages = _work(settings) / "stages"
     if read_marker(stages / f"{name}.json", key) is None or not (stages / f"{name}.result.json").is_file():
@@ -455,14 +456,14 @@ def _reuse(settings: Any, name: str, key: str) -> Any:
     return json.loads((stages / f"{name}.result.json").read_text(encoding="utf-8"))
 
 
-def _store(settings: Any, name: str, key: str, result: Any) -> None:
+def _store(settings: Settings, name: str, key: str, result: Any) -> None:
     """Write stage ``name``'s ``result`` (JSON, NaN kept), then its marker (``key``), both atomically."""
     stages = _work(settings) / "stages"
     atomic_write_text(stages / f"{name}.result.json", json.dumps(_plain(result), default=float))
     write_marker(stages / f"{name}.json", key, {"result": f"{name}.result.json"})
 
 
-def _inputs_key(settings: Any, state: PerformanceState) -> dict[str, Any]:
+def _inputs_key(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """What every later stage's result depends on: the performance settings (but where to tag, how
     many processes embed, and which protocols are listed: each protocol's CV keys on its own name,
     and ``fit`` on every listed protocol's CV key) and the rows."""
@@ -474,7 +475,7 @@ def _choice(final: Selection) -> dict[str, Any]:
     return {"embedder": final.inputs.spec.key, "tiers": final.tiers.model_dump(mode="json")}
 
 
-def stage_inputs(settings: Any, state: PerformanceState) -> dict[str, Any]:
+def stage_inputs(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """Render and embed the rated performances with every candidate embedder (``embedder_inputs``,
     cached and resumable by shard) and their MIDI statistics (``midi_stats``)."""
     cfg, work = _cfg(settings), _work(settings)
@@ -482,7 +483,7 @@ def stage_inputs(settings: Any, state: PerformanceState) -> dict[str, Any]:
     return {"rows": rows, "inputs": inputs, "stats": midi_stats(rows, work)}
 
 
-def stage_select(settings: Any, state: PerformanceState) -> dict[str, Any]:
+def stage_select(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """The embedder and tiers of the registered model, chosen on all rows (``select_procedure``),
     and the report's head (data, embedder, tiers, their selection reports)."""
     state.require("rows", "inputs", "stats")
@@ -509,13 +510,13 @@ def stage_select(settings: Any, state: PerformanceState) -> dict[str, Any]:
     return {"final": final, "report": report, "cached": {"select": cached}}
 
 
-def _cv_key(settings: Any, state: PerformanceState, protocol: str) -> str:
+def _cv_key(settings: Settings, state: PerformanceState, protocol: str) -> str:
     cfg = _cfg(settings)
     return json_hash({"stage": "cross_validate", "protocol": protocol, **_inputs_key(settings, state),
                       "final": None if cfg.nested_selection else _choice(state.final)})
 
 
-def stage_cross_validate(settings: Any, state: PerformanceState) -> dict[str, Any]:
+def stage_cross_validate(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """Grouped CV of the model and the baselines per protocol (``cross_validate``; with
     ``nested_selection`` the embedder and tiers are chosen inside each outer fold, else the
     registered model's choice is cross-validated). One marker per protocol (``cv-{protocol}``)."""
@@ -537,12 +538,12 @@ def stage_cross_validate(settings: Any, state: PerformanceState) -> dict[str, An
             "cached": {"cross_validate": bool(cfg.protocols) and len(reused) == len(cfg.protocols)}}
 
 
-def _fit_key(settings: Any, state: PerformanceState) -> str:
+def _fit_key(settings: Settings, state: PerformanceState) -> str:
     return json_hash({"stage": "fit", **_inputs_key(settings, state), "final": _choice(state.final),
                       "cv": [_cv_key(settings, state, p) for p in _cfg(settings).protocols]})
 
 
-def stage_fit(settings: Any, state: PerformanceState) -> dict[str, Any]:
+def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """The final model on every row with the registered model's choice (``fit_tiers``), saved into
     ``{work}/model`` with its ``eval_report.json`` and model card (``README.md``); the report in
     ``{work}/report.json`` (strict JSON: NaN as null)."""
@@ -585,7 +586,7 @@ def registry_summary(report: dict[str, Any]) -> dict[str, Any]:
             for p, v in report["protocols"].items()}
 
 
-def stage_register(settings: Any, state: PerformanceState) -> dict[str, Any]:
+def stage_register(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """Register ``{work}/model`` as ``performance.model_name`` through
     ``eno_hf.registry.register.register_model`` (local hub, + ClearML when ``registry.clearml``)
     with the per-protocol summary (``registry_summary``) as its metrics. An unchanged model (same
@@ -614,7 +615,7 @@ def stage_register(settings: Any, state: PerformanceState) -> dict[str, Any]:
     return {"registered": Path(reg.version_dir), "cached": {"register": False}}
 
 
-def stage_tag(settings: Any, state: PerformanceState) -> dict[str, Any]:
+def stage_tag(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """Tag ``performance.tag_files`` with the registered model
     (``eno_hf.inference.performance.tag_performance_paths``; MIDI rendered into ``{work}/render``)."""
     state.require("registered")
@@ -624,7 +625,7 @@ def stage_tag(settings: Any, state: PerformanceState) -> dict[str, Any]:
     return {"tags": list(tag_performance_paths(cfg.tag_files, state.registered, render_cache=_work(settings) / "render"))}
 
 
-def _performance_result(settings: Any, state: PerformanceState) -> PerformanceRun:
+def _performance_result(settings: Settings, state: PerformanceState) -> PerformanceRun:
     return PerformanceRun(state.report, state.model_dir, state.registered, state.tags)
 
 
@@ -640,7 +641,7 @@ PERFORMANCE = Job("performance", (
 """The performance job (``eno_hf.jobs.JOBS["performance"]``); its result is a ``PerformanceRun``."""
 
 
-def run_performance(settings: Any, progress: Any = None, runner: StageRunner = run_directly) -> PerformanceRun:
+def run_performance(settings: Settings, progress: Any = None, runner: StageRunner = run_directly) -> PerformanceRun:
     """Run the whole job for ``settings.performance`` (``PERFORMANCE`` through ``runner``; see the
     module docstring): embed with every candidate embedder (``embedder_inputs``); the registered
     model's embedder and tiers chosen on all rows; grouped CV per protocol, the embedder and tiers

@@ -114,3 +114,21 @@ def test_protocols_on_the_real_labels(percepiano_rows) -> None:
     schubert_test = {r.performer for r, f in zip(rows, perf.fold_of) if f == SET_ASIDE and "Schubert" in r.piece}
     assert beethoven_test == {"2", "3"} and schubert_test == {"1", "2"}
     assert [int((perf.fold_of == f).sum()) for f in range(4)] == [156, 156, 156, 156]
+
+
+def test_probe_cv_pools_only_the_held_out_performances() -> None:
+    from dataclasses import replace
+
+    from eno_hf.performance.pipeline import probe_cv
+
+    rng = np.random.default_rng(0)
+    midi = rng.standard_normal((len(_rows()), 6))
+    labels = (0.5 + 0.1 * np.tanh(midi @ rng.standard_normal((6, 19)))).astype(np.float32)
+    rows = [replace(r, labels=labels[i]) for i, r in enumerate(_rows())]
+    for protocol in ("composition4fold", "performer4fold"):
+        pf = protocol_folds(rows, protocol)
+        out = probe_cv(rows, {"midi": midi}, [], protocol, n_boot=20, inner_folds=3)
+        assert out["folds"] == 4 and out["n"] == len(rows)
+        assert out["n_evaluated"] == len(pf.evaluated) < len(rows) and out["set_aside"] == len(pf.set_aside) > 0
+        assert out["selected"]["mean_r2"] > out["training_mean"]["mean_r2"] + 0.2  # the MIDI block predicts
+        assert out["selected"]["n"] == out["training_mean"]["n"] == len(pf.evaluated)  # set-aside rows not scored

@@ -166,3 +166,32 @@ def test_cross_validate_chooses_inside_each_outer_fold(monkeypatch, beethoven_mi
     assert "selection" not in fixed
     assert fixed["model"]["mean_r2"] == pytest.approx(clean["model"]["mean_r2"], abs=1e-12)
     assert res["model_audio_only"]["mean_r2"] < clean["model_audio_only"]["mean_r2"]  # leak: noise on its test rows
+
+
+def test_cross_validate_on_the_datasets_performer_protocol(monkeypatch, beethoven_midi_statistics) -> None:
+    """``performer4fold`` on the Beethoven performances: 4 folds, each trains on neither its held-out
+    performers nor the set-aside ones (performers 2 and 3); the pooled figures cover the held-out
+    performances only, and each fold's model is also scored on the set-aside test set."""
+    from eno_hf.performance.protocols import protocol_folds
+
+    rows, stats = beethoven_midi_statistics
+    pf = protocol_folds(rows, "performer4fold")
+    aside = {rows[i].performer for i in pf.set_aside}
+    assert aside == {"2", "3"}
+    calls = []
+    real = selection.select_procedure
+
+    def spy(cfg, inputs, rows_, stats_, idx, tiers=None):
+        calls.append({rows_[i].performer for i in idx})
+        return real(cfg, inputs, rows_, stats_, idx, tiers=tiers)
+
+    monkeypatch.setattr(selection, "select_procedure", spy)
+    cfg = PerformanceConfig(n_boot=20, tiers={"t2": False, "t3": False, "t4": False})
+    inputs = _beethoven_inputs(beethoven_midi_statistics)
+    res = selection.cross_validate(cfg, {k: inputs[k] for k in ("informative", "noise")}, rows, stats, "performer4fold")
+    assert res["folds"] == 4 and len(calls) == 4
+    for f, trained in enumerate(calls):
+        held = {rows[i].performer for i in np.flatnonzero(pf.fold_of == f)}
+        assert held and not trained & (held | aside)
+    assert res["n_evaluated"] == res["model"]["n"] == len(pf.evaluated) == 8 * 14  # performers 4-24: 8 x 14 passages
+    assert res["set_aside"] == len(pf.set_aside) and len(res["set_aside_test"]["mean_r2_per_fold"]) == 4
