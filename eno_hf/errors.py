@@ -7,9 +7,11 @@ records) and the HTTP service: they all go through ``eno_hf.audio.validate``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["RejectedInput", "AudioDecodeError", "MetadataError", "NoUsableInput",
+__all__ = ["RejectedInput", "AudioDecodeError", "MetadataError", "NoUsableInput", "rejected_as",
            "REASON_DESCRIPTIONS"]
 
 REASON_DESCRIPTIONS: dict[str, str] = {
@@ -71,6 +73,26 @@ class RejectedInput(ValueError):
     def to_dict(self) -> dict[str, str | None]:
         """``{"path", "reason", "detail"}`` (the record shape of tag/serve errors)."""
         return {"path": self.path, "reason": self.reason, "detail": self.detail}
+
+
+@contextmanager
+def rejected_as(shown: str | Path | None) -> Iterator[None]:
+    """Name every rejection raised inside after the input as the caller knows it.
+
+    A ``RejectedInput`` (any subclass) is raised again as ``RejectedInput(shown, reason, detail)``;
+    an ``OSError`` as ``RejectedInput(shown, "io_error", "{type}: {message}")``; the original is
+    chained (``__cause__``). Anything else passes through.
+
+    Example:
+        >>> with rejected_as("upload.wav"):
+        ...     check_file(tmp_path)   # doctest: +SKIP
+    """
+    try:
+        yield
+    except RejectedInput as exc:
+        raise RejectedInput(shown, exc.reason, exc.detail) from exc
+    except OSError as exc:
+        raise RejectedInput(shown, "io_error", f"{type(exc).__name__}: {exc}") from exc
 
 
 class AudioDecodeError(RejectedInput):

@@ -89,3 +89,18 @@ def test_tagger_loader_raises_the_one_line_error(tmp_path):
         load_sota_tagger("jamendo-fcn", tmp_path)
     with pytest.raises(WeightsNotFoundError, match="msd-musicnn.safetensors"):
         load_sota_tagger("msd-musicnn", tmp_path)
+
+
+def test_resolve_safetensors_takes_a_path_or_a_name(tmp_path):
+    from eno_hf.models.weights import resolve_safetensors
+
+    given = tmp_path / "own.safetensors"
+    with pytest.raises(WeightsNotFoundError, match="own.safetensors"):
+        resolve_safetensors(given, "musicnn", tmp_path)
+    given.write_bytes(b"x")
+    assert resolve_safetensors(given, "musicnn", tmp_path / "elsewhere") == given
+    (tmp_path / "musicnn").mkdir()
+    (tmp_path / "musicnn" / "msd-vgg.safetensors").write_bytes(b"x")
+    assert resolve_safetensors("msd-vgg", "musicnn", tmp_path) == tmp_path / "musicnn" / "msd-vgg.safetensors"
+    with pytest.raises(WeightsNotFoundError, match="msd-fcn.safetensors"):
+        resolve_safetensors("msd-fcn", "sota-music-tagging", tmp_path)

@@ -382,6 +382,22 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def lru_hit(path: Path, min_bytes: int = 0) -> bool:
+    """A cache lookup for ``evict_lru``'s caches: True when ``path`` is a file of more than
+    ``min_bytes`` bytes (a complete entry), whose ``mtime`` is then set to now (the hit is a use:
+    least recently used = oldest ``mtime``; a failure to set it is ignored). False otherwise."""
+    try:
+        if not path.is_file() or path.stat().st_size <= min_bytes:
+            return False
+    except OSError:
+        return False
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    return True
+
+
 def evict_lru(folder: str | Path, suffix: str, max_bytes: int | None = None, keep: Path | None = None,
               tmp_prefix: str = ".") -> int:
     """Bound a file cache: remove temporaries (names starting with ``tmp_prefix``) of dead processes
@@ -480,11 +496,7 @@ def render_midi_to_wav(path: str | Path, settings: RenderSettings | None = None,
     cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     out = cache / f"{_cache_key(path, sf_path, settings)}.wav"
-    if out.is_file() and out.stat().st_size > 44:
-        try:
-            os.utime(out)  # least recently used = oldest mtime
-        except OSError:
-            pass
+    if lru_hit(out, min_bytes=44):  # more than a WAV header
         return out
     cmd = [exe, "-ni", "-q", "-T", "wav", "-r", str(int(settings.sample_rate)),
            "-g", str(float(settings.gain)),

@@ -56,7 +56,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from eno_hf.errors import RejectedInput
+from eno_hf.audio.midi import evict_lru, lru_hit
+from eno_hf.errors import RejectedInput, rejected_as
 from eno_hf.utils.io import atomic_write, file_sha256
 
 if TYPE_CHECKING:
@@ -274,8 +275,6 @@ def evict_transcriptions(cache: str | Path | None = None, max_bytes: int | None 
     """Bound the transcription cache (``eno_hf.audio.midi.evict_lru`` over ``.mid`` files:
     temporaries older than an hour, then least recently used first); ``keep`` is never removed.
     Returns the bytes freed; never raises."""
-    from eno_hf.audio.midi import evict_lru
-
     return evict_lru(Path(cache) if cache is not None else cache_dir(), ".mid", max_bytes, keep)
 
 
@@ -339,24 +338,16 @@ def transcribe_to_file(source: str | Path | np.ndarray, sample_rate: int | None 
 
         path = Path(source)
         name = str(source)
-        try:
+        with rejected_as(name):
             check_file(path, check_suffix=True)
             info = audio_info(path)  # measured before anything is decoded or transcribed
             content = content_hash(path)
-        except RejectedInput as exc:
-            raise RejectedInput(name, exc.reason, exc.detail) from exc
-        except OSError as exc:
-            raise RejectedInput(name, "io_error", f"{type(exc).__name__}: {exc}") from exc
         if info.duration_s > limit:
             raise RejectedInput(name, "too_long", f"{info.duration_s:.1f} s > max_duration_s={limit}")
         if midi.is_midi(path):
             decode["midi"] = cfg.midi.model_dump()
     out = folder / f"{_key(content, decode, s)}.mid"
-    if out.is_file() and out.stat().st_size > 14:
-        try:
-            os.utime(out)  # least recently used = oldest mtime
-        except OSError:
-            pass
+    if lru_hit(out, min_bytes=14):  # more than a MIDI header chunk
         return out
     if isinstance(source, np.ndarray):
         import soxr

@@ -45,6 +45,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -52,7 +53,10 @@ from eno_hf.audio.files import check_file, confine, is_supported, supported_exte
 from eno_hf.audio.loudness import integrated_loudness
 from eno_hf.audio.midi import RenderSettings
 from eno_hf.config import AudioConfig
-from eno_hf.errors import RejectedInput
+from eno_hf.errors import RejectedInput, rejected_as
+
+if TYPE_CHECKING:  # annotations only (this module imports io inside the functions that decode)
+    from eno_hf.audio.io import AudioInfo
 
 __all__ = ["ValidatedAudio", "SourceInfo", "Limits", "SignalStats", "ScannedAudio",
            "supported_extensions", "is_supported", "confine", "check_file", "check_signal",
@@ -113,6 +117,16 @@ class SourceInfo:
     duration_s: float
     format: str
     size_bytes: int
+
+    @classmethod
+    def measured(cls, info: AudioInfo, duration_s: float, path: Path) -> SourceInfo:
+        """From the header facts (``io.audio_info``), the duration decoded (s) and the file's size.
+
+        Raises:
+            OSError: the file is gone (its size cannot be read).
+        """
+        return cls(sample_rate=info.sample_rate, channels=info.channels, duration_s=float(duration_s),
+                   format=info.format, size_bytes=path.stat().st_size)
 
 
 @dataclass
@@ -243,7 +257,7 @@ def _validate_file(path: Path, cfg: AudioConfig, rate: int, extensions: Iterable
                    shown: str, limits: Limits) -> ValidatedAudio:
     from eno_hf.audio.io import audio_info, decoder_notes, load_audio
 
-    try:
+    with rejected_as(shown):
         check_file(path, extensions, check_suffix=True)
         info = audio_info(path)
         _check_limits(info, info.duration_s, limits, shown)
@@ -260,15 +274,9 @@ def _validate_file(path: Path, cfg: AudioConfig, rate: int, extensions: Iterable
         except RejectedInput:
             _discard_midi_render(path, cfg, rate)
             raise
-    except RejectedInput as exc:
-        raise RejectedInput(shown, exc.reason, exc.detail) from exc
-    except OSError as exc:
-        raise RejectedInput(shown, "io_error", f"{type(exc).__name__}: {exc}") from exc
-    src = SourceInfo(sample_rate=info.sample_rate, channels=info.channels,
-                     duration_s=samples.shape[0] / sr, format=info.format,
-                     size_bytes=path.stat().st_size)
     return ValidatedAudio(samples=np.asarray(samples, dtype=np.float32), sample_rate=sr,
-                          info=src, path=shown, loudness_lufs=float(lufs), warnings=list(notes))
+                          info=SourceInfo.measured(info, samples.shape[0] / sr, path), path=shown,
+                          loudness_lufs=float(lufs), warnings=list(notes))
 
 
 class SignalStats:
@@ -477,7 +485,7 @@ def scan_audio(path: str | Path, cfg: AudioConfig | None = None, sample_rate: in
     stats = SignalStats(rate)
     kept: list[np.ndarray] | None = []
     keep_n = int(keep_s * rate)
-    try:
+    with rejected_as(shown):
         check_file(path, extensions, check_suffix=True)
         info = audio_info(path)
         _check_limits(info, info.duration_s, limits, shown)
@@ -494,13 +502,7 @@ def scan_audio(path: str | Path, cfg: AudioConfig | None = None, sample_rate: in
         except RejectedInput:
             _discard_midi_render(path, cfg, rate)
             raise
-    except RejectedInput as exc:
-        raise RejectedInput(shown, exc.reason, exc.detail) from exc
-    except OSError as exc:
-        raise RejectedInput(shown, "io_error", f"{type(exc).__name__}: {exc}") from exc
-    src = SourceInfo(sample_rate=info.sample_rate, channels=info.channels,
-                     duration_s=stats.duration_s, format=info.format,
-                     size_bytes=path.stat().st_size)
+    src = SourceInfo.measured(info, stats.duration_s, path)
     samples = None
     if kept is not None:
         samples = kept[0] if len(kept) == 1 else np.concatenate(kept)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from eno_hf.locations import default_models_dir
 
-__all__ = ["WeightsNotFoundError", "find_weight_file"]
+__all__ = ["WeightsNotFoundError", "find_weight_file", "resolve_safetensors"]
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -57,3 +57,18 @@ def find_weight_file(name: str | Path, family: str, models_dir: str | Path | Non
         if cand.is_file():
             return cand
     raise WeightsNotFoundError(str(name), looked)
+
+
+def resolve_safetensors(path_or_name: str | Path, family: str, models_dir: str | Path | None = None) -> Path:
+    """A ``.safetensors`` path as given, or a model name (``"msd-fcn"``, ``"msd-musicnn"``) looked up
+    as ``{name}.safetensors`` of ``family`` (:func:`find_weight_file`).
+
+    Raises:
+        WeightsNotFoundError: the given file, or every candidate of the name, does not exist.
+    """
+    candidate = Path(path_or_name)
+    if candidate.suffix == ".safetensors":
+        if not candidate.is_file():
+            raise WeightsNotFoundError(str(candidate), [candidate])
+        return candidate
+    return find_weight_file(f"{path_or_name}.safetensors", family, models_dir)

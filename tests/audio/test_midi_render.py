@@ -219,3 +219,14 @@ def test_rendering_rejected_after_rendering_is_removed(real_midi: Path, tmp_path
         validate_audio(real_midi, cfg=cfg)
     assert exc.value.reason == "silent"
     assert not list((tmp_path / "render-cache").glob("*.wav"))
+
+
+def test_lru_hit_refreshes_a_complete_entry_only(tmp_path: Path) -> None:
+    entry, partial = tmp_path / "k.wav", tmp_path / "p.wav"
+    entry.write_bytes(b"x" * 100)
+    partial.write_bytes(b"x" * 44)  # a header and nothing else
+    os.utime(entry, (1, 1))
+    assert midi.lru_hit(entry, min_bytes=44)
+    assert entry.stat().st_mtime > 1  # the hit counts as a use for evict_lru
+    assert not midi.lru_hit(partial, min_bytes=44)
+    assert not midi.lru_hit(tmp_path / "missing.wav") and not midi.lru_hit(tmp_path)

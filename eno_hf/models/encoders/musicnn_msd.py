@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eno_hf.models.encoders.base import Encoder, flush_subnormals
-from eno_hf.models.weights import WeightsNotFoundError, find_weight_file
+from eno_hf.models.weights import find_weight_file, resolve_safetensors
 
 PonsArch = Literal["pons_musicnn", "pons_vgg"]
 PONS_ARCHS: tuple[str, ...] = ("pons_musicnn", "pons_vgg")
@@ -312,20 +312,6 @@ def _tf_to_torch(state: dict[str, Tensor], arch: str) -> dict[str, Tensor]:
     return out
 
 
-def resolve_weights(path_or_name: str | Path, models_dir: str | Path | None = None) -> Path:
-    """``"msd-musicnn"`` / ``"msd-vgg"`` (looked up in ``models_dir``) or a ``.safetensors`` path -> the file.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-    """
-    candidate = Path(path_or_name)
-    if candidate.suffix == ".safetensors":
-        if not candidate.is_file():
-            raise WeightsNotFoundError(str(candidate), [candidate])
-        return candidate
-    return find_weight_file(f"{path_or_name}.safetensors", FAMILY, models_dir)
-
-
 def is_pons_model(path_or_name: str | Path) -> bool:
     """True for the names/files of the MSD Musicnn/VGG weights (``msd-musicnn``, ``msd-vgg``)."""
     return Path(str(path_or_name)).stem in PONS_MODELS
@@ -346,7 +332,7 @@ def load_musicnn_msd(path_or_name: str | Path = "msd-musicnn", models_dir: str |
     """
     from safetensors.torch import load_file
 
-    path = resolve_weights(path_or_name, models_dir)
+    path = resolve_safetensors(path_or_name, FAMILY, models_dir)
     if path.stem not in PONS_MODELS:
         raise ValueError(f"cannot tell the architecture of {path.name}: expected one of {sorted(PONS_MODELS)}")
     arch = PONS_MODELS[path.stem]

@@ -33,7 +33,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from eno_hf.models.encoders.base import Encoder, flush_subnormals
-from eno_hf.models.weights import WeightsNotFoundError, find_weight_file
+from eno_hf.models.weights import find_weight_file, resolve_safetensors
 
 Arch = Literal["fcn", "musicnn", "crnn"]
 
@@ -286,15 +286,6 @@ class SotaTaggerEncoder(Encoder):
         return head(self.dropout(self(waveform)))
 
 
-def _resolve_weights(path_or_name: str | Path, models_dir: str | Path | None) -> Path:
-    candidate = Path(path_or_name)
-    if candidate.suffix == ".safetensors":
-        if not candidate.is_file():
-            raise WeightsNotFoundError(str(candidate), [candidate])
-        return candidate
-    return find_weight_file(f"{path_or_name}.safetensors", FAMILY, models_dir)
-
-
 def _arch_from_name(stem: str) -> Arch:
     arch = stem.rsplit("-", 1)[-1]
     if arch not in NATIVE_INPUT_S:
@@ -351,7 +342,7 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
 
     if is_pons_model(path_or_name):
         return load_musicnn_msd(path_or_name, models_dir)
-    path = _resolve_weights(path_or_name, models_dir)
+    path = resolve_safetensors(path_or_name, FAMILY, models_dir)
     state = load_file(str(path))
     arch = _arch_from_name(path.stem)
     n_tags = state["dense2.bias" if arch == "musicnn" else "dense.bias"].shape[0]
