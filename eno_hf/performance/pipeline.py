@@ -19,21 +19,22 @@ layout, resumable by shard), degraded/augmented embeddings (``embeddings/{key}-t
 statistics (``midi_statistics.json``). Reports go to ``{data_root}/performance/{name}/report.json``.
 The select, cross_validate (per protocol), fit and register stages leave a marker
 ``stages/{stage}.json`` (``eno_hf.jobs.write_marker``) keyed by a hash of their inputs (the
-performance settings but ``tag_files``/``workers``, the rows, the choices they build on) beside
+performance settings but ``tag_files``/``workers``/``protocols``, the rows, the choices they build on) beside
 their result ``stages/{stage}.result.json`` (NaN kept); an unchanged re-run reuses them. The
 tag stage always runs (one forward pass per file).
 
 Protocols (``performance.protocols``, ``PerformanceConfig.protocols``): ``piece``-grouped folds
 (unseen music, the hardest), ``performer``-grouped folds (unseen players), and the dataset's own
 ``composition4fold`` (passages held out, 15 % set aside as a test set) and ``performer4fold``
-(performers 3-10 held out in pairs, 1-2 set aside); per fold the model (all enabled tiers; with ``ratings_fit="ridge"`` its ratings maps chosen by
-inner folds of the same grouping) and two baselines are fit on the training side only: the
-per-dimension training mean, and a ridge regression on the MIDI statistics of
-``eno_hf.features.midi.midi_statistics`` (z-scored, alpha chosen by the same inner grouped folds:
-``probe.select_ridge``). The model is scored twice: with the MIDI statistics (``model``, the input
-a MIDI file gets) and from the embeddings alone (``model_audio_only``, what an audio recording
-gets). Out-of-fold predictions are pooled; mean R² over the 19 dimensions comes with a 95 %
-bootstrap interval over the protocol's groups.
+(performers 3-10 held out in pairs, 1-2 set aside); per fold the model (all enabled tiers; with
+``ratings_fit="ridge"`` its ratings maps chosen by inner folds of the same grouping) and two
+baselines are fit on the training side only: the per-dimension training mean, and a ridge
+regression on the MIDI statistics of ``eno_hf.features.midi.midi_statistics`` (z-scored, alpha
+chosen by the same inner grouped folds: ``probe.select_ridge``). The model is scored twice: with
+the MIDI statistics (``model``, the input a MIDI file gets) and from the embeddings alone
+(``model_audio_only``, what an audio recording gets). Out-of-fold predictions of the held-out
+performances are pooled; mean R² over the 19 dimensions comes with a 95 % bootstrap interval over
+the protocol's groups. A set-aside test set is scored by each fold's model (``set_aside_test``).
 """
 
 from __future__ import annotations

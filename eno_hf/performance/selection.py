@@ -415,8 +415,9 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         pred[te] = predict_heads(model, [table.tensors[i] for i in te], midi=stats[te])["ratings"] \
             if mcfg.midi_statistics else out["ratings"]
         if len(aside):
-            pa = predict_heads(model, [table.tensors[i] for i in aside], **({"midi": stats[aside]} if mcfg.midi_statistics else {}))
-            aside_r2.append(regression_report(y[aside], pa["ratings"], [passages[i] for i in aside], DIMENSIONS)["mean_r2"])
+            pa = predict_heads(model, [table.tensors[i] for i in aside],
+                               **({"midi": stats[aside]} if mcfg.midi_statistics else {}))["ratings"]
+            aside_r2.append(regression_report(y[aside], pa, [passages[i] for i in aside], DIMENSIONS)["mean_r2"])
         midi_fit, _ = select_ridge({"midi": stats}, y, key, tr, [Candidate(None)], seed=cfg.seed)
         ridge[te] = midi_fit.predict({"midi": stats}, te)
         scored = {"t2": False, "t3": False}

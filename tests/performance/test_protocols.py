@@ -30,7 +30,8 @@ def _rows() -> list[PercePianoRow]:
     players, minus a few (passages of 1 and 2 performances)."""
     rows = [_row(f"Beethoven_WoO80_var{v}", "1", p) for v in (3, 4, 5) for p in BEETHOVEN]
     rows += [_row(f"Schubert_D960_mv{m}", f"{s:02d}", p) for m in (2, 3) for s in range(1, 7) for p in SCHUBERT]
-    rows += [_row("Schubert_D960_mv2", "20", "4"), _row("Schubert_D960_mv3", "21", "5"), _row("Schubert_D960_mv3", "21", "6")]
+    rows += [_row("Schubert_D960_mv2", "20", "4"), _row("Schubert_D960_mv3", "21", "5"),
+             _row("Schubert_D960_mv3", "21", "6")]
     return rows
 
 
