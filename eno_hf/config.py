@@ -40,12 +40,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 # Each package owns its config model; Settings composes them. Those modules import pydantic and
 # eno_hf.locations only (performance.config: also its augmentation steps, numpy), never eno_hf.config.
-from eno_hf.clarity.config import ClarityConfig  # package-owned section model (see above)
-from eno_hf.embeddings.config import EmbedConfig  # package-owned section model (see above)
+from eno_hf.clarity.config import ClarityConfig  # the package's own section; Settings composes it
+from eno_hf.embeddings.config import EmbedConfig  # the package's own section; Settings composes it
 from eno_hf.locations import default_models_dir, shared_dir
-from eno_hf.performance.config import PerformanceConfig  # package-owned section model (see above)
-from eno_hf.serving.config import ServeConfig  # package-owned section model (see above)
-from eno_hf.workspace.config import WorkspaceConfig  # package-owned section model (see above)
+from eno_hf.performance.config import PerformanceConfig  # the package's own section; Settings composes it
+from eno_hf.serving.config import ServeConfig  # the package's own section; Settings composes it
+from eno_hf.workspace.config import WorkspaceConfig  # the package's own section; Settings composes it
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Root of the source checkout (or the site-packages folder of an installed wheel)."""

@@ -92,7 +92,7 @@ def run_clarity_command(settings: Settings, json_out: bool = False, prefect: boo
 
     con = Console(stderr=True)
     if prefect:
-        from eno_hf.flows.clarity import clarity_flow
+        from eno_hf.flows.clarity import clarity_flow  # up to flows: --prefect only (Prefect is optional)
 
         res = clarity_flow(settings=settings, skip_init=skip_init, skip_generate=skip_generate)
     else:

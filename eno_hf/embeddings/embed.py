@@ -89,7 +89,7 @@ def load_waveform(item: EmbedItem, sample_rate: int, render_cache: str | Path | 
     if item.waveform is not None:
         w = np.asarray(item.waveform, dtype=np.float32)
     elif item.midi_bytes is not None or (item.path and Path(item.path).suffix.lower() in MIDI_SUFFIXES):
-        from eno_hf.performance.render import render_midi_cached
+        from eno_hf.performance.render import render_midi_cached  # up: MIDI items only; the MIDI-bytes renderer lives there
 
         src = item.midi_bytes if item.midi_bytes is not None else item.path
         w = render_midi_cached(src, render_cache or Path.home() / ".eno" / "cache", sample_rate, soundfont)

@@ -231,7 +231,7 @@ def run_workspace_command(s: Settings, json_out: bool = False, prefect: bool = F
 
 
 def _run_workspace_flow(s: Settings, json_out: bool) -> None:
-    from eno_hf.flows.workspace import workspace_flow
+    from eno_hf.flows.workspace import workspace_flow  # up to flows: --prefect only (Prefect is optional)
     from eno_hf.workspace.validate import _jsonable
 
     out = _guard(workspace_flow, settings=s)
