@@ -25,14 +25,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from eno_hf.evaluation.metrics import (
-    MULTILABEL, REGRESSION, SINGLELABEL, NAN, Head, evaluate_heads, head_field,
-    multilabel_metrics, regression_metrics, singlelabel_metrics,
+    HEAD_METRICS, NAN, Head, evaluate_heads, head_field, multilabel_metrics, regression_metrics, singlelabel_metrics,
 )
+from eno_hf.models.heads import MULTILABEL, SINGLELABEL, HeadSpec, head_specs_from_features
 from eno_hf.evaluation.thresholds import tune_thresholds
 
 DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0)
 FEATURE_COLUMNS = ("fingerprint", "mfcc")
-LABEL_KINDS = (MULTILABEL, SINGLELABEL, REGRESSION)
 
 
 class RecordingTable(NamedTuple):
@@ -52,22 +51,20 @@ class RecordingTable(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- heads and labels
-def resolve_heads(features: Mapping[str, Any], heads: Sequence[Head]) -> list[dict[str, Any]]:
-    """Head dicts ``{name, kind, column, labels, ...}`` (``HeadSpec.to_dict``) with vocabularies read
-    from ``features`` (``eno_hf.models.heads.head_specs_from_features``).
+def resolve_heads(features: Mapping[str, Any], heads: Sequence[Head]) -> list[HeadSpec]:
+    """``HeadSpec`` s with vocabularies read from ``features``
+    (``eno_hf.models.heads.head_specs_from_features``).
 
-    Projection heads and heads whose column is not in ``features`` are dropped.
+    Heads of a kind without metrics (projection, ranking) and heads whose column is not in
+    ``features`` are dropped.
 
     Args:
         features: ``datasets.Features`` of a split (``ds.features``).
         heads: dicts or objects (``HeadConfig``) with ``name``, ``kind``, optional ``column``.
     """
-    from eno_hf.models.heads import head_specs_from_features
-
     keep = [h for h in heads
-            if head_field(h, "kind") in LABEL_KINDS and head_field(h, "column", head_field(h, "name")) in features]
-    return [{**s.to_dict(), "labels": list(s.labels) if s.kind != REGRESSION else []}
-            for s in head_specs_from_features(features, keep)]
+            if head_field(h, "kind") in HEAD_METRICS and head_field(h, "column", head_field(h, "name")) in features]
+    return head_specs_from_features(features, keep)
 
 
 def _encode_labels(kind: str, values: Sequence[Any], n_labels: int) -> np.ndarray:
@@ -104,7 +101,7 @@ def recording_table(ds_split: Any, heads: Sequence[Head]) -> RecordingTable:
     if not feat_cols:
         raise ValueError(f"recording_table: the split has none of the feature columns {FEATURE_COLUMNS}")
     rheads = resolve_heads(ds_split.features, heads)
-    label_cols = sorted({h["column"] for h in rheads})
+    label_cols = sorted({h.column for h in rheads})
 
     meta = ds_split.select_columns(["recording_id", *label_cols]).to_dict()
     ids = np.asarray(meta["recording_id"], dtype=object)
@@ -143,8 +140,8 @@ def recording_table(ds_split: Any, heads: Sequence[Head]) -> RecordingTable:
     X = np.concatenate(parts, axis=1) if parts else np.zeros((len(unique), 0))
     X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)
 
-    labels = {h["name"]: _encode_labels(h["kind"], [meta[h["column"]][j] for j in first],
-                                        len(h["labels"]))
+    labels = {h.name: _encode_labels(h.kind, [meta[h.column][j] for j in first],
+                                        len(h.labels))
               for h in rheads}
     return RecordingTable(unique, X, labels)
 
@@ -156,7 +153,7 @@ def _table(split: Any, heads: Sequence[Head]) -> RecordingTable:
 def _labelled(kind: str, y: np.ndarray) -> np.ndarray:
     from eno_hf.models.losses import labelled_mask
 
-    return labelled_mask(kind if kind in (MULTILABEL, SINGLELABEL) else "regression", y)
+    return labelled_mask(kind, y)
 
 
 # ----------------------------------------------------------------------------- label prior
@@ -192,7 +189,7 @@ def label_prior_baseline(
     va = _table(validation, heads) if validation is not None else None
     preds, thresholds = {}, {}
     for h in rheads:
-        name, kind, n = h["name"], h["kind"], len(h["labels"])
+        name, kind, n = h.name, h.kind, len(h.labels)
         prior = _prior(kind, tr.labels[name], n)
         preds[name] = np.broadcast_to(prior, (len(te.ids), *prior.shape)).copy()
         if kind == MULTILABEL and va is not None:
@@ -294,7 +291,7 @@ def feature_probe_baseline(
     # (63 s -> 7.6 s for the 4Q probe on a busy 2-core machine; identical results)
     with threadpool_limits(limits=1):
         for h in rheads:
-            name, kind, n = h["name"], h["kind"], len(h["labels"])
+            name, kind, n = h.name, h.kind, len(h.labels)
             mtr = _labelled(kind, tr.labels[name])
             ytr = tr.labels[name][mtr]
             if not mtr.any():

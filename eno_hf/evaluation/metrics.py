@@ -1,6 +1,8 @@
 """Tagging metrics on plain arrays (scikit-learn / scipy), one function per head kind.
 
-Inputs are recording-level arrays; this module does not depend on the model code.
+Inputs are recording-level arrays; this module does not depend on the model code (only on the
+kind names of ``eno_hf.models.heads``). ``HEAD_METRICS`` is the metrics column of the head-kind
+registry (``eno_hf.models.head_kinds``): per kind, its metrics function, summary keys and score.
 
 - multi-label: ``probs (n, n_tags)`` float in [0, 1], ``y (n, n_tags)`` in {0, 1}; an entry < 0
   is missing (a row of -1 = recording without labels for this head).
@@ -24,21 +26,21 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
+from eno_hf.models.heads import MULTILABEL, REGRESSION, SINGLELABEL
+
 Head = Mapping[str, Any] | Any
 """A head description: a dict (``{name, kind, labels, column}``) or an object with those attributes
 (e.g. ``eno_hf.config.HeadConfig``)."""
 
 NAN = float("nan")
-MULTILABEL, SINGLELABEL, REGRESSION = "multilabel", "singlelabel", "regression"
-SCORE_METRIC = {MULTILABEL: "roc_auc_macro", SINGLELABEL: "f1_macro"}
-"""Per head kind, the metric averaged into the single ``score`` (higher is better)."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -298,6 +300,41 @@ def first_by_recording(recording_ids: Sequence[str], values: np.ndarray) -> tupl
     return unique, values[first]
 
 
+# ----------------------------------------------------------------------------- per kind
+@dataclass(frozen=True)
+class HeadMetrics:
+    """How heads of one kind are scored.
+
+    Attributes:
+        compute: ``(y, preds, label_names, thresholds) -> metrics dict`` (``thresholds`` is read by
+            multi-label heads only).
+        summary_keys: the scalar metrics shown in summaries and logs (``flatten_metrics``).
+        score_metric: the metric averaged into the single ``score`` (higher is better), or None
+            (the kind does not count towards ``score``).
+    """
+
+    compute: Callable[[np.ndarray, np.ndarray, Sequence[str] | None, np.ndarray | None], dict[str, Any]]
+    summary_keys: tuple[str, ...]
+    score_metric: str | None
+
+
+HEAD_METRICS: dict[str, HeadMetrics] = {
+    MULTILABEL: HeadMetrics(lambda y, p, names, thr: multilabel_metrics(y, p, thr, names),
+                            ("roc_auc_macro", "roc_auc_micro", "pr_auc_macro", "f1_macro", "f1_micro"),
+                            "roc_auc_macro"),
+    SINGLELABEL: HeadMetrics(lambda y, p, names, thr: singlelabel_metrics(y, p, names),
+                             ("accuracy", "f1_macro", "balanced_accuracy", "roc_auc_macro"), "f1_macro"),
+    REGRESSION: HeadMetrics(lambda y, p, names, thr: regression_metrics(y, p),
+                            ("pearson", "spearman", "mae", "rmse"), None),
+}
+"""Per evaluated head kind (the others, e.g. ``projection``, have no metrics)."""
+
+SUMMARY_KEYS: dict[str, tuple[str, ...]] = {k: m.summary_keys for k, m in HEAD_METRICS.items()}
+"""Scalar metrics shown in summaries, per head kind."""
+SCORE_METRIC: dict[str, str] = {k: m.score_metric for k, m in HEAD_METRICS.items() if m.score_metric}
+"""Per head kind, the metric averaged into the single ``score`` (higher is better)."""
+
+
 # ----------------------------------------------------------------------------- heads
 def evaluate_heads(
     heads: Sequence[Head],
@@ -330,14 +367,9 @@ def evaluate_heads(
             raise ValueError("evaluate_heads: a head may not be named 'score'")
         if name not in preds or name not in labels:
             continue
-        names = head_field(head, "labels")
-        if kind == MULTILABEL:
+        if kind in HEAD_METRICS:
             thr = thresholds.get(name) if thresholds else None
-            out[name] = multilabel_metrics(labels[name], preds[name], thr, names)
-        elif kind == SINGLELABEL:
-            out[name] = singlelabel_metrics(labels[name], preds[name], names)
-        elif kind == REGRESSION:
-            out[name] = regression_metrics(labels[name], preds[name])
+            out[name] = HEAD_METRICS[kind].compute(labels[name], preds[name], head_field(head, "labels"), thr)
     out["score"] = summary_score(out)
     return out
 
@@ -352,13 +384,6 @@ def summary_score(results: Mapping[str, Any]) -> float:
 
 evaluate_predictions = evaluate_heads
 """Alias named in docs/architecture.md."""
-
-SUMMARY_KEYS = {
-    MULTILABEL: ("roc_auc_macro", "roc_auc_micro", "pr_auc_macro", "f1_macro", "f1_micro"),
-    SINGLELABEL: ("accuracy", "f1_macro", "balanced_accuracy", "roc_auc_macro"),
-    REGRESSION: ("pearson", "spearman", "mae", "rmse"),
-}
-"""Scalar metrics shown in summaries, per head kind."""
 
 
 def flatten_metrics(results: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

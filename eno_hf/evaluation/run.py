@@ -21,17 +21,21 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eno_hf.evaluation.metrics import MULTILABEL, REGRESSION, SINGLELABEL, evaluate_heads
+from eno_hf.evaluation.metrics import evaluate_heads
 from eno_hf.evaluation.report import to_jsonable, write_json, write_report
 from eno_hf.evaluation.thresholds import tune_thresholds
+from eno_hf.models.head_kinds import head_kind
+from eno_hf.models.heads import HeadSpec
 from eno_hf.utils.io import atomic_write_json
 
+if TYPE_CHECKING:  # pragma: no cover
+    from eno_hf.config import Settings
+
 log = logging.getLogger(__name__)
-EVAL_KINDS = (MULTILABEL, SINGLELABEL, REGRESSION)
 
 
 def load_model(model_dir: str | Path) -> Any:
@@ -94,17 +98,18 @@ def save_thresholds(model_dir: str | Path, thresholds: Mapping[str, Sequence[flo
     return atomic_write_json(path, config, sort_keys=True)
 
 
-def model_heads(model: Any) -> list[dict[str, Any]]:
-    """Evaluable heads (``multilabel``/``singlelabel``/``regression``) of a model's config."""
-    heads = getattr(getattr(model, "config", None), "heads", None) or []
-    return [dict(h) for h in heads if h.get("kind") in EVAL_KINDS]
+def model_heads(model: Any) -> list[HeadSpec]:
+    """The heads of a model's config (``EnoModelConfig.head_specs``) whose kind has metrics
+    (``HeadKind.metrics``: multilabel, singlelabel, regression)."""
+    heads = getattr(getattr(model, "config", None), "head_specs", None) or []
+    return [h for h in heads if head_kind(h.kind).metrics is not None]
 
 
 def evaluate_model(
     model_dir: str | Path,
     dataset: Mapping[str, Any],
     out_dir: str | Path,
-    settings: Any = None,
+    settings: Settings | None = None,
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained model on ``dataset[settings.evaluate.split]`` (see module docstring).
@@ -136,7 +141,7 @@ def evaluate_model(
     out_dir = Path(out_dir)
     model = load_model(model_dir)
     heads = model_heads(model)
-    multilabel = [h["name"] for h in heads if h["kind"] == MULTILABEL]
+    multilabel = [h.name for h in heads if head_kind(h.kind).uses_thresholds]
 
     thresholds: dict[str, np.ndarray] = {}
     tune_split = ev.tune_thresholds_on

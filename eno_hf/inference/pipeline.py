@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from eno_hf.models import EnoFeatureExtractor, EnoForAudioTagging, EnoModelConfig, register_auto_classes
+from eno_hf.models.head_kinds import head_kind
 
 Scores = dict[str, dict[str, float]]
 """head name -> label -> score (regression heads: ``{"value": prediction}``)."""
@@ -82,21 +83,14 @@ def predict_waveform(
 
 
 def head_scores(head_logits: dict[str, torch.Tensor], config: EnoModelConfig, index: int = 0) -> Scores:
-    """Turn ``EnoOutput.head_logits`` (example ``index``) into ``{head: {label: score}}``."""
+    """Turn ``EnoOutput.head_logits`` (example ``index``) into ``{head: {label: score}}``
+    (``HeadKind.scores``: classification heads their probabilities, regression heads
+    ``{"value": x}``; ranking and projection heads are left out)."""
     scores: Scores = {}
-    for spec in config.heads:
-        name, kind = spec["name"], spec["kind"]
-        value = head_logits[name][index]
-        if kind == "multilabel":
-            probs = torch.sigmoid(value)
-        elif kind == "singlelabel":
-            probs = torch.softmax(value, dim=-1)
-        elif kind == "regression":
-            scores[name] = {"value": float(value)}
-            continue
-        else:
-            continue
-        scores[name] = {label: float(p) for label, p in zip(spec["labels"], probs.tolist())}
+    for spec in config.head_specs:
+        head = head_kind(spec.kind).scores(head_logits[spec.name][index], spec.labels)
+        if head is not None:
+            scores[spec.name] = head
     return scores
 
 
@@ -116,14 +110,7 @@ def tags_above_threshold(scores: Scores, config: EnoModelConfig) -> dict[str, li
     single-label heads give their arg-max label."""
     out: dict[str, list[str]] = {}
     for spec in config.classification_heads:
-        name = spec["name"]
-        if name not in scores:
-            continue
-        head = scores[name]
-        if spec["kind"] == "singlelabel":
-            out[name] = [max(head, key=head.get)]
-            continue
-        thresholds = (config.thresholds or {}).get(name) or [0.5] * len(spec["labels"])
-        kept = [lab for lab, t in zip(spec["labels"], thresholds) if head[lab] >= t]
-        out[name] = sorted(kept, key=lambda lab: -head[lab])
+        if spec.name in scores:
+            out[spec.name] = head_kind(spec.kind).decide(scores[spec.name], spec.labels,
+                                                         (config.thresholds or {}).get(spec.name))
     return out

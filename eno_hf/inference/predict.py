@@ -17,9 +17,8 @@ from datasets import Dataset
 
 from eno_hf.data.collate import EnoCollator, head_column, label_key
 from eno_hf.evaluation.metrics import aggregate_by_recording, first_by_recording
-from eno_hf.models.heads import HeadSpec
-from eno_hf.models.losses import LOSS_KINDS
-from eno_hf.models.modeling import head_probabilities
+from eno_hf.models.head_kinds import head_kind, head_probabilities
+from eno_hf.models.heads import SINGLELABEL, HeadSpec
 
 __all__ = ["RecordingPredictions", "predict_dataset", "recording_predictions"]
 
@@ -89,14 +88,14 @@ def predict_dataset(
         ``RecordingPredictions`` (labels only for heads whose column exists in the split).
     """
     cfg = model.config
-    heads = [h for h in cfg.head_specs if h.kind in LOSS_KINDS]
+    heads = [h for h in cfg.head_specs if head_kind(h.kind).supervised]
     if input_columns is None:
         input_columns = (list(cfg.encoder_kwargs.get("columns") or []) if cfg.encoder_type == "embeddings"
                          else None) or ["waveform"]
     cols = [c for c in dict.fromkeys([*input_columns, "recording_id", *(head_column(h) for h in heads)])
             if c in dataset_split.column_names]
     split = dataset_split.select_columns(cols).with_format("numpy")
-    vocab = {h.name: list(h.labels) for h in heads if h.kind != "regression"}
+    vocab = {h.name: list(h.labels) for h in heads if h.is_classification}
     collate = EnoCollator(heads, vocab, crop_samples=None, sample_rate=int(cfg.sample_rate), train=False,
                           input_columns=input_columns)
     loader = torch.utils.data.DataLoader(split, batch_size=batch_size, shuffle=False, collate_fn=collate)
@@ -122,6 +121,6 @@ def predict_dataset(
     seg_probs = {k: np.concatenate(v) for k, v in probs.items() if v}
     seg_labels = {k: np.concatenate(v) for k, v in labels.items()}
     for h in heads:  # single-label "missing" is -100 in batches; -1 at recording level
-        if h.kind == "singlelabel" and h.name in seg_labels:
+        if h.kind == SINGLELABEL and h.name in seg_labels:
             seg_labels[h.name] = np.where(seg_labels[h.name] < 0, -1, seg_labels[h.name])
     return recording_predictions(heads, list(split["recording_id"]), seg_probs, seg_labels)

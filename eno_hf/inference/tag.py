@@ -134,7 +134,7 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
         top = {
             head: sorted(values, key=lambda lab: -values[lab])[:top_k]
             for head, values in scores.items()
-            if model.config.head(head)["kind"] != "regression"
+            if model.config.head(head).is_classification
         }
         rec = {"path": str(item), "heads": scores, "top": top,
                "tags": tags_above_threshold(scores, model.config)}
@@ -200,7 +200,7 @@ def stream_scores(audio: Any, model: Any, extractor: Any, windows_per_pass: int 
     import torch
 
     from eno_hf.inference.pipeline import head_scores
-    from eno_hf.models.modeling import LOGIT_EPS
+    from eno_hf.models.head_kinds import pool_head
 
     cfg = model.config
     gain = _loudness_gain(audio, extractor)
@@ -213,9 +213,9 @@ def stream_scores(audio: Any, model: Any, extractor: Any, windows_per_pass: int 
     def run(windows: np.ndarray) -> None:
         with torch.no_grad():
             out = model(input_values=torch.from_numpy(windows).to(device))
-        for spec in cfg.heads:  # one window per example: head_logits are the raw outputs
-            value = out.head_logits[spec["name"]]
-            raw.setdefault(spec["name"], []).append(value.reshape(value.shape[0], -1).cpu())
+        for spec in cfg.head_specs:  # one window per example: head_logits are the raw outputs
+            value = out.head_logits[spec.name]
+            raw.setdefault(spec.name, []).append(value.reshape(value.shape[0], -1).cpu())
 
     buf = np.zeros(0, dtype=np.float32)
     n_windows = 0
@@ -245,19 +245,9 @@ def stream_scores(audio: Any, model: Any, extractor: Any, windows_per_pass: int 
     def mean(t: torch.Tensor) -> torch.Tensor:
         return (t.reshape(1, k, -1) * w).sum(dim=1)
 
-    head_logits: dict[str, torch.Tensor] = {}
-    for spec in cfg.heads:
-        name, kind = spec["name"], spec["kind"]
-        out = torch.cat(raw[name], dim=0)
-        if kind == "multilabel":
-            head_logits[name] = out if k == 1 else torch.logit(mean(torch.sigmoid(out)), eps=LOGIT_EPS)
-        elif kind == "singlelabel":
-            head_logits[name] = out if k == 1 else torch.log(
-                mean(torch.softmax(out, dim=-1)).clamp_min(LOGIT_EPS))
-        elif kind in ("regression", "ranking"):
-            head_logits[name] = mean(out).squeeze(-1)
-        else:
-            head_logits[name] = mean(out)
+    pool_mean = mean if k > 1 else None
+    head_logits = {spec.name: pool_head(spec.kind, torch.cat(raw[spec.name], dim=0), pool_mean).logits
+                   for spec in cfg.head_specs}
     return head_scores(head_logits, cfg)
 
 

@@ -38,12 +38,8 @@ def normalize_head(head: Mapping[str, Any] | HeadSpec) -> dict[str, Any]:
     Raises:
         ValueError: see ``HeadSpec`` (unknown kind, bad name, classification head without labels).
     """
-    if isinstance(head, HeadSpec):
-        return head.to_dict()
-    d = dict(head)
-    if d.get("kind") != "projection":
-        d.pop("dim", None)
-    return {**d, **HeadSpec.from_dict(d).to_dict()}
+    spec = HeadSpec.coerce(head)
+    return spec.to_dict() if head is spec else {**head, **spec.to_dict()}
 
 
 class EnoModelConfig(PreTrainedConfig):
@@ -67,7 +63,8 @@ class EnoModelConfig(PreTrainedConfig):
             (heads read the encoder embedding directly, used to import pretrained taggers).
         dropout: trunk dropout probability.
         heads: ``HeadSpec.to_dict()`` list ``{name, kind, labels, dim, column, weight, pos_weight}``
-            (see ``normalize_head``; ``head_specs`` gives them typed).
+            (see ``normalize_head``): the JSON form ``config.json`` keeps. Code reads the heads as
+            ``HeadSpec`` s through ``head_specs`` (``head(name)``, ``classification_heads``).
         thresholds: per classification head, one decision threshold per label (filled after
             evaluation); missing heads use 0.5.
         target_lufs: loudness the feature extractor normalizes to (ITU-R BS.1770-4), None = off.
@@ -92,10 +89,10 @@ class EnoModelConfig(PreTrainedConfig):
         if self.encoder_type not in ENCODER_TYPES:
             raise ValueError(f"encoder_type must be one of {ENCODER_TYPES}, got {self.encoder_type!r}")
         self.heads = [normalize_head(h) for h in self.heads or []]
-        names = [h["name"] for h in self.heads]
+        names = [h.name for h in self.head_specs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate head names: {names}")
-        labels = [f"{h['name']}/{lab}" for h in self.classification_heads for lab in h["labels"]]
+        labels = [f"{h.name}/{lab}" for h in self.classification_heads for lab in h.labels]
         if labels:
             self.id2label = dict(enumerate(labels))
             self.label2id = {lab: i for i, lab in enumerate(labels)}
@@ -107,26 +104,28 @@ class EnoModelConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
     @property
-    def classification_heads(self) -> list[dict[str, Any]]:
-        """Multilabel and singlelabel heads, in ``heads`` order (the order of ``logits``)."""
-        return [h for h in self.heads if h["kind"] in CLASSIFICATION_KINDS]
-
-    @property
     def head_specs(self) -> list[HeadSpec]:
-        """``heads`` as typed ``HeadSpec`` s (the same type as ``EnoPerformanceConfig.head_specs``)."""
+        """``heads`` as typed ``HeadSpec`` s, in order: the one way code reads a model's heads (the
+        same type as ``EnoPerformanceConfig.head_specs``)."""
         return [HeadSpec.from_dict(h) for h in self.heads]
 
-    def head(self, name: str) -> dict[str, Any]:
-        """The head spec called ``name``. Raises ``KeyError`` if absent."""
-        for h in self.heads:
-            if h["name"] == name:
+    @property
+    def classification_heads(self) -> list[HeadSpec]:
+        """Multilabel and singlelabel heads, in ``heads`` order (the order of ``logits``)."""
+        return [h for h in self.head_specs if h.kind in CLASSIFICATION_KINDS]
+
+    def head(self, name: str) -> HeadSpec:
+        """The head called ``name``. Raises ``KeyError`` if absent."""
+        specs = self.head_specs
+        for h in specs:
+            if h.name == name:
                 return h
-        raise KeyError(f"no head named {name!r}; heads: {[h['name'] for h in self.heads]}")
+        raise KeyError(f"no head named {name!r}; heads: {[h.name for h in specs]}")
 
     def label_slices(self) -> dict[str, slice]:
         """Per classification head, its columns in ``logits`` / ``id2label``."""
         out, start = {}, 0
         for h in self.classification_heads:
-            out[h["name"]] = slice(start, start + len(h["labels"]))
-            start += len(h["labels"])
+            out[h.name] = slice(start, start + len(h.labels))
+            start += len(h.labels)
         return out

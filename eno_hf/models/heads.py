@@ -7,6 +7,11 @@ PercePiano ratings), ``ranking`` (one scalar score per input, trained on ordered
 ``head_specs_from_features`` builds them from a ``datasets.Features`` mapping (a ``Sequence`` of
 ``ClassLabel``: multi-label; a ``ClassLabel``: single-label; floats or a float sequence:
 regression) so the label space is stated once, where the data is.
+
+The kind names are declared here once (``MULTILABEL`` ... ``PROJECTION``); what each kind means
+for losses, probabilities, window pooling and metrics is asked of ``eno_hf.models.head_kinds``.
+A head is read as a ``HeadSpec`` everywhere: ``HeadSpec.coerce`` converts the other forms
+(``config.HeadConfig``, the JSON dicts of ``EnoModelConfig.heads``) once, at the edge.
 """
 
 from __future__ import annotations
@@ -15,10 +20,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+MULTILABEL, SINGLELABEL, REGRESSION, RANKING, PROJECTION = (
+    "multilabel", "singlelabel", "regression", "ranking", "projection")
 HeadKind = Literal["multilabel", "singlelabel", "regression", "ranking", "projection"]
-HEAD_KINDS: tuple[str, ...] = ("multilabel", "singlelabel", "regression", "ranking", "projection")
+HEAD_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL, REGRESSION, RANKING, PROJECTION)
+"""Every head kind, in the order the registry (``eno_hf.models.head_kinds``) lists them."""
+CLASSIFICATION_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL)
+"""Kinds whose outputs are class scores over ``labels`` (``id2label`` columns of the model)."""
+SUPERVISED_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL, REGRESSION)
+"""Kinds trained from per-sample label columns (``multitask_loss``) and scored by
+``evaluation.metrics``; ranking and projection heads are trained by the performance tiers."""
 
-__all__ = ["CLASSIFICATION_KINDS", "HEAD_KINDS", "HeadSpec", "head_attr", "head_specs_from_features"]
+__all__ = ["CLASSIFICATION_KINDS", "HEAD_KINDS", "MULTILABEL", "PROJECTION", "RANKING", "REGRESSION",
+           "SINGLELABEL", "SUPERVISED_KINDS", "HeadSpec", "head_attr", "head_specs_from_features",
+           "unknown_kind"]
+
+
+def unknown_kind(kind: Any, where: str = "head") -> ValueError:
+    """The error for a head kind outside ``HEAD_KINDS`` (returned, for ``raise``), naming it."""
+    return ValueError(f"{where}: unknown head kind {kind!r} (known kinds: {', '.join(HEAD_KINDS)})")
 
 
 @dataclass(frozen=True)
@@ -51,15 +71,15 @@ class HeadSpec:
         if not self.name or "/" in self.name:
             raise ValueError(f"head {self.name!r}: name must be non-empty without '/'")
         if self.kind not in HEAD_KINDS:
-            raise ValueError(f"head {self.name!r}: kind must be one of {HEAD_KINDS}, got {self.kind!r}")
+            raise unknown_kind(self.kind, f"head {self.name!r}")
         object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
-        if self.kind in ("multilabel", "singlelabel"):
+        if self.kind in CLASSIFICATION_KINDS:
             if not self.labels:
                 raise ValueError(f"head {self.name!r}: a {self.kind} head needs labels")
             expected = len(self.labels)
-        elif self.kind == "regression":
+        elif self.kind == REGRESSION:
             expected = len(self.labels) or 1
-        elif self.kind == "ranking":
+        elif self.kind == RANKING:
             expected = 1
         else:
             expected = int(self.dim or 128)
@@ -69,24 +89,47 @@ class HeadSpec:
         if self.column is None:
             object.__setattr__(self, "column", self.name)
 
+    @property
+    def is_classification(self) -> bool:
+        """Whether the head scores classes (``kind`` in ``CLASSIFICATION_KINDS``)."""
+        return self.kind in CLASSIFICATION_KINDS
+
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form kept in ``config.json`` (``labels`` as a list)."""
         d = asdict(self)
         d["labels"] = list(self.labels)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HeadSpec:
+        """From the JSON form; unknown keys (from other versions) are ignored, ``None`` values
+        take the defaults."""
         keys = {f for f in cls.__dataclass_fields__} - {"name", "kind"}
         return cls(d.get("name"), d.get("kind"),
                    **{k: (tuple(v) if k == "labels" else v) for k, v in d.items() if k in keys and v is not None})
 
+    @classmethod
+    def coerce(cls, head: HeadSpec | Mapping[str, Any] | Any) -> HeadSpec:
+        """A head in any of its forms as a ``HeadSpec``: returned as is, read from a dict
+        (``from_dict``) or from an object's attributes (``config.HeadConfig``: its ``dim`` is kept
+        for projection heads only, as in ``head_specs_from_features``).
 
-CLASSIFICATION_KINDS: tuple[str, ...] = ("multilabel", "singlelabel")
+        Raises:
+            ValueError: see the class (unknown kind, classification head without labels...).
+        """
+        if isinstance(head, HeadSpec):
+            return head
+        if not isinstance(head, Mapping):
+            head = {k: getattr(head, k, None) for k in cls.__dataclass_fields__}
+        if head.get("kind") != PROJECTION:
+            head = {k: v for k, v in head.items() if k != "dim"}
+        return cls.from_dict(head)
 
 
 def head_attr(head: HeadSpec | Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
     """``key`` of a head given as a ``HeadSpec`` (or any object with attributes, e.g.
-    ``config.HeadConfig``) or as a dict (``EnoModelConfig.heads``); ``default`` when absent."""
+    ``config.HeadConfig``) or as a dict; ``default`` when absent. For code that reads heads before
+    they are ``HeadSpec`` s (``data.collate``); elsewhere use ``HeadSpec.coerce`` once."""
     if isinstance(head, Mapping):
         return head.get(key, default)
     return getattr(head, key, default)
@@ -127,24 +170,24 @@ def head_specs_from_features(features: Mapping[str, Any], requests: Iterable[Map
         column = get("column") or name
         labels = tuple(get("labels") or ())
         common = {"column": column, "weight": float(get("weight", 1.0)), "pos_weight": bool(get("pos_weight", False))}
-        if kind in ("projection", "ranking") or (kind == "regression" and column not in features):
-            out.append(HeadSpec(name, kind, labels=labels if kind == "regression" else (),
-                                dim=int(get("dim", 0)) if kind == "projection" else 0, **common))
+        if kind in (PROJECTION, RANKING) or (kind == REGRESSION and column not in features):
+            out.append(HeadSpec(name, kind, labels=labels if kind == REGRESSION else (),
+                                dim=int(get("dim", 0)) if kind == PROJECTION else 0, **common))
             continue
         if column not in features:
             raise ValueError(f"head {name!r}: dataset column {column!r} is missing (features: {sorted(features)})")
         feat = features[column]
         if isinstance(feat, (list, tuple)):
-            names, implied = list(feat), "multilabel"
+            names, implied = list(feat), MULTILABEL
         else:
             inner = getattr(feat, "feature", None)
             names = getattr(feat, "names", None) or getattr(inner, "names", None)
-            implied = ("multilabel" if inner is not None and getattr(inner, "names", None) else
-                       "singlelabel" if getattr(feat, "names", None) else "regression")
+            implied = (MULTILABEL if inner is not None and getattr(inner, "names", None) else
+                       SINGLELABEL if getattr(feat, "names", None) else REGRESSION)
         kind = kind or implied
         if kind in CLASSIFICATION_KINDS and not names:
             raise ValueError(f"head {name!r}: dataset column {column!r} has no ClassLabel names for a {kind} head")
-        if kind == "regression":
+        if kind == REGRESSION:
             names = labels or names or ()
         out.append(HeadSpec(name, kind, labels=tuple(names or ()), **common))
     return out

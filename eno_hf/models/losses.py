@@ -1,4 +1,4 @@
-"""Multi-task losses with missing labels, plus contrastive (InfoNCE) and ranking losses.
+"""Multi-task losses with missing labels: one supervised loss per head kind (``HEAD_LOSSES``).
 
 Batch label conventions (``docs/architecture.md``):
 
@@ -12,7 +12,7 @@ zero that still carries a gradient graph (so ``backward()`` works and nothing be
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eno_hf.models.heads import head_attr
+from eno_hf.models.heads import MULTILABEL, REGRESSION, SINGLELABEL, HeadSpec, unknown_kind
 
 IGNORE_INDEX = -100
 """Single-label "missing" value (PyTorch's ``CrossEntropyLoss`` default ``ignore_index``)."""
 
-LOSS_KINDS = ("multilabel", "singlelabel", "regression")
-"""Head kinds ``multitask_loss`` computes a supervised loss for (projection heads are skipped)."""
 
 
 def _zero(like: Tensor) -> Tensor:
@@ -50,13 +48,13 @@ def labelled_mask(kind: str, labels: Any) -> Any:
     Raises:
         ValueError: an unknown ``kind``.
     """
-    if kind == "multilabel":
+    if kind == MULTILABEL:
         return ~(labels < 0).all(-1)
-    if kind == "singlelabel":
+    if kind == SINGLELABEL:
         return labels >= 0
-    if kind == "regression":
+    if kind == REGRESSION:
         return labels == labels  # False exactly for NaN, in numpy and torch alike
-    raise ValueError(f"labelled_mask: no labels for head kind {kind!r}")
+    raise unknown_kind(kind, "labelled_mask (supervised kinds only)")
 
 
 def multilabel_loss(logits: Tensor, labels: Tensor, pos_weight: Tensor | None = None) -> Tensor:
@@ -71,7 +69,7 @@ def multilabel_loss(logits: Tensor, labels: Tensor, pos_weight: Tensor | None = 
         Scalar mean over labelled rows and classes; 0 when no row is labelled.
     """
     labels = labels.to(logits.dtype)
-    mask = labelled_mask("multilabel", labels)
+    mask = labelled_mask(MULTILABEL, labels)
     if not bool(mask.any()):
         return _zero(logits)
     pw = pos_weight.to(logits.device, logits.dtype) if pos_weight is not None else None
@@ -90,44 +88,53 @@ def singlelabel_loss(logits: Tensor, labels: Tensor, class_weight: Tensor | None
         Scalar mean over labelled samples; 0 when none is labelled.
     """
     labels = labels.long()
-    labels = torch.where(labelled_mask("singlelabel", labels), labels, torch.full_like(labels, IGNORE_INDEX))
+    labels = torch.where(labelled_mask(SINGLELABEL, labels), labels, torch.full_like(labels, IGNORE_INDEX))
     if not bool((labels != IGNORE_INDEX).any()):
         return _zero(logits)
     w = class_weight.to(logits.device, logits.dtype) if class_weight is not None else None
     return F.cross_entropy(logits, labels, weight=w, ignore_index=IGNORE_INDEX)
 
 
-def regression_loss(predictions: Tensor, targets: Tensor) -> Tensor:
+def regression_loss(predictions: Tensor, targets: Tensor, weight: Tensor | None = None) -> Tensor:
     """Mean squared error over samples whose target is not NaN.
 
     Args:
         predictions: ``(B,)`` or ``(B, 1)`` float; targets: ``(B,)`` float, NaN = missing.
+        weight: unused (the common signature of ``HEAD_LOSSES``).
 
     Returns:
         Scalar MSE; 0 when every target is missing.
     """
     predictions = predictions.reshape(predictions.shape[0], -1)[:, 0]
     targets = targets.to(predictions.dtype).reshape(-1)
-    mask = labelled_mask("regression", targets)
+    mask = labelled_mask(REGRESSION, targets)
     if not bool(mask.any()):
         return _zero(predictions)
     return F.mse_loss(predictions[mask], targets[mask])
 
 
+HEAD_LOSSES: dict[str, Callable[[Tensor, Tensor, Tensor | None], Tensor]] = {
+    MULTILABEL: multilabel_loss, SINGLELABEL: singlelabel_loss, REGRESSION: regression_loss}
+"""Per supervised head kind, its loss ``(logits, labels, weight) -> scalar`` (``weight``: multi-label
+``pos_weight``, single-label class weights, unused for regression); the loss column of the
+registry ``eno_hf.models.head_kinds``."""
+
+LOSS_KINDS: tuple[str, ...] = tuple(HEAD_LOSSES)
+"""Head kinds ``multitask_loss`` computes a supervised loss for (projection heads are skipped)."""
+
+
 def head_loss(kind: str, logits: Tensor, labels: Tensor, weight: Tensor | None = None) -> Tensor:
-    """The supervised loss of one head by its kind: ``multilabel_loss`` (``weight`` = ``pos_weight``),
-    ``singlelabel_loss`` (``weight`` = class weights) or ``regression_loss`` (``weight`` unused).
+    """The supervised loss of one head by its kind (``HEAD_LOSSES``): ``multilabel_loss``
+    (``weight`` = ``pos_weight``), ``singlelabel_loss`` (``weight`` = class weights) or
+    ``regression_loss`` (``weight`` unused).
 
     Raises:
-        ValueError: a kind outside ``LOSS_KINDS``.
+        ValueError: a kind outside ``LOSS_KINDS`` (named in the message).
     """
-    if kind == "multilabel":
-        return multilabel_loss(logits, labels, weight)
-    if kind == "singlelabel":
-        return singlelabel_loss(logits, labels, weight)
-    if kind == "regression":
-        return regression_loss(logits, labels)
-    raise ValueError(f"head_loss: no supervised loss for head kind {kind!r} (have {LOSS_KINDS})")
+    loss = HEAD_LOSSES.get(kind)
+    if loss is None:
+        raise unknown_kind(kind, "head_loss (supervised kinds only)")
+    return loss(logits, labels, weight)
 
 
 def balanced_weights(kind: str, labels: np.ndarray, n_out: int, max_pos_weight: float = 100.0) -> Tensor:
@@ -141,7 +148,7 @@ def balanced_weights(kind: str, labels: np.ndarray, n_out: int, max_pos_weight: 
     Returns:
         ``(n_out,)`` float32 tensor (``head_loss``'s ``weight``).
     """
-    if kind == "singlelabel":
+    if kind == SINGLELABEL:
         counts = np.bincount(labels, minlength=n_out).astype(np.float64)
         w = np.where(counts > 0, len(labels) / (n_out * np.maximum(counts, 1)), 0.0)
         return torch.tensor(w, dtype=torch.float32)
@@ -154,7 +161,7 @@ def balanced_weights(kind: str, labels: np.ndarray, n_out: int, max_pos_weight: 
 def multitask_loss(
     head_logits: Mapping[str, Tensor],
     labels: Mapping[str, Tensor],
-    heads: Sequence[Mapping[str, Any]],
+    heads: Sequence[HeadSpec | Mapping[str, Any]],
     pos_weight: Mapping[str, Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted sum of per-head losses: BCE-with-logits, cross-entropy or MSE by head kind.
@@ -163,8 +170,9 @@ def multitask_loss(
         head_logits: head name -> logits (``(B, n)``; regression ``(B,)`` or ``(B, 1)``).
         labels: head name -> labels in the batch conventions above. Heads without an entry
             here (or without logits) are skipped.
-        heads: head descriptions (dicts or objects with ``name``, ``kind``, optional ``weight``,
-            default 1.0). Kinds other than ``LOSS_KINDS`` (e.g. ``projection``) are skipped.
+        heads: ``HeadSpec`` s (other forms are converted by ``HeadSpec.coerce``); each head's
+            loss is multiplied by its ``weight``. Kinds other than ``LOSS_KINDS`` (e.g.
+            ``projection``) are skipped.
         pos_weight: optional head name -> ``(n,)`` positive weights for multi-label heads.
 
     Returns:
@@ -176,82 +184,19 @@ def multitask_loss(
     """
     total: Tensor | None = None
     per_head: dict[str, Tensor] = {}
-    for head in heads:
-        name, kind = head_attr(head, "name"), head_attr(head, "kind")
+    specs = [HeadSpec.coerce(h) for h in heads]
+    for head in specs:
+        name, kind = head.name, head.kind
         if kind not in LOSS_KINDS or name not in labels or name not in head_logits:
             continue
         logits, target = head_logits[name], labels[name].to(head_logits[name].device)
-        loss = head_loss(kind, logits, target, (pos_weight or {}).get(name) if kind == "multilabel" else None)
+        loss = head_loss(kind, logits, target, (pos_weight or {}).get(name) if kind == MULTILABEL else None)
         per_head[name] = loss
-        weighted = float(head_attr(head, "weight", 1.0) or 0.0) * loss
+        weighted = float(head.weight or 0.0) * loss
         total = weighted if total is None else total + weighted
     if total is None:
         raise ValueError(
-            f"multitask_loss: no head has both logits and labels (heads={[head_attr(h, 'name') for h in heads]}, "
+            f"multitask_loss: no head has both logits and labels (heads={[h.name for h in specs]}, "
             f"labels={sorted(labels)}, logits={sorted(head_logits)})"
         )
     return total, per_head
-
-
-def info_nce(a: Tensor, b: Tensor, temperature: float = 0.07) -> Tensor:
-    """Symmetric InfoNCE (CLIP-style) between two batches of paired embeddings.
-
-    Row ``i`` of ``a`` and row ``i`` of ``b`` are a positive pair; every other row of the batch
-    is a negative. Embeddings are L2-normalized, cosine similarities are divided by
-    ``temperature``, and the loss is the mean of the a->b and b->a cross-entropies.
-
-    Sources: van den Oord, Li, Vinyals (2018), "Representation Learning with Contrastive
-    Predictive Coding" (arXiv:1807.03748); Radford et al. (2021), CLIP (arXiv:2103.00020).
-
-    Args:
-        a, b: ``(B, d)`` float, same shape, ``B >= 1``.
-        temperature: softmax temperature (> 0).
-
-    Returns:
-        Scalar loss (``log(B)`` for uninformative embeddings, -> 0 for perfectly aligned ones).
-
-    Raises:
-        ValueError: shapes differ or are not 2-D, or ``temperature <= 0``.
-    """
-    if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(f"info_nce: expected two (B, d) tensors of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    if temperature <= 0:
-        raise ValueError(f"info_nce: temperature must be > 0, got {temperature}")
-    a = F.normalize(a, dim=-1)
-    b = F.normalize(b, dim=-1)
-    logits = a @ b.T / temperature
-    target = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-
-
-def pairwise_ranking_loss(
-    scores: Tensor,
-    targets: Tensor,
-    margin: float | None = None,
-) -> Tensor:
-    """Pairwise ranking loss over all pairs ``(i, j)`` with ``targets[i] > targets[j]``.
-
-    - ``margin=None``: RankNet, ``log(1 + exp(-(s_i - s_j)))`` (Burges et al. 2005, "Learning to
-      Rank using Gradient Descent", ICML);
-    - ``margin=m``: hinge, ``max(0, m - (s_i - s_j))`` (``torch.nn.MarginRankingLoss``).
-
-    Pairs with equal targets, and samples whose target is NaN, are ignored.
-
-    Args:
-        scores: ``(B,)`` predicted scores; targets: ``(B,)`` float relevance (NaN = missing).
-        margin: hinge margin, or None for RankNet.
-
-    Returns:
-        Scalar mean over ordered pairs; 0 (with a gradient graph) when there is no such pair.
-    """
-    scores = scores.reshape(-1)
-    targets = targets.to(scores.dtype).reshape(-1)
-    valid = ~torch.isnan(targets)
-    diff_t = targets[:, None] - targets[None, :]
-    pair = (diff_t > 0) & valid[:, None] & valid[None, :]
-    if not bool(pair.any()):
-        return _zero(scores)
-    diff_s = (scores[:, None] - scores[None, :])[pair]
-    if margin is None:
-        return F.softplus(-diff_s).mean()
-    return F.relu(margin - diff_s).mean()

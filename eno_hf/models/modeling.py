@@ -15,7 +15,7 @@ gives back exactly the averaged probabilities.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -26,11 +26,10 @@ from transformers.utils import ModelOutput
 
 from eno_hf.models.configuration import EnoModelConfig
 from eno_hf.models.encoders import build_encoder
-from eno_hf.models.heads import HeadSpec, head_attr
+from eno_hf.models.head_kinds import LOGIT_EPS, head_kind, head_probabilities
 from eno_hf.models.losses import multitask_loss
 
-LOGIT_EPS = 1e-6
-"""Probabilities are clamped to ``[eps, 1 - eps]`` before ``logit`` (keeps logits finite)."""
+__all__ = ["LOGIT_EPS", "EnoForAudioTagging", "EnoOutput", "EnoPreTrainedModel", "head_probabilities"]
 
 
 @dataclass
@@ -119,7 +118,7 @@ class EnoForAudioTagging(EnoPreTrainedModel):
             self.trunk = nn.Identity()
             trunk_dim = enc_dim
         self.trunk_dim = trunk_dim
-        self.heads = nn.ModuleDict({h["name"]: nn.Linear(trunk_dim, h["dim"]) for h in config.heads})
+        self.heads = nn.ModuleDict({h.name: nn.Linear(trunk_dim, h.dim) for h in config.head_specs})
         self._encoder_eval = False
         self.post_init()
 
@@ -217,9 +216,8 @@ class EnoForAudioTagging(EnoPreTrainedModel):
         hidden = self.trunk(emb)
         raw = {name: head(hidden) for name, head in self.heads.items()}
 
-        if k == 1:
-            mean = lambda t: t  # noqa: E731
-        else:
+        mean = None
+        if k > 1:
             w = (weights / weights.sum(dim=1, keepdim=True))[..., None]  # (B, K, 1)
             mean = lambda t: (t.reshape(batch, k, -1) * w).sum(dim=1)  # noqa: E731
 
@@ -227,30 +225,18 @@ class EnoForAudioTagging(EnoPreTrainedModel):
         columns: list[Tensor] = []
         regression: dict[str, Tensor] = {}
         embedding: Tensor | None = None
-        for spec in cfg.heads:
-            name, kind, out = spec["name"], spec["kind"], raw[spec["name"]]
-            if kind == "multilabel":
-                logit = out if k == 1 else torch.logit(mean(torch.sigmoid(out)), eps=LOGIT_EPS)
-                head_logits[name] = logit
-                columns.append(logit)
-            elif kind == "singlelabel":
-                if k == 1:
-                    head_logits[name] = out
-                    prob = torch.softmax(out, dim=-1)
-                else:
-                    prob = mean(torch.softmax(out, dim=-1))
-                    head_logits[name] = torch.log(prob.clamp_min(LOGIT_EPS))
-                columns.append(torch.logit(prob, eps=LOGIT_EPS))
-            elif kind in ("regression", "ranking"):
-                value = mean(out).squeeze(-1)
-                head_logits[name] = value
-                regression[name] = value
-            else:  # projection
-                head_logits[name] = mean(out)
-                if embedding is None:
-                    embedding = head_logits[name]
+        for spec in cfg.head_specs:
+            behaviour = head_kind(spec.kind)
+            pooled = behaviour.pool(raw[spec.name], mean)
+            head_logits[spec.name] = pooled.logits
+            if pooled.column is not None:
+                columns.append(pooled.column)
+            if behaviour.scalar:
+                regression[spec.name] = pooled.logits
+            if behaviour.embedding and embedding is None:
+                embedding = pooled.logits
         if embedding is None:
-            embedding = mean(hidden)
+            embedding = hidden if mean is None else mean(hidden)
         logits = torch.cat(columns, dim=-1) if columns else hidden.new_zeros(batch, 0)
         loss = head_losses = None
         if labels is not None:
@@ -260,27 +246,3 @@ class EnoForAudioTagging(EnoPreTrainedModel):
         if return_dict is False:
             return output.to_tuple()
         return output
-
-
-def head_probabilities(head_logits: Mapping[str, Tensor], heads: Sequence[HeadSpec | Mapping]) -> tuple[Tensor, ...]:
-    """Per-head probabilities from ``EnoOutput.head_logits``, in ``heads`` order.
-
-    Args:
-        head_logits: head name -> logits ``(B, n)`` (regression ``(B,)`` or ``(B, 1)``).
-        heads: ``HeadSpec`` s (or dicts) with ``name`` and ``kind``.
-
-    Returns:
-        Tuple of float32 tensors: multi-label ``sigmoid`` ``(B, n)``, single-label ``softmax``
-        ``(B, n)``, regression ``(B,)``.
-    """
-    out = []
-    for head in heads:
-        name, kind = head_attr(head, "name"), head_attr(head, "kind")
-        logits = head_logits[name].float()
-        if kind == "multilabel":
-            out.append(torch.sigmoid(logits))
-        elif kind == "singlelabel":
-            out.append(torch.softmax(logits, dim=-1))
-        else:
-            out.append(logits.reshape(logits.shape[0], -1)[:, 0])
-    return tuple(out)

@@ -22,6 +22,7 @@ import numpy as np
 
 from eno_hf.inference.pipeline import Scores, head_scores, tags_above_threshold
 from eno_hf.models.configuration import EnoModelConfig
+from eno_hf.models.head_kinds import head_kind
 
 
 class Predictor(Protocol):
@@ -61,12 +62,12 @@ def model_info(model_dir: str | Path, config: EnoModelConfig, backend: str) -> d
     reg = registry_info(model_dir)
     meta = reg.get("metadata") or {}
     heads = []
-    for spec in config.heads:
-        head = {"name": spec["name"], "kind": spec["kind"]}
-        if spec["kind"] in ("multilabel", "singlelabel"):
-            head["labels"] = list(spec["labels"])
-        if spec["kind"] == "multilabel":
-            head["thresholds"] = list((config.thresholds or {}).get(spec["name"]) or [0.5] * len(spec["labels"]))
+    for spec in config.head_specs:
+        head: dict[str, Any] = {"name": spec.name, "kind": spec.kind}
+        if spec.is_classification:
+            head["labels"] = list(spec.labels)
+        if head_kind(spec.kind).uses_thresholds:
+            head["thresholds"] = list((config.thresholds or {}).get(spec.name) or [0.5] * len(spec.labels))
         heads.append(head)
     return {
         "name": reg.get("name") or Path(model_dir).resolve().name,

@@ -48,8 +48,8 @@ from eno_hf.config import Settings
 from eno_hf.data.collate import EnoCollator, default_augmenter, label_key
 from eno_hf.evaluation.metrics import evaluate_heads, flatten_metrics
 from eno_hf.inference.predict import RecordingPredictions, predict_dataset, recording_predictions
-from eno_hf.models.heads import CLASSIFICATION_KINDS, HeadSpec, head_specs_from_features
-from eno_hf.models.losses import LOSS_KINDS
+from eno_hf.models.head_kinds import head_kind
+from eno_hf.models.heads import MULTILABEL, HeadSpec, head_specs_from_features
 from eno_hf.training.cache import CACHE_SUBDIR, cache_inputs, cache_mode, training_view
 from eno_hf.training.trainer import EnoTrainer
 
@@ -109,7 +109,7 @@ def compute_pos_weight(split: Dataset, heads: Sequence[HeadSpec], max_weight: fl
     """
     out: dict[str, torch.Tensor] = {}
     for h in heads:
-        if h.kind != "multilabel" or not h.pos_weight:
+        if h.kind != MULTILABEL or not h.pos_weight:
             continue
         n = len(h.labels)
         pos = np.zeros(n, dtype=np.float64)
@@ -309,7 +309,7 @@ def fit(
         settings: ``train`` (epochs, batch sizes, learning rates, weight decay, warm-up, seed,
             patience, resume, augment, num_workers) and ``model.crop_s``.
         model: the model to train (for cached inputs, a ``cache.training_view``); trained in place.
-        heads: the trained heads (``LOSS_KINDS`` with a column in ``train_ds``).
+        heads: the trained heads (supervised kinds with a column in ``train_ds``).
         train_ds, val_ds: one row per segment (or cached window): ``recording_id``, the input
             columns, the heads' label columns. ``val_ds=None``: no evaluation, no checkpoint, no
             early stopping (stop with a ``StopAfterEpochs`` callback).
@@ -331,7 +331,7 @@ def fit(
     crop_s = settings.model.crop_s or getattr(cfg, "chunk_s", None)
     crop_samples = int(round(crop_s * sample_rate)) if crop_s else None
     input_columns = list(input_columns)
-    vocab = {h.name: list(h.labels) for h in heads if h.kind in CLASSIFICATION_KINDS}
+    vocab = {h.name: list(h.labels) for h in heads if h.is_classification}
     label_names = [label_key(h.name) for h in heads]
     augmenter = default_augmenter(sample_rate, t.seed) if t.augment and input_columns == ["waveform"] else None
     train_collate = EnoCollator(heads, vocab, crop_samples, sample_rate, train=True,
@@ -415,7 +415,7 @@ def train_model(
     sample_rate = int(cfg.sample_rate)
     input_columns = _input_columns(settings)
 
-    train_heads = [h for h in heads if h.kind in LOSS_KINDS and h.column in dataset["train"].column_names]
+    train_heads = [h for h in heads if head_kind(h.kind).supervised and h.column in dataset["train"].column_names]
     columns = [*input_columns, "recording_id", *(h.column for h in train_heads)]
     mode = cache_mode(settings, model)
     cached = None  # trained on cached vectors (frozen outputs or prefixes) through a view of the model

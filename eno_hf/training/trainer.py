@@ -24,9 +24,8 @@ from torch import Tensor, nn
 from transformers import Trainer
 
 from eno_hf.data.collate import LABEL_PREFIX, label_key
-from eno_hf.models.heads import head_attr
-from eno_hf.models.losses import LOSS_KINDS
-from eno_hf.models.modeling import head_probabilities
+from eno_hf.models.head_kinds import head_kind, head_probabilities
+from eno_hf.models.heads import HeadSpec
 
 __all__ = ["EnoTrainer", "head_probabilities", "is_encoder_parameter"]
 
@@ -45,7 +44,7 @@ class EnoTrainer(Trainer):
     """``transformers.Trainer`` with the multi-task loss and per-head probability predictions.
 
     Args:
-        heads: head descriptions (``EnoModelConfig.heads`` dicts: ``name, kind, labels, weight``).
+        heads: the model's ``HeadSpec`` s (other forms are read through ``HeadSpec.coerce``).
             Heads whose ``labels_{name}`` key appears in ``args.label_names`` are trained and
             evaluated (``eval_heads``); others (e.g. projection heads) are ignored by the loss.
         pos_weight: optional head name -> ``(n,)`` positive weights for multi-label BCE.
@@ -63,7 +62,7 @@ class EnoTrainer(Trainer):
     def __init__(
         self,
         *args: Any,
-        heads: Sequence[Any],
+        heads: Sequence[HeadSpec | Mapping[str, Any]],
         pos_weight: Mapping[str, Tensor] | None = None,
         encoder_learning_rate: float | None = None,
         eval_data_collator: Callable[[list[dict[str, Any]]], dict[str, Tensor]] | None = None,
@@ -71,16 +70,15 @@ class EnoTrainer(Trainer):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
-        self.heads = list(heads)
+        self.heads = [HeadSpec.coerce(h) for h in heads]
         self.pos_weight = dict(pos_weight or {})
         self.encoder_learning_rate = encoder_learning_rate
         label_names = list(self.args.label_names or [])
-        self.eval_heads = [h for h in self.heads
-                           if head_attr(h, "kind") in LOSS_KINDS and label_key(head_attr(h, "name")) in label_names]
+        self.eval_heads = [h for h in self.heads if head_kind(h.kind).supervised and label_key(h.name) in label_names]
         if not self.eval_heads:
             raise ValueError(f"EnoTrainer: no trainable head among label_names={label_names}")
         # Labels tuple order in predictions = eval_heads order.
-        self.label_names = [label_key(head_attr(h, "name")) for h in self.eval_heads]
+        self.label_names = [label_key(h.name) for h in self.eval_heads]
         self.loss_is_scaled_for_ga = False
         self._head_loss_sums: dict[str, float] = {}
         self._head_loss_count = 0
@@ -131,7 +129,7 @@ class EnoTrainer(Trainer):
         """
         inputs = self._prepare_inputs(inputs)
         labels = self._batch_labels(inputs)
-        has_labels = all(head_attr(h, "name") in labels for h in self.eval_heads)
+        has_labels = all(h.name in labels for h in self.eval_heads)
         with torch.no_grad():
             if has_labels:
                 loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
@@ -142,7 +140,7 @@ class EnoTrainer(Trainer):
             return loss, None, None
         head_logits = outputs["head_logits"] if isinstance(outputs, Mapping) else outputs.head_logits
         probs = tuple(p.detach() for p in head_probabilities(head_logits, self.eval_heads))
-        label_tuple = (tuple(labels[head_attr(h, "name")].detach() for h in self.eval_heads)
+        label_tuple = (tuple(labels[h.name].detach() for h in self.eval_heads)
                        if has_labels else None)
         return loss, probs, label_tuple
 

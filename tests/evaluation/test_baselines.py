@@ -14,8 +14,8 @@ from eno_hf.evaluation.baselines import (
 
 def test_resolve_heads_reads_vocabularies(synthetic_dd, heads, vocab):
     r = resolve_heads(synthetic_dd["train"].features, heads + [{"name": "nope", "kind": "singlelabel"}])
-    assert [h["name"] for h in r] == ["moods", "quadrant", "valence"]
-    assert r[0]["labels"] == vocab["moods"] and r[1]["labels"] == vocab["quadrant"] and r[2]["labels"] == []
+    assert [h.name for h in r] == ["moods", "quadrant", "valence"]
+    assert list(r[0].labels) == vocab["moods"] and list(r[1].labels) == vocab["quadrant"] and r[2].labels == ()
 
 
 def test_recording_table(synthetic_dd, heads):

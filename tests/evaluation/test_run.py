@@ -38,7 +38,9 @@ def fake(tmp_path, monkeypatch):
         {"loss": 0.7, "epoch": 2, "step": 20}, {"eval_score": 0.7, "epoch": 2, "step": 20}]}))
     (tmp_path / "run" / "checkpoints" / "checkpoint-10").mkdir()
     calls = []
-    monkeypatch.setattr(R, "load_model", lambda p: SimpleNamespace(config=SimpleNamespace(heads=HEADS)))
+    from eno_hf.models.configuration import EnoModelConfig
+
+    monkeypatch.setattr(R, "load_model", lambda p: SimpleNamespace(config=EnoModelConfig(heads=HEADS)))
 
     def fake_predict(model, split, batch_size, progress=None):
         calls.append((split[0], batch_size))

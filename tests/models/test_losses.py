@@ -1,4 +1,4 @@
-"""multitask_loss masking/weights/pos_weight, InfoNCE, pairwise ranking."""
+"""multitask_loss masking/weights/pos_weight; head_loss by kind."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eno_hf.models.losses import info_nce, multitask_loss, pairwise_ranking_loss
+from eno_hf.models.heads import HeadSpec
+from eno_hf.models.losses import head_loss, multitask_loss
 
 HEADS = [
-    {"name": "tags", "kind": "multilabel", "weight": 1.0},
-    {"name": "quad", "kind": "singlelabel", "weight": 1.0},
-    {"name": "val", "kind": "regression", "weight": 1.0},
+    HeadSpec("tags", "multilabel", labels=("a", "b", "c")),
+    HeadSpec("quad", "singlelabel", labels=("q1", "q2", "q3", "q4")),
+    {"name": "val", "kind": "regression", "weight": 1.0},  # the JSON form is read as a HeadSpec too
 ]
 
 
@@ -50,7 +51,7 @@ def test_missing_samples_do_not_contribute():
 def test_head_weights():
     logits, labels = _batch()
     _, per_head = multitask_loss(logits, labels, HEADS)
-    heads = [dict(h, weight=w) for h, w in zip(HEADS, (2.0, 0.0, 0.5))]
+    heads = [{**HeadSpec.coerce(h).to_dict(), "weight": w} for h, w in zip(HEADS, (2.0, 0.0, 0.5))]
     total, _ = multitask_loss(logits, labels, heads)
     assert torch.allclose(total, 2.0 * per_head["tags"] + 0.5 * per_head["val"])
 
@@ -90,36 +91,9 @@ def test_singlelabel_minus_one_is_missing_and_projection_skipped():
 
 def test_no_usable_head_raises():
     with pytest.raises(ValueError, match="no head"):
-        multitask_loss({"a": torch.zeros(2, 2)}, {}, [{"name": "a", "kind": "multilabel"}])
+        multitask_loss({"a": torch.zeros(2, 2)}, {}, [HeadSpec("a", "multilabel", labels=("x", "y"))])
 
 
-def test_info_nce_lower_for_aligned_pairs():
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(16, 32, generator=g)
-    aligned = info_nce(a, a + 0.01 * torch.randn(16, 32, generator=g), temperature=0.1)
-    shuffled = info_nce(a, a[torch.randperm(16, generator=g)], temperature=0.1)
-    random = info_nce(a, torch.randn(16, 32, generator=g), temperature=0.1)
-    assert aligned < 0.1
-    assert shuffled > 1.0 and random > 1.0
-    # Symmetric.
-    b = torch.randn(16, 32, generator=g)
-    assert torch.allclose(info_nce(a, b), info_nce(b, a))
-    with pytest.raises(ValueError, match=r"two \(B, d\) tensors of equal shape, got \(16, 32\) and \(16, 5\)"):
-        info_nce(a, b[:, :5])
-
-
-def test_pairwise_ranking_loss():
-    targets = torch.tensor([3.0, 2.0, 1.0, float("nan")])
-    good = torch.tensor([3.0, 2.0, 1.0, 100.0], requires_grad=True)
-    bad = torch.tensor([1.0, 2.0, 3.0, -100.0])
-    assert pairwise_ranking_loss(good, targets) < pairwise_ranking_loss(bad, targets)
-    # Hinge: correctly ordered with margin 1 -> exactly 0; reversed -> positive.
-    assert pairwise_ranking_loss(good, targets, margin=1.0).item() == 0.0
-    assert pairwise_ranking_loss(bad, targets, margin=1.0).item() > 0.0
-    # RankNet value for one pair.
-    one = pairwise_ranking_loss(torch.tensor([0.5, 0.0]), torch.tensor([1.0, 0.0]))
-    assert one.item() == pytest.approx(math.log1p(math.exp(-0.5)))
-    # No ordered pair (ties / NaN): zero with a graph.
-    z = pairwise_ranking_loss(good, torch.tensor([1.0, 1.0, float("nan"), 1.0]))
-    assert z.item() == 0.0
-    z.backward()
+def test_head_loss_names_a_kind_without_supervised_loss():
+    with pytest.raises(ValueError, match="'projection'"):
+        head_loss("projection", torch.zeros(2, 2), torch.zeros(2, 2))

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from eno_hf.config import Settings
 
 ENSEMBLE_BLOCK = "ensemble"
 """Feature block of the default's frozen encoder: the pretrained (un-adapted) tops on the cached
@@ -38,7 +41,7 @@ class CVData:
 
     Attributes:
         ids: ``(n,)`` recording ids (sorted). groups: ``(n,)`` artists.
-        heads: ``{name, kind, labels, column, ...}`` dicts (``baselines.resolve_heads``) of the kinds
+        heads: ``HeadSpec.to_dict()`` records (``baselines.resolve_heads``) of the kinds
             cross-validation scores (``scores.cv_heads``).
         labels: head -> ``(n,)`` int or ``(n, n_tags)`` int, -1 missing.
         blocks: feature block -> ``(n, d)``.
@@ -51,7 +54,7 @@ class CVData:
     heads: list[dict[str, Any]]
     labels: dict[str, np.ndarray]
     blocks: dict[str, np.ndarray]
-    settings: Any = None
+    settings: Settings | None = None
     prefix: list[PrefixPart] | None = None
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
@@ -81,7 +84,7 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
     from eno_hf.evaluation.cv.scores import cv_heads
 
     first = next(iter(dataset.values()))
-    rheads = [dict(h) for h in cv_heads(resolve_heads(first.features, heads))]
+    rheads = cv_heads([h.to_dict() for h in resolve_heads(first.features, heads)])
     if "group" not in first.column_names:
         raise ValueError("cross-validation needs a 'group' column (artist) in the dataset")
     ids, labels, groups = [], {h["name"]: [] for h in rheads}, {}

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,13 +43,17 @@ from eno_hf.evaluation.cv.data import CVData, PrefixPart, owner_index
 from eno_hf.evaluation.cv.folds import inner_folds
 from eno_hf.evaluation.metrics import SINGLELABEL
 
+if TYPE_CHECKING:  # pragma: no cover
+    from eno_hf.config import Settings
+    from eno_hf.models.heads import HeadSpec
+
 log = logging.getLogger(__name__)
 
 PREFIX_SUBDIR = "prefix"
 """``{cv-features cache}/prefix/``: ``training.cache.cached_encode_split`` files of every split."""
 
 
-def validation_inner(settings: Any) -> int:
+def validation_inner(settings: Settings) -> int:
     """How many parts the outer training part is cut into so that one (the validation part) has the
     config's share: ``round((train + validation) / validation)`` of ``dataset.split`` (80/10/10 -> 9), at
     least 2. So the default in CV trains on the same share of its non-test data as ``eno train``.
@@ -63,7 +67,7 @@ def validation_inner(settings: Any) -> int:
     return max(2, int(round((split.train + split.validation) / split.validation)))
 
 
-def model_heads(settings: Any, split: Any) -> list[Any]:
+def model_heads(settings: Settings, split: Any) -> list[HeadSpec]:
     """``settings.model.heads`` as ``HeadSpec`` s with the label spaces of ``split.features``
     (``training.train.dataset_heads``)."""
     from eno_hf.training.train import dataset_heads
@@ -71,7 +75,7 @@ def model_heads(settings: Any, split: Any) -> list[Any]:
     return dataset_heads(settings, split)
 
 
-def fresh_model(settings: Any, heads: Sequence[Any], seed: int) -> Any:
+def fresh_model(settings: Settings, heads: Sequence[HeadSpec], seed: int) -> Any:
     """A fresh default model as ``train_model`` makes it: ``torch.manual_seed(seed)``, then
     ``create_model`` + ``apply_finetune(settings.model)``.
 
@@ -93,7 +97,7 @@ def fresh_model(settings: Any, heads: Sequence[Any], seed: int) -> Any:
     return model
 
 
-def load_prefix(settings: Any, dataset: Any, dataset_path: str | Path, data_root: str | Path,
+def load_prefix(settings: Settings, dataset: Any, dataset_path: str | Path, data_root: str | Path,
                 ids: np.ndarray) -> list[PrefixPart]:
     """The frozen prefixes of every window of every split of ``dataset``, from the cache of
     ``training.cache.cached_encode_split`` in ``{cv-features cache}/prefix/`` or computed there.
@@ -122,7 +126,7 @@ def load_prefix(settings: Any, dataset: Any, dataset_path: str | Path, data_root
     return parts
 
 
-def frozen_features(settings: Any, parts: Sequence[PrefixPart], n: int) -> np.ndarray:
+def frozen_features(settings: Settings, parts: Sequence[PrefixPart], n: int) -> np.ndarray:
     """Per-recording frozen ensemble features: the pretrained (un-adapted) tops on the cached prefixes
     (``raw_from_prefix``, mean+max over each tagger's windows), averaged over the recording's windows.
 
@@ -184,7 +188,7 @@ def _segment_rows(parts: Sequence[PrefixPart], recordings: np.ndarray, ids: np.n
     return pieces[0] if len(pieces) == 1 else concatenate_datasets(pieces)
 
 
-def train_fold(settings: Any, data: CVData, fit_rec: np.ndarray, val_rec: np.ndarray | None, seed: int,
+def train_fold(settings: Settings, data: CVData, fit_rec: np.ndarray, val_rec: np.ndarray | None, seed: int,
                work_dir: str | Path, stop_after: int | None = None) -> tuple[Any, dict[str, Any]]:
     """Train one fresh default model on the windows of ``fit_rec`` through ``training.train.fit``.
 
@@ -204,7 +208,7 @@ def train_fold(settings: Any, data: CVData, fit_rec: np.ndarray, val_rec: np.nda
     Raises:
         ValueError: ``data.prefix`` missing (see ``load_prefix``).
     """
-    from eno_hf.models.losses import LOSS_KINDS
+    from eno_hf.models.head_kinds import head_kind
     from eno_hf.training.cache import EMBEDDING_COLUMN, CachedInputs, PrefixInput, set_prefix_standardization, training_view
     from eno_hf.training.train import StopAfterEpochs, best_epoch, compute_pos_weight, fit
 
@@ -214,7 +218,7 @@ def train_fold(settings: Any, data: CVData, fit_rec: np.ndarray, val_rec: np.nda
     first = data.prefix[0].split
     heads = model_heads(run, first)
     model = fresh_model(run, heads, seed)
-    train_heads = [h for h in heads if h.kind in LOSS_KINDS and h.column in first.column_names]
+    train_heads = [h for h in heads if head_kind(h.kind).supervised and h.column in first.column_names]
     columns = ["recording_id", *(h.column for h in train_heads)]
     fit_ds = window_dataset(data.prefix, fit_rec, columns)
     val_ds = window_dataset(data.prefix, val_rec, columns) if val_rec is not None else None
