@@ -35,8 +35,8 @@ def print_report(report: dict[str, Any]) -> None:
         console.print(t)
         if "set_aside_test" in res:
             st = res["set_aside_test"]
-            console.print(f"  set-aside test ({st['n']}): mean R² {st['mean_r2']:.3f} "
-                          f"(mean of the {res['folds']} folds' models)")
+            console.print(f"  set-aside test ({st['n']}): mean R² {st['mean_r2']:.3f}, ridge on MIDI statistics "
+                          f"{st['ridge_midi_mean_r2']:.3f} (means over the {res['folds']} folds' models)")
         counts = (res.get("selection") or {}).get("counts")
         if counts:  # nested: chosen inside each outer fold from its training side
             console.print(f"  chosen per fold: embedder {counts['embedder']}; folds keeping "

@@ -350,7 +350,8 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         per embedder and per kept tier, "evaluated": folds that scored T2/T3}`` (when anything was
         chosen), "folds": n, "n_evaluated": performances held out by some fold, "set_aside": the
         protocol's separate test set (0 for ``piece``/``performer``), "set_aside_test" (when it is
-        not empty): ``{"n", "mean_r2_per_fold", "mean_r2"}`` of each fold's model on it,
+        not empty): ``{"n", "mean_r2_per_fold", "mean_r2", "ridge_midi_mean_r2"}``: each fold's model
+        (and MIDI-statistics ridge) scored on it, mean over the folds,
         "loss_curves": per-fold first/last logged losses}``. A tier kept in some
         fold but scored in none has no "t2"/"t3" entry and a ``"t2_not_scored"``/``"t3_not_scored"``
         reason instead.
@@ -366,7 +367,7 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
     passages = [r.passage for r in rows]
     pf = protocol_folds(rows, protocol, cfg.n_folds, cfg.seed)
     key, folds, ev, aside = pf.groups, pf.folds, pf.evaluated, pf.set_aside
-    aside_r2: list[float] = []
+    aside_r2: dict[str, list[float]] = {}
     pred, pred_audio, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
     choices: list[dict[str, Any]] = []
     proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -414,12 +415,14 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         pred_audio[te] = out["ratings"]
         pred[te] = predict_heads(model, [table.tensors[i] for i in te], midi=stats[te])["ratings"] \
             if mcfg.midi_statistics else out["ratings"]
-        if len(aside):
-            pa = predict_heads(model, [table.tensors[i] for i in aside],
-                               **({"midi": stats[aside]} if mcfg.midi_statistics else {}))["ratings"]
-            aside_r2.append(regression_report(y[aside], pa, [passages[i] for i in aside], DIMENSIONS)["mean_r2"])
         midi_fit, _ = select_ridge({"midi": stats}, y, key, tr, [Candidate(None)], seed=cfg.seed)
         ridge[te] = midi_fit.predict({"midi": stats}, te)
+        if len(aside):  # the protocol's test set, scored by this fold's model and MIDI ridge
+            pa = predict_heads(model, [table.tensors[i] for i in aside],
+                               **({"midi": stats[aside]} if mcfg.midi_statistics else {}))["ratings"]
+            for name, p in (("model", pa), ("ridge_midi", midi_fit.predict({"midi": stats}, aside))):
+                aside_r2.setdefault(name, []).append(
+                    regression_report(y[aside], p, [passages[i] for i in aside], DIMENSIONS)["mean_r2"])
         scored = {"t2": False, "t3": False}
         if "passage" in out:
             proj_parts.append((te, out["passage"]))
@@ -449,7 +452,9 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
     res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "n_evaluated": len(ev),
                            "set_aside": len(aside), "loss_curves": curves}
     if aside_r2:
-        res["set_aside_test"] = {"n": len(aside), "mean_r2_per_fold": aside_r2, "mean_r2": float(np.mean(aside_r2))}
+        res["set_aside_test"] = {"n": len(aside), "mean_r2_per_fold": aside_r2["model"],
+                                 "mean_r2": float(np.mean(aside_r2["model"])),
+                                 "ridge_midi_mean_r2": float(np.mean(aside_r2["ridge_midi"]))}
     if len(inputs) > 1 or (tiers is None and cfg.tier_selection):
         res["selection"] = {"folds": selections, "counts": {
             "embedder": dict(Counter(s["embedder"] for s in selections)),

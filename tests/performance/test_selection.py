@@ -195,3 +195,4 @@ def test_cross_validate_on_the_datasets_performer_protocol(monkeypatch, beethove
         assert held and not trained & (held | aside)
     assert res["n_evaluated"] == res["model"]["n"] == len(pf.evaluated) == 8 * 14  # performers 4-24: 8 x 14 passages
     assert res["set_aside"] == len(pf.set_aside) and len(res["set_aside_test"]["mean_r2_per_fold"]) == 4
+    assert np.isfinite([res["set_aside_test"]["mean_r2"], res["set_aside_test"]["ridge_midi_mean_r2"]]).all()
