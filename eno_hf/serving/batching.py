@@ -182,6 +182,38 @@ class DynamicBatcher(Generic[T, R]):
         return out
 
 
+class _Budget:
+    """One limited quantity in flight (bytes or seconds): reserve / release under a shared lock.
+
+    Args:
+        limit: the most that may be reserved at once.
+        lock: the lock shared by the budgets of one ``InflightBudget``.
+        describe: ``(total that would be reserved, limit) -> Overloaded message``.
+    """
+
+    def __init__(self, limit: float, lock: Any, describe: Callable[[float, float], str]) -> None:
+        self.limit = limit
+        self.used = type(limit)(0)
+        self.peak = type(limit)(0)
+        self.refused = 0
+        self._lock = lock
+        self._describe = describe
+
+    def reserve(self, amount: float, force: bool = False) -> None:
+        """Reserve ``amount``. Raises ``Overloaded`` when ``used + amount > limit`` (unless ``force``)."""
+        with self._lock:
+            if not force and self.used + amount > self.limit:
+                self.refused += 1
+                raise Overloaded(self._describe(self.used + amount, self.limit))
+            self.used += amount
+            self.peak = max(self.peak, self.used)
+
+    def release(self, amount: float) -> None:
+        """Give back ``amount`` (never below 0)."""
+        with self._lock:
+            self.used = max(type(self.limit)(0), self.used - amount)
+
+
 class InflightBudget:
     """A global budget of work in flight across all requests: request-body bytes and seconds of audio.
 
@@ -199,49 +231,33 @@ class InflightBudget:
     def __init__(self, max_bytes: int, max_seconds: float) -> None:
         import threading
 
-        self.max_bytes = int(max_bytes)
-        self.max_seconds = float(max_seconds)
-        self.bytes = 0
-        self.seconds = 0.0
-        self.refused = 0
-        self.peak_bytes = 0
-        self.peak_seconds = 0.0
         self._lock = threading.Lock()
+        self._bytes = _Budget(int(max_bytes), self._lock, lambda total, limit:
+                              f"{total} request bytes in flight > max_inflight_mb={limit / 2**20:g}")
+        self._seconds = _Budget(float(max_seconds), self._lock, lambda total, limit:
+                                f"{total:.0f} s of audio in flight > max_inflight_audio_s={limit:g}")
 
     def reserve_bytes(self, n: int) -> None:
         """Reserve ``n`` bytes. Raises ``Overloaded`` when ``bytes + n > max_bytes``."""
-        with self._lock:
-            if self.bytes + n > self.max_bytes:
-                self.refused += 1
-                raise Overloaded(f"{self.bytes + n} request bytes in flight > max_inflight_mb="
-                                 f"{self.max_bytes / 2**20:g}")
-            self.bytes += n
-            self.peak_bytes = max(self.peak_bytes, self.bytes)
+        self._bytes.reserve(n)
 
     def release_bytes(self, n: int) -> None:
         """Give back ``n`` reserved bytes."""
-        with self._lock:
-            self.bytes = max(0, self.bytes - n)
+        self._bytes.release(n)
 
     def reserve_seconds(self, s: float, force: bool = False) -> None:
         """Reserve ``s`` seconds of audio. Raises ``Overloaded`` when ``seconds + s > max_seconds``
         (unless ``force``: used to account for audio that is already decoded)."""
-        with self._lock:
-            if not force and self.seconds + s > self.max_seconds:
-                self.refused += 1
-                raise Overloaded(f"{self.seconds + s:.0f} s of audio in flight > max_inflight_audio_s="
-                                 f"{self.max_seconds:g}")
-            self.seconds += s
-            self.peak_seconds = max(self.peak_seconds, self.seconds)
+        self._seconds.reserve(s, force)
 
     def release_seconds(self, s: float) -> None:
         """Give back ``s`` reserved seconds."""
-        with self._lock:
-            self.seconds = max(0.0, self.seconds - s)
+        self._seconds.release(s)
 
     def as_dict(self) -> dict[str, Any]:
         """Current and peak reservations, limits, refusals (for ``GET /health``)."""
+        b, s = self._bytes, self._seconds
         with self._lock:
-            return {"bytes": self.bytes, "max_bytes": self.max_bytes, "peak_bytes": self.peak_bytes,
-                    "audio_s": round(self.seconds, 3), "max_audio_s": self.max_seconds,
-                    "peak_audio_s": round(self.peak_seconds, 3), "refused": self.refused}
+            return {"bytes": b.used, "max_bytes": b.limit, "peak_bytes": b.peak,
+                    "audio_s": round(s.used, 3), "max_audio_s": s.limit,
+                    "peak_audio_s": round(s.peak, 3), "refused": b.refused + s.refused}
