@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from eno_hf.evaluation.metrics import SUMMARY_KEYS
+from eno_hf.models.heads import MULTILABEL
 
 CARD_NAME = "README.md"
 MAX_LABELS_SHOWN = 40
@@ -223,7 +224,7 @@ def write_model_card(
     name = _get(settings_dict, "registry", "model_name", default=model_dir.name)
     kinds = sorted({h.get("kind") for h in heads if h.get("kind")})
     tags = ["audio", "music", "music-tagging", "audio-classification", "eno",
-            *(["multi-label-classification"] if "multilabel" in kinds else []),
+            *(["multi-label-classification"] if MULTILABEL in kinds else []),
             *(["mood"] if any("mood" in str(h.get("name")) or "descriptor" in str(h.get("name"))
                                for h in heads) else [])]
     weights = pretrained_weights(model_cfg)

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from eno_hf.utils.io import atomic_write_json, to_jsonable  # noqa: F401  (to_jsonable: re-exported)
-from eno_hf.evaluation.metrics import SUMMARY_KEYS, Head, head_field
-from eno_hf.models.heads import MULTILABEL, SINGLELABEL
+from eno_hf.evaluation.metrics import SUMMARY_KEYS, Head
+from eno_hf.models.heads import MULTILABEL, SINGLELABEL, HeadSpec
 
 PER_TAG_COLUMNS = ("tag", "support", "n_labelled", "roc_auc", "ap", "f1", "threshold")
 PER_CLASS_COLUMNS = ("label", "support", "precision", "recall", "f1")
@@ -55,7 +55,7 @@ def write_report(
     Args:
         out_dir: folder (created).
         results: ``evaluate_heads`` output (``{head: metrics, "score": float}``).
-        heads: head descriptions (``name``, ``kind``, ``labels``).
+        heads: ``HeadSpec`` s (or their dict form, read through ``HeadSpec.coerce``).
         per_tag_tables: head -> per-tag rows; default ``results[head]["per_tag"]`` (multi-label) or
             ``results[head]["per_class"]`` (single-label).
         plots: also write PNGs: ``roc_auc_{head}.png`` (multi-label), ``pr_{head}.png`` (needs
@@ -76,8 +76,8 @@ def write_report(
     if baselines:
         paths["baselines"] = write_json(out_dir / "baselines.json", baselines)
 
-    for head in heads:
-        name, kind = head_field(head, "name"), head_field(head, "kind")
+    for head in map(HeadSpec.coerce, heads):
+        name, kind = head.name, head.kind
         m = results.get(name)
         if not isinstance(m, Mapping):
             continue

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from eno_hf.models.heads import RANKING, REGRESSION
+
 __all__ = ["is_performance_model", "load_performance_model", "predict_heads", "tag_performance_paths"]
 
 
@@ -122,9 +124,9 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
         heads: dict[str, Any] = {}
         for name, spec_h in specs.items():
             v = out[name][0]
-            if spec_h.kind == "regression":
+            if spec_h.kind == REGRESSION:
                 heads[name] = {lab: round(float(x), 5) for lab, x in zip(spec_h.labels, v)}
-            elif spec_h.kind == "ranking":
+            elif spec_h.kind == RANKING:
                 heads[name] = round(float(v), 5)
             else:
                 heads[name] = [round(float(x), 5) for x in v]

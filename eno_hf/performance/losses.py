@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from eno_hf.models.heads import PROJECTION, RANKING, REGRESSION
+
 __all__ = ["info_nce", "masked_mse", "pairwise_rank_loss", "tier_loss"]
 
 
@@ -84,20 +86,20 @@ def tier_loss(tier: str, outs: dict[str, Tensor], z: Tensor, labels: dict[str, T
     terms: dict[str, Tensor] = {}
     if tier in ("t1", "t3"):
         if tier == "t1" and getattr(cfg, "ridge_head", None) is None:  # a ridge head is fitted in closed form
-            reg = _first(outs, cfg, "regression")
+            reg = _first(outs, cfg, REGRESSION)
             if reg is None:
                 raise ValueError("tier t1 needs a regression head")
             terms["mse"] = masked_mse(reg[1], labels["ratings"])
             if "group" in labels:
                 terms["rank"] = pairwise_rank_loss(reg[1], labels["ratings"], labels["group"], cfg.ranking_margin)
-        proj = _first(outs, cfg, "projection")
+        proj = _first(outs, cfg, PROJECTION)
         if proj is not None and "group" in labels:
             terms["nce"] = info_nce(proj[1], labels["group"], cfg.nce_temperature)
         w = cfg.tier_weights
         weights = {"mse": w.get("t1", 1.0), "rank": w.get("t1", 1.0) * float(labels.get("rank_weight", 0.2)),
                    "nce": w.get("t3", 0.4)}
     elif tier == "t2":
-        rk = _first(outs, cfg, "ranking")
+        rk = _first(outs, cfg, RANKING)
         if rk is None:
             raise ValueError("tier t2 needs a ranking head")
         if getattr(cfg, "quality_ridge_head", None) is None:  # a ridge ranking head is fitted in closed form
@@ -106,7 +108,7 @@ def tier_loss(tier: str, outs: dict[str, Tensor], z: Tensor, labels: dict[str, T
     elif tier == "t4":
         half = z.shape[0] // 2
         terms["invariance"] = F.mse_loss(z[half:], z[:half])
-        reg = _first(outs, cfg, "regression") if getattr(cfg, "ridge_head", None) is None else None
+        reg = _first(outs, cfg, REGRESSION) if getattr(cfg, "ridge_head", None) is None else None
         if reg is not None:
             terms["invariance"] = terms["invariance"] + F.mse_loss(reg[1][half:], reg[1][:half]) * 10.0
         weights = {"invariance": cfg.tier_weights.get("t4", 0.3)}

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from eno_hf.models.heads import HeadSpec
+from eno_hf.models.heads import PROJECTION, RANKING, REGRESSION, HeadSpec
 from eno_hf.performance import losses as L
 
 __all__ = ["EnoPerformanceConfig", "EnoForPerformanceEvaluation", "PerformanceOutput"]
@@ -97,14 +97,14 @@ class EnoPerformanceConfig(PretrainedConfig):
         """The regression head fitted in closed form (the first one), or None (``gradient``)."""
         if self.ratings_fit != "ridge":
             return None
-        return next((s for s in self.head_specs if s.kind == "regression"), None)
+        return next((s for s in self.head_specs if s.kind == REGRESSION), None)
 
     @property
     def quality_ridge_head(self) -> HeadSpec | None:
         """The ranking head fitted in closed form (the first one), or None (``gradient``)."""
         if self.quality_fit != "ridge":
             return None
-        return next((s for s in self.head_specs if s.kind == "ranking"), None)
+        return next((s for s in self.head_specs if s.kind == RANKING), None)
 
 
 @dataclass
@@ -287,12 +287,12 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
                 audio, with_midi = closed[spec.name]
                 y = (with_midi(torch.cat([feats, midi_statistics.to(feats.dtype)], dim=1))
                      if midi_statistics is not None and with_midi is not None else audio(feats))
-                outs[spec.name] = y[:, 0] if spec.kind == "ranking" else y
+                outs[spec.name] = y[:, 0] if spec.kind == RANKING else y
                 continue
             y = self.heads[spec.name](z)
-            if spec.kind == "projection":
+            if spec.kind == PROJECTION:
                 y = F.normalize(y, dim=-1)
-            elif spec.kind == "ranking":
+            elif spec.kind == RANKING:
                 y = y[:, 0]
             outs[spec.name] = y
         loss, terms = None, None

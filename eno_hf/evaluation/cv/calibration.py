@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from eno_hf.evaluation.metrics import SINGLELABEL
+from eno_hf.models.heads import SINGLELABEL
 from eno_hf.models.losses import labelled_mask
 
 ECE_BINS = 15

@@ -41,7 +41,7 @@ from eno_hf.evaluation.cv.calibration import fit_temperature, probabilities
 from eno_hf.evaluation.cv.candidates import Candidate
 from eno_hf.evaluation.cv.data import CVData, PrefixPart, owner_index
 from eno_hf.evaluation.cv.folds import inner_folds
-from eno_hf.evaluation.metrics import SINGLELABEL
+from eno_hf.models.heads import SINGLELABEL
 
 if TYPE_CHECKING:  # pragma: no cover
     from eno_hf.config import Settings

@@ -28,7 +28,7 @@ from eno_hf.evaluation.cv.calibration import fit_temperature, probabilities
 from eno_hf.evaluation.cv.candidates import Candidate
 from eno_hf.evaluation.cv.data import CVData
 from eno_hf.evaluation.cv.scores import selection_score
-from eno_hf.evaluation.metrics import SINGLELABEL
+from eno_hf.models.heads import SINGLELABEL
 from eno_hf.models.losses import labelled_mask
 
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0)
