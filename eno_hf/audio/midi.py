@@ -498,15 +498,14 @@ def render_midi_to_wav(path: str | Path, settings: RenderSettings | None = None,
     out = cache / f"{_cache_key(path, sf_path, settings)}.wav"
     if lru_hit(out, min_bytes=44):  # more than a WAV header
         return out
-    cmd = [exe, "-ni", "-q", "-T", "wav", "-r", str(int(settings.sample_rate)),
-           "-g", str(float(settings.gain)),
-           "-o", f"synth.reverb.active={int(settings.reverb)}",
-           "-o", f"synth.chorus.active={int(settings.chorus)}",
-           "-F"]
     try:
         with atomic_path(out, prefix=f".render-{os.getpid()}-", suffix=".wav") as tmp:
-            proc = subprocess.run([*cmd, str(tmp), str(sf_path), str(path)], capture_output=True, text=True,
-                                  timeout=timeout_s)
+            cmd = [exe, "-ni", "-q", "-T", "wav", "-r", str(int(settings.sample_rate)),
+                   "-g", str(float(settings.gain)),
+                   "-o", f"synth.reverb.active={int(settings.reverb)}",
+                   "-o", f"synth.chorus.active={int(settings.chorus)}",
+                   "-F", str(tmp), str(sf_path), str(path)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
             if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size <= 44:
                 msg = (proc.stderr or proc.stdout or "no output").strip().splitlines()
                 raise AudioDecodeError(path, f"fluidsynth failed (exit {proc.returncode}): "
