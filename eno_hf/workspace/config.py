@@ -137,6 +137,12 @@ class WorkspaceConfig(_Model):
         default_factory=lambda: [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif"])
     chords: bool = True
     """extract: run music21's key and chord analysis on MIDI (≈ 0.3–1 s per file)."""
+    transcribe_audio: Literal["auto", "always", "never"] = "auto"
+    """extract: transcribe audio samples to MIDI (``eno_hf.audio.transcribe``, Basic Pitch) and take
+    their key, mode, tempo, groove, swing ratio, articulation and chords from the transcription's
+    MIDI features, as for MIDI samples (the audio's own chroma key and tempo stay as ``audio_*``).
+    ``auto``: when basic-pitch is installed (extra ``transcription``); ``always``: a missing
+    install is an error; ``never``: audio features only."""
     num_workers: int = 2
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)

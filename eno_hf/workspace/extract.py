@@ -9,6 +9,14 @@
 - MIDI: ``eno_hf.features.midi.midi_features`` (pretty_midi + music21): key/mode, tempo, note
   density, pitch range and contour, velocity curve, articulation, groove type, swing ratio, chord
   progression.
+- Audio with transcription (``workspace.transcribe_audio``; default ``auto``: when basic-pitch is
+  installed): the recording is transcribed (``eno_hf.audio.transcribe.transcribe_to_file``, Basic
+  Pitch, cached by content), its notes are kept in the ``.npz`` as ``transcription_notes``
+  ``(n, 4)`` float32 (onset s, offset s, MIDI pitch, velocity), and its ``midi_features`` give
+  the label fields as for a MIDI sample (``midi_source``: ``transcription``,
+  ``transcription_n_notes``). A transcription with no note rejects the sample
+  as ``silent``, like every eno input whose transcription is empty. Without transcription the
+  audio key (Krumhansl–Schmuckler on the mean chroma) and tempo fill ``key``/``mode``/``tempo_bpm``.
 
 Output: ``processed/features/{sample_id}.json`` (scalars, strict JSON: NaN → null) and
 ``.npz`` (``fingerprint`` (64,) float32, and for MIDI ``velocity_curve`` (32,), ``melody`` (k, 2),
@@ -46,6 +54,7 @@ class ExtractJob:
     out_npz: str
     audio_cfg: AudioConfig
     chords: bool
+    transcribe: bool = False
 
 
 @dataclass
@@ -89,7 +98,14 @@ def sample_features(job: ExtractJob) -> dict[str, Any]:
         audio.update({"audio_key": akey, "audio_mode": amode, "audio_key_correlation": ar,
                       "audio_duration_s": float(stats.duration_s)})
         scalars.update(audio)
-        if job.kind == "audio":
+        if job.kind == "audio" and job.transcribe:
+            mf, notes = _transcription_features(job)
+            scalars.update(mf.scalars)
+            scalars.update({"key": canonical_key(scalars.get("key")) or "", "midi_source": "transcription",
+                            "transcription_n_notes": int(notes.shape[0]), "duration_s": float(stats.duration_s)})
+            arrays.update(mf.arrays)
+            arrays["transcription_notes"] = notes
+        elif job.kind == "audio":
             scalars.update({"key": akey, "mode": amode, "key_correlation": ar,
                             "tempo_bpm": audio["audio_tempo_bpm"], "duration_s": float(stats.duration_s)})
     except RejectedInput as exc:
@@ -106,6 +122,42 @@ def sample_features(job: ExtractJob) -> dict[str, Any]:
     np.savez(job.out_npz, **arrays)
     atomic_write_json(job.out_json, clean, indent=1, sanitize=False)
     return {"sample_id": job.sample_id, "status": "ok", "features": clean}
+
+
+def _transcription_features(job: ExtractJob) -> tuple[Any, np.ndarray]:
+    """Transcribe ``job.path`` (cached MIDI file) and return its ``MidiFeatures`` and notes
+    ``(n, 4)`` float32 (onset s, offset s, pitch, velocity), sorted by onset. The MIDI file stays
+    in the transcription cache: a ``.mid`` in the workspace would be an input of the split's
+    dataset build. Raises ``RejectedInput`` (``silent`` when no note)."""
+    from eno_hf.audio.transcribe import transcribe_to_file
+    from eno_hf.features.midi import load_midi, midi_features
+
+    mid = transcribe_to_file(job.path, audio_cfg=job.audio_cfg, threads=1)
+    notes = sorted((n.start, n.end, n.pitch, n.velocity) for inst in load_midi(mid).instruments for n in inst.notes)
+    return midi_features(mid, chords=job.chords), np.asarray(notes, dtype=np.float32).reshape(-1, 4)
+
+
+def transcription_enabled(mode: str) -> bool:
+    """Whether ``workspace.transcribe_audio`` = ``mode`` transcribes audio samples here.
+
+    Raises:
+        ImportError: ``always`` without basic-pitch installed (the message gives the install line).
+    """
+    if mode == "never":
+        return False
+    try:
+        from eno_hf.audio.transcribe import model_path
+
+        model_path()
+    except ImportError:
+        if mode == "always":
+            raise
+        import logging
+
+        logging.getLogger(__name__).info("basic-pitch is not installed: audio samples get audio features only "
+                                         "(workspace.transcribe_audio=auto)")
+        return False
+    return True
 
 
 def _map(jobs: list[ExtractJob], workers: int) -> Iterable[dict[str, Any]]:
@@ -157,6 +209,7 @@ def extract_workspace(ws: Workspace, manifest: Manifest, settings: Settings, for
 
     cfg = settings.workspace
     report = ExtractReport()
+    transcribe = any(e.kind == "audio" for e in manifest.samples) and transcription_enabled(cfg.transcribe_audio)
     jobs = []
     for e in manifest.samples:
         rel_json = f"processed/features/{e.sample_id}.json"
@@ -165,7 +218,7 @@ def extract_workspace(ws: Workspace, manifest: Manifest, settings: Settings, for
             continue
         jobs.append(ExtractJob(e.sample_id, e.kind, str(ws.abs(e.file_path)), str(ws.abs(rel_json)),
                                str(ws.abs(f"processed/features/{e.sample_id}.npz")), settings.dataset.audio,
-                               cfg.chords))
+                               cfg.chords, transcribe=transcribe and e.kind == "audio"))
     by_id = manifest.by_id()
     results = _map(jobs, cfg.num_workers)
     if progress is not None:
