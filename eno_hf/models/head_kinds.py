@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -113,6 +113,9 @@ class HeadKind:
         uses_thresholds: decisions read per-label thresholds (``EnoModelConfig.thresholds``).
         scalar: one value per input (``EnoOutput.regression``).
         embedding: the output is an embedding (the first one is ``EnoOutput.embedding``).
+        tagging_output: how ``scores`` (the per-file output of ``eno tag`` and the service) shows
+            the head: ``"labels"`` (label -> probability), ``"value"`` (``{"value": x}``) or None
+            (left out).
     """
 
     name: str
@@ -124,6 +127,7 @@ class HeadKind:
     uses_thresholds: bool = False
     scalar: bool = False
     embedding: bool = False
+    tagging_output: Literal["labels", "value"] | None = None
 
     @property
     def supervised(self) -> bool:
@@ -134,21 +138,21 @@ class HeadKind:
         """One example's pooled output (``(n,)`` logits or a scalar value) as ``{label: probability}``
         (classification), ``{"value": float}`` (regression) or None (ranking, projection: not part
         of tagging outputs)."""
-        if self.decide is not None:
+        if self.tagging_output == "labels":
             probs = self.probabilities(value[None])[0]
             return {label: float(p) for label, p in zip(labels, probs.tolist())}
-        if self.name == REGRESSION:
+        if self.tagging_output == "value":
             return {"value": float(value)}
         return None
 
 
 HEAD_KIND_REGISTRY: dict[str, HeadKind] = {
     MULTILABEL: HeadKind(MULTILABEL, HEAD_LOSSES[MULTILABEL], torch.sigmoid, _pool_multilabel,
-                         HEAD_METRICS[MULTILABEL], _decide_multilabel, uses_thresholds=True),
+                         HEAD_METRICS[MULTILABEL], _decide_multilabel, uses_thresholds=True, tagging_output="labels"),
     SINGLELABEL: HeadKind(SINGLELABEL, HEAD_LOSSES[SINGLELABEL], lambda z: torch.softmax(z, dim=-1),
-                          _pool_singlelabel, HEAD_METRICS[SINGLELABEL], _decide_singlelabel),
+                          _pool_singlelabel, HEAD_METRICS[SINGLELABEL], _decide_singlelabel, tagging_output="labels"),
     REGRESSION: HeadKind(REGRESSION, HEAD_LOSSES[REGRESSION], _first_column, _pool_value, HEAD_METRICS[REGRESSION],
-                         scalar=True),
+                         scalar=True, tagging_output="value"),
     RANKING: HeadKind(RANKING, None, _first_column, _pool_value, None, scalar=True),
     PROJECTION: HeadKind(PROJECTION, None, None, _pool_embedding, None, embedding=True),
 }
