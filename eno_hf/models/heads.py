@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 MULTILABEL, SINGLELABEL, REGRESSION, RANKING, PROJECTION = (
     "multilabel", "singlelabel", "regression", "ranking", "projection")
-HeadKind = Literal["multilabel", "singlelabel", "regression", "ranking", "projection"]
+HeadKindName = Literal["multilabel", "singlelabel", "regression", "ranking", "projection"]
 HEAD_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL, REGRESSION, RANKING, PROJECTION)
 """Every head kind, in the order the registry (``eno_hf.models.head_kinds``) lists them."""
 CLASSIFICATION_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL)
@@ -60,7 +60,7 @@ class HeadSpec:
     """
 
     name: str
-    kind: HeadKind
+    kind: HeadKindName
     labels: tuple[str, ...] = ()
     dim: int = 0
     column: str | None = None
