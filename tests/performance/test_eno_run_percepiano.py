@@ -1,6 +1,7 @@
 """``eno run --config configs/percepiano.yaml`` end to end on 40 real performances spread over the
-pieces and performers: render → embed → tiers (ridge ratings head) + baselines in both grouped
-protocols → register → tag; the model beats the training mean on unseen performers."""
+pieces and performers: render → embed → tiers (ridge ratings head) + baselines in the four
+protocols (performer, piece, the dataset's composition4fold and performer4fold) → register → tag;
+the model beats the training mean on unseen performers."""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     registered = Path(out["registered"])
     assert (registered / "config.json").is_file()
     card = (registered / "README.md").read_text()
-    assert card.count("this model (audio input: embeddings only)") == 2
+    assert card.count("this model (audio input: embeddings only)") == 4  # one row per protocol
     tags = out["tags"]
     assert len(tags) == 1 and list(tags[0]["heads"]["ratings"]) == list(DIMENSIONS)
     assert tags[0]["inputs"] == "embeddings+midi_statistics"  # a .mid file feeds its MIDI statistics too
