@@ -346,6 +346,11 @@ def performance_model_card(report: dict[str, Any]) -> str:
                    "the model's interval includes it: not separated")
         lines.append(f"- {prot}: the model is {m['mean_r2'] - b['mean_r2']:+.3f} mean R² from the ridge on MIDI "
                      f"statistics ({verdict}).")
+        st = r.get("set_aside_test")
+        if st:
+            lines.append(f"- {prot}, its set-aside test set ({st['n']} performances): mean R² {st['mean_r2']:.3f}, "
+                         f"ridge on MIDI statistics {st['ridge_midi_mean_r2']:.3f} (means over the {r['folds']} "
+                         "folds' models).")
     lines += ["", "Piece-grouped R² stays near 0: each piece shifts the mean ratings, and unseen pieces are hard. "
               "See docs/performance.md.", ""]
     return "\n".join(lines)

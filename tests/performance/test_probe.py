@@ -68,3 +68,9 @@ def test_model_card_lists_every_protocol_and_baseline() -> None:
     assert card.count("| ridge on MIDI statistics |") == 2
     assert "| performer (5 folds) | this model (MIDI input: embeddings + MIDI statistics) | 0.200 [0.100, 0.500]" in card
     assert "- performer: the model is -0.170 mean R² from the ridge on MIDI statistics (the model's interval includes" in card
+    assert "set-aside" not in card
+    rep["protocols"]["composition4fold"] = {**rep["protocols"]["piece"], "folds": 4, "set_aside": 12, "set_aside_test": {
+        "n": 12, "mean_r2_per_fold": [0.1, 0.2, 0.3, 0.4], "mean_r2": 0.25, "ridge_midi_mean_r2": 0.3}}
+    card = performance_model_card(rep)
+    assert ("- composition4fold, its set-aside test set (12 performances): mean R² 0.250, ridge on MIDI statistics "
+            "0.300 (means over the 4 folds' models).") in card
