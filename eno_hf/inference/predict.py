@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from eno_hf.data.collate import EnoCollator, head_column, label_key
+from eno_hf.data.collate import EnoCollator, label_key
 from eno_hf.evaluation.metrics import aggregate_by_recording, first_by_recording
 from eno_hf.models.head_kinds import head_kind, head_probabilities
 from eno_hf.models.heads import SINGLELABEL, HeadSpec
@@ -92,7 +92,7 @@ def predict_dataset(
     if input_columns is None:
         input_columns = (list(cfg.encoder_kwargs.get("columns") or []) if cfg.encoder_type == "embeddings"
                          else None) or ["waveform"]
-    cols = [c for c in dict.fromkeys([*input_columns, "recording_id", *(head_column(h) for h in heads)])
+    cols = [c for c in dict.fromkeys([*input_columns, "recording_id", *(h.column for h in heads)])
             if c in dataset_split.column_names]
     split = dataset_split.select_columns(cols).with_format("numpy")
     vocab = {h.name: list(h.labels) for h in heads if h.is_classification}
