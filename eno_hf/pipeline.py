@@ -262,7 +262,7 @@ def stage_train(settings: Settings, state: PipelineState) -> dict[str, Any]:
 
 def _log_metrics(metrics: dict[str, Any], baselines: dict[str, Any], eval_dir: Path, reused: bool = False) -> None:
     """One INFO line of test metrics: the score beside the baselines', then each head's figures."""
-    from eno_hf.evaluation.metrics import flatten_metrics
+    from eno_hf.metrics import flatten_metrics
 
     def fmt(v: Any) -> str:
         return f"{v:.3f}" if isinstance(v, (int, float)) and v == v else "–"

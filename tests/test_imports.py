@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("performance",),
     ("workspace", "embeddings"),
     ("data", "__init__"),  # "__init__": eno_hf's own package module (offline defaults, auto-registration)
-    ("features", "models"),
+    ("features", "models", "metrics"),  # "metrics": tagging metrics on plain arrays (the head kinds name them)
     ("audio",),
     ("cli_common",),
     ("config", "jobs"),
@@ -40,18 +40,11 @@ LAYERS: list[tuple[str, ...]] = [
 """The parts of ``eno_hf`` from the top layer down (``part()`` names a module's part)."""
 
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("eno_hf.evaluation.run", "eno_hf.registry.hub"): "require_safetensors: the one check of a saved model's files",
-    ("eno_hf.inference.pipeline", "eno_hf.registry.hub"): "require_safetensors: the one check of a saved model's files",
-    ("eno_hf.inference.predict", "eno_hf.evaluation.metrics"): "per-recording aggregation lives with the metrics",
-    ("eno_hf.models.head_kinds", "eno_hf.evaluation.metrics"): "each head kind names its metrics",
-    ("eno_hf.models.import_weights", "eno_hf.evaluation.model_card"): "an imported model gets a model card",
-    ("eno_hf.models.onnx_export", "eno_hf.inference.pipeline"): "the export is checked against the PyTorch pipeline",
     ("eno_hf.performance.cli", "eno_hf.flows.performance"): "--prefect only (Prefect is optional)",
     ("eno_hf.performance.metrics", "eno_hf.evaluation.metrics"): "regression_metrics: the one implementation",
     ("eno_hf.performance.pipeline", "eno_hf.inference.performance"): "the job tags files with the model it trained",
     ("eno_hf.performance.pipeline", "eno_hf.registry.register"): "the job registers the model it trained",
     ("eno_hf.performance.selection", "eno_hf.inference.performance"): "tier selection scores with the inference heads",
-    ("eno_hf.training.train", "eno_hf.evaluation.metrics"): "validation metrics during training",
 }
 """Upward imports whose line does not carry its reason yet: ``(importer, imported)`` -> the reason."""
 

@@ -24,11 +24,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from eno_hf.evaluation.metrics import (
+from eno_hf.evaluation.thresholds import tune_thresholds
+from eno_hf.metrics import (
     HEAD_METRICS, NAN, Head, evaluate_heads, head_field, multilabel_metrics, regression_metrics, singlelabel_metrics,
 )
 from eno_hf.models.heads import MULTILABEL, SINGLELABEL, HeadSpec, head_specs_from_features
-from eno_hf.evaluation.thresholds import tune_thresholds
 
 DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0)
 FEATURE_COLUMNS = ("fingerprint", "mfcc")

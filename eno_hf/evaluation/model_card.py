@@ -15,7 +15,7 @@ model card layout (https://huggingface.co/docs/hub/model-cards):
 
 ``huggingface_hub.ModelCard.load(path)`` reads either back; ``card.data.eval_results`` holds one
 ``EvalResult`` per metric, ``metric_name`` = ``"{head}/{metric}"`` (or ``"score"``), as
-``eno_hf.evaluation.metrics.flatten_metrics`` names them.
+``eno_hf.metrics.flatten_metrics`` names them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eno_hf.evaluation.metrics import SUMMARY_KEYS
+from eno_hf.metrics import SUMMARY_KEYS
 from eno_hf.models.heads import MULTILABEL
 
 CARD_NAME = "README.md"

@@ -27,10 +27,10 @@ def load_model(model_dir: str | Path, device: str | int = "cpu") -> tuple[EnoFor
 
     Raises:
         OSError: not a model directory (no ``config.json`` / weights);
-            ``eno_hf.registry.hub.PickleWeightsError``: weights only as a pickle
+            ``eno_hf.models.weights.PickleWeightsError``: weights only as a pickle
             (``pytorch_model.bin``; never unpickled, safetensors only).
     """
-    from eno_hf.registry.hub import require_safetensors
+    from eno_hf.models.weights import require_safetensors
 
     require_safetensors(model_dir)
     register_auto_classes()

@@ -16,7 +16,7 @@ import torch
 from datasets import Dataset
 
 from eno_hf.data.collate import EnoCollator, label_key
-from eno_hf.evaluation.metrics import aggregate_by_recording, first_by_recording
+from eno_hf.metrics import aggregate_by_recording, first_by_recording
 from eno_hf.models.head_kinds import head_kind, head_probabilities
 from eno_hf.models.heads import SINGLELABEL, HeadSpec
 
@@ -43,7 +43,7 @@ class RecordingPredictions:
 def recording_predictions(heads: Sequence[HeadSpec], recording_ids: Sequence[str], probs: Mapping[str, np.ndarray],
                           labels: Mapping[str, np.ndarray]) -> RecordingPredictions:
     """Segment-level arrays -> ``RecordingPredictions``: probabilities averaged per recording
-    (``evaluation.metrics.aggregate_by_recording``), labels = each recording's first segment's.
+    (``eno_hf.metrics.aggregate_by_recording``), labels = each recording's first segment's.
 
     Args:
         heads: ``HeadSpec`` s (``name``). recording_ids: ``(n_segments,)``.

@@ -3,7 +3,7 @@ window pooling, decisions and metrics, so code that treats heads by kind asks he
 comparing kind strings.
 
 =============  ===================  ===========================  ===================================
-kind           loss                 probabilities                metrics (``evaluation.metrics``)
+kind           loss                 probabilities                metrics (``eno_hf.metrics``)
 =============  ===================  ===========================  ===================================
 multilabel     BCE with logits      sigmoid per label            ROC-AUC / PR-AUC / F1 (thresholds)
 singlelabel    cross-entropy        softmax over the classes     accuracy / macro-F1 / ...
@@ -16,7 +16,7 @@ Window pooling (a long input is cut into ``K`` windows whose outputs are average
 multi-label heads average probabilities and return their logit, single-label heads average the
 softmax and return its log (so ``softmax`` of the pooled logits is the averaged distribution),
 regression / ranking / projection heads average their outputs. The loss and metrics columns are
-``eno_hf.models.losses.HEAD_LOSSES`` and ``eno_hf.evaluation.metrics.HEAD_METRICS``.
+``eno_hf.models.losses.HEAD_LOSSES`` and ``eno_hf.metrics.HEAD_METRICS``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from eno_hf.evaluation.metrics import HEAD_METRICS, HeadMetrics
+from eno_hf.metrics import HEAD_METRICS, HeadMetrics
 from eno_hf.models.heads import (
     MULTILABEL, PROJECTION, RANKING, REGRESSION, SINGLELABEL, HeadSpec, unknown_kind,
 )
@@ -105,7 +105,7 @@ class HeadKind:
         probabilities: ``(B, n)`` float logits -> the head's scores: ``(B, n)`` probabilities
             (classification) or ``(B,)`` values (regression, ranking); None for projection.
         pool: ``(raw (B * K, n) outputs, window mean or None for one window) -> PooledHead``.
-        metrics: ``evaluation.metrics.HeadMetrics`` (function, summary keys, score metric), or None
+        metrics: ``eno_hf.metrics.HeadMetrics`` (function, summary keys, score metric), or None
             for kinds that are not evaluated on labels.
         decide: ``(label -> score, labels, thresholds or None) -> chosen labels`` for
             classification heads (multi-label: scores at or above each label's threshold, default

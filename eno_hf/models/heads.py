@@ -29,7 +29,7 @@ CLASSIFICATION_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL)
 """Kinds whose outputs are class scores over ``labels`` (``id2label`` columns of the model)."""
 SUPERVISED_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL, REGRESSION)
 """Kinds trained from per-sample label columns (``multitask_loss``) and scored by
-``evaluation.metrics``; ranking and projection heads are trained by the performance tiers."""
+``eno_hf.metrics``; ranking and projection heads are trained by the performance tiers."""
 
 __all__ = ["CLASSIFICATION_KINDS", "HEAD_KINDS", "MULTILABEL", "PROJECTION", "RANKING", "REGRESSION",
            "SINGLELABEL", "SUPERVISED_KINDS", "HeadSpec", "head_attr", "head_specs_from_features",

@@ -59,7 +59,7 @@ def import_tagger(name: str, out_dir: str | Path, models_dir: str | Path | None 
     out.mkdir(parents=True, exist_ok=True)
     model.eval().save_pretrained(out)
     EnoFeatureExtractor(sampling_rate=tagger.sample_rate, target_lufs=None).save_pretrained(out)
-    from eno_hf.evaluation.model_card import write_imported_card
+    from eno_hf.evaluation.model_card import write_imported_card  # up to evaluation: the one writer of model cards
 
     write_imported_card(out, name, tags, arch=tagger.arch, sample_rate=tagger.sample_rate,
                         window_s=round(float(tagger.native_input_s), 3), head=HEAD_NAME)

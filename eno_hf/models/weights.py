@@ -12,6 +12,10 @@ layout they ship in, one sub-folder per family::
 A file is looked up in ``{folder}/{family}/{name}`` and ``{folder}/{name}``, so a folder that holds
 the files directly works too. A missing file raises :class:`WeightsNotFoundError`, whose message
 names the file and every place looked.
+
+Before a saved model directory is loaded, ``require_safetensors`` checks that its weights are
+safetensors: eno never unpickles a model file (``PickleWeightsError``), whoever loads it
+(evaluation, inference, the hub).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from pathlib import Path
 
 from eno_hf.locations import default_models_dir
 
-__all__ = ["WeightsNotFoundError", "find_weight_file", "resolve_safetensors"]
+__all__ = ["PICKLE_WEIGHTS", "PickleWeightsError", "WeightsNotFoundError", "find_weight_file", "require_safetensors",
+           "resolve_safetensors"]
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -72,3 +77,35 @@ def resolve_safetensors(path_or_name: str | Path, family: str, models_dir: str |
             raise WeightsNotFoundError(str(candidate), [candidate])
         return candidate
     return find_weight_file(f"{path_or_name}.safetensors", family, models_dir)
+
+
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+"""Suffixes of weight files that ``torch.load`` would unpickle: eno never loads them."""
+
+
+class PickleWeightsError(OSError):
+    """A model directory whose weights exist only as pickles (``pytorch_model.bin``, ``*.pt``):
+    eno loads safetensors only and never unpickles a model file (a pickle can run code)."""
+
+
+def require_safetensors(model_dir: str | Path) -> Path:
+    """Check that ``model_dir`` has safetensors weights before anything loads it.
+
+    Returns:
+        ``model_dir`` as a ``Path``.
+
+    Raises:
+        PickleWeightsError: no ``*.safetensors`` file but pickle weights (``PICKLE_WEIGHTS``);
+            one line naming the folder and the files. A folder with neither is left to the
+            loader (its own "no weights" error).
+    """
+    d = Path(model_dir)
+    if not d.is_dir() or any(d.glob("*.safetensors")):
+        return d
+    pickles = sorted(f.name for f in d.iterdir() if f.suffix.lower() in PICKLE_WEIGHTS and f.is_file())
+    if pickles:
+        raise PickleWeightsError(
+            f"{d}: weights only as pickle ({', '.join(pickles[:3])}); eno never unpickles model "
+            "files (a pickle can run code): save the model as model.safetensors "
+            "(save_pretrained(..., safe_serialization=True))")
+    return d

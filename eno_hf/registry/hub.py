@@ -33,7 +33,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from eno_hf.utils.io import read_pointer, to_jsonable, write_pointer
+from eno_hf.utils.io import atomic_write_json, read_pointer, to_jsonable, write_pointer
 
 REGISTRY_FILE = "registry.json"
 LATEST_FILE = "latest"
@@ -113,7 +113,7 @@ def register(model_dir: str | Path, hub_dir: str | Path, name: str, metadata: di
             existing = _versions(root)
             version = f"v{int(existing[-1][1:]) + 1 if existing else 1}"
             info["version"] = version
-            (staged / REGISTRY_FILE).write_text(json.dumps(info, indent=2, allow_nan=False), encoding="utf-8")
+            atomic_write_json(staged / REGISTRY_FILE, info, sanitize=False)
             target = root / version
             os.rename(staged, target)
             write_pointer(root / LATEST_FILE, version)
@@ -165,38 +165,6 @@ def resolve(spec: str | Path, hub_dir: str | Path | None = None) -> Path:
         known = _versions(Path(hub_dir) / name)
         raise FileNotFoundError(f"{spec}: no such model version in {hub_dir} (registered: {known or 'none'})")
     return target
-
-
-PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-"""Suffixes of weight files that ``torch.load`` would unpickle: eno never loads them."""
-
-
-class PickleWeightsError(OSError):
-    """A model directory whose weights exist only as pickles (``pytorch_model.bin``, ``*.pt``):
-    eno loads safetensors only and never unpickles a model file (a pickle can run code)."""
-
-
-def require_safetensors(model_dir: str | Path) -> Path:
-    """Check that ``model_dir`` has safetensors weights before anything loads it.
-
-    Returns:
-        ``model_dir`` as a ``Path``.
-
-    Raises:
-        PickleWeightsError: no ``*.safetensors`` file but pickle weights (``PICKLE_WEIGHTS``);
-            one line naming the folder and the files. A folder with neither is left to the
-            loader (its own "no weights" error).
-    """
-    d = Path(model_dir)
-    if not d.is_dir() or any(d.glob("*.safetensors")):
-        return d
-    pickles = sorted(f.name for f in d.iterdir() if f.suffix.lower() in PICKLE_WEIGHTS and f.is_file())
-    if pickles:
-        raise PickleWeightsError(
-            f"{d}: weights only as pickle ({', '.join(pickles[:3])}); eno never unpickles model "
-            "files (a pickle can run code): save the model as model.safetensors "
-            "(save_pretrained(..., safe_serialization=True))")
-    return d
 
 
 def list_models(hub_dir: str | Path) -> list[dict[str, Any]]:

@@ -115,7 +115,7 @@ def register_model(settings: Settings, model_dir: str | Path, *, name: str | Non
         OSError: copying into the hub failed (retried by the Prefect runner); the fault-injection
             point ``register`` (``eno_hf.utils.faults``) raises ``faults.TransientIOError`` here.
     """
-    from eno_hf.evaluation.metrics import flatten_metrics
+    from eno_hf.metrics import flatten_metrics
     from eno_hf.registry.hub import register as hub_register
 
     model_dir = Path(model_dir)

@@ -67,7 +67,7 @@ def export_onnx(model: Annotated[str, typer.Argument(help="Model dir, name or na
     """Export a model to ONNX (model.onnx + config + feature extractor) and verify it with ONNX Runtime.
 
     The verification report is written to OUT/onnx.json; --json prints it as the last stdout line."""
-    from eno_hf.models.onnx_export import export_onnx as do_export
+    from eno_hf.inference.onnx_export import export_onnx as do_export
     from eno_hf.registry.hub import resolve
 
     s = _settings(config, set_)

@@ -145,7 +145,7 @@ class OnnxPredictor:
     backend = "onnxruntime"
 
     def __init__(self, onnx_dir: str | Path) -> None:
-        from eno_hf.models.onnx_export import OnnxTagger
+        from eno_hf.inference.onnx_export import OnnxTagger
 
         self.model_dir = Path(onnx_dir)
         self.tagger = OnnxTagger(onnx_dir)

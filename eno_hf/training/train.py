@@ -46,8 +46,8 @@ from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
 from eno_hf.data.collate import EnoCollator, default_augmenter, label_key
-from eno_hf.evaluation.metrics import evaluate_heads, flatten_metrics
 from eno_hf.inference.predict import RecordingPredictions, predict_dataset, recording_predictions
+from eno_hf.metrics import evaluate_heads, flatten_metrics
 from eno_hf.models.head_kinds import head_kind
 from eno_hf.models.heads import MULTILABEL, HeadSpec, head_specs_from_features
 from eno_hf.training.cache import CACHE_SUBDIR, cache_inputs, cache_mode, training_view
@@ -132,7 +132,7 @@ def recording_metrics(
     labels: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, Any], RecordingPredictions]:
     """Average segment probabilities per recording (``inference.predict.recording_predictions``),
-    then ``evaluation.metrics.evaluate_heads``.
+    then ``eno_hf.metrics.evaluate_heads``.
 
     Args:
         heads: head specs (``name, kind, labels``).

@@ -8,8 +8,8 @@ import numpy as np
 import yaml
 
 from eno_hf.config import Settings
-from eno_hf.evaluation.metrics import evaluate_heads
 from eno_hf.evaluation.model_card import write_model_card
+from eno_hf.metrics import evaluate_heads
 
 HEADS = [{"name": "descriptors", "kind": "multilabel", "labels": ["gloomy", "happy", "somber"]},
          {"name": "quadrant", "kind": "singlelabel", "labels": ["Q1", "Q2", "Q3", "Q4"]}]
@@ -93,7 +93,7 @@ def _metrics_json(tmp_path, metrics):
 def test_model_card_loads_with_huggingface_hub_and_holds_the_metrics(tmp_path):
     from huggingface_hub import ModelCard
 
-    from eno_hf.evaluation.metrics import flatten_metrics
+    from eno_hf.metrics import flatten_metrics
 
     settings = Settings()
     settings.model.encoder = "tagger_ensemble"

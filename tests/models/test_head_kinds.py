@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from eno_hf.evaluation.metrics import HEAD_METRICS
+from eno_hf.metrics import HEAD_METRICS
 from eno_hf.models.configuration import EnoModelConfig
 from eno_hf.models.head_kinds import HEAD_KIND_REGISTRY, head_kind, head_probabilities, pool_head
 from eno_hf.models.heads import CLASSIFICATION_KINDS, HEAD_KINDS, SUPERVISED_KINDS, HeadSpec

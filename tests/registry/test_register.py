@@ -161,7 +161,7 @@ def test_registered_card_is_a_huggingface_model_card_with_the_metrics(tmp_path: 
     """The hub version's README.md loads with huggingface_hub; model-index = the run's metrics.json."""
     from huggingface_hub import ModelCard
 
-    from eno_hf.evaluation.metrics import flatten_metrics
+    from eno_hf.metrics import flatten_metrics
 
     s = load_config("configs/small.yaml", [f"paths.hub_dir={tmp_path / 'hub'}", f"paths.data_root={tmp_path / 'data'}",
                                            "registry.clearml=false"])

@@ -13,7 +13,8 @@ resampling (soxr) and loudness normalization by the saved ``EnoFeatureExtractor`
 into windows exactly as ``EnoForAudioTagging.split_windows`` (hop = window, a tail of at least
 ``chunk_tail_min_ratio`` of a window is zero-padded and kept), and the average of the window
 probabilities (Won et al. 2020), after which ``eno_hf.inference.pipeline.head_scores`` gives the
-same per-head scores as the PyTorch model.
+same per-head scores as the PyTorch model. The module lives with inference: it loads models with
+the inference pipeline, checks the export against it and runs the exported graph in its place.
 
 Exported with ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript) and checked with
 ``onnxruntime`` against the PyTorch model (``verify``: max absolute difference of the scores).
@@ -31,8 +32,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from eno_hf.inference.pipeline import decode, head_scores, load_model, predict_waveform
 from eno_hf.models.configuration import EnoModelConfig
 from eno_hf.models.modeling import LOGIT_EPS, EnoForAudioTagging
+from eno_hf.utils.io import atomic_write_json
 
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "onnx.json"
@@ -109,8 +112,6 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, verify_clips: list[s
         OSError: not a model directory. RuntimeError: export failed or the scores differ by more
             than ``atol`` (the files are kept for inspection).
     """
-    from eno_hf.inference.pipeline import load_model
-
     src, out = Path(model_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, extractor = load_model(src)
@@ -132,10 +133,10 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, verify_clips: list[s
     manifest: dict[str, Any] = {"source": str(src.resolve()), "opset": opset, "window_samples": wrapper.window_samples,
                                 "input": INPUT_NAME, "outputs": output_names(model.config),
                                 "export_s": round(export_s, 2), "onnxruntime": _ort_version()}
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    atomic_write_json(out / MANIFEST_FILE, manifest)
     check = verify(model, extractor, out, verify_clips)
-    manifest.update(verification=check)
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    manifest.update(verification=check)  # a NaN difference is written as null, then refused below
+    atomic_write_json(out / MANIFEST_FILE, manifest)
     if not check["max_abs_diff"] <= atol:
         raise RuntimeError(f"ONNX scores differ from PyTorch by {check['max_abs_diff']:.3g} > atol={atol} ({out})")
     return {"onnx": str(out / ONNX_FILE), "export_s": round(export_s, 2), "opset": opset,
@@ -152,8 +153,6 @@ def verify(model: EnoForAudioTagging, extractor: Any, onnx_dir: str | Path,
            clips: list[str | Path] | tuple = ()) -> dict[str, Any]:
     """Max absolute score difference between ``model`` (PyTorch, ``predict_waveform``) and
     ``OnnxTagger(onnx_dir)`` on ``clips`` (decoded with ``load_audio``) or two noise clips."""
-    from eno_hf.inference.pipeline import decode, predict_waveform
-
     rate = int(extractor.sampling_rate)
     if clips:
         named = [(str(c), decode(c, rate)) for c in clips]
@@ -244,8 +243,6 @@ class OnnxTagger:
         Raises:
             ValueError: NaN/Inf samples or a wrong shape (feature extractor).
         """
-        from eno_hf.inference.pipeline import head_scores
-
         prepared = [self.extractor(w, sampling_rate=sample_rate, return_tensors="np")["input_values"][0]
                     for w in waveforms]
         per_clip = [self.windows(x) for x in prepared]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from eno_hf.inference.onnx_export import OnnxTagger, export_onnx
 from eno_hf.inference.pipeline import decode, load_model, predict_waveform
 from eno_hf.models import EnoFeatureExtractor, EnoForAudioTagging, EnoModelConfig
-from eno_hf.models.onnx_export import OnnxTagger, export_onnx
 
 HEADS = [
     {"name": "quadrant", "kind": "singlelabel", "labels": ["Q1", "Q2", "Q3", "Q4"]},

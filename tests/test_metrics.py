@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from eno_hf.evaluation.metrics import (
+from eno_hf.metrics import (
     aggregate_by_recording, evaluate_heads, first_by_recording, flatten_metrics,
     multilabel_metrics, regression_metrics, singlelabel_metrics, summary_score,
 )
