@@ -40,7 +40,6 @@ Layout under ``data_root``::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -53,7 +52,7 @@ from typing import Any
 from eno_hf import jobs
 from eno_hf.config import Settings
 from eno_hf.jobs import FieldState, Job, Resource, Stage, StageRunner, read_marker, run_directly, write_marker
-from eno_hf.utils.io import atomic_write_json, json_hash
+from eno_hf.utils.io import atomic_write_json, file_sha256, json_hash
 
 __all__ = ["PipelineState", "RunResult", "Resource", "STAGES", "Stage", "StageRunner", "TAGGING", "head_specs",
            "run_directly", "run_id", "run_pipeline", "run_stages", "select_stages", "write_manifest"]
@@ -311,8 +310,7 @@ def stage_register(settings: Settings, state: PipelineState) -> dict[str, Any]:
     cv_report = (report_dir(settings.paths.data_root, settings.dataset.name, str(state.dataset_version))
                  / "cv_report.json" if state.dataset_version else None)
     # an `eno cv` report written since the last registration changes the card: register again
-    cv_sha = (hashlib.sha256(cv_report.read_bytes()).hexdigest() if cv_report is not None and cv_report.is_file()
-              else None)
+    cv_sha = file_sha256(cv_report) if cv_report is not None and cv_report.is_file() else None
     facts: dict[str, Any] = {"model": _model_key(state.model_dir), "metrics": state.metrics}
     if cv_sha:
         facts["cv_report"] = cv_sha
@@ -354,7 +352,7 @@ def stage_tag(settings: Settings, state: PipelineState) -> dict[str, Any]:
     out = state.run_dir / "tags.jsonl"
     config = state.model_dir / "config.json"
     key = json_hash({"model": _model_key(state.model_dir), "files": _files_key(settings.run.tag_files),
-                     "config": hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None})
+                     "config": file_sha256(config) if config.is_file() else None})
     if _done(state.run_dir / "tag", key) and out.is_file():
         log.info("tags reused (same model and files): %s", out)
         return {"tags": out, "cached": {"tag": True}}

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from eno_hf.models.heads import head_attr
+from eno_hf.models.heads import MULTILABEL, SINGLELABEL, SUPERVISED_KINDS, HeadSpec
 from eno_hf.models.losses import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,6 @@ LABEL_PREFIX = "labels_"
 def label_key(head: str) -> str:
     """Batch key of ``head``'s labels (``labels_{head}``)."""
     return f"{LABEL_PREFIX}{head}"
-
-
-
-def head_column(head: Any) -> str:
-    """Dataset column holding ``head``'s labels (``column``, default the head ``name``)."""
-    return head_attr(head, "column") or head_attr(head, "name")
 
 
 def default_augmenter(sample_rate: int, seed: int) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -59,8 +53,9 @@ class EnoCollator:
     """Collate dataset rows into ``input_values`` + ``labels_{head}`` tensors.
 
     Args:
-        heads: head descriptions (dicts or ``HeadConfig``) with ``name``, ``kind`` and optional
-            ``column``; ``projection`` heads get no labels.
+        heads: heads in any form ``HeadSpec.coerce`` reads (``HeadSpec``, ``HeadConfig``, dicts with
+            ``name``, ``kind``, ``labels`` and optional ``column``); heads of a kind outside
+            ``SUPERVISED_KINDS`` (ranking, projection) get no labels.
         vocab: head name -> class names (gives ``n`` for multi-label multi-hot vectors).
         crop_samples: training crop length in samples (``crop_s * sample_rate``); None = no crop
             (whole segments, padded to the batch maximum).
@@ -80,7 +75,8 @@ class EnoCollator:
 
     Raises:
         KeyError: a row lacks an input column.
-        ValueError: a multi-label class id is outside the vocabulary.
+        ValueError: a multi-label class id is outside the vocabulary; a head ``HeadSpec.coerce``
+            refuses (unknown kind, classification head without labels).
     """
 
     def __init__(
@@ -94,7 +90,7 @@ class EnoCollator:
         seed: int = 0,
         input_columns: Sequence[str] = ("waveform",),
     ) -> None:
-        self.heads = [h for h in heads if head_attr(h, "kind") in ("multilabel", "singlelabel", "regression")]
+        self.heads = [h for h in map(HeadSpec.coerce, heads) if h.kind in SUPERVISED_KINDS]
         self.vocab = {k: list(v) for k, v in vocab.items()}
         self.crop_samples = int(crop_samples) if crop_samples else None
         self.sample_rate = sample_rate
@@ -176,14 +172,13 @@ class EnoCollator:
         if mask is not None:
             batch["attention_mask"] = mask
         for head in self.heads:
-            name, kind, col = head_attr(head, "name"), head_attr(head, "kind"), head_column(head)
-            if col not in rows[0]:
+            if head.column not in rows[0]:
                 continue
-            values = [r[col] for r in rows]
-            if kind == "multilabel":
-                batch[label_key(name)] = self._multilabel(name, values)
-            elif kind == "singlelabel":
-                batch[label_key(name)] = self._singlelabel(values)
+            values = [r[head.column] for r in rows]
+            if head.kind == MULTILABEL:
+                batch[label_key(head.name)] = self._multilabel(head.name, values)
+            elif head.kind == SINGLELABEL:
+                batch[label_key(head.name)] = self._singlelabel(values)
             else:
-                batch[label_key(name)] = self._regression(values)
+                batch[label_key(head.name)] = self._regression(values)
         return batch

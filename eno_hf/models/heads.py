@@ -32,7 +32,7 @@ SUPERVISED_KINDS: tuple[str, ...] = (MULTILABEL, SINGLELABEL, REGRESSION)
 ``eno_hf.metrics``; ranking and projection heads are trained by the performance tiers."""
 
 __all__ = ["CLASSIFICATION_KINDS", "HEAD_KINDS", "MULTILABEL", "PROJECTION", "RANKING", "REGRESSION",
-           "SINGLELABEL", "SUPERVISED_KINDS", "HeadSpec", "head_attr", "head_specs_from_features",
+           "SINGLELABEL", "SUPERVISED_KINDS", "HeadSpec", "head_specs_from_features",
            "unknown_kind"]
 
 
@@ -124,15 +124,6 @@ class HeadSpec:
         if head.get("kind") != PROJECTION:
             head = {k: v for k, v in head.items() if k != "dim"}
         return cls.from_dict(head)
-
-
-def head_attr(head: HeadSpec | Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
-    """``key`` of a head given as a ``HeadSpec`` (or any object with attributes, e.g.
-    ``config.HeadConfig``) or as a dict; ``default`` when absent. For code that reads heads before
-    they are ``HeadSpec`` s (``data.collate``); elsewhere use ``HeadSpec.coerce`` once."""
-    if isinstance(head, Mapping):
-        return head.get(key, default)
-    return getattr(head, key, default)
 
 
 def _getter(r: Mapping[str, Any] | Any):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from eno_hf.audio.midi import render_midi
+from eno_hf.utils.io import atomic_write
 
 __all__ = ["midi_bytes_to_file", "render_midi_cached"]
 
@@ -23,10 +24,7 @@ def midi_bytes_to_file(data: bytes, cache_dir: str | Path) -> Path:
     """Write MIDI bytes to ``{cache_dir}/midi/{sha256[:32]}.mid`` (once) and return the path."""
     path = Path(cache_dir) / "midi" / f"{hashlib.sha256(data).hexdigest()[:32]}.mid"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, lambda fh: fh.write(data))
     return path
 
 

@@ -46,7 +46,7 @@ from datasets import Dataset
 
 from eno_hf.config import Settings
 from eno_hf.models.encoders import EmbeddingInput
-from eno_hf.utils.io import atomic_write, json_hash
+from eno_hf.utils.io import atomic_path, atomic_write, json_hash
 
 log = logging.getLogger(__name__)
 
@@ -517,19 +517,11 @@ def cached_split(split: Dataset, features: np.ndarray, rows: np.ndarray, columns
         return Dataset(table.cast(schema.arrow_schema), info=DatasetInfo(features=schema)).with_format("numpy")
     from datasets.arrow_writer import ArrowWriter
 
-    from eno_hf.utils.io import owned_temp_prefix
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{owned_temp_prefix(path)}tmp"
-    try:
+    with atomic_path(path) as tmp:
         writer = ArrowWriter(features=schema, path=str(tmp))
         for table in blocks():
             writer.write_table(table)
         writer.finalize()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return Dataset.from_file(str(path)).with_format("numpy")
 
 

@@ -11,8 +11,8 @@ import torch
 from eno_hf.data.collate import EnoCollator
 
 HEADS = [
-    {"name": "tags", "kind": "multilabel"},
-    {"name": "quad", "kind": "singlelabel", "column": "quadrant"},
+    {"name": "tags", "kind": "multilabel", "labels": ["a", "b", "c"]},
+    {"name": "quad", "kind": "singlelabel", "column": "quadrant", "labels": ["q1", "q2"]},
     {"name": "val", "kind": "regression"},
     {"name": "proj", "kind": "projection"},
 ]
@@ -91,3 +91,15 @@ def test_feature_columns_for_embeddings_encoder():
     rows = [{"fingerprint": np.ones(4, np.float32), "mfcc": np.zeros((2, 3), np.float32), "tags": [1]}] * 2
     b = EnoCollator(HEADS[:1], VOCAB, None, train=True, input_columns=["fingerprint", "mfcc"])(rows)
     assert b["input_values"].shape == (2, 10) and "attention_mask" not in b
+
+
+def test_heads_in_any_form_give_the_same_batch():
+    """Dicts and ``HeadSpec`` s collate alike; a ranking or projection head gets no labels."""
+    from eno_hf.models.heads import HeadSpec
+
+    specs = [HeadSpec.coerce(h) for h in HEADS] + [HeadSpec("rank", "ranking")]
+    a = EnoCollator(HEADS, VOCAB, 50, train=False)(_rows())
+    b = EnoCollator(specs, VOCAB, 50, train=False)(_rows())
+    assert sorted(a) == sorted(b) == ["attention_mask", "input_values", "labels_quad", "labels_tags", "labels_val"]
+    for key in a:
+        assert torch.equal(torch.nan_to_num(a[key], nan=-7.0), torch.nan_to_num(b[key], nan=-7.0))

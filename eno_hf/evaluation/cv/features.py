@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.utils.io import atomic_path
+
 log = logging.getLogger(__name__)
 
 HANDCRAFTED = "handcrafted"
@@ -144,8 +146,7 @@ def load_or_compute(dataset: Any, dataset_path: str | Path, data_root: str | Pat
                 for split in dataset.values():
                     waveforms.update(recording_waveforms(split))
             arrays = tagger_features(name, waveforms)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
         out[name] = arrays
     return out
