@@ -34,7 +34,9 @@ from torch import Tensor, nn
 
 from eno_hf.inference.pipeline import decode, head_scores, load_model, predict_waveform
 from eno_hf.models.configuration import EnoModelConfig
-from eno_hf.models.modeling import LOGIT_EPS, EnoForAudioTagging
+from eno_hf.models.head_kinds import pool_head
+from eno_hf.models.heads import REGRESSION
+from eno_hf.models.modeling import EnoForAudioTagging
 from eno_hf.utils.io import atomic_write_json
 
 ONNX_FILE = "model.onnx"
@@ -77,15 +79,15 @@ class WindowTagger(nn.Module):
     def forward(self, input_values: Tensor) -> tuple[Tensor, ...]:
         hidden = self.model.trunk(self._encode(input_values))
         outs = []
-        for spec in self.model.config.heads:
-            out = self.model.heads[spec["name"]](hidden)
-            outs.append(out.squeeze(-1) if spec["kind"] == "regression" else out)
+        for spec in self.model.config.head_specs:
+            out = self.model.heads[spec.name](hidden)
+            outs.append(out.squeeze(-1) if spec.kind == REGRESSION else out)
         return tuple(outs)
 
 
 def output_names(config: EnoModelConfig) -> list[str]:
     """ONNX output names: ``head/{name}`` in ``config.heads`` order."""
-    return [f"head/{h['name']}" for h in config.heads]
+    return [f"head/{h.name}" for h in config.head_specs]
 
 
 def export_onnx(model_dir: str | Path, out_dir: str | Path, verify_clips: list[str | Path] | tuple = (),
@@ -222,18 +224,14 @@ class OnnxTagger:
 
     def head_logits(self, raw: list[Tensor]) -> dict[str, Tensor]:
         """One clip's window outputs ``(k, ...)`` -> ``head_logits`` of batch 1 as the model returns
-        them (``logit`` of the mean sigmoid, ``log`` of the mean softmax, mean value)."""
+        them: each kind's window pooling (``eno_hf.models.head_kinds.pool_head``: ``logit`` of the
+        mean sigmoid, ``log`` of the mean softmax, mean value) over the clip's ``k`` windows."""
         out: dict[str, Tensor] = {}
-        for spec, value in zip(self.config.heads, raw):
-            k, kind = value.shape[0], spec["kind"]
-            if k == 1:
-                out[spec["name"]] = value
-            elif kind == "multilabel":
-                out[spec["name"]] = torch.logit(torch.sigmoid(value).mean(dim=0, keepdim=True), eps=LOGIT_EPS)
-            elif kind == "singlelabel":
-                out[spec["name"]] = torch.log(torch.softmax(value, dim=-1).mean(dim=0, keepdim=True).clamp_min(LOGIT_EPS))
-            else:
-                out[spec["name"]] = value.mean(dim=0, keepdim=True)
+        for spec, value in zip(self.config.head_specs, raw):
+            if value.ndim == 1:  # a regression output, squeezed in the graph: (k,) -> (k, 1)
+                value = value[:, None]
+            mean = None if value.shape[0] == 1 else (lambda x: x.mean(dim=0, keepdim=True))
+            out[spec.name] = pool_head(spec.kind, value, mean).logits
         return out
 
     def predict(self, waveforms: list[np.ndarray], sample_rate: int) -> list[dict[str, dict[str, float]]]:
