@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eno_hf.utils.io import atomic_write_json, to_jsonable  # noqa: F401  (to_jsonable: re-exported)
-from eno_hf.evaluation.metrics import SUMMARY_KEYS, Head
+from eno_hf.metrics import SUMMARY_KEYS, Head
 from eno_hf.models.heads import MULTILABEL, SINGLELABEL, HeadSpec
 
 PER_TAG_COLUMNS = ("tag", "support", "n_labelled", "roc_auc", "ap", "f1", "threshold")

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eno_hf.evaluation.metrics import SUMMARY_KEYS
+from eno_hf.metrics import SUMMARY_KEYS
 
 PLOT_SUFFIXES = (".png", ".svg")
 MAX_REJECTED_SHOWN = 10

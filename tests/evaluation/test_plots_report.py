@@ -12,7 +12,7 @@ from matplotlib.image import imread
 from rich.console import Console
 
 from eno_hf.evaluation import plots as P
-from eno_hf.evaluation.metrics import evaluate_heads
+from eno_hf.metrics import evaluate_heads
 from eno_hf.evaluation.report import print_summary, to_jsonable, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eno_hf.evaluation.metrics import multilabel_metrics, singlelabel_metrics
+from eno_hf.metrics import multilabel_metrics, singlelabel_metrics
 from eno_hf.evaluation.thresholds import tune_thresholds
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eno_hf.evaluation.metrics import multilabel_metrics
+from eno_hf.metrics import multilabel_metrics
 from eno_hf.evaluation.thresholds import DEFAULT_GRID, tune_thresholds
 
 

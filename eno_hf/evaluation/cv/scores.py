@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from eno_hf.evaluation.cv.calibration import expected_calibration_error
-from eno_hf.evaluation.metrics import singlelabel_metrics
+from eno_hf.metrics import singlelabel_metrics
 from eno_hf.models.heads import MULTILABEL, SINGLELABEL
 from eno_hf.models.losses import labelled_mask
 

@@ -9,7 +9,7 @@ from eno_hf.evaluation.cv.scores import KIND_METRICS, fold_metrics, macro_averag
 
 
 def test_fast_macro_roc_auc_equals_metrics_module() -> None:
-    from eno_hf.evaluation.metrics import multilabel_metrics
+    from eno_hf.metrics import multilabel_metrics
 
     rng = np.random.default_rng(5)
     y = (rng.random((60, 7)) < 0.3).astype(np.int64)
