@@ -1,10 +1,14 @@
-"""Repeated artist-grouped cross-validation of model candidates (``eno cv``).
+"""Repeated cross-validation of model candidates (``eno cv``): artist-grouped by default, or
+stratified random folds with no grouping (``--protocol random``, the protocol of Panda et al., IEEE
+TAFFC 2018, on 4Q).
 
 Protocol (what every headline figure of ``docs/quality.md`` comes from):
 
 - Folds (``folds``): ``n_repeats`` x ``n_folds`` artist-grouped folds over **all** recordings of the
   dataset (every split), stratified by the single-label head, fixed by seed and saved to
-  ``folds-k{k}-r{r}-s{seed}.json``, so every candidate and baseline is scored on the same folds.
+  ``folds-k{k}-r{r}-s{seed}.json``, so every candidate and baseline is scored on the same folds
+  (``--protocol random``: stratified folds over the recordings, ``folds-random-k{k}-r{r}-s{seed}.json``,
+  and ungrouped inner folds).
 - Model selection only inside the training part of each outer fold: inner artist-grouped folds for
   the probes (``probes``: L2 strength, ridge alpha, MLP epochs), a validation part with the
   config's share for the default (``default``: epoch choice and early stopping, as ``eno train``).

@@ -30,6 +30,10 @@ def metric_columns(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     return list(keys.items())
 
 
+PROTOCOL_NAMES = {"artist": "artist-grouped", "random": "stratified random (no grouping)"}
+"""How the report's header names each ``eno cv --protocol`` (``folds``)."""
+
+
 def markdown_table(report: Mapping[str, Any]) -> str:
     """The report as a markdown table: one row per candidate, ``mean [low, high]`` per metric, and a
     second table of differences to the reference candidate."""
@@ -45,7 +49,8 @@ def markdown_table(report: Mapping[str, Any]) -> str:
 
     head = "| candidate | " + " | ".join(label for _, label in keys) + " |"
     sep = "|---" * (len(keys) + 1) + "|"
-    lines = [f"{report['n_folds']}-fold x {report['n_repeats']} repeated artist-grouped CV on "
+    protocol = PROTOCOL_NAMES.get(report.get("protocol", "artist"), str(report.get("protocol")))
+    lines = [f"{report['n_folds']}-fold x {report['n_repeats']} repeated {protocol} CV on "
              f"{report['n_recordings']} recordings; mean [95 % corrected-t interval] over folds.", "", head, sep]
     lines += [f"| {n} | " + " | ".join(cell(c["metrics"].get(k)) for k, _ in keys) + " |" for n, c in cands.items()]
     ref = report.get("reference")
