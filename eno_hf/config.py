@@ -275,14 +275,14 @@ class DatasetConfig(_Model):
     name: str = "dataset"
     source: SourceConfig = Field(default_factory=SourceConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    limit: int | None = Field(None, ge=1)
+    """Use only the first N recordings (after sorting by id) — for quick runs and tests."""
     audio: AudioConfig = Field(default_factory=AudioConfig)
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     audio_column: bool = True
     """Add a path-based ``datasets.Audio`` column (original file) so notebooks can listen."""
-    limit: int | None = Field(None, ge=1)
-    """Use only the first N recordings (after sorting by id) — for quick runs and tests."""
     num_workers: int = Field(2, ge=0)
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     """Only for ``eno download`` (does not change the dataset version)."""

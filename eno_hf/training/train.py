@@ -343,10 +343,8 @@ def fit(
     trainer = EnoTrainer(
         model=model,
         args=args,
-        train_dataset=train_ds,
-        eval_dataset=val_ds,
-        data_collator=train_collate,
-        eval_data_collator=eval_collate,
+        train_dataset=train_ds, eval_dataset=val_ds,
+        data_collator=train_collate, eval_data_collator=eval_collate,
         compute_metrics=make_compute_metrics(heads, list(val_ds["recording_id"])) if val_ds is not None else None,
         callbacks=[*stopping, *(callbacks or [])],
         heads=heads,
