@@ -5,7 +5,6 @@ kind names of ``eno_hf.models.heads``), so it sits low, beside ``models``: the h
 (``eno_hf.models.head_kinds``: ``HEAD_METRICS`` is its metrics column, per kind its metrics
 function, summary keys and score), inference (per-recording aggregation), training (validation
 metrics), evaluation and the performance tiers all import it downwards.
-``eno_hf.evaluation.metrics`` re-exports it under its former name.
 
 - multi-label: ``probs (n, n_tags)`` float in [0, 1], ``y (n, n_tags)`` in {0, 1}; an entry < 0
   is missing (a row of -1 = recording without labels for this head).

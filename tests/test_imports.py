@@ -40,11 +40,6 @@ LAYERS: list[tuple[str, ...]] = [
 """The parts of ``eno_hf`` from the top layer down (``part()`` names a module's part)."""
 
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("eno_hf.performance.cli", "eno_hf.flows.performance"): "--prefect only (Prefect is optional)",
-    ("eno_hf.performance.metrics", "eno_hf.evaluation.metrics"): "regression_metrics: the one implementation",
-    ("eno_hf.performance.pipeline", "eno_hf.inference.performance"): "the job tags files with the model it trained",
-    ("eno_hf.performance.pipeline", "eno_hf.registry.register"): "the job registers the model it trained",
-    ("eno_hf.performance.selection", "eno_hf.inference.performance"): "tier selection scores with the inference heads",
 }
 """Upward imports whose line does not carry its reason yet: ``(importer, imported)`` -> the reason."""
 

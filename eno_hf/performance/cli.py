@@ -58,7 +58,7 @@ def run_performance_command(settings: Settings, json_out: bool = False, prefect:
     from eno_hf.cli_common import print_json_last
 
     if prefect:
-        from eno_hf.flows.performance import performance_flow
+        from eno_hf.flows.performance import performance_flow  # up to the flows: --prefect only (Prefect is optional)
 
         d = performance_flow(settings=settings)
     else:

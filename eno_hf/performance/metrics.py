@@ -1,7 +1,7 @@
 """Metrics of the performance tiers.
 
 * T1: per dimension and mean: R² (``sklearn.metrics.r2_score``), Pearson r, MAE
-  (``eno_hf.evaluation.metrics.regression_metrics``) and within-group pairwise ranking accuracy
+  (``eno_hf.metrics.regression_metrics``) and within-group pairwise ranking accuracy
   (pairs of the same passage whose true ratings differ: fraction ordered correctly; chance 0.5).
 * T2: Spearman rho between score and order within each group (mean over groups) and pairwise
   accuracy of the order.
@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import r2_score
 
-from eno_hf.evaluation.metrics import regression_metrics
+from eno_hf.metrics import regression_metrics
 
 __all__ = ["bootstrap_interval", "ordinal_metrics", "pairwise_accuracy", "regression_report", "retrieval_metrics"]
 

@@ -598,7 +598,7 @@ def stage_register(settings: Settings, state: PerformanceState) -> dict[str, Any
     with the per-protocol summary (``registry_summary``) as its metrics. An unchanged model (same
     files, same summary) whose hub version still exists is not registered again."""
     state.require("model_dir", "report", "final")
-    from eno_hf.registry.register import register_model
+    from eno_hf.registry.register import register_model  # up to the registry: the job registers the model it trained
 
     cfg, model_dir = _cfg(settings), state.model_dir
     summary = registry_summary(state.report)
@@ -625,7 +625,7 @@ def stage_tag(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """Tag ``performance.tag_files`` with the registered model
     (``eno_hf.inference.performance.tag_performance_paths``; MIDI rendered into ``{work}/render``)."""
     state.require("registered")
-    from eno_hf.inference.performance import tag_performance_paths
+    from eno_hf.inference.performance import tag_performance_paths  # up to inference: the job tags with its model
 
     cfg = _cfg(settings)
     return {"tags": list(tag_performance_paths(cfg.tag_files, state.registered, render_cache=_work(settings) / "render"))}

@@ -356,7 +356,7 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         fold but scored in none has no "t2"/"t3" entry and a ``"t2_not_scored"``/``"t3_not_scored"``
         reason instead.
     """
-    from eno_hf.inference.performance import predict_heads
+    from eno_hf.inference.performance import predict_heads  # up to inference: tiers are scored by the served heads
     from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
     from eno_hf.performance.probe import Candidate, _center_scale, select_ridge
     from eno_hf.performance.protocols import protocol_folds

@@ -20,7 +20,7 @@ from eno_hf.evaluation.cv.probes import (
 from eno_hf.evaluation.cv.report import report_dir, write_cv_report
 from eno_hf.evaluation.cv.scores import fold_metrics
 from eno_hf.evaluation.cv.stats import add_reference_differences, corrected_interval
-from eno_hf.evaluation.metrics import SINGLELABEL
+from eno_hf.models.heads import SINGLELABEL
 
 if TYPE_CHECKING:
     from eno_hf.config import Settings

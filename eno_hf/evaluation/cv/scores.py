@@ -1,10 +1,10 @@
 """Per-fold metrics of every head, by head kind, and the score model selection maximises.
 
 A head's kind decides its metrics (``KIND_METRICS``): single-label heads macro-F1 and accuracy
-(``evaluation.metrics.singlelabel_metrics``) and the expected calibration error before / after
+(``eno_hf.metrics.singlelabel_metrics``) and the expected calibration error before / after
 temperature scaling; multi-label heads macro ROC-AUC and macro PR-AUC over the tags with both
 classes among the fold's labelled rows (vectorised equivalents of
-``evaluation.metrics.multilabel_metrics``, tested equal). So ``eno cv`` reports whatever heads the
+``eno_hf.metrics.multilabel_metrics``, tested equal). So ``eno cv`` reports whatever heads the
 dataset has; heads of other kinds are not cross-validated.
 """
 
