@@ -33,7 +33,12 @@ from rich.console import Console
 from rich.table import Table
 
 import eno_hf  # noqa: F401  (offline defaults before HF/Prefect/ClearML import)
+from eno_hf.clarity.cli import app as clarity_app
 from eno_hf.cli_common import ConfigOpt, JsonOpt, SetOpt, console, load_settings, print_json_last
+from eno_hf.embeddings.cli import embed_command
+from eno_hf.evaluation.cv_cli import cv_command
+from eno_hf.init_cli import init_command
+from eno_hf.workspace.cli import app as workspace_app
 
 app = typer.Typer(
     add_completion=False,
@@ -43,10 +48,13 @@ app = typer.Typer(
          "streams a JSON line per input before it. Human-readable output goes to stderr.",
 )
 hub_app = typer.Typer(help="The local model hub.", no_args_is_help=True)
+# command groups and commands defined in their own packages: one form each (add_typer / app.command)
 app.add_typer(hub_app, name="hub")
-app.add_typer(__import__("eno_hf.clarity.cli", fromlist=["app"]).app, name="clarity")
-app.add_typer(__import__("eno_hf.workspace.cli", fromlist=["app"]).app, name="dataset")
-app.command("embed")(__import__("eno_hf.embeddings.cli", fromlist=["embed_command"]).embed_command)
+app.add_typer(clarity_app, name="clarity")
+app.add_typer(workspace_app, name="dataset")
+app.command("embed")(embed_command)
+app.command("cv")(cv_command)
+app.command("init")(init_command)
 
 out = Console()
 
@@ -398,11 +406,6 @@ def import_weights(name: Annotated[str, typer.Argument(help="e.g. mtat-musicnn, 
     if json_out:
         print_json_last({"name": name, "model": str(Path(dest).resolve())})
 
-
-from eno_hf.evaluation.cv_cli import cv_command  # noqa: E402
-
-app.command("cv")(cv_command)
-app.command("init")(__import__("eno_hf.init_cli", fromlist=["init_command"]).init_command)
 
 
 @app.command()
