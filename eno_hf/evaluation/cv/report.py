@@ -62,13 +62,17 @@ def markdown_table(report: Mapping[str, Any]) -> str:
 
 
 def write_cv_report(report: Mapping[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``cv_report.json`` and ``cv_report.md`` to ``out_dir``; returns both paths."""
+    """Write ``cv_report.json`` and ``cv_report.md`` to ``out_dir`` (another protocol than the
+    artist-grouped default: ``cv_report-{protocol}.json`` / ``.md``, so it never replaces the report
+    the model card reads); returns both paths."""
     from eno_hf.evaluation.report import write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    js = write_json(out / "cv_report.json", report)
-    md = out / "cv_report.md"
+    protocol = report.get("protocol", "artist")
+    stem = "cv_report" if protocol == "artist" else f"cv_report-{protocol}"
+    js = write_json(out / f"{stem}.json", report)
+    md = out / f"{stem}.md"
     md.write_text(markdown_table(report))
     return js, md
 

@@ -94,7 +94,10 @@ def test_eno_cv_runs_the_random_protocol_from_the_cli(cv_data, tmp_path: Path, m
                                    "--repeats", "2", "--dataset", str(tmp_path / "ds"), "--out", str(tmp_path / "out"),
                                    "--set", f"paths.data_root={tmp_path}", "--json"])
     assert res.exit_code == 0, res.output
-    report = json.loads((tmp_path / "out" / "cv_report.json").read_text())
+    # its own report files: the artist-grouped cv_report.json (what the model card reads) is not replaced
+    assert not (tmp_path / "out" / "cv_report.json").exists()
+    report = json.loads((tmp_path / "out" / "cv_report-random.json").read_text())
+    assert "stratified random (no grouping)" in (tmp_path / "out" / "cv_report-random.md").read_text()
     assert report["protocol"] == "random" and report["folds_file"] == "folds-random-k4-r2-s0.json"
     assert report["n_folds"] == 4 and report["n_repeats"] == 2
     assert len(report["candidates"]["label-prior"]["metrics"]["quadrant/f1_macro"]["folds"]) == 8
