@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from eno_hf.config import AudioConfig
 
 __all__ = ["TRANSCRIBE_SAMPLE_RATE", "MAX_TRANSCRIBE_S", "TranscriptionSettings", "model_path", "model_id",
-           "posteriorgrams", "notes_from_posteriorgrams", "transcribe", "transcribe_to_file",
+           "unavailable_reason", "posteriorgrams", "notes_from_posteriorgrams", "transcribe", "transcribe_to_file",
            "cache_dir", "evict_transcriptions"]
 
 TRANSCRIBE_SAMPLE_RATE = 22050
@@ -176,6 +176,17 @@ def model_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"basic-pitch's ONNX model is missing: {path}")
     return path
+
+
+def unavailable_reason() -> str | None:
+    """None when transcription can run here (basic-pitch and its ONNX model are installed), else
+    the reason it cannot (the install line included): what callers that fall back to audio-only
+    features report."""
+    try:
+        model_path()
+    except (ImportError, FileNotFoundError) as exc:
+        return str(exc)
+    return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -137,13 +137,12 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
 def _transcriber() -> Any:
     """``eno_hf.audio.transcribe.transcribe_to_file`` when basic-pitch is installed, else None
     (with one warning: recordings then go through the ``"audio"`` branch)."""
-    from eno_hf.audio.transcribe import model_path, transcribe_to_file
+    from eno_hf.audio.transcribe import transcribe_to_file, unavailable_reason
 
-    try:
-        model_path()
-    except (ImportError, FileNotFoundError) as exc:
+    reason = unavailable_reason()
+    if reason is not None:
         import logging
 
-        logging.getLogger(__name__).warning("recordings are not transcribed (embeddings only): %s", exc)
+        logging.getLogger(__name__).warning("recordings are not transcribed (embeddings only): %s", reason)
         return None
     return transcribe_to_file

@@ -142,22 +142,22 @@ def transcription_enabled(mode: str) -> bool:
 
     Raises:
         ImportError: ``always`` without basic-pitch installed (the message gives the install line).
+        FileNotFoundError: ``always`` and basic-pitch's wheel has no ONNX model.
     """
+    from eno_hf.audio.transcribe import model_path, unavailable_reason
+
     if mode == "never":
         return False
-    try:
-        from eno_hf.audio.transcribe import model_path
-
+    if mode == "always":
         model_path()
-    except ImportError:
-        if mode == "always":
-            raise
+        return True
+    reason = unavailable_reason()
+    if reason is not None:
         import logging
 
-        logging.getLogger(__name__).info("basic-pitch is not installed: audio samples get audio features only "
-                                         "(workspace.transcribe_audio=auto)")
-        return False
-    return True
+        logging.getLogger(__name__).info("audio samples get audio features only (workspace.transcribe_audio=auto): %s",
+                                         reason)
+    return reason is None
 
 
 def _map(jobs: list[ExtractJob], workers: int) -> Iterable[dict[str, Any]]:

@@ -13,7 +13,7 @@ import pytest
 
 from ws_helpers import PERCEPIANO
 
-pytestmark = pytest.mark.slow
+
 
 PERFORMANCES = ("Beethoven_WoO80_thema_8bars_11_1", "Schubert_D960_mv2_8bars_1_01", "Schubert_D960_mv3_8bars_12_25")
 
@@ -57,6 +57,7 @@ def _signature(key: str) -> tuple[str, str]:
     return (k.name if mode == "major" else k.relative.name), k.name
 
 
+@pytest.mark.slow
 def test_audio_imports_take_key_and_tempo_from_their_transcription(make_settings, recordings: Path) -> None:
     from eno_hf.features.midi import midi_features
 
@@ -80,6 +81,7 @@ def test_audio_imports_take_key_and_tempo_from_their_transcription(make_settings
     assert exact >= 2
 
 
+@pytest.mark.slow
 def test_never_keeps_audio_features_only(make_settings, recordings: Path) -> None:
     report, ws, feats = _extract(make_settings, recordings, "never")
     assert report["extracted"] == len(PERFORMANCES)
@@ -87,3 +89,17 @@ def test_never_keeps_audio_features_only(make_settings, recordings: Path) -> Non
         entry, f = feats[name]
         assert "midi_source" not in f and f["key"] == f["audio_key"]
         assert "transcription_notes" not in np.load(ws.abs(f"processed/features/{entry.sample_id}.npz"))
+
+
+def test_transcription_modes_when_basic_pitch_is_missing(monkeypatch) -> None:
+    import eno_hf.audio.transcribe as tr
+    from eno_hf.workspace.extract import transcription_enabled
+
+    def missing() -> None:
+        raise ImportError("automatic transcription needs basic-pitch")
+
+    monkeypatch.setattr(tr, "model_path", missing)
+    assert transcription_enabled("auto") is False  # falls back to audio features, says why
+    assert transcription_enabled("never") is False
+    with pytest.raises(ImportError, match="needs basic-pitch"):
+        transcription_enabled("always")
