@@ -40,8 +40,10 @@ print(json.dumps({"first": first, "second": second, "tasks": tasks, "flow_state"
 
 @pytest.mark.slow
 @pytest.mark.flow
-def test_real_workspace_flow_run_on_a_real_server(tmp_path, prefect_api_url):
-    """The flow through a real Prefect server (the session's) in a subprocess with its own PREFECT_HOME:
+def test_real_workspace_flow_run_on_the_ephemeral_server(tmp_path):
+    """The flow through a real (ephemeral) Prefect server in a subprocess with its own PREFECT_HOME
+    (not the session's shared server: there ``state.result()`` of the returned flow state once
+    raised ``MissingResult``, the state read back from the API without its data):
     real 4Q clips + PercePiano MIDI + synthetic pieces; every task recorded COMPLETED by the server;
     a second run recomputes no features, copies or syntheses."""
     import json
@@ -56,7 +58,8 @@ def test_real_workspace_flow_run_on_a_real_server(tmp_path, prefect_api_url):
         pytest.skip("../shared/data/4q-dev or ../shared/data/percepiano absent")
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PYTHONPATH": str(root), "PREFECT_API_URL": prefect_api_url}
+           "PYTHONPATH": str(root), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
+    env.pop("PREFECT_API_URL", None)
     (tmp_path / "prefect-home").mkdir()
     proc = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(tmp_path / "data")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=2400)  # 17 min at load 18
