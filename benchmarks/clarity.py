@@ -61,7 +61,7 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from eno_hf.clarity.export import onnx_session
-    from eno_hf.clarity.pipeline import paths
+    from eno_hf.clarity.job import paths
     from eno_hf.config import load_config
     from eno_hf.features.fingerprint import fingerprint
 

@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     from eno_hf.performance.config import PerformanceConfig
-    from eno_hf.performance.pipeline import encoder_blocks, midi_stats, probe_cv, select_rows
+    from eno_hf.performance.job import encoder_blocks, midi_stats, probe_cv, select_rows
 
     t0 = time.time()
     cfg = PerformanceConfig(source=Path(a.source))

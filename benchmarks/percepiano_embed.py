@@ -44,7 +44,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from eno_hf.embeddings.frames import EmbedderSpec
     from eno_hf.performance.config import PerformanceConfig
-    from eno_hf.performance.pipeline import embed_rows, select_rows
+    from eno_hf.performance.job import embed_rows, select_rows
     from eno_hf.performance.render import render_midi_cached
 
     cfg = PerformanceConfig(source=Path(a.source), limit=a.limit)

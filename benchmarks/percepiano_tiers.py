@@ -29,7 +29,7 @@ def main() -> None:
     a = ap.parse_args()
     from eno_hf.embeddings.frames import EmbedderSpec
     from eno_hf.performance.config import PerformanceConfig
-    from eno_hf.performance.pipeline import cross_validate, embed_rows, midi_stats, select_rows
+    from eno_hf.performance.job import cross_validate, embed_rows, midi_stats, select_rows
     from eno_hf.performance.selection import EmbedderInputs
 
     spec = EmbedderSpec(name=a.encoder, features="prefix+embedding")

@@ -168,7 +168,7 @@ def build(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     usable (bad config, unusable metadata, too few groups).
     """
     from eno_hf.data.qc import print_qc_table
-    from eno_hf.pipeline import run_stages
+    from eno_hf.tagging import run_stages
 
     s = load_settings(config, set_)
     with _input_errors():
@@ -224,7 +224,7 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
                                 "workspace's, from `eno dataset split`) instead of building one.")] = None
           ) -> None:
     """Build the dataset if needed (or open --dataset), then train the configured model (resumable)."""
-    from eno_hf.pipeline import PipelineState, run_id, run_stages
+    from eno_hf.tagging import PipelineState, run_id, run_stages
 
     s = load_settings(config, set_)
     if remote:
@@ -258,7 +258,7 @@ def evaluate(model: Annotated[str, typer.Option("--model", "-m", help="Model dir
              out_dir: Annotated[Optional[Path], typer.Option("--out")] = None,
              json_out: JsonOpt = False) -> None:
     """Evaluate a model on the dataset's test split: metrics.json, per-tag CSV, PNG plots."""
-    from eno_hf.pipeline import run_stages
+    from eno_hf.tagging import run_stages
     from eno_hf.registry.hub import resolve
 
     s = load_settings(config, set_)
@@ -421,11 +421,11 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
 
     s = load_settings(config, set_)
     job = job_name(s)
-    if job == "performance":  # eno_hf.performance.pipeline.PERFORMANCE
+    if job == "performance":  # eno_hf.performance.job.PERFORMANCE
         from eno_hf.performance.cli import run_performance_command
 
         return run_performance_command(s, json_out, prefect=prefect)
-    if job == "clarity":  # eno_hf.clarity.pipeline.CLARITY
+    if job == "clarity":  # eno_hf.clarity.job.CLARITY
         from eno_hf.clarity.cli import run_clarity_command
 
         return run_clarity_command(s, json_out, prefect=prefect)
@@ -433,13 +433,13 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
         from eno_hf.workspace.cli import run_workspace_command
 
         return run_workspace_command(s, json_out, prefect=prefect)
-    with _input_errors(), _file_errors():  # the tagging job, eno_hf.pipeline.TAGGING
+    with _input_errors(), _file_errors():  # the tagging job, eno_hf.tagging.TAGGING
         if prefect:  # the only place the CLI touches Prefect, and only when asked to
-            from eno_hf.flows.pipeline import eno_pipeline
+            from eno_hf.flows.tagging import eno_pipeline
 
             result = eno_pipeline(settings=s)
         else:
-            from eno_hf.pipeline import run_pipeline
+            from eno_hf.tagging import run_pipeline
 
             result = run_pipeline(s).to_dict()
     _print_run(result)

@@ -15,9 +15,9 @@ applies it (a state is any object with that method).
 
 The jobs (``JOBS``, imported lazily so ``import eno_hf.jobs`` stays cheap)::
 
-    tagging      eno_hf.pipeline.TAGGING                 dataset → embed → baselines → train → evaluate → register → tag
-    performance  eno_hf.performance.pipeline.PERFORMANCE inputs → select → cross_validate → fit → register → tag
-    clarity      eno_hf.clarity.pipeline.CLARITY         init → generate → scan → normalize → verify → extract → analyze → train → export
+    tagging      eno_hf.tagging.TAGGING                 dataset → embed → baselines → train → evaluate → register → tag
+    performance  eno_hf.performance.job.PERFORMANCE inputs → select → cross_validate → fit → register → tag
+    clarity      eno_hf.clarity.job.CLARITY         init → generate → scan → normalize → verify → extract → analyze → train → export
     workspace    eno_hf.workspace.steps.WORKSPACE        create → import → annotate → extract → augment → synthesize → extract_new → split → validate
 
 ``job_of(settings)`` picks the job of a configuration (``Settings.job``; when unset:
@@ -204,9 +204,9 @@ def write_marker(path: str | Path, key: str, info: Mapping[str, Any] | None = No
 
 # ----------------------------------------------------------------------------- the jobs
 _JOB_PATHS: dict[str, str] = {
-    "tagging": "eno_hf.pipeline:TAGGING",
-    "performance": "eno_hf.performance.pipeline:PERFORMANCE",
-    "clarity": "eno_hf.clarity.pipeline:CLARITY",
+    "tagging": "eno_hf.tagging:TAGGING",
+    "performance": "eno_hf.performance.job:PERFORMANCE",
+    "clarity": "eno_hf.clarity.job:CLARITY",
     "workspace": "eno_hf.workspace.steps:WORKSPACE",
 }
 

@@ -1,11 +1,11 @@
-"""Prefect flow ``eno-clarity``: the clarity job (``eno_hf.clarity.pipeline.CLARITY``), one
+"""Prefect flow ``eno-clarity``: the clarity job (``eno_hf.clarity.job.CLARITY``), one
 Prefect task per step.
 
     eno clarity run --config configs/clarity.yaml        # the CLI (no Prefect)
     eno run --config configs/clarity.yaml                 # this flow (ephemeral server)
     prefect deployment run 'eno-clarity/local'            # this flow, on a work pool
 
-Thin wrapper over ``eno_hf.clarity.pipeline.run_clarity`` with ``prefect_runner``: each step (init,
+Thin wrapper over ``eno_hf.clarity.job.run_clarity`` with ``prefect_runner``: each step (init,
 generate, scan, normalize, verify, extract, analyze, train, export) runs as a task
 ``eno-clarity-{step}``, retried once on unexpected errors. The steps cache themselves by content
 hash (``.cache/{step}.json`` in the work dir), so Prefect's own result cache is off. Returns the
@@ -20,7 +20,7 @@ from typing import Any
 import eno_hf  # noqa: F401  (offline env defaults before Prefect reads its settings)
 from prefect import flow
 
-from eno_hf.clarity.pipeline import run_clarity
+from eno_hf.clarity.job import run_clarity
 from eno_hf.config import Settings
 from eno_hf.flows.runner import flow_run_name, prefect_runner, settings_of
 

@@ -9,7 +9,7 @@ from eno_hf.flows.runner import flow_run_name, prefect_runner, prefect_state, pu
 from prefect import flow
 
 from eno_hf.config import Settings
-from eno_hf.pipeline import run_stages
+from eno_hf.tagging import run_stages
 
 
 @flow(name="eno-evaluate", log_prints=True, flow_run_name=flow_run_name)

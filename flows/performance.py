@@ -1,11 +1,11 @@
-"""Prefect flow ``eno-performance``: the performance job (``eno_hf.performance.pipeline.PERFORMANCE``),
+"""Prefect flow ``eno-performance``: the performance job (``eno_hf.performance.job.PERFORMANCE``),
 each stage a task ``eno-performance-{stage}``.
 
     eno run --config configs/percepiano.yaml              # this flow (ephemeral server)
     eno run --config configs/percepiano.yaml --no-prefect # the same stages in this process
     prefect deployment run 'eno-performance/local'        # this flow, on a work pool
 
-Thin wrapper over ``eno_hf.performance.pipeline.run_performance`` with ``prefect_runner``. The
+Thin wrapper over ``eno_hf.performance.job.run_performance`` with ``prefect_runner``. The
 stages cache themselves (embeddings by shard, stage markers under
 ``{data_root}/performance/{name}/stages/``), so Prefect's own result cache is off. Returns
 ``PerformanceRun.to_dict()`` (``metrics``: the report, ``model``, ``registered``, ``tags``).
@@ -21,7 +21,7 @@ from prefect import flow
 
 from eno_hf.config import Settings
 from eno_hf.flows.runner import flow_run_name, prefect_runner, settings_of
-from eno_hf.performance.pipeline import run_performance
+from eno_hf.performance.job import run_performance
 
 
 @flow(name="eno-performance", log_prints=True, flow_run_name=flow_run_name)

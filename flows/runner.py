@@ -72,7 +72,7 @@ from eno_hf.config import Settings, apply_overrides, load_config
 from eno_hf.data.build import FileJob, _torch_threads, process_file
 from eno_hf.features.numba_cache import warm_numba_cache
 from eno_hf.jobs import Stage
-from eno_hf.pipeline import PipelineState
+from eno_hf.tagging import PipelineState
 
 log = logging.getLogger(__name__)
 

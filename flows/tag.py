@@ -9,7 +9,7 @@ from eno_hf.flows.runner import flow_run_name, prefect_runner, publish_run_artif
 from prefect import flow
 
 from eno_hf.config import Settings
-from eno_hf.pipeline import PipelineState, run_stages
+from eno_hf.tagging import PipelineState, run_stages
 
 
 @flow(name="eno-tag", log_prints=True, flow_run_name=flow_run_name)

@@ -102,8 +102,8 @@ def test_missing_weights_one_line_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command, target", [
-    (["train"], "eno_hf.pipeline.run_stages"),
-    (["run", "--no-prefect"], "eno_hf.pipeline.run_pipeline"),
+    (["train"], "eno_hf.tagging.run_stages"),
+    (["run", "--no-prefect"], "eno_hf.tagging.run_pipeline"),
 ])
 def test_weights_error_in_a_stage_exits_2(monkeypatch, tmp_path: Path, command: list[str], target: str) -> None:
     from eno_hf.models.weights import WeightsNotFoundError

@@ -23,7 +23,7 @@ KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 LAYERS: list[tuple[str, ...]] = [
     ("cli", "init_cli", "flows"),  # entry points: the command line and the Prefect flows
-    ("pipeline", "clarity", "serving"),  # jobs and services built from everything below
+    ("tagging", "clarity", "serving"),  # jobs and services built from everything below
     ("registry",),
     ("evaluation",),
     ("training",),

@@ -94,7 +94,7 @@ def test_tagging_stages_in_order_through_the_runner() -> None:
 
 # ----------------------------------------------------------------------------- clarity
 def test_clarity_stages_hand_over_results(monkeypatch, tmp_path: Path) -> None:
-    from eno_hf.clarity import pipeline as C
+    from eno_hf.clarity import job as C
 
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"families": {"rf": {"test": {"acc": 0.5}, "cv": {"mean": {}, "ci95": {}}}}}))
@@ -139,7 +139,7 @@ def test_clarity_stages_hand_over_results(monkeypatch, tmp_path: Path) -> None:
 def test_clarity_step_marker_reuse_and_key(tmp_path: Path) -> None:
     """``.cache/{step}.json``: a result is reused only under the same key (and existing outputs);
     a cache written before the job model (``{key, result}``) still counts."""
-    from eno_hf.clarity import pipeline as C
+    from eno_hf.clarity import job as C
 
     p = C.paths(load_config("clarity", [f"paths.data_root={tmp_path}"]))
     out = tmp_path / "out.txt"
@@ -181,7 +181,7 @@ def test_workspace_stages_in_order_on_fakes(monkeypatch, tmp_path: Path) -> None
 # ----------------------------------------------------------------------------- performance
 def _perf_fakes(monkeypatch, calls: dict[str, int]):
     from eno_hf.embeddings.frames import EmbedderSpec
-    from eno_hf.performance import pipeline as PP
+    from eno_hf.performance import job as PP
     from eno_hf.performance import trainer
     from eno_hf.performance.selection import EmbedderInputs, Selection
 
@@ -237,7 +237,7 @@ def _perf_fakes(monkeypatch, calls: dict[str, int]):
 
 
 def test_performance_stages_in_order_and_reused_when_unchanged(monkeypatch, tmp_path: Path) -> None:
-    from eno_hf.performance import pipeline as PP
+    from eno_hf.performance import job as PP
 
     calls: dict[str, int] = {}
     _perf_fakes(monkeypatch, calls)
@@ -277,7 +277,7 @@ def test_performance_stages_in_order_and_reused_when_unchanged(monkeypatch, tmp_
 
 
 def test_performance_stage_marker_with_another_key_is_ignored(monkeypatch, tmp_path: Path) -> None:
-    from eno_hf.performance import pipeline as PP
+    from eno_hf.performance import job as PP
 
     calls: dict[str, int] = {}
     _perf_fakes(monkeypatch, calls)

@@ -1,4 +1,4 @@
-"""eno_hf.pipeline: one ordered stage list, the runner seam, stage markers, the library/Prefect split."""
+"""eno_hf.tagging: one ordered stage list, the runner seam, stage markers, the library/Prefect split."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eno_hf import pipeline as P
+from eno_hf import tagging as P
 from eno_hf.config import load_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +87,8 @@ def test_tagging_is_the_registered_tagging_job() -> None:
 
 
 def test_library_and_cli_never_import_prefect() -> None:
-    code = ("import sys, eno_hf.cli, eno_hf.jobs, eno_hf.pipeline, eno_hf.performance.pipeline, "
-            "eno_hf.clarity.pipeline, eno_hf.workspace.steps, eno_hf.registry.register, eno_hf.utils.io; "
+    code = ("import sys, eno_hf.cli, eno_hf.jobs, eno_hf.tagging, eno_hf.performance.job, "
+            "eno_hf.clarity.job, eno_hf.workspace.steps, eno_hf.registry.register, eno_hf.utils.io; "
             "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith(('prefect.', 'flows'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          check=True)

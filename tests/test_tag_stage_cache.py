@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from eno_hf import pipeline as P
+from eno_hf import tagging as P
 from eno_hf.config import Settings
 
 

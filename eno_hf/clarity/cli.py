@@ -5,7 +5,7 @@
     eno clarity run --set clarity.raw_dir=/my/tree --skip-init --skip-generate
 
 Every command takes ``--config`` (default: the built-in ``clarity``) and ``--set key=value``; with
-``--json`` the last stdout line is one JSON object. Steps are cached (``eno_hf.clarity.pipeline``).
+``--json`` the last stdout line is one JSON object. Steps are cached (``eno_hf.clarity.job``).
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ _STEPS = {
 
 def _step_command(name: str, help_text: str) -> None:
     def command(config: ConfigOpt = DEFAULT, set_: SetOpt = None, json_out: JsonOpt = False) -> None:
-        from eno_hf.clarity import pipeline
+        from eno_hf.clarity import job
 
-        res = getattr(pipeline, f"step_{name}")(_s(config, set_))
+        res = getattr(job, f"step_{name}")(_s(config, set_))
         _emit(res, json_out, name)
         if name == "verify" and res["failures"]:
             raise typer.Exit(1)
@@ -96,7 +96,7 @@ def run_clarity_command(settings: Settings, json_out: bool = False, prefect: boo
 
         res = clarity_flow(settings=settings, skip_init=skip_init, skip_generate=skip_generate)
     else:
-        from eno_hf.clarity.pipeline import run_clarity
+        from eno_hf.clarity.job import run_clarity
 
         def progress(name: str, res: dict[str, Any]) -> None:
             con.print(f"[bold]{name}[/bold]: {res.get('elapsed_s', 0) or 0:.1f} s"

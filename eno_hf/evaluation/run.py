@@ -69,7 +69,7 @@ def find_history(model_dir: str | Path) -> list[dict[str, Any]] | None:
     """The training log history (``trainer_state.json`` ``log_history``) of a model, if found.
 
     Looks in ``model_dir``, then the latest ``checkpoint-*`` beside it or under a sibling
-    ``checkpoints/`` folder (the layouts of ``train_model`` and ``eno_hf.pipeline``).
+    ``checkpoints/`` folder (the layouts of ``train_model`` and ``eno_hf.tagging``).
     """
     model_dir = Path(model_dir)
     candidates = [model_dir / "trainer_state.json"]

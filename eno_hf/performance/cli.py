@@ -23,7 +23,7 @@ def print_report(report: dict[str, Any]) -> None:
         t = Table(title=f"{report.get('dataset')} — {name} CV ({res['folds']} folds, n={res['n']}{held})")
         for col in ("system", "mean R² [95% CI]", "mean r", "MAE", "pairwise acc"):
             t.add_column(col)
-        from eno_hf.performance.pipeline import REPORT_SYSTEMS
+        from eno_hf.performance.job import REPORT_SYSTEMS
 
         for label, key in REPORT_SYSTEMS:
             m = res.get(key)
@@ -51,7 +51,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def run_performance_command(settings: Settings, json_out: bool = False, prefect: bool = False) -> None:
-    """Run the performance job (``eno_hf.performance.pipeline.run_performance``; with ``prefect``
+    """Run the performance job (``eno_hf.performance.job.run_performance``; with ``prefect``
     the flow ``eno-performance`` on an ephemeral server), print the report, optionally a JSON line."""
     import json
 
@@ -62,7 +62,7 @@ def run_performance_command(settings: Settings, json_out: bool = False, prefect:
 
         d = performance_flow(settings=settings)
     else:
-        from eno_hf.performance.pipeline import run_performance
+        from eno_hf.performance.job import run_performance
 
         d = run_performance(settings).to_dict()
     print_report(d["metrics"])

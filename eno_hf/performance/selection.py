@@ -15,7 +15,7 @@ or pieces it never saw; then once on all rows for the registered model.
 
 ``cross_validate`` and the selection call each other (``select_tiers`` cross-validates each tier
 variant; ``cross_validate`` selects inside each outer fold), so both live here, below
-``eno_hf.performance.pipeline`` (the job's stages), which imports them.
+``eno_hf.performance.job`` (the job's stages), which imports them.
 
 Example (what the performance job's ``select`` stage does)::
 

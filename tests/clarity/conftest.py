@@ -14,7 +14,7 @@ def clarity_run(tmp_path_factory):
     """``run_clarity`` on a small real tree into which three bad inputs were planted first:
     a zero-byte WAV with a valid name, a file whose name breaks the pattern, and a silent gold file."""
     need_real_sources()
-    from eno_hf.clarity.pipeline import paths, run_clarity
+    from eno_hf.clarity.job import paths, run_clarity
 
     root = tmp_path_factory.mktemp("clarity")
     s = tiny_settings(root)

@@ -61,7 +61,7 @@ def test_onnx_matches_sklearn(clarity_run):
     import joblib
 
     from eno_hf.clarity.export import onnx_session
-    from eno_hf.clarity.pipeline import paths
+    from eno_hf.clarity.job import paths
 
     s, res = clarity_run
     cfg = json.loads((Path(res["model"]) / "config.json").read_text())

@@ -111,7 +111,7 @@ def test_companion_rows_pooling_and_reuse(built: Path, tmp_path: Path) -> None:
 
 
 def test_pipeline_embed_stage_feeds_training_columns(built: Path, tmp_path: Path) -> None:
-    from eno_hf.pipeline import run_stages
+    from eno_hf.tagging import run_stages
 
     s = _settings(built, _copy_data(built, tmp_path / "data"),
                   ["embed.use_for_training=true", "embed.frames=false"])

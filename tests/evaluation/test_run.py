@@ -107,7 +107,7 @@ def test_evaluate_stage_calls_library(tmp_path, monkeypatch, synthetic_dd):
     ``evaluate_model`` with the settings it was given, then reuses the result while the model's
     weights and the dataset version are unchanged."""
     from eno_hf.config import load_config
-    from eno_hf.pipeline import PipelineState, stage_evaluate
+    from eno_hf.tagging import PipelineState, stage_evaluate
 
     seen = []
 

@@ -45,7 +45,7 @@ def test_every_flow_has_a_deployment() -> None:
                   if isinstance(obj, Flow) and obj.__module__ == mod.__name__}
     deployed = {d["entrypoint"] for d in _prefect_yaml()["deployments"]}
     assert flows == deployed
-    assert {"flows/pipeline.py:eno_pipeline", "flows/build.py:eno_build", "flows/train.py:eno_train",
+    assert {"flows/tagging.py:eno_pipeline", "flows/build.py:eno_build", "flows/train.py:eno_train",
             "flows/evaluate.py:eno_evaluate", "flows/register.py:eno_register", "flows/tag.py:eno_tag",
             "flows/embed.py:eno_embed"} <= flows
 
@@ -73,7 +73,7 @@ def test_deployment_parameters_are_valid_settings() -> None:
 
 def test_nightly_schedule() -> None:
     nightly = [d for d in _prefect_yaml()["deployments"] if d["name"] == "nightly"]
-    assert len(nightly) == 1 and nightly[0]["entrypoint"] == "flows/pipeline.py:eno_pipeline"
+    assert len(nightly) == 1 and nightly[0]["entrypoint"] == "flows/tagging.py:eno_pipeline"
     (sched,) = nightly[0]["schedules"]
     assert sched["cron"] == "0 3 * * *" and sched["timezone"] == "UTC"
 

@@ -19,7 +19,7 @@ import soundfile as sf
 from eno_hf.config import load_config
 from eno_hf.data.build import FileJob, cache_path_for
 from eno_hf.data.recording import Recording
-from eno_hf.pipeline import STAGES
+from eno_hf.tagging import STAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -184,7 +184,7 @@ def test_real_flow_runs(tmp_path: Path, fourq_dir: Path, prefect_api_url: str) -
     assert seen["gpu"]["name"].startswith("eno-gpu-probe/4q ")
     # eno's own INFO lines reach the run's logs although PREFECT_LOGGING_LEVEL=WARNING
     build_logs = seen["build"]["logs"]
-    assert any(lg["name"] == "eno_hf.pipeline" and lg["level"] == 20 and f"dataset 4q@{first['version']}" in lg["message"]
+    assert any(lg["name"] == "eno_hf.tagging" and lg["level"] == 20 and f"dataset 4q@{first['version']}" in lg["message"]
                and "6 written" in lg["message"] for lg in build_logs), build_logs
     assert any(lg["name"] == "eno_hf.flows.build" and lg["level"] == 20 for lg in build_logs), build_logs
     assert any("registered as" in lg["message"] for lg in seen["register"]["logs"]), seen["register"]["logs"]

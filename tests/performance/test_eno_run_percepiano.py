@@ -26,7 +26,7 @@ def _spread_subset(src: Path, dest: Path, n: int) -> Path:
     import shutil
 
     from eno_hf.performance.percepiano import load_percepiano
-    from eno_hf.performance.pipeline import balanced_rows
+    from eno_hf.performance.job import balanced_rows
 
     keep = {r.segment_id for r in balanced_rows([r for r in load_percepiano(src) if r.rated], n)}
     with open(src / "labels.csv", newline="", encoding="utf-8") as fh:

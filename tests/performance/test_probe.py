@@ -51,7 +51,7 @@ def test_nested_cv_picks_the_informative_layer_without_seeing_the_test_fold() ->
 
 
 def test_model_card_lists_every_protocol_and_baseline() -> None:
-    from eno_hf.performance.pipeline import performance_model_card
+    from eno_hf.performance.job import performance_model_card
 
     iv = {"low": 0.1, "high": 0.5}
     rep = {"embedder": "sota_tagger-mtat-musicnn-prefix+embedding", "n": 10, "pieces": {"a": 10},

@@ -120,7 +120,7 @@ def test_protocols_on_the_real_labels(percepiano_rows) -> None:
 def test_probe_cv_pools_only_the_held_out_performances() -> None:
     from dataclasses import replace
 
-    from eno_hf.performance.pipeline import probe_cv
+    from eno_hf.performance.job import probe_cv
 
     rng = np.random.default_rng(0)
     midi = rng.standard_normal((len(_rows()), 6))

@@ -125,7 +125,7 @@ def test_t2_sources_spread_over_performers_and_pieces(percepiano_rows) -> None:
     """T2/T4 sources (``balanced_rows``): 16 distinct performers and 15 of the 16 pieces, so every
     outer fold of both protocols tests on some and trains on most (the 16 shortest overall put
     15 in one performer fold: trained on 1, tested on 15)."""
-    from eno_hf.performance.pipeline import balanced_rows
+    from eno_hf.performance.job import balanced_rows
     from eno_hf.performance.samplers import grouped_folds
 
     rows = sorted([r for r in percepiano_rows if r.rated], key=lambda r: r.segment_id)

@@ -148,7 +148,7 @@ def test_an_emotion_recognizer_trains_on_the_workspace_dataset_with_eno_train(ru
     # from the labels scores about the prior's (AUC about 0.5).
     from eno_hf.config import load_config
     from eno_hf.data.build import open_dataset
-    from eno_hf.pipeline import PipelineState, run_stages
+    from eno_hf.tagging import PipelineState, run_stages
 
     s = load_config(cfg, ["evaluate.split=train"])
     st = PipelineState(dataset_path=Path(info["dataset"]), dataset_version=version,

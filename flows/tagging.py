@@ -1,4 +1,4 @@
-"""Prefect flow ``eno-pipeline``: the main job (``eno_hf.pipeline.STAGES``), each stage a task.
+"""Prefect flow ``eno-pipeline``: the main job (``eno_hf.tagging.STAGES``), each stage a task.
 
 Entry points: ``eno run`` (ephemeral server) and ``prefect deployment run 'eno-pipeline/local'``
 (``prefect.yaml``). Parameters: ``config`` + ``overrides``, or a full ``settings`` object
@@ -14,10 +14,10 @@ from eno_hf.flows.runner import flow_run_name, prefect_runner, prefect_state, pu
 from prefect import flow
 
 from eno_hf.config import Settings
-from eno_hf.pipeline import RunResult, run_stages
+from eno_hf.tagging import RunResult, run_stages
 
 
-log = logging.getLogger("eno_hf.flows.pipeline")
+log = logging.getLogger("eno_hf.flows.tagging")
 
 
 @flow(name="eno-pipeline", log_prints=True, flow_run_name=flow_run_name)
