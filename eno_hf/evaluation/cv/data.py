@@ -12,6 +12,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from eno_hf.config import Settings
+    from eno_hf.models.heads import HeadSpec
 
 ENSEMBLE_BLOCK = "ensemble"
 """Feature block of the default's frozen encoder: the pretrained (un-adapted) tops on the cached
@@ -41,7 +42,7 @@ class CVData:
 
     Attributes:
         ids: ``(n,)`` recording ids (sorted). groups: ``(n,)`` artists.
-        heads: ``HeadSpec.to_dict()`` records (``baselines.resolve_heads``) of the kinds
+        heads: ``HeadSpec`` s with their label spaces (``baselines.resolve_heads``), of the kinds
             cross-validation scores (``scores.cv_heads``).
         labels: head -> ``(n,)`` int or ``(n, n_tags)`` int, -1 missing.
         blocks: feature block -> ``(n, d)``.
@@ -51,7 +52,7 @@ class CVData:
 
     ids: np.ndarray
     groups: np.ndarray
-    heads: list[dict[str, Any]]
+    heads: list[HeadSpec]
     labels: dict[str, np.ndarray]
     blocks: dict[str, np.ndarray]
     settings: Settings | None = None
@@ -84,15 +85,15 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
     from eno_hf.evaluation.cv.scores import cv_heads
 
     first = next(iter(dataset.values()))
-    rheads = cv_heads([h.to_dict() for h in resolve_heads(first.features, heads)])
+    rheads = cv_heads(resolve_heads(first.features, heads))
     if "group" not in first.column_names:
         raise ValueError("cross-validation needs a 'group' column (artist) in the dataset")
-    ids, labels, groups = [], {h["name"]: [] for h in rheads}, {}
+    ids, labels, groups = [], {h.name: [] for h in rheads}, {}
     for split in dataset.values():
         t = recording_table(split, rheads)
         ids += list(t.ids)
         for h in rheads:
-            labels[h["name"]].append(t.labels[h["name"]])
+            labels[h.name].append(t.labels[h.name])
         meta = split.select_columns(["recording_id", "group"]).to_dict()
         groups.update({str(r): str(g) for r, g in zip(meta["recording_id"], meta["group"])})
     order = np.argsort(np.asarray(ids, dtype=str))
@@ -122,4 +123,4 @@ def owner_index(recording_ids: Sequence[str], ids: np.ndarray) -> np.ndarray:
 
 def labels_of(data: CVData, recordings: np.ndarray) -> Mapping[str, np.ndarray]:
     """head -> the labels of ``recordings`` (indices into ``data.ids``)."""
-    return {h["name"]: data.labels[h["name"]][recordings] for h in data.heads}
+    return {h.name: data.labels[h.name][recordings] for h in data.heads}

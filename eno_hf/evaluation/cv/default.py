@@ -249,7 +249,7 @@ def predict_recordings(model: Any, data: CVData, recordings: np.ndarray, batch_s
     ds = window_dataset(data.prefix or [], recordings, ["recording_id"])
     pred = predict_dataset(model, ds, batch_size, [EMBEDDING_COLUMN])
     order = owner_index(data.ids[recordings], np.asarray(pred.recording_ids, dtype=str))
-    return {h["name"]: np.asarray(pred.probs[h["name"]], dtype=np.float64)[order] for h in data.heads}
+    return {h.name: np.asarray(pred.probs[h.name], dtype=np.float64)[order] for h in data.heads}
 
 
 def fit_predict_default(cand: Candidate, data: CVData, train: np.ndarray, test: np.ndarray, seed: int = 0
@@ -286,8 +286,8 @@ def fit_predict_default(cand: Candidate, data: CVData, train: np.ndarray, test: 
     info_out: dict[str, Any] = {"best_epoch": [i["best_epoch"] for i in infos],
                                 "epochs_run": [i["epochs_run"] for i in infos]}
     for h in data.heads:
-        name = h["name"]
-        if h["kind"] == SINGLELABEL:
+        name = h.name
+        if h.kind == SINGLELABEL:
             temp = fit_temperature(np.log(np.clip(vsums[name], 1e-7, None)), data.labels[name][val_rec])
             info_out[f"{name}_temperature"] = temp
             out[f"{name}:raw"] = sums[name]

@@ -28,7 +28,7 @@ from eno_hf.evaluation.cv.calibration import fit_temperature, probabilities
 from eno_hf.evaluation.cv.candidates import Candidate
 from eno_hf.evaluation.cv.data import CVData
 from eno_hf.evaluation.cv.scores import selection_score
-from eno_hf.models.heads import SINGLELABEL
+from eno_hf.models.heads import SINGLELABEL, HeadSpec
 from eno_hf.models.losses import labelled_mask
 
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0)
@@ -112,7 +112,7 @@ def ridge_path(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, alphas: Sequence[flo
     return [ZXt_U @ (UtY / (s + a * X.shape[1])[:, None]) + y_mean for a in alphas]
 
 
-def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[Mapping[str, Any]], epochs: int,
+def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[HeadSpec], epochs: int,
             seed: int, hidden_dim: int = 256, dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05,
             batch_size: int = 32, balanced: bool = False) -> Any:
     """The default's trunk + heads (Linear -> ReLU -> dropout -> per-head Linear) trained jointly
@@ -132,17 +132,17 @@ def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[Map
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     trunk = nn.Sequential(nn.Linear(X.shape[1], hidden_dim), nn.ReLU(), nn.Dropout(dropout))
-    outs = nn.ModuleDict({h["name"]: nn.Linear(hidden_dim, len(h["labels"])) for h in heads})
+    outs = nn.ModuleDict({h.name: nn.Linear(hidden_dim, len(h.labels)) for h in heads})
     params = [*trunk.parameters(), *outs.parameters()]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     Xt = torch.tensor(X, dtype=torch.float32)
     ys, masks, weights = {}, {}, {}
     for h in heads:
-        y = labels[h["name"]]
-        mask = labelled_mask(h["kind"], y)
-        masks[h["name"]] = torch.tensor(mask)
-        ys[h["name"]] = torch.tensor(np.where(y < 0, 0, y), dtype=torch.long if h["kind"] == SINGLELABEL else torch.float32)
-        weights[h["name"]] = _weights(h["kind"], y[mask], len(h["labels"]), balanced)
+        y = labels[h.name]
+        mask = labelled_mask(h.kind, y)
+        masks[h.name] = torch.tensor(mask)
+        ys[h.name] = torch.tensor(np.where(y < 0, 0, y), dtype=torch.long if h.kind == SINGLELABEL else torch.float32)
+        weights[h.name] = _weights(h.kind, y[mask], len(h.labels), balanced)
     n = len(X)
     for _ in range(epochs):
         trunk.train()
@@ -150,9 +150,9 @@ def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[Map
             hid = trunk(Xt[idx])
             loss = hid.new_zeros(())
             for h in heads:
-                m = masks[h["name"]][idx]
+                m = masks[h.name][idx]
                 if m.any():
-                    loss = loss + head_loss(h["kind"], outs[h["name"]](hid[m]), ys[h["name"]][idx][m], weights[h["name"]])
+                    loss = loss + head_loss(h.kind, outs[h.name](hid[m]), ys[h.name][idx][m], weights[h.name])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -161,7 +161,7 @@ def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[Map
     def predict(Xn: np.ndarray) -> dict[str, np.ndarray]:
         with torch.no_grad():
             hid = trunk(torch.tensor(Xn, dtype=torch.float32))
-            return {h["name"]: outs[h["name"]](hid).double().numpy() for h in heads}
+            return {h.name: outs[h.name](hid).double().numpy() for h in heads}
 
     return predict
 
@@ -183,13 +183,13 @@ def fit_predict_prior(data: CVData, train: np.ndarray, test: np.ndarray) -> tupl
     """The label prior: the training part's class frequencies / tag rates for every test recording."""
     out: dict[str, np.ndarray] = {}
     for h in data.heads:
-        y = data.labels[h["name"]][train]
-        y = y[labelled_mask(h["kind"], y)]
-        n = len(h["labels"])
-        prior = (np.bincount(y, minlength=n) / max(len(y), 1)) if h["kind"] == SINGLELABEL else y.mean(axis=0)
-        out[h["name"]] = np.broadcast_to(prior, (len(test), n)).copy()
-        if h["kind"] == SINGLELABEL:
-            out[f"{h['name']}:raw"] = out[h["name"]]
+        y = data.labels[h.name][train]
+        y = y[labelled_mask(h.kind, y)]
+        n = len(h.labels)
+        prior = (np.bincount(y, minlength=n) / max(len(y), 1)) if h.kind == SINGLELABEL else y.mean(axis=0)
+        out[h.name] = np.broadcast_to(prior, (len(test), n)).copy()
+        if h.kind == SINGLELABEL:
+            out[f"{h.name}:raw"] = out[h.name]
     return out, {}
 
 
@@ -201,7 +201,7 @@ def fit_predict_ridge(data: CVData, X: np.ndarray, train: np.ndarray, test: np.n
     out: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {}
     for h in data.heads:
-        kind, n_out, name = h["kind"], len(h["labels"]), h["name"]
+        kind, n_out, name = h.kind, len(h.labels), h.name
         y_all = data.labels[name]
         oofs = [np.zeros((len(train), n_out)) for _ in alphas]
         for itr, iva in inner:
@@ -238,7 +238,7 @@ def fit_predict_linear(cand: Candidate, data: CVData, X: np.ndarray, train: np.n
     out: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {}
     for h in data.heads:
-        kind, n_out, name = h["kind"], len(h["labels"]), h["name"]
+        kind, n_out, name = h.kind, len(h.labels), h.name
         y_all = data.labels[name]
         best: tuple[float, float, np.ndarray | None] = (-np.inf, l2_grid[0], None)
         for l2 in l2_grid:
@@ -268,7 +268,7 @@ def fit_predict_mlp(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndar
 
     def run(tr_idx: np.ndarray, ev_idx: np.ndarray, epochs: int) -> dict[str, np.ndarray]:
         Xtr, Xev = standardize(X[tr_idx], X[ev_idx])
-        labels = {h["name"]: data.labels[h["name"]][tr_idx] for h in heads}
+        labels = {h.name: data.labels[h.name][tr_idx] for h in heads}
         logits: dict[str, np.ndarray] = {}
         for s in range(cand.seeds):
             pred = fit_mlp(Xtr, labels, heads, epochs, seed=seed * 1000 + s, balanced=cand.balanced)(Xev)
@@ -278,13 +278,13 @@ def fit_predict_mlp(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndar
 
     best: tuple[float, int, dict[str, np.ndarray] | None] = (-np.inf, epoch_grid[0], None)
     for epochs in epoch_grid:
-        oof = {h["name"]: np.zeros((len(train), len(h["labels"]))) for h in heads}
+        oof = {h.name: np.zeros((len(train), len(h.labels))) for h in heads}
         for itr, iva in inner:
             pred = run(train[itr], train[iva], epochs)
             for k in oof:
                 oof[k][iva] = pred[k]
-        score = float(np.mean([selection_score(h["kind"], data.labels[h["name"]][train],
-                                               probabilities(h["kind"], oof[h["name"]])) for h in heads]))
+        score = float(np.mean([selection_score(h.kind, data.labels[h.name][train],
+                                               probabilities(h.kind, oof[h.name])) for h in heads]))
         if best[2] is None or score > best[0]:
             best = (score, epochs, oof)
     _, epochs, oof = best
@@ -292,7 +292,7 @@ def fit_predict_mlp(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndar
     out: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {"epochs": epochs}
     for h in heads:
-        name, kind = h["name"], h["kind"]
+        name, kind = h.name, h.kind
         t = 1.0
         if kind == SINGLELABEL:
             t = info[f"{name}_temperature"] = fit_temperature(oof[name], data.labels[name][train])

@@ -137,7 +137,7 @@ def cross_validate(settings: Settings, candidates: Sequence[str] | None = None, 
             data.blocks[ENSEMBLE_BLOCK] = frozen_features(settings, data.prefix, len(data.ids))
     default_dir = report_dir(settings.paths.data_root, ds_path.parent.name, ds_path.name)
     out = Path(out_dir) if out_dir else default_dir
-    single = next((h["name"] for h in data.heads if h["kind"] == SINGLELABEL), None)
+    single = next((h.name for h in data.heads if h.kind == SINGLELABEL), None)
     strata = data.labels[single] if single else np.zeros(len(data.ids), dtype=np.int64)
     name = folds_file(n_folds, n_repeats, seed, protocol)
     folds = load_or_make_folds(Path(folds_dir or default_dir) / name, list(data.ids), list(data.groups),

@@ -17,7 +17,7 @@ import numpy as np
 
 from eno_hf.evaluation.cv.calibration import expected_calibration_error
 from eno_hf.metrics import singlelabel_metrics
-from eno_hf.models.heads import MULTILABEL, SINGLELABEL
+from eno_hf.models.heads import MULTILABEL, SINGLELABEL, HeadSpec
 from eno_hf.models.losses import labelled_mask
 
 KIND_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -30,9 +30,9 @@ METRIC_LABELS: dict[str, str] = {k: label for rows in KIND_METRICS.values() for 
 """Metric key -> its label in the report (``"{head} {label}"``)."""
 
 
-def cv_heads(heads: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def cv_heads(heads: Sequence[HeadSpec]) -> list[HeadSpec]:
     """The heads cross-validation scores: those of a kind in ``KIND_METRICS``."""
-    return [h for h in heads if h["kind"] in KIND_METRICS]
+    return [h for h in heads if h.kind in KIND_METRICS]
 
 
 def macro_roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
@@ -88,19 +88,19 @@ def selection_score(kind: str, y: np.ndarray, probs: np.ndarray) -> float:
     return -np.inf if v is None or not np.isfinite(v) else float(v)
 
 
-def fold_metrics(heads: Sequence[Mapping[str, Any]], labels: Mapping[str, np.ndarray],
+def fold_metrics(heads: Sequence[HeadSpec], labels: Mapping[str, np.ndarray],
                  probs: Mapping[str, np.ndarray]) -> dict[str, float]:
     """``"head/metric"`` -> value on one test fold, for every head of a kind in ``KIND_METRICS``.
 
     Args:
-        heads: ``{name, kind}`` dicts. labels: head -> the fold's labels (``(n,)`` int or ``(n, k)``
+        heads: ``HeadSpec`` s. labels: head -> the fold's labels (``(n,)`` int or ``(n, k)``
             0/1, missing < 0). probs: head -> ``(n, k)`` probabilities; a single-label head's
             uncalibrated ones under ``"{head}:raw"`` (default: the calibrated ones).
     """
     out: dict[str, float] = {}
     for h in cv_heads(heads):
-        name, y = h["name"], labels[h["name"]]
-        if h["kind"] == SINGLELABEL:
+        name, y = h.name, labels[h.name]
+        if h.kind == SINGLELABEL:
             m = singlelabel_metrics(y, probs[name])
             out[f"{name}/f1_macro"], out[f"{name}/accuracy"] = m["f1_macro"], m["accuracy"]
             out[f"{name}/ece"] = expected_calibration_error(y, probs.get(f"{name}:raw", probs[name]))

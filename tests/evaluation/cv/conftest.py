@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from eno_hf.evaluation.cv import CVData
+from eno_hf.models.heads import HeadSpec
 
 
 def synthetic_data(n: int = 160, n_groups: int = 40, signal: float = 2.0, seed: int = 0) -> CVData:
@@ -19,8 +20,8 @@ def synthetic_data(n: int = 160, n_groups: int = 40, signal: float = 2.0, seed: 
     informative = np.concatenate([np.eye(4)[quadrant], tags], axis=1) * signal
     X = informative + rng.standard_normal((n, 10))
     noise = rng.standard_normal((n, 10))
-    heads = [{"name": "quadrant", "kind": "singlelabel", "labels": ["q1", "q2", "q3", "q4"]},
-             {"name": "descriptors", "kind": "multilabel", "labels": [f"t{i}" for i in range(6)]}]
+    heads = [HeadSpec("quadrant", "singlelabel", ("q1", "q2", "q3", "q4")),
+             HeadSpec("descriptors", "multilabel", tuple(f"t{i}" for i in range(6)))]
     return CVData(np.asarray([f"r{i:03d}" for i in range(n)]), groups, heads,
                   {"quadrant": quadrant, "descriptors": tags}, {"good": X, "noise": noise})
 

@@ -21,6 +21,7 @@ from eno_hf.evaluation.cv.default import (
 )
 from eno_hf.models.encoders import tagger_ensemble
 from eno_hf.models.encoders.tagger_ensemble import TaggerEnsembleEncoder
+from eno_hf.models.heads import HeadSpec
 
 ROOT = Path(__file__).resolve().parents[3]
 SR = 16_000
@@ -155,17 +156,17 @@ def test_validation_part_follows_the_config_split() -> None:
 
 
 # ----------------------------------------------------------------------------- real taggers, real clips
-HEADS = [{"name": "quadrant", "kind": "singlelabel", "labels": ["Q1", "Q2", "Q3", "Q4"]},
-         {"name": "descriptors", "kind": "multilabel", "labels": [f"m{i}" for i in range(5)]},
-         {"name": "genres", "kind": "multilabel", "labels": ["pop", "rock", "jazz"]}]
+HEADS = [HeadSpec("quadrant", "singlelabel", ("Q1", "Q2", "Q3", "Q4")),
+         HeadSpec("descriptors", "multilabel", tuple(f"m{i}" for i in range(5))),
+         HeadSpec("genres", "multilabel", ("pop", "rock", "jazz"))]
 
 
 def _label_split(ids: np.ndarray, labels: dict[str, np.ndarray]) -> datasets.Dataset:
     """One row per recording with the HEADS' label columns in the dataset's format."""
     feats = datasets.Features({"recording_id": datasets.Value("string"),
-                               "quadrant": datasets.ClassLabel(names=HEADS[0]["labels"]),
-                               "descriptors": datasets.Sequence(datasets.ClassLabel(names=HEADS[1]["labels"])),
-                               "genres": datasets.Sequence(datasets.ClassLabel(names=HEADS[2]["labels"]))})
+                               "quadrant": datasets.ClassLabel(names=list(HEADS[0].labels)),
+                               "descriptors": datasets.Sequence(datasets.ClassLabel(names=list(HEADS[1].labels))),
+                               "genres": datasets.Sequence(datasets.ClassLabel(names=list(HEADS[2].labels)))})
     return datasets.Dataset.from_dict({
         "recording_id": list(ids), "quadrant": labels["quadrant"].tolist(),
         "descriptors": [np.flatnonzero(r).tolist() for r in labels["descriptors"]],

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from eno_hf.evaluation.cv.scores import KIND_METRICS, fold_metrics, macro_average_precision, macro_roc_auc
+from eno_hf.models.heads import HeadSpec
 
 
 def test_fast_macro_roc_auc_equals_metrics_module() -> None:
@@ -25,8 +26,8 @@ def test_fast_macro_roc_auc_equals_metrics_module() -> None:
 
 def test_fold_metrics_follow_the_heads_not_a_fixed_list() -> None:
     """Any dataset's heads: rows named ``head/metric`` by kind; other kinds are not scored."""
-    heads = [{"name": "mood", "kind": "singlelabel"}, {"name": "instruments", "kind": "multilabel"},
-             {"name": "valence", "kind": "regression"}]
+    heads = [HeadSpec("mood", "singlelabel", ("calm", "tense")), HeadSpec("instruments", "multilabel", ("piano", "voice")),
+             HeadSpec("valence", "regression")]
     y = np.asarray([0, 1, 1, 0])
     tags = np.asarray([[1, 0], [0, 1], [1, 1], [0, 0]])
     probs = {"mood": np.eye(2)[y] * 0.8 + 0.1, "instruments": tags * 0.9 + 0.05}
