@@ -29,6 +29,26 @@ def pytest_configure(config: pytest.Config) -> None:
         warm_numba_cache()
 
 
+HEAVY_FIRST = ("e2e", "flow", "slow")
+"""Markers whose test files start first, in this order (then every other file, in collection order)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the longest test files first: files holding an ``e2e`` test, then ``flow``, then
+    ``slow``, then the rest, each group in collection order (a stable sort of whole files).
+
+    With ``-n 2 --dist loadfile --no-loadscope-reorder`` (``make test``) pytest-xdist hands out
+    files in this order, so the few multi-minute real runs overlap the many short tests instead
+    of one of them running alone at the end (xdist's own reorder, by number of tests per file, put
+    the single-test end-to-end files last)."""
+    rank: dict[str, int] = {}
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        r = next((i for i, name in enumerate(HEAVY_FIRST) if name in marks), len(HEAVY_FIRST))
+        rank[item.location[0]] = min(rank.get(item.location[0], r), r)
+    items.sort(key=lambda item: rank[item.location[0]])
+
+
 def _need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent (see ../shared/data/README.md)")
