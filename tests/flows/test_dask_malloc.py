@@ -1,6 +1,7 @@
 """Dask workers and glibc's malloc: the nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` made per-file
 work ~2.7x slower (``eno_hf.flows.runner.restore_malloc_thresholds``); the flow's own
-LocalCluster spawns its workers without it, and a worker of a running cluster undoes it."""
+LocalCluster spawns its workers without it, and a worker of a running cluster undoes it; its
+timers (profiler, event-loop tick) are quieted (``LOCAL_CLUSTER_CONFIG``)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,14 @@ from eno_hf.config import load_config
 from eno_hf.flows.runner import task_runner
 def env():
     return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+def timers():
+    import dask
+    return dask.config.get("distributed.worker.profile.enabled"), dask.config.get("distributed.admin.tick.interval")
 if __name__ == "__main__":
-    task_runner(load_config("small", ["run.task_runner=dask"]))  # sets the spawn environment
+    task_runner(load_config("small", ["run.task_runner=dask"]))  # sets the spawn environment and LOCAL_CLUSTER_CONFIG
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c, Client(c) as cl:
         print("worker:", cl.submit(env).result())
+        print("timers:", cl.submit(timers).result())
 """
 
 
@@ -60,3 +65,19 @@ def test_spawned_worker_has_no_trim_threshold(tmp_path: Path) -> None:
                           timeout=600, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "worker: None" in proc.stdout, proc.stdout
+    assert "timers: (False, '1s')" in proc.stdout, proc.stdout  # the nanny passed LOCAL_CLUSTER_CONFIG on
+
+
+def test_own_cluster_timers_quiet_and_a_running_cluster_keeps_its_own() -> None:
+    import dask
+    import distributed  # noqa: F401  (its import loads the distributed.* defaults)
+
+    keys = list(runner.LOCAL_CLUSTER_CONFIG)
+    dask_defaults = {"distributed.worker.profile.enabled": True, "distributed.admin.tick.interval": "20ms",
+                     "distributed.admin.system-monitor.interval": "500ms", "distributed.scheduler.work-stealing": True}
+    assert set(dask_defaults) == set(keys)
+    with dask.config.set(dask_defaults):  # restored afterwards
+        runner.task_runner(load_config("small", ["run.task_runner=dask", "run.dask_address=tcp://127.0.0.1:8786"]))
+        assert {k: dask.config.get(k) for k in keys} == dask_defaults  # untouched
+        runner.task_runner(load_config("small", ["run.task_runner=dask"]))
+        assert {k: dask.config.get(k) for k in keys} == runner.LOCAL_CLUSTER_CONFIG
