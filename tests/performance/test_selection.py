@@ -130,7 +130,7 @@ def test_select_embedder_judges_only_the_given_rows(beethoven_midi_statistics) -
     assert selection.select_embedder(cfg, one, rows, idx) == ("informative", {})
 
 
-def test_cross_validate_chooses_inside_each_outer_fold(monkeypatch, beethoven_midi_statistics) -> None:
+def test_cross_validate_chooses_inside_each_outer_fold(monkeypatch, beethoven_midi_statistics, caplog) -> None:
     """Nested selection: ``select_procedure`` runs once per outer fold on exactly its training rows,
     the fold uses what it chose, and the report records each choice. ``leak`` is perfect on the
     first fold's *test* performers only: that fold, which never sees them, picks ``informative``;
@@ -149,7 +149,12 @@ def test_cross_validate_chooses_inside_each_outer_fold(monkeypatch, beethoven_mi
 
     monkeypatch.setattr(selection, "select_procedure", spy)
     cfg = PerformanceConfig(n_folds=3, n_boot=20, tiers={"t2": False, "t3": False, "t4": False})
-    res = selection.cross_validate(cfg, inputs, rows, stats, "performer")
+    with caplog.at_level("INFO", logger="eno_hf.performance.selection"):
+        res = selection.cross_validate(cfg, inputs, rows, stats, "performer")
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cross-validation performer")]
+    assert [m.split(",")[0] for m in progress[:2]] == ["cross-validation performer: fold 1/3 done",
+                                                       "cross-validation performer: fold 2/3 done"]
+    assert progress[2].startswith("cross-validation performer: 3 folds in ")  # progress on minutes-long folds
     assert [sorted(c) for c in calls] == [sorted(tr) for tr, _ in folds]
     sel = res["selection"]
     key = {k: v.spec.key for k, v in inputs.items()}
