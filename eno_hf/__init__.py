@@ -8,6 +8,7 @@ torch nor transformers: the classes are registered the first time an Auto class 
 """
 
 from eno_hf.env import apply_offline_defaults
+from eno_hf.models import auto_register as _auto_register
 
 apply_offline_defaults()
 
@@ -15,9 +16,7 @@ __version__ = "0.1.0"
 
 
 def _register() -> None:
-    from eno_hf.models.auto_register import install
-
-    install()
+    _auto_register.install()
 
 
 _register()

@@ -89,7 +89,7 @@ def _root(
                                                               "progress bars.")] = False,
 ) -> None:
     """Root options, applied before any command: the log level of eno's loggers (INFO by default)."""
-    from eno_hf.utils.logs import setup_logging
+    from eno_hf.utils.logs import setup_logging  # lazy: keeps `eno --help` fast
 
     if verbose and quiet:
         raise typer.BadParameter("give -v/--verbose or -q/--quiet, not both")
@@ -101,7 +101,7 @@ def _input_errors():
     """A metadata file unusable as a whole, or no usable input: one line, exit 2."""
     from rich.markup import escape
 
-    from eno_hf.errors import MetadataError, NoUsableInput
+    from eno_hf.errors import MetadataError, NoUsableInput  # lazy: keeps `eno --help` fast
 
     try:
         yield
@@ -117,7 +117,7 @@ def _file_errors():
     try:
         yield
     except FileNotFoundError as exc:
-        from eno_hf.models.weights import WeightsNotFoundError
+        from eno_hf.models.weights import WeightsNotFoundError  # lazy: keeps `eno --help` fast
 
         what = "weights error" if isinstance(exc, WeightsNotFoundError) else "file not found"
         console.print(f"{what}: {_one_line(exc)}", markup=False, soft_wrap=True)
@@ -334,7 +334,7 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
                                   allowed_roots=s.dataset.source.allowed_roots))
         first = next(records, None)  # loads the model: fail here, before any output
     except OSError as exc:
-        from eno_hf.models.weights import WeightsNotFoundError
+        from eno_hf.models.weights import WeightsNotFoundError  # lazy: keeps `eno --help` fast
 
         if isinstance(exc, WeightsNotFoundError):
             console.print(f"weights error: {_one_line(exc)}", markup=False, soft_wrap=True)
@@ -422,15 +422,15 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None,
     s = load_settings(config, set_)
     job = job_name(s)
     if job == "performance":  # eno_hf.performance.job.PERFORMANCE
-        from eno_hf.performance.cli import run_performance_command
+        from eno_hf.performance.cli import run_performance_command  # lazy: `eno --help` fast; tests patch it
 
         return run_performance_command(s, json_out, prefect=prefect)
     if job == "clarity":  # eno_hf.clarity.job.CLARITY
-        from eno_hf.clarity.cli import run_clarity_command
+        from eno_hf.clarity.cli import run_clarity_command  # looked up at call time (tests patch it)
 
         return run_clarity_command(s, json_out, prefect=prefect)
     if job == "workspace":  # eno_hf.workspace.steps.WORKSPACE
-        from eno_hf.workspace.cli import run_workspace_command
+        from eno_hf.workspace.cli import run_workspace_command  # looked up at call time (tests patch it)
 
         return run_workspace_command(s, json_out, prefect=prefect)
     with _input_errors(), _file_errors():  # the tagging job, eno_hf.tagging.TAGGING

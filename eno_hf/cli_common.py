@@ -63,7 +63,7 @@ def print_json_last(obj: Any, *, drop_bulky: bool = True) -> None:
     ``thresholds``) are dropped: they are in the files the command wrote. Pass ``False`` for
     objects where such keys are data (a config, a registry listing).
     """
-    from eno_hf.utils.io import to_jsonable
+    from eno_hf.utils.io import to_jsonable  # lazy: keeps `eno --help` fast
 
     sys.stdout.flush()
     body = to_jsonable(compact(obj) if drop_bulky else obj)

@@ -45,6 +45,7 @@ from eno_hf.embeddings.config import EmbedConfig  # the package's own section; S
 from eno_hf.locations import default_models_dir, shared_dir
 from eno_hf.performance.config import PerformanceConfig  # the package's own section; Settings composes it
 from eno_hf.serving.config import ServeConfig  # the package's own section; Settings composes it
+from eno_hf.utils.io import json_hash
 from eno_hf.workspace.config import WorkspaceConfig  # the package's own section; Settings composes it
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -628,6 +629,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_hash(model: BaseModel, length: int = 12) -> str:
     """Stable short SHA-256 of a config section (JSON with sorted keys)."""
-    from eno_hf.utils.io import json_hash
-
     return json_hash(model.model_dump(mode="json"), length)

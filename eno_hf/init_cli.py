@@ -18,6 +18,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from eno_hf.cli_common import print_json_last
+
 __all__ = ["init_command"]
 
 
@@ -45,8 +47,8 @@ def init_command(
     from rich.markup import escape
 
     from eno_hf.config import ConfigError
-    from eno_hf.data.init import init_collection
-    from eno_hf.errors import MetadataError
+    from eno_hf.data.init import init_collection  # lazy: keeps `eno --help` fast
+    from eno_hf.errors import MetadataError  # lazy: keeps `eno --help` fast
 
     err = Console(stderr=True, soft_wrap=True)
     try:
@@ -59,8 +61,6 @@ def init_command(
         raise typer.Exit(2) from exc
     _print_summary(res.summary)
     if json_out:
-        from eno_hf.cli_common import print_json_last
-
         print_json_last(res.summary)
 
 

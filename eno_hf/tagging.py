@@ -51,7 +51,11 @@ from typing import Any
 
 from eno_hf import jobs
 from eno_hf.config import Settings
+from eno_hf.data.sources import load_recordings
 from eno_hf.jobs import FieldState, Job, Resource, Stage, StageRunner, read_marker, run_directly, write_marker
+from eno_hf.models.heads import head_specs_from_features
+from eno_hf.registry.clearml_dataset import register_dataset_version
+from eno_hf.registry.register import register_model
 from eno_hf.utils.io import atomic_write_json, file_sha256, json_hash
 
 __all__ = ["PipelineState", "RunResult", "Resource", "STAGES", "Stage", "StageRunner", "TAGGING", "head_specs",
@@ -174,8 +178,6 @@ def stage_dataset(settings: Settings, state: PipelineState) -> dict[str, Any]:
     root = Path(settings.paths.data_root).resolve()
     record = root / "clearml" / "datasets" / settings.dataset.name / f"{built.version}.json"
     if settings.registry.clearml_datasets and not record.is_file():
-        from eno_hf.registry.clearml_dataset import register_dataset_version
-
         register_dataset_version(built.path, settings.dataset.name, built.version, root,
                                  settings.registry.clearml_project, settings.registry.clearml_offline, record=record)
     acc, splits = built.report["accounting"], built.report.get("splits") or {}
@@ -304,7 +306,6 @@ def stage_register(settings: Settings, state: PipelineState) -> dict[str, Any]:
     """
     state.require("model_dir")
     from eno_hf.evaluation.cv import report_dir
-    from eno_hf.registry.register import register_model
 
     marker_dir = state.run_dir / "register" if state.run_dir else None
     cv_report = (report_dir(settings.paths.data_root, settings.dataset.name, str(state.dataset_version))
@@ -423,8 +424,6 @@ def run_pipeline(settings: Settings, progress: bool = True, runner: StageRunner 
 def head_specs(settings: Settings, dataset) -> list[Any]:
     """``settings.model.heads`` as ``HeadSpec`` s with their label vocabularies read from the
     train split's features (``eno_hf.models.heads.head_specs_from_features``)."""
-    from eno_hf.models.heads import head_specs_from_features
-
     return head_specs_from_features(dataset["train"].features, settings.model.heads)
 
 
@@ -433,7 +432,6 @@ def write_manifest(settings: Settings) -> Path:
     ``{data_root}/manifests/{name}.json``: ``{dataset, n_recordings, recordings, rejected, vocab,
     dropped}``. Returns its path."""
     from eno_hf.data.labels import clean_labels
-    from eno_hf.data.sources import load_recordings
 
     cfg = settings.dataset
     src = load_recordings(cfg.source)

@@ -9,6 +9,7 @@ from eno_hf.flows.runner import flow_run_name, prefect_runner, prefect_state, pu
 from prefect import flow
 
 from eno_hf.config import Settings
+from eno_hf.registry.hub import resolve
 from eno_hf.tagging import run_stages
 
 
@@ -17,8 +18,6 @@ def eno_evaluate(model: str | None = None, out_dir: str | None = None, config: s
                  overrides: list[str] | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """``model``: a model directory, hub ``name`` or ``name@vN``; default: the model this config
     trains (trained first when missing). Returns ``{metrics, eval_dir, cached}``."""
-    from eno_hf.registry.hub import resolve
-
     s = settings_of(config, overrides, settings)
     if model is None:
         state = run_stages(s, ["dataset", "train", "evaluate"], state=prefect_state(s), runner=prefect_runner)

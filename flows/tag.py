@@ -9,6 +9,7 @@ from eno_hf.flows.runner import flow_run_name, prefect_runner, publish_run_artif
 from prefect import flow
 
 from eno_hf.config import Settings
+from eno_hf.registry.hub import resolve
 from eno_hf.tagging import PipelineState, run_stages
 
 
@@ -17,8 +18,6 @@ def eno_tag(paths: list[str], model: str, out_dir: str, config: str = "small",
             overrides: list[str] | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """The ``tag`` stage: files/folders ``paths`` with ``model`` (directory, ``name`` or
     ``name@vN``) into ``{out_dir}/tags.jsonl``. Returns ``{tags, n_files}``."""
-    from eno_hf.registry.hub import resolve
-
     s = settings_of(config, overrides, settings)
     s = s.model_copy(update={"run": s.run.model_copy(update={"tag_files": [Path(p) for p in paths]})})
     state = PipelineState(model_dir=resolve(model, s.paths.hub()).resolve(), run_dir=Path(out_dir).resolve())

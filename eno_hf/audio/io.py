@@ -44,6 +44,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from eno_hf.audio import midi as _midi  # `midi` names the render settings in the functions below
 from eno_hf.audio.files import check_file
 from eno_hf.errors import AudioDecodeError, RejectedInput
 from eno_hf.utils.io import file_sha256
@@ -186,10 +187,8 @@ def audio_info(path: str | Path) -> AudioInfo:
     """
     path = Path(path)
     _check_file(path)
-    from eno_hf.audio import midi
-
-    if midi.is_midi(path):
-        return AudioInfo(midi.RenderSettings().sample_rate, 2, midi.midi_duration_s(path), "midi")
+    if _midi.is_midi(path):
+        return AudioInfo(_midi.RenderSettings().sample_rate, 2, _midi.midi_duration_s(path), "midi")
     try:
         info = sf.info(str(path))
         return AudioInfo(int(info.samplerate), int(info.channels), float(info.duration),
@@ -459,8 +458,6 @@ def _sf_is_mp3(path: Path) -> bool:
 
 def _midi_wav(path: Path, sample_rate: int | None, midi: Any, max_duration_s: float | None
               ) -> tuple[Path, Any]:
-    from eno_hf.audio import midi as _midi
-
     settings = midi or _midi.RenderSettings()
     if sample_rate:
         settings = dataclasses.replace(settings, sample_rate=int(sample_rate))
@@ -501,8 +498,6 @@ def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
     """
     path = Path(path)
     _check_file(path)
-    from eno_hf.audio import midi as _midi
-
     if _midi.is_midi(path):
         wav, settings = _midi_wav(path, sample_rate, midi, max_duration_s)
         try:
@@ -558,8 +553,6 @@ def iter_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
     try:
         with _captured_stderr(notes):
             _check_file(path)
-            from eno_hf.audio import midi as _midi
-
             settings = None
             target = path
             if _midi.is_midi(path):

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from eno_hf.audio import midi
 from eno_hf.audio.midi import evict_lru, lru_hit
 from eno_hf.errors import RejectedInput, rejected_as
 from eno_hf.utils.io import atomic_write, file_sha256
@@ -343,7 +344,6 @@ def transcribe_to_file(source: str | Path | np.ndarray, sample_rate: int | None 
             raise RejectedInput(name, "too_long", f"{x.shape[0] / sample_rate:.1f} s > max_duration_s={limit}")
         content = hashlib.sha256(x.tobytes() + str(int(sample_rate)).encode()).hexdigest()
     else:
-        from eno_hf.audio import midi
         from eno_hf.audio.io import audio_info, content_hash
         from eno_hf.audio.validate import check_file
 

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from eno_hf.audio import midi
 from eno_hf.audio.files import check_file, confine, is_supported, supported_extensions
 from eno_hf.audio.loudness import integrated_loudness
 from eno_hf.audio.midi import RenderSettings
@@ -247,8 +248,6 @@ def max_duration(cfg: AudioConfig, limits: Limits | None = None) -> float:
 
 def _discard_midi_render(path: Path, cfg: AudioConfig, rate: int) -> None:
     """An input rejected after its MIDI rendering: remove the rendering from the cache."""
-    from eno_hf.audio import midi
-
     if midi.is_midi(path):
         midi.discard_render(path, RenderSettings.from_config(cfg.midi, rate))
 

@@ -53,6 +53,7 @@ from eno_hf.clarity.source import scan, manifest, validate
 from eno_hf.config import Settings
 from eno_hf.features import fingerprint as _fingerprint
 from eno_hf.jobs import Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
+from eno_hf.registry.register import register_model
 from eno_hf.utils.io import atomic_write_json, json_hash
 
 __all__ = ["CLARITY", "ClarityPaths", "ClarityState", "STEPS", "paths", "step_init", "step_generate", "step_scan",
@@ -282,8 +283,6 @@ def step_export(s: Settings, tr: dict[str, Any] | None = None) -> dict[str, Any]
             "data": f"{metrics['split']['train_files'] + metrics['split']['test_files']} files under "
                     f"{p.raw} (Hydrogen drum samples + GM-rendered PercePiano MIDI and their "
                     "pedalboard variants, see reports/manifest.json)"})
-        from eno_hf.registry.register import register_model
-
         reg_settings = s.model_copy(update={"registry": s.registry.model_copy(update={
             "model_name": c.models.model_name, "clearml": c.models.clearml,
             "clearml_project": c.models.clearml_project})})

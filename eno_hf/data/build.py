@@ -42,24 +42,29 @@ from typing import Any
 
 from filelock import FileLock
 
+from eno_hf.audio.segment import segment_id
 from eno_hf.config import DatasetConfig, Settings
 from eno_hf.data.arrow import ARRAY_COLUMNS, dataset_features  # noqa: F401
+from eno_hf.data.card import write_card
 from eno_hf.data.file_cache import (  # noqa: F401  (re-exported: the build's public names)
     CACHEABLE_REASONS, FileJob, _read_cache, _rejection_path, cache_path_for, cached_outcome,
     count_nonfinite, load_cached, process_file,
 )
 from eno_hf.data.process import ProcessedRecording, label_fields, process_recording  # noqa: F401
+from eno_hf.data.qc import QC_ROWS_NAME, NonFiniteCounter, make_qc_report, write_qc_report, write_qc_rows
 from eno_hf.data.recording import Recording
 from eno_hf.data.save import SHARD_ROWS, WRITER_BATCH_SIZE, write_split  # noqa: F401
+from eno_hf.data.sources import load_recordings
 from eno_hf.data.staging import make_staging_dir, release_staging_dir, remove_stale
 from eno_hf.data.version import (
-    compute_version, read_latest, resolve_version, segment_cache_dir, version_dir, write_latest,
+    compute_version, datasets_dir, read_latest, resolve_version, segment_cache_dir, version_dir, write_latest,
 )
 from eno_hf.data.workers import hash_files as _hash_files
 from eno_hf.data.workers import pool_map as _pool_map
 from eno_hf.data.workers import progress as _progress
 from eno_hf.data.workers import torch_threads as _torch_threads  # noqa: F401  (flows/runner.py, tests)
 from eno_hf.errors import NoUsableInput, RejectedInput
+from eno_hf.features import FEATURE_DEFINITIONS_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +152,6 @@ def dataset_version(cfg: DatasetConfig, hashes: dict[str, str], recs: Sequence[R
         rejected: rejected items ``{"path", "recording_id", "reason", "detail"}`` so far.
         vocab: task -> vocabulary.
     """
-    from eno_hf.features import FEATURE_DEFINITIONS_VERSION
-
     in_order = sorted(recs, key=lambda r: r.recording_id)  # one pass when already sorted
     kept = sorted(json.dumps(r, sort_keys=True, default=str) for r in rejected if _versioned(r))
     rows = itertools.chain(_fingerprint_rows(in_order), (["rejected", r] for r in kept))
@@ -188,8 +191,6 @@ def _chunk_generator(items: list[dict[str, Any]], cfg: DatasetConfig, fold_of: d
     ``items``: ``{recording, cache_path}``. One cache file is mapped at a time; NaN/Inf counts
     come from the cache metadata (counted by the worker).
     """
-    from eno_hf.audio.segment import segment_id
-
     for item in items:
         rec: Recording = item["recording"]
         meta, table = _read_cache(item["cache_path"])
@@ -243,11 +244,7 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
         RejectedInput: the source as a whole is unusable (metadata file missing/unreadable).
         ValueError: nothing usable to split (fewer groups than non-empty splits).
     """
-    from eno_hf.data.card import write_card
     from eno_hf.data.labels import clean_labels, label_matrix
-    from eno_hf.data.qc import (QC_ROWS_NAME, NonFiniteCounter, make_qc_report, write_qc_report,
-                                write_qc_rows)
-    from eno_hf.data.sources import load_recordings
     from eno_hf.data.splits import assign_folds, assign_splits
 
     cfg = settings.dataset
@@ -418,8 +415,6 @@ def build_dataset(settings: Settings, progress: bool = True, map_fn: MapFn | Non
 
 
 def _cache_hit(data_root: Path, name: str, version: str) -> BuildResult:
-    from eno_hf.data.version import datasets_dir
-
     final = version_dir(data_root, name, version)
     report = json.loads((final / "qc_report.json").read_text(encoding="utf-8"))
     if read_latest(data_root, name) != version:

@@ -42,6 +42,7 @@ from urllib.parse import urlparse
 
 from eno_hf.config import Settings
 from eno_hf.utils.io import atomic_write_json, file_sha256
+from eno_hf.utils.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -293,8 +294,6 @@ def download_all(items: Iterable[DownloadItem], dest: str | Path, *, concurrency
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             outcomes = pool.map(work, todo)
             if progress:
-                from eno_hf.utils.progress import track
-
                 outcomes = track(outcomes, total=len(todo), description="download", unit="file")
             for it, entry, failure in outcomes:
                 if entry is not None:

@@ -28,6 +28,7 @@ from eno_hf.data.process import ProcessedRecording, process_recording
 from eno_hf.data.recording import Recording
 from eno_hf.data.version import processing_hash, segment_cache_dir
 from eno_hf.errors import RejectedInput
+from eno_hf.features import FEATURE_DEFINITIONS_VERSION
 from eno_hf.utils.io import atomic_write as _atomic_write
 
 __all__ = ["FileJob", "cache_path_for", "count_nonfinite", "load_cached", "cached_outcome", "process_file",
@@ -64,8 +65,6 @@ def cache_path_for(data_root: str | Path, rec: Recording, content: str, cfg: Dat
     ``content`` is the file's sha256 (hex); ``N`` is ``eno_hf.features.FEATURE_DEFINITIONS_VERSION``
     (results of older feature code are not reused); ``crop`` hashes a pre-cut time range.
     """
-    from eno_hf.features import FEATURE_DEFINITIONS_VERSION
-
     name = f"{content}-{processing_hash(cfg)}-f{FEATURE_DEFINITIONS_VERSION}"
     if rec.start_s is not None or rec.end_s is not None:
         crop = hashlib.sha256(f"{rec.start_s}:{rec.end_s}".encode()).hexdigest()[:8]

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.audio.midi import RenderSettings
+from eno_hf.audio.segment import iter_segments, segment_id
 from eno_hf.config import DatasetConfig
 from eno_hf.data.recording import Recording
 from eno_hf.errors import RejectedInput
@@ -49,7 +51,6 @@ def label_fields(rec: Recording) -> dict[str, Any]:
 def _decode(rec: Recording, cfg: DatasetConfig) -> tuple[np.ndarray, Any]:
     """Conditioned mono float32 signal of ``rec`` (cropped when it has a time range) + stats."""
     from eno_hf.audio.conditioning import condition, load_and_condition
-    from eno_hf.audio.midi import RenderSettings
 
     if rec.path is None:
         raise RejectedInput(None, "missing_file", f"recording {rec.recording_id!r} has no path")
@@ -88,8 +89,6 @@ def process_recording(rec: Recording, cfg: DatasetConfig) -> ProcessedRecording:
         RejectedInput / AudioDecodeError: undecodable, empty, too short (also: no segment fits),
             silent or non-finite audio, missing file.
     """
-    from eno_hf.audio.segment import iter_segments, segment_id
-
     samples, cstats = _decode(rec, cfg)
     sr = cfg.audio.sample_rate
     feats = cfg.features

@@ -17,6 +17,7 @@ from typing import Any
 
 from eno_hf.errors import RejectedInput
 from eno_hf.utils.io import atomic_write_json
+from eno_hf.utils.progress import track
 
 __all__ = ["hash_files", "torch_threads", "pool_map", "progress", "die_with_parent", "reap_orphans"]
 
@@ -274,6 +275,4 @@ def progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str, unit
     terminal, INFO lines every ~10 % elsewhere, nothing when ``enabled`` is False or quiet)."""
     if not enabled:
         return iterable
-    from eno_hf.utils.progress import track
-
     return track(iterable, total=total, description=desc, unit=unit)

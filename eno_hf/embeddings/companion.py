@@ -38,8 +38,10 @@ import numpy as np
 import torch
 
 from eno_hf.config import Settings
-from eno_hf.embeddings.embed import ShardWriter, embed_items
+from eno_hf.data.version import resolve_version
+from eno_hf.embeddings.embed import ShardWriter, embed_items, items_from_dataset
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+from eno_hf.utils.io import atomic_write_json, json_hash
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +178,6 @@ def embed_dataset(settings: Settings, version: str = "latest", progress: Any = N
     from datasets import load_from_disk
     from filelock import FileLock
 
-    from eno_hf.data.version import resolve_version
-    from eno_hf.embeddings.embed import items_from_dataset
-    from eno_hf.utils.io import atomic_write_json
-
     e = settings.embed
     data_root = Path(settings.paths.data_root)
     v = resolve_version(data_root, settings.dataset.name, version)
@@ -215,8 +213,6 @@ def embed_dataset(settings: Settings, version: str = "latest", progress: Any = N
 
 
 def _ids_hash(ids: list[str]) -> str:
-    from eno_hf.utils.io import json_hash
-
     return json_hash(ids, 16)
 
 

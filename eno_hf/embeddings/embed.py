@@ -31,9 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from eno_hf.embeddings.frames import FrameEmbedder
+from eno_hf.data.workers import torch_threads
+from eno_hf.embeddings.frames import FrameEmbedder, build_frame_embedder
 from eno_hf.errors import RejectedInput
 from eno_hf.utils.io import atomic_write_json
+from eno_hf.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +205,6 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
     result = EmbedResult(out, reused=sum(it.segment_id in known for it in items))
     order = sorted(todo, key=lambda it: (-it.size_hint, it.segment_id))
     shards = [order[i: i + shard_size] for i in range(0, len(order), shard_size)]
-    from eno_hf.utils.progress import Progress
-
     with Progress(len(todo), f"embedding ({out.name})", "segment", enabled=bool(todo)) as bar:
         for k in (reversed(range(len(shards))) if reverse_shards else range(len(shards))):
             shard = shards[k]
@@ -269,9 +269,6 @@ def embed_items(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_dir: st
 
 def _embed_reverse(items: list[EmbedItem], spec: Any, out_dir: str, kwargs: dict[str, Any]) -> int:
     """Child process of ``embed_items_2way``: the same shards, last to first, one torch thread."""
-    from eno_hf.data.workers import torch_threads
-    from eno_hf.embeddings.frames import build_frame_embedder
-
     with torch_threads(1):
         return embed_items(items, build_frame_embedder(spec), out_dir, reverse_shards=True, **kwargs).embedded
 
@@ -294,8 +291,6 @@ def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_di
         return embed_items(items, embedder, out_dir, **kwargs)
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
-
-    from eno_hf.data.workers import torch_threads
 
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
         child_kwargs = {k: v for k, v in kwargs.items() if k != "progress"}  # callbacks stay here

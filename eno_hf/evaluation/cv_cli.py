@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from eno_hf.cli_common import ConfigOpt, SetOpt
+from eno_hf.cli_common import ConfigOpt, SetOpt, console, load_settings as _settings, print_json_last
 
 
 def cv_command(
@@ -30,8 +30,6 @@ def cv_command(
                                                           "stdout line (instead of the markdown).")] = False,
 ) -> None:
     """Cross-validate the model candidates and baselines on fixed saved folds; write cv_report.json/.md."""
-    from eno_hf.cli_common import console, print_json_last
-    from eno_hf.cli_common import load_settings as _settings
     from eno_hf.evaluation.cv import cross_validate
     from eno_hf.evaluation.cv.folds import PROTOCOLS
 

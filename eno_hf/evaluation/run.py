@@ -28,8 +28,10 @@ import numpy as np
 from eno_hf.evaluation.report import to_jsonable, write_json, write_report
 from eno_hf.evaluation.thresholds import tune_thresholds
 from eno_hf.metrics import evaluate_heads
+from eno_hf.models import EnoForAudioTagging
 from eno_hf.models.head_kinds import head_kind
 from eno_hf.models.heads import HeadSpec
+from eno_hf.models.weights import require_safetensors
 from eno_hf.utils.io import atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,9 +49,6 @@ def load_model(model_dir: str | Path) -> Any:
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
-    from eno_hf.models import EnoForAudioTagging
-    from eno_hf.models.weights import require_safetensors
-
     require_safetensors(model_dir)  # never unpickles a pytorch_model.bin
     return EnoForAudioTagging.from_pretrained(str(model_dir), use_safetensors=True).eval()
 

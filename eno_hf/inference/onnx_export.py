@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from eno_hf.inference.pipeline import decode, head_scores, load_model, predict_waveform
+from eno_hf.models import EnoFeatureExtractor
 from eno_hf.models.configuration import EnoModelConfig
 from eno_hf.models.head_kinds import pool_head
 from eno_hf.models.heads import REGRESSION
@@ -188,8 +189,6 @@ class OnnxTagger:
 
     def __init__(self, onnx_dir: str | Path, intra_op_threads: int = 0) -> None:
         import onnxruntime as ort
-
-        from eno_hf.models import EnoFeatureExtractor
 
         d = Path(onnx_dir)
         if not (d / ONNX_FILE).is_file():

@@ -11,7 +11,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from eno_hf.embeddings.embed import AUDIO_SUFFIXES, MIDI_SUFFIXES, EmbedItem, load_waveform
+from eno_hf.errors import RejectedInput
+from eno_hf.features.midi import midi_statistics
 from eno_hf.models.heads import RANKING, REGRESSION
+from eno_hf.performance.data import collate_frames
 
 __all__ = ["is_performance_model", "load_performance_model", "predict_heads", "tag_performance_paths"]
 
@@ -31,8 +35,6 @@ def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size:
         head name -> ``(n, dim)`` (regression, projection) or ``(n,)`` (ranking) float32, and
         ``"embedding"`` -> the trunk output ``(n, hidden)``.
     """
-    from eno_hf.performance.data import collate_frames
-
     model.eval()
     parts: dict[str, list[np.ndarray]] = {}
     for k in range(0, len(tensors), batch_size):
@@ -85,9 +87,7 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
         audio_cfg: ``AudioConfig`` of the transcription's decoding and limits (``dataset.audio``;
             default ``AudioConfig()``).
     """
-    from eno_hf.embeddings.embed import AUDIO_SUFFIXES, MIDI_SUFFIXES, EmbedItem, load_waveform
-    from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
-    from eno_hf.errors import RejectedInput
+    from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder  # looked up at call time (tests patch it)
 
     model = load_performance_model(model_dir)
     spec = EmbedderSpec(**model.config.embedder)
@@ -109,8 +109,6 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
             emb = embedder.embed(w)
             midi_file = f if is_midi else (transcriber(f, audio_cfg=audio_cfg) if transcriber else None)
             if model.config.midi_statistics and midi_file is not None:
-                from eno_hf.features.midi import midi_statistics
-
                 st = midi_statistics(midi_file)
                 midi = np.nan_to_num(np.array([[st[k] for k in model.config.midi_statistics]], dtype=np.float64))
                 branch = "midi" if is_midi else "audio+transcription"
@@ -137,7 +135,9 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
 def _transcriber() -> Any:
     """``eno_hf.audio.transcribe.transcribe_to_file`` when basic-pitch is installed, else None
     (with one warning: recordings then go through the ``"audio"`` branch)."""
-    from eno_hf.audio.transcribe import transcribe_to_file, unavailable_reason
+    from eno_hf.audio.transcribe import (  # looked up at call time (tests patch it)
+        transcribe_to_file, unavailable_reason,
+    )
 
     reason = unavailable_reason()
     if reason is not None:

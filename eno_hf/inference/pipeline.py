@@ -17,6 +17,7 @@ import torch
 
 from eno_hf.models import EnoFeatureExtractor, EnoForAudioTagging, EnoModelConfig, register_auto_classes
 from eno_hf.models.head_kinds import head_kind
+from eno_hf.models.weights import require_safetensors
 
 Scores = dict[str, dict[str, float]]
 """head name -> label -> score (regression heads: ``{"value": prediction}``)."""
@@ -30,8 +31,6 @@ def load_model(model_dir: str | Path, device: str | int = "cpu") -> tuple[EnoFor
             ``eno_hf.models.weights.PickleWeightsError``: weights only as a pickle
             (``pytorch_model.bin``; never unpickled, safetensors only).
     """
-    from eno_hf.models.weights import require_safetensors
-
     require_safetensors(model_dir)
     register_auto_classes()
     model = EnoForAudioTagging.from_pretrained(str(model_dir), use_safetensors=True).eval()

@@ -19,6 +19,8 @@ from eno_hf.data.collate import EnoCollator, label_key
 from eno_hf.metrics import aggregate_by_recording, first_by_recording
 from eno_hf.models.head_kinds import head_kind, head_probabilities
 from eno_hf.models.heads import SINGLELABEL, HeadSpec
+from eno_hf.utils.heap import reuse_freed_memory
+from eno_hf.utils.progress import Progress
 
 __all__ = ["RecordingPredictions", "predict_dataset", "recording_predictions"]
 
@@ -104,9 +106,6 @@ def predict_dataset(
     model.eval()
     probs: dict[str, list[np.ndarray]] = {h.name: [] for h in heads}
     labels: dict[str, list[np.ndarray]] = {}
-    from eno_hf.utils.heap import reuse_freed_memory
-    from eno_hf.utils.progress import Progress
-
     with torch.no_grad(), reuse_freed_memory(), Progress(len(split), progress or "", "segment",
                                                          enabled=progress is not None) as bar:
         for batch in loader:

@@ -30,8 +30,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from eno_hf.audio.validate import scan_audio
 from eno_hf.config import AudioConfig, SourceConfig
+from eno_hf.data.sources import AudioIndex
 from eno_hf.errors import RejectedInput
+from eno_hf.inference.pipeline import head_scores, load_model, tags_above_threshold
+from eno_hf.models.head_kinds import pool_head
+from eno_hf.utils.progress import track
 
 __all__ = ["AUDIO_EXTENSIONS", "expand_paths", "tag_paths", "stream_scores", "windows_per_batch",
            "write_jsonl", "check_model_readable"]
@@ -46,8 +51,6 @@ def expand_paths(paths: Iterable[str | Path], extensions: Sequence[str] = AUDIO_
     the folder) into their audio files, plus a ``RejectedInput`` for every other entry
     (``unsupported``; ``io_error`` for a sub-folder that cannot be listed). ``allowed_roots`` is
     accepted for compatibility; a named folder is not confined."""
-    from eno_hf.data.sources import AudioIndex
-
     for p in map(Path, paths):
         if not p.is_dir():
             yield p
@@ -108,15 +111,10 @@ def tag_paths(paths: Iterable[str | Path], model_dir: str | Path, top_k: int = 5
         PermissionError / FileNotFoundError / OSError: ``model_dir`` is unreadable or not a model
             directory (nothing is tagged).
     """
-    from eno_hf.audio.validate import scan_audio
-    from eno_hf.inference.pipeline import load_model, tags_above_threshold
-
     check_model_readable(model_dir)
     model, extractor = load_model(model_dir)
     rate = int(extractor.sampling_rate)
     cfg = audio_cfg or AudioConfig()
-    from eno_hf.utils.progress import track
-
     items = list(expand_paths(paths, allowed_roots=allowed_roots))
     for item in track(items, description="tagging", unit="file", enabled=len(items) > 1):
         if isinstance(item, RejectedInput):
@@ -198,9 +196,6 @@ def stream_scores(audio: Any, model: Any, extractor: Any, windows_per_pass: int 
     """
     import numpy as np
     import torch
-
-    from eno_hf.inference.pipeline import head_scores
-    from eno_hf.models.head_kinds import pool_head
 
     cfg = model.config
     gain = _loudness_gain(audio, extractor)

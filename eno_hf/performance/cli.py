@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from eno_hf.cli_common import print_json_last
+
 if TYPE_CHECKING:
     from eno_hf.config import Settings
 
@@ -54,8 +56,6 @@ def run_performance_command(settings: Settings, json_out: bool = False, prefect:
     """Run the performance job (``eno_hf.performance.job.run_performance``; with ``prefect``
     the flow ``eno-performance`` on an ephemeral server), print the report, optionally a JSON line."""
     import json
-
-    from eno_hf.cli_common import print_json_last
 
     if prefect:
         from eno_hf.flows.performance import performance_flow  # up to the flows: --prefect only (Prefect is optional)

@@ -52,13 +52,19 @@ import numpy as np
 from eno_hf.config import Settings
 from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics, midi_statistics_matrix
 from eno_hf.jobs import FieldState, Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
+from eno_hf.performance.augment import augment_waveform
 from eno_hf.performance.config import EmbedderConfig, PerformanceConfig, TiersConfig
 from eno_hf.performance.data import EmbeddingTable
+from eno_hf.performance.degrade import DEGRADATIONS, degrade_midi
 from eno_hf.performance.percepiano import DIMENSIONS, PercePianoRow, load_percepiano
+from eno_hf.performance.probe import Candidate, candidates, head_candidates, nested_ridge_cv, pooled_blocks
+from eno_hf.performance.protocols import protocol_folds
 from eno_hf.performance.selection import (TIER_CRITERIA, EmbedderInputs, Selection, build_model_config,
                                           cross_validate, prefix_dim, select_procedure)
 from eno_hf.utils.io import atomic_write_json, atomic_write_text, json_hash
+from eno_hf.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +107,6 @@ def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundf
                workers: int = 1) -> EmbeddingTable:
     """Embed (cached, resumable; render + embed on ``workers`` ≤ 2 processes,
     ``embed_items_2way``) and load the table of ``rows`` (or ``items``)."""
-    from eno_hf.utils.progress import Progress
-
     out = work / "embeddings" / (spec.key + suffix)
     embedder = build_frame_embedder(spec)
     items = items if items is not None else _items(rows)
@@ -120,8 +124,6 @@ def embed_rows(rows: list[PercePianoRow], spec: EmbedderSpec, work: Path, soundf
 def midi_stats(rows: list[PercePianoRow], work: Path) -> np.ndarray:
     """``(n, len(MIDI_STATISTICS))`` float64 MIDI statistics of ``rows`` (``eno_hf.features.midi``;
     cached in ``midi_statistics.json``; an undefined statistic, NaN, becomes 0)."""
-    from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
-
     cache_path = work / "midi_statistics.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache.get("__keys__") != list(MIDI_STATISTICS):
@@ -142,8 +144,6 @@ def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soun
     (``prefix+embedding`` frames, embedded if missing unless ``only_cached``), and the encoders used
     (an encoder missing a row is skipped when ``only_cached``). ``loaded``: encoder name →
     ``prefix+embedding`` table already in memory (covering ``rows``), used instead of the cache."""
-    from eno_hf.performance.probe import pooled_blocks
-
     blocks: dict[str, np.ndarray] = {}
     used = []
     for name in names:
@@ -173,8 +173,6 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
     Each with mean R² and a 95 % bootstrap interval over groups, pooled over the performances some
     fold holds out (``protocols.protocol_folds``; ``n_evaluated`` of ``n``)."""
     from eno_hf.performance.metrics import bootstrap_interval, regression_report
-    from eno_hf.performance.probe import Candidate, candidates, head_candidates, nested_ridge_cv
-    from eno_hf.performance.protocols import protocol_folds
 
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     pf = protocol_folds(rows, protocol, n_folds, seed)
@@ -207,8 +205,6 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
 
 
 def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path) -> dict[str, Any]:
-    from eno_hf.performance.degrade import DEGRADATIONS, degrade_midi
-
     chosen = balanced_rows(rows, cfg.degrade_segments)  # every outer fold of both protocols gets sources
     items, order, groups, source = [], [], [], []
     for r in chosen:
@@ -233,8 +229,6 @@ def _bytes_midi_stats(midi: list[bytes]) -> np.ndarray:
     unreadable -> 0, as ``midi_stats``)."""
     import tempfile
 
-    from eno_hf.features.midi import midi_statistics_matrix
-
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for k, data in enumerate(midi):
@@ -246,8 +240,6 @@ def _bytes_midi_stats(midi: list[bytes]) -> np.ndarray:
 
 def _t4_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSpec, work: Path,
              table: EmbeddingTable) -> dict[str, Any]:
-    from eno_hf.performance.augment import augment_waveform
-
     chosen = balanced_rows(rows, cfg.augment_segments)
     sr = build_frame_embedder(spec).sample_rate
     aug = embed_rows(chosen, spec, work, cfg.soundfont, "-t4",

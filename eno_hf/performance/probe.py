@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.performance.samplers import grouped_folds
+
 __all__ = ["ALPHAS", "Candidate", "RidgeFit", "candidates", "fit_ridge", "head_candidates", "kernel_ridge_path", "nested_ridge_cv",
            "pooled_blocks", "select_ridge"]
 
@@ -154,8 +156,6 @@ def _fit_predict(gram: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray
 
 
 def _group_folds(keys: Sequence[Hashable], idx: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from eno_hf.performance.samplers import grouped_folds
-
     sub = grouped_folds([keys[i] for i in idx], n_folds, seed)
     return [(idx[a], idx[b]) for a, b in sub]
 

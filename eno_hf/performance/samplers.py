@@ -19,6 +19,8 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
+from eno_hf.data.folds import fold_pairs, group_folds
+
 __all__ = ["group_batches", "grouped_folds", "ordered_group_batches", "paired_batches"]
 
 
@@ -81,8 +83,6 @@ def grouped_folds(groups: Sequence[Hashable], n_folds: int = 5, seed: int = 0) -
     Raises:
         ValueError: fewer than 2 groups.
     """
-    from eno_hf.data.folds import fold_pairs, group_folds
-
     n_groups = len(set(groups))
     if n_groups < 2:
         raise ValueError(f"need at least 2 groups for grouped folds, got {n_groups}")

@@ -37,10 +37,13 @@ from typing import Any
 import numpy as np
 
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+from eno_hf.features.midi import MIDI_STATISTICS
 from eno_hf.models.heads import HeadSpec
 from eno_hf.performance.config import PerformanceConfig, TiersConfig
 from eno_hf.performance.data import EmbeddingTable
 from eno_hf.performance.percepiano import DIMENSIONS, PercePianoRow
+from eno_hf.performance.probe import Candidate, _center_scale, head_candidates, pooled_blocks, select_ridge
+from eno_hf.performance.protocols import protocol_folds
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,6 @@ class EmbedderInputs:
     @cached_property
     def ridge_blocks(self) -> dict[str, np.ndarray]:
         """The pooled blocks the ridge ratings map is fit on (``probe.pooled_blocks``, name ``frames``)."""
-        from eno_hf.performance.probe import pooled_blocks
-
         return pooled_blocks([t.numpy() for t in self.table.tensors], self.table.dim - self.prefix_dim, "frames")
 
     @cached_property
@@ -140,8 +141,6 @@ def select_embedder(cfg: PerformanceConfig, inputs: Mapping[str, EmbedderInputs]
     Raises:
         ValueError: ``inputs`` empty.
     """
-    from eno_hf.performance.probe import head_candidates, select_ridge
-
     if not inputs:
         raise ValueError("select_embedder: no embedder")
     if len(inputs) == 1:
@@ -295,7 +294,6 @@ def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpe
     """The ``EnoPerformanceConfig`` of the run: heads derived from the rating dimensions; the
     ratings fit, the prefix width of ``prefix+embedding`` frames and the MIDI statistics names from
     ``cfg``."""
-    from eno_hf.features.midi import MIDI_STATISTICS
     from eno_hf.performance.model import EnoPerformanceConfig
 
     ridge = cfg.ratings_fit == "ridge"
@@ -359,8 +357,6 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
     """
     from eno_hf.inference.performance import predict_heads  # up to inference: tiers are scored by the served heads
     from eno_hf.performance.metrics import bootstrap_interval, ordinal_metrics, regression_report, retrieval_metrics
-    from eno_hf.performance.probe import Candidate, _center_scale, select_ridge
-    from eno_hf.performance.protocols import protocol_folds
     from eno_hf.performance.trainer import InvarianceData, OrdinalData, fit_tiers
 
     inputs = {data.spec.key: data} if isinstance(data, EmbedderInputs) else dict(data)

@@ -28,7 +28,8 @@ from transformers.trainer_callback import PrinterCallback
 
 from eno_hf.performance.data import EmbeddingTable, collate_frames
 from eno_hf.performance.model import EnoForPerformanceEvaluation, EnoPerformanceConfig
-from eno_hf.performance.samplers import group_batches, ordered_group_batches, paired_batches
+from eno_hf.performance.probe import _center_scale, head_candidates, pooled_blocks, select_ridge
+from eno_hf.performance.samplers import group_batches, grouped_folds, ordered_group_batches, paired_batches
 
 __all__ = ["OrdinalData", "InvarianceData", "TierPlan", "TierTrainer", "fit_quality_ridge", "fit_ridge_heads",
            "fit_tiers"]
@@ -238,8 +239,6 @@ def _select_pairwise_ridge(x: np.ndarray, col_weight: np.ndarray, t2: OrdinalDat
     alpha by ``inner_folds`` folds grouped by ``t2.keys``; refit on all rows. Returns ``(w, bias,
     alpha, inner_spearman, pairs)`` with ``w`` ``(columns,)`` in the raw units of ``x``."""
     from eno_hf.performance.metrics import ordinal_metrics
-    from eno_hf.performance.probe import _center_scale
-    from eno_hf.performance.samplers import grouped_folds
 
     order, groups = np.asarray(t2.order, float), list(t2.groups)
     keys = list(t2.keys if t2.keys is not None else groups)
@@ -337,8 +336,6 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
         ValueError: no ridge head, NaN ratings, ``midi`` missing although the config names MIDI
             statistics, or ``midi`` of the wrong width.
     """
-    from eno_hf.performance.probe import head_candidates, pooled_blocks, select_ridge
-
     cfg = model.config
     if cfg.ridge_head is None:
         raise ValueError("fit_ridge_heads: the model has ratings_fit != 'ridge'")

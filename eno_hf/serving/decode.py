@@ -22,7 +22,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from eno_hf.config import SourceConfig
+from eno_hf.audio.validate import check_loudness, check_signal
+from eno_hf.config import AudioConfig, SourceConfig
 from eno_hf.errors import RejectedInput
 from eno_hf.serving.config import ServeConfig
 
@@ -185,8 +186,6 @@ def check_waveform(samples: np.ndarray, sample_rate: int, name: str, limits: Ser
         RejectedInput: ``empty``, ``nan_inf``, ``too_short``, ``silent`` or ``too_long``.
     """
     from eno_hf.audio.conditioning import integrated_loudness
-    from eno_hf.audio.validate import check_loudness, check_signal
-    from eno_hf.config import AudioConfig
 
     samples = np.asarray(samples, dtype=np.float32)
     check_signal(samples, sample_rate, AudioConfig(min_duration_s=limits.min_duration_s), path=name)

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from eno_hf.inference.pipeline import Scores, head_scores, tags_above_threshold
+from eno_hf.inference.onnx_export import OnnxTagger
+from eno_hf.inference.pipeline import Scores, head_scores, load_model, tags_above_threshold
 from eno_hf.models.configuration import EnoModelConfig
 from eno_hf.models.head_kinds import head_kind
 
@@ -101,8 +102,6 @@ class TorchPredictor:
     backend = "pytorch"
 
     def __init__(self, model_dir: str | Path) -> None:
-        from eno_hf.inference.pipeline import load_model
-
         self.model_dir = Path(model_dir)
         self.model, self.extractor = load_model(model_dir)
         self.config: EnoModelConfig = self.model.config
@@ -145,8 +144,6 @@ class OnnxPredictor:
     backend = "onnxruntime"
 
     def __init__(self, onnx_dir: str | Path) -> None:
-        from eno_hf.inference.onnx_export import OnnxTagger
-
         self.model_dir = Path(onnx_dir)
         self.tagger = OnnxTagger(onnx_dir)
         self.config: EnoModelConfig = self.tagger.config

@@ -45,8 +45,11 @@ import torch
 from datasets import Dataset
 
 from eno_hf.config import Settings
+from eno_hf.data.workers import die_with_parent
 from eno_hf.models.encoders import EmbeddingInput
-from eno_hf.utils.io import atomic_path, atomic_write, json_hash
+from eno_hf.utils.heap import keep_freed_memory_forever, reuse_freed_memory
+from eno_hf.utils.io import atomic_path, atomic_write, json_hash, owned_temp_prefix
+from eno_hf.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +245,9 @@ def _worker_init(parent_pid: int | None = None) -> None:
     from threadpoolctl import threadpool_limits
 
     if parent_pid is not None:
-        from eno_hf.data.workers import die_with_parent
-
         die_with_parent(parent_pid)
 
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-
-    from eno_hf.utils.heap import keep_freed_memory_forever
 
     torch.set_num_threads(1)
     threadpool_limits(limits=1)
@@ -367,9 +366,6 @@ def encode_split(model: torch.nn.Module, split: Dataset, batch_rows: int | None 
     import shutil
     import tempfile
 
-    from eno_hf.utils.heap import reuse_freed_memory
-    from eno_hf.utils.progress import Progress
-
     encoder = model.encoder
     was_training = encoder.training
     encoder.eval()
@@ -438,8 +434,6 @@ def cached_encode_split(model: torch.nn.Module, split: Dataset, cache_dir: Path,
     Caches of the earlier single-``.npz`` format are not read (computed again)."""
     import shutil
     import tempfile
-
-    from eno_hf.utils.io import owned_temp_prefix
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     stem = _cache_stem(model, split, name, prefix)

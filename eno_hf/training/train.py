@@ -46,12 +46,15 @@ from transformers.trainer_utils import EvalPrediction, get_last_checkpoint
 
 from eno_hf.config import Settings
 from eno_hf.data.collate import EnoCollator, default_augmenter, label_key
+from eno_hf.data.workers import torch_threads
 from eno_hf.inference.predict import RecordingPredictions, predict_dataset, recording_predictions
 from eno_hf.metrics import evaluate_heads, flatten_metrics
+from eno_hf.models.factory import create_model
 from eno_hf.models.head_kinds import head_kind
 from eno_hf.models.heads import MULTILABEL, HeadSpec, head_specs_from_features
 from eno_hf.training.cache import CACHE_SUBDIR, cache_inputs, cache_mode, training_view
 from eno_hf.training.trainer import EnoTrainer
+from eno_hf.utils.progress import trainer_progress_callback
 
 
 log = logging.getLogger(__name__)
@@ -355,8 +358,6 @@ def fit(
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(LogCallback())
     if progress:
-        from eno_hf.utils.progress import trainer_progress_callback
-
         trainer.add_callback(trainer_progress_callback(progress))  # a bar on a terminal, else log lines
     last = get_last_checkpoint(str(out)) if t.resume and out.is_dir() else None
     if last:
@@ -364,8 +365,6 @@ def fit(
     # on cached vectors every step is small: one CPU thread (a second one only spins: 6 epochs of
     # the default took 14 s with one thread vs 28 s with two on a busy 2-core machine, same result)
     from contextlib import nullcontext
-
-    from eno_hf.data.workers import torch_threads
 
     with torch_threads(1) if cached and not torch.cuda.is_available() else nullcontext():
         trainer.train(resume_from_checkpoint=last)
@@ -395,7 +394,6 @@ def train_model(
     Raises:
         ValueError: missing ``train``/``validation`` split or heads (see ``dataset_heads``).
     """
-    from eno_hf.models.factory import create_model
     from eno_hf.models.feature_extraction import EnoFeatureExtractor
 
     for split in ("train", "validation"):
@@ -432,8 +430,6 @@ def train_model(
                   train_ds, val_ds, out, input_columns, pos_weight=compute_pos_weight(dataset["train"], train_heads),
                   callbacks=callbacks, cached=cached is not None)
     if cached is not None:  # the view shares its trained parameters with ``model``
-        from eno_hf.data.workers import torch_threads
-
         with torch_threads(1) if not torch.cuda.is_available() else nullcontext():
             val_pred = predict_dataset(trainer.model, cached.datasets["validation"], t.eval_batch_size, input_columns)
             test_pred = (predict_dataset(trainer.model, cached.datasets["test"], t.eval_batch_size, input_columns)

@@ -40,7 +40,9 @@ from typing import Any
 import numpy as np
 
 from eno_hf.config import Settings
+from eno_hf.data.workers import pool_map
 from eno_hf.errors import RejectedInput
+from eno_hf.features.midi import load_midi
 from eno_hf.utils.io import atomic_write
 from eno_hf.workspace.config import AugmentConfig
 from eno_hf.workspace.ingest import SAMPLE_ID_HEX, updated
@@ -182,8 +184,6 @@ def _augment_one(args: tuple) -> dict[str, Any]:
     buf = io.BytesIO()
     try:
         if kind == "midi":
-            from eno_hf.features.midi import load_midi
-
             pm = apply_midi_ops(load_midi(src_path), ops)
             pm.write(buf)
             ext = ".mid"
@@ -209,8 +209,6 @@ def augment_workspace(ws: Workspace, manifest: Manifest, settings: Settings, cop
     """Make the configured number of copies of every imported sample lacking them (in
     place; saves the manifest). Re-running creates nothing new (copies are found by provenance
     and copy seed)."""
-    from eno_hf.data.workers import pool_map
-
     cfg = settings.workspace.augment
     n_midi = cfg.midi_copies if copies_midi is None else copies_midi
     n_audio = cfg.audio_copies if copies_audio is None else copies_audio

@@ -33,7 +33,7 @@ def _emit(obj: Any, json_out: bool) -> None:
 
 
 def _progress(desc: str):
-    from eno_hf.utils.progress import track
+    from eno_hf.utils.progress import track  # lazy: keeps `eno --help` fast
 
     def wrap(it, total):
         return track(it, total=total, description=desc, unit="file", enabled=total >= 2)
@@ -41,7 +41,7 @@ def _progress(desc: str):
 
 
 def _guard(fn, *args, **kwargs):
-    from eno_hf.errors import RejectedInput
+    from eno_hf.errors import RejectedInput  # lazy: keeps `eno --help` fast
     from eno_hf.workspace.layout import WorkspaceError
 
     try:

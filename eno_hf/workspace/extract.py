@@ -36,11 +36,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from eno_hf.audio.transcribe import transcribe_to_file
 from eno_hf.config import AudioConfig, Settings
+from eno_hf.data.workers import pool_map
 from eno_hf.errors import RejectedInput
+from eno_hf.features.midi import load_midi, midi_features
 from eno_hf.utils.io import atomic_write_json
+from eno_hf.workspace.ingest import updated
+from eno_hf.workspace.keys import canonical_key, chroma_key
 from eno_hf.workspace.layout import Workspace
-from eno_hf.workspace.schema import Manifest
+from eno_hf.workspace.schema import Manifest, Rejection
 
 LABEL_FIELDS = ("key", "mode", "tempo_bpm", "groove_type", "swing_ratio", "articulation", "chord_progression")
 
@@ -77,14 +82,11 @@ def sample_features(job: ExtractJob) -> dict[str, Any]:
     raises for a bad input (status ``rejected`` with ``reason``/``detail``)."""
     from eno_hf.audio.conditioning import load_and_condition
     from eno_hf.features.fingerprint import FINGERPRINT_NAMES, fingerprint
-    from eno_hf.workspace.keys import canonical_key, chroma_key
 
     try:
         scalars: dict[str, Any] = {}
         arrays: dict[str, np.ndarray] = {}
         if job.kind == "midi":
-            from eno_hf.features.midi import midi_features
-
             mf = midi_features(job.path, chords=job.chords)
             scalars.update(mf.scalars)
             scalars["key"] = canonical_key(scalars.get("key")) or ""
@@ -129,9 +131,6 @@ def _transcription_features(job: ExtractJob) -> tuple[Any, np.ndarray]:
     ``(n, 4)`` float32 (onset s, offset s, pitch, velocity), sorted by onset. The MIDI file stays
     in the transcription cache: a ``.mid`` in the workspace would be an input of the split's
     dataset build. Raises ``RejectedInput`` (``silent`` when no note)."""
-    from eno_hf.audio.transcribe import transcribe_to_file
-    from eno_hf.features.midi import load_midi, midi_features
-
     mid = transcribe_to_file(job.path, audio_cfg=job.audio_cfg, threads=1)
     notes = sorted((n.start, n.end, n.pitch, n.velocity) for inst in load_midi(mid).instruments for n in inst.notes)
     return midi_features(mid, chords=job.chords), np.asarray(notes, dtype=np.float32).reshape(-1, 4)
@@ -144,7 +143,7 @@ def transcription_enabled(mode: str) -> bool:
         ImportError: ``always`` without basic-pitch installed (the message gives the install line).
         FileNotFoundError: ``always`` and basic-pitch's wheel has no ONNX model.
     """
-    from eno_hf.audio.transcribe import model_path, unavailable_reason
+    from eno_hf.audio.transcribe import model_path, unavailable_reason  # looked up at call time (tests patch it)
 
     if mode == "never":
         return False
@@ -166,8 +165,6 @@ def _map(jobs: list[ExtractJob], workers: int) -> Iterable[dict[str, Any]]:
     compilation (``beat_track``'s uncached gufunc: ~20 s per fresh process) happen once, not once
     per worker. A MIDI job goes first when there is one (it exercises both the MIDI and the audio
     path); results come back in job order."""
-    from eno_hf.data.workers import pool_map
-
     first = next((i for i, j in enumerate(jobs) if j.kind == "midi"), 0)
     ordered = jobs[first:first + 1] + jobs[:first] + jobs[first + 1:]
     yield from pool_map(sample_features, ordered, workers)
@@ -204,9 +201,6 @@ def extract_workspace(ws: Workspace, manifest: Manifest, settings: Settings, for
             ``workspace.num_workers``).
         force: recompute samples whose features file exists.
     """
-    from eno_hf.workspace.ingest import updated
-    from eno_hf.workspace.schema import Rejection
-
     cfg = settings.workspace
     report = ExtractReport()
     transcribe = any(e.kind == "audio" for e in manifest.samples) and transcription_enabled(cfg.transcribe_audio)

@@ -28,6 +28,7 @@ from typing import Any
 
 from eno_hf.config import Settings, deep_merge
 from eno_hf.utils.io import atomic_path
+from eno_hf.workspace.extract import load_features
 from eno_hf.workspace.layout import Workspace
 from eno_hf.workspace.schema import Manifest
 
@@ -51,8 +52,6 @@ class SplitResult:
 
 def write_table(ws, manifest) -> Path:
     """``processed/dataset.csv`` from the manifest (see the module docstring)."""
-    from eno_hf.workspace.extract import load_features
-
     path = ws.abs("processed/dataset.csv")
     cols = ["sample_id", "file_path", "group", "performer", *LABEL_COLUMNS, *NUMERIC_COLUMNS, *MIDI_COLUMNS]
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:

@@ -22,8 +22,15 @@ from typing import Any
 
 from eno_hf.config import Settings
 from eno_hf.jobs import Job, Stage
+from eno_hf.workspace.augment import augment_workspace
+from eno_hf.workspace.config import ImportSource
+from eno_hf.workspace.extract import extract_workspace
+from eno_hf.workspace.ingest import annotate_from_sources, import_folder
 from eno_hf.workspace.layout import Workspace
 from eno_hf.workspace.schema import Manifest
+from eno_hf.workspace.split import split_workspace
+from eno_hf.workspace.synth import synthesize_workspace
+from eno_hf.workspace.validate import validate_workspace
 
 
 _BOOKKEEPING = {".json", ".npz", ".txt", ".csv"}
@@ -41,9 +48,6 @@ def step_create(settings: Settings) -> dict[str, Any]:
 
 def step_import(settings: Settings, folders: list[Path] | None = None, copy_files: bool = False) -> dict[str, Any]:
     """Import the configured sources (or ``folders``, each as a source with default settings)."""
-    from eno_hf.workspace.config import ImportSource
-    from eno_hf.workspace.ingest import import_folder
-
     ws, manifest = _open(settings)
     sources = ([ImportSource(path=Path(f), copy_files=copy_files) for f in folders] if folders
                else [src if src.name else src.model_copy(update={"name": name})
@@ -60,8 +64,6 @@ def step_import(settings: Settings, folders: list[Path] | None = None, copy_file
 
 
 def step_annotate(settings: Settings, overwrite: bool = False) -> dict[str, Any]:
-    from eno_hf.workspace.ingest import annotate_from_sources
-
     ws, manifest = _open(settings)
     counts = annotate_from_sources(manifest, settings.workspace, overwrite=overwrite)
     ws.save(manifest)
@@ -69,8 +71,6 @@ def step_annotate(settings: Settings, overwrite: bool = False) -> dict[str, Any]
 
 
 def step_extract(settings: Settings, force: bool = False, progress=None) -> dict[str, Any]:
-    from eno_hf.workspace.extract import extract_workspace
-
     ws, manifest = _open(settings)
     rep = extract_workspace(ws, manifest, settings, force=force, progress=progress)
     return {"extracted": len(rep.extracted), "cached": len(rep.cached), "rejected": rep.rejected}
@@ -78,30 +78,22 @@ def step_extract(settings: Settings, force: bool = False, progress=None) -> dict
 
 def step_augment(settings: Settings, copies_midi: int | None = None, copies_audio: int | None = None,
                  progress=None) -> dict[str, Any]:
-    from eno_hf.workspace.augment import augment_workspace
-
     ws, manifest = _open(settings)
     rep = augment_workspace(ws, manifest, settings, copies_midi, copies_audio, progress=progress)
     return {"created": len(rep.created), "existing": len(rep.existing), "rejected": rep.rejected}
 
 
 def step_synthesize(settings: Settings, per_category: int | None = None) -> dict[str, Any]:
-    from eno_hf.workspace.synth import synthesize_workspace
-
     ws, manifest = _open(settings)
     return {"created": len(synthesize_workspace(ws, manifest, settings, per_category))}
 
 
 def step_validate(settings: Settings):
-    from eno_hf.workspace.validate import validate_workspace
-
     ws, manifest = _open(settings)
     return validate_workspace(ws, manifest, settings)
 
 
 def step_split(settings: Settings, progress: bool = True) -> dict[str, Any]:
-    from eno_hf.workspace.split import split_workspace
-
     ws, manifest = _open(settings)
     res = split_workspace(ws, manifest, settings, progress=progress)
     # the csv source indexes the whole workspace folder (its audio root): its own bookkeeping files

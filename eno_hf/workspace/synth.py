@@ -38,9 +38,10 @@ import numpy as np
 from eno_hf.config import Settings
 from eno_hf.utils.io import atomic_write
 from eno_hf.workspace.config import SynthConfig
+from eno_hf.workspace.ingest import SAMPLE_ID_HEX
 from eno_hf.workspace.keys import key_name, pitch_class
 from eno_hf.workspace.layout import Workspace
-from eno_hf.workspace.schema import Manifest
+from eno_hf.workspace.schema import Annotations, Manifest, ManifestEntry
 
 MODES = {  # semitone offsets of the 7 degrees
     "ionian": (0, 2, 4, 5, 7, 9, 11), "lydian": (0, 2, 4, 6, 7, 9, 11), "mixolydian": (0, 2, 4, 5, 7, 9, 10),
@@ -195,9 +196,6 @@ def synthesize_workspace(ws: Workspace, manifest: Manifest, settings: Settings, 
     """Write ``per_category`` synthetic samples for every category of the workspace (in place;
     saves the manifest). Deterministic for a given ``synth.seed``; samples already present (same
     content) are not added twice. Returns the new sample ids."""
-    from eno_hf.workspace.ingest import SAMPLE_ID_HEX
-    from eno_hf.workspace.schema import Annotations, ManifestEntry
-
     cfg = settings.workspace.synth
     wcfg = settings.workspace
     n = cfg.per_category if per_category is None else per_category

@@ -32,6 +32,8 @@ from typing import Any
 
 from eno_hf.config import Settings
 from eno_hf.utils.io import atomic_write_json
+from eno_hf.workspace.extract import load_features
+from eno_hf.workspace.ingest import updated
 from eno_hf.workspace.layout import Workspace
 from eno_hf.workspace.schema import Manifest
 
@@ -125,9 +127,6 @@ def structure_checks(ws, manifest) -> list[dict[str, Any]]:
 
 def validate_workspace(ws: Workspace, manifest: Manifest, settings: Settings, write_back: bool = True) -> ValidationReport:
     """Score the workspace (see the module docstring); saves quality scores and the report."""
-    from eno_hf.workspace.extract import load_features
-    from eno_hf.workspace.ingest import updated
-
     wcfg = settings.workspace
     info = ws.info()
     emotions = Counter(e.annotations.emotion for e in manifest.samples if e.annotations.emotion)

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eno_hf.audio.validate import confine, supported_extensions
 from eno_hf.config import SourceConfig
 from eno_hf.data.recording import Recording
 from eno_hf.errors import MetadataError, RejectedInput
@@ -122,8 +123,6 @@ class AudioIndex:
     def __init__(self, root: Path | None, extensions: list[str],
                  allowed_roots: list[Path] | tuple[Path, ...] = (),
                  exclude: tuple[Path, ...] = (), follow_symlinks: bool = False) -> None:
-        from eno_hf.audio.validate import supported_extensions
-
         self.root = Path(root).absolute() if root is not None else None
         self.exts = supported_extensions(extensions)
         self.roots: list[Path] = ([self.root] if self.root is not None else []) + \
@@ -146,8 +145,6 @@ class AudioIndex:
 
     def _escapes(self, p: Path) -> bool:
         """Record ``p`` in ``outside`` if it is a symlink resolving outside the roots."""
-        from eno_hf.audio.validate import confine
-
         if self.follow or not p.is_symlink():
             return False
         try:
@@ -225,8 +222,6 @@ class AudioIndex:
         Raises:
             RejectedInput: ``outside_root`` (naming the resolved path; nothing is opened).
         """
-        from eno_hf.audio.validate import confine
-
         key = raw if isinstance(raw, str) else str(raw)
         hit = self._lexical.get(key)
         if hit is not None:

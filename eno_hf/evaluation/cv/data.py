@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eno_hf.evaluation.baselines import recording_table, resolve_heads
+from eno_hf.evaluation.cv.features import load_or_compute
+from eno_hf.evaluation.cv.scores import cv_heads
+
 if TYPE_CHECKING:  # pragma: no cover
     from eno_hf.config import Settings
     from eno_hf.models.heads import HeadSpec
@@ -80,10 +84,6 @@ def load_cv_data(dataset: Any, dataset_path: str | Path, data_root: str | Path, 
     Raises:
         ValueError: no ``group`` column, or a feature set's ids differ from the dataset's.
     """
-    from eno_hf.evaluation.baselines import recording_table, resolve_heads
-    from eno_hf.evaluation.cv.features import load_or_compute
-    from eno_hf.evaluation.cv.scores import cv_heads
-
     first = next(iter(dataset.values()))
     rheads = cv_heads(resolve_heads(first.features, heads))
     if "group" not in first.column_names:

@@ -40,7 +40,9 @@ import numpy as np
 from eno_hf.evaluation.cv.calibration import fit_temperature, probabilities
 from eno_hf.evaluation.cv.candidates import Candidate
 from eno_hf.evaluation.cv.data import CVData, PrefixPart, owner_index
+from eno_hf.evaluation.cv.features import cache_dir
 from eno_hf.evaluation.cv.folds import inner_folds
+from eno_hf.models.head_kinds import head_kind
 from eno_hf.models.heads import SINGLELABEL
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,7 +113,6 @@ def load_prefix(settings: Settings, dataset: Any, dataset_path: str | Path, data
     Raises:
         FileNotFoundError: tagger weights absent. ValueError: see ``fresh_model``.
     """
-    from eno_hf.evaluation.cv.features import cache_dir
     from eno_hf.training.cache import cached_encode_split
 
     first = next(iter(dataset.values()))
@@ -208,7 +209,6 @@ def train_fold(settings: Settings, data: CVData, fit_rec: np.ndarray, val_rec: n
     Raises:
         ValueError: ``data.prefix`` missing (see ``load_prefix``).
     """
-    from eno_hf.models.head_kinds import head_kind
     from eno_hf.training.cache import EMBEDDING_COLUMN, CachedInputs, PrefixInput, set_prefix_standardization, training_view
     from eno_hf.training.train import StopAfterEpochs, best_epoch, compute_pos_weight, fit
 

@@ -29,7 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.evaluation.baselines import recording_table
+from eno_hf.models.encoders.musicnn_msd import MusicnnMSDEncoder, clip_outputs
 from eno_hf.utils.io import atomic_path
+from eno_hf.utils.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,7 @@ def tagger_features(name: str, waveforms: Mapping[str, np.ndarray], batch_size: 
     """
     import torch
 
-    from eno_hf.models.encoders.musicnn_msd import MusicnnMSDEncoder, clip_outputs
     from eno_hf.models.encoders.sota_taggers import load_sota_tagger
-    from eno_hf.utils.progress import track
 
     tagger = load_sota_tagger(name)
     ids = sorted(waveforms)
@@ -100,8 +101,6 @@ def tagger_features(name: str, waveforms: Mapping[str, np.ndarray], batch_size: 
 
 def handcrafted_features(dataset: Any, heads: Sequence[Any]) -> dict[str, np.ndarray]:
     """The ``feature_probe`` table of all splits of ``dataset``: ``{"ids", "embedding"}`` (ids sorted)."""
-    from eno_hf.evaluation.baselines import recording_table
-
     ids, rows = [], []
     for split in dataset.values():
         table = recording_table(split, heads)

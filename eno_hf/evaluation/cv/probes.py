@@ -29,7 +29,7 @@ from eno_hf.evaluation.cv.candidates import Candidate
 from eno_hf.evaluation.cv.data import CVData
 from eno_hf.evaluation.cv.scores import selection_score
 from eno_hf.models.heads import SINGLELABEL, HeadSpec
-from eno_hf.models.losses import labelled_mask
+from eno_hf.models.losses import balanced_weights, head_loss, labelled_mask
 
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0)
 """Ridge strengths tried on the inner folds (``alpha * n_features``: features are standardised)."""
@@ -52,8 +52,6 @@ def standardize(Xtr: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 
 
 def _weights(kind: str, y: np.ndarray, n_out: int, balanced: bool) -> Any:
-    from eno_hf.models.losses import balanced_weights
-
     return balanced_weights(kind, y, n_out, POS_WEIGHT_CAP) if balanced else None
 
 
@@ -70,8 +68,6 @@ def fit_linear(X: np.ndarray, y: np.ndarray, kind: str, n_out: int, l2: float, b
         ``(W (d, n_out), b (n_out,))`` float64.
     """
     import torch
-
-    from eno_hf.models.losses import head_loss
 
     torch.manual_seed(0)
     Xt = torch.tensor(X, dtype=torch.float32)
@@ -126,8 +122,6 @@ def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[Hea
     """
     import torch
     from torch import nn
-
-    from eno_hf.models.losses import head_loss
 
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

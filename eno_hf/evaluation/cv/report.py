@@ -11,6 +11,7 @@ import numpy as np
 
 from eno_hf.evaluation.cv.scores import METRIC_LABELS
 from eno_hf.evaluation.cv.stats import add_reference_differences
+from eno_hf.evaluation.report import write_json
 
 
 def report_dir(data_root: str | Path, dataset: str, version: str) -> Path:
@@ -65,8 +66,6 @@ def write_cv_report(report: Mapping[str, Any], out_dir: str | Path) -> tuple[Pat
     """Write ``cv_report.json`` and ``cv_report.md`` to ``out_dir`` (another protocol than the
     artist-grouped default: ``cv_report-{protocol}.json`` / ``.md``, so it never replaces the report
     the model card reads); returns both paths."""
-    from eno_hf.evaluation.report import write_json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     protocol = report.get("protocol", "artist")

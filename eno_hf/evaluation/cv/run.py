@@ -13,6 +13,7 @@ import numpy as np
 
 from eno_hf.evaluation.cv.candidates import Candidate, load_candidates
 from eno_hf.evaluation.cv.data import ENSEMBLE_BLOCK, CVData, labels_of, load_cv_data
+from eno_hf.evaluation.cv.default import fit_predict_default, frozen_features, load_prefix
 from eno_hf.evaluation.cv.folds import PROTOCOLS, folds_file, inner_folds, load_or_make_folds
 from eno_hf.evaluation.cv.probes import (
     L2_GRID, MLP_EPOCH_GRID, fit_predict_linear, fit_predict_mlp, fit_predict_prior, fit_predict_ridge,
@@ -41,8 +42,6 @@ def fit_predict(cand: Candidate, data: CVData, train: np.ndarray, test: np.ndarr
     if cand.model == "prior":
         return fit_predict_prior(data, train, test)
     if cand.model == "default":
-        from eno_hf.evaluation.cv.default import fit_predict_default
-
         return fit_predict_default(cand, data, train, test, seed=seed)
     inner = inner_folds(data.groups[train], n_inner)
     X = data.matrix(cand.features)
@@ -130,8 +129,6 @@ def cross_validate(settings: Settings, candidates: Sequence[str] | None = None, 
     data = load_cv_data(dataset, ds_path, settings.paths.data_root, settings.model.heads, blocks)
     data.settings = settings
     if any(c.model == "default" for c in cands) or ENSEMBLE_BLOCK in blocks:
-        from eno_hf.evaluation.cv.default import frozen_features, load_prefix
-
         data.prefix = load_prefix(settings, dataset, ds_path, settings.paths.data_root, data.ids)
         if ENSEMBLE_BLOCK in blocks:
             data.blocks[ENSEMBLE_BLOCK] = frozen_features(settings, data.prefix, len(data.ids))

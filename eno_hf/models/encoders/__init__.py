@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from eno_hf.models.encoders.base import Encoder
+from eno_hf.models.encoders.muq import MuQEncoder
 
 if TYPE_CHECKING:  # pragma: no cover
     from eno_hf.models.configuration import EnoModelConfig
@@ -78,8 +79,6 @@ def build_encoder(config: EnoModelConfig) -> Encoder:
         kwargs.setdefault("pooling", config.pooling)
         return HFAudioEncoder(**kwargs)
     if kind == "muq":
-        from eno_hf.models.encoders.muq import MuQEncoder
-
         kwargs.setdefault("pooling", config.pooling)
         return MuQEncoder(**kwargs)
     if kind == "embeddings":

@@ -33,6 +33,9 @@ import torchaudio
 from torch import Tensor, nn
 
 from eno_hf.models.encoders.base import Encoder, flush_subnormals
+from eno_hf.models.encoders.musicnn_msd import (
+    PONS_ARCHS, PONS_MODELS, MusicnnMSDEncoder, is_pons_model, load_musicnn_msd,
+)
 from eno_hf.models.weights import find_weight_file, resolve_safetensors
 
 Arch = Literal["fcn", "musicnn", "crnn"]
@@ -300,8 +303,6 @@ def build_tagger(arch: str, n_tags: int = 50) -> Encoder:
     Raises:
         ValueError: unknown ``arch``.
     """
-    from eno_hf.models.encoders.musicnn_msd import PONS_ARCHS, MusicnnMSDEncoder
-
     if arch in PONS_ARCHS:
         return MusicnnMSDEncoder(arch, n_tags=n_tags)  # type: ignore[arg-type]
     return SotaTaggerEncoder(arch, n_tags=n_tags)  # type: ignore[arg-type]
@@ -310,8 +311,6 @@ def build_tagger(arch: str, n_tags: int = 50) -> Encoder:
 def tagger_arch(name: str) -> str:
     """Architecture of the published weights ``name``: ``"msd-musicnn"`` -> ``pons_musicnn``,
     ``"msd-vgg"`` -> ``pons_vgg`` (``../shared/models/musicnn``), else the name's suffix (``fcn``...)."""
-    from eno_hf.models.encoders.musicnn_msd import PONS_MODELS
-
     stem = Path(str(name)).stem
     return PONS_MODELS.get(stem) or stem.rsplit("-", 1)[-1]
 
@@ -337,8 +336,6 @@ def load_sota_tagger(path_or_name: str | Path, models_dir: str | Path | None = N
         RuntimeError: the state dict does not match (``load_state_dict(strict=True)``).
     """
     from safetensors.torch import load_file
-
-    from eno_hf.models.encoders.musicnn_msd import is_pons_model, load_musicnn_msd
 
     if is_pons_model(path_or_name):
         return load_musicnn_msd(path_or_name, models_dir)

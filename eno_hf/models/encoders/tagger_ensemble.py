@@ -32,7 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eno_hf.models.encoders.base import Encoder
-from eno_hf.models.encoders.sota_taggers import SAMPLE_RATE, SotaTaggerEncoder, build_tagger, tagger_arch
+from eno_hf.models.encoders.sota_taggers import (
+    SAMPLE_RATE, SotaTaggerEncoder, build_tagger, load_sota_tagger, tagger_arch,
+)
 
 DEFAULT_NATIVE_INPUT_S = 30.0
 """Window the model (``EnoForAudioTagging``) feeds the ensemble: one ~30-s clip per window."""
@@ -248,8 +250,6 @@ def load_tagger_ensemble(
     Raises:
         FileNotFoundError / ValueError / RuntimeError: as ``load_sota_tagger``.
     """
-    from eno_hf.models.encoders.sota_taggers import load_sota_tagger
-
     loaded = [load_sota_tagger(n, models_dir) for n in names]
     specs = [{"name": str(n), "arch": t.arch, "n_tags": t.n_tags} for n, t in zip(names, loaded)]
     ensemble = TaggerEnsembleEncoder(specs, native_input_s=native_input_s)
