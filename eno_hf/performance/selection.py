@@ -375,10 +375,6 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
     by_id = {r.segment_id: r for r in rows}
     t_start = time.perf_counter()
     for f, (tr, te) in enumerate(folds):
-        if f:  # a fold (nested selection + training) takes minutes on a CPU: say where the run is
-            elapsed = time.perf_counter() - t_start
-            log.info("cross-validation %s: fold %d/%d done, %.0f s elapsed, ~%.0f s left", protocol, f, len(folds),
-                     elapsed, elapsed / f * (len(folds) - f))
         chosen = select_procedure(cfg, inputs, rows, stats, tr, tiers=tiers)
         inp, ftiers = chosen.inputs, chosen.tiers
         selections.append({"embedder": inp.spec.key, "tiers": {t: bool(getattr(ftiers, t)) for t in ("t2", "t3", "t4")},
@@ -451,7 +447,10 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
                 t4_pairs.append((te4, a, b))
                 t4_sources += [t4_data["source"][i] for i in te4]
         selections[-1]["evaluated"] = scored
-    log.info("cross-validation %s: %d folds in %.0f s", protocol, len(folds), time.perf_counter() - t_start)
+        # a fold (nested selection + training) takes minutes on a CPU: say where the run is
+        elapsed = time.perf_counter() - t_start
+        log.info("cross-validation %s: fold %d/%d done, %.0f s elapsed, ~%.0f s left", protocol, f + 1, len(folds),
+                 elapsed, elapsed / (f + 1) * (len(folds) - f - 1))
     res: dict[str, Any] = {"protocol": protocol, "folds": len(folds), "n": len(rows), "n_evaluated": len(ev),
                            "set_aside": len(aside), "loss_curves": curves}
     if aside_r2:
