@@ -37,7 +37,7 @@ class Candidate:
         name: the candidate's name (its file's stem).
         model: one of ``MODELS``.
         features: feature blocks the probes read (``ridge``, ``linear``, ``mlp``).
-        balanced: class-balanced losses (``linear``, ``mlp``; ``models.losses.balanced_weights``).
+        balanced: class-balanced losses (``linear`` only; ``models.losses.balanced_weights``).
         seeds: models averaged (``mlp``, ``default``: seeds ``seed * 1000 + s``).
         refit: ``default``: after the epoch choice, a fresh model trained on the whole outer training
             part (validation included) and stopped at the chosen epoch.
@@ -62,6 +62,9 @@ class Candidate:
             raise ValueError(f"candidate {self.name!r}: seeds must be >= 1, got {self.seeds}")
         if self.model in ("ridge", "linear", "mlp") and not self.features:
             raise ValueError(f"candidate {self.name!r}: a {self.model} probe needs features")
+        if self.balanced and self.model != "linear":
+            raise ValueError(f"candidate {self.name!r}: balanced applies to linear probes only (the mlp and default "
+                             "train through training.train.fit, whose loss weighting is the heads' pos_weight)")
 
 
 def candidate_names(directory: str | Path = CANDIDATES_DIR) -> list[str]:

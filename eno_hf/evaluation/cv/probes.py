@@ -10,11 +10,12 @@ inner out-of-fold logits at the chosen value (``calibration.fit_temperature``).
 - ``linear``: standardised features -> L2-regularised logistic regression per head (softmax for
   single-label, independent sigmoids = one-vs-rest for multi-label), full-batch L-BFGS in PyTorch;
   L2 in ``L2_GRID`` per head.
-- ``mlp``: the default model's trunk + heads (Linear -> ReLU -> dropout -> one linear layer per head,
-  joint loss, AdamW) on frozen features; epochs in ``MLP_EPOCH_GRID``; ``seeds`` models averaged.
+- ``mlp``: the default model's trunk + heads (Linear -> ReLU -> dropout -> one linear layer per head)
+  on frozen features, trained by ``training.train.fit`` (eno's one trainer; ``fit_mlp``); epochs in
+  ``MLP_EPOCH_GRID``; ``seeds`` models averaged.
 
 Losses and the missing-label rule are ``eno_hf.models.losses``' (``head_loss``, ``labelled_mask``,
-``balanced_weights`` for ``balanced`` candidates).
+``balanced_weights`` for ``balanced`` logistic probes).
 """
 
 from __future__ import annotations
@@ -108,54 +109,76 @@ def ridge_path(X: np.ndarray, Y: np.ndarray, Z: np.ndarray, alphas: Sequence[flo
     return [ZXt_U @ (UtY / (s + a * X.shape[1])[:, None]) + y_mean for a in alphas]
 
 
+def probe_dataset(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[HeadSpec]) -> Any:
+    """One ``datasets.Dataset`` row per recording in the layout ``EnoCollator`` reads: ``embedding``
+    (``(d,)`` float32, numpy-formatted), ``recording_id`` (``"0"``, ``"1"``, ...) and per head its
+    column: single-label class id (-1 missing), multi-label list of positive class ids (None missing).
+
+    Args:
+        X: ``(n, d)`` features. labels: head -> ``(n,)`` / ``(n, k)`` labels (< 0 missing).
+    """
+    from datasets import Dataset
+
+    columns: dict[str, Any] = {"embedding": np.asarray(X, dtype=np.float32),
+                               "recording_id": [str(i) for i in range(len(X))]}
+    for h in heads:
+        y = np.asarray(labels[h.name])
+        mask = labelled_mask(h.kind, y)
+        if h.kind == SINGLELABEL:
+            columns[h.column] = np.where(mask, y, -1).astype(np.int64)
+        else:
+            columns[h.column] = [np.flatnonzero(row > 0).tolist() if ok else None for row, ok in zip(y, mask)]
+    # label columns stay Python objects: numpy formatting fails on a batch starting with a None list
+    return Dataset.from_dict(columns).with_format("numpy", columns=["embedding"], output_all_columns=True)
+
+
 def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[HeadSpec], epochs: int,
             seed: int, hidden_dim: int = 256, dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05,
-            batch_size: int = 32, balanced: bool = False) -> Any:
-    """The default's trunk + heads (Linear -> ReLU -> dropout -> per-head Linear) trained jointly
-    (sum of per-head mean losses over labelled rows, ``models.losses.head_loss``) with AdamW.
+            batch_size: int = 32) -> Any:
+    """The default's trunk + heads on frozen features, trained by eno's one trainer.
+
+    An ``EnoForAudioTagging`` with ``encoder=embeddings`` (``models.factory.create_model``: Linear ->
+    ReLU -> dropout trunk, one linear layer per head) trained by ``training.train.fit`` for
+    ``epochs`` epochs without validation: the ``transformers.Trainer`` AdamW (no decay on biases),
+    linear learning-rate decay without warm-up, gradient clipping at 1, shuffling seeded by ``seed``,
+    and the loss in the model's ``forward(labels)`` (``models.losses.multitask_loss``: the sum of
+    per-head mean losses over labelled rows).
 
     Args:
         X: ``(n, d)`` standardised features. labels: head -> ``(n,)`` / ``(n, k)`` labels (< 0 missing).
+        heads: supervised heads (``HeadSpec``). epochs: training epochs. seed: initialisation and
+            data order.
 
     Returns:
-        a callable ``X (m, d) -> {head: logits (m, n_out)}`` (eval mode).
+        a callable ``X (m, d) -> {head: logits (m, n_out) float64}`` (eval mode).
     """
-    import torch
-    from torch import nn
+    import tempfile
 
-    gen = torch.Generator().manual_seed(seed)
+    import torch
+
+    from eno_hf.config import Settings
+    from eno_hf.models.factory import create_model
+    from eno_hf.training.train import fit
+
+    base = Settings()
+    settings = base.model_copy(update={
+        "model": base.model.model_copy(update={
+            "encoder": "embeddings", "embedding_columns": ["embedding"], "embedding_dim": int(X.shape[1]),
+            "hidden_dim": hidden_dim, "dropout": dropout, "finetune": "full", "heads": []}),
+        "train": base.train.model_copy(update={
+            "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "weight_decay": weight_decay,
+            "warmup_ratio": 0.0, "seed": seed, "augment": False, "resume": False, "num_workers": 0})})
     torch.manual_seed(seed)
-    trunk = nn.Sequential(nn.Linear(X.shape[1], hidden_dim), nn.ReLU(), nn.Dropout(dropout))
-    outs = nn.ModuleDict({h.name: nn.Linear(hidden_dim, len(h.labels)) for h in heads})
-    params = [*trunk.parameters(), *outs.parameters()]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    Xt = torch.tensor(X, dtype=torch.float32)
-    ys, masks, weights = {}, {}, {}
-    for h in heads:
-        y = labels[h.name]
-        mask = labelled_mask(h.kind, y)
-        masks[h.name] = torch.tensor(mask)
-        ys[h.name] = torch.tensor(np.where(y < 0, 0, y), dtype=torch.long if h.kind == SINGLELABEL else torch.float32)
-        weights[h.name] = _weights(h.kind, y[mask], len(h.labels), balanced)
-    n = len(X)
-    for _ in range(epochs):
-        trunk.train()
-        for idx in torch.randperm(n, generator=gen).split(batch_size):
-            hid = trunk(Xt[idx])
-            loss = hid.new_zeros(())
-            for h in heads:
-                m = masks[h.name][idx]
-                if m.any():
-                    loss = loss + head_loss(h.kind, outs[h.name](hid[m]), ys[h.name][idx][m], weights[h.name])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    trunk.eval()
+    model = create_model(settings, list(heads))
+    with tempfile.TemporaryDirectory(prefix="eno-cv-mlp-") as tmp:
+        trainer = fit(settings, model, list(heads), probe_dataset(X, labels, heads), None, tmp, ["embedding"],
+                      cached=True, progress=None)
+    trained = trainer.model.eval()
 
     def predict(Xn: np.ndarray) -> dict[str, np.ndarray]:
         with torch.no_grad():
-            hid = trunk(torch.tensor(Xn, dtype=torch.float32))
-            return {h.name: outs[h.name](hid).double().numpy() for h in heads}
+            logits = trained(input_values=torch.tensor(Xn, dtype=torch.float32))["head_logits"]
+        return {h.name: logits[h.name].double().numpy() for h in heads}
 
     return predict
 
@@ -265,7 +288,7 @@ def fit_predict_mlp(cand: Candidate, data: CVData, X: np.ndarray, train: np.ndar
         labels = {h.name: data.labels[h.name][tr_idx] for h in heads}
         logits: dict[str, np.ndarray] = {}
         for s in range(cand.seeds):
-            pred = fit_mlp(Xtr, labels, heads, epochs, seed=seed * 1000 + s, balanced=cand.balanced)(Xev)
+            pred = fit_mlp(Xtr, labels, heads, epochs, seed=seed * 1000 + s)(Xev)
             for k, v in pred.items():
                 logits[k] = logits.get(k, 0.0) + v / cand.seeds
         return logits

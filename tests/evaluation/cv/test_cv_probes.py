@@ -42,6 +42,33 @@ def test_mlp_trains_around_unlabelled_rows(make_cv_data) -> None:
     assert not np.allclose(a["descriptors"], c["descriptors"])
 
 
+def test_mlp_learns_through_the_one_trainer(make_cv_data, monkeypatch) -> None:
+    """The probe's MLP is an eno model trained by ``training.train.fit`` (the trainer of ``eno train``
+    and of the default's CV), and it learns: well-separated quadrants are fitted."""
+    import eno_hf.training.train as train_module
+
+    calls = []
+    real_fit = train_module.fit
+
+    def spy(settings, model, *args, **kwargs):
+        calls.append((type(model).__name__, settings.train.epochs, settings.model.encoder))
+        return real_fit(settings, model, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", spy)
+    d = make_cv_data(signal=3.0)
+    X = standardize(d.blocks["good"])[0]
+    labels = {h.name: d.labels[h.name] for h in d.heads}
+    logits = fit_mlp(X, labels, d.heads, epochs=20, seed=0)(X)
+    assert calls == [("EnoForAudioTagging", 20, "embeddings")]
+    assert (logits["quadrant"].argmax(1) == d.labels["quadrant"]).mean() > 0.9
+
+
+def test_balanced_is_for_linear_probes_only() -> None:
+    assert Candidate("ok", "linear", ["x"], balanced=True).balanced
+    with pytest.raises(ValueError, match="linear probes only"):
+        Candidate("bad", "mlp", ["x"], balanced=True)
+
+
 def test_prior_predicts_the_training_frequencies(cv_data) -> None:
     d = cv_data
     train, test = np.arange(100), np.arange(100, 160)
