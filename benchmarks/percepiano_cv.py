@@ -11,6 +11,17 @@ figures (symbolic ~0.35, MuQ 0.537; arXiv:2601.19029). Writes ``--out`` (JSON).
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python benchmarks/percepiano_cv.py \\
         --data-root /tmp/piano2/eno-data --encoders mtat-musicnn msd-musicnn msd-vgg msd-fcn
+
+``--transcribe``: audio in through transcription, as ``eno tag recording.wav`` reads it. Every
+performance is rendered with FluidSynth (the config's soundfont, dry, 22,050 Hz: Basic Pitch's rate;
+cached under ``{work}/render22k``), transcribed (``eno_hf.audio.transcribe``, eno's settings, one
+onnxruntime thread per process, ``--workers`` processes; cached under ``{work}/transcription``) and
+its ``midi_statistics`` computed. Then, per protocol, three more tables: the held-out performances
+predicted from their transcription's statistics by maps trained on the source MIDI's (``audio +
+transcription``: what a model trained by ``eno run`` does with a recording), the same trained and
+predicted on transcriptions (``transcription-trained``), and, for reference, the audio-only rows are
+the ``model ridge head: {encoder}`` lines of the MIDI table. A transcription that fails (no note,
+say) gets the statistics of no notes (zeros) and is counted.
 """
 
 from __future__ import annotations
@@ -29,12 +40,16 @@ def main() -> None:
     ap.add_argument("--protocols", nargs="*", default=["performer", "piece"])
     ap.add_argument("--only-cached", action="store_true", help="use only performances embedded by every encoder")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--transcribe", action="store_true",
+                    help="also predict from transcriptions of renders (see the module docstring)")
+    ap.add_argument("--workers", type=int, default=2, help="transcription processes")
+    ap.add_argument("--limit", type=int, default=None, help="only the N shortest performances (a smoke run)")
     a = ap.parse_args()
     from eno_hf.performance.config import PerformanceConfig
     from eno_hf.performance.job import encoder_blocks, midi_stats, probe_cv, select_rows
 
     t0 = time.time()
-    cfg = PerformanceConfig(source=Path(a.source))
+    cfg = PerformanceConfig(source=Path(a.source), limit=a.limit)
     work = Path(a.data_root) / "performance" / cfg.name
     rows = select_rows(cfg)
     if a.only_cached:
@@ -48,30 +63,89 @@ def main() -> None:
     report = {"n": len(rows), "encoders": used, "protocols": {}}
     for p in a.protocols:
         report["protocols"][p] = probe_cv(rows, blocks, used, p)
+    tables = {"MIDI input (source MIDI statistics)": report["protocols"]}
+    if a.transcribe:
+        trans, failed, t_s = transcription_stats(rows, work, cfg.soundfont, a.workers)
+        report["transcription"] = {"failed": failed, "seconds": round(t_s, 1)}
+        print(f"transcribed {len(rows)} renders in {t_s:.0f} s ({len(failed)} without notes: {failed[:5]})")
+        report["audio+transcription"] = {p: probe_cv(rows, blocks, used, p, test_blocks={"midi": trans})
+                                         for p in a.protocols}
+        report["transcription-trained"] = {p: probe_cv(rows, {**blocks, "midi": trans}, used, p)
+                                           for p in a.protocols}
+        tables["audio + transcription (trained on source MIDI, predicted from transcriptions)"] = \
+            report["audio+transcription"]
+        tables["transcription-trained (trained and predicted on transcriptions)"] = report["transcription-trained"]
     report["runtime_s"] = round(time.time() - t0, 1)
     print(f"n = {len(rows)} performances, encoders {used}; published: symbolic ~0.35, MuQ 0.537 mean R²")
-    print(f"{'system':52s} " + " ".join(f"{p + ' R2 [95% CI]':>30s}" for p in a.protocols))
-    prot = report["protocols"]
+    for title, prot in tables.items():
+        print(f"\n## {title}")
+        print_table(prot, a.protocols)
+    print(f"runtime {report['runtime_s']} s")
+    if a.out:
+        Path(a.out).write_text(json.dumps(report, indent=2, default=float))
+
+
+def print_table(prot: dict, protocols: list[str]) -> None:
+    """One line per system: mean R² [95 % CI] and Pearson r in each protocol."""
+    print(f"{'system':52s} " + " ".join(f"{p + ' R2 [95% CI]':>30s}" for p in protocols))
 
     def line(name: str, get) -> None:
         cells = []
-        for p in a.protocols:
+        for p in protocols:
             r = get(prot[p])
             i = r["interval"]
             cells.append(f"{r['mean_r2']:8.3f} [{i['low']:6.3f}, {i['high']:6.3f}] r={r['mean_pearson']:.2f}")
         print(f"{name:52s} " + " ".join(f"{c:>30s}" for c in cells))
 
-    line("training mean", lambda r: {**r["training_mean"], "interval": r["training_mean"]["interval"]})
-    for k in prot[a.protocols[0]]["fixed"]:
+    line("training mean", lambda r: r["training_mean"])
+    for k in prot[protocols[0]]["fixed"]:
         line(f"ridge {k}", lambda r, k=k: r["fixed"][k])
     line("selected by inner grouped CV", lambda r: r["selected"])
-    for k in prot[a.protocols[0]]["head"]:
+    for k in prot[protocols[0]]["head"]:
         line(f"model ridge head: {k}", lambda r, k=k: r["head"][k])
-    for p in a.protocols:
+    for p in protocols:
         print(f"{p}: chosen per outer fold {prot[p]['selected']['chosen_counts']}")
-    print(f"runtime {report['runtime_s']} s")
-    if a.out:
-        Path(a.out).write_text(json.dumps(report, indent=2, default=float))
+
+
+def _transcribed_statistics(job: tuple[str, str, str, str]) -> tuple[str, list[float] | None]:
+    """(segment id, MIDI path, soundfont, work folder) -> (id, ``MIDI_STATISTICS`` values of the
+    transcription of a 22,050-Hz rendering, or None when it has no note)."""
+    from eno_hf.audio.midi import render_midi
+    from eno_hf.audio.transcribe import transcribe_to_file
+    from eno_hf.errors import RejectedInput
+    from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
+
+    sid, midi, soundfont, work = job
+    samples = render_midi(midi, sample_rate=22_050, soundfont=soundfont, cache_dir=Path(work) / "render22k")
+    try:
+        path = transcribe_to_file(samples, 22_050, cache=Path(work) / "transcription", threads=1)
+    except RejectedInput:
+        return sid, None
+    s = midi_statistics(path)
+    return sid, [float(s[k]) for k in MIDI_STATISTICS]
+
+
+def transcription_stats(rows: list, work: Path, soundfont: str, workers: int) -> tuple:
+    """``(n, len(MIDI_STATISTICS))`` statistics of the transcriptions of ``rows`` (NaN -> 0; a
+    transcription without notes -> zeros), the ids without notes, and the wall seconds."""
+    import multiprocessing as mp
+
+    import numpy as np
+
+    from eno_hf.features.midi import MIDI_STATISTICS
+    from eno_hf.utils.progress import Progress
+
+    t0 = time.time()
+    jobs = [(r.segment_id, str(r.midi), soundfont, str(work)) for r in rows]
+    got: dict[str, list[float] | None] = {}
+    with Progress(len(jobs), "transcribe renders", "performance") as bar, \
+            mp.get_context("spawn").Pool(workers) as pool:
+        for sid, values in pool.imap_unordered(_transcribed_statistics, jobs, chunksize=4):
+            got[sid] = values
+            bar.update(len(got))
+    failed = sorted(s for s, v in got.items() if v is None)
+    x = np.array([got[r.segment_id] or [0.0] * len(MIDI_STATISTICS) for r in rows], dtype=np.float64)
+    return np.nan_to_num(x), failed, time.time() - t0
 
 
 if __name__ == "__main__":

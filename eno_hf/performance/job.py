@@ -164,14 +164,17 @@ def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soun
 
 
 def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders: list[str], protocol: str,
-             n_folds: int = 5, seed: int = 0, n_boot: int = 300, inner_folds: int = 4) -> dict[str, Any]:
+             n_folds: int = 5, seed: int = 0, n_boot: int = 300, inner_folds: int = 4,
+             test_blocks: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Ridge probes in the ``protocol``'s grouped folds (``probe.nested_ridge_cv``): the training
     mean, ridge on MIDI statistics, ridge on each encoder's pooled layers (with and without MIDI
     statistics), the probe whose (encoder, layers, pooling, MIDI weight, alpha) the inner
     grouped CV chose per outer fold, and per encoder the model's own ridge ratings head
     (``head``: ``{encoder}`` = embeddings only, ``{encoder}+midi``; ``probe.head_candidates``).
     Each with mean R² and a 95 % bootstrap interval over groups, pooled over the performances some
-    fold holds out (``protocols.protocol_folds``; ``n_evaluated`` of ``n``)."""
+    fold holds out (``protocols.protocol_folds``; ``n_evaluated`` of ``n``). ``test_blocks``: blocks
+    the held-out performances are predicted from instead (``probe.nested_ridge_cv``), e.g. the MIDI
+    statistics of transcriptions while training reads the source MIDI's."""
     from eno_hf.performance.metrics import bootstrap_interval, regression_report
 
     y = np.stack([r.labels for r in rows]).astype(np.float64)
@@ -181,7 +184,8 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
     fixed = [Candidate(None)]
     for e in encoders:
         fixed += [Candidate(e, "prefix+embedding", "meanstd"), Candidate(e, "prefix+embedding", "meanstd", 1.0)]
-    res = nested_ridge_cv(blocks, y, key, folds, candidates(encoders), inner_folds=inner_folds, seed=seed, fixed=fixed)
+    res = nested_ridge_cv(blocks, y, key, folds, candidates(encoders), inner_folds=inner_folds, seed=seed, fixed=fixed,
+                          test_blocks=test_blocks)
 
     def rep(pred: np.ndarray) -> dict[str, Any]:
         r = regression_report(y[ev], pred[ev], [passages[i] for i in ev], DIMENSIONS)
@@ -199,7 +203,8 @@ def probe_cv(rows: list[PercePianoRow], blocks: dict[str, np.ndarray], encoders:
     for e in encoders:
         prefix = f"{e}/prefix/mean" in blocks
         for midi in (False, True):
-            r = nested_ridge_cv(blocks, y, key, folds, head_candidates(e, prefix, midi), inner_folds=inner_folds, seed=seed)
+            r = nested_ridge_cv(blocks, y, key, folds, head_candidates(e, prefix, midi), inner_folds=inner_folds, seed=seed,
+                                test_blocks=test_blocks)
             out["head"][e + ("+midi" if midi else "")] = rep(r["selected"])
     return out
 

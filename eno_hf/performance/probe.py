@@ -111,12 +111,17 @@ def _center_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, np.where(sd > 1e-9, sd, 1.0)
 
 
-def _scaled(blocks: dict[str, np.ndarray], names: Sequence[tuple[str, float]], tr: np.ndarray) -> np.ndarray:
-    """Concatenate the blocks, z-scored with the rows ``tr`` and scaled by ``sqrt(w / columns)``."""
+def _scaled(blocks: dict[str, np.ndarray], names: Sequence[tuple[str, float]], tr: np.ndarray,
+            test_blocks: dict[str, np.ndarray] | None = None, te: np.ndarray | None = None) -> np.ndarray:
+    """Concatenate the blocks, z-scored with the rows ``tr`` and scaled by ``sqrt(w / columns)``;
+    the rows ``te`` of a block in ``test_blocks`` are taken from there (same z-scoring)."""
     parts = []
     for name, w in names:
         x = blocks[name]
         mu, sd = _center_scale(x[tr])
+        if test_blocks is not None and name in test_blocks and te is not None:
+            x = x.copy()
+            x[te] = test_blocks[name][te]
         parts.append((x - mu) / sd * np.sqrt(w / x.shape[1]))
     return np.concatenate(parts, axis=1)
 
@@ -251,7 +256,7 @@ def select_ridge(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Ha
     if grams is None:
         grams = {}
         for b in {b for c in cands for b, _ in c.blocks()}:
-            x = _scaled(blocks, [(b, 1.0)], tr)
+            x = _scaled(blocks, [(b, 1.0)], tr, test_blocks, te)
             grams[b] = x @ x.T
     scores = _inner_scores(grams, y, keys, tr, cands, inner_folds, alphas, seed)
     best = max(cands, key=lambda c: scores[c.key].max())
@@ -264,7 +269,8 @@ def select_ridge(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Ha
 def nested_ridge_cv(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Hashable],
                     folds: list[tuple[np.ndarray, np.ndarray]], cands: Sequence[Candidate], *,
                     inner_folds: int = 4, alphas: np.ndarray = ALPHAS, seed: int = 0,
-                    fixed: Sequence[Candidate] = ()) -> dict[str, Any]:
+                    fixed: Sequence[Candidate] = (), test_blocks: dict[str, np.ndarray] | None = None
+                    ) -> dict[str, Any]:
     """Outer-fold predictions of the inner-CV-selected ridge probe, and of each ``fixed`` candidate
     (its alpha chosen by inner CV too), in the same ``folds``.
 
@@ -273,6 +279,10 @@ def nested_ridge_cv(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence
         y: ``(n, K)`` targets (no NaN). keys: ``(n,)`` group of each row for the inner folds (the
             protocol's column). folds: outer ``(train, test)`` index arrays.
         cands: the candidates the inner CV chooses among.
+        test_blocks: name -> ``(n, columns)`` read instead of ``blocks[name]`` for the outer test
+            rows only: train on one input, predict from another (e.g. MIDI statistics of the
+            source MIDI to train, of a transcription of the audio to predict). Training, inner
+            selection and z-scoring see only ``blocks``.
 
     Returns:
         ``{"selected": (n, K) predictions, "choices": per fold {candidate, alpha, inner_r2},
@@ -288,7 +298,7 @@ def nested_ridge_cv(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence
         tr, te = np.asarray(tr), np.asarray(te)
         grams: dict[str, np.ndarray] = {}
         for b in {b for c in allc for b, _ in c.blocks()}:
-            x = _scaled(blocks, [(b, 1.0)], tr)
+            x = _scaled(blocks, [(b, 1.0)], tr, test_blocks, te)
             grams[b] = x @ x.T
         scores = _inner_scores(grams, y, keys, tr, allc, inner_folds, alphas, seed)
         for k in inner_table:
