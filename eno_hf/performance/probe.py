@@ -256,7 +256,7 @@ def select_ridge(blocks: dict[str, np.ndarray], y: np.ndarray, keys: Sequence[Ha
     if grams is None:
         grams = {}
         for b in {b for c in cands for b, _ in c.blocks()}:
-            x = _scaled(blocks, [(b, 1.0)], tr, test_blocks, te)
+            x = _scaled(blocks, [(b, 1.0)], tr)
             grams[b] = x @ x.T
     scores = _inner_scores(grams, y, keys, tr, cands, inner_folds, alphas, seed)
     best = max(cands, key=lambda c: scores[c.key].max())

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.config import Settings
 from eno_hf.evaluation.cv.calibration import fit_temperature, probabilities
 from eno_hf.evaluation.cv.candidates import Candidate
 from eno_hf.evaluation.cv.data import CVData
@@ -156,7 +157,6 @@ def fit_mlp(X: np.ndarray, labels: Mapping[str, np.ndarray], heads: Sequence[Hea
 
     import torch
 
-    from eno_hf.config import Settings
     from eno_hf.models.factory import create_model
     from eno_hf.training.train import fit
 
