@@ -311,15 +311,19 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
         top_k: Annotated[int, typer.Option("--top-k")] = 5,
         json_out: Annotated[bool, typer.Option("--json", help="Stream one JSON line per input on stdout, "
                                                         "then one summary object (the last line).")] = False,
-        out_file: Annotated[Optional[Path], typer.Option("--out", help="Write JSONL here.")] = None) -> None:
+        out_file: Annotated[Optional[Path], typer.Option("--out", help="Write JSONL here.")] = None,
+        transcribe: Annotated[bool, typer.Option(
+            "--transcribe", help="Performance models with a MIDI map: transcribe recordings and feed the "
+                                 "transcription's MIDI statistics (off: read as audio only, which scored "
+                                 "better; docs/performance.md).")] = False) -> None:
     """Tag audio files with every head of a model. A folder is tagged recursively (JSONL).
 
     Every input gets a record (errors: ``{"path", "error": {"reason", "detail"}}``, the reason
     codes of docs/errors.md); exits 1 when any input failed, 2 when the model cannot be read.
     With --json (streaming): the records, then ``{"inputs", "tagged", "failed", "reasons", "out"}``.
     A performance model's record says which input it used, ``"input_branch"``: ``"midi"`` (a MIDI
-    file), ``"audio+transcription"`` (a recording transcribed to MIDI for a model that reads MIDI
-    statistics; needs the ``transcription`` extra) or ``"audio"`` (embeddings only).
+    file), ``"audio+transcription"`` (with --transcribe: a recording transcribed to MIDI for a model
+    that reads MIDI statistics; needs the ``transcription`` extra) or ``"audio"`` (embeddings only).
     """
     from eno_hf.inference.tag import tag_paths
     from eno_hf.registry.hub import resolve
@@ -329,7 +333,8 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
         model_dir = resolve(model, s.paths.hub())
         from eno_hf.inference.performance import is_performance_model, tag_performance_paths
 
-        records = (tag_performance_paths(paths, model_dir, audio_cfg=s.dataset.audio) if is_performance_model(model_dir)
+        records = (tag_performance_paths(paths, model_dir, audio_cfg=s.dataset.audio, transcribe_audio=transcribe)
+                   if is_performance_model(model_dir)
                    else tag_paths(paths, model_dir, top_k=top_k, audio_cfg=s.dataset.audio,
                                   allowed_roots=s.dataset.source.allowed_roots))
         first = next(records, None)  # loads the model: fail here, before any output

@@ -94,7 +94,7 @@ def test_recording_transcribed_for_a_midi_model(tmp_path: Path, inputs: Path) ->
     from eno_hf.inference.performance import tag_performance_paths
 
     model = _model(tmp_path / "model", midi=True)
-    by = {Path(r["path"]).name: r for r in tag_performance_paths([inputs], model)}
+    by = {Path(r["path"]).name: r for r in tag_performance_paths([inputs], model, transcribe_audio=True)}
     rec = by["melody.wav"]
     assert rec["input_branch"] == "audio+transcription" and rec["inputs"] == "embeddings+midi_statistics"
     assert by["silence.wav"]["error"]["reason"] == "silent"  # no note: the batch goes on
@@ -102,8 +102,7 @@ def test_recording_transcribed_for_a_midi_model(tmp_path: Path, inputs: Path) ->
         assert by["melody.mid"]["input_branch"] == "midi"
         assert by["melody.mid"]["inputs"] == "embeddings+midi_statistics"
     # the transcription's statistics reach the model: without them the ratings differ
-    plain = {Path(r["path"]).name: r for r in tag_performance_paths([inputs / "melody.wav"], model,
-                                                                     transcribe_audio=False)}["melody.wav"]
+    plain = {Path(r["path"]).name: r for r in tag_performance_paths([inputs / "melody.wav"], model)}["melody.wav"]
     assert plain["input_branch"] == "audio" and plain["inputs"] == "embeddings"
     assert plain["heads"]["ratings"] != rec["heads"]["ratings"]
     assert len(list((tmp_path / "transcriptions").glob("*.mid"))) == 1  # cached
@@ -130,12 +129,16 @@ def test_eno_tag_json_reports_the_branch(tmp_path: Path, inputs: Path) -> None:
 
     model = _model(tmp_path / "model", midi=True)
     (inputs / "silence.wav").unlink()
-    res = CliRunner().invoke(app, ["tag", str(inputs), "--model", str(model), "--json"])
+    res = CliRunner().invoke(app, ["tag", str(inputs), "--model", str(model), "--json", "--transcribe"])
     assert res.exit_code == 0, res.output[-2000:]
     objs = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
     records, summary = objs[:-1], objs[-1]
     branches = {Path(r["path"]).suffix: r["input_branch"] for r in records}
     assert branches[".wav"] == "audio+transcription"
+    # without --transcribe a recording is read as audio only (the default)
+    res = CliRunner().invoke(app, ["tag", str(inputs / "melody.wav"), "--model", str(model), "--json"])
+    assert res.exit_code == 0, res.output[-2000:]
+    assert json.loads([x for x in res.stdout.splitlines() if x.startswith("{")][0])["input_branch"] == "audio"
     if (inputs / "melody.mid").exists():
         assert branches[".mid"] == "midi"
     assert summary["failed"] == 0 and summary["tagged"] == len(records)
@@ -152,6 +155,7 @@ def test_without_basic_pitch_recordings_take_the_audio_branch(tmp_path: Path, in
     monkeypatch.setattr(transcribe, "model_path", missing)
     model = _model(tmp_path / "model", midi=True)
     with caplog.at_level("WARNING"):
-        rec = {Path(r["path"]).name: r for r in tag_performance_paths([inputs / "melody.wav"], model)}["melody.wav"]
+        rec = {Path(r["path"]).name: r for r in tag_performance_paths([inputs / "melody.wav"], model,
+                                                                   transcribe_audio=True)}["melody.wav"]
     assert rec["input_branch"] == "audio" and rec["inputs"] == "embeddings"
     assert "not transcribed" in caplog.text

@@ -81,12 +81,12 @@ def test_ridge_model_uses_midi_statistics_for_midi_and_for_transcribed_audio(per
     shutil.copy(midi, folder / midi.name)
     clip = sorted((fourq_dir / "Q1").glob("*.mp3"))[0]
     shutil.copy(clip, folder / clip.name)
-    res = CliRunner().invoke(app, ["tag", str(folder), "--model", str(tmp_path / "model"), "--json"])
+    res = CliRunner().invoke(app, ["tag", str(folder), "--model", str(tmp_path / "model"), "--json", "--transcribe"])
     assert res.exit_code == 0, res.output[-2000:]
     by = {Path(x["path"]).suffix: x for x in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))
           if "path" in x}  # the last object is the summary
     assert by[".mid"]["input_branch"] == "midi" and by[".mid"]["inputs"] == "embeddings+midi_statistics"
-    # a recording is transcribed (eno_hf.audio.transcribe): its notes feed the same MIDI branch
+    # with --transcribe a recording is transcribed (eno_hf.audio.transcribe): its notes feed the MIDI branch
     assert by[".mp3"]["input_branch"] == "audio+transcription"
     assert by[".mp3"]["inputs"] == "embeddings+midi_statistics"
     assert list(by[".mp3"]["heads"]["ratings"]) == list(DIMENSIONS)
