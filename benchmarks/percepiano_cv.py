@@ -16,11 +16,11 @@ figures (symbolic ~0.35, MuQ 0.537; arXiv:2601.19029). Writes ``--out`` (JSON).
 performance is rendered with FluidSynth (the config's soundfont, dry, 22,050 Hz: Basic Pitch's rate;
 cached under ``{work}/render22k``), transcribed (``eno_hf.audio.transcribe``, eno's settings, one
 onnxruntime thread per process, ``--workers`` processes; cached under ``{work}/transcription``) and
-its ``midi_statistics`` computed. Then, per protocol, three more tables: the held-out performances
-predicted from their transcription's statistics by maps trained on the source MIDI's (``audio +
-transcription``: what a model trained by ``eno run`` does with a recording), the same trained and
-predicted on transcriptions (``transcription-trained``), and, for reference, the audio-only rows are
-the ``model ridge head: {encoder}`` lines of the MIDI table. A transcription that fails (no note,
+its ``midi_statistics`` computed. Then two more tables, each over the same protocols: the held-out
+performances predicted from their transcription's statistics by maps trained on the source MIDI's
+(``audio + transcription``: what ``eno tag --transcribe`` does with a recording), and maps trained
+and predicted on transcriptions (``transcription-trained``). The audio-only figures are the
+``model ridge head: {encoder}`` lines of the MIDI table. A transcription that fails (no note,
 say) gets the statistics of no notes (zeros) and is counted.
 """
 
@@ -46,6 +46,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="only the N shortest performances (a smoke run)")
     a = ap.parse_args()
     from eno_hf.performance.config import PerformanceConfig
+    from eno_hf.utils.logs import setup_logging
+
+    setup_logging()  # progress lines of the transcription (minutes)
     from eno_hf.performance.job import encoder_blocks, midi_stats, probe_cv, select_rows
 
     t0 = time.time()

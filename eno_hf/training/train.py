@@ -364,8 +364,6 @@ def fit(
         log.info("resuming from %s", last)
     # on cached vectors every step is small: one CPU thread (a second one only spins: 6 epochs of
     # the default took 14 s with one thread vs 28 s with two on a busy 2-core machine, same result)
-    from contextlib import nullcontext
-
     with torch_threads(1) if cached and not torch.cuda.is_available() else nullcontext():
         trainer.train(resume_from_checkpoint=last)
     return trainer

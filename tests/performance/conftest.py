@@ -29,9 +29,9 @@ def beethoven_midi_statistics(percepiano_rows):
     (NaN -> 0), computed once for the session (~1 s)."""
     import numpy as np
 
-    from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
+    from eno_hf.features.midi import midi_statistics_matrix
 
     rows = [r for r in percepiano_rows if r.rated and r.piece.startswith("Beethoven")]
-    per_row = [midi_statistics(r.midi) for r in rows]  # one parse per file
-    stats = np.nan_to_num(np.array([[s[k] for k in MIDI_STATISTICS] for s in per_row]))
-    return rows, stats
+    stats, rejected = midi_statistics_matrix([r.midi for r in rows])  # one parse per file
+    assert not rejected, rejected
+    return rows, np.nan_to_num(stats)
