@@ -12,14 +12,16 @@ figures (symbolic ~0.35, MuQ 0.537; arXiv:2601.19029). Writes ``--out`` (JSON).
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python benchmarks/percepiano_cv.py \\
         --data-root /tmp/piano2/eno-data --encoders mtat-musicnn msd-musicnn msd-vgg msd-fcn
 
-``--transcribe``: audio in through transcription, as ``eno tag recording.wav`` reads it. Every
-performance is rendered with FluidSynth (the config's soundfont, dry, 22,050 Hz: Basic Pitch's rate;
-cached under ``{work}/render22k``), transcribed (``eno_hf.audio.transcribe``, eno's settings, one
-onnxruntime thread per process, ``--workers`` processes; cached under ``{work}/transcription``) and
-its ``midi_statistics`` computed. Then two more tables, each over the same protocols: the held-out
-performances predicted from their transcription's statistics by maps trained on the source MIDI's
-(``audio + transcription``: what ``eno tag --transcribe`` does with a recording), and maps trained
-and predicted on transcriptions (``transcription-trained``). The audio-only figures are the
+``--transcribe``: audio in through transcription. Every performance is rendered with FluidSynth
+(the config's soundfont, dry, 22,050 Hz: Basic Pitch's rate; cached under ``{work}/render22k``),
+transcribed and its ``midi_statistics`` computed (``eno_hf.performance.job.transcription_stats``,
+as the job's ``transcribe`` stage: eno's settings, one onnxruntime thread per process,
+``--workers`` processes; cached under ``{work}/transcription`` and
+``{work}/transcription_statistics.json``). Then two more tables, each over the same protocols: the
+held-out performances predicted from their transcription's statistics by maps trained on the
+source MIDI's (``audio + transcription``: what ``eno tag --transcribe`` does with a model without a
+``ridge_transcription`` map), and maps trained and predicted on transcriptions
+(``transcription-trained``: what a ``ridge_transcription`` map does). The audio-only figures are the
 ``model ridge head: {encoder}`` lines of the MIDI table. A transcription that fails (no note,
 say) gets the statistics of no notes (zeros) and is counted.
 """
@@ -49,7 +51,7 @@ def main() -> None:
     from eno_hf.utils.logs import setup_logging
 
     setup_logging()  # progress lines of the transcription (minutes)
-    from eno_hf.performance.job import encoder_blocks, midi_stats, probe_cv, select_rows
+    from eno_hf.performance.job import encoder_blocks, midi_stats, probe_cv, select_rows, transcription_stats
 
     t0 = time.time()
     cfg = PerformanceConfig(source=Path(a.source), limit=a.limit)
@@ -68,7 +70,9 @@ def main() -> None:
         report["protocols"][p] = probe_cv(rows, blocks, used, p)
     tables = {"MIDI input (source MIDI statistics)": report["protocols"]}
     if a.transcribe:
-        trans, failed, t_s = transcription_stats(rows, work, cfg.soundfont, a.workers)
+        t_s = time.time()
+        trans, failed = transcription_stats(rows, work, cfg.soundfont, a.workers, render_cache=work / "render22k")
+        t_s = time.time() - t_s
         report["transcription"] = {"failed": failed, "seconds": round(t_s, 1)}
         print(f"transcribed {len(rows)} renders in {t_s:.0f} s ({len(failed)} without notes: {failed[:5]})")
         report["audio+transcription"] = {p: probe_cv(rows, blocks, used, p, test_blocks={"midi": trans})
@@ -108,47 +112,6 @@ def print_table(prot: dict, protocols: list[str]) -> None:
         line(f"model ridge head: {k}", lambda r, k=k: r["head"][k])
     for p in protocols:
         print(f"{p}: chosen per outer fold {prot[p]['selected']['chosen_counts']}")
-
-
-def _transcribed_statistics(job: tuple[str, str, str, str]) -> tuple[str, list[float] | None]:
-    """(segment id, MIDI path, soundfont, work folder) -> (id, ``MIDI_STATISTICS`` values of the
-    transcription of a 22,050-Hz rendering, or None when it has no note)."""
-    from eno_hf.audio.midi import render_midi
-    from eno_hf.audio.transcribe import transcribe_to_file
-    from eno_hf.errors import RejectedInput
-    from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics
-
-    sid, midi, soundfont, work = job
-    samples = render_midi(midi, sample_rate=22_050, soundfont=soundfont, cache_dir=Path(work) / "render22k")
-    try:
-        path = transcribe_to_file(samples, 22_050, cache=Path(work) / "transcription", threads=1)
-    except RejectedInput:
-        return sid, None
-    s = midi_statistics(path)
-    return sid, [float(s[k]) for k in MIDI_STATISTICS]
-
-
-def transcription_stats(rows: list, work: Path, soundfont: str, workers: int) -> tuple:
-    """``(n, len(MIDI_STATISTICS))`` statistics of the transcriptions of ``rows`` (NaN -> 0; a
-    transcription without notes -> zeros), the ids without notes, and the wall seconds."""
-    import multiprocessing as mp
-
-    import numpy as np
-
-    from eno_hf.features.midi import MIDI_STATISTICS
-    from eno_hf.utils.progress import Progress
-
-    t0 = time.time()
-    jobs = [(r.segment_id, str(r.midi), soundfont, str(work)) for r in rows]
-    got: dict[str, list[float] | None] = {}
-    with Progress(len(jobs), "transcribe renders", "performance") as bar, \
-            mp.get_context("spawn").Pool(workers) as pool:
-        for sid, values in pool.imap_unordered(_transcribed_statistics, jobs, chunksize=4):
-            got[sid] = values
-            bar.update(len(got))
-    failed = sorted(s for s, v in got.items() if v is None)
-    x = np.array([got[r.segment_id] or [0.0] * len(MIDI_STATISTICS) for r in rows], dtype=np.float64)
-    return np.nan_to_num(x), failed, time.time() - t0
 
 
 if __name__ == "__main__":

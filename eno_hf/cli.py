@@ -312,18 +312,21 @@ def tag(paths: Annotated[list[Path], typer.Argument(help="Audio files or folders
         json_out: Annotated[bool, typer.Option("--json", help="Stream one JSON line per input on stdout, "
                                                         "then one summary object (the last line).")] = False,
         out_file: Annotated[Optional[Path], typer.Option("--out", help="Write JSONL here.")] = None,
-        transcribe: Annotated[bool, typer.Option(
-            "--transcribe", help="Performance models with a MIDI map: transcribe recordings and feed the "
-                                 "transcription's MIDI statistics (off: read as audio only, which scored "
-                                 "better; docs/performance.md).")] = False) -> None:
+        transcribe: Annotated[Optional[bool], typer.Option(
+            "--transcribe/--no-transcribe",
+            help="Performance models: transcribe recordings and feed the transcription's MIDI statistics "
+                 "to the model. Default: when the model has a map fitted on transcriptions "
+                 "(ridge_transcription); --transcribe also for a model with only a MIDI map (measured "
+                 "worse than audio only; docs/performance.md); --no-transcribe: audio only.")] = None) -> None:
     """Tag audio files with every head of a model. A folder is tagged recursively (JSONL).
 
     Every input gets a record (errors: ``{"path", "error": {"reason", "detail"}}``, the reason
     codes of docs/errors.md); exits 1 when any input failed, 2 when the model cannot be read.
     With --json (streaming): the records, then ``{"inputs", "tagged", "failed", "reasons", "out"}``.
     A performance model's record says which input it used, ``"input_branch"``: ``"midi"`` (a MIDI
-    file), ``"audio+transcription"`` (with --transcribe: a recording transcribed to MIDI for a model
-    that reads MIDI statistics; needs the ``transcription`` extra) or ``"audio"`` (embeddings only).
+    file), ``"audio+transcription"`` (a recording transcribed to MIDI: by default for a model with a
+    transcription map, with --transcribe for any model that reads MIDI statistics; needs the
+    ``transcription`` extra) or ``"audio"`` (embeddings only).
     """
     from eno_hf.inference.tag import tag_paths
     from eno_hf.registry.hub import resolve

@@ -17,7 +17,7 @@ from eno_hf.jobs import JOBS, Job, Stage, job_name, job_of, read_marker, run_dir
 
 EXPECTED_STAGES = {
     "tagging": ["dataset", "embed", "baselines", "train", "evaluate", "register", "tag"],
-    "performance": ["inputs", "select", "cross_validate", "fit", "register", "tag"],
+    "performance": ["inputs", "transcribe", "select", "cross_validate", "fit", "register", "tag"],
     "clarity": ["init", "generate", "scan", "normalize", "verify", "extract", "analyze", "train", "export"],
     "workspace": ["create", "import", "annotate", "extract", "augment", "synthesize", "extract_new", "split",
                   "validate"],
@@ -201,8 +201,9 @@ def _perf_fakes(monkeypatch, calls: dict[str, int]):
         count("select")
         return Selection(inputs_[spec.key], cfg.tiers, {"embedder": {"chosen": spec.key, "n": len(rows_)}, "tiers": {}})
 
-    def cv(cfg, data, rows_, stats, protocol, tiers=None):
+    def cv(cfg, data, rows_, stats, protocol, tiers=None, transcription=None):
         count("cv")
+        assert transcription is not None and transcription.shape == (len(rows_), 3)
         return {"protocol": protocol, "folds": 2, "n": len(rows_),
                 "model": {"mean_r2": 0.2, "mean_pairwise_accuracy": 0.6, "interval": {"low": 0.1, "high": 0.3}},
                 "baseline_ridge_midi": {"mean_r2": 0.1}, "baseline_mean": {"mean_r2": float("nan")},
@@ -229,6 +230,14 @@ def _perf_fakes(monkeypatch, calls: dict[str, int]):
     monkeypatch.setattr(PP, "select_rows", lambda cfg: rows)
     monkeypatch.setattr(PP, "embedder_inputs", inputs)
     monkeypatch.setattr(PP, "midi_stats", lambda rows_, work: np.zeros((len(rows_), 3)))
+    monkeypatch.setattr(PP, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(PP, "model_id", lambda: "fake-transcriber")
+
+    def transcription_stats(rows_, work, soundfont, workers=1):
+        count("transcribe")  # the real one reads its transcription_statistics.json on a re-run
+        return np.ones((len(rows_), 3)), []
+
+    monkeypatch.setattr(PP, "transcription_stats", transcription_stats)
     monkeypatch.setattr(PP, "select_procedure", select)
     monkeypatch.setattr(PP, "cross_validate", cv)
     monkeypatch.setattr(PP, "build_model_config", lambda *a, **k: SimpleNamespace(midi_statistics=[]))
@@ -245,7 +254,7 @@ def test_performance_stages_in_order_and_reused_when_unchanged(monkeypatch, tmp_
     seen: list[str] = []
     res = PP.run_performance(s, runner=recording(seen))
     assert seen == EXPECTED_STAGES["performance"]
-    assert calls == {"embed": 1, "select": 1, "cv": 2, "fit": 1, "tag": 1}  # cv: performer and piece
+    assert calls == {"embed": 1, "transcribe": 1, "select": 1, "cv": 2, "fit": 1, "tag": 1}  # cv: performer, piece
     report = res.report
     assert list(report["protocols"]) == ["performer", "piece"]
     assert report["embedder"] == report["selection"]["chosen"] and report["n"] == 6
@@ -261,19 +270,25 @@ def test_performance_stages_in_order_and_reused_when_unchanged(monkeypatch, tmp_
     seen.clear()
     again = PP.run_performance(s, runner=recording(seen))
     assert seen == EXPECTED_STAGES["performance"]
-    assert calls == {"embed": 2, "select": 1, "cv": 2, "fit": 1, "tag": 2}  # only inputs and tag ran again
+    assert calls == {"embed": 2, "transcribe": 2, "select": 1, "cv": 2, "fit": 1, "tag": 2}  # inputs, transcribe, tag
     assert again.registered == res.registered  # the unchanged model is not registered twice
     assert math.isnan(again.report["protocols"]["piece"]["baseline_mean"]["mean_r2"])  # NaN kept in the stage cache
     assert again.report["protocols"]["performer"]["model"] == report["protocols"]["performer"]["model"]
     assert again.report["protocols"]["performer"]["counts"] == {"3": 0.5}  # numpy keys/values stored as JSON
     assert again.report["ridge_selection"] == report["ridge_selection"]
+    assert again.report["transcription"] == {"model": "fake-transcriber", "soundfont": "fluidr3", "without_notes": []}
+
+    # other transcription statistics (another transcriber, say): the CV and the final model run again
+    monkeypatch.setattr(PP, "transcription_stats", lambda rows_, *a, **k: (np.full((len(rows_), 3), 2.0), []))
+    PP.run_performance(s)
+    assert calls["select"] == 1 and calls["cv"] == 4 and calls["fit"] == 2
 
     # a setting every stage's result depends on: select, CV and the final model run again
     s2 = load_config("percepiano", [f"paths.data_root={tmp_path}", "performance.n_boot=7",
                                     f"performance.tag_files=[{tmp_path / 'a.mid'}]"])
     third = PP.run_performance(s2)
-    assert calls["select"] == 2 and calls["cv"] == 4 and calls["fit"] == 2  # n_boot is part of every key
-    assert third.registered.name == "v2"
+    assert calls["select"] == 2 and calls["cv"] == 6 and calls["fit"] == 3  # n_boot is part of every key
+    assert third.registered.name == "v3"
 
 
 def test_performance_stage_marker_with_another_key_is_ignored(monkeypatch, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ __all__ = ["is_performance_model", "load_performance_model", "predict_heads", "t
 
 @torch.inference_mode()
 def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size: int = 64,
-                  max_frames: int | None = None, midi: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                  max_frames: int | None = None, midi: np.ndarray | None = None,
+                  statistics_source: str = "midi") -> dict[str, np.ndarray]:
     """Every head's outputs for ``(frames_i, dim)`` embeddings, in input order.
 
     Args:
@@ -30,6 +32,8 @@ def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size:
         midi: ``(n, len(model.config.midi_statistics))`` MIDI statistics of the inputs, used by the
             ``ridge_midi`` ratings and ``quality_ridge_midi`` quality maps (see
             ``EnoForPerformanceEvaluation``); None: embeddings only.
+        statistics_source: ``"midi"`` (statistics of MIDI files) or ``"transcription"`` (of
+            automatic transcriptions of recordings: the ``ridge_transcription`` map).
 
     Returns:
         head name -> ``(n, dim)`` (regression, projection) or ``(n,)`` (ranking) float32, and
@@ -39,7 +43,8 @@ def predict_heads(model: torch.nn.Module, tensors: Sequence[Tensor], batch_size:
     parts: dict[str, list[np.ndarray]] = {}
     for k in range(0, len(tensors), batch_size):
         x, m = collate_frames(list(tensors[k: k + batch_size]), max_frames)
-        extra = {} if midi is None else {"midi_statistics": torch.as_tensor(midi[k: k + batch_size], dtype=torch.float32)}
+        extra = {} if midi is None else {"midi_statistics": torch.as_tensor(midi[k: k + batch_size], dtype=torch.float32),
+                                         "statistics_source": statistics_source}
         out = model(embeddings=x, frame_mask=m, **extra)
         for name, v in {**out.heads, "embedding": out.embedding}.items():
             parts.setdefault(name, []).append(v.float().cpu().numpy())
@@ -63,7 +68,7 @@ def is_performance_model(model_dir: str | Path) -> bool:
 
 
 def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, render_cache: str | Path | None = None,
-                          soundfont: str | None = None, transcribe_audio: bool = False,
+                          soundfont: str | None = None, transcribe_audio: bool | None = None,
                           audio_cfg: Any = None) -> Iterator[dict[str, Any]]:
     """Every head of a performance model for audio or MIDI files (folders expanded recursively).
 
@@ -77,17 +82,20 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
     (``eno_hf.features.midi.midi_statistics``). ``"audio+transcription"``: a recording; embeddings
     of the recording and the MIDI statistics of its automatic transcription
     (``eno_hf.audio.transcribe.transcribe_to_file``: Basic Pitch, cached; no sustain pedal, so the
-    pedal statistics are 0; a recording with no transcribed note is ``silent``). ``"audio"``: a
-    recording with embeddings only: the model has no MIDI map, ``transcribe_audio`` is False, or
+    pedal statistics are 0; a recording with no transcribed note is ``silent``), read by the
+    model's ``ridge_transcription`` map (fitted on transcriptions of its training renders) or,
+    for a model without one and ``transcribe_audio=True``, by ``ridge_midi``. ``"audio"``: a
+    recording with embeddings only: the model has no MIDI map, transcription is off, or
     basic-pitch is not installed (a warning says so once). A MIDI file given to a model without
     a MIDI map is still ``"midi"`` (its rendering's embeddings).
 
     Args:
-        transcribe_audio: transcribe recordings for a model that reads MIDI statistics. Off by
-            default: a map fitted on real MIDI statistics reads a transcription's badly (velocity,
-            pedal and articulation statistics do not transfer); on PercePiano's performer4fold /
-            composition4fold it scored mean R² 0.066 / 0.141 against 0.408 / 0.321 for the same
-            renders read as audio only (docs/performance.md).
+        transcribe_audio: ``None`` (default): transcribe recordings when the model has a
+            ``ridge_transcription`` map. ``True``: also for a model with only ``ridge_midi``, whose
+            map was fitted on real MIDI statistics and reads a transcription's badly (velocity,
+            pedal and articulation statistics do not transfer: on PercePiano's performer4fold /
+            composition4fold mean R² 0.066 / 0.141 against 0.408 / 0.321 read as audio only;
+            docs/performance.md). ``False``: recordings are read as audio only.
         audio_cfg: ``AudioConfig`` of the transcription's decoding and limits (``dataset.audio``;
             default ``AudioConfig()``).
     """
@@ -103,7 +111,13 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
         else:
             files.append(p)
     specs = {s.name: s for s in model.config.head_specs}
-    transcriber = _transcriber() if transcribe_audio and model.config.midi_statistics else None
+    has_map = getattr(model, "ridge_transcription", None) is not None
+    wanted = has_map if transcribe_audio is None else transcribe_audio
+    transcriber = _transcriber() if wanted and model.config.midi_statistics else None
+    if transcriber is not None and not has_map:
+        logging.getLogger(__name__).warning(
+            "this model has no ridge_transcription map: transcriptions are read by ridge_midi, fitted on "
+            "real MIDI statistics (measured worse than audio only; docs/performance.md)")
     for f in files:
         midi = None
         is_midi = f.suffix.lower() in MIDI_SUFFIXES
@@ -122,7 +136,8 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
         except Exception as exc:  # noqa: BLE001 - a bad file must not stop the batch
             yield {"path": str(f), "error": {"reason": "error", "detail": f"{type(exc).__name__}: {exc}"}}
             continue
-        out = predict_heads(model, [emb], midi=midi)
+        out = predict_heads(model, [emb], midi=midi,
+                            statistics_source="transcription" if branch == "audio+transcription" and has_map else "midi")
         heads: dict[str, Any] = {}
         for name, spec_h in specs.items():
             v = out[name][0]
@@ -145,8 +160,6 @@ def _transcriber() -> Any:
 
     reason = unavailable_reason()
     if reason is not None:
-        import logging
-
         logging.getLogger(__name__).warning("recordings are not transcribed (embeddings only): %s", reason)
         return None
     return transcribe_to_file

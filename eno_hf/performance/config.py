@@ -81,6 +81,12 @@ class PerformanceConfig(_M):
     ridge_groups: Literal["performer", "piece"] = "piece"
     """Grouping of the inner folds that choose the *registered* model's ridge (in CV, each
     protocol's own grouping is used)."""
+    transcribe_audio: Literal["auto", "always", "never"] = "auto"
+    """With ``ridge`` and MIDI statistics: also render every performance at 22,050 Hz, transcribe it
+    (``eno_hf.audio.transcribe``, Basic Pitch) and fit ``ridge_transcription`` on the
+    transcriptions' statistics, the map ``eno tag`` uses for a recording; each CV protocol then
+    also scores the model from audio + transcription. ``auto``: when basic-pitch is installed
+    (extra ``transcription``); ``always``: a missing install is an error; ``never``: off."""
     only_cached: bool = False
     """Use only the performances whose embeddings are already cached (no new rendering/embedding
     of the main set): for quick re-runs on a partly embedded data root. Biased subset; the report

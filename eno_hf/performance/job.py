@@ -7,6 +7,7 @@ The job (``PERFORMANCE``, ``eno_hf.jobs``): stages over a ``PerformanceState``, 
 ``eno-performance``)::
 
     inputs          render + embed with every candidate embedder, MIDI statistics   (gpu)
+    transcribe      render at 22,050 Hz + transcribe (Basic Pitch): their statistics (cpu)
     select          embedder + tiers of the registered model, chosen on all rows     (gpu)
     cross_validate  grouped CV per protocol (nested selection inside the folds)      (gpu)
     fit             final model + report.json + model card                           (gpu)
@@ -16,7 +17,8 @@ The job (``PERFORMANCE``, ``eno_hf.jobs``): stages over a ``PerformanceState``, 
 Everything slow is cached under ``{data_root}/performance/{name}/``: FluidSynth renderings
 (``render/``), frame embeddings per embedder (``embeddings/{key}/``, the ``.pt`` + metadata.jsonl
 layout, resumable by shard), degraded/augmented embeddings (``embeddings/{key}-t2``/``-t4``), MIDI
-statistics (``midi_statistics.json``). Reports go to ``{data_root}/performance/{name}/report.json``.
+statistics (``midi_statistics.json``), the statistics of the renders' transcriptions
+(``transcription_statistics.json``, the MIDI files under ``transcription/``). Reports go to ``{data_root}/performance/{name}/report.json``.
 The select, cross_validate (per protocol), fit and register stages leave a marker
 ``stages/{stage}.json`` (``eno_hf.jobs.write_marker``) keyed by a hash of their inputs (the
 performance settings but ``tag_files``/``workers``/``protocols``, the rows, the choices they build on) beside
@@ -32,13 +34,16 @@ baselines are fit on the training side only: the per-dimension training mean, an
 regression on the MIDI statistics of ``eno_hf.features.midi.midi_statistics`` (z-scored, alpha
 chosen by the same inner grouped folds: ``probe.select_ridge``). The model is scored twice: with
 the MIDI statistics (``model``, the input a MIDI file gets) and from the embeddings alone
-(``model_audio_only``, what an audio recording gets). Out-of-fold predictions of the held-out
+(``model_audio_only``) and, when the ``transcribe`` stage ran, from the embeddings and the
+statistics of the render's automatic transcription through ``ridge_transcription``
+(``model_audio_transcription``, what ``eno tag`` gives a recording). Out-of-fold predictions of the held-out
 performances are pooled; mean R² over the 19 dimensions comes with a 95 % bootstrap interval over
 the protocol's groups. A set-aside test set is scored by each fold's model (``set_aside_test``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -49,9 +54,13 @@ from typing import Any
 
 import numpy as np
 
+from eno_hf.audio.midi import render_midi
+from eno_hf.audio.transcribe import (TRANSCRIBE_SAMPLE_RATE, TranscriptionSettings, model_id, transcribe_to_file,
+                                     unavailable_reason)
 from eno_hf.config import Settings
 from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
 from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+from eno_hf.errors import RejectedInput
 from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics, midi_statistics_matrix
 from eno_hf.jobs import FieldState, Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
 from eno_hf.performance.augment import augment_waveform
@@ -135,6 +144,82 @@ def midi_stats(rows: list[PercePianoRow], work: Path) -> np.ndarray:
     atomic_write_text(cache_path, json.dumps(cache))
     x = np.array([[np.nan if v is None else v for v in cache[r.segment_id]] for r in rows], dtype=np.float64)
     return np.nan_to_num(x.reshape(len(rows), len(MIDI_STATISTICS)))
+
+
+def _transcribed_statistics(job: tuple[str, str, str, str | None, str]) -> tuple[str, list[float] | None]:
+    """``(segment id, MIDI path, soundfont, render cache or None, transcription cache)`` -> ``(id,
+    MIDI_STATISTICS values of the transcription of its 22,050-Hz rendering)``, or ``(id, None)``
+    when the rendering gives no note (a module-level function: it runs in spawned processes)."""
+    import tempfile
+
+
+    sid, midi, soundfont, render_cache, cache = job
+    try:
+        with tempfile.TemporaryDirectory() as tmp:  # renders at this rate are not kept unless asked
+            samples = render_midi(midi, sample_rate=TRANSCRIBE_SAMPLE_RATE, soundfont=soundfont,
+                                  cache_dir=render_cache or tmp)
+        path = transcribe_to_file(samples, TRANSCRIBE_SAMPLE_RATE, cache=cache, threads=1)
+    except RejectedInput:  # no note transcribed (the rows were rendered and embedded before)
+        return sid, None
+    s = midi_statistics(path)
+    return sid, [None if not np.isfinite(s[k]) else float(s[k]) for k in MIDI_STATISTICS]
+
+
+def transcription_stats(rows: list[PercePianoRow], work: Path, soundfont: str | None, workers: int = 1,
+                        render_cache: Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """Statistics of automatic transcriptions of ``rows``' renderings: what ``eno tag`` feeds a
+    model for a recording.
+
+    Each performance is rendered with FluidSynth (``soundfont``, 22,050 Hz: Basic Pitch's rate;
+    kept in ``render_cache`` when given), transcribed (``eno_hf.audio.transcribe.transcribe_to_file``,
+    eno's settings, one onnxruntime thread a process, ``workers`` spawned processes when > 1;
+    MIDI cached under ``{work}/transcription``) and its ``midi_statistics`` computed. The matrix is
+    cached in ``{work}/transcription_statistics.json``, keyed by the statistics' names, the
+    transcription model and settings, and the soundfont.
+
+    Returns:
+        ``(n, len(MIDI_STATISTICS))`` float64 (NaN -> 0; a rendering with no transcribed note ->
+        zeros) and the segment ids with no note.
+
+    Raises:
+        ImportError: basic-pitch is not installed (``eno_hf.audio.transcribe.unavailable_reason``).
+    """
+    import multiprocessing as mp
+    from dataclasses import asdict
+
+
+    reason = unavailable_reason()
+    if reason is not None:
+        raise ImportError(reason)
+    cache_path = work / "transcription_statistics.json"
+    head = {"keys": list(MIDI_STATISTICS), "model": model_id(), "settings": asdict(TranscriptionSettings()),
+            "soundfont": soundfont}
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    if cache.get("__head__") != json.loads(json.dumps(head)):
+        cache = {"__head__": head}
+    todo = [(r.segment_id, str(r.midi), soundfont, None if render_cache is None else str(render_cache),
+             str(work / "transcription")) for r in rows if r.segment_id not in cache]
+    if todo:
+        t0 = time.time()
+        with Progress(len(todo), "transcribe renders", "performance") as bar:
+            def take(results: Any) -> None:
+                for done, (sid, values) in enumerate(results, 1):
+                    cache[sid] = values
+                    bar.update(done)
+                    if done % 50 == 0:  # resumable: a killed run keeps what it did
+                        atomic_write_text(cache_path, json.dumps(cache))
+
+            if workers > 1:
+                with mp.get_context("spawn").Pool(workers) as pool:
+                    take(pool.imap_unordered(_transcribed_statistics, todo, chunksize=4))
+            else:
+                take(map(_transcribed_statistics, todo))
+        atomic_write_text(cache_path, json.dumps(cache))
+        log.info("transcribed %d renders in %.0f s", len(todo), time.time() - t0)
+    failed = sorted(r.segment_id for r in rows if cache[r.segment_id] is None)
+    x = np.array([[np.nan if v is None else v for v in (cache[r.segment_id] or [0.0] * len(MIDI_STATISTICS))]
+                  for r in rows], dtype=np.float64)
+    return np.nan_to_num(x.reshape(len(rows), len(MIDI_STATISTICS))), failed
 
 
 def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soundfont: str | None = None,
@@ -279,6 +364,7 @@ def balanced_rows(rows: list[PercePianoRow], limit: int) -> list[PercePianoRow]:
 
 #: (row label, report key) of each system in a protocol's report, in display order
 REPORT_SYSTEMS = (("this model (MIDI input: embeddings + MIDI statistics)", "model"),
+                  ("this model (audio input: embeddings + transcription statistics)", "model_audio_transcription"),
                   ("this model (audio input: embeddings only)", "model_audio_only"),
                   ("ridge on MIDI statistics", "baseline_ridge_midi"), ("training mean", "baseline_mean"))
 
@@ -314,7 +400,8 @@ def performance_model_card(report: dict[str, Any]) -> str:
              *([f"Ratings: closed-form ridge chosen by inner grouped CV: "
                 + "; ".join(f"`{k}` {v['candidate']} (alpha {v['alpha']:g})" for k, v in report["ridge_selection"].items()
                             if "candidate" in v)
-                + " (`ridge_midi` is used when the input is MIDI)."] if report.get("ridge_selection") else []),
+                + " (`ridge_midi` is used when the input is MIDI, `ridge_transcription` for a recording's "
+                  "automatic transcription)."] if report.get("ridge_selection") else []),
              *([f"Quality (T2 severity ranking): closed-form pairwise ranking ridge, alpha "
                 f"{report['ridge_selection']['quality']['alpha']:g} by inner folds grouped by source performance"
                 + (f"; for MIDI input `quality_ridge_midi` (embeddings + MIDI statistics, block weights "
@@ -404,6 +491,9 @@ class PerformanceState(FieldState):
         started: ``time.time()`` when the job started (the report's ``runtime_s``).
         rows / inputs / stats: the performances, embedder key -> ``EmbedderInputs`` (row-aligned),
             ``(n, S)`` float64 MIDI statistics (``inputs``).
+        transcription: ``(n, S)`` float64 statistics of the renders' automatic transcriptions, or
+            None when transcription is off or unavailable (``transcribe``); transcription_info:
+            what the report says of it.
         final: the ``Selection`` of the registered model (``select``).
         report: the job's report (``select`` starts it, ``cross_validate`` adds ``protocols``,
             ``fit`` ``ridge_selection`` and ``runtime_s``).
@@ -416,6 +506,8 @@ class PerformanceState(FieldState):
     rows: list[PercePianoRow] | None = None
     inputs: dict[str, EmbedderInputs] | None = None
     stats: np.ndarray | None = None
+    transcription: np.ndarray | None = None
+    transcription_info: dict[str, Any] | None = None
     final: Selection | None = None
     report: dict[str, Any] | None = None
     model_dir: Path | None = None
@@ -470,8 +562,17 @@ def _inputs_key(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     """What every later stage's result depends on: the performance settings (but where to tag, how
     many processes embed, and which protocols are listed: each protocol's CV keys on its own name,
     and ``fit`` on every listed protocol's CV key) and the rows."""
-    return {"performance": _cfg(settings).model_dump(mode="json", exclude={"tag_files", "workers", "protocols"}),
+    return {"performance": _cfg(settings).model_dump(mode="json", exclude={"tag_files", "workers", "protocols",
+                                                                          "transcribe_audio"}),
             "rows": [r.segment_id for r in state.rows]}
+
+
+def _transcription_key(state: PerformanceState) -> dict[str, Any]:
+    """What the CV and fit stages take from ``transcribe``: nothing without transcriptions (so the
+    markers of a run without them stay valid), else a hash of the statistics."""
+    if state.transcription is None:
+        return {}
+    return {"transcription": hashlib.sha256(np.ascontiguousarray(state.transcription).tobytes()).hexdigest()}
 
 
 def _choice(final: Selection) -> dict[str, Any]:
@@ -484,6 +585,30 @@ def stage_inputs(settings: Settings, state: PerformanceState) -> dict[str, Any]:
     cfg, work = _cfg(settings), _work(settings)
     inputs, rows = embedder_inputs(cfg, select_rows(cfg), work)
     return {"rows": rows, "inputs": inputs, "stats": midi_stats(rows, work)}
+
+
+def stage_transcribe(settings: Settings, state: PerformanceState) -> dict[str, Any]:
+    """Statistics of automatic transcriptions of the performances' renders (``transcription_stats``),
+    for the ``ridge_transcription`` map, when ``performance.transcribe_audio`` asks for them
+    (``auto``: when basic-pitch is installed) and the model reads MIDI statistics (``ratings_fit:
+    ridge`` with ``use_midi_statistics``).
+
+    Raises:
+        ImportError: ``transcribe_audio: always`` without basic-pitch.
+    """
+    state.require("rows")
+    cfg = _cfg(settings)
+    if cfg.transcribe_audio == "never" or cfg.ratings_fit != "ridge" or not cfg.use_midi_statistics:
+        return {"transcription": None, "transcription_info": None}
+    reason = unavailable_reason()
+    if reason is not None:
+        if cfg.transcribe_audio == "always":
+            raise ImportError(f"performance.transcribe_audio is 'always': {reason}")
+        log.warning("no transcription map: %s", reason)
+        return {"transcription": None, "transcription_info": {"skipped": reason}}
+    x, failed = transcription_stats(state.rows, _work(settings), cfg.soundfont, workers=cfg.workers)
+    return {"transcription": x, "transcription_info": {"model": model_id(), "soundfont": cfg.soundfont,
+                                                       "without_notes": failed}}
 
 
 def stage_select(settings: Settings, state: PerformanceState) -> dict[str, Any]:
@@ -509,14 +634,15 @@ def stage_select(settings: Settings, state: PerformanceState) -> dict[str, Any]:
                               "nested_selection": cfg.nested_selection,
                               "selection": final.report["embedder"], "tiers": final.tiers.model_dump(),
                               "tier_selection": final.report["tiers"], "protocols": {},
-                              "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537}}
+                              "published_mean_r2": {"symbolic": 0.35, "muq_audio_arXiv_2601.19029": 0.537},
+                              **({"transcription": state.transcription_info} if state.transcription_info else {})}
     return {"final": final, "report": report, "cached": {"select": cached}}
 
 
 def _cv_key(settings: Settings, state: PerformanceState, protocol: str) -> str:
     cfg = _cfg(settings)
     return json_hash({"stage": "cross_validate", "protocol": protocol, **_inputs_key(settings, state),
-                      "final": None if cfg.nested_selection else _choice(state.final)})
+                      "final": None if cfg.nested_selection else _choice(state.final), **_transcription_key(state)})
 
 
 def stage_cross_validate(settings: Settings, state: PerformanceState) -> dict[str, Any]:
@@ -531,8 +657,10 @@ def stage_cross_validate(settings: Settings, state: PerformanceState) -> dict[st
         key = _cv_key(settings, state, protocol)
         stored = _reuse(settings, f"cv-{protocol}", key)
         if stored is None:
-            stored = (cross_validate(cfg, state.inputs, state.rows, state.stats, protocol) if cfg.nested_selection
-                      else cross_validate(cfg, final.inputs, state.rows, state.stats, protocol, tiers=final.tiers))
+            stored = (cross_validate(cfg, state.inputs, state.rows, state.stats, protocol,
+                                     transcription=state.transcription) if cfg.nested_selection
+                      else cross_validate(cfg, final.inputs, state.rows, state.stats, protocol, tiers=final.tiers,
+                                          transcription=state.transcription))
             _store(settings, f"cv-{protocol}", key, stored)
         else:
             reused.append(protocol)
@@ -543,7 +671,8 @@ def stage_cross_validate(settings: Settings, state: PerformanceState) -> dict[st
 
 def _fit_key(settings: Settings, state: PerformanceState) -> str:
     return json_hash({"stage": "fit", **_inputs_key(settings, state), "final": _choice(state.final),
-                      "cv": [_cv_key(settings, state, p) for p in _cfg(settings).protocols]})
+                      "cv": [_cv_key(settings, state, p) for p in _cfg(settings).protocols],
+                      **_transcription_key(state)})
 
 
 def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
@@ -562,7 +691,8 @@ def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
 
     spec, table, t2, t4, tiers = final.inputs.spec, final.inputs.table, final.inputs.t2, final.inputs.t4, final.tiers
     report = dict(state.report)
-    mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None and tiers.t2, t3=tiers.t3)
+    mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None and tiers.t2, t3=tiers.t3,
+                              transcription=state.transcription is not None)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
     model = fit_tiers(mcfg, table, y, [r.passage for r in rows],
                       t2=OrdinalData(t2["table"], t2["order"], t2["groups"], keys=t2["source"],
@@ -570,7 +700,8 @@ def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
                       t4=InvarianceData(t4["clean"], t4["augmented"]) if t4 and tiers.t4 else None,
                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,
-                      ridge_groups=[getattr(r, cfg.ridge_groups) for r in rows], midi=state.stats)
+                      ridge_groups=[getattr(r, cfg.ridge_groups) for r in rows], midi=state.stats,
+                      transcription=state.transcription)
     report["ridge_selection"] = dict(model.config.ridge_selection)
     model.save_pretrained(model_dir)
     report["runtime_s"] = round(time.time() - state.started, 1)
@@ -583,9 +714,11 @@ def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
 
 def registry_summary(report: dict[str, Any]) -> dict[str, Any]:
     """Per protocol the model's mean R², the MIDI-statistics ridge's and (when scored) the
-    audio-only model's: the metrics registered with the model."""
+    audio-only and audio + transcription model's: the metrics registered with the model."""
     return {p: {"mean_r2": v["model"]["mean_r2"], "ridge_midi_mean_r2": v["baseline_ridge_midi"]["mean_r2"],
-                **({"audio_only_mean_r2": v["model_audio_only"]["mean_r2"]} if "model_audio_only" in v else {})}
+                **({"audio_only_mean_r2": v["model_audio_only"]["mean_r2"]} if "model_audio_only" in v else {}),
+                **({"audio_transcription_mean_r2": v["model_audio_transcription"]["mean_r2"]}
+                   if "model_audio_transcription" in v else {})}
             for p, v in report["protocols"].items()}
 
 
@@ -634,6 +767,7 @@ def _performance_result(settings: Settings, state: PerformanceState) -> Performa
 
 PERFORMANCE = Job("performance", (
     Stage("inputs", stage_inputs, "gpu", task_name="eno-performance-inputs"),
+    Stage("transcribe", stage_transcribe, "cpu", task_name="eno-performance-transcribe"),
     Stage("select", stage_select, "gpu", task_name="eno-performance-select"),
     Stage("cross_validate", stage_cross_validate, "gpu", task_name="eno-performance-cross-validate"),
     Stage("fit", stage_fit, "gpu", task_name="eno-performance-fit"),

@@ -11,7 +11,10 @@ shared trunk ``Linear -> GELU -> Dropout -> Linear -> GELU`` feeds the heads (``
   closed form (``eno_hf.performance.trainer.fit_ridge_heads``; ridge regression, Hoerl & Kennard 1970), not by
   gradient: ``ridge`` from the embeddings alone and, when ``midi_statistics`` names the MIDI
   statistics it takes, ``ridge_midi`` from the embeddings plus those statistics (used when the
-  caller passes them, e.g. for a MIDI file);
+  caller passes them, e.g. for a MIDI file) and, with ``transcription_map``,
+  ``ridge_transcription`` from the embeddings plus the statistics of an automatic transcription
+  (fitted on transcriptions of the training renders: what a recording gets, since a
+  transcription's velocity, pedal and articulation statistics do not match real MIDI's);
 * ``ranking``: one scalar score (T2 ordinal placements / severities): ``Linear(hidden, 1)``; or,
   with ``quality_fit="ridge"``, a linear map of the same mean ++ std features fitted in closed
   form as a pairwise ranking ridge (``trainer.fit_quality_ridge``): ``quality_ridge`` from the
@@ -59,6 +62,9 @@ class EnoPerformanceConfig(PretrainedConfig):
             (``features="prefix+embedding"``; 0 = none): the ridge selection may use either part.
         midi_statistics: names (``eno_hf.features.midi.MIDI_STATISTICS`` order) of the MIDI
             statistics ``ridge_midi`` takes; empty = no MIDI input.
+        transcription_map: with ``midi_statistics`` and ``ratings_fit="ridge"``, also hold
+            ``ridge_transcription``: the ratings map for the statistics of an automatic
+            transcription of a recording (``statistics_source="transcription"`` in ``forward``).
         quality_fit: ``"gradient"`` (the ranking head on the trunk, trained with the T2 loss) or
             ``"ridge"`` (a closed-form pairwise ranking map of the pooled frames, ``quality_ridge``).
         ridge_selection: what the inner grouped CV chose for each ridge map (report only).
@@ -71,7 +77,8 @@ class EnoPerformanceConfig(PretrainedConfig):
                  tier_weights: dict[str, float] | None = None, ranking_margin: float = 0.05,
                  nce_temperature: float = 0.1, input_dropout: float = 0.1, ratings_fit: str = "gradient",
                  prefix_dim: int = 0, midi_statistics: list[str] | None = None,
-                 ridge_selection: dict[str, Any] | None = None, quality_fit: str = "gradient", **kwargs: Any) -> None:
+                 ridge_selection: dict[str, Any] | None = None, quality_fit: str = "gradient",
+                 transcription_map: bool = False, **kwargs: Any) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if ratings_fit not in RATINGS_FITS:
@@ -80,6 +87,7 @@ class EnoPerformanceConfig(PretrainedConfig):
             raise ValueError(f"quality_fit must be one of {QUALITY_FITS}, got {quality_fit!r}")
         self.ratings_fit, self.quality_fit, self.prefix_dim = ratings_fit, quality_fit, int(prefix_dim)
         self.midi_statistics = list(midi_statistics or [])
+        self.transcription_map = bool(transcription_map)
         self.ridge_selection = dict(ridge_selection or {})
         self.input_dim, self.pooling, self.hidden_dim, self.dropout = int(input_dim), pooling, int(hidden_dim), float(dropout)
         self.heads = [HeadSpec.from_dict(h).to_dict() if isinstance(h, dict) else h.to_dict() for h in (heads or [])]
@@ -138,18 +146,20 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         ridge, qridge = config.ridge_head, config.quality_ridge_head
         closed = {x.name for x in (ridge, qridge) if x is not None}
         self.heads = nn.ModuleDict({s.name: nn.Linear(h, s.dim) for s in config.head_specs if s.name not in closed})
-        self.ridge = self.ridge_midi = self.quality_ridge = self.quality_ridge_midi = None
+        self.ridge = self.ridge_midi = self.ridge_transcription = self.quality_ridge = self.quality_ridge_midi = None
         n_midi = len(config.midi_statistics)
         if ridge is not None:  # closed-form maps of the pooled frames: never trained by gradient
             self.ridge = nn.Linear(2 * d, ridge.dim)
             if n_midi:
                 self.ridge_midi = nn.Linear(2 * d + n_midi, ridge.dim)
+                if config.transcription_map:
+                    self.ridge_transcription = nn.Linear(2 * d + n_midi, ridge.dim)
         if qridge is not None:
             self.quality_ridge = nn.Linear(2 * d, 1)
             if n_midi:
                 self.quality_ridge_midi = nn.Linear(2 * d + n_midi, 1)
         self.post_init()
-        for m in (self.ridge, self.ridge_midi, self.quality_ridge, self.quality_ridge_midi):
+        for m in (self.ridge, self.ridge_midi, self.ridge_transcription, self.quality_ridge, self.quality_ridge_midi):
             if m is not None:
                 m.requires_grad_(False)
 
@@ -172,28 +182,31 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
 
     @torch.no_grad()
     def set_ridge(self, weight_mean: Tensor, weight_std: Tensor, bias: Tensor, weight_midi: Tensor | None = None,
-                  selection: dict[str, Any] | None = None) -> None:
+                  selection: dict[str, Any] | None = None, transcription: bool = False) -> None:
         """Set a closed-form map from the mean and std over frames of the *raw* embeddings.
 
         Args:
             weight_mean, weight_std: ``(K, input_dim)`` weights of the raw frame mean and std
                 (population std); bias: ``(K,)``; weight_midi: ``(K, len(midi_statistics))`` sets
-                ``ridge_midi``, None sets ``ridge``. The frame standardisation of the model (set
-                first) is folded in, so ``forward`` reproduces ``raw_mean @ W_m.T + raw_std @ W_s.T
-                + midi @ W_midi.T + bias``.
-            selection: stored in ``config.ridge_selection`` (``"ridge"``/``"ridge_midi"`` key).
+                ``ridge_midi`` (``ridge_transcription`` with ``transcription``), None sets
+                ``ridge``. The frame standardisation of the model (set first) is folded in, so
+                ``forward`` reproduces ``raw_mean @ W_m.T + raw_std @ W_s.T + midi @ W_midi.T + bias``.
+            selection: stored in ``config.ridge_selection`` (under the map's name).
 
         Raises:
-            ValueError: the model has no such map (``ratings_fit`` not ``"ridge"``, or no
-                ``midi_statistics`` for ``weight_midi``).
+            ValueError: the model has no such map (``ratings_fit`` not ``"ridge"``, no
+                ``midi_statistics`` for ``weight_midi``, no ``transcription_map``), or
+                ``transcription`` without ``weight_midi``.
         """
-        layer = self.ridge if weight_midi is None else self.ridge_midi
+        if transcription and weight_midi is None:
+            raise ValueError("set_ridge: the transcription map needs weight_midi")
+        name = "ridge" if weight_midi is None else "ridge_transcription" if transcription else "ridge_midi"
+        layer = getattr(self, name)
         if layer is None:
-            raise ValueError("this model has no " + ("ridge" if weight_midi is None else "ridge_midi") + " map")
+            raise ValueError(f"this model has no {name} map")
         self._set_linear(layer, weight_mean, weight_std, bias, weight_midi)
         if selection is not None:
-            self.config.ridge_selection = {**self.config.ridge_selection,
-                                           "ridge" if weight_midi is None else "ridge_midi": selection}
+            self.config.ridge_selection = {**self.config.ridge_selection, name: selection}
 
     @torch.no_grad()
     def set_quality_ridge(self, weight_mean: Tensor, weight_std: Tensor, bias: float = 0.0,
@@ -253,7 +266,8 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
         return mean if self.config.pooling == "mean" else torch.cat([mean, std], dim=1)
 
     def forward(self, embeddings: Tensor, frame_mask: Tensor | None = None, labels: dict[str, Tensor] | None = None,
-                tier: str = "t1", midi_statistics: Tensor | None = None, **batch: Tensor) -> PerformanceOutput:
+                tier: str = "t1", midi_statistics: Tensor | None = None, statistics_source: str = "midi",
+                **batch: Tensor) -> PerformanceOutput:
         """Predict every head; with ``labels``, compute the loss of ``tier``.
 
         Args:
@@ -261,6 +275,10 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
             midi_statistics: ``(B, len(config.midi_statistics))`` float32, optional: with
                 ``ridge_midi`` / ``quality_ridge_midi`` maps, the ratings / quality heads use them
                 (else the embeddings alone).
+            statistics_source: ``"midi"`` (the statistics of a MIDI file: ``ridge_midi`` /
+                ``quality_ridge_midi``) or ``"transcription"`` (of an automatic transcription of a
+                recording: the ratings head uses ``ridge_transcription``, the quality head its
+                embeddings-only map, since ``quality_ridge_midi`` was fitted on real MIDI).
             labels: tier targets, see ``eno_hf.performance.losses.tier_loss`` (e.g. ``t1``:
                 ``{"ratings": (B, 19), "group": (B,) long}``).
             tier: ``t1`` regression + within-group ranking + InfoNCE on the passage groups
@@ -270,14 +288,25 @@ class EnoForPerformanceEvaluation(PreTrainedModel):
 
         Returns:
             ``PerformanceOutput``.
+
+        Raises:
+            ValueError: an unknown ``statistics_source``, or ``"transcription"`` statistics for a
+                model without ``ridge_transcription``.
         """
+        if statistics_source not in ("midi", "transcription"):
+            raise ValueError(f"statistics_source must be 'midi' or 'transcription', got {statistics_source!r}")
+        transcribed = statistics_source == "transcription" and midi_statistics is not None
+        if transcribed and self.config.ridge_head is not None and self.ridge_transcription is None:
+            raise ValueError("this model has no ridge_transcription map (config.transcription_map is off): "
+                             "read the recording without its transcription's statistics")
         pooled = self.in_drop(self.pool(embeddings, frame_mask))
         z = self.trunk(pooled)
         outs: dict[str, Tensor] = {}
         # closed-form maps: (embeddings-only layer, with-MIDI layer) per head, on the mean ++ std of
         # the standardised frames (computed once), the MIDI statistics appended when given
-        closed = {h.name: pair for h, pair in ((self.config.ridge_head, (self.ridge, self.ridge_midi)),
-                                               (self.config.quality_ridge_head, (self.quality_ridge, self.quality_ridge_midi)))
+        closed = {h.name: pair for h, pair in (
+            (self.config.ridge_head, (self.ridge, self.ridge_transcription if transcribed else self.ridge_midi)),
+            (self.config.quality_ridge_head, (self.quality_ridge, None if transcribed else self.quality_ridge_midi)))
                   if h is not None}
         feats = None
         for spec in self.config.head_specs:

@@ -290,10 +290,11 @@ def prefix_dim(spec: EmbedderSpec, input_dim: int) -> int:
                                                          path=spec.path, hop_s=spec.hop_s)).dim
 
 
-def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpec, t2: bool, t3: bool):
+def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpec, t2: bool, t3: bool,
+                       transcription: bool = False):
     """The ``EnoPerformanceConfig`` of the run: heads derived from the rating dimensions; the
     ratings fit, the prefix width of ``prefix+embedding`` frames and the MIDI statistics names from
-    ``cfg``."""
+    ``cfg``; ``transcription``: a ``ridge_transcription`` map too (with the MIDI statistics)."""
     from eno_hf.performance.model import EnoPerformanceConfig
 
     ridge = cfg.ratings_fit == "ridge"
@@ -308,12 +309,13 @@ def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpe
                                 tier_weights=dict(cfg.tiers.weights), ratings_fit=cfg.ratings_fit,
                                 quality_fit=cfg.quality_fit,
                                 prefix_dim=prefix_dim(spec, input_dim),
-                                midi_statistics=list(MIDI_STATISTICS) if ridge and cfg.use_midi_statistics else [])
+                                midi_statistics=list(MIDI_STATISTICS) if ridge and cfg.use_midi_statistics else [],
+                                transcription_map=bool(transcription and ridge and cfg.use_midi_statistics))
 
 
 def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, EmbedderInputs],
                    rows: list[PercePianoRow], stats: np.ndarray, protocol: str,
-                   tiers: TiersConfig | None = None) -> dict[str, Any]:
+                   tiers: TiersConfig | None = None, transcription: np.ndarray | None = None) -> dict[str, Any]:
     """Grouped CV of the tiered model and the baselines (see the module docstring).
 
     In each outer fold, ``selection.select_procedure`` first chooses on the fold's training side
@@ -329,10 +331,15 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
             folds (``protocols.protocol_folds``: ``piece``, ``performer``, ``composition4fold``,
             ``performer4fold``); the figures pool the performances some fold holds out.
         tiers: fixed tiers for every fold (no tier selection); None = chosen per fold.
+        transcription: ``(n, S)`` statistics of automatic transcriptions of the performances'
+            renders: each fold's model also fits ``ridge_transcription`` on its training rows'
+            and reads the held-out rows' (what a recording gets from ``eno tag``).
 
     Returns:
         ``{"model": regression report + interval (+ ``ridge_choices`` per fold), "model_audio_only":
-        the same model without the MIDI statistics (when it takes them), "baseline_mean": ...,
+        the same model without the MIDI statistics (when it takes them),
+        "model_audio_transcription": the same model from the embeddings and the transcription's
+        statistics (``ridge_transcription``; with ``transcription``), "baseline_mean": ...,
         "baseline_ridge_midi": ...,
         "t3": retrieval metrics of the passage head on held-out folds (over the folds where T3
         trained), "t3_baseline": the same retrieval with the z-scored mean+std pooled input
@@ -365,7 +372,7 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
     pf = protocol_folds(rows, protocol, cfg.n_folds, cfg.seed)
     key, folds, ev, aside = pf.groups, pf.folds, pf.evaluated, pf.set_aside
     aside_r2: dict[str, list[float]] = {}
-    pred, pred_audio, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
+    pred, pred_audio, pred_trans, ridge = np.zeros_like(y), np.zeros_like(y), np.zeros_like(y), np.zeros_like(y)
     choices: list[dict[str, Any]] = []
     proj_parts: list[tuple[np.ndarray, np.ndarray]] = []
     raw_parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -380,7 +387,8 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         selections.append({"embedder": inp.spec.key, "tiers": {t: bool(getattr(ftiers, t)) for t in ("t2", "t3", "t4")},
                            "selection": chosen.report["embedder"], "tier_selection": chosen.report["tiers"]})
         table, t2_data, t4_data = inp.table, inp.t2, inp.t4
-        mcfg = build_model_config(cfg, table.dim, inp.spec, t2=t2_data is not None and ftiers.t2, t3=ftiers.t3)
+        mcfg = build_model_config(cfg, table.dim, inp.spec, t2=t2_data is not None and ftiers.t2, t3=ftiers.t3,
+                                  transcription=transcription is not None)
         train_ids = {rows[i].segment_id for i in tr}
         test_ids = {rows[i].segment_id for i in te}
         t2_fold = t4_fold = None
@@ -403,7 +411,8 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         model = fit_tiers(mcfg, table.subset(tr), y[tr], [passages[i] for i in tr], t2=t2_fold, t4=t4_fold,
                           epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
                           seed=cfg.seed + f, groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,
-                          log_history=hist, ridge_groups=[key[i] for i in tr], midi=stats[tr])
+                          log_history=hist, ridge_groups=[key[i] for i in tr], midi=stats[tr],
+                          transcription=None if transcription is None else transcription[tr])
         logs = [h for h in hist if "loss" in h]
         curves.append({"first": {k: v for k, v in logs[0].items() if k.startswith("loss")},
                        "last": {k: v for k, v in logs[-1].items() if k.startswith("loss")}} if logs else {})
@@ -413,6 +422,9 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         pred_audio[te] = out["ratings"]
         pred[te] = predict_heads(model, [table.tensors[i] for i in te], midi=stats[te])["ratings"] \
             if mcfg.midi_statistics else out["ratings"]
+        if mcfg.transcription_map:
+            pred_trans[te] = predict_heads(model, [table.tensors[i] for i in te], midi=transcription[te],
+                                           statistics_source="transcription")["ratings"]
         midi_fit, _ = select_ridge({"midi": stats}, y, key, tr, [Candidate(None)], seed=cfg.seed)
         ridge[te] = midi_fit.predict({"midi": stats}, te)
         if len(aside):  # the protocol's test set, scored by this fold's model and MIDI ridge
@@ -471,6 +483,11 @@ def cross_validate(cfg: PerformanceConfig, data: EmbedderInputs | Mapping[str, E
         res["model_audio_only"] = {**{k: v for k, v in regression_report(y_ev, pred_audio[ev], pas_ev, DIMENSIONS).items()
                                       if k != "per_dimension"},
                                    "interval": bootstrap_interval(y_ev, pred_audio[ev], key_ev, cfg.n_boot, cfg.seed)}
+        if transcription is not None:
+            res["model_audio_transcription"] = {
+                **{k: v for k, v in regression_report(y_ev, pred_trans[ev], pas_ev, DIMENSIONS).items()
+                   if k != "per_dimension"},
+                "interval": bootstrap_interval(y_ev, pred_trans[ev], key_ev, cfg.n_boot, cfg.seed)}
     mean_pred = np.zeros_like(y)
     for tr, te in folds:
         mean_pred[te] = np.nanmean(y[tr], axis=0)

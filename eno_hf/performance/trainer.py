@@ -161,7 +161,8 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
               learning_rate: float = 1e-3, weight_decay: float = 0.05, seed: int = 0, groups_per_batch: int = 8,
               per_group: int = 4, output_dir: str | None = None, log_history: list | None = None,
               num_threads: int | None = 1, ridge_groups: Sequence[Any] | None = None,
-              midi: np.ndarray | None = None, inner_folds: int = 4) -> EnoForPerformanceEvaluation:
+              midi: np.ndarray | None = None, inner_folds: int = 4,
+              transcription: np.ndarray | None = None) -> EnoForPerformanceEvaluation:
     """Train a model on the tiers given (T1 + T3 from ``t1``/``groups``; T2/T4 optional).
 
     Args:
@@ -173,6 +174,9 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
         ridge_groups: ``(n,)`` group of each row for the inner folds of ``fit_ridge_heads`` (e.g.
             the performer or the piece); default ``groups``. midi: ``(n, len(config.midi_statistics))``
             MIDI statistics for ``ridge_midi``. inner_folds: of the ridge selection.
+        transcription: ``(n, len(config.midi_statistics))`` statistics of automatic
+            transcriptions of the training renders, for ``ridge_transcription`` (needed when
+            ``config.transcription_map``).
         num_threads: torch intra-op threads while training (restored after). 1 by default: this
             model is small, and on a shared 2-core machine 2 threads made each step ~20x slower
             (measured: 2.2 s vs 0.09 s per step under load).
@@ -190,7 +194,7 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
         torch.set_num_threads(prev_threads)
     if config.ridge_head is not None:
         fit_ridge_heads(model, t1, ratings, list(ridge_groups if ridge_groups is not None else groups), midi,
-                        inner_folds=inner_folds, seed=seed)
+                        inner_folds=inner_folds, seed=seed, transcription=transcription)
     if config.quality_ridge_head is not None and t2 is not None and len(t2.table):
         fit_quality_ridge(model, t2, inner_folds=inner_folds, seed=seed)
     return model
@@ -314,27 +318,30 @@ def fit_quality_ridge(model: EnoForPerformanceEvaluation, t2: OrdinalData, *, in
 
 def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, ratings: np.ndarray,
                     keys: Sequence[Any], midi: np.ndarray | None = None, *, inner_folds: int = 4,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, transcription: np.ndarray | None = None) -> dict[str, Any]:
     """Fit the model's closed-form ratings maps on ``table`` (after ``set_standardization``).
 
     Blocks: mean and std over all frames of the raw embeddings, split into the prefix
     (``config.prefix_dim`` columns) and embedding layers. ``ridge`` chooses among (layers in
     {embedding, prefix+embedding}) x (pooling in {mean, meanstd}); ``ridge_midi`` (when
     ``config.midi_statistics`` and ``midi`` are given) among the MIDI statistics alone and those
-    candidates plus the statistics at weight 1 or 4. Each choice and its alpha by ``inner_folds``
-    grouped folds of ``keys`` (``probe.select_ridge``, mean R² over the rating dimensions).
+    candidates plus the statistics at weight 1 or 4; ``ridge_transcription`` (when
+    ``config.transcription_map``) the same choice with ``transcription`` in place of ``midi``. Each
+    choice and its alpha by ``inner_folds`` grouped folds of ``keys`` (``probe.select_ridge``, mean
+    R² over the rating dimensions).
 
     Args:
         table: ``n`` performances, ``(frames_i, input_dim)``; ratings: ``(n, K)`` finite floats;
-        keys: ``(n,)`` groups for the inner folds; midi: ``(n, len(config.midi_statistics))``.
+        keys: ``(n,)`` groups for the inner folds; midi: ``(n, len(config.midi_statistics))``;
+        transcription: the same statistics of the performances' automatic transcriptions.
 
     Returns:
-        ``{"ridge": {candidate, alpha, inner_r2}, "ridge_midi": ...}`` (also in
-        ``model.config.ridge_selection``).
+        ``{"ridge": {candidate, alpha, inner_r2}, "ridge_midi": ..., "ridge_transcription": ...}``
+        (also in ``model.config.ridge_selection``).
 
     Raises:
-        ValueError: no ridge head, NaN ratings, ``midi`` missing although the config names MIDI
-            statistics, or ``midi`` of the wrong width.
+        ValueError: no ridge head, NaN ratings, ``midi`` (``transcription``) missing although the
+            config names MIDI statistics (a transcription map), or either of the wrong shape.
     """
     cfg = model.config
     if cfg.ridge_head is None:
@@ -346,29 +353,36 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
     slices = {"frames/prefix/mean": (0, 0, p), "frames/embedding/mean": (0, p, d),
               "frames/prefix/std": (1, 0, p), "frames/embedding/std": (1, p, d)}
 
-    def install(fit: Any, with_midi: bool) -> None:
+    def install(fit: Any, with_midi: bool, transcribed: bool = False) -> None:
         w = [np.zeros((y.shape[1], d)), np.zeros((y.shape[1], d))]
         for b, (part, lo, hi) in slices.items():
             if b in fit.weights:
                 w[part][:, lo:hi] = fit.weights[b].T
         w_midi = fit.weights["midi"].T if "midi" in fit.weights else np.zeros((y.shape[1], len(cfg.midi_statistics)))
         model.set_ridge(torch.as_tensor(w[0]), torch.as_tensor(w[1]), torch.as_tensor(fit.intercept),
-                        torch.as_tensor(w_midi) if with_midi else None, selection=fit.summary())
+                        torch.as_tensor(w_midi) if with_midi else None, selection=fit.summary(),
+                        transcription=transcribed)
+
+    def statistics(x: np.ndarray | None, what: str) -> np.ndarray:
+        if x is None:  # the map would keep its random initial weights
+            raise ValueError(f"the model takes {len(cfg.midi_statistics)} MIDI statistics (config.midi_statistics"
+                             + ("" if what == "midi" else " and transcription_map") + f"): pass {what}, or build the "
+                             "config without " + ("midi_statistics" if what == "midi" else "transcription_map"))
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (len(y), len(cfg.midi_statistics)):
+            raise ValueError(f"{what} must be {(len(y), len(cfg.midi_statistics))}, got {x.shape}")
+        return x
 
     fit, _ = select_ridge(blocks, y, list(keys), rows, head_candidates("frames", p > 0, False), inner_folds=inner_folds,
                           seed=seed)
     install(fit, False)
-    if cfg.midi_statistics and midi is None:  # ridge_midi would keep its random initial weights
-        raise ValueError(f"the model takes {len(cfg.midi_statistics)} MIDI statistics (config.midi_statistics): "
-                         "pass midi, or build the config with midi_statistics=[]")
-    if cfg.midi_statistics:
-        midi = np.asarray(midi, dtype=np.float64)
-        if midi.shape != (len(y), len(cfg.midi_statistics)):
-            raise ValueError(f"midi must be {(len(y), len(cfg.midi_statistics))}, got {midi.shape}")
-        blocks["midi"] = midi
+    for what, x in (("midi", midi), ("transcription", transcription)):
+        if not cfg.midi_statistics or (what == "transcription" and model.ridge_transcription is None):
+            continue
+        blocks["midi"] = statistics(x, what)
         fit, _ = select_ridge(blocks, y, list(keys), rows, head_candidates("frames", p > 0, True),
                               inner_folds=inner_folds, seed=seed)
-        install(fit, True)
+        install(fit, True, transcribed=what == "transcription")
     return dict(cfg.ridge_selection)
 
 

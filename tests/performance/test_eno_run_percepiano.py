@@ -2,7 +2,9 @@
 pieces and performers: render → embed → tiers (ridge ratings head) + baselines in two protocols
 (performer, and the dataset's composition4fold with its set-aside test set; piece and
 performer4fold run the same code with other groups: their folds are tested in test_protocols.py)
-→ register → tag; the model beats the training mean on unseen performers."""
+→ register → tag; the model beats the training mean on unseen performers. With basic-pitch
+installed (the ``transcription`` extra, as set-up installs it) every performance is also
+transcribed and the model gets its ``ridge_transcription`` map, scored in every protocol."""
 
 from __future__ import annotations
 
@@ -49,8 +51,10 @@ def _spread_subset(src: Path, dest: Path, n: int) -> Path:
 def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
+    from eno_hf.audio.transcribe import unavailable_reason
     from eno_hf.cli import app
 
+    transcribed = unavailable_reason() is None
     source = _spread_subset(percepiano_dir, tmp_path / "percepiano-40", 40)  # 16 pieces, 17 performers
     sets = [f"paths.data_root={tmp_path / 'data'}", f"performance.source={source}", "performance.epochs=4",
             "performance.degrade_segments=2", "performance.augment_segments=4", "performance.n_folds=3",
@@ -62,6 +66,11 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     out = json.loads([x for x in res.stdout.splitlines() if x.startswith("{")][-1])
     report = out["metrics"]
     assert report["n"] == 40
+    if transcribed:  # every render transcribed: none of these 40 piano performances comes out without a note
+        assert report["transcription"]["without_notes"] == [] and report["transcription"]["model"].startswith("basic-pitch")
+    else:
+        assert "basic-pitch" in report["transcription"]["skipped"]
+    maps = {"ridge", "ridge_midi"} | ({"ridge_transcription"} if transcribed else set())
     assert list(report["protocols"]) == ["performer", "composition4fold"]
     for name, prot in report["protocols"].items():
         k = 3 if name in ("performer", "piece") else 4  # the dataset's protocols: always 4 folds
@@ -71,15 +80,20 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
             assert len(prot["set_aside_test"]["mean_r2_per_fold"]) == 4
         else:
             assert prot["set_aside"] == 0 and prot["n_evaluated"] == 40
-        for key in ("model", "model_audio_only", "baseline_ridge_midi", "baseline_mean"):
+        assert ("model_audio_transcription" in prot) == transcribed
+        for key in ("model", "model_audio_only", "baseline_ridge_midi", "baseline_mean") + \
+                (("model_audio_transcription",) if transcribed else ()):
             r2 = prot[key]["mean_r2"]
             assert r2 == r2 and r2 < 1.0, (key, r2)  # finite, not a perfect (leaked) fit
         # the training mean of each outer fold's training side: about 0 or below on unseen groups
         assert prot["baseline_mean"]["mean_r2"] <= 0.0, prot["baseline_mean"]
         choices = prot["model"]["ridge_choices"]
-        assert len(choices) == k and all({"ridge", "ridge_midi"} <= set(c) for c in choices)  # chosen in every fold
+        assert len(choices) == k and all(maps <= set(c) for c in choices)  # chosen in every fold
         assert prot["model"]["interval"]["low"] <= prot["model"]["mean_r2"] + 1e-9
         assert prot["model"]["mean_r2"] != prot["model_audio_only"]["mean_r2"]  # the MIDI statistics are used
+        if transcribed:  # and the transcription's, through their own map
+            assert prot["model_audio_transcription"]["mean_r2"] not in (prot["model"]["mean_r2"],
+                                                                       prot["model_audio_only"]["mean_r2"])
         if k == 3:  # (the dataset's protocols may hold out none of the 2 T2 / 4 T4 sources)
             assert {"t2_baseline", "t3_baseline", "t4"} <= set(prot)  # evaluated whether or not the tier trains
         # nested selection: embedder and tiers chosen in each outer fold from its training side
@@ -102,7 +116,8 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     # -0.230, docs/performance.md), so no bar there.
     perf = report["protocols"]["performer"]
     mean_r2 = perf["baseline_mean"]["mean_r2"]
-    print({name: {k: round(p[k]["mean_r2"], 3) for k in ("model", "baseline_mean", "baseline_ridge_midi")}
+    print({name: {k: round(p[k]["mean_r2"], 3) for k in ("model", "model_audio_only", "model_audio_transcription",
+                                                         "baseline_mean", "baseline_ridge_midi") if k in p}
            | {"interval": [round(p["model"]["interval"][b], 3) for b in ("low", "high")],
               "pearson": round(p["model"]["mean_pearson"], 3)} for name, p in report["protocols"].items()})
     assert perf["model"]["mean_r2"] > mean_r2 + 0.15, (perf["model"], mean_r2)
@@ -115,11 +130,12 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     for t, d in sel["decisions"].items():
         assert report["tiers"][t] == d["kept"] == (d["with"] > d["without"] and d["r2_with"] >= d["r2_without"] - 1e-9)
     # the ratings maps, and the closed-form severity ranking when T2 is kept (quality_fit: ridge)
-    assert set(report["ridge_selection"]) == {"ridge", "ridge_midi"} | ({"quality"} if report["tiers"]["t2"] else set())
+    assert set(report["ridge_selection"]) == maps | ({"quality"} if report["tiers"]["t2"] else set())
     registered = Path(out["registered"])
     assert (registered / "config.json").is_file()
     card = (registered / "README.md").read_text()
     assert card.count("this model (audio input: embeddings only)") == 2  # one row per protocol
+    assert card.count("this model (audio input: embeddings + transcription statistics)") == (2 if transcribed else 0)
     tags = out["tags"]
     assert len(tags) == 1 and list(tags[0]["heads"]["ratings"]) == list(DIMENSIONS)
     assert tags[0]["inputs"] == "embeddings+midi_statistics"  # a .mid file feeds its MIDI statistics too

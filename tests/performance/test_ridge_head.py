@@ -78,6 +78,43 @@ def test_model_reproduces_the_selected_ridge_with_and_without_midi(tmp_path) -> 
     np.testing.assert_allclose(predict_heads(again, table.tensors, midi=midi)["ratings"], got_midi, atol=1e-6)
 
 
+def test_transcription_map_is_fitted_on_transcriptions_and_read_only_for_them(tmp_path) -> None:
+    """``ridge_transcription``: the same selection as ``ridge_midi`` with the transcriptions'
+    statistics in place of the MIDI file's; ``statistics_source="transcription"`` reads it, the
+    default reads ``ridge_midi``; it survives save/load."""
+    table, y, midi, keys = _random_table()
+    g = np.random.default_rng(1)
+    trans = midi * [1, 0, 0, 1] + g.normal(size=midi.shape) * [0.3, 10, 100, 0.03]  # two columns lost, noise
+    cfg = EnoPerformanceConfig(input_dim=10, hidden_dim=8, heads=[HeadSpec("ratings", "regression", labels=["a", "b", "c"])],
+                               ratings_fit="ridge", prefix_dim=4, midi_statistics=[f"m{i}" for i in range(4)],
+                               transcription_map=True)
+    model = EnoForPerformanceEvaluation(cfg).eval()
+    model.set_standardization(*table.frame_stats())
+    with pytest.raises(ValueError, match="pass transcription"):  # ridge_transcription must not stay random
+        fit_ridge_heads(model, table, y, keys, midi, inner_folds=3)
+    sel = fit_ridge_heads(model, table, y, keys, midi, inner_folds=3, transcription=trans)
+    assert set(sel) == {"ridge", "ridge_midi", "ridge_transcription"}
+    blocks = pooled_blocks([t.numpy().astype(np.float64) for t in table.tensors], 6, "frames")
+    blocks["midi"] = trans
+    audio = [Candidate("frames", la, po) for la in ("embedding", "prefix+embedding") for po in ("mean", "meanstd")]
+    with_stats = [Candidate(None)] + [Candidate(c.encoder, c.layers, c.pooling, w) for c in audio for w in (1.0, 4.0)]
+    fit = select_ridge(blocks, y, keys, np.arange(len(y)), with_stats, inner_folds=3)[0]
+    assert sel["ridge_transcription"]["candidate"] == fit.candidate.key
+    got = predict_heads(model, table.tensors, midi=trans, statistics_source="transcription")["ratings"]
+    np.testing.assert_allclose(got, fit.predict(blocks), atol=2e-4)
+    as_midi = predict_heads(model, table.tensors, midi=trans)["ratings"]  # the MIDI map on the same input
+    assert np.abs(got - as_midi).max() > 1e-3
+    model.save_pretrained(tmp_path / "m")
+    again = load_performance_model(tmp_path / "m")
+    assert again.config.transcription_map and again.ridge_transcription is not None
+    np.testing.assert_allclose(predict_heads(again, table.tensors, midi=trans, statistics_source="transcription")["ratings"],
+                               got, atol=1e-6)
+    with pytest.raises(ValueError, match="no ridge_transcription"):  # a model without the map says so
+        predict_heads(_model(10, 4, 4), table.tensors, midi=trans, statistics_source="transcription")
+    with pytest.raises(ValueError, match="statistics_source"):
+        predict_heads(model, table.tensors, midi=trans, statistics_source="score")
+
+
 def test_errors_are_clear() -> None:
     table, y, midi, keys = _random_table(n=24)
     grad = EnoForPerformanceEvaluation(EnoPerformanceConfig(input_dim=10, heads=[HeadSpec("ratings", "regression", labels=["a", "b", "c"])]))

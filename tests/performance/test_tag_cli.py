@@ -90,3 +90,57 @@ def test_ridge_model_uses_midi_statistics_for_midi_and_for_transcribed_audio(per
     assert by[".mp3"]["input_branch"] == "audio+transcription"
     assert by[".mp3"]["inputs"] == "embeddings+midi_statistics"
     assert list(by[".mp3"]["heads"]["ratings"]) == list(DIMENSIONS)
+
+
+@pytest.mark.slow
+def test_model_with_a_transcription_map_transcribes_recordings_by_default(percepiano_rows, fourq_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """A model with ``ridge_transcription`` (the job fits it on transcriptions of its renders):
+    ``eno tag`` transcribes a recording and reads it with that map unless --no-transcribe; a MIDI
+    file goes through ``ridge_midi``. Each map gets its own constant output here (zero weights,
+    biases 0.1 / 0.5 / 0.9), so the output names the map that made it."""
+    import torch
+    from typer.testing import CliRunner
+
+    from eno_hf.audio.transcribe import unavailable_reason
+    from eno_hf.cli import app
+    from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+    from eno_hf.features.midi import MIDI_STATISTICS
+    from eno_hf.performance.model import EnoForPerformanceEvaluation, EnoPerformanceConfig
+
+    if unavailable_reason():
+        pytest.skip(f"transcription not installed: {unavailable_reason()}")
+    spec = EmbedderSpec(name="msd-fcn", features="embedding")
+    try:
+        dim = build_frame_embedder(spec).dim
+    except FileNotFoundError as exc:
+        pytest.skip(f"pretrained weights not available: {exc}")
+    cfg = EnoPerformanceConfig(input_dim=dim, hidden_dim=16, heads=[HeadSpec("ratings", "regression", labels=DIMENSIONS)],
+                               embedder=spec.to_dict(), ratings_fit="ridge", midi_statistics=list(MIDI_STATISTICS),
+                               transcription_map=True)
+    model = EnoForPerformanceEvaluation(cfg)
+    k, m = len(DIMENSIONS), len(MIDI_STATISTICS)
+    zero = torch.zeros(k, dim)
+    model.set_ridge(zero, zero, torch.full((k,), 0.1))
+    model.set_ridge(zero, zero, torch.full((k,), 0.5), torch.zeros(k, m))
+    model.set_ridge(zero, zero, torch.full((k,), 0.9), torch.zeros(k, m), transcription=True)
+    model.save_pretrained(tmp_path / "model")
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    midi = sorted(percepiano_rows, key=lambda r: r.midi.stat().st_size)[0].midi
+    shutil.copy(midi, folder / midi.name)
+    clip = sorted((fourq_dir / "Q1").glob("*.mp3"))[0]
+    shutil.copy(clip, folder / clip.name)
+
+    def tag(*flags: str) -> dict[str, dict]:
+        res = CliRunner().invoke(app, ["tag", str(folder), "--model", str(tmp_path / "model"), "--json", *flags])
+        assert res.exit_code == 0, res.output[-2000:]
+        return {Path(x["path"]).suffix: x for x in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))
+                if "path" in x}
+
+    by = tag()
+    assert by[".mp3"]["input_branch"] == "audio+transcription"
+    assert set(by[".mp3"]["heads"]["ratings"].values()) == {0.9}  # ridge_transcription
+    assert by[".mid"]["input_branch"] == "midi" and set(by[".mid"]["heads"]["ratings"].values()) == {0.5}
+    by = tag("--no-transcribe")
+    assert by[".mp3"]["input_branch"] == "audio" and set(by[".mp3"]["heads"]["ratings"].values()) == {0.1}
