@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-note-ms", type=float, default=None)
     ap.add_argument("--basic-pitch-defaults", action="store_true",
                     help="Basic Pitch's own settings instead of eno's tuned piano defaults")
+    ap.add_argument("--velocity", choices=["onset_energy", "amplitude"], default=None,
+                    help="how note velocities are made (default: the settings')")
     ap.add_argument("--statistics", action="store_true",
                     help="also compare eno_hf.features.midi.midi_statistics of the source and of the transcription")
     ap.add_argument("--markdown", action="store_true")
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
         onset_threshold=args.onset_threshold if args.onset_threshold is not None else base.onset_threshold,
         frame_threshold=args.frame_threshold if args.frame_threshold is not None else base.frame_threshold,
         minimum_note_length_ms=args.min_note_ms if args.min_note_ms is not None else base.minimum_note_length_ms,
-        infer_onsets=base.infer_onsets, melodia_trick=base.melodia_trick)
+        infer_onsets=base.infer_onsets, melodia_trick=base.melodia_trick,
+        velocity=args.velocity or base.velocity)
     files = performances(data, args.n, args.seed)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         for f in files:
             y = render_midi(f, sample_rate=T.TRANSCRIBE_SAMPLE_RATE, soundfont=sf)
             t0, c0 = time.perf_counter(), time.process_time()
-            est = T.notes_from_posteriorgrams(T.posteriorgrams(y, threads=1), settings)
+            est = T.set_velocities(T.notes_from_posteriorgrams(T.posteriorgrams(y, threads=1), settings), y, settings)
             wall_s += time.perf_counter() - t0
             cpu_s += time.process_time() - c0
             audio_s += y.shape[0] / T.TRANSCRIBE_SAMPLE_RATE

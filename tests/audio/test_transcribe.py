@@ -210,3 +210,28 @@ def test_import_leaves_the_root_logger_alone() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0" and "not installed" not in out.stderr, out.stderr
+
+
+def test_onset_energy_velocity_follows_the_level_of_each_note() -> None:
+    """Four notes (two pitches) at levels -30, -36, -42 and -30 dB: velocities fall by about 2.5
+    per dB (6 dB = 15 steps), whatever the pitch; Basic Pitch's amplitude is kept with ``amplitude``."""
+    from types import SimpleNamespace
+
+    levels_db = [-30.0, -36.0, -42.0, -30.0]
+    pitches = [64, 64, 67, 67]
+    x = np.concatenate([np.zeros(int(0.3 * SR))] + [_tone(p, 0.8) * 10 ** (db / 20) for p, db in zip(pitches, levels_db)])
+    notes = [SimpleNamespace(start=0.3 + 0.8 * i, pitch=p) for i, p in enumerate(pitches)]
+    v = T.onset_energy_velocities(x.astype(np.float32), notes)
+    assert v.dtype == np.int64 and np.all((1 <= v) & (v <= 127))
+    # measured 84, 66, 52, 82: the -6 dB note loses 3 more, the tail of the note before it at the
+    # same pitch being subtracted (the rise is measured against the 3 frames before the onset)
+    assert abs((v[0] - v[1]) - 15) <= 4 and abs((v[1] - v[2]) - 15) <= 4 and abs(v[0] - v[3]) <= 4, v
+    assert T.onset_energy_velocities(x, []).shape == (0,)
+    with pytest.raises(ValueError, match="velocity must be one of"):
+        T.TranscriptionSettings(velocity="loudness")
+    pm = T.notes_from_posteriorgrams(T.posteriorgrams(x.astype(np.float32), threads=1))
+    before = [n.velocity for n in pm.instruments[0].notes]
+    assert [n.velocity for n in T.set_velocities(pm, x, T.TranscriptionSettings(velocity="amplitude")).instruments[0].notes] == before
+    notes = pm.instruments[0].notes
+    assert [n.velocity for n in T.set_velocities(pm, x).instruments[0].notes] == \
+        T.onset_energy_velocities(x, notes).tolist() != before
