@@ -383,6 +383,18 @@ def _nested_selection_lines(report: dict[str, Any]) -> list[str]:
             "its training side only (" + "; ".join(parts) + ").", ""]
 
 
+def _registered_map_lines(report: dict[str, Any]) -> list[str]:
+    """Model-card lines on ``registered_midi_map`` (empty when no protocol decided it)."""
+    c = report.get("registered_midi_map") or {}
+    if "protocol" not in c:
+        return []
+    what = ("so this model's MIDI map (`ridge_midi`) **is that ridge**" if c["midi_statistics_only"]
+            else "so this model keeps the MIDI map chosen by inner CV")
+    return [f"On {c['protocol']}, the hardest protocol of this run, the model with MIDI input scored mean R² "
+            f"{c['model_mean_r2']:.3f} and the ridge on MIDI statistics {c['baseline_ridge_midi_mean_r2']:.3f}: "
+            f"{what}.", ""]
+
+
 def performance_model_card(report: dict[str, Any]) -> str:
     """Markdown model card (``README.md`` of the model directory) from a ``run_performance`` report:
     data, embedder, tiers, and per protocol the cross-validated mean R² [95 % CI] of the model and
@@ -409,6 +421,7 @@ def performance_model_card(report: dict[str, Any]) -> str:
                    f"{report['ridge_selection']['quality']['midi']['alpha']:g})"
                    if "midi" in report["ridge_selection"]["quality"] else "") + "."]
                if "quality" in report.get("ridge_selection", {}) else []), "",
+             *_registered_map_lines(report),
              *_nested_selection_lines(report),
              "| protocol | system | mean R² [95 % CI] | pairwise acc. |", "|---|---|---|---|"]
     for prot, r in report["protocols"].items():
@@ -669,10 +682,34 @@ def stage_cross_validate(settings: Settings, state: PerformanceState) -> dict[st
             "cached": {"cross_validate": bool(cfg.protocols) and len(reused) == len(cfg.protocols)}}
 
 
+#: protocols from the hardest (unseen pieces) to the easiest (unseen players)
+HARDEST_FIRST = ("piece", "composition4fold", "performer4fold", "performer")
+
+
+def registered_midi_map(report: dict[str, Any]) -> dict[str, Any]:
+    """Which ``ridge_midi`` the registered model gets, from the CV figures of its own run: on the
+    hardest protocol cross-validated (``HARDEST_FIRST``), when the ridge on MIDI statistics (the
+    baseline) scores a higher mean R² than the model with MIDI input, the registered model's
+    ``ridge_midi`` is that baseline (``midi_statistics_only``), so the registered model is never
+    below the best baseline of its run there; else the map chosen by inner CV.
+
+    Returns:
+        ``{"protocol", "model_mean_r2", "baseline_ridge_midi_mean_r2", "midi_statistics_only"}``,
+        or ``{"midi_statistics_only": False}`` when no protocol was cross-validated.
+    """
+    prot = next((p for p in HARDEST_FIRST if p in report.get("protocols", {})), None)
+    if prot is None:
+        return {"midi_statistics_only": False}
+    r = report["protocols"][prot]
+    model, base = float(r["model"]["mean_r2"]), float(r["baseline_ridge_midi"]["mean_r2"])
+    return {"protocol": prot, "model_mean_r2": model, "baseline_ridge_midi_mean_r2": base,
+            "midi_statistics_only": bool(base > model)}
+
+
 def _fit_key(settings: Settings, state: PerformanceState) -> str:
     return json_hash({"stage": "fit", **_inputs_key(settings, state), "final": _choice(state.final),
                       "cv": [_cv_key(settings, state, p) for p in _cfg(settings).protocols],
-                      **_transcription_key(state)})
+                      "midi_map": registered_midi_map(state.report), **_transcription_key(state)})
 
 
 def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
@@ -691,6 +728,11 @@ def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
 
     spec, table, t2, t4, tiers = final.inputs.spec, final.inputs.table, final.inputs.t2, final.inputs.t4, final.tiers
     report = dict(state.report)
+    report["registered_midi_map"] = choice = registered_midi_map(report)
+    if choice["midi_statistics_only"]:
+        log.warning("on %s the ridge on MIDI statistics (mean R² %.3f) beat the model with MIDI input (%.3f): the "
+                    "registered model's MIDI map is that ridge", choice["protocol"],
+                    choice["baseline_ridge_midi_mean_r2"], choice["model_mean_r2"])
     mcfg = build_model_config(cfg, table.dim, spec, t2=t2 is not None and tiers.t2, t3=tiers.t3,
                               transcription=state.transcription is not None)
     y = np.stack([r.labels for r in rows]).astype(np.float64)
@@ -701,7 +743,7 @@ def stage_fit(settings: Settings, state: PerformanceState) -> dict[str, Any]:
                       epochs=cfg.epochs, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, seed=cfg.seed,
                       groups_per_batch=cfg.groups_per_batch, per_group=cfg.per_group,
                       ridge_groups=[getattr(r, cfg.ridge_groups) for r in rows], midi=state.stats,
-                      transcription=state.transcription)
+                      transcription=state.transcription, midi_statistics_only=choice["midi_statistics_only"])
     report["ridge_selection"] = dict(model.config.ridge_selection)
     model.save_pretrained(model_dir)
     report["runtime_s"] = round(time.time() - state.started, 1)

@@ -28,7 +28,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from eno_hf.performance.data import EmbeddingTable, collate_frames
 from eno_hf.performance.model import EnoForPerformanceEvaluation, EnoPerformanceConfig
-from eno_hf.performance.probe import _center_scale, head_candidates, pooled_blocks, select_ridge
+from eno_hf.performance.probe import Candidate, _center_scale, head_candidates, pooled_blocks, select_ridge
 from eno_hf.performance.samplers import group_batches, grouped_folds, ordered_group_batches, paired_batches
 
 __all__ = ["OrdinalData", "InvarianceData", "TierPlan", "TierTrainer", "fit_quality_ridge", "fit_ridge_heads",
@@ -162,7 +162,8 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
               per_group: int = 4, output_dir: str | None = None, log_history: list | None = None,
               num_threads: int | None = 1, ridge_groups: Sequence[Any] | None = None,
               midi: np.ndarray | None = None, inner_folds: int = 4,
-              transcription: np.ndarray | None = None) -> EnoForPerformanceEvaluation:
+              transcription: np.ndarray | None = None, midi_statistics_only: bool = False
+              ) -> EnoForPerformanceEvaluation:
     """Train a model on the tiers given (T1 + T3 from ``t1``/``groups``; T2/T4 optional).
 
     Args:
@@ -177,6 +178,8 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
         transcription: ``(n, len(config.midi_statistics))`` statistics of automatic
             transcriptions of the training renders, for ``ridge_transcription`` (needed when
             ``config.transcription_map``).
+        midi_statistics_only: ``ridge_midi`` is the ridge on the MIDI statistics alone (the
+            baseline's map), not chosen among the embeddings + statistics candidates.
         num_threads: torch intra-op threads while training (restored after). 1 by default: this
             model is small, and on a shared 2-core machine 2 threads made each step ~20x slower
             (measured: 2.2 s vs 0.09 s per step under load).
@@ -194,7 +197,8 @@ def fit_tiers(config: EnoPerformanceConfig, t1: EmbeddingTable, ratings: np.ndar
         torch.set_num_threads(prev_threads)
     if config.ridge_head is not None:
         fit_ridge_heads(model, t1, ratings, list(ridge_groups if ridge_groups is not None else groups), midi,
-                        inner_folds=inner_folds, seed=seed, transcription=transcription)
+                        inner_folds=inner_folds, seed=seed, transcription=transcription,
+                        midi_statistics_only=midi_statistics_only)
     if config.quality_ridge_head is not None and t2 is not None and len(t2.table):
         fit_quality_ridge(model, t2, inner_folds=inner_folds, seed=seed)
     return model
@@ -318,7 +322,8 @@ def fit_quality_ridge(model: EnoForPerformanceEvaluation, t2: OrdinalData, *, in
 
 def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, ratings: np.ndarray,
                     keys: Sequence[Any], midi: np.ndarray | None = None, *, inner_folds: int = 4,
-                    seed: int = 0, transcription: np.ndarray | None = None) -> dict[str, Any]:
+                    seed: int = 0, transcription: np.ndarray | None = None,
+                    midi_statistics_only: bool = False) -> dict[str, Any]:
     """Fit the model's closed-form ratings maps on ``table`` (after ``set_standardization``).
 
     Blocks: mean and std over all frames of the raw embeddings, split into the prefix
@@ -328,7 +333,8 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
     candidates plus the statistics at weight 1 or 4; ``ridge_transcription`` (when
     ``config.transcription_map``) the same choice with ``transcription`` in place of ``midi``. Each
     choice and its alpha by ``inner_folds`` grouped folds of ``keys`` (``probe.select_ridge``, mean
-    R² over the rating dimensions).
+    R² over the rating dimensions). ``midi_statistics_only``: ``ridge_midi`` has the one
+    candidate "MIDI statistics alone" (only its alpha is chosen).
 
     Args:
         table: ``n`` performances, ``(frames_i, input_dim)``; ratings: ``(n, K)`` finite floats;
@@ -380,8 +386,8 @@ def fit_ridge_heads(model: EnoForPerformanceEvaluation, table: EmbeddingTable, r
         if not cfg.midi_statistics or (what == "transcription" and model.ridge_transcription is None):
             continue
         blocks["midi"] = statistics(x, what)
-        fit, _ = select_ridge(blocks, y, list(keys), rows, head_candidates("frames", p > 0, True),
-                              inner_folds=inner_folds, seed=seed)
+        cands = [Candidate(None)] if what == "midi" and midi_statistics_only else head_candidates("frames", p > 0, True)
+        fit, _ = select_ridge(blocks, y, list(keys), rows, cands, inner_folds=inner_folds, seed=seed)
         install(fit, True, transcribed=what == "transcription")
     return dict(cfg.ridge_selection)
 

@@ -131,6 +131,11 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
         assert report["tiers"][t] == d["kept"] == (d["with"] > d["without"] and d["r2_with"] >= d["r2_without"] - 1e-9)
     # the ratings maps, and the closed-form severity ranking when T2 is kept (quality_fit: ridge)
     assert set(report["ridge_selection"]) == maps | ({"quality"} if report["tiers"]["t2"] else set())
+    # the registered MIDI map: the MIDI-statistics ridge iff it beat the model on the hardest protocol run
+    comp, choice = report["protocols"]["composition4fold"], report["registered_midi_map"]
+    assert choice["protocol"] == "composition4fold"
+    assert choice["midi_statistics_only"] == (comp["baseline_ridge_midi"]["mean_r2"] > comp["model"]["mean_r2"])
+    assert (report["ridge_selection"]["ridge_midi"]["candidate"] == "midi_statistics") >= choice["midi_statistics_only"]
     registered = Path(out["registered"])
     assert (registered / "config.json").is_file()
     card = (registered / "README.md").read_text()

@@ -60,3 +60,23 @@ def test_transcription_statistics_of_real_renders_are_cached(percepiano_rows, tm
     np.testing.assert_array_equal(again, x)
     with pytest.raises(AssertionError, match="transcribed again"):  # another soundfont is another input
         J.transcription_stats(rows, tmp_path, "musescore-lite")
+
+
+def test_registered_midi_map_follows_the_hardest_protocol_of_the_run() -> None:
+    """The registered model's MIDI map is the MIDI-statistics ridge when that baseline beat the
+    model on the hardest protocol cross-validated (piece, then composition4fold, performer4fold,
+    performer), and the model card says which."""
+    def prot(model: float, base: float) -> dict:
+        return {"model": {"mean_r2": model}, "baseline_ridge_midi": {"mean_r2": base}}
+
+    report = {"protocols": {"performer": prot(0.41, 0.37), "composition4fold": prot(0.378, 0.390)}}
+    got = J.registered_midi_map(report)
+    assert got == {"protocol": "composition4fold", "model_mean_r2": 0.378, "baseline_ridge_midi_mean_r2": 0.390,
+                   "midi_statistics_only": True}
+    report["protocols"]["piece"] = prot(-0.047, -0.086)  # the hardest decides, whatever the others say
+    assert J.registered_midi_map(report)["protocol"] == "piece"
+    assert not J.registered_midi_map(report)["midi_statistics_only"]
+    assert J.registered_midi_map({"protocols": {}}) == {"midi_statistics_only": False}
+    lines = J._registered_map_lines({"registered_midi_map": got})
+    assert "composition4fold" in lines[0] and "**is that ridge**" in lines[0]
+    assert J._registered_map_lines({}) == []

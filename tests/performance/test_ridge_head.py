@@ -115,6 +115,22 @@ def test_transcription_map_is_fitted_on_transcriptions_and_read_only_for_them(tm
         predict_heads(model, table.tensors, midi=trans, statistics_source="score")
 
 
+def test_midi_statistics_only_makes_ridge_midi_the_baseline_ridge() -> None:
+    """``midi_statistics_only``: ``ridge_midi`` is the ridge on the MIDI statistics alone, as the
+    CV's ``baseline_ridge_midi`` fits it (alpha by the same inner folds), and ignores the frames."""
+    table, y, midi, keys = _random_table()
+    model = _model(10, 4, 4)
+    model.set_standardization(*table.frame_stats())
+    sel = fit_ridge_heads(model, table, y, keys, midi, inner_folds=3, midi_statistics_only=True)
+    assert sel["ridge_midi"]["candidate"] == Candidate(None).key
+    want = select_ridge({"midi": midi}, y, keys, np.arange(len(y)), [Candidate(None)], inner_folds=3)[0]
+    np.testing.assert_allclose(predict_heads(model, table.tensors, midi=midi)["ratings"], want.predict({"midi": midi}),
+                               atol=2e-4)
+    shuffled = [t[torch.randperm(t.shape[0])] * 0 + 5 for t in table.tensors]  # other frames, same statistics
+    np.testing.assert_allclose(predict_heads(model, shuffled, midi=midi)["ratings"], want.predict({"midi": midi}),
+                               atol=2e-4)
+
+
 def test_errors_are_clear() -> None:
     table, y, midi, keys = _random_table(n=24)
     grad = EnoForPerformanceEvaluation(EnoPerformanceConfig(input_dim=10, heads=[HeadSpec("ratings", "regression", labels=["a", "b", "c"])]))
