@@ -94,7 +94,7 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
             ``ridge_transcription`` map. ``True``: also for a model with only ``ridge_midi``, whose
             map was fitted on real MIDI statistics and reads a transcription's badly (velocity,
             pedal and articulation statistics do not transfer: on PercePiano's performer4fold /
-            composition4fold mean R² 0.066 / 0.141 against 0.408 / 0.321 read as audio only;
+            composition4fold mean R² 0.096 / 0.092 against 0.408 / 0.321 read as audio only;
             docs/performance.md). ``False``: recordings are read as audio only.
         audio_cfg: ``AudioConfig`` of the transcription's decoding and limits (``dataset.audio``;
             default ``AudioConfig()``).

@@ -46,9 +46,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing as mp
+import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,9 +152,6 @@ def _transcribed_statistics(job: tuple[str, str, str, str | None, str]) -> tuple
     """``(segment id, MIDI path, soundfont, render cache or None, transcription cache)`` -> ``(id,
     MIDI_STATISTICS values of the transcription of its 22,050-Hz rendering)``, or ``(id, None)``
     when the rendering gives no note (a module-level function: it runs in spawned processes)."""
-    import tempfile
-
-
     sid, midi, soundfont, render_cache, cache = job
     try:
         with tempfile.TemporaryDirectory() as tmp:  # renders at this rate are not kept unless asked
@@ -184,10 +183,6 @@ def transcription_stats(rows: list[PercePianoRow], work: Path, soundfont: str | 
     Raises:
         ImportError: basic-pitch is not installed (``eno_hf.audio.transcribe.unavailable_reason``).
     """
-    import multiprocessing as mp
-    from dataclasses import asdict
-
-
     reason = unavailable_reason()
     if reason is not None:
         raise ImportError(reason)
@@ -317,8 +312,6 @@ def _t2_data(cfg: PerformanceConfig, rows: list[PercePianoRow], spec: EmbedderSp
 def _bytes_midi_stats(midi: list[bytes]) -> np.ndarray:
     """``(n, len(MIDI_STATISTICS))`` float64 MIDI statistics of in-memory MIDI files (undefined or
     unreadable -> 0, as ``midi_stats``)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for k, data in enumerate(midi):
