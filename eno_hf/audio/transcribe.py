@@ -299,8 +299,8 @@ def onset_energy_velocities(samples: np.ndarray, notes: list[Any]) -> np.ndarray
     frames (~46 ms) from the onset against the mean of the 3 frames before it (the spectral flux
     of that bin, after Bello et al., "A Tutorial on Onset Detection in Music Signals", IEEE TSAP
     2005), in dB re full scale, mapped linearly: ``velocity = clip(round(127 + 2.5 * dB), 1, 127)``.
-    The slope is a fixed choice, not calibrated per instrument: chosen among 8 variants (fundamental
-    alone or with its octave, peak or rise, dB at 2.5 per step or a 40-dB power law) by the Pearson r
+    The slope is a fixed choice, not calibrated per instrument: chosen among 4 variants (peak or
+    rise at the onset, dB at 2.5 per step or a 40-dB power law) by the Pearson r
     of the velocity statistics with the source's on 24 renderings (seeded choice), before any
     rating was predicted from them. Measured on those 24 FluidSynth
     renderings of PercePiano performances: Pearson r of the transcription's mean velocity with the
