@@ -337,7 +337,16 @@ def set_velocities(pm: pretty_midi.PrettyMIDI, samples: np.ndarray,
                    settings: TranscriptionSettings | None = None) -> pretty_midi.PrettyMIDI:
     """Set the velocities of ``pm``'s notes as ``settings.velocity`` says (in place; returned):
     ``onset_energy`` from ``samples`` (``onset_energy_velocities``), ``amplitude`` as Basic Pitch
-    made them."""
+    made them.
+
+    Args:
+        pm: the transcription (``notes_from_posteriorgrams``); samples: the ``(n,)`` float mono
+            audio it was transcribed from, at ``TRANSCRIBE_SAMPLE_RATE`` Hz (22,050).
+        settings: default ``TranscriptionSettings()`` (``onset_energy``).
+
+    Returns:
+        ``pm``, velocities 1-127.
+    """
     s = settings or TranscriptionSettings()
     if s.velocity == "onset_energy":
         for inst in pm.instruments:

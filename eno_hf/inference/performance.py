@@ -111,7 +111,7 @@ def tag_performance_paths(paths: Iterable[str | Path], model_dir: str | Path, re
         else:
             files.append(p)
     specs = {s.name: s for s in model.config.head_specs}
-    has_map = getattr(model, "ridge_transcription", None) is not None
+    has_map = model.ridge_transcription is not None
     wanted = has_map if transcribe_audio is None else transcribe_audio
     transcriber = _transcriber() if wanted and model.config.midi_statistics else None
     if transcriber is not None and not has_map:
