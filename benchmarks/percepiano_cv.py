@@ -24,6 +24,13 @@ source MIDI's (``audio + transcription``: what ``eno tag --transcribe`` does wit
 (``transcription-trained``: what a ``ridge_transcription`` map does). The audio-only figures are the
 ``model ridge head: {encoder}`` lines of the MIDI table. A transcription that fails (no note,
 say) gets the statistics of no notes (zeros) and is counted.
+
+``--test-soundfont NAME`` (with ``--transcribe``): a new piano. The held-out performances of every
+fold are rendered with another soundfont (``musescore-lite``, say; embeddings and transcriptions
+cached under ``{work}/test-soundfont-NAME``) while training reads the config's: one more table,
+trained on the training soundfont's embeddings and transcriptions, predicted from the other's.
+There ``ridge midi`` is the transcription's statistics alone, ``model ridge head: {encoder}``
+audio only, ``{encoder}+midi`` and ``selected`` audio + transcription.
 """
 
 from __future__ import annotations
@@ -45,8 +52,12 @@ def main() -> None:
     ap.add_argument("--transcribe", action="store_true",
                     help="also predict from transcriptions of renders (see the module docstring)")
     ap.add_argument("--workers", type=int, default=2, help="transcription processes")
+    ap.add_argument("--test-soundfont", default=None,
+                    help="with --transcribe: predict held-out performances from renders with this soundfont")
     ap.add_argument("--limit", type=int, default=None, help="only the N shortest performances (a smoke run)")
     a = ap.parse_args()
+    if a.test_soundfont and not a.transcribe:
+        ap.error("--test-soundfont needs --transcribe (the new piano is read as audio + transcription)")
     from eno_hf.performance.config import PerformanceConfig
     from eno_hf.utils.logs import setup_logging
 
@@ -63,7 +74,8 @@ def main() -> None:
         for name in a.encoders:
             d = work / "embeddings" / EmbedderSpec(name=name, features="prefix+embedding").key / "embeddings"
             rows = [r for r in rows if (d / f"{r.segment_id}.pt").is_file()]
-    blocks, used = encoder_blocks(rows, work, a.encoders, cfg.soundfont, only_cached=a.only_cached)
+    blocks, used = encoder_blocks(rows, work, a.encoders, cfg.soundfont, only_cached=a.only_cached,
+                                  workers=a.workers)
     blocks["midi"] = midi_stats(rows, work)
     report = {"n": len(rows), "encoders": used, "protocols": {}}
     for p in a.protocols:

@@ -19,7 +19,7 @@ from eno_hf.errors import RejectedInput
 from eno_hf.utils.io import atomic_write_json
 from eno_hf.utils.progress import track
 
-__all__ = ["hash_files", "torch_threads", "pool_map", "progress", "die_with_parent", "reap_orphans"]
+__all__ = ["hash_files", "torch_threads", "pool_map", "progress", "die_with_parent", "reap_orphans", "init_worker"]
 
 
 def content_hash(path: Path) -> str:
@@ -214,10 +214,12 @@ def _forget_workers(pids: Iterable[int]) -> None:
         (_registry_dir() / f"{pid}.json").unlink(missing_ok=True)
 
 
-def _worker_init(parent_pid: int | None = None) -> None:
-    """One thread per worker process (torch intra-op, BLAS, OpenMP): the pool uses the cores.
-    With ``parent_pid``: the worker dies with its parent (``die_with_parent``) and is recorded
-    for ``reap_orphans``."""
+def init_worker(parent_pid: int | None = None) -> None:
+    """Pool initializer (``initializer=init_worker, initargs=(os.getpid(),)``, forked or spawned
+    workers): one thread per worker process (torch intra-op, BLAS, OpenMP), so the pool uses the
+    cores. With ``parent_pid``: the worker dies with its parent (``die_with_parent``), even on
+    ``kill -9``, and is recorded for ``reap_orphans``. The pool must be created in the thread
+    that uses it (see ``die_with_parent``)."""
     if parent_pid is not None:
         die_with_parent(parent_pid)
         _register_worker(parent_pid)
@@ -259,7 +261,7 @@ def pool_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> It
     ctx = get_context("fork" if "fork" in methods else None)
     reap_orphans()
     ex = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                             initializer=_worker_init, initargs=(os.getpid(),))
+                             initializer=init_worker, initargs=(os.getpid(),))
     pids: list[int] = []
     try:
         with ex:

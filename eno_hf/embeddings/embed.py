@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eno_hf.data.workers import torch_threads
+from eno_hf.data.workers import init_worker, reap_orphans, torch_threads
 from eno_hf.embeddings.frames import FrameEmbedder, build_frame_embedder
 from eno_hf.errors import RejectedInput
 from eno_hf.utils.io import atomic_write_json
@@ -278,7 +278,8 @@ def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_di
     """``embed_items`` on up to two processes: with ``workers >= 2`` a spawned child works through
     the shards last to first (``reverse_shards``) while this process goes first to last, each with
     one torch thread, until they meet; the output is the same as one process's (every segment once,
-    same files). ``workers == 1``, or a ``transform`` (closures do not pickle), runs
+    same files); the child dies with this process, even on ``kill -9``
+    (``eno_hf.data.workers.init_worker``). ``workers == 1``, or a ``transform`` (closures do not pickle), runs
     ``embed_items`` here. ``progress`` is called in this process only (count the shard markers to
     include the child's). Items must pickle (paths or ``midi_bytes``). Renderings of MIDI inputs are
     shared through ``render_cache``.
@@ -290,9 +291,13 @@ def embed_items_2way(items: Iterable[EmbedItem], embedder: FrameEmbedder, out_di
     if workers < 2 or kwargs.get("transform") is not None or len(items) < 2 * kwargs.get("shard_size", 64):
         return embed_items(items, embedder, out_dir, **kwargs)
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+    reap_orphans()  # a child left by a parent killed where the parent-death signal is missing
+    # the child dies with this process, even on kill -9 (init_worker); it sets its own threads
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=init_worker,
+                             initargs=(os.getpid(),)) as pool:
         child_kwargs = {k: v for k, v in kwargs.items() if k != "progress"}  # callbacks stay here
         child = pool.submit(_embed_reverse, items, embedder.spec, str(out_dir), child_kwargs)
         with torch_threads(1):

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CPU_PASS_S", "GPU_PASS_WINDOWS", "EmbedderSpec", "FrameEmbedder", "build_frame_embedder", "cut_windows"]
+__all__ = ["CPU_PASS_S", "GPU_PASS_WINDOWS", "EmbedderSpec", "FrameEmbedder", "build_frame_embedder", "cut_windows",
+           "embedding_dim"]
 
 CPU_PASS_S = 30.0
 """Seconds of audio per forward pass on CPU. Measured with ``benchmarks/embed.py``'s encoder
@@ -241,3 +242,22 @@ def build_frame_embedder(spec: EmbedderSpec | dict[str, Any], models_dir: str | 
         hop = int(round((spec.hop_s or enc.native_input_s) * enc.sample_rate))
         return FrameEmbedder(spec, enc, enc.sample_rate, window, hop, enc.output_dim)
     raise ValueError(f"unknown embedder kind {spec.kind!r}")
+
+
+_DIMS: dict[str, int] = {}
+
+
+def embedding_dim(spec: EmbedderSpec) -> int:
+    """Width of one frame row of ``spec``'s embedder (``build_frame_embedder(spec).dim``), loaded
+    once per process and spec: loading an encoder to read its width cost ~0.4 s a call, and the
+    performance job's cross-validation asked ~40 times.
+
+    Raises:
+        as ``build_frame_embedder``.
+    """
+    import json
+
+    key = json.dumps(spec.to_dict(), sort_keys=True, default=str)
+    if key not in _DIMS:
+        _DIMS[key] = build_frame_embedder(spec).dim
+    return _DIMS[key]

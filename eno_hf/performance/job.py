@@ -47,6 +47,7 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from collections import Counter
@@ -60,8 +61,9 @@ from eno_hf.audio.midi import render_midi
 from eno_hf.audio.transcribe import (TRANSCRIBE_SAMPLE_RATE, TranscriptionSettings, model_id, transcribe_to_file,
                                      unavailable_reason)
 from eno_hf.config import Settings
+from eno_hf.data.workers import init_worker, reap_orphans
 from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
-from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder, embedding_dim
 from eno_hf.errors import RejectedInput
 from eno_hf.features.midi import MIDI_STATISTICS, midi_statistics, midi_statistics_matrix
 from eno_hf.jobs import FieldState, Job, Stage, StageRunner, read_marker, run_directly, run_stages, write_marker
@@ -171,7 +173,8 @@ def transcription_stats(rows: list[PercePianoRow], work: Path, soundfont: str | 
 
     Each performance is rendered with FluidSynth (``soundfont``, 22,050 Hz: Basic Pitch's rate;
     kept in ``render_cache`` when given), transcribed (``eno_hf.audio.transcribe.transcribe_to_file``,
-    eno's settings, one onnxruntime thread a process, ``workers`` spawned processes when > 1;
+    eno's settings, one onnxruntime thread a process, ``workers`` spawned processes when > 1,
+    which die with this process even on ``kill -9``;
     MIDI cached under ``{work}/transcription``) and its ``midi_statistics`` computed. The matrix is
     cached in ``{work}/transcription_statistics.json``, keyed by the statistics' names, the
     transcription model and settings, and the soundfont.
@@ -205,7 +208,9 @@ def transcription_stats(rows: list[PercePianoRow], work: Path, soundfont: str | 
                         atomic_write_text(cache_path, json.dumps(cache))
 
             if workers > 1:
-                with mp.get_context("spawn").Pool(workers) as pool:
+                reap_orphans()
+                # workers die with this process, even on kill -9 (init_worker)
+                with mp.get_context("spawn").Pool(workers, initializer=init_worker, initargs=(os.getpid(),)) as pool:
                     take(pool.imap_unordered(_transcribed_statistics, todo, chunksize=4))
             else:
                 take(map(_transcribed_statistics, todo))
@@ -237,7 +242,7 @@ def encoder_blocks(rows: list[PercePianoRow], work: Path, names: list[str], soun
         else:
             tab = embed_rows(rows, spec, work, soundfont, workers=workers)
         tab = tab.subset([tab.index[r.segment_id] for r in rows])
-        emb_dim = build_frame_embedder(EmbedderSpec(name=name, features="embedding")).dim
+        emb_dim = embedding_dim(EmbedderSpec(name=name, features="embedding"))
         blocks.update(pooled_blocks([t.numpy() for t in tab.tensors], emb_dim, name))
         used.append(name)
     return blocks, used

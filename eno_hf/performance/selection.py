@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+from eno_hf.embeddings.frames import EmbedderSpec, embedding_dim
 from eno_hf.features.midi import MIDI_STATISTICS
 from eno_hf.models.heads import HeadSpec
 from eno_hf.performance.config import PerformanceConfig, TiersConfig
@@ -286,8 +286,8 @@ def prefix_dim(spec: EmbedderSpec, input_dim: int) -> int:
     minus the embedding layer's width for ``features="prefix+embedding"``, else 0."""
     if spec.features != "prefix+embedding":
         return 0
-    return input_dim - build_frame_embedder(EmbedderSpec(kind=spec.kind, name=spec.name, features="embedding",
-                                                         path=spec.path, hop_s=spec.hop_s)).dim
+    return input_dim - embedding_dim(EmbedderSpec(kind=spec.kind, name=spec.name, features="embedding",
+                                                  path=spec.path, hop_s=spec.hop_s))
 
 
 def build_model_config(cfg: PerformanceConfig, input_dim: int, spec: EmbedderSpec, t2: bool, t3: bool,

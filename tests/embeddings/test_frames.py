@@ -51,3 +51,23 @@ def test_a_window_longer_than_cpu_pass_s_runs_one_per_pass_on_cpu() -> None:
     assert emb.windows_per_pass() == 1
     emb.device = torch.device("cuda")  # the choice only; nothing runs
     assert emb.windows_per_pass() == GPU_PASS_WINDOWS
+
+
+def test_embedding_dim_loads_each_encoder_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``embedding_dim``: the width ``build_frame_embedder`` reports, the encoder loaded once per spec."""
+    from eno_hf.embeddings import frames
+
+    calls: list[str] = []
+
+    class _Stub:
+        def __init__(self, dim: int) -> None:
+            self.dim = dim
+
+    monkeypatch.setattr(frames, "_DIMS", {})
+    monkeypatch.setattr(frames, "build_frame_embedder",
+                        lambda spec: calls.append(spec.name) or _Stub(200 if spec.name == "mtat-musicnn" else 64))
+    a, b = EmbedderSpec(name="mtat-musicnn", features="embedding"), EmbedderSpec(name="mtat-fcn", features="embedding")
+    assert [frames.embedding_dim(s) for s in (a, b, a, b, a)] == [200, 64, 200, 64, 200]
+    assert calls == ["mtat-musicnn", "mtat-fcn"]
+    assert frames.embedding_dim(EmbedderSpec(name="mtat-musicnn", features="embedding", hop_s=1.5)) == 200
+    assert len(calls) == 3  # another spec: loaded again

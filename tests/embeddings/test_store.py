@@ -142,3 +142,55 @@ def test_two_processes_give_the_one_process_output(tmp_path: Path) -> None:
         a = torch.load(tmp_path / "one" / "embeddings" / f"{it.segment_id}.pt", weights_only=True)
         b = torch.load(tmp_path / "two" / "embeddings" / f"{it.segment_id}.pt", weights_only=True)
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+_KILL_SCRIPT = """
+import sys
+import numpy as np
+from eno_hf.embeddings.embed import EmbedItem, embed_items_2way
+from eno_hf.embeddings.frames import EmbedderSpec, build_frame_embedder
+embedder = build_frame_embedder(EmbedderSpec("sota_tagger", "mtat-musicnn", "embedding", path=sys.argv[1]))
+rng = np.random.default_rng(0)
+items = [EmbedItem(f"clip_{i}", waveform=(0.1 * rng.standard_normal(16000 * 3)).astype(np.float32))
+         for i in range(2000)]  # minutes of work: still running when the test kills this process
+embed_items_2way(items, embedder, sys.argv[2], workers=2, shard_size=2)
+"""
+
+
+def test_two_process_child_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    """``kill -9`` of the process running ``embed_items_2way`` (the OOM killer, a user's ``kill``
+    of ``eno run``): the spawned child embedding the other half dies with it instead of working on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    models = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "sota-music-tagging"
+    if not models.is_dir():
+        pytest.skip("real weights not available: ../shared/models/sota-music-tagging")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path / "run")}  # this test's worker pid files
+    (tmp_path / "run").mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(models), str(tmp_path / "out")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        main, deadline = psutil.Process(proc.pid), time.monotonic() + 300
+        child = None
+        while child is None or not (tmp_path / "out" / "shards").is_dir():  # both at work
+            assert proc.poll() is None, "the embedding process ended before its child started"
+            assert time.monotonic() < deadline, "timed out waiting for the child process"
+            child = next((c for c in main.children() if "spawn_main" in " ".join(c.cmdline())), None)
+            time.sleep(0.1)
+        time.sleep(1.0)  # the child has imported eno and set its parent-death signal
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
+        proc.wait()
+        _, alive = psutil.wait_procs([child], timeout=10)
+        assert not alive, f"child alive 10 s after its parent was killed: {alive}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()

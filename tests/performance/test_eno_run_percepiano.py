@@ -59,6 +59,7 @@ def test_eno_run_percepiano_small(percepiano_dir: Path, tmp_path: Path) -> None:
     sets = [f"paths.data_root={tmp_path / 'data'}", f"performance.source={source}", "performance.epochs=4",
             "performance.degrade_segments=2", "performance.augment_segments=4", "performance.n_folds=3",
             "performance.n_boot=50", "performance.selection_folds=2",  # inner CV: 2 folds (~40 s less)
+            "performance.selection_epochs=2",  # tier choice: 2 epochs a fit, not the config's 10
             "performance.protocols=[performer,composition4fold]"]
     res = CliRunner().invoke(app, ["run", "--config", str(PROJECT_ROOT / "configs/percepiano.yaml"), "--json",
                                    *[a for s in sets for a in ("--set", s)]])
