@@ -185,3 +185,23 @@ def test_evaluate_heads_accepts_objects():
                          {"moods": y})
     assert res["moods"]["roc_auc_macro"] == pytest.approx(1.0)
     assert res["moods"]["per_tag"][0]["tag"] == "tag_0"
+
+
+def test_multilabel_f1_is_scikit_learns() -> None:
+    """The per-tag and micro F1 (closed form) equal ``sklearn.metrics.f1_score(zero_division=0)``,
+    including tags never true, never predicted, or both, and missing entries."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((50, 9)) < 0.3).astype(float)
+    probs = rng.random((50, 9))
+    y[:, 0] = 0                      # never true
+    probs[:, 1] = 0.1                # never predicted
+    y[:, 2], probs[:, 2] = 0, 0.2    # neither: F1 0/0 -> 0
+    y[rng.random(y.shape) < 0.1] = -1  # missing entries
+    m = multilabel_metrics(y, probs, thresholds=0.4)
+    for j, row in enumerate(m["per_tag"]):
+        ok = y[:, j] >= 0
+        assert row["f1"] == pytest.approx(f1_score(y[ok, j].astype(int), probs[ok, j] >= 0.4, zero_division=0), abs=1e-12)
+    ok = y >= 0
+    assert m["f1_micro"] == pytest.approx(f1_score(y[ok].astype(int), probs[ok] >= 0.4, zero_division=0), abs=1e-12)
