@@ -94,6 +94,16 @@ def main() -> None:
         tables["audio + transcription (trained on source MIDI, predicted from transcriptions)"] = \
             report["audio+transcription"]
         tables["transcription-trained (trained and predicted on transcriptions)"] = report["transcription-trained"]
+        if a.test_soundfont:  # a new piano: the held-out rows read from renders with another soundfont
+            twork = work / f"test-soundfont-{Path(a.test_soundfont).stem}"
+            tblocks, _ = encoder_blocks(rows, twork, used, a.test_soundfont, workers=a.workers)
+            ttrans, tfailed = transcription_stats(rows, twork, a.test_soundfont, a.workers,
+                                                  render_cache=twork / "render22k")
+            report["test_soundfont"] = {"soundfont": a.test_soundfont, "failed": tfailed}
+            report["new-piano"] = {p: probe_cv(rows, {**blocks, "midi": trans}, used, p,
+                                               test_blocks={**tblocks, "midi": ttrans}) for p in a.protocols}
+            tables[f"new piano: trained on {cfg.soundfont} renders, predicted from {a.test_soundfont} renders "
+                   "(ridge midi = transcription only; head {encoder} = audio only)"] = report["new-piano"]
     report["runtime_s"] = round(time.time() - t0, 1)
     print(f"n = {len(rows)} performances, encoders {used}; published: symbolic ~0.35, MuQ 0.537 mean R²")
     for title, prot in tables.items():

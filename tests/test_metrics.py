@@ -205,3 +205,17 @@ def test_multilabel_f1_is_scikit_learns() -> None:
         assert row["f1"] == pytest.approx(f1_score(y[ok, j].astype(int), probs[ok, j] >= 0.4, zero_division=0), abs=1e-12)
     ok = y >= 0
     assert m["f1_micro"] == pytest.approx(f1_score(y[ok].astype(int), probs[ok] >= 0.4, zero_division=0), abs=1e-12)
+
+
+def test_regression_metrics_match_scikit_learn() -> None:
+    """MAE, RMSE and R² (computed in numpy) equal scikit-learn's, constant targets included."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    rng = np.random.default_rng(5)
+    cases = [(rng.standard_normal(30), rng.standard_normal(30)), (np.full(6, 0.5), np.full(6, 0.5)),
+             (np.full(6, 0.5), np.linspace(0, 1, 6)), (np.arange(5.0), np.arange(5.0) * 1.1)]
+    for y, pred in cases:
+        r = regression_metrics(y, pred)
+        assert r["mae"] == pytest.approx(mean_absolute_error(y, pred), abs=1e-12)
+        assert r["rmse"] == pytest.approx(np.sqrt(mean_squared_error(y, pred)), abs=1e-12)
+        assert r["r2"] == pytest.approx(r2_score(y, pred), abs=1e-12)
