@@ -26,7 +26,8 @@ source MIDI's (``audio + transcription``: what ``eno tag --transcribe`` does wit
 say) gets the statistics of no notes (zeros) and is counted.
 
 ``--test-soundfont NAME`` (with ``--transcribe``): a new piano. The held-out performances of every
-fold are rendered with another soundfont (``musescore-lite``, say; embeddings and transcriptions
+fold are rendered with another soundfont (``timgm6mb``, say: ``musescore-lite``'s compressed
+``.sf3`` renders ~10x slower; embeddings and transcriptions
 cached under ``{work}/test-soundfont-NAME``) while training reads the config's: one more table,
 trained on the training soundfont's embeddings and transcriptions, predicted from the other's.
 There ``ridge midi`` is the transcription's statistics alone, ``model ridge head: {encoder}``
