@@ -166,6 +166,7 @@ def test_kill9_of_main_process_leaves_no_worker(tmp_path: Path, fourq_clips: lis
     import shutil
 
     import psutil
+    from kill_probe import kill_group, kill_main_and_assert_workers_die
 
     audio, data_root = tmp_path / "audio", tmp_path / "data"
     for i, clip in enumerate(fourq_clips):  # 8 real clips, 2 per quadrant
@@ -188,16 +189,9 @@ def test_kill9_of_main_process_leaves_no_worker(tmp_path: Path, fourq_clips: lis
             assert time.monotonic() < deadline, "timed out waiting for the pool workers"
             workers = [c for c in main.children() if "python" in c.name().lower()]
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
-        proc.wait()
-        gone, alive = psutil.wait_procs(workers, timeout=10)
-        assert not alive, f"workers alive 10 s after the main process was killed: {alive}"
+        kill_main_and_assert_workers_die(proc, workers)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_group(proc)
 
 
 def test_reap_orphans_kills_recorded_worker_of_dead_parent(tmp_path: Path, monkeypatch) -> None:

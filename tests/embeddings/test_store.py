@@ -161,12 +161,12 @@ def test_two_process_child_dies_with_a_killed_parent(tmp_path: Path) -> None:
     """``kill -9`` of the process running ``embed_items_2way`` (the OOM killer, a user's ``kill``
     of ``eno run``): the spawned child embedding the other half dies with it instead of working on."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
     import psutil
+    from kill_probe import kill_group, kill_main_and_assert_workers_die
 
     models = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "sota-music-tagging"
     if not models.is_dir():
@@ -184,13 +184,6 @@ def test_two_process_child_dies_with_a_killed_parent(tmp_path: Path) -> None:
             child = next((c for c in main.children() if "spawn_main" in " ".join(c.cmdline())), None)
             time.sleep(0.1)
         time.sleep(1.0)  # the child has imported eno and set its parent-death signal
-        os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
-        proc.wait()
-        _, alive = psutil.wait_procs([child], timeout=10)
-        assert not alive, f"child alive 10 s after its parent was killed: {alive}"
+        kill_main_and_assert_workers_die(proc, [child])
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_group(proc)
