@@ -11,7 +11,7 @@
 - ``register_model(dir)``: offline, the directory is stored as an artifact; online it is also
   published as a ClearML ``OutputModel`` (weights file ``model.safetensors``).
 
-``close()`` flushes and takes ~11 s (ClearML's own shutdown); call it once per run.
+``close()`` flushes (offline ~0.05 s: reports go through a thread, not ClearML's reporting subprocess; online ~11 s); call it once per run.
 
 ``NullTracker`` has the same methods and does nothing (``registry.clearml: false``).
 ``ClearMLCallback`` forwards the Trainer's eval metrics and training losses to a tracker.
@@ -134,6 +134,14 @@ class Tracker(NullTracker):
                         "recording an offline session (unset it and configure a server to go online)")
         self.offline = bool(offline or Task.is_offline())
         self._closed = False
+        if self.offline:
+            # report from a thread of this process, not ClearML's reporting subprocess (its default
+            # on Linux, ``sdk.development.report_use_subprocess``): closing an offline task then
+            # takes ~0.05 s instead of ~11 s (measured: the subprocess is waited for at its
+            # flush period). Online tasks keep ClearML's default.
+            from clearml.config import config_obj
+
+            config_obj.set_overrides({"sdk": {"development": {"report_use_subprocess": False}}})
         _forget_foreign_master()
         self.task = Task.init(
             project_name=project,
@@ -197,7 +205,8 @@ class Tracker(NullTracker):
         output.update_weights(weights_filename=str(weights if weights.is_file() else d))
 
     def close(self) -> None:
-        """Flush and close the task (~11 s). Idempotent."""
+        """Flush and close the task (offline ~0.05 s; online with ClearML's reporting subprocess
+        ~11 s). Idempotent."""
         if self._closed:
             return
         self._closed = True
