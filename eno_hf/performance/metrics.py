@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from eno_hf.metrics import regression_metrics
+from eno_hf.metrics import r2_per_column, regression_metrics
 
 __all__ = ["bootstrap_interval", "mean_r2", "ordinal_metrics", "pairwise_accuracy", "regression_report", "retrieval_metrics"]
 
@@ -61,10 +61,9 @@ def regression_report(y: np.ndarray, pred: np.ndarray, groups: Sequence[Hashable
 
 def mean_r2(y: np.ndarray, pred: np.ndarray) -> float:
     """Mean over dimensions of the coefficient of determination R², each dimension on its rows
-    with a finite target, dimensions with fewer than 2 such rows left out; what
-    ``sklearn.metrics.r2_score`` gives per column (a constant target: 1 for a perfect prediction,
-    else 0), vectorised: ``bootstrap_interval`` calls it hundreds of times, where
-    scikit-learn's input validation took most of the performance job's CV time.
+    with a finite target (``eno_hf.metrics.r2_per_column``: scikit-learn's ``r2_score`` per
+    column, vectorised), dimensions with fewer than 2 such rows left out; ``bootstrap_interval``
+    calls it hundreds of times.
 
     Args:
         y, pred: ``(n, K)`` float arrays (``y`` may hold NaN: unrated).
@@ -72,18 +71,9 @@ def mean_r2(y: np.ndarray, pred: np.ndarray) -> float:
     Returns:
         float; NaN when no dimension has 2 rated rows.
     """
-    y, pred = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
-    ok = np.isfinite(y)
-    n = ok.sum(0)
-    keep = n >= 2
-    if not keep.any():
-        return float("nan")
-    mean = np.where(ok, y, 0.0).sum(0) / np.maximum(n, 1)
-    ss_tot = np.where(ok, y - mean, 0.0) ** 2
-    ss_res = np.where(ok, y - np.where(ok, pred, 0.0), 0.0) ** 2
-    ss_tot, ss_res = ss_tot.sum(0), ss_res.sum(0)
-    r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.where(ss_res == 0, 1.0, 0.0))
-    return float(r2[keep].mean())
+    r2 = r2_per_column(y, pred)
+    keep = np.isfinite(np.asarray(y, dtype=np.float64)).sum(0) >= 2
+    return float(r2[keep].mean()) if keep.any() else float("nan")
 
 
 def bootstrap_interval(y: np.ndarray, pred: np.ndarray, groups: Sequence[Hashable], n_boot: int = 500, seed: int = 0,
